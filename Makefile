@@ -1,0 +1,17 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+.PHONY: setup demo serve test lint bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/distillscope serve
+
+serve: setup
+	.venv/bin/distillscope serve
+
+test: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check distillscope tests bench

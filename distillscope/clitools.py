@@ -1,0 +1,32 @@
+"""Small helpers shared by the component CLIs: one console, clear errors, honest stubs.
+
+Nothing here knows about any component.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+#: Progress and tables go to stderr so that stdout stays machine-readable.
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a clear error (no traceback) and exit with ``code``."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def not_built(app: typer.Typer, name: str, issue: int) -> None:
+    """Register a command that plainly says it is not built yet and exits 2."""
+
+    @app.command(
+        name,
+        help=f"Not built yet (issue {issue}).",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def _command() -> None:
+        fail(f"`distillscope {name}` is not built yet (issue {issue}).")

@@ -1,0 +1,1 @@
+"""detect component (see DESIGN.md)."""

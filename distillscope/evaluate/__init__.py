@@ -1,0 +1,1 @@
+"""evaluate component (see DESIGN.md)."""

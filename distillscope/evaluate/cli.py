@@ -1,0 +1,12 @@
+"""CLI of this component: not built yet (issue 4)."""
+
+from __future__ import annotations
+
+import typer
+
+from distillscope.clitools import not_built
+
+
+def register(app: typer.Typer) -> None:
+    not_built(app, "evaluate", issue=4)
+    not_built(app, "curve", issue=4)

@@ -1,0 +1,1 @@
+"""guard component (see DESIGN.md)."""

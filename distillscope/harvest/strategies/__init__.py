@@ -1,0 +1,1 @@
+"""harvest/strategies component (see DESIGN.md)."""

@@ -1,0 +1,58 @@
+"""`distillscope models ...`: prepare the embedded teacher and build layer-subset students."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from distillscope.clitools import console, fail
+
+models_app = typer.Typer(help="Prepare the embedded teacher and build students.", no_args_is_help=True)
+
+
+@models_app.command("prepare")
+def prepare() -> None:
+    """Convert the embedded SmolLM2 GGUF to a safetensors cache (once; later runs are instant)."""
+    from distillscope.models import ModelNotFoundError, embedded_teacher_dir
+
+    try:
+        with console.status("Converting SmolLM2-135M-Instruct (GGUF -> safetensors, ~30 s once)"):
+            path = embedded_teacher_dir()
+    except ModelNotFoundError as exc:
+        fail(str(exc))
+    typer.echo(str(path))
+
+
+@models_app.command("build-student")
+def build_student_command(
+    out: Path = typer.Argument(..., help="Directory to write the student to (Hugging Face format)."),
+    teacher: str = typer.Option(
+        "smollm2-135m-instruct", help="Embedded teacher name or a local Hugging Face model directory."
+    ),
+    layers: str = typer.Option(
+        "every-other",
+        help="Teacher layers to keep: 'every-other', 'first:N', 'spread:N' or indices like '0,2,4'.",
+    ),
+) -> None:
+    """Make a smaller student by keeping a subset of the teacher's layers (weights copied)."""
+    from distillscope.config import StudentSpec
+    from distillscope.models import ModelNotFoundError, build_student, load_model
+
+    try:
+        spec = StudentSpec(layers)
+        model, tokenizer = load_model(teacher)
+        student = build_student(model, spec)
+    except (ModelNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    student.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    kept = spec.resolve(model.config.num_hidden_layers)
+    console.print(
+        f"student with {len(kept)} of {model.config.num_hidden_layers} layers "
+        f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f}M parameters) -> {out}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,1 @@
+"""probe component (see DESIGN.md)."""

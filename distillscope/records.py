@@ -1,0 +1,290 @@
+"""The Exchange record and exchange-log I/O (JSONL and Parquet), shared by every component.
+
+An exchange is one API request and its answer, in the format of DESIGN.md. Logs
+are read leniently but never silently: unknown fields are kept (in ``extra``),
+missing optional fields are tolerated, and every malformed line is reported with
+its line number, then skipped or rejected as the caller chooses.
+
+This module must not import torch, transformers or any component: it is the
+common currency, and it stays cheap to import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+OnError = Literal["skip", "raise"]
+
+# Columns that hold nested values; in Parquet they are stored as JSON strings so
+# that free-form dicts (params.logit_bias, provenance) keep a stable schema.
+JSON_COLUMNS = ("messages", "params", "logprobs", "provenance", "extra", "usage")
+
+
+class LogFormatError(ValueError):
+    """A log or dataset file that cannot be read as exchanges."""
+
+
+@dataclass
+class MalformedLine:
+    """One line of a log that could not be read, with the reason."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass
+class Exchange:
+    """One request to a model API and its answer.
+
+    Required: ``id``, ``ts`` (Unix seconds, UTC), ``account``, and ``messages``
+    (a list of ``{role, content}``) or ``prompt``. Everything else is optional.
+    Harvest adds ``logprobs`` (OpenAI's per-token ``[{token, logprob,
+    top_logprobs: [{token, logprob}]}]``), ``usage``, ``cost_usd`` and
+    ``provenance``.
+    """
+
+    id: str
+    ts: float
+    account: str
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    key_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    payment_id: str | None = None
+    org: str | None = None
+    model: str | None = None
+    endpoint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    response_text: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    status: int | None = None
+    logprobs: list[dict[str, Any]] | None = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    provenance: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError("'id' must be a non-empty string")
+        if isinstance(self.ts, bool) or not isinstance(self.ts, int | float):
+            raise ValueError("'ts' must be a number (Unix seconds, UTC)")
+        self.ts = float(self.ts)
+        if not isinstance(self.account, str) or not self.account:
+            raise ValueError("'account' must be a non-empty string")
+        if self.messages is None and self.prompt is None:
+            raise ValueError("one of 'messages' or 'prompt' is required")
+        if self.messages is not None:
+            _check_messages(self.messages)
+        if self.prompt is not None and not isinstance(self.prompt, str):
+            raise ValueError("'prompt' must be a string")
+        if self.params is None:
+            self.params = {}
+        if not isinstance(self.params, dict):
+            raise ValueError("'params' must be an object")
+
+    # -- convenience -----------------------------------------------------------------
+
+    @property
+    def prompt_text(self) -> str:
+        """The user-visible prompt as one string (chat messages joined by role)."""
+        if self.prompt is not None:
+            return self.prompt
+        return "\n".join(str(m.get("content") or "") for m in self.messages or [])
+
+    @property
+    def last_user_text(self) -> str:
+        """The last user message, or the prompt: what a detector usually wants."""
+        if self.prompt is not None:
+            return self.prompt
+        for message in reversed(self.messages or []):
+            if message.get("role") == "user":
+                return str(message.get("content") or "")
+        return self.prompt_text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``extra`` is merged back at the top level, Nones dropped."""
+        data = asdict(self)
+        extra = data.pop("extra") or {}
+        out = {k: v for k, v in data.items() if v is not None and v != {}}
+        for key, value in extra.items():
+            out.setdefault(key, value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Exchange:
+        """Build from a parsed JSON object; unknown keys go to ``extra``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        missing = [k for k in ("id", "ts", "account") if data.get(k) is None]
+        if missing:
+            raise ValueError(f"missing required field(s): {', '.join(missing)}")
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = dict(data.get("extra") or {}) if isinstance(data.get("extra"), dict) else {}
+        extra.update({k: v for k, v in data.items() if k not in known and k != "extra"})
+        return cls(**kwargs, extra=extra)
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'messages' must be a non-empty list of {role, content}")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message:
+            raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
+
+
+def new_exchange_id() -> str:
+    """A fresh, sortable-enough unique id for an exchange."""
+    return uuid.uuid4().hex
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+class ExchangeReader:
+    """Iterate the exchanges of a JSONL or Parquet file, collecting malformed lines.
+
+    ``on_error="raise"`` stops at the first malformed line with a
+    :class:`LogFormatError` naming its line number; ``"skip"`` records it in
+    ``self.errors`` and goes on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], on_error: OnError = "raise") -> None:
+        self.path = Path(path)
+        self.on_error = on_error
+        self.errors: list[MalformedLine] = []
+        if not self.path.exists():
+            raise LogFormatError(f"{self.path}: no such file")
+
+    def __iter__(self) -> Iterator[Exchange]:
+        if self.path.suffix == ".parquet":
+            yield from self._iter_parquet()
+        else:
+            yield from self._iter_jsonl()
+
+    def _fail(self, line: int, reason: str) -> None:
+        error = MalformedLine(str(self.path), line, reason)
+        if self.on_error == "raise":
+            raise LogFormatError(str(error))
+        self.errors.append(error)
+
+    def _iter_jsonl(self) -> Iterator[Exchange]:
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    data = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    self._fail(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+                    continue
+                try:
+                    yield Exchange.from_dict(data)
+                except (ValueError, TypeError) as exc:
+                    self._fail(number, str(exc))
+
+    def _iter_parquet(self) -> Iterator[Exchange]:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.ParquetFile(self.path)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise LogFormatError(f"{self.path}: not a readable Parquet file ({exc})") from exc
+        row_number = 0
+        for batch in table.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                row_number += 1
+                try:
+                    yield Exchange.from_dict(_decode_json_columns(row))
+                except (ValueError, TypeError) as exc:
+                    self._fail(row_number, str(exc))
+
+
+def read_exchanges(path: str | os.PathLike[str], on_error: OnError = "raise") -> list[Exchange]:
+    """Read a whole log into memory (see :class:`ExchangeReader` for streaming)."""
+    return list(ExchangeReader(path, on_error=on_error))
+
+
+def _decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        if key in JSON_COLUMNS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"column {key!r} holds invalid JSON") from exc
+        out[key] = value
+    return out
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def write_jsonl(records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Write records as JSONL atomically (temp file, then rename). Returns the count."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            data = record.to_dict() if isinstance(record, Exchange) else record
+            handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    return count
+
+
+def exchanges_to_table(records: Iterable[Exchange | dict[str, Any]]) -> Any:
+    """A pyarrow Table with one row per record; nested columns as JSON strings."""
+    import pyarrow as pa
+
+    rows = []
+    for record in records:
+        data = record.to_dict() if isinstance(record, Exchange) else dict(record)
+        for key in JSON_COLUMNS:
+            if key in data and not isinstance(data[key], str):
+                data[key] = json.dumps(data[key], ensure_ascii=False)
+        rows.append(data)
+    # from_pylist takes its columns from the first row only: give it the union.
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
+
+
+def write_parquet(records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Write records as Parquet atomically. Returns the count."""
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = exchanges_to_table(records)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
+    return table.num_rows
+
+
+def write_exchanges(records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Write JSONL or Parquet by the file's suffix."""
+    if Path(path).suffix == ".parquet":
+        return write_parquet(records, path)
+    return write_jsonl(records, path)

@@ -1,0 +1,1 @@
+"""report component (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""server component (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""share component (see DESIGN.md)."""

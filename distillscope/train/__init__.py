@@ -1,0 +1,1 @@
+"""train component (see DESIGN.md)."""

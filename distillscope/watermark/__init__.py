@@ -1,0 +1,1 @@
+"""watermark component (see DESIGN.md)."""
