@@ -1,0 +1,121 @@
+"""The gateway seam between the server and the guard: admission before, recording after.
+
+The server calls ``admit`` before serving a request (authentication and policy; it
+may reject by raising :class:`~distillscope.server.errors.APIError`, or throttle
+with ``await asyncio.sleep``) and ``record`` once per request after it finished,
+success or error, streaming included. :class:`OpenGateway` is the default: everyone
+is account ``"local"`` and nothing is recorded unless a JSONL path is given.
+
+This module must not import FastAPI at module import time beyond typing, nor know
+about any backend; it must never store or log an API key in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from distillscope.records import Exchange
+
+if TYPE_CHECKING:
+    import fastapi
+    import starlette.requests
+
+
+@dataclass
+class Admission:
+    """What the gateway decided about one request."""
+
+    account: str = "local"  # who is asking (the guard fills it from the API key)
+    key_id: str | None = None  # public id of the key (never the key itself)
+    strip_logprobs: bool = False  # policy: answer without logprobs/top_logprobs
+    reasons: list[str] = field(default_factory=list)  # why the policy decided what it did
+    meta: dict[str, Any] = field(default_factory=dict)  # ip, user_agent, payment_id, org ...
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.account, str) or not self.account:
+            raise ValueError("Admission.account must be a non-empty string")
+
+
+@runtime_checkable
+class Gateway(Protocol):
+    """Authentication, policy and the exchange log, as seen by the server."""
+
+    async def admit(
+        self, request: starlette.requests.Request, endpoint: str, body: dict[str, Any]
+    ) -> Admission:
+        """Authenticate and apply policy; reject by raising ``APIError`` (401/403/429)."""
+        ...
+
+    async def record(self, exchange: Exchange) -> None:
+        """Store one finished exchange (success or error). Must not block the event loop."""
+        ...
+
+    def router(self) -> fastapi.APIRouter | None:
+        """Extra routes (admin API, /metrics) mounted by ``create_app``, or None."""
+        ...
+
+    async def startup(self) -> None:
+        """Open stores; called once when the app starts."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Flush logs; called once when the app stops cleanly."""
+        ...
+
+
+def client_meta(request: starlette.requests.Request) -> dict[str, Any]:
+    """The caller's ip and user agent, as a gateway usually records them."""
+    client = request.client
+    return {
+        "ip": client.host if client else None,
+        "user_agent": request.headers.get("user-agent"),
+    }
+
+
+class OpenGateway:
+    """No authentication, everyone is account ``"local"``; optional JSONL exchange log.
+
+    For local use only (the CLI binds it to loopback unless told otherwise). With
+    ``log_path`` every exchange is appended as one JSON line, written from a worker
+    thread so the event loop never waits on the disk.
+    """
+
+    def __init__(self, log_path: str | os.PathLike[str] | None = None, account: str = "local") -> None:
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.account = account
+        self.recorded = 0
+        self._lock = threading.Lock()
+
+    async def admit(
+        self, request: starlette.requests.Request, endpoint: str, body: dict[str, Any]
+    ) -> Admission:
+        return Admission(account=self.account, meta=client_meta(request))
+
+    async def record(self, exchange: Exchange) -> None:
+        self.recorded += 1
+        if self.log_path is None:
+            return
+        line = json.dumps(exchange.to_dict(), ensure_ascii=False) + "\n"
+        await asyncio.to_thread(self._append, line)
+
+    def _append(self, line: str) -> None:
+        assert self.log_path is not None
+        with self._lock:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+
+    def router(self) -> fastapi.APIRouter | None:
+        return None
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None

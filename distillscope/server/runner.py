@@ -1,0 +1,186 @@
+"""Run the server: in a background thread on a free loopback port, or in the foreground.
+
+- :func:`serve_in_thread` runs any ASGI app with uvicorn in a daemon thread and
+  yields its base URL (``http://127.0.0.1:PORT/v1``); tests, benchmarks, harvest's
+  local teacher and the demo use it.
+- :func:`local_app` / :func:`serve_local` build the whole local server (a model
+  directory or the embedded teacher behind the batching backend) in one call.
+- :func:`run_forever` runs an app in the foreground with uvicorn's graceful
+  shutdown: Ctrl-C or SIGTERM stops accepting, lets in-flight requests finish,
+  then the app's lifespan drains the backend and calls ``gateway.shutdown()``.
+
+This module must not contain request handling or model code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from distillscope.server.gateway import Gateway
+
+#: Seconds uvicorn waits for in-flight requests on shutdown before closing them.
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url_for(host: str, port: int) -> str:
+    """The OpenAI base URL (ending in ``/v1``) of a server bound to ``host:port``."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/v1"
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    log_level: str = "warning",
+    startup_timeout: float = 120.0,
+) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a background thread; yield its base URL ``http://HOST:PORT/v1``.
+
+    ``port=0`` picks a free port. The app's lifespan runs (startup before the URL
+    is yielded, shutdown when the block exits), so backends and gateways start and
+    drain exactly as in the foreground server.
+    """
+    import uvicorn
+
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=actual_port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{actual_port}", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server failed to start (see the log above)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start within {startup_timeout:.0f} s")
+            time.sleep(0.02)
+        yield base_url_for(host, actual_port)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=GRACEFUL_SHUTDOWN_S + 30)
+        sock.close()
+
+
+def run_forever(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    log_level: str = "info",
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` in the foreground until Ctrl-C / SIGTERM, then shut down gracefully.
+
+    uvicorn stops accepting connections, waits up to ``GRACEFUL_SHUTDOWN_S`` for
+    in-flight requests (streams included), then runs the lifespan shutdown, which
+    drains the backend and flushes the gateway. ``on_started`` gets the base URL
+    once the socket listens.
+    """
+    import asyncio
+
+    import uvicorn
+
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=actual_port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = uvicorn.Server(config)
+
+    async def _main() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started and on_started is not None:
+            on_started(base_url_for(host, actual_port))
+        await task
+
+    try:
+        asyncio.run(_main())
+    finally:
+        sock.close()
+
+
+def local_app(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    served_model_name: str | None = None,
+    max_batch_size: int = 32,
+    gateway: Gateway | None = None,
+    logits_processors_for: Callable[[str], list[Any]] | None = None,
+) -> FastAPI:
+    """The full server app on a local model (a HF directory, or the embedded teacher when None)."""
+    from distillscope.server.app import create_app
+    from distillscope.server.backends.local import LocalBackend, default_model_name
+
+    backend = LocalBackend.from_model_path(model, max_batch_size=max_batch_size)
+    return create_app(
+        backend,
+        model_name=served_model_name or default_model_name(model),
+        gateway=gateway,
+        logits_processors_for=logits_processors_for,
+    )
+
+
+@contextlib.contextmanager
+def serve_local(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    served_model_name: str | None = None,
+    max_batch_size: int = 32,
+    gateway: Gateway | None = None,
+    logits_processors_for: Callable[[str], list[Any]] | None = None,
+) -> Iterator[str]:
+    """Serve a local model on a free loopback port; yield the base URL. Three lines for anyone::
+
+    with serve_local(model_dir) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key="local")
+    """
+    app = local_app(
+        model,
+        served_model_name=served_model_name,
+        max_batch_size=max_batch_size,
+        gateway=gateway,
+        logits_processors_for=logits_processors_for,
+    )
+    with serve_in_thread(app) as base_url:
+        yield base_url
