@@ -1,0 +1,150 @@
+"""Database URLs and connections for the guard's stores: SQLite (default) or PostgreSQL.
+
+A URL is a file path, ``sqlite:///path.db``, or ``postgresql://...`` (psycopg 3).
+SQLite connections are opened in WAL mode with a busy timeout, so several
+processes (the server and ``distillscope keys``) can share one file. SQL in the
+guard is written with ``?`` placeholders; :func:`sql` rewrites them for psycopg.
+
+This module knows nothing about keys or exchanges: it only opens connections and
+creates the guard's tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from distillscope.config import work_dir
+
+Kind = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class DBUrl:
+    """A parsed store URL: ``kind`` and ``target`` (a file path or a libpq DSN)."""
+
+    kind: Kind
+    target: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sqlite", "postgresql"):
+            raise ValueError(f"unknown database kind {self.kind!r}")
+        if not self.target:
+            raise ValueError("the database URL names no file or server")
+
+    def redacted(self) -> str:
+        """The URL without a password, for messages and logs."""
+        if self.kind == "sqlite":
+            return self.target
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.target)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return urlunsplit(parts._replace(netloc=netloc))
+        return self.target
+
+
+def default_db_url() -> str:
+    """The SQLite file used when no ``--db`` is given: ``<workdir>/guard.db``."""
+    return str(work_dir() / "guard.db")
+
+
+def parse_db_url(url: str) -> DBUrl:
+    """Parse a path, ``sqlite:///path`` or ``postgresql://...`` URL."""
+    url = (url or "").strip()
+    if not url:
+        raise ValueError("empty database URL")
+    if url.startswith(("postgresql://", "postgres://")):
+        return DBUrl("postgresql", url)
+    if url.startswith("sqlite:///"):
+        return DBUrl("sqlite", url[len("sqlite:///") :])
+    if url.startswith("sqlite://"):
+        raise ValueError(f"{url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    if "://" in url:
+        raise ValueError(f"{url!r}: unsupported database URL (use a file path, sqlite:/// or postgresql://)")
+    return DBUrl("sqlite", url)
+
+
+def connect(db: DBUrl) -> Any:
+    """A new DB-API connection (sqlite3 or psycopg) with the guard's tables present."""
+    conn = _connect_sqlite(db.target) if db.kind == "sqlite" else _connect_postgres(db.target)
+    create_tables(conn, db.kind)
+    return conn
+
+
+def _connect_sqlite(path: str) -> sqlite3.Connection:
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ValueError(f"{target} is a directory, not a database file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # check_same_thread=False: each store guards its connection with its own lock.
+    conn = sqlite3.connect(str(target), timeout=10.0, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ValueError(f"{target} is not an SQLite database ({exc})") from exc
+    # NORMAL in WAL mode: a committed batch survives a process crash (not a power cut).
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def _connect_postgres(dsn: str) -> Any:
+    import psycopg
+
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise ConnectionError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+    return conn
+
+
+def sql(statement: str, kind: Kind) -> str:
+    """``statement`` with ``?`` placeholders turned into psycopg's ``%s`` for PostgreSQL."""
+    return statement.replace("?", "%s") if kind == "postgresql" else statement
+
+
+_SQLITE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ds_accounts (name TEXT PRIMARY KEY, created REAL NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS ds_api_keys (
+        key_id TEXT PRIMARY KEY, account TEXT NOT NULL, key_hmac TEXT NOT NULL UNIQUE,
+        admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, revoked REAL)""",
+    """CREATE TABLE IF NOT EXISTS ds_exchanges (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, ts REAL NOT NULL,
+        account TEXT NOT NULL, key_id TEXT, endpoint TEXT, status INTEGER, decision TEXT,
+        data TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ds_exchanges_account_ts ON ds_exchanges (account, ts)",
+)
+
+_POSTGRES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ds_accounts (name TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS ds_api_keys (
+        key_id TEXT PRIMARY KEY, account TEXT NOT NULL, key_hmac TEXT NOT NULL UNIQUE,
+        admin INTEGER NOT NULL DEFAULT 0, created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS ds_exchanges (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts DOUBLE PRECISION NOT NULL,
+        account TEXT NOT NULL, key_id TEXT, endpoint TEXT, status INTEGER, decision TEXT,
+        data JSONB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ds_exchanges_account_ts ON ds_exchanges (account, ts)",
+)
+
+
+def create_tables(conn: Any, kind: Kind) -> None:
+    """Create the guard's tables if they are missing (idempotent, safe across processes)."""
+    statements = _SQLITE_SCHEMA if kind == "sqlite" else _POSTGRES_SCHEMA
+    if kind == "postgresql":
+        # Two server processes starting at once would race on CREATE TABLE IF NOT EXISTS;
+        # an advisory lock serialises them.
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7411)")
+            for statement in statements:
+                conn.execute(statement)
+        return
+    for statement in statements:
+        conn.execute(statement)

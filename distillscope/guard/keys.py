@@ -1,0 +1,198 @@
+"""Accounts and API keys: random keys, stored only as HMAC-SHA256 under the server secret.
+
+A key is ``ds-`` + ``secrets.token_urlsafe(32)``; it is returned once, when it is
+created, and never stored, printed or logged again. The store keeps a public
+``key_id`` (``key_...``), the account, the admin flag, the creation and revocation
+times, and ``HMAC-SHA256(server_secret, key)``. Authentication recomputes the HMAC
+of the presented key and looks it up, so revoking a key in the database stops it
+at the next request, also in other processes.
+
+This module must not keep keys in clear anywhere, nor know about HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+
+KEY_PREFIX = "ds-"
+_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_FINGERPRINT_NAME = "secret_fingerprint"
+
+
+class KeyStoreError(RuntimeError):
+    """A key operation that cannot be done (unknown key, bad account name, wrong secret)."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What is known about a key without the key itself."""
+
+    key_id: str
+    account: str
+    admin: bool
+    created: float
+    revoked: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "account": self.account,
+            "admin": self.admin,
+            "created": self.created,
+            "revoked": self.revoked,
+        }
+
+
+def validate_account(name: str) -> str:
+    """An account name: 1-128 characters of letters, digits and ``_ . @ -``."""
+    if not isinstance(name, str) or not _ACCOUNT_RE.match(name):
+        raise KeyStoreError(f"invalid account name {name!r}: use 1-128 letters, digits, '_', '.', '@' or '-'")
+    return name
+
+
+def new_key() -> str:
+    """A fresh random API key (about 256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hmac(secret: bytes, key: str) -> str:
+    """HMAC-SHA256 of ``key`` under ``secret``, hex: the only form a key is stored in."""
+    return hmac.new(secret, key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class KeyStore:
+    """Accounts and keys in the guard's database (SQLite or PostgreSQL).
+
+    Thread-safe: one connection guarded by a lock (lookups are a single indexed
+    read, so the lock is held for microseconds).
+    """
+
+    def __init__(self, url: str | DBUrl, secret: bytes) -> None:
+        if not secret or len(secret) < 16:
+            raise KeyStoreError("the server secret must be at least 16 bytes")
+        self.db = url if isinstance(url, DBUrl) else parse_db_url(url)
+        self._secret = secret
+        self._lock = threading.Lock()
+        self._conn = connect(self.db)
+        self._check_secret()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            cursor = self._conn.execute(sql(statement, self.db.kind), params)
+            try:
+                return list(cursor.fetchall()) if cursor.description else []
+            finally:
+                cursor.close()
+
+    def _check_secret(self) -> None:
+        # A fingerprint of the secret (an HMAC of a fixed label, not the secret) lets us
+        # say clearly "wrong secret" instead of rejecting every key without a reason.
+        fingerprint = key_hmac(self._secret, "distillscope-secret-fingerprint")
+        rows = self._execute("SELECT value FROM ds_meta WHERE name = ?", (_FINGERPRINT_NAME,))
+        if not rows:
+            conflict = "ON CONFLICT (name) DO NOTHING"
+            self._execute(
+                f"INSERT INTO ds_meta (name, value) VALUES (?, ?) {conflict}",
+                (_FINGERPRINT_NAME, fingerprint),
+            )
+            rows = self._execute("SELECT value FROM ds_meta WHERE name = ?", (_FINGERPRINT_NAME,))
+        if rows[0][0] != fingerprint:
+            raise KeyStoreError(
+                f"the keys in {self.db.redacted()} were created with a different server secret; "
+                "set DISTILLSCOPE_SERVER_SECRET or DISTILLSCOPE_HOME to the one the keys were made with"
+            )
+
+    @staticmethod
+    def _info(row: tuple[Any, ...]) -> KeyInfo:
+        key_id, account, admin, created, revoked = row
+        return KeyInfo(
+            key_id, account, bool(admin), float(created), None if revoked is None else float(revoked)
+        )
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def ensure_account(self, account: str) -> None:
+        validate_account(account)
+        self._execute(
+            "INSERT INTO ds_accounts (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (account, time.time()),
+        )
+
+    def accounts(self) -> list[str]:
+        return [row[0] for row in self._execute("SELECT name FROM ds_accounts ORDER BY name")]
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def create_key(self, account: str, admin: bool = False) -> tuple[str, KeyInfo]:
+        """Create a key for ``account`` (created if new). Returns the key (shown once) and its info."""
+        self.ensure_account(account)
+        key = new_key()
+        info = KeyInfo("key_" + secrets.token_hex(8), account, admin, time.time(), None)
+        self._execute(
+            "INSERT INTO ds_api_keys (key_id, account, key_hmac, admin, created, revoked) "
+            "VALUES (?, ?, ?, ?, ?, NULL)",
+            (info.key_id, account, key_hmac(self._secret, key), int(admin), info.created),
+        )
+        return key, info
+
+    def authenticate(self, key: str) -> KeyInfo | None:
+        """The active key's info, or None for an unknown or revoked key."""
+        if not key or not key.startswith(KEY_PREFIX) or len(key) > 256:
+            return None
+        rows = self._execute(
+            "SELECT key_id, account, admin, created, revoked FROM ds_api_keys WHERE key_hmac = ?",
+            (key_hmac(self._secret, key),),
+        )
+        if not rows:
+            return None
+        info = self._info(rows[0])
+        return info if info.active else None
+
+    def list_keys(self, account: str | None = None) -> list[KeyInfo]:
+        columns = "key_id, account, admin, created, revoked"
+        if account is None:
+            rows = self._execute(f"SELECT {columns} FROM ds_api_keys ORDER BY created, key_id")
+        else:
+            rows = self._execute(
+                f"SELECT {columns} FROM ds_api_keys WHERE account = ? ORDER BY created, key_id", (account,)
+            )
+        return [self._info(row) for row in rows]
+
+    def get_key(self, key_id: str) -> KeyInfo | None:
+        rows = self._execute(
+            "SELECT key_id, account, admin, created, revoked FROM ds_api_keys WHERE key_id = ?", (key_id,)
+        )
+        return self._info(rows[0]) if rows else None
+
+    def revoke(self, key_id: str) -> KeyInfo:
+        """Revoke a key (idempotent). Raises :class:`KeyStoreError` for an unknown id."""
+        info = self.get_key(key_id)
+        if info is None:
+            raise KeyStoreError(f"no key with id {key_id!r}")
+        if info.revoked is None:
+            self._execute(
+                "UPDATE ds_api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL",
+                (time.time(), key_id),
+            )
+        revoked = self.get_key(key_id)
+        assert revoked is not None
+        return revoked
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

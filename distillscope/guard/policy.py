@@ -1,0 +1,324 @@
+"""Policies: per-account RPM/TPM limits (token buckets) and actions by risk score.
+
+A policy file (TOML, or YAML by suffix) looks like::
+
+    [limits]                 # defaults for every account; 0 means unlimited
+    rpm = 600
+    tpm = 200000
+
+    [risk]                   # actions by the account's online risk score (0..1)
+    throttle = 0.5           # delay requests by throttle_delay_ms
+    throttle_delay_ms = 250
+    strip_logprobs = 0.6     # answer without logprobs/top_logprobs
+    block = 0.9              # 403 permission_error
+
+    [accounts.mallory]
+    action = "block"         # always block ("allow" exempts an account from risk actions)
+    [accounts.batch-team]
+    rpm = 60
+    tpm = 20000
+
+:class:`PolicyEngine.decide` returns a :class:`Decision` (the action, its reasons
+and rate-limit headers); it is pure bookkeeping and must not know about HTTP or
+stores. Tokens are estimated at admission (prompt characters / 4 + ``max_tokens``
+times ``n``) and settled against the real usage when the exchange is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACTIONS = ("allow", "throttle", "strip_logprobs", "rate_limited", "block")
+_FORCED = ("allow", "block")
+
+
+@dataclass
+class Limits:
+    """Requests and tokens per minute; 0 means unlimited."""
+
+    rpm: int = 0
+    tpm: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"limits.{name} must be a non-negative integer, got {value!r}")
+
+
+@dataclass
+class RiskActions:
+    """Risk thresholds (0..1) at which each action starts; None disables it."""
+
+    throttle: float | None = 0.5
+    throttle_delay_ms: int = 250
+    strip_logprobs: float | None = 0.6
+    block: float | None = 0.9
+
+    def __post_init__(self) -> None:
+        for name in ("throttle", "strip_logprobs", "block"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"risk.{name} must be a number in 0..1, got {value!r}")
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"risk.{name} must be in 0..1, got {value!r}")
+        delay = self.throttle_delay_ms
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 60_000:
+            raise ValueError(f"risk.throttle_delay_ms must be an integer in 0..60000, got {delay!r}")
+
+
+@dataclass
+class AccountPolicy:
+    """Overrides for one account: its own limits and an optional forced action."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    action: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is not None and self.action not in _FORCED:
+            raise ValueError(f"accounts.*.action must be one of {_FORCED}, got {self.action!r}")
+        Limits(self.rpm or 0, self.tpm or 0)
+
+
+@dataclass
+class PolicyConfig:
+    """A whole policy file."""
+
+    limits: Limits = field(default_factory=Limits)
+    risk: RiskActions = field(default_factory=RiskActions)
+    accounts: dict[str, AccountPolicy] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limits, Limits):
+            raise ValueError("limits must be a table")
+        if not isinstance(self.risk, RiskActions):
+            raise ValueError("risk must be a table")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
+        if not isinstance(data, dict):
+            raise ValueError("a policy file must hold a table/mapping at the top level")
+        unknown = set(data) - {"limits", "risk", "accounts"}
+        if unknown:
+            raise ValueError(f"unknown policy section(s) {sorted(unknown)}; known: limits, risk, accounts")
+        accounts = data.get("accounts") or {}
+        if not isinstance(accounts, dict):
+            raise ValueError("accounts must be a table of account names")
+        return cls(
+            limits=_build(Limits, data.get("limits") or {}, "limits"),
+            risk=_build(RiskActions, data.get("risk") or {}, "risk"),
+            accounts={str(k): _build(AccountPolicy, v or {}, f"accounts.{k}") for k, v in accounts.items()},
+        )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> PolicyConfig:
+        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) policy file."""
+        target = Path(path)
+        if not target.is_file():
+            raise ValueError(f"{target}: no such policy file")
+        text = target.read_text(encoding="utf-8")
+        try:
+            if target.suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                data = tomllib.loads(text)
+        except Exception as exc:  # tomllib and yaml raise their own error types
+            raise ValueError(f"{target}: cannot parse the policy file ({exc})") from exc
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{target}: {exc}") from exc
+
+    def limits_for(self, account: str) -> Limits:
+        override = self.accounts.get(account)
+        if override is None:
+            return self.limits
+        return Limits(
+            self.limits.rpm if override.rpm is None else override.rpm,
+            self.limits.tpm if override.tpm is None else override.tpm,
+        )
+
+
+def _build(kind: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a table")
+    try:
+        return kind(**data)
+    except TypeError as exc:
+        names = ", ".join(kind.__dataclass_fields__)
+        raise ValueError(f"{where}: unknown setting in {sorted(data)}; known: {names}") from exc
+
+
+class TokenBucket:
+    """``capacity`` per minute, refilled continuously; starts full."""
+
+    def __init__(self, capacity: float, now: float) -> None:
+        self.capacity = float(capacity)
+        self.tokens = float(capacity)
+        self.updated = now
+
+    def _refill(self, now: float) -> None:
+        rate = self.capacity / 60.0
+        self.tokens = min(self.capacity, self.tokens + max(now - self.updated, 0.0) * rate)
+        self.updated = max(now, self.updated)
+
+    def try_take(self, amount: float, now: float) -> float:
+        """Take ``amount`` if available: 0.0; otherwise the seconds until it will be."""
+        self._refill(now)
+        need = min(amount, self.capacity)  # a request larger than a minute's budget waits for a full one
+        if self.tokens >= need:
+            self.tokens -= amount
+            return 0.0
+        return (need - self.tokens) / (self.capacity / 60.0)
+
+    def give(self, amount: float, now: float) -> None:
+        """Return (or, negative, charge) tokens after the fact."""
+        self._refill(now)
+        self.tokens = min(self.capacity, self.tokens + amount)
+
+    def reset_seconds(self, now: float) -> float:
+        self._refill(now)
+        return max(self.capacity - self.tokens, 0.0) / (self.capacity / 60.0)
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """A cheap upper-ish estimate of a request's tokens: prompt chars / 4 + max_tokens * n."""
+    chars = 0
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        chars = len(prompt)
+    elif isinstance(prompt, list):
+        chars = sum(len(p) for p in prompt if isinstance(p, str))
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                chars += len(message["content"])
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+        max_tokens = 16 if isinstance(prompt, str | list) else 256
+    n = body.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        n = 1
+    return math.ceil(chars / 4) + min(max_tokens, 1_000_000) * min(n, 128)
+
+
+@dataclass
+class Decision:
+    """What the policy decided for one request."""
+
+    action: str
+    reasons: list[str]
+    risk: float
+    delay_s: float = 0.0
+    strip_logprobs: bool = False
+    retry_after_s: float = 0.0
+    estimated_tokens: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class PolicyEngine:
+    """Applies a :class:`PolicyConfig` to requests: buckets per account, actions by risk."""
+
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig()
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def _bucket(self, account: str, kind: str, capacity: int, now: float) -> TokenBucket:
+        bucket = self._buckets.get((account, kind))
+        if bucket is None or bucket.capacity != capacity:
+            bucket = TokenBucket(capacity, now)
+            self._buckets[(account, kind)] = bucket
+        return bucket
+
+    def decide(
+        self, account: str, risk: float, risk_reasons: list[str], body: dict[str, Any], now: float
+    ) -> Decision:
+        """The decision for one request of ``account`` with the given risk (buckets are charged)."""
+        override = self.config.accounts.get(account)
+        estimate = estimate_tokens(body)
+        if override is not None and override.action == "block":
+            return Decision("block", ["account blocked by policy"], risk, estimated_tokens=estimate)
+        actions = self.config.risk
+        exempt = override is not None and override.action == "allow"
+        if not exempt and actions.block is not None and risk >= actions.block:
+            return Decision(
+                "block", [f"risk {risk:.2f} >= block threshold {actions.block}", *risk_reasons], risk, 0.0
+            )
+        with self._lock:
+            limited, headers = self._charge(account, estimate, now)
+        if limited is not None:
+            retry, why = limited
+            decision = Decision("rate_limited", [why], risk, retry_after_s=retry, headers=headers)
+            return decision
+        decision = Decision("allow", [], risk, estimated_tokens=estimate, headers=headers)
+        if exempt:
+            decision.reasons.append("account exempt from risk actions by policy")
+            return decision
+        wants_logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
+        if actions.strip_logprobs is not None and risk >= actions.strip_logprobs and wants_logprobs:
+            decision.action = "strip_logprobs"
+            decision.strip_logprobs = True
+            decision.reasons.append(f"risk {risk:.2f} >= strip_logprobs threshold {actions.strip_logprobs}")
+        if actions.throttle is not None and risk >= actions.throttle and actions.throttle_delay_ms > 0:
+            decision.delay_s = actions.throttle_delay_ms / 1000.0
+            if decision.action == "allow":
+                decision.action = "throttle"
+            delay_ms = actions.throttle_delay_ms
+            decision.reasons.append(
+                f"risk {risk:.2f} >= throttle threshold {actions.throttle}: delayed {delay_ms} ms"
+            )
+        if decision.action != "allow":
+            decision.reasons.extend(risk_reasons)
+        return decision
+
+    def _charge(
+        self, account: str, estimate: int, now: float
+    ) -> tuple[tuple[float, str] | None, dict[str, str]]:
+        limits = self.config.limits_for(account)
+        headers: dict[str, str] = {}
+        buckets = []
+        if limits.rpm:
+            buckets.append(("requests", self._bucket(account, "rpm", limits.rpm, now), 1, limits.rpm))
+        if limits.tpm:
+            buckets.append(("tokens", self._bucket(account, "tpm", limits.tpm, now), estimate, limits.tpm))
+        # Check every bucket before charging any, so a 429 on tokens does not eat a request.
+        for kind, bucket, amount, limit in buckets:
+            bucket._refill(now)
+            if bucket.tokens < min(amount, bucket.capacity):
+                wait = (min(amount, bucket.capacity) - bucket.tokens) / (bucket.capacity / 60.0)
+                headers.update(_headers(buckets, now))
+                unit = "requests" if kind == "requests" else "tokens"
+                return (wait, f"{unit} per minute limit {limit} reached"), headers
+        for _, bucket, amount, _ in buckets:
+            bucket.try_take(amount, now)
+        headers.update(_headers(buckets, now))
+        return None, headers
+
+    def settle(self, account: str, estimated: int, actual: int | None, now: float) -> None:
+        """Correct the token bucket once the real usage of a request is known."""
+        if actual is None:
+            return
+        with self._lock:
+            bucket = self._buckets.get((account, "tpm"))
+            if bucket is not None:
+                bucket.give(estimated - actual, now)
+
+
+def _headers(buckets: list[tuple[str, TokenBucket, int, int]], now: float) -> dict[str, str]:
+    headers = {}
+    for kind, bucket, _, limit in buckets:
+        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(max(int(bucket.tokens), 0))
+        headers[f"x-ratelimit-reset-{kind}"] = f"{bucket.reset_seconds(now):.3f}s"
+    return headers

@@ -1,0 +1,54 @@
+"""Keep API keys and bearer tokens out of every log line.
+
+:func:`install_redaction` wraps the logging record factory once per process, so
+every record of every logger (uvicorn's, FastAPI's, ours, handlers added later)
+has keys masked as ``ds-***`` before any handler sees it, in the message, its
+arguments and the exception text. It must stay cheap: one regex per record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+_SECRET = re.compile(r"(ds-)[A-Za-z0-9_\-]{8,}|((?:bearer|Bearer|BEARER)\s+)[^\s'\",]+")
+_installed = False
+_lock = threading.Lock()
+
+
+def redact(text: str) -> str:
+    """``text`` with distillscope keys and bearer tokens masked."""
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+
+
+def _clean(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a record whose args do not format: leave it to the handler's error path
+        return
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg = cleaned
+        record.args = None
+    if record.exc_info and record.exc_info[1] is not None:
+        # Formatters use exc_text when it is set, so the traceback is printed masked.
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+
+
+def install_redaction() -> None:
+    """Mask keys in all log records of this process from now on (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _clean(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -1,0 +1,144 @@
+"""The batching log writer: nothing lost under load, at shutdown, on store errors, or on kill -9
+(beyond the documented window)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from distillscope.guard.logstore import open_log_store
+from distillscope.guard.writer import BatchWriter, WriterConfig
+from distillscope.records import Exchange
+
+
+def _exchange(i: int) -> Exchange:
+    return Exchange(id=f"w-{i}", ts=1_700_000_000 + i, account="acme", prompt=f"p{i}")
+
+
+def test_many_threads_nothing_lost_and_batched(sqlite_url: str) -> None:
+    store = open_log_store(sqlite_url, create=True)
+    sizes: list[int] = []
+    writer = BatchWriter(
+        store.write_batch, WriterConfig(batch_size=64), on_written=lambda n, s: sizes.append(n)
+    )
+    writer.start()
+
+    def produce(offset: int) -> None:
+        for i in range(500):
+            writer.put_blocking(_exchange(offset + i))
+
+    threads = [threading.Thread(target=produce, args=(k * 1000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    assert store.count() == 2000
+    assert writer.written == 2000 and max(sizes) <= 64
+    assert len(sizes) < 2000  # group commit really batched
+
+
+def test_async_put_waits_when_full_instead_of_dropping(sqlite_url: str) -> None:
+    store = open_log_store(sqlite_url, create=True)
+    gate = threading.Event()
+
+    def slow_write(batch):  # the store is stuck until the gate opens
+        gate.wait()
+        store.write_batch(batch)
+
+    writer = BatchWriter(slow_write, WriterConfig(batch_size=2, max_queue=4))
+    writer.start()
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(writer.put(_exchange(i))) for i in range(20)]
+        await asyncio.sleep(0.2)
+        assert writer.depth <= 4  # bounded
+        assert not all(t.done() for t in tasks)  # producers wait: back-pressure
+        gate.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    writer.close()
+    assert store.count() == 20
+
+
+def test_store_errors_are_retried_without_duplicates(sqlite_url: str) -> None:
+    store = open_log_store(sqlite_url, create=True)
+    calls = {"n": 0}
+
+    def flaky(batch):
+        calls["n"] += 1
+        if calls["n"] % 3 == 1:
+            store.write_batch(batch[: len(batch) // 2])  # a partial write, then a failure
+            raise RuntimeError("database is locked")
+        store.write_batch(batch)
+
+    writer = BatchWriter(flaky, WriterConfig(batch_size=8, retry_max_delay=0.05))
+    writer.start()
+    for i in range(50):
+        writer.put_blocking(_exchange(i))
+    assert writer.flush(timeout=30)
+    writer.close()
+    assert store.count() == 50 and writer.failures > 0
+
+
+def test_close_spills_to_jsonl_when_the_store_is_gone(tmp_path: Path) -> None:
+    def broken(batch):
+        raise ConnectionError("server gone")
+
+    writer = BatchWriter(
+        broken, WriterConfig(retry_max_delay=0.01, close_timeout=0.1, spill_dir=str(tmp_path))
+    )
+    writer.start()
+    for i in range(10):
+        writer.put_blocking(_exchange(i))
+    writer.close()
+    assert writer.spill_path is not None
+    lines = writer.spill_path.read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted(f"w-{i}" for i in range(10))
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(_exchange(99))
+
+
+def test_kill_9_loses_nothing_older_than_the_flush_window(sqlite_url: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from distillscope.guard.logstore import open_log_store
+        from distillscope.guard.writer import BatchWriter
+        from distillscope.records import Exchange
+        store = open_log_store({sqlite_url!r}, create=True)
+        writer = BatchWriter(store.write_batch)
+        writer.start()
+        for i in range(300):
+            writer.put_blocking(Exchange(id=f"k-{{i}}", ts=1.0 + i, account="acme", prompt="x"))
+        time.sleep(writer.config.flush_interval * 2)  # past the documented window
+        print("handed-over", flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "handed-over"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    time.sleep(0.05)
+    assert open_log_store(sqlite_url).count() == 300
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        WriterConfig(batch_size=0)
+    with pytest.raises(ValueError, match="max_queue"):
+        WriterConfig(batch_size=10, max_queue=5)
