@@ -1,0 +1,529 @@
+"""Render a checked report.json as ONE self-contained HTML page.
+
+The page has no scripts, no external fonts, stylesheets or images: plots are
+inline SVG data URIs and a Content-Security-Policy forbids any fetch, so it
+opens offline and can be mailed as one file. Every piece of text that came from
+a run (prompts, answers, account names) is HTML-escaped, and anything shaped
+like an API key is redacted. This module must not compute evidence beyond
+simple ratios; the recommendations come from :mod:`distillscope.report.recommend`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from distillscope import __version__
+from distillscope.report import plots
+from distillscope.report.recommend import recommend
+from distillscope.report.schema import KEY_PATTERN, Report, Section
+
+TITLES = {
+    "actions": "Recommended actions",
+    "harvest": "What was harvested",
+    "student": "What the student kept",
+    "guard": "What the guard caught",
+    "watermark": "Watermark evidence",
+    "identity": "Identity leakage",
+    "probes": "API audits",
+    "run": "How this run went",
+}
+
+
+CSS = """
+:root{--fg:#1d2330;--muted:#5d6778;--bg:#fff;--panel:#f5f7fa;--line:#dde2ea;--bad:#c0392b;--ok:#1e8449;
+--warn:#b9770e;--accent:#2c6fbb}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+color:var(--fg);background:var(--bg)}
+main{max-width:1000px;margin:0 auto;padding:1rem}
+header{background:#1d2330;color:#fff;padding:1.2rem 1rem}
+header .inner{max-width:1000px;margin:0 auto}
+header h1{margin:0 0 .3rem;font-size:1.6rem}
+header p{margin:0;color:#c9d1de;font-size:.9rem}
+nav{display:flex;flex-wrap:wrap;gap:.4rem;margin:1rem 0}
+nav a{padding:.25rem .6rem;border:1px solid var(--line);border-radius:1rem;text-decoration:none;
+color:var(--accent);font-size:.85rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(160px,100%),1fr));gap:.8rem;
+margin:1rem 0}
+.card{background:var(--panel);border:1px solid var(--line);border-radius:.5rem;padding:.8rem}
+.card .big{font-size:1.5rem;font-weight:700}
+.card .label{color:var(--muted);font-size:.85rem}
+section{border-top:1px solid var(--line);padding:1rem 0}
+h2{font-size:1.3rem;margin:.2rem 0 .6rem}
+h3{font-size:1.05rem;margin:1rem 0 .4rem}
+.table-wrap{overflow-x:auto;margin:.5rem 0}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:var(--panel);font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+img.plot{width:100%;max-width:760px;height:auto;display:block;margin:.5rem 0}
+.missing{background:#fdf6e3;border:1px dashed var(--warn);border-radius:.5rem;padding:.8rem}
+.invalid{background:#fdecea;border:1px dashed var(--bad);border-radius:.5rem;padding:.8rem}
+.tag{display:inline-block;padding:0 .45rem;border-radius:.8rem;font-size:.8rem;font-weight:600}
+.tag.bad{background:#fdecea;color:var(--bad)}.tag.ok{background:#e9f7ef;color:var(--ok)}
+.tag.muted{background:var(--panel);color:var(--muted)}
+.quote{white-space:pre-wrap;word-break:break-word;background:var(--panel);border-left:3px solid var(--line);
+padding:.4rem .6rem;margin:.2rem 0;font-size:.9rem}
+ol.actions li{margin:.6rem 0}
+.muted{color:var(--muted)}
+footer{color:var(--muted);font-size:.8rem;padding:1rem 0}
+@media (max-width:600px){body{font-size:15px}header h1{font-size:1.3rem}th,td{padding:.3rem}}
+"""
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value for text or attributes, with key-shaped strings redacted."""
+    text = "" if value is None else str(value)
+    return html.escape(KEY_PATTERN.sub("[redacted]", text), quote=True)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    return esc(value)
+
+
+def _money(value: Any) -> str:
+    return "—" if value is None else f"${float(value):,.4f}"
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.1%}"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _plot(uri: str | None, alt: str) -> str:
+    return f'<img class="plot" src="{uri}" alt="{esc(alt)}">' if uri else ""
+
+
+def _tag(text: str, kind: str) -> str:
+    return f'<span class="tag {kind}">{esc(text)}</span>'
+
+
+def _wrap(name: str, body: str, status: str = "measured") -> str:
+    return (
+        f'<section id="{name}" data-section="{name}" data-status="{status}">'
+        f"<h2>{esc(TITLES[name])}</h2>{body}</section>"
+    )
+
+
+def _missing(section: Section) -> str:
+    if section.invalid is not None:
+        body = (
+            f'<div class="invalid"><strong>Could not be read from report.json.</strong> '
+            f"{esc(section.invalid)}</div>"
+        )
+        return _wrap(section.name, body, "invalid")
+    body = (
+        f'<div class="missing"><strong>Not measured in this run.</strong> '
+        f"{esc(section.not_measured or '')}</div>"
+    )
+    return _wrap(section.name, body, "not-measured")
+
+
+# -- sections -------------------------------------------------------------------------------
+
+
+def _harvest(data: dict[str, Any]) -> str:
+    parts = [
+        '<div class="cards">',
+        _card(_num(data.get("queries")), "queries sent"),
+        _card(_num(data.get("completion_tokens")), "completion tokens taken"),
+        _card(_money(data.get("cost_usd")), "what the harvest cost"),
+        _card(_num(data.get("top_logprobs")) if data.get("top_logprobs") else "none", "top_logprobs asked"),
+        "</div>",
+        f'<p class="muted">Strategy: {esc(data.get("strategy") or "—")}. Answered '
+        f"{_num(data.get('answered'))}, failed {_num(data.get('failed'))}, prompt tokens "
+        f"{_num(data.get('prompt_tokens'))}.</p>",
+    ]
+    accounts = data.get("accounts", [])
+    if accounts:
+        parts.append("<h3>Per harvesting account</h3>")
+        parts.append(_plot(plots.harvest_by_account(data), "completion tokens per harvesting account"))
+        rows = [
+            (
+                esc(a["account"]),
+                _num(a.get("queries")),
+                _num(a.get("completion_tokens")),
+                _money(a.get("cost_usd")),
+                _num(a.get("stripped")),
+            )
+            for a in accounts
+        ]
+        parts.append(
+            _table(
+                ["account", "queries", "completion tokens", "cost", "answers without logprobs"],
+                rows,
+                {1, 2, 3, 4},
+            )
+        )
+    examples = data.get("examples", [])
+    if examples:
+        parts.append("<h3>Examples of what was taken</h3>")
+        for example in examples:
+            parts.append(
+                f'<div class="quote"><strong>prompt:</strong> {esc(example.get("prompt"))}\n'
+                f"<strong>answer:</strong> {esc(example.get('response'))}</div>"
+            )
+    return _wrap("harvest", "".join(parts))
+
+
+def _card(big: str, label: str) -> str:
+    return f'<div class="card"><div class="big">{big}</div><div class="label">{esc(label)}</div></div>'
+
+
+def _student(data: dict[str, Any]) -> str:
+    parts = []
+    task = data.get("task") or {}
+    teacher = data.get("teacher_task_score")
+    if task:
+        parts.append(
+            f"<p>Task: <strong>{esc(task.get('name'))}</strong> ({_num(task.get('n'))} held-out items). "
+            f"Teacher's score: <strong>{_num(teacher)}</strong>.</p>"
+        )
+    methods = data.get("methods", [])
+    if methods:
+        metrics = list(dict.fromkeys(k for m in methods for k in (m.get("fidelity") or {})))
+        rows = []
+        for m in methods:
+            kept = _pct(m["task_score"] / teacher) if m.get("task_score") is not None and teacher else "—"
+            fidelity = m.get("fidelity") or {}
+            rows.append(
+                [esc(m["method"]), _num(m.get("task_score")), kept] + [_num(fidelity.get(k)) for k in metrics]
+            )
+        parts.append(
+            _table(
+                ["student", "task score", "kept of teacher"] + metrics,
+                rows,
+                set(range(1, 3 + len(metrics))),
+            )
+        )
+    uri = plots.retention_curve(data)
+    if uri:
+        parts.append("<h3>Retention curve</h3>")
+        parts.append(_plot(uri, "student score against queries harvested"))
+        rows = [
+            (
+                esc(p["method"]),
+                _num(p.get("queries")),
+                _money(p.get("cost_usd")),
+                _num(p.get("task_score")),
+                _num(p.get("agreement")),
+            )
+            for p in data.get("retention_curve", [])
+        ]
+        parts.append(_table(["student", "queries", "cost", "task score", "agreement"], rows, {1, 2, 3, 4}))
+    if not parts:
+        parts.append('<div class="missing">The student section holds no measurements.</div>')
+    return _wrap("student", "".join(parts))
+
+
+def _ts(value: Any) -> str:
+    if value is None:
+        return "—"
+    return datetime.fromtimestamp(float(value), UTC).strftime("%H:%M:%S UTC")
+
+
+def _role_tag(role: Any) -> str:
+    if role == "attacker":
+        return _tag("attacker", "bad")
+    if role == "benign":
+        return _tag("benign", "muted")
+    return _tag("unlabelled", "muted")
+
+
+def detection_counts(accounts: list[dict[str, Any]]) -> dict[str, int]:
+    """Hits and false positives against the run's own labels, with their denominators."""
+    attackers = [a for a in accounts if a.get("role") == "attacker"]
+    benign = [a for a in accounts if a.get("role") == "benign"]
+    return {
+        "attackers": len(attackers),
+        "attackers_flagged": sum(1 for a in attackers if a.get("flagged")),
+        "benign": len(benign),
+        "benign_flagged": sum(1 for a in benign if a.get("flagged")),
+    }
+
+
+def _guard(data: dict[str, Any]) -> str:
+    accounts = data.get("accounts", [])
+    counts = detection_counts(accounts)
+    parts = [
+        '<div class="cards">',
+        _card(f"{counts['attackers_flagged']} / {counts['attackers']}", "attacker accounts flagged online"),
+        _card(
+            f"{counts['benign_flagged']} / {counts['benign']}", "benign accounts flagged (false positives)"
+        ),
+        "</div>",
+    ]
+    parts.append(_plot(plots.guard_timeline(data), "online risk score per account over time"))
+    if accounts:
+        rows = [
+            (
+                esc(a["account"]),
+                _role_tag(a.get("role")),
+                _num(a.get("queries")),
+                _num(a.get("score")),
+                _tag("flagged", "bad") if a.get("flagged") else _tag("not flagged", "ok"),
+                esc(a.get("action") or "—"),
+                _ts(a.get("first_flagged_ts")),
+                esc("; ".join(a.get("reasons") or []) or "—"),
+            )
+            for a in accounts
+        ]
+        parts.append("<h3>Online scores (the gateway, per account)</h3>")
+        parts.append(
+            _table(
+                ["account", "role", "queries", "score", "flag", "action", "first flagged", "why"],
+                rows,
+                {2, 3},
+            )
+        )
+    offline = data.get("offline")
+    if offline:
+        parts.append(
+            f"<h3>Offline detector ({esc(offline.get('engine') or 'batch')}) over the server log</h3>"
+        )
+        off = detection_counts(offline.get("accounts", []))
+        parts.append(
+            f"<p>Flagged {off['attackers_flagged']} of {off['attackers']} attacker accounts and "
+            f"{off['benign_flagged']} of {off['benign']} benign accounts.</p>"
+        )
+        rows = [
+            (
+                esc(a["account"]),
+                _role_tag(a.get("role")),
+                _num(a.get("score")),
+                _tag("flagged", "bad") if a.get("flagged") else _tag("not flagged", "ok"),
+                esc(a.get("campaign") or "—"),
+                esc("; ".join(a.get("reasons") or []) or "—"),
+            )
+            for a in offline.get("accounts", [])
+        ]
+        parts.append(_table(["account", "role", "score", "flag", "campaign", "why"], rows, {2}))
+        for campaign in offline.get("campaigns", []):
+            evidence = campaign.get("evidence") or {}
+            shown = "; ".join(f"{esc(k)}: {esc(_short(v))}" for k, v in evidence.items()) or "—"
+            parts.append(
+                f"<p><strong>Campaign {esc(campaign['campaign'])}</strong>: "
+                f"{esc(', '.join(map(str, campaign.get('accounts', []))))}. Evidence: {shown}</p>"
+            )
+    return _wrap("guard", "".join(parts))
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pvalue(value: Any, alpha: float) -> str:
+    if value is None:
+        return "—"
+    verdict = _tag("radioactive", "bad") if value < alpha else _tag("not detected", "muted")
+    return f"{float(value):.3g} {verdict}"
+
+
+def _watermark(data: dict[str, Any]) -> str:
+    if not data.get("enabled", True):
+        return _wrap("watermark", '<div class="missing">The watermark was off in this run.</div>')
+    alpha = float(data.get("alpha") or 0.01)
+    parts = [
+        f"<p>Radioactivity test of <strong>{esc(data.get('suspect') or 'the student')}</strong> "
+        f"({esc(data.get('method') or 'keyed green-list test')}), alpha = {alpha}. "
+        f"Overall p-value: <strong>{_pvalue(data.get('overall_p_value'), alpha)}</strong>.</p>",
+        _plot(plots.watermark_pvalues(data), "radioactivity p-value per account key"),
+    ]
+    rows = [
+        (
+            esc(a["account"]),
+            _role_tag(a.get("role")),
+            _pvalue(a.get("p_value"), alpha),
+            _num(a.get("z")),
+            _num(a.get("tokens_scored")),
+        )
+        for a in data.get("accounts", [])
+    ]
+    control = data.get("negative_control")
+    if control:
+        rows.append(
+            (
+                f"negative control: {esc(control.get('model') or 'unwatermarked model')}",
+                _tag("control", "ok"),
+                _pvalue(control.get("p_value"), alpha),
+                _num(control.get("z")),
+                _num(control.get("tokens_scored")),
+            )
+        )
+    else:
+        parts.append('<p class="missing">No negative control was run: read the p-values with care.</p>')
+    if rows:
+        parts.append(_table(["account key", "role", "p-value", "z", "tokens scored"], rows, {3, 4}))
+    return _wrap("watermark", "".join(parts))
+
+
+def _identity(data: dict[str, Any]) -> str:
+    names = data.get("watch_names", [])
+    parts = [f"<p>Names watched for: {esc(', '.join(names) or '—')}.</p>"]
+    for probe in data.get("probes", []):
+        hits = probe.get("hits") or []
+        verdict = _tag("names " + ", ".join(hits), "bad") if hits else _tag("no watched name", "ok")
+        parts.append(
+            f'<div class="quote"><strong>{esc(probe["model"])}</strong> {verdict}\n'
+            f"<strong>Q:</strong> {esc(probe['question'])}\n"
+            f"<strong>A:</strong> {esc(probe.get('answer'))}</div>"
+        )
+    return _wrap("identity", "".join(parts))
+
+
+def _probes(data: dict[str, Any]) -> str:
+    parts = []
+    hidden = data.get("hidden_size")
+    if hidden:
+        parts.append(
+            f"<h3>Hidden size from the softmax bottleneck</h3><p>Estimated hidden size: "
+            f"<strong>{_num(hidden.get('estimate'))}</strong> from {_num(hidden.get('prompts'))} prompts × "
+            f"{_num(hidden.get('tokens'))} tokens, {_num(hidden.get('queries'))} queries.</p>"
+        )
+    equality = data.get("equality")
+    if equality:
+        parts.append(
+            f"<h3>Model equality</h3><p>{esc(equality.get('a'))} vs {esc(equality.get('b'))}: p = "
+            f"<strong>{_num(equality.get('p_value'))}</strong>, greedy agreement "
+            f"{_pct(equality.get('greedy_agreement'))}.</p>"
+        )
+    for key, value in data.items():
+        if key not in ("hidden_size", "equality"):
+            parts.append(f"<h3>{esc(key)}</h3><p>{esc(_short(value, 400))}</p>")
+    return _wrap("probes", "".join(parts) or '<div class="missing">No audit ran.</div>')
+
+
+def _actions(report: Report) -> str:
+    actions = recommend(report)
+    if not actions:
+        return _wrap(
+            "actions",
+            '<div class="missing">Not measured in this run: no evidence to base an action on.</div>',
+            "not-measured",
+        )
+    items = "".join(
+        f"<li><strong>{esc(a.title)}</strong> {_tag(a.effect_label, 'bad' if a.effect else 'muted')}"
+        f'<br><span class="muted">{esc(a.area)}:</span> {esc(a.evidence)}</li>'
+        for a in actions
+    )
+    return _wrap(
+        "actions", f'<p class="muted">Ranked by measured effect.</p><ol class="actions">{items}</ol>'
+    )
+
+
+def _run(report: Report) -> str:
+    stages = report.run.get("stages", [])
+    if not stages:
+        return _wrap(
+            "run", '<div class="missing">Not measured in this run: no stage log.</div>', "not-measured"
+        )
+    kinds = {"ok": "ok", "failed": "bad", "not_available": "bad", "skipped": "muted"}
+    rows = [
+        (
+            esc(s["name"]),
+            _tag(s["status"], kinds[s["status"]]),
+            _num(s.get("seconds"), 1),
+            esc(s.get("detail") or ""),
+        )
+        for s in stages
+    ]
+    return _wrap("run", _table(["stage", "status", "seconds", "detail"], rows, {2}))
+
+
+_RENDERERS = {
+    "harvest": _harvest,
+    "student": _student,
+    "guard": _guard,
+    "watermark": _watermark,
+    "identity": _identity,
+    "probes": _probes,
+}
+
+
+def _summary(report: Report) -> str:
+    cards = []
+    harvest = report.get("harvest")
+    if harvest:
+        cards.append(
+            _card(_num(harvest.get("queries")), f"queries harvested for {_money(harvest.get('cost_usd'))}")
+        )
+    student = report.get("student")
+    if student:
+        teacher = student.get("teacher_task_score")
+        best = max(
+            (m for m in student.get("methods", []) if m.get("task_score") is not None),
+            key=lambda m: m["task_score"],
+            default=None,
+        )
+        if best and teacher:
+            cards.append(
+                _card(_pct(best["task_score"] / teacher), f"of the teacher's score kept ({best['method']})")
+            )
+    guard = report.get("guard")
+    if guard:
+        counts = detection_counts(guard.get("accounts", []))
+        cards.append(
+            _card(f"{counts['attackers_flagged']} / {counts['attackers']}", "attacker accounts caught")
+        )
+    watermark = report.get("watermark")
+    if watermark and watermark.get("overall_p_value") is not None:
+        cards.append(_card(f"{watermark['overall_p_value']:.2g}", "watermark p-value on the student"))
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+def render_html(report: Report) -> str:
+    """The whole report page as a string."""
+    run = report.run
+    subtitle = " · ".join(
+        esc(x)
+        for x in (
+            f"run {run.get('id')}" if run.get("id") else None,
+            f"mode {run.get('mode')}" if run.get("mode") else None,
+            f"teacher {run.get('teacher')}" if run.get("teacher") else None,
+            f"student {run.get('student')}" if run.get("student") else None,
+            f"generated {report.raw.get('generated_at')}" if report.raw.get("generated_at") else None,
+        )
+        if x
+    )
+    order = ["actions", "harvest", "student", "guard", "watermark", "identity", "probes", "run"]
+    nav = "".join(f'<a href="#{n}">{esc(TITLES[n])}</a>' for n in order)
+    body = [_summary(report), f"<nav>{nav}</nav>", _actions(report)]
+    for name in order[1:-1]:
+        section = report.sections[name]
+        body.append(_RENDERERS[name](section.data) if section.measured else _missing(section))
+    body.append(_run(report))
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Distillation exposure report</title><style>{CSS}</style></head><body>"
+        f'<header><div class="inner"><h1>Distillation exposure report</h1><p>{subtitle}</p></div></header>'
+        f"<main>{''.join(body)}<footer>distillscope {esc(__version__)} · rendered from report.json "
+        f"(schema {esc(report.raw.get('schema_version'))})</footer></main></body></html>\n"
+    )

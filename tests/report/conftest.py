@@ -1,0 +1,189 @@
+"""A full report.json fixture, with hostile text in it (markup, a key-shaped string)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+EVIL_PROMPT = '<script>alert("x")</script> Solve 2+2 & explain <b>why</b>'
+FAKE_KEY = "sk-live_ABCDEFGHIJKLMNOPQRSTUVWX123456"
+
+T0 = 1_795_000_000.0
+
+
+def full_report() -> dict[str, Any]:
+    timeline = []
+    for i in range(30):
+        timeline.append({"ts": T0 + 10 * i, "account": "atk-1", "score": min(1.0, 0.04 * i), "action": None})
+        timeline.append(
+            {"ts": T0 + 10 * i + 3, "account": "atk-2", "score": min(1.0, 0.02 * i), "action": None}
+        )
+        timeline.append({"ts": T0 + 20 * i, "account": "alice", "score": 0.05, "action": None})
+    return {
+        "schema_version": 1,
+        "generated_at": "2026-11-27T12:00:00Z",
+        "run": {
+            "id": "20261127-120000",
+            "mode": "quick",
+            "teacher": "smollm2-135m-instruct",
+            "student": "every-other layers",
+            "duration_s": 123.4,
+            "stages": [
+                {"name": "serve", "status": "ok", "detail": "http://127.0.0.1:1234/v1", "seconds": 2.0},
+                {"name": "probes", "status": "skipped", "detail": "not asked", "seconds": 0.0},
+            ],
+        },
+        "harvest": {
+            "queries": 120,
+            "answered": 118,
+            "failed": 2,
+            "prompt_tokens": 4000,
+            "completion_tokens": 9000,
+            "cost_usd": 0.0123,
+            "top_logprobs": 5,
+            "strategy": "static seed prompts",
+            "accounts": [
+                {
+                    "account": "atk-1",
+                    "queries": 60,
+                    "completion_tokens": 4600,
+                    "cost_usd": 0.006,
+                    "stripped": 0,
+                },
+                {
+                    "account": "atk-2",
+                    "queries": 60,
+                    "completion_tokens": 4400,
+                    "cost_usd": 0.0063,
+                    "stripped": 12,
+                },
+            ],
+            "examples": [{"prompt": EVIL_PROMPT, "response": f"my key is {FAKE_KEY}"}],
+        },
+        "student": {
+            "task": {"name": "gsm_symbolic", "n": 20},
+            "teacher_task_score": 0.4,
+            "methods": [
+                {"method": "sft", "task_score": 0.2, "fidelity": {"agreement": 0.31, "kl": 1.9}},
+                {"method": "topk-kd", "task_score": 0.28, "fidelity": {"agreement": 0.42, "kl": 1.1}},
+            ],
+            "retention_curve": [
+                {"method": "sft", "queries": 40, "cost_usd": 0.004, "task_score": 0.1, "agreement": 0.2},
+                {"method": "sft", "queries": 120, "cost_usd": 0.0123, "task_score": 0.2, "agreement": 0.31},
+                {"method": "topk-kd", "queries": 40, "cost_usd": 0.004, "task_score": 0.15, "agreement": 0.3},
+                {
+                    "method": "topk-kd",
+                    "queries": 120,
+                    "cost_usd": 0.0123,
+                    "task_score": 0.28,
+                    "agreement": 0.42,
+                },
+            ],
+        },
+        "guard": {
+            "threshold": 0.5,
+            "accounts": [
+                {
+                    "account": "atk-1",
+                    "role": "attacker",
+                    "queries": 30,
+                    "score": 1.0,
+                    "flagged": True,
+                    "action": "strip_logprobs",
+                    "first_flagged_ts": T0 + 130,
+                    "reasons": ["high volume", "templates"],
+                },
+                {
+                    "account": "atk-2",
+                    "role": "attacker",
+                    "queries": 30,
+                    "score": 0.4,
+                    "flagged": False,
+                    "action": None,
+                    "first_flagged_ts": None,
+                    "reasons": [],
+                },
+                {
+                    "account": "alice",
+                    "role": "benign",
+                    "queries": 30,
+                    "score": 0.05,
+                    "flagged": False,
+                    "action": None,
+                    "first_flagged_ts": None,
+                    "reasons": [],
+                },
+            ],
+            "timeline": timeline,
+            "offline": {
+                "engine": "duckdb",
+                "accounts": [
+                    {
+                        "account": "atk-1",
+                        "role": "attacker",
+                        "score": 0.9,
+                        "flagged": True,
+                        "campaign": "c1",
+                        "reasons": ["template reuse"],
+                    },
+                    {
+                        "account": "atk-2",
+                        "role": "attacker",
+                        "score": 0.8,
+                        "flagged": True,
+                        "campaign": "c1",
+                        "reasons": ["shared ip"],
+                    },
+                    {
+                        "account": "alice",
+                        "role": "benign",
+                        "score": 0.1,
+                        "flagged": False,
+                        "campaign": None,
+                        "reasons": [],
+                    },
+                ],
+                "campaigns": [
+                    {"campaign": "c1", "accounts": ["atk-1", "atk-2"], "evidence": {"shared_ip": 1}}
+                ],
+            },
+        },
+        "watermark": {
+            "enabled": True,
+            "alpha": 0.01,
+            "suspect": "student (topk-kd)",
+            "method": "keyed green-list, black-box",
+            "accounts": [
+                {"account": "atk-1", "role": "attacker", "p_value": 1e-6, "z": 4.8, "tokens_scored": 900},
+                {"account": "atk-2", "role": "attacker", "p_value": 0.003, "z": 2.7, "tokens_scored": 900},
+                {"account": "alice", "role": "benign", "p_value": 0.41, "z": 0.2, "tokens_scored": 900},
+            ],
+            "overall_p_value": 2e-7,
+            "negative_control": {"model": "teacher without watermark", "p_value": 0.55, "tokens_scored": 900},
+        },
+        "identity": {
+            "watch_names": ["Hugging Face", "SmolLM"],
+            "probes": [
+                {
+                    "model": "teacher",
+                    "question": "Who trained you?",
+                    "answer": "I was trained by Hugging Face.",
+                    "hits": ["Hugging Face"],
+                },
+                {
+                    "model": "student",
+                    "question": "Who trained you?",
+                    "answer": "I am SmolLM <img src=x>.",
+                    "hits": ["SmolLM"],
+                },
+            ],
+        },
+        "probes": {"hidden_size": {"estimate": 64, "prompts": 96, "tokens": 100, "queries": 576}},
+    }
+
+
+@pytest.fixture
+def report_data() -> dict[str, Any]:
+    return copy.deepcopy(full_report())

@@ -1,0 +1,179 @@
+"""report.json -> report.html: schema checks, escaping, missing sections, recommendations, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from distillscope.cli import app
+from distillscope.report.build import build_report
+from distillscope.report.html import render_html
+from distillscope.report.recommend import recommend
+from distillscope.report.schema import (
+    SECTIONS,
+    ReportFormatError,
+    load_report,
+    parse_report,
+    write_report_json,
+)
+
+from .conftest import EVIL_PROMPT, FAKE_KEY
+
+runner = CliRunner()
+
+
+def _sections(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="(\w+)" data-section="\w+" data-status="([\w-]+)"', html))
+
+
+def test_full_report_has_every_section_measured(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    found = _sections(html)
+    assert set(found) == {"actions", *SECTIONS, "run"}
+    assert all(status == "measured" for status in found.values()), found
+    # The numbers of the fixture reach the page.
+    assert "9,000" in html and "$0.0123" in html and "70.0%" in html
+
+
+def test_user_text_is_escaped_and_keys_redacted(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    assert EVIL_PROMPT not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()  # the page carries no script at all
+    assert "<img src=x>" not in html and "&lt;img src=x&gt;" in html
+    assert FAKE_KEY not in html and "[redacted]" in html
+
+
+def test_page_is_self_contained(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    assert not re.search(r'(src|href)="(?!data:|#)', html), "only inline data: and in-page links are allowed"
+    assert "default-src 'none'" in html  # CSP: the browser itself refuses any fetch
+    assert html.count('src="data:image/svg+xml;base64,') == 4  # harvest, retention, timeline, watermark
+
+
+def test_secret_fields_are_dropped_wherever_they_are(report_data: dict[str, Any]) -> None:
+    report_data["harvest"]["accounts"][0]["api_key"] = FAKE_KEY
+    report_data["run"]["api_key"] = FAKE_KEY
+    report = parse_report(report_data)
+    assert FAKE_KEY not in json.dumps(report.raw)
+    assert FAKE_KEY not in render_html(report)
+
+
+def test_missing_sections_say_not_measured_with_the_stage_reason() -> None:
+    data = {
+        "schema_version": 1,
+        "run": {
+            "stages": [{"name": "watermark", "status": "not_available", "detail": "no radioactivity API"}]
+        },
+    }
+    report = parse_report(data)
+    assert report.sections["watermark"].not_measured == "not_available: no radioactivity API"
+    html = render_html(report)
+    found = _sections(html)
+    for name in SECTIONS:
+        assert found[name] == "not-measured", name
+    assert "Not measured in this run" in html and "no radioactivity API" in html
+    # Without any evidence there is nothing measured to recommend except turning the watermark on.
+    assert [a.title for a in recommend(report)] == ["Enable the per-account watermark"]
+
+
+def test_explicit_not_measured_marker(report_data: dict[str, Any]) -> None:
+    report_data["student"] = {"not_measured": "training was skipped (--no-train)"}
+    html = render_html(parse_report(report_data))
+    assert _sections(html)["student"] == "not-measured"
+    assert "training was skipped (--no-train)" in html
+
+
+def test_malformed_section_is_shown_as_invalid_and_the_rest_renders(report_data: dict[str, Any]) -> None:
+    report_data["guard"]["accounts"][0]["score"] = "very high"
+    report_data["watermark"] = ["not", "an", "object"]
+    report = parse_report(report_data)
+    assert "accounts[0]: 'score' must be a number" in report.sections["guard"].invalid
+    html = render_html(report)
+    found = _sections(html)
+    assert found["guard"] == "invalid" and found["watermark"] == "invalid"
+    assert found["harvest"] == "measured" and found["student"] == "measured"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([1, 2], "must hold a JSON object"),
+        ({"harvest": {}}, "no 'schema_version'"),
+        ({"schema_version": 99}, "schema_version 99"),
+        ({"schema_version": "1"}, "positive integer"),
+        (
+            {"schema_version": 1, "run": {"stages": [{"name": "x", "status": "great"}]}},
+            "status must be one of",
+        ),
+    ],
+)
+def test_unusable_reports_are_refused_clearly(data: Any, message: str) -> None:
+    with pytest.raises(ReportFormatError, match=message):
+        parse_report(data)
+
+
+def test_load_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(ReportFormatError, match="no such file"):
+        load_report(tmp_path)
+    (tmp_path / "report.json").write_text('{"schema_version": 1,', encoding="utf-8")
+    with pytest.raises(ReportFormatError, match="invalid JSON"):
+        load_report(tmp_path)
+
+
+def test_recommendations_are_computed_from_the_evidence(report_data: dict[str, Any]) -> None:
+    actions = recommend(parse_report(report_data))
+    titles = [a.title for a in actions]
+    logprobs = next(a for a in actions if "top_logprobs" in a.title)
+    # topk-kd kept 0.28/0.4 = 70%, SFT 0.2/0.4 = 50%: the log-probs were worth 20 points.
+    assert logprobs.effect == pytest.approx(0.2)
+    # atk-2 never flagged (30 queries) + atk-1's 13 queries before its flag at T0+130 = 43 of 60.
+    guard = next(a for a in actions if a.area == "guard")
+    assert guard.effect == pytest.approx(43 / 60)
+    assert titles.index(guard.title) < titles.index(logprobs.title)  # larger effect first
+    measured = [a.effect for a in actions if a.effect is not None]
+    assert measured == sorted(measured, reverse=True)
+    assert all(a.effect is not None for a in actions[: len(measured)])
+
+    # If the log-probs did not help, the report says so instead of recommending to strip them.
+    report_data["student"]["methods"][1]["task_score"] = 0.18
+    actions = recommend(parse_report(report_data))
+    assert any(a.title.startswith("top_logprobs gave the attacker no measurable gain") for a in actions)
+
+
+def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:
+    path = write_report_json(report_data, tmp_path / "run" / "report.json")
+    assert load_report(path.parent).raw["harvest"]["queries"] == 120
+    with pytest.raises(ReportFormatError):
+        write_report_json({"no": "version"}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_cli_builds_the_report(tmp_path: Path, report_data: dict[str, Any]) -> None:
+    write_report_json(report_data, tmp_path / "report.json")
+    result = runner.invoke(app, ["report", "--run", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    html_path = tmp_path / "report.html"
+    assert html_path.read_text(encoding="utf-8") == render_html(load_report(tmp_path))
+    assert str(html_path) in result.stdout
+
+
+def test_cli_errors_are_clear(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--run", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no such file" in " ".join(result.output.split())
+    (tmp_path / "report.json").write_text("not json", encoding="utf-8")
+    result = runner.invoke(app, ["report", "--run", str(tmp_path)])
+    assert result.exit_code == 2 and "invalid JSON" in " ".join(result.output.split())
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_build_report_to_custom_path(tmp_path: Path, report_data: dict[str, Any]) -> None:
+    write_report_json(report_data, tmp_path / "report.json")
+    out = build_report(tmp_path / "report.json", tmp_path / "site" / "index.html")
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
