@@ -1,0 +1,362 @@
+"""The FastAPI app: OpenAI-compatible routes over a backend, behind a gateway.
+
+Every POST goes: read JSON (400 if malformed) -> ``gateway.admit`` (may reject or
+throttle) -> validate (400) -> model check (404) -> policy (strip logprobs) ->
+the account's logits processors -> backend -> JSON or SSE. Each admitted request
+is recorded once through ``gateway.record`` after it ended (streams included),
+from a background task so the answer never waits on the log. Bad input never
+becomes a 500. This module must not hold model code or sampling logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from distillscope.records import Exchange
+from distillscope.server.backends.base import Backend, RequestContext
+from distillscope.server.errors import APIError, error_type_for_status, invalid_request, model_not_found
+from distillscope.server.gateway import Admission, Gateway, OpenGateway
+from distillscope.server.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    StreamOptions,
+    validation_error,
+)
+
+log = logging.getLogger("distillscope.server")
+
+#: Request fields kept in the exchange log's ``params``.
+PARAM_KEYS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "echo",
+    "presence_penalty",
+    "frequency_penalty",
+)
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+
+
+def create_app(
+    backend: Backend,
+    *,
+    model_name: str,
+    gateway: Gateway | None = None,
+    logits_processors_for: Callable[[str], list[Any]] | None = None,
+) -> FastAPI:
+    """An app serving ``backend`` as ``model_name``; see the module docstring for the request path."""
+    server = _Server(backend, model_name, gateway or OpenGateway(), logits_processors_for)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await server.gateway.startup()
+        await backend.startup()
+        if logits_processors_for is not None and backend.kind != "local":
+            log.warning(
+                "logits processors (watermark) apply to the local backend only; upstream ignores them"
+            )
+        try:
+            yield
+        finally:
+            await backend.shutdown()  # drains what is still running
+            await server.drain_records()
+            await server.gateway.shutdown()
+
+    app = FastAPI(title="distillscope server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    _install_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": model_name, **backend.health()}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [server.model_card()]}
+
+    @app.get("/v1/models/{model:path}")
+    async def model(model: str) -> dict[str, Any]:
+        if model != model_name:
+            raise model_not_found(model)
+        return server.model_card()
+
+    @app.post(CHAT)
+    async def chat(request: Request) -> Any:
+        return await server.handle(request, CHAT)
+
+    @app.post(COMPLETIONS)
+    async def completions(request: Request) -> Any:
+        return await server.handle(request, COMPLETIONS)
+
+    router = server.gateway.router()
+    if router is not None:
+        app.include_router(router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        error = validation_error(exc)
+        return JSONResponse(error.to_dict(), status_code=error.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = APIError(exc.status_code, str(exc.detail), error_type_for_status(exc.status_code))
+        return JSONResponse(
+            error.to_dict(), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected server error")
+        error = APIError(500, "The server had an error while processing your request.", "server_error")
+        return JSONResponse(error.to_dict(), status_code=500)
+
+
+class _Server:
+    """Request handling shared by the routes."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        model_name: str,
+        gateway: Gateway,
+        processors_for: Callable[[str], list[Any]] | None,
+    ) -> None:
+        self.backend = backend
+        self.model_name = model_name
+        self.gateway = gateway
+        self.processors_for = processors_for
+        self.created = int(time.time())
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def model_card(self) -> dict[str, Any]:
+        return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "distillscope"}
+
+    async def handle(self, request: Request, endpoint: str) -> Any:
+        started = time.monotonic()
+        wall = time.time()
+        body = await _read_json(request)
+        admission = await self.gateway.admit(request, endpoint, body)
+        trace = _Trace(endpoint, body, admission, wall, started)
+        try:
+            parsed = self._validate(endpoint, body)
+            if admission.strip_logprobs:
+                _strip_logprobs(parsed)
+            wants_usage = parsed.include_usage
+            if parsed.stream:  # always ask for usage, so the log has it; dropped below if unwanted
+                parsed.stream_options = StreamOptions(include_usage=True)
+            processors = self.processors_for(admission.account) if self.processors_for else []
+            ctx = RequestContext(self.model_name, processors=list(processors), account=admission.account)
+            trace.request_id = ctx.request_id
+            call = self.backend.chat if endpoint == CHAT else self.backend.complete
+            result = await call(parsed, ctx)  # type: ignore[arg-type]
+        except APIError as exc:
+            trace.fail(exc.status, exc.message)
+            self._spawn(self._record(trace))
+            raise
+        if isinstance(result, dict):
+            trace.absorb(result)
+            self._spawn(self._record(trace))
+            return JSONResponse(result)
+        return StreamingResponse(
+            self._sse(result, trace, wants_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    def _validate(self, endpoint: str, body: dict[str, Any]) -> ChatCompletionRequest | CompletionRequest:
+        schema = ChatCompletionRequest if endpoint == CHAT else CompletionRequest
+        try:
+            parsed = schema.model_validate(body)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        if parsed.model != self.model_name:
+            raise model_not_found(parsed.model)
+        return parsed
+
+    async def _sse(
+        self, chunks: AsyncIterator[dict[str, Any]], trace: _Trace, wants_usage: bool
+    ) -> AsyncIterator[str]:
+        try:
+            async for chunk in chunks:
+                trace.absorb_chunk(chunk)
+                if not chunk.get("choices") and "usage" in chunk and not wants_usage:
+                    continue
+                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+        except APIError as exc:
+            trace.fail(exc.status, exc.message)
+            yield f"data: {json.dumps(exc.to_dict())}\n\n"
+        except BaseException:
+            trace.fail(499, "client closed the stream")
+            raise
+        finally:
+            # Spawned, not awaited: a cancelled stream may not await any more.
+            self._spawn(_close(chunks))
+            self._spawn(self._record(trace))
+
+    async def _record(self, trace: _Trace) -> None:
+        try:
+            await self.gateway.record(trace.exchange(self.model_name))
+        except Exception:
+            log.exception("the gateway failed to record an exchange")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain_records(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:
+            log.debug("closing a stream failed", exc_info=True)
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise invalid_request(
+            f"We could not parse the JSON body of your request{where}. The body must be a JSON object."
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid_request(f"The request body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+def _strip_logprobs(parsed: ChatCompletionRequest | CompletionRequest) -> None:
+    if isinstance(parsed, ChatCompletionRequest):
+        parsed.logprobs = False
+        parsed.top_logprobs = None
+    else:
+        parsed.logprobs = None
+
+
+class _Trace:
+    """What one request did, gathered for its exchange record."""
+
+    def __init__(
+        self, endpoint: str, body: dict[str, Any], admission: Admission, wall: float, started: float
+    ):
+        self.endpoint = endpoint
+        self.body = body
+        self.admission = admission
+        self.wall = wall
+        self.started = started
+        self.request_id: str | None = None
+        self.status = 200
+        self.error: str | None = None
+        self.texts: dict[int, str] = {}
+        self.finish: dict[int, str | None] = {}
+        self.usage: dict[str, Any] | None = None
+
+    def fail(self, status: int, message: str) -> None:
+        self.status, self.error = status, message
+
+    def absorb(self, response: dict[str, Any]) -> None:
+        for choice in response.get("choices", []):
+            message = choice.get("message") or {}
+            self.texts[choice.get("index", 0)] = message.get("content") or choice.get("text") or ""
+            self.finish[choice.get("index", 0)] = choice.get("finish_reason")
+        self.usage = response.get("usage")
+
+    def absorb_chunk(self, chunk: dict[str, Any]) -> None:
+        for choice in chunk.get("choices") or []:
+            index = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            piece = delta.get("content") if "delta" in choice else choice.get("text")
+            self.texts[index] = self.texts.get(index, "") + (piece or "")
+            if choice.get("finish_reason"):
+                self.finish[index] = choice["finish_reason"]
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+
+    def exchange(self, model_name: str) -> Exchange:
+        body, meta = self.body, dict(self.admission.meta)
+        usage = self.usage or {}
+        extra: dict[str, Any] = {
+            k: v for k, v in meta.items() if k not in ("ip", "user_agent", "payment_id", "org")
+        }
+        if self.admission.reasons:
+            extra["policy_reasons"] = list(self.admission.reasons)
+        if self.admission.strip_logprobs:
+            extra["logprobs_stripped"] = True
+        if self.error:
+            extra["error"] = self.error
+        if len(self.texts) > 1:
+            extra["choices_text"] = [self.texts[i] for i in sorted(self.texts)]
+        messages, prompt = _request_text(body)
+        return Exchange(
+            id=self.request_id or f"req-{int(self.wall * 1e6)}",
+            ts=self.wall,
+            account=self.admission.account,
+            key_id=self.admission.key_id,
+            ip=meta.get("ip"),
+            user_agent=meta.get("user_agent"),
+            payment_id=meta.get("payment_id"),
+            org=meta.get("org"),
+            model=body.get("model") if isinstance(body.get("model"), str) else model_name,
+            endpoint=self.endpoint,
+            params={k: body[k] for k in PARAM_KEYS if k in body},
+            messages=messages,
+            prompt=prompt,
+            response_text=self.texts.get(0) if self.texts else None,
+            finish_reason=self.finish.get(0),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            latency_ms=(time.monotonic() - self.started) * 1000.0,
+            status=self.status,
+            usage=self.usage,
+            extra=extra,
+        )
+
+
+def _request_text(body: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The request's messages or prompt in a shape the Exchange record accepts."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages):
+        return messages, None
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return None, prompt
+    if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+        return None, "\n".join(prompt)
+    if prompt is not None:
+        return None, json.dumps(prompt)
+    return None, ""
