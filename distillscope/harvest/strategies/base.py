@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,6 +63,24 @@ class QueryStrategy(Protocol):
         has nothing more to ask.
         """
         ...
+
+
+#: Helper generations for adaptive strategies: queries in, the teacher's answer texts out, in order
+#: (None where no answer came: a failure, a stop, or an exhausted budget). Goes through the harvest's
+#: cache and budget; answers to these helper queries are not rows of the dataset.
+Ask = Callable[[Sequence[Query]], list[str | None]]
+
+
+@runtime_checkable
+class TeacherAware(Protocol):
+    """Optional: a strategy that needs the teacher for helper generations (e.g. self-instruct).
+
+    The harvester calls ``bind_teacher(ask)`` once before the first round. ``ask``
+    blocks and must be called from ``next_round`` (which the harvester runs in a
+    worker thread), never from the event loop.
+    """
+
+    def bind_teacher(self, ask: Ask) -> None: ...
 
 
 class StaticStrategy:

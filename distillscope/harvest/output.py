@@ -1,0 +1,116 @@
+"""From cached answers to the exchanges dataset: rows, files and the run manifest.
+
+Output files are always rebuilt from the cache (never appended to), and each is
+written to a temporary file and renamed into place, so a run killed while
+writing leaves the previous complete file or none, never a torn one.
+
+This module must not do HTTP or decide what to send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from distillscope.harvest.cache import CachedAnswer
+from distillscope.harvest.prices import Price
+from distillscope.harvest.strategies.base import Query
+from distillscope.records import Exchange, write_jsonl, write_parquet
+
+EXCHANGES_PARQUET = "exchanges.parquet"
+EXCHANGES_JSONL = "exchanges.jsonl"
+FAILURES_JSONL = "failures.jsonl"
+MANIFEST = "manifest.json"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_safe(value: Any) -> Any:
+    """Round-trip through JSON so query metadata of any origin fits Parquet/JSONL (odd types as strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def build_exchange(
+    query: Query,
+    answer: CachedAnswer,
+    *,
+    teacher: str,
+    base_url: str,
+    strategy: str,
+    account: str,
+    price: Price | None,
+) -> Exchange:
+    """One row of the dataset: the request, the teacher's first choice, usage, cost and provenance."""
+    response = answer.response
+    choice = response["choices"][0]
+    message = choice.get("message") or {}
+    text = message.get("content")
+    if text is None:
+        text = choice.get("text")
+    logprobs = (
+        (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+    )
+    usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+    prompt_tokens = int(usage["prompt_tokens"]) if usage and "prompt_tokens" in usage else None
+    completion_tokens = int(usage["completion_tokens"]) if usage and "completion_tokens" in usage else None
+    cost = None
+    if price is not None and prompt_tokens is not None and completion_tokens is not None:
+        cost = round(price.cost(prompt_tokens, completion_tokens), 10)
+    body = answer.body
+    params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+    provenance = {
+        "teacher": teacher,
+        "base_url": base_url,
+        "model": response.get("model") or body.get("model"),
+        "requested_model": body.get("model"),
+        "system_fingerprint": response.get("system_fingerprint"),
+        "response_id": response.get("id"),
+        "strategy": strategy,
+        "harvested_at": iso(answer.received_at),
+        "request_key": answer.key,
+        "run_id": answer.run_id,
+        "sampling": params,
+        "query_meta": json_safe(query.meta),
+        "response_headers": answer.headers,
+    }
+    return Exchange(
+        id=answer.key,
+        ts=answer.received_at,
+        account=account,
+        messages=[dict(m) for m in body["messages"]],
+        model=str(body.get("model")),
+        endpoint="/v1/chat/completions",
+        params=params,
+        response_text=text if isinstance(text, str) else None,
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=answer.latency_ms,
+        status=200,
+        logprobs=logprobs,
+        usage=usage,
+        cost_usd=cost,
+        provenance=provenance,
+    )
+
+
+def write_outputs(out_dir: Path, exchanges: list[Exchange], failures: list[dict[str, Any]]) -> dict[str, str]:
+    """Write the dataset (Parquet + JSONL) and the failure list atomically; returns the file names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_parquet(exchanges, out_dir / EXCHANGES_PARQUET)
+    write_jsonl(exchanges, out_dir / EXCHANGES_JSONL)
+    write_jsonl(failures, out_dir / FAILURES_JSONL)
+    return {"parquet": EXCHANGES_PARQUET, "jsonl": EXCHANGES_JSONL, "failures": FAILURES_JSONL}
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    target = out_dir / MANIFEST
+    tmp = target.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target

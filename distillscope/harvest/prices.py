@@ -1,0 +1,92 @@
+"""The price table: USD per million input and output tokens, per model.
+
+Defaults ship in ``prices.json`` next to this module; ``--prices FILE`` (JSON or
+TOML, ``{"models": {NAME: {"input": X, "output": Y}}}`` or the bare mapping)
+overrides or extends them. A model matches its exact name, then the longest
+listed prefix. An unknown model has no price: the cost is then unknown, and a
+``--max-cost`` budget refuses to start rather than guess. No I/O beyond reading
+the table.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+
+    def __post_init__(self) -> None:
+        if self.input < 0 or self.output < 0:
+            raise ValueError("prices must be >= 0")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
+
+FREE = Price(0.0, 0.0)
+
+
+class PriceTable:
+    """Model name -> :class:`Price`, with longest-prefix matching."""
+
+    def __init__(self, prices: dict[str, Price]) -> None:
+        self.prices = dict(prices)
+
+    @classmethod
+    def load(cls, override: str | Path | None = None) -> PriceTable:
+        """The packaged defaults, updated with ``override`` when given."""
+        packaged = resources.files("distillscope.harvest").joinpath("prices.json").read_text()
+        prices = _parse(json.loads(packaged), "packaged prices.json")
+        if override is not None:
+            prices.update(_parse(_read(Path(override)), str(override)))
+        return cls(prices)
+
+    def lookup(self, model: str) -> Price | None:
+        if model in self.prices:
+            return self.prices[model]
+        matches = [name for name in self.prices if model.startswith(name)]
+        return self.prices[max(matches, key=len)] if matches else None
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {name: {"input": p.input, "output": p.output} for name, p in self.prices.items()}
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise ValueError(f"price file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(
+            f"price file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
+        ) from exc
+
+
+def _parse(data: Any, source: str) -> dict[str, Price]:
+    table = data.get("models", data) if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"{source}: expected {{'models': {{NAME: {{'input': X, 'output': Y}}}}}}")
+    out = {}
+    for name, entry in table.items():
+        if name.startswith("_"):
+            continue
+        if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys():
+            raise ValueError(
+                f"{source}: model {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)"
+            )
+        try:
+            out[name] = Price(float(entry["input"]), float(entry["output"]))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: model {name!r}: {exc}") from exc
+    return out

@@ -1,0 +1,543 @@
+"""Run a harvest: strategy rounds -> requests -> cached answers -> dataset and manifest.
+
+:func:`harvest` is the Python API (the CLI and the demo call it). It replays the
+strategy's rounds; every request already answered is taken from the cache
+(never sent again), the rest go through the dispatcher (budget, rate limit,
+retries). At the end, also after Ctrl-C or an exhausted budget, the dataset
+files and the manifest are rebuilt from the cache. A killed run leaves the cache
+intact; running the same command again resumes it.
+
+Ctrl-C (or SIGTERM) once: no new request is started, requests in flight finish
+and are kept. Twice: requests in flight are abandoned (their answers, if the
+teacher still bills them, are lost: that is why once is the default).
+
+This module must not parse CLI options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distillscope import __version__
+from distillscope.clitools import console
+from distillscope.harvest.budget import Budget, Caps, Usage
+from distillscope.harvest.cache import AnswerCache, CachedAnswer
+from distillscope.harvest.client import TeacherClient
+from distillscope.harvest.dispatch import Dispatcher, PlannedRequest, Result
+from distillscope.harvest.limiter import RateLimiter
+from distillscope.harvest.output import build_exchange, iso, write_manifest, write_outputs
+from distillscope.harvest.prices import FREE, Price, PriceTable
+from distillscope.harvest.settings import HarvestSettings
+from distillscope.harvest.strategies.base import Query, StaticStrategy, TeacherAware
+from distillscope.harvest.teacher import Teacher, describe_teacher, open_teacher
+from distillscope.records import Exchange
+
+NO_TERMS_WARNING = (
+    "No terms of use were stated for this teacher (--terms). distillscope records what you state "
+    "and does not judge it; many providers' terms forbid training competing models on their outputs."
+)
+
+
+class HarvestError(RuntimeError):
+    """A harvest that cannot start as configured (message meant for the user)."""
+
+
+@dataclass
+class HarvestResult:
+    out_dir: Path
+    exchanges: int = 0
+    failed: int = 0
+    skipped: int = 0
+    sent: int = 0
+    from_cache: int = 0
+    spent: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+    budget_exhausted: bool = False
+    dry_run: bool = False
+    estimate: dict[str, Any] | None = None
+    manifest_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def harvest(settings: HarvestSettings) -> HarvestResult:
+    """Run (or, with ``dry_run``, estimate) a harvest; see the module docstring."""
+    prices = PriceTable.load(settings.prices_file)
+    teacher = describe_teacher(settings)
+    price = FREE if teacher.kind == "local" else prices.lookup(teacher.model)
+    if price is None and settings.max_cost is not None:
+        raise HarvestError(
+            f"--max-cost needs a price for model {teacher.model!r}, and the price table has none: "
+            'add it with --prices FILE ({"models": {NAME: {"input": USD_PER_1M, "output": USD_PER_1M}}})'
+        )
+    warnings = [] if settings.terms else [NO_TERMS_WARNING]
+    if price is None:
+        warnings.append(f"no price known for model {teacher.model!r}: costs are recorded as unknown")
+    for warning in warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if settings.dry_run:
+        return _dry_run(settings, teacher, price, warnings)
+    with open_teacher(settings) as live:
+        run = _Run(settings, live, price, prices, warnings)
+        return asyncio.run(run.main())
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+def request_body(settings: HarvestSettings, model: str, query: Query, helper: bool = False) -> dict[str, Any]:
+    """The JSON body for ``query``: model, messages and the run's sampling parameters."""
+    body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in query.messages]}
+    body.update(settings.sampling())
+    if helper:
+        # Helper generations (self-instruct lists) need no log-probs and may sample differently.
+        body.pop("logprobs", None)
+        body.pop("top_logprobs", None)
+        body.update(query.meta.get("sampling") or {})
+    return body
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: HarvestSettings,
+        teacher: Teacher,
+        price: Price | None,
+        prices: PriceTable,
+        warnings: list[str],
+    ) -> None:
+        self.settings, self.teacher, self.price, self.prices = settings, teacher, price, prices
+        self.warnings = warnings
+        self.rows: list[tuple[tuple[int, int], Query, str]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.answered: list[Exchange] = []
+        self.seen: set[str] = set()
+        self.helper_requests = 0
+        self.skipped = 0
+        self.interrupted = False
+        self.started_at = time.time()
+
+    async def main(self) -> HarvestResult:
+        settings = self.settings
+        self.cache = AnswerCache(settings.cache_file)
+        previous = self._previous_spending()
+        self.budget = Budget(
+            Caps(settings.max_requests, settings.max_tokens, settings.max_cost), spent=previous
+        )
+        self.limiter = RateLimiter(settings.rpm, settings.tpm)
+        client = TeacherClient(
+            self.teacher.base_url,
+            self.teacher.api_key,
+            timeout_s=settings.timeout_s,
+            max_connections=max(settings.concurrency * 2, 16),
+            idempotency_keys=settings.idempotency_keys,
+        )
+        self.dispatcher = Dispatcher(
+            teacher_id=self.teacher.teacher_id,
+            client=client,
+            cache=self.cache,
+            budget=self.budget,
+            limiter=self.limiter,
+            price=self.price,
+            run_id=settings.run_id,
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
+            retry_failed=settings.retry_failed,
+        )
+        self.loop = asyncio.get_running_loop()
+        if isinstance(settings.strategy, TeacherAware):
+            settings.strategy.bind_teacher(self._ask)
+        try:
+            with self._signals(), _Progress(settings.progress, self.budget) as progress:
+                self.progress = progress
+                self.dispatcher.on_answer = progress.answered
+                await self._rounds()
+        except asyncio.CancelledError:
+            self.interrupted = True
+        finally:
+            await client.aclose()
+            result = self._finish()
+            self.cache.close()
+        return result
+
+    def _previous_spending(self) -> Usage:
+        """What earlier (killed or stopped) attempts of this run already paid, so the cap spans restarts."""
+        spent = Usage()
+        for answer in self.cache.answers_of_run(self.settings.run_id):
+            usage = answer.response.get("usage") if isinstance(answer.response, dict) else None
+            if isinstance(usage, dict):
+                prompt, completion = (
+                    int(usage.get("prompt_tokens") or 0),
+                    int(usage.get("completion_tokens") or 0),
+                )
+                cost = self.price.cost(prompt, completion) if self.price else 0.0
+                spent = spent.plus(Usage(1, prompt + completion, cost))
+            else:
+                planned = PlannedRequest.build(answer.teacher, answer.body, self.price)
+                spent = spent.plus(planned.worst)
+        return spent
+
+    async def _rounds(self) -> None:
+        strategy = self.settings.strategy
+        for round_index in range(self.settings.max_rounds):
+            if self.dispatcher.stop.is_set() or self.dispatcher.budget_exhausted:
+                break
+            queries = await asyncio.to_thread(strategy.next_round, round_index, list(self.answered))
+            if not queries:
+                break
+            planned = self._plan(queries)
+            self.progress.add(len(planned))
+            await asyncio.gather(
+                *(self._get((round_index, i), query, request) for i, (query, request) in enumerate(planned))
+            )
+
+    def _plan(self, queries: Sequence[Query]) -> list[tuple[Query, PlannedRequest]]:
+        planned = []
+        for query in queries:
+            body = request_body(self.settings, self.teacher.model, query)
+            request = PlannedRequest.build(self.teacher.teacher_id, body, self.price)
+            if request.key in self.seen:
+                continue  # the same request twice in one run is asked (and paid) once
+            self.seen.add(request.key)
+            planned.append((query, request))
+        return planned
+
+    async def _get(self, position: tuple[int, int], query: Query, request: PlannedRequest) -> None:
+        result = await self.dispatcher.get(request)
+        self.progress.done(result.status == "cached")
+        self._collect(position, query, request, result)
+
+    def _collect(
+        self, position: tuple[int, int], query: Query, request: PlannedRequest, result: Result
+    ) -> None:
+        # Collected as each request finishes, so an abandoned round still keeps what was answered.
+        if result.answer is not None:
+            self.rows.append((position, query, request.key))
+            self.answered.append(self._exchange(query, result.answer))
+        elif result.status == "failed":
+            failure = self.cache.failure(request.key)
+            self.failures.append(
+                {
+                    "request_key": request.key,
+                    "messages": request.body["messages"],
+                    "status": failure.status if failure else None,
+                    "reason": result.reason,
+                    "permanent": bool(failure and failure.permanent),
+                    "query_meta": query.meta,
+                }
+            )
+        else:
+            self.skipped += 1
+
+    def _exchange(self, query: Query, answer: CachedAnswer) -> Exchange:
+        return build_exchange(
+            query,
+            answer,
+            teacher=self.teacher.kind,
+            base_url=self.teacher.shown_url,
+            strategy=self.settings.strategy.name,
+            account=self.settings.account,
+            price=self.price,
+        )
+
+    # -- helper generations for adaptive strategies ---------------------------------
+
+    def _ask(self, queries: Sequence[Query]) -> list[str | None]:
+        """Blocking, from the strategy's worker thread: helper generations through cache and budget."""
+        if self.dispatcher.stop.is_set():
+            return [None] * len(queries)
+        future = asyncio.run_coroutine_threadsafe(self._ask_async(queries), self.loop)
+        return future.result()
+
+    async def _ask_async(self, queries: Sequence[Query]) -> list[str | None]:
+        requests = []
+        for query in queries:
+            body = request_body(self.settings, self.teacher.model, query, helper=True)
+            requests.append(PlannedRequest.build(self.teacher.teacher_id, body, self.price))
+        self.helper_requests += len(requests)
+        results = await asyncio.gather(*(self.dispatcher.get(r) for r in requests))
+        texts: list[str | None] = []
+        for result in results:
+            message = (result.answer.response["choices"][0].get("message") or {}) if result.answer else {}
+            texts.append(message.get("content"))
+        return texts
+
+    # -- stopping ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        installed = []
+
+        def on_signal() -> None:
+            if self.dispatcher.stop.is_set():
+                console.print("[bold red]stopping now[/]: requests in flight are abandoned")
+                if task is not None:
+                    task.cancel()
+                return
+            self.interrupted = True
+            self.dispatcher.stop.set()
+            console.print(
+                "[bold yellow]stopping[/]: no new requests; waiting for those in flight "
+                "(Ctrl-C again to abandon them). Everything answered is kept."
+            )
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.loop.add_signal_handler(sig, on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signal support: Ctrl-C falls back to the default
+        try:
+            yield
+        finally:
+            for sig in installed:
+                self.loop.remove_signal_handler(sig)
+
+    # -- output -----------------------------------------------------------------------
+
+    def _finish(self) -> HarvestResult:
+        out_dir = self.settings.out_dir
+        exchanges = []
+        for _, query, key in sorted(self.rows, key=lambda row: row[0]):
+            answer = self.cache.get(key)  # the cache is the source of truth for every row written
+            if answer is not None:
+                exchanges.append(self._exchange(query, answer))
+        files = write_outputs(out_dir, exchanges, self.failures)
+        stats = self.dispatcher.stats
+        manifest = self._manifest(exchanges, files)
+        path = write_manifest(out_dir, manifest)
+        result = HarvestResult(
+            out_dir=out_dir,
+            exchanges=len(exchanges),
+            failed=len(self.failures),
+            skipped=self.skipped,
+            sent=stats.attempts,
+            from_cache=stats.from_cache,
+            spent=asdict(self.budget.spent),
+            interrupted=self.interrupted,
+            budget_exhausted=self.dispatcher.budget_exhausted,
+            manifest_path=path,
+            warnings=self.warnings,
+        )
+        _summary(result)
+        return result
+
+    def _manifest(self, exchanges: list[Exchange], files: dict[str, str]) -> dict[str, Any]:
+        settings, stats = self.settings, self.dispatcher.stats
+        finish = Counter(e.finish_reason or "unknown" for e in exchanges)
+        known_costs = [e.cost_usd for e in exchanges if e.cost_usd is not None]
+        strategy = settings.strategy
+        describe = getattr(strategy, "describe", None)
+        return {
+            "distillscope_version": __version__,
+            "run_id": settings.run_id,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(time.time()),
+            "status": "interrupted"
+            if self.interrupted
+            else ("budget_exhausted" if self.dispatcher.budget_exhausted else "complete"),
+            "terms": settings.terms,
+            "terms_stated": bool(settings.terms),
+            "warnings": self.warnings,
+            "teacher": {
+                "kind": self.teacher.kind,
+                "id": self.teacher.teacher_id,
+                "base_url": self.teacher.shown_url,
+                "model": self.teacher.model,
+                "api_key_env": settings.api_key_env if self.teacher.kind == "url" else None,
+                "system_fingerprints": sorted(
+                    {str(e.provenance.get("system_fingerprint")) for e in exchanges if e.provenance}
+                ),
+            },
+            "strategy": describe() if callable(describe) else {"name": strategy.name},
+            "sampling": settings.sampling(),
+            "account": settings.account,
+            "totals": {
+                "exchanges": len(exchanges),
+                "failed": len(self.failures),
+                "failed_permanent": sum(1 for f in self.failures if f["permanent"]),
+                "skipped": self.skipped,
+                "helper_requests": self.helper_requests,
+                "prompt_tokens": sum(e.prompt_tokens or 0 for e in exchanges),
+                "completion_tokens": sum(e.completion_tokens or 0 for e in exchanges),
+                "cost_usd": round(sum(known_costs), 8) if self.price is not None else None,
+                "finish_reasons": dict(finish),
+            },
+            "this_process": {
+                "attempts": stats.attempts,
+                "answered": stats.answered,
+                "from_cache": stats.from_cache,
+                "statuses": {str(k): v for k, v in stats.statuses.items()},
+                "retries": dict(stats.retries),
+                "rate_limit_pauses": self.limiter.pauses,
+                "advertised_rpm": self.limiter.advertised_rpm,
+                "advertised_tpm": self.limiter.advertised_tpm,
+            },
+            "budget": {
+                "max_requests": settings.max_requests,
+                "max_tokens": settings.max_tokens,
+                "max_cost": settings.max_cost,
+                "spent": asdict(self.budget.spent),
+                "overruns": self.budget.overruns,
+                "exhausted": self.dispatcher.budget_exhausted,
+            },
+            "price": None if self.price is None else {"model": self.teacher.model, **asdict(self.price)},
+            "cache": str(settings.cache_file),
+            "files": {**files, "manifest": "manifest.json"},
+        }
+
+
+# -- dry run -----------------------------------------------------------------------------
+
+
+def _dry_run(
+    settings: HarvestSettings, teacher: Teacher, price: Price | None, warnings: list[str]
+) -> HarvestResult:
+    """Plan round 0, count what the cache already holds, estimate tokens and cost; send nothing."""
+    strategy = settings.strategy
+    if isinstance(strategy, TeacherAware):
+        strategy.bind_teacher(lambda queries: [None] * len(queries))  # a dry run asks no one
+    queries = strategy.next_round(0, [])
+    planned: dict[str, PlannedRequest] = {}
+    for query in queries:
+        request = PlannedRequest.build(
+            teacher.teacher_id, request_body(settings, teacher.model, query), price
+        )
+        planned.setdefault(request.key, request)
+    cached: set[str] = set()
+    if settings.cache_file.exists():
+        with AnswerCache(settings.cache_file) as cache:
+            cached = cache.has(planned)
+    to_send = [r for k, r in planned.items() if k not in cached]
+    caps = Caps(settings.max_requests, settings.max_tokens, settings.max_cost)
+    fitting = Usage()
+    fit_count = 0
+    for request in to_send:
+        candidate = fitting.plus(request.worst)
+        if (
+            (caps.max_requests is not None and candidate.requests > caps.max_requests)
+            or (caps.max_tokens is not None and candidate.tokens > caps.max_tokens)
+            or (caps.max_cost is not None and candidate.cost > caps.max_cost)
+        ):
+            break
+        fitting, fit_count = candidate, fit_count + 1
+    prompt_estimate = sum(r.estimated_tokens - settings.max_new_tokens for r in to_send)
+    completion_max = settings.max_new_tokens * len(to_send)
+    estimate = {
+        "teacher": teacher.shown_url,
+        "model": teacher.model,
+        "strategy": strategy.name,
+        "adaptive": not isinstance(strategy, StaticStrategy),
+        "queries_round_0": len(queries),
+        "distinct_requests": len(planned),
+        "already_cached": len(cached),
+        "to_send": len(to_send),
+        "prompt_tokens_estimate": prompt_estimate,
+        "prompt_tokens_worst": sum(r.worst.tokens - settings.max_new_tokens for r in to_send),
+        "completion_tokens_max": completion_max,
+        "cost_estimate_usd": None if price is None else round(price.cost(prompt_estimate, completion_max), 6),
+        "cost_worst_usd": None if price is None else round(sum(r.worst.cost for r in to_send), 6),
+        "price": None if price is None else asdict(price),
+        "within_budget": fit_count,
+    }
+    _print_estimate(estimate)
+    return HarvestResult(out_dir=settings.out_dir, dry_run=True, estimate=estimate, warnings=warnings)
+
+
+def _print_estimate(estimate: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="harvest pre-flight estimate (dry run: nothing sent)", show_header=False)
+    for key, value in estimate.items():
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    console.print(table)
+    if estimate["adaptive"]:
+        console.print("Adaptive strategy: only its first round can be known before the teacher answers.")
+
+
+# -- progress ----------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar with rate, ETA, tokens and spend (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, budget: Budget) -> None:
+        self.enabled, self.budget = enabled, budget
+        self.started = time.monotonic()
+        self.answered = self._answered
+        self.count = 0
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]harvest"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[tokens]} tok  ${task.fields[cost]}"),
+                console=console,
+                transient=False,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("harvest", total=0, rate="", tokens=0, cost="0.0000")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(None, None, None)
+
+    def add(self, count: int) -> None:
+        if self.enabled:
+            total = self._bar.tasks[0].total or 0
+            self._bar.update(self._task, total=total + count)
+
+    def done(self, cached: bool) -> None:
+        if self.enabled:
+            self._bar.advance(self._task)
+
+    def _answered(self, usage: Usage) -> None:
+        self.count += 1
+        if self.enabled:
+            elapsed = max(time.monotonic() - self.started, 1e-6)
+            spent = self.budget.spent
+            self._bar.update(
+                self._task,
+                rate=f"{self.count / elapsed:.1f} req/s",
+                tokens=spent.tokens,
+                cost=f"{spent.cost:.4f}",
+            )
+
+
+def _summary(result: HarvestResult) -> None:
+    state = (
+        "interrupted" if result.interrupted else ("budget exhausted" if result.budget_exhausted else "done")
+    )
+    console.print(
+        f"harvest {state}: {result.exchanges} exchanges ({result.from_cache} from cache, "
+        f"{result.sent} request attempts), {result.failed} failed, {result.skipped} not sent; "
+        f"spent {result.spent.get('tokens', 0)} tokens, ${result.spent.get('cost', 0.0):.6f} "
+        f"-> {result.out_dir}",
+        highlight=False,
+    )

@@ -1,0 +1,133 @@
+"""Settings of a harvest run, validated when built (a bad value fails with the setting's name).
+
+This module must not import HTTP, model or server code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distillscope.config import EMBEDDED_TEACHER
+from distillscope.harvest.strategies.base import QueryStrategy
+
+LOCAL = "local"
+
+
+@dataclass
+class HarvestSettings:
+    """Everything :func:`distillscope.harvest.run.harvest` needs.
+
+    ``teacher`` is an OpenAI-compatible base URL (``https://api.openai.com/v1``) or
+    ``"local"`` (the in-process server on ``model``: the embedded teacher or a
+    local Hugging Face directory). The API key is read from the environment
+    variable ``api_key_env`` at run time; it is never a setting.
+    """
+
+    out_dir: Path
+    strategy: QueryStrategy
+    teacher: str = LOCAL
+    model: str = EMBEDDED_TEACHER
+    api_key_env: str = "OPENAI_API_KEY"
+    # sampling: part of every request body, hence of every cache key
+    max_new_tokens: int = 256
+    temperature: float | None = 0.7
+    top_p: float | None = None
+    seed: int | None = None
+    top_logprobs: int = 0
+    stop: list[str] | None = None
+    # throughput and politeness
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 8
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 60.0
+    idempotency_keys: bool = True
+    # budget (hard caps over the whole run, restarts included)
+    max_requests: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    prices_file: Path | None = None
+    # bookkeeping
+    dry_run: bool = False
+    terms: str | None = None
+    account: str = "harvest"
+    cache_path: Path | None = None
+    retry_failed: bool = False
+    max_rounds: int = 1000
+    progress: bool = True
+    local_max_batch_size: int = 8
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        if not isinstance(self.strategy, QueryStrategy):
+            raise ValueError("strategy must implement QueryStrategy (a name and next_round())")
+        if not self.teacher:
+            raise ValueError("teacher must be a base URL or 'local'")
+        if self.teacher != LOCAL and not self.teacher.startswith(("http://", "https://")):
+            raise ValueError(f"teacher {self.teacher!r}: use an http(s) base URL or 'local'")
+        if not self.model:
+            raise ValueError("model must be named")
+        _positive(self, "max_new_tokens", "concurrency", "max_rounds", "local_max_batch_size")
+        _positive(self, "timeout_s", "backoff_base_s", "backoff_max_s")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not 0 <= self.top_logprobs <= 20:
+            raise ValueError("top_logprobs must be within 0..20 (OpenAI's limit)")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise ValueError("temperature must be within [0, 2]")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be within (0, 1]")
+        for name in ("rpm", "tpm", "max_requests", "max_tokens", "max_cost"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.prices_file is not None:
+            self.prices_file = Path(self.prices_file)
+        if self.cache_path is not None:
+            self.cache_path = Path(self.cache_path)
+
+    @property
+    def is_local(self) -> bool:
+        return self.teacher == LOCAL
+
+    @property
+    def cache_file(self) -> Path:
+        return self.cache_path or self.out_dir / "cache.sqlite"
+
+    @property
+    def run_id(self) -> str:
+        """Stable across restarts of the same run: derived from the output directory."""
+        return hashlib.sha256(str(self.out_dir.resolve()).encode()).hexdigest()[:16]
+
+    def sampling(self) -> dict[str, Any]:
+        """The request parameters other than model and messages (what the exchange's ``params`` keeps)."""
+        params: dict[str, Any] = {"max_tokens": self.max_new_tokens}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        if self.seed is not None:
+            params["seed"] = self.seed
+        if self.stop:
+            params["stop"] = list(self.stop)
+        if self.top_logprobs:
+            params["logprobs"] = True
+            params["top_logprobs"] = self.top_logprobs
+        params.update(self.extra_body)
+        return params
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+def _positive(settings: HarvestSettings, *names: str) -> None:
+    for name in names:
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be > 0")
