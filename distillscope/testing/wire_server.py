@@ -169,6 +169,7 @@ class _State:
     statuses: Counter = field(default_factory=Counter)
     attempts: Counter = field(default_factory=Counter)
     idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
     tokens_paid: int = 0
     sequence: int = 0
     first_at: float | None = None
@@ -202,6 +203,7 @@ class _State:
             for counter in (self.received, self.paid, self.statuses, self.attempts):
                 counter.clear()
             self.idempotent.clear()
+            self.arrivals.clear()
             self.tokens_paid = 0
             self.sequence = 0
             self.first_at = self.last_paid_at = None
@@ -343,6 +345,7 @@ def create_wire_app(
         key = body_key(body)
         with state.lock:
             state.received[key] += 1
+            state.arrivals.setdefault(key, []).append(time.monotonic())
             state.first_at = state.first_at or time.time()
         faults = state.faults
         if faults.latency_s:

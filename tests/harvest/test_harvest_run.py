@@ -1,0 +1,216 @@
+"""Harvest runs against the wire server: retries, permanent failures, budgets, dry runs, resume, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from distillscope.harvest.canonical import canonical_json
+from distillscope.harvest.run import HarvestError, harvest
+from distillscope.harvest.settings import HarvestSettings
+from distillscope.harvest.strategies.base import Query, StaticStrategy
+from distillscope.harvest.teacher import TeacherError
+from distillscope.records import read_exchanges
+from distillscope.testing.wire_server import Faults, WireServer, body_key
+
+
+def settings(out: Path, server: WireServer, queries: list[Query], **overrides) -> HarvestSettings:
+    values = dict(
+        out_dir=out,
+        strategy=StaticStrategy(queries),
+        teacher=server.base_url,
+        model="gpt-4o-mini",
+        max_new_tokens=16,
+        concurrency=4,
+        backoff_base_s=0.01,
+        progress=False,
+        terms="test fixture: our own server",
+    )
+    values.update(overrides)
+    return HarvestSettings(**values)
+
+
+def questions(count: int, prefix: str = "q") -> list[Query]:
+    return [Query.user(f"{prefix} {i}: tell me something", index=i) for i in range(count)]
+
+
+def server_key(out: Path, exchange_id: str) -> str:
+    """The wire server's key (its canonical body) of the request behind an exchange."""
+    from distillscope.harvest.cache import AnswerCache
+
+    with AnswerCache(out / "cache.sqlite") as cache:
+        return body_key(cache.get(exchange_id).body)
+
+
+def test_transient_faults_are_retried_and_nothing_is_paid_twice(tmp_path: Path) -> None:
+    faults = Faults(per_body=["500", "drop", "503", "429"], retry_after_s=0.05, latency_s=0.005)
+    with WireServer(faults) as server:
+        result = harvest(settings(tmp_path, server, questions(12), top_logprobs=2))
+        stats = server.stats()
+    assert result.exchanges == 12 and result.failed == 0
+    assert stats["statuses"] == {"200": 12, "429": 12, "500": 12, "503": 12, "dropped": 12}
+    assert stats["paid"] == 12 and stats["paid_twice"] == []
+    rows = read_exchanges(tmp_path / "exchanges.jsonl")
+    assert len({r.id for r in rows}) == 12
+    row = rows[0]
+    assert row.logprobs and len(row.logprobs[0]["top_logprobs"]) == 2
+    assert row.provenance["system_fingerprint"] == "fp_wire_0001"
+    assert row.provenance["base_url"] == server.base_url
+    assert row.provenance["query_meta"]["index"] == 0
+    assert row.cost_usd == pytest.approx((row.prompt_tokens * 0.15 + row.completion_tokens * 0.60) / 1e6)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["this_process"]["retries"] == {
+        "HTTP 500": 12,
+        "connection error (RemoteProtocolError)": 12,
+        "HTTP 503": 12,
+        "HTTP 429": 12,
+    }
+
+
+def test_retry_after_is_honoured(tmp_path: Path) -> None:
+    with WireServer(Faults(per_body=["429"], retry_after_s=0.6)) as server:
+        harvest(settings(tmp_path, server, questions(3), concurrency=3))
+        arrivals = dict(server.state.arrivals)
+    for times in arrivals.values():
+        assert len(times) == 2
+        assert times[1] - times[0] >= 0.6  # a lower bound the client must respect, not a speed claim
+
+
+def test_permanent_400_is_recorded_not_retried_even_on_resume(tmp_path: Path) -> None:
+    queries = questions(3) + [Query.user("#REJECT# this one")]
+    with WireServer(Faults()) as server:
+        first = harvest(settings(tmp_path, server, queries, max_retries=5))
+        second = harvest(settings(tmp_path, server, queries, max_retries=5))
+        stats = server.stats()
+    assert first.exchanges == 3 and first.failed == 1
+    assert stats["statuses"] == {"200": 3, "400": 1}  # one attempt, in two runs
+    failures = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert failures[0]["permanent"] and failures[0]["status"] == 400
+    assert "rejected" in failures[0]["reason"]
+    assert second.sent == 0 and second.failed == 1
+
+
+def test_exhausted_transient_retries_are_retried_by_the_next_run(tmp_path: Path) -> None:
+    with WireServer(Faults(per_body=["503", "503", "503"])) as server:
+        first = harvest(settings(tmp_path, server, questions(2), max_retries=1))
+        assert first.failed == 2 and first.exchanges == 0
+        second = harvest(settings(tmp_path, server, questions(2), max_retries=1))
+        assert second.exchanges == 2 and server.stats()["paid"] == 2
+
+
+def test_resume_sends_nothing_already_answered_and_keeps_length_answers(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        first = harvest(settings(tmp_path, server, questions(10), max_new_tokens=3))
+        second = harvest(settings(tmp_path, server, questions(15), max_new_tokens=3))
+        stats = server.stats()
+    rows = read_exchanges(tmp_path / "exchanges.parquet")
+    assert first.exchanges == 10 and second.exchanges == 15
+    assert second.from_cache == 10 and second.sent == 5
+    assert stats["paid"] == 15 and stats["paid_twice"] == []
+    assert {r.finish_reason for r in rows} == {"length"}  # cut answers are answers: cached, not re-paid
+
+
+def test_budget_is_a_hard_cap_with_concurrency(tmp_path: Path) -> None:
+    price = tmp_path / "prices.json"
+    price.write_text(json.dumps({"models": {"pricey": {"input": 1000.0, "output": 3000.0}}}))
+    with WireServer(Faults(latency_s=0.01)) as server:
+        result = harvest(
+            settings(
+                tmp_path,
+                server,
+                questions(60),
+                model="pricey",
+                max_cost=2.0,
+                prices_file=price,
+                concurrency=8,
+            )
+        )
+        stats = server.stats()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert result.budget_exhausted and 0 < result.exchanges < 60
+    assert manifest["budget"]["spent"]["cost"] <= 2.0
+    # the server's own count of what it billed agrees
+    paid_cost = sum(r.cost_usd for r in read_exchanges(tmp_path / "exchanges.jsonl"))
+    assert stats["paid"] == result.exchanges and paid_cost <= 2.0
+
+
+def test_budget_spans_restarts(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        harvest(settings(tmp_path, server, questions(20), max_requests=7))
+        harvest(settings(tmp_path, server, questions(20), max_requests=7))
+        assert server.stats()["paid"] == 7
+        more = harvest(settings(tmp_path, server, questions(20), max_requests=9, max_tokens=10_000))
+        assert server.stats()["paid"] == 9 and more.exchanges == 9
+
+
+def test_max_tokens_budget(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        result = harvest(settings(tmp_path, server, questions(50), max_tokens=600, concurrency=8))
+        assert server.stats()["tokens_paid"] <= 600
+    assert result.budget_exhausted and 0 < result.spent["tokens"] <= 600
+
+
+def test_dry_run_sends_nothing_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with WireServer(Faults()) as server:
+        result = harvest(settings(out, server, questions(30), dry_run=True, max_cost=0.0001))
+        assert server.stats()["requests"] == 0
+    assert not out.exists()
+    estimate = result.estimate
+    assert estimate["to_send"] == 30 and estimate["completion_tokens_max"] == 30 * 16
+    assert estimate["cost_worst_usd"] > 0 and estimate["within_budget"] < 30
+
+
+def test_dry_run_counts_what_is_cached(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        harvest(settings(tmp_path, server, questions(4)))
+        result = harvest(settings(tmp_path, server, questions(6), dry_run=True))
+        assert server.stats()["requests"] == 4
+    assert result.estimate["already_cached"] == 4 and result.estimate["to_send"] == 2
+
+
+def test_duplicate_prompts_are_asked_once(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        result = harvest(settings(tmp_path, server, questions(3) + questions(3)))
+        assert server.stats()["requests"] == 3
+    assert result.exchanges == 3
+
+
+def test_unknown_price_with_cost_cap_refuses(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server, pytest.raises(HarvestError, match="needs a price"):
+        harvest(settings(tmp_path, server, questions(2), model="mystery-model", max_cost=1.0))
+
+
+def test_remote_teacher_without_key_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    strategy = StaticStrategy(questions(1))
+    with pytest.raises(TeacherError, match=r"\$OPENAI_API_KEY"):
+        harvest(HarvestSettings(tmp_path, strategy, teacher="https://api.example.com/v1", progress=False))
+
+
+def test_api_key_comes_from_the_named_environment_variable(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MY_TEACHER_KEY", "sk-secret-123")
+    with WireServer(Faults(api_key="sk-secret-123")) as server:
+        result = harvest(settings(tmp_path, server, questions(2), api_key_env="MY_TEACHER_KEY"))
+        assert result.exchanges == 2
+        monkeypatch.setenv("MY_TEACHER_KEY", "sk-wrong")
+        bad = harvest(settings(tmp_path / "b", server, questions(2), api_key_env="MY_TEACHER_KEY"))
+    assert bad.failed == 2  # 401 is permanent
+    written = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    assert "sk-secret-123" not in written and "sk-wrong" not in written
+
+
+def test_output_loads_with_datasets_and_matches_cache(tmp_path: Path) -> None:
+    import datasets
+
+    with WireServer(Faults()) as server:
+        harvest(settings(tmp_path, server, questions(5), top_logprobs=1))
+    table = datasets.load_dataset("parquet", data_files=str(tmp_path / "exchanges.parquet"))["train"]
+    assert table.num_rows == 5
+    assert json.loads(table[0]["provenance"])["strategy"] == "static"
+    jsonl = read_exchanges(tmp_path / "exchanges.jsonl")
+    parquet = read_exchanges(tmp_path / "exchanges.parquet")
+    assert [e.to_dict() for e in jsonl] == [e.to_dict() for e in parquet]
+    assert canonical_json(jsonl[0].messages)

@@ -1,0 +1,167 @@
+"""Small parts: canonical keys, price table, budget reservations, rate-limit header parsing, prompt files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from distillscope.harvest.budget import Budget, Caps, Usage, prompt_tokens_bound
+from distillscope.harvest.cache import AnswerCache
+from distillscope.harvest.canonical import normalise_base_url, request_key
+from distillscope.harvest.limiter import RateLimiter, parse_duration, parse_retry_after
+from distillscope.harvest.prices import Price, PriceTable
+from distillscope.harvest.strategies.files import PromptFileError, read_prompts
+
+
+def test_request_key_ignores_key_order_and_url_spelling() -> None:
+    a = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7}
+    b = {"temperature": 0.7, "messages": [{"content": "hi", "role": "user"}], "model": "m"}
+    url = normalise_base_url("HTTPS://API.example.com/v1/")
+    assert url == "https://api.example.com/v1"
+    assert request_key(url, a) == request_key(normalise_base_url("https://api.example.com/v1"), b)
+    assert request_key(url, a) != request_key(url, {**a, "temperature": 0.8})
+    assert request_key(url, a) != request_key("local:smollm2", a)
+    with pytest.raises(ValueError):
+        normalise_base_url("ftp://nope")
+
+
+def test_price_table_prefix_and_override(tmp_path) -> None:
+    table = PriceTable.load()
+    assert table.lookup("gpt-4o-mini-2024-07-18") == table.lookup("gpt-4o-mini")
+    assert table.lookup("no-such-model") is None
+    override = tmp_path / "prices.toml"
+    override.write_text("[models.my-model]\ninput = 1.0\noutput = 2.0\n")
+    assert PriceTable.load(override).lookup("my-model") == Price(1.0, 2.0)
+    assert Price(1.0, 2.0).cost(1_000_000, 500_000) == pytest.approx(2.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"models": {"x": {"input": 1}}}')
+    with pytest.raises(ValueError, match="'x' needs numeric"):
+        PriceTable.load(bad)
+
+
+def test_budget_never_exceeded_by_concurrent_reservations() -> None:
+    """Many coroutines reserving worst cases and settling less: spending never passes the cap."""
+
+    async def scenario() -> Budget:
+        budget = Budget(Caps(max_cost=1.0, max_tokens=5000))
+        rng = random.Random(0)
+
+        async def worker() -> None:
+            while True:
+                worst = Usage(1, 300, 0.07)
+                reservation = await budget.reserve(worst)
+                if reservation is None:
+                    return
+                await asyncio.sleep(rng.random() * 0.002)
+                if rng.random() < 0.1:
+                    await budget.release(reservation)  # a failure: nothing paid
+                else:
+                    await budget.settle(reservation, Usage(1, rng.randint(50, 300), rng.uniform(0.01, 0.07)))
+                assert budget.spent.cost <= 1.0 + 1e-9 and budget.spent.tokens <= 5000
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return budget
+
+    budget = asyncio.run(scenario())
+    assert budget.spent.cost <= 1.0 and budget.spent.tokens <= 5000
+    assert budget.spent.cost > 0.9 or budget.spent.tokens > 4700  # it used the room it had
+    assert budget.reserved == Usage(0, 0, 0.0)
+
+
+def test_prompt_bound_covers_utf8_bytes() -> None:
+    messages = [{"role": "user", "content": "héllo 世界"}]
+    assert prompt_tokens_bound(messages) >= len("héllo 世界".encode())
+
+
+def test_rate_limit_header_parsing() -> None:
+    assert parse_duration("6m0s") == 360
+    assert parse_duration("1s") == 1
+    assert parse_duration("20ms") == pytest.approx(0.02)
+    assert parse_duration("1h2m3.5s") == pytest.approx(3723.5)
+    assert parse_duration("soon") is None
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert parse_retry_after({"retry-after": "3"}) == 3
+    assert parse_retry_after({}) is None
+
+
+def test_limiter_learns_advertised_limits_and_pauses_on_429() -> None:
+    limiter = RateLimiter()
+    limiter.observe({"x-ratelimit-limit-requests": "600", "x-ratelimit-limit-tokens": "90000"}, 200)
+    assert limiter.rpm == 600 and limiter.tpm == 90000
+    limiter.observe({"retry-after": "2"}, 429)
+    assert limiter.pauses == 1 and limiter._wait(1) > 1.5
+    capped = RateLimiter(rpm=100)
+    capped.observe({"x-ratelimit-limit-requests": "600"}, 200)
+    assert capped.rpm == 100  # the smaller of configured and advertised
+
+
+def test_cache_keeps_first_answer_and_supersedes_failures(tmp_path) -> None:
+    with AnswerCache(tmp_path / "c.sqlite") as cache:
+        cache.put_failure("k", "t", "{}", 503, "HTTP 503", permanent=False, attempts=3)
+        assert cache.failure("k") is not None
+        cache.put_answer("k", "t", '{"a":1}', '{"choices":[{"index":0}]}', run_id="r")
+        cache.put_answer("k", "t", '{"a":1}', '{"choices":[{"index":1}]}', run_id="r")
+        assert cache.get("k").response == {"choices": [{"index": 0}]}
+        assert cache.failure("k") is None
+        assert cache.has(["k", "other"]) == {"k"}
+    with AnswerCache(tmp_path / "c.sqlite") as cache:  # persisted, reopened
+        assert [a.key for a in cache.answers_of_run("r")] == ["k"]
+
+
+# -- prompt files -------------------------------------------------------------------------
+
+
+def test_jsonl_malformed_lines_reported_with_numbers(tmp_path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"prompt": "fine"}\n'
+        "{not json\n"
+        "\n"
+        '{"prompt": ""}\n'
+        '{"text": "wrong key"}\n'
+        '{"messages": [{"role": "wizard", "content": "x"}]}\n'
+        '["a list"]\n'
+        '{"messages": [{"role": "user", "content": "chat"}], "id": 7}\n'
+    )
+    with pytest.raises(PromptFileError) as error:
+        read_prompts(path)
+    lines = [e.line for e in error.value.errors]
+    assert lines == [2, 4, 5, 6, 7]
+    assert "p.jsonl:2: invalid JSON" in str(error.value)
+    assert "p.jsonl:6:" in str(error.value) and "wizard" in str(error.value)
+    queries, errors = read_prompts(path, on_error="skip")
+    assert [q.meta["line"] for q in queries] == [1, 8] and len(errors) == 5
+    assert queries[1].meta["id"] == 7 and queries[1].messages[0]["content"] == "chat"
+
+
+def test_csv_text_and_parquet_prompts(tmp_path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text('prompt,topic\n"first, with comma",a\n,b\nthird,c,extra\nfourth,d\n')
+    with pytest.raises(PromptFileError) as error:
+        read_prompts(csv_path)
+    assert [e.line for e in error.value.errors] == [3, 4]
+    queries, _ = read_prompts(csv_path, on_error="skip")
+    assert [q.messages[-1]["content"] for q in queries] == ["first, with comma", "fourth"]
+    assert queries[0].meta["topic"] == "a"
+    no_column = tmp_path / "q.csv"
+    no_column.write_text("text\nhello\n")
+    with pytest.raises(PromptFileError, match="no 'prompt' column"):
+        read_prompts(no_column)
+    text = tmp_path / "p.txt"
+    text.write_text("one\n\ntwo\n")
+    queries, _ = read_prompts(text, system="be brief")
+    assert [q.meta["line"] for q in queries] == [1, 3]
+    assert queries[0].messages[0] == {"role": "system", "content": "be brief"}
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"prompt": ["a", None, "c"]}), parquet)
+    with pytest.raises(PromptFileError) as error:
+        read_prompts(parquet)
+    assert [e.line for e in error.value.errors] == [2]
+    messages = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"messages": [json.dumps([{"role": "user", "content": "hi"}])]}), messages)
+    assert read_prompts(messages)[0][0].messages == ({"role": "user", "content": "hi"},)
