@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,22 +73,3 @@ def wire_process_factory() -> Iterator:
     yield start
     for process in started:
         process.close()
-
-
-def harvest_cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    """The command line of ``distillscope harvest`` in a fresh interpreter."""
-    return [sys.executable, "-m", "distillscope", "harvest", *args]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("OPENAI_API_KEY", None)
-    env.update(extra)
-    return env
-
-
-def write_prompts(path: Path, count: int, prefix: str = "prompt") -> Path:
-    with open(path, "w", encoding="utf-8") as handle:
-        for i in range(count):
-            handle.write(json.dumps({"prompt": f"{prefix} number {i}: say something", "id": i}) + "\n")
-    return path
