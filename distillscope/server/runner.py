@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from distillscope.server.gateway import Gateway
 
 #: Seconds uvicorn waits for in-flight requests on shutdown before closing them.
-GRACEFUL_SHUTDOWN_S = 30
+GRACEFUL_SHUTDOWN_S = 60
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -124,7 +124,7 @@ def run_forever(
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = uvicorn.Server(config)
+    server = _QuietExitServer(config)
 
     async def _main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -138,6 +138,38 @@ def run_forever(
         asyncio.run(_main())
     finally:
         sock.close()
+
+
+def _quiet_exit_server_class() -> type:
+    import signal
+
+    import uvicorn
+
+    class QuietExitServer(uvicorn.Server):
+        """uvicorn's server, minus re-raising the caught signal after a clean, graceful shutdown.
+
+        uvicorn re-raises SIGINT/SIGTERM once drained, which turns a clean exit into
+        status 130/143 and a KeyboardInterrupt traceback; a drained server should exit 0.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return QuietExitServer
+
+
+def _QuietExitServer(config: Any) -> Any:  # noqa: N802 - reads like the class it builds
+    return _quiet_exit_server_class()(config)
 
 
 def local_app(
