@@ -1,0 +1,270 @@
+"""Radioactivity (Sander et al. 2024): was a suspect model trained on our watermarked answers?
+
+A model fine-tuned on text watermarked with key K learns to prefer K's green
+tokens. Two ways to see it:
+
+- **reading mode** (open weights): teacher-force the suspect on reading texts,
+  take its own argmax next-token prediction at every position, and ask whether
+  that prediction is green for the green list seeded by the text's preceding
+  tokens (the "watermark window"). Each distinct (seed, predicted token) pair is
+  counted once over the whole test.
+- **black-box mode** (API only): let the suspect answer prompts through its
+  OpenAI-compatible API (greedy), then score its answers like any text, pairs
+  de-duplicated over all answers.
+
+Both give an exact binomial p-value per account key, Holm-adjusted across the
+accounts tested, and ALWAYS a negative control: keys that no account ever used
+(and optionally the keys of accounts known not to have harvested) go through
+the very same test and must come out unremarkable.
+
+Validity of reading mode needs reading texts that are not themselves
+watermarked with the keys under test: a model that merely agrees with the
+teacher would otherwise predict the text's own (green-enriched) tokens and
+look radioactive. Use prompts, the teacher's answers regenerated without the
+watermark, or any neutral text; the test scores each reading text as text too
+and marks keys whose reading text is itself watermarked (their p-values are
+then not evidence).
+
+This module must not train models or write files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.detector import (
+    DetectionReport,
+    KeyCandidate,
+    PairTally,
+    candidates_for,
+    finalize,
+    spec_for,
+)
+from distillscope.watermark.keys import control_keys
+from distillscope.watermark.lm import Forced, Progress, prompt_ids, teacher_force
+from distillscope.watermark.texts import Document
+
+READING_TEXT_ALPHA = 0.01
+
+
+@dataclass
+class RadioactivityReport(DetectionReport):
+    """Per-key radioactivity tests of one suspect, with negative controls."""
+
+    mode: str = "reading"
+    suspect: str = ""
+    reading_text_p: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def invalid_keys(self) -> list[str]:
+        """Keys whose reading text is itself watermarked: their test is not evidence."""
+        return [name for name, p in self.reading_text_p.items() if p is not None and p < READING_TEXT_ALPHA]
+
+    @property
+    def controls_ok(self) -> bool:
+        return not any(s.flagged for s in self.controls)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(
+            mode=self.mode,
+            suspect=self.suspect,
+            reading_text_p=self.reading_text_p,
+            invalid_keys=self.invalid_keys,
+            controls_ok=self.controls_ok,
+        )
+        return data
+
+
+def candidates_with_controls(
+    config: WatermarkConfig,
+    accounts: Iterable[str],
+    *,
+    controls: int = 5,
+    control_accounts: Iterable[str] = (),
+    control_seed: int = 0,
+) -> list[KeyCandidate]:
+    """Account keys under test plus the negative controls (never fewer than one unused key)."""
+    if controls < 1:
+        raise ValueError("radioactivity always runs a negative control: controls must be >= 1")
+    out = candidates_for(config, accounts)
+    out += [
+        KeyCandidate(f"control-key-{i + 1}", k, "control")
+        for i, k in enumerate(control_keys(controls, control_seed))
+    ]
+    if config.mode == "per-account":
+        out += [KeyCandidate(f"control:{a}", config.key_for(a), "control") for a in control_accounts]
+    return out
+
+
+# -- reading mode ----------------------------------------------------------------------
+
+
+def reading_pairs(
+    tokenizer: Any, documents: Sequence[Document], chat: bool = True
+) -> list[tuple[list[int], list[int]]]:
+    """(prefix, text) token ids per document: the chat prompt when known, then the text."""
+    pairs = []
+    for doc in documents:
+        prefix = prompt_ids(tokenizer, doc.prompt_messages) if chat and doc.prompt_messages else []
+        text = list(tokenizer(doc.text, add_special_tokens=False)["input_ids"]) if doc.text else []
+        if text:
+            pairs.append((prefix, text))
+    return pairs
+
+
+def prediction_pairs(forced: Forced, config: WatermarkConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Watermark windows from the text and the suspect's predicted tokens, one row per position."""
+    ids = torch.tensor(forced.ids, dtype=torch.long)
+    predicted = torch.tensor(forced.predictions, dtype=torch.long)
+    width = config.context_width
+    positions = torch.arange(forced.start, forced.start + predicted.numel())
+    if config.seeding_scheme == "lefthash":
+        keep = positions >= width
+        positions, predicted = positions[keep], predicted[keep]
+        offsets = torch.arange(-width, 0)
+        windows = ids[positions[:, None] + offsets[None, :]]
+    else:
+        keep = positions >= width - 1
+        positions, predicted = positions[keep], predicted[keep]
+        offsets = torch.arange(-(width - 1), 0)
+        left = ids[positions[:, None] + offsets[None, :]]
+        windows = torch.cat([left, predicted[:, None]], dim=1)
+    return windows, predicted
+
+
+def reading_mode(
+    model: Any,
+    tokenizer: Any,
+    documents: Sequence[Document],
+    config: WatermarkConfig,
+    accounts: Iterable[str],
+    *,
+    vocab_size: int,
+    controls: int = 5,
+    control_accounts: Iterable[str] = (),
+    alpha: float = 0.01,
+    batch_size: int = 8,
+    max_length: int = 512,
+    chat: bool = True,
+    suspect: str = "",
+    progress: Progress | None = None,
+) -> RadioactivityReport:
+    """Radioactivity of an open-weight suspect, read on ``documents`` (see the module docstring)."""
+    candidates = candidates_with_controls(
+        config, accounts, controls=controls, control_accounts=control_accounts
+    )
+    pairs = reading_pairs(tokenizer, documents, chat=chat)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    forced = teacher_force(
+        model, pairs, batch_size=batch_size, max_length=max_length, pad_id=int(pad or 0), progress=progress
+    )
+    tallies = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates}
+    as_text = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates if c.role == "account"}
+    for item in forced:
+        windows, predicted = prediction_pairs(item, config)
+        for tally in tallies.values():
+            tally.add_pairs(windows, predicted)
+        for tally in as_text.values():
+            tally.add_sequence(item.ids[item.start :])
+    report = RadioactivityReport(
+        documents=len(forced),
+        tokens=sum(len(f.predictions) for f in forced),
+        alpha=alpha,
+        dedup=True,
+        mode="reading",
+        suspect=suspect,
+    )
+    report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
+    report.reading_text_p = {c.name: t.test(config.min_tokens).p_value for c, t in as_text.items()}
+    return report
+
+
+# -- black-box mode --------------------------------------------------------------------
+
+
+def ask_api(
+    base_url: str,
+    model: str,
+    prompts: Sequence[list[dict[str, Any]]],
+    *,
+    api_key: str = "not-needed",
+    max_tokens: int = 64,
+    timeout: float = 120.0,
+    progress: Progress | None = None,
+) -> list[str]:
+    """The suspect's greedy answers to chat prompts, through an OpenAI-compatible API."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=3)
+    answers = []
+    for i, messages in enumerate(prompts):
+        response = client.chat.completions.create(
+            model=model, messages=messages, max_tokens=max_tokens, temperature=0.0
+        )
+        answers.append(response.choices[0].message.content or "")
+        if progress:
+            progress(i + 1, len(prompts))
+    return answers
+
+
+def score_answers(
+    answers: Sequence[str],
+    tokenizer: Any,
+    config: WatermarkConfig,
+    candidates: Sequence[KeyCandidate],
+    *,
+    vocab_size: int,
+    alpha: float = 0.01,
+    suspect: str = "",
+) -> RadioactivityReport:
+    """Score a suspect's own answers under every key, pairs de-duplicated across all answers."""
+    tallies = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates}
+    tokens = 0
+    for text in answers:
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+        tokens += len(ids)
+        for tally in tallies.values():
+            tally.add_sequence(ids)
+    report = RadioactivityReport(
+        documents=len(answers), tokens=tokens, alpha=alpha, dedup=True, mode="black-box", suspect=suspect
+    )
+    report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
+    return report
+
+
+def black_box_mode(
+    base_url: str,
+    model: str,
+    prompts: Sequence[list[dict[str, Any]]],
+    tokenizer: Any,
+    config: WatermarkConfig,
+    accounts: Iterable[str],
+    *,
+    vocab_size: int,
+    api_key: str = "not-needed",
+    max_tokens: int = 64,
+    controls: int = 5,
+    control_accounts: Iterable[str] = (),
+    alpha: float = 0.01,
+    progress: Progress | None = None,
+) -> RadioactivityReport:
+    """Radioactivity of a suspect reachable only through its API: generate, then score."""
+    candidates = candidates_with_controls(
+        config, accounts, controls=controls, control_accounts=control_accounts
+    )
+    answers = ask_api(base_url, model, prompts, api_key=api_key, max_tokens=max_tokens, progress=progress)
+    return score_answers(
+        answers,
+        tokenizer,
+        config,
+        candidates,
+        vocab_size=vocab_size,
+        alpha=alpha,
+        suspect=f"{model} @ {base_url}",
+    )

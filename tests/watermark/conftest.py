@@ -1,0 +1,57 @@
+"""Fixtures for the watermark tests: a master secret in the environment and a fast synthetic LM.
+
+The synthetic LM draws each next token from random logits (plus the watermark
+bias when a processor is given) over a small vocabulary, so statistical tests
+can run hundreds of texts in seconds; the real tokenizer and tiny models are
+used where the text path matters.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distillscope.watermark import processor as processor_module
+from distillscope.watermark.config import WatermarkConfig
+
+SECRET = "test-master-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DISTILLSCOPE_WATERMARK_SECRET", SECRET)
+    processor_module._cached_processor.cache_clear()
+    yield SECRET
+    processor_module._cached_processor.cache_clear()
+
+
+@pytest.fixture
+def small_config(secret_env: str) -> WatermarkConfig:
+    """Per-account keys over a 1000-token vocabulary (fast permutations)."""
+    return WatermarkConfig(vocab_size=1000, delta=2.0, gamma=0.25, min_tokens=20)
+
+
+def synthetic_texts(
+    count: int,
+    length: int,
+    vocab: int,
+    processor: object | None = None,
+    seed: int = 0,
+    peak: float = 2.0,
+) -> list[list[int]]:
+    """Token sequences from a random 'language model', watermarked when ``processor`` is given."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (count, 1), generator=generator)
+    for _ in range(length):
+        logits = torch.randn(count, vocab, generator=generator) * peak
+        if processor is not None:
+            logits = processor(ids, logits)
+        step = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+        ids = torch.cat([ids, step], dim=1)
+    return ids[:, 1:].tolist()
+
+
+@pytest.fixture
+def synth():
+    """The synthetic generator above, as a fixture (test modules do not import conftest)."""
+    return synthetic_texts
