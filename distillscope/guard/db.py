@@ -11,6 +11,7 @@ creates the guard's tables.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,9 @@ def _connect_sqlite(path: str) -> sqlite3.Connection:
     if target.is_dir():
         raise ValueError(f"{target} is a directory, not a database file")
     target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        # The log holds users' prompts: private to the server's user from the start.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
     # check_same_thread=False: each store guards its connection with its own lock.
     conn = sqlite3.connect(str(target), timeout=10.0, check_same_thread=False, isolation_level=None)
     try:

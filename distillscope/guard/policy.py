@@ -174,7 +174,7 @@ class TokenBucket:
     def try_take(self, amount: float, now: float) -> float:
         """Take ``amount`` if available: 0.0; otherwise the seconds until it will be."""
         self._refill(now)
-        need = min(amount, self.capacity)  # a request larger than a minute's budget waits for a full one
+        need = min(amount, self.capacity)  # larger than a minute's budget: waits for a full bucket
         if self.tokens >= need:
             self.tokens -= amount
             return 0.0
@@ -294,6 +294,12 @@ class PolicyEngine:
             buckets.append(("tokens", self._bucket(account, "tpm", limits.tpm, now), estimate, limits.tpm))
         # Check every bucket before charging any, so a 429 on tokens does not eat a request.
         for kind, bucket, amount, limit in buckets:
+            if amount > limit:
+                headers.update(_headers(buckets, now))
+                return (
+                    60.0,
+                    f"request too large: about {amount} tokens for a limit of {limit} tokens per minute",
+                ), headers
             bucket._refill(now)
             if bucket.tokens < min(amount, bucket.capacity):
                 wait = (min(amount, bucket.capacity) - bucket.tokens) / (bucket.capacity / 60.0)

@@ -1,0 +1,334 @@
+"""The guard as the server's gateway: API keys, online risk, policy, the exchange log, metrics.
+
+:class:`GuardGateway` implements :class:`distillscope.server.gateway.Gateway`:
+
+- ``admit`` authenticates the Bearer key (or, in ``--open`` mode, calls everyone
+  ``local``), updates the account's risk score, applies the policy (block: 403,
+  rate limit: 429 with ``retry-after`` and ``x-ratelimit-*``, throttle: a delay,
+  strip log-probs) and remembers the decision for ``record``;
+- ``record`` adds the decision, its reasons and the risk score to the exchange's
+  extra fields, settles the token bucket against the real usage and hands the
+  exchange to the background writer (never blocking the event loop);
+- requests refused at admission (401/403/429) are logged by the guard itself, with
+  the reason, so the log holds every request.
+
+:func:`build_gateway` is what ``distillscope serve --db/--policy`` calls. This
+module must never store or log a key in clear, and must not know about backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from distillscope.guard.db import default_db_url
+from distillscope.guard.keys import KeyInfo, KeyStore
+from distillscope.guard.logstore import SQLLogStore, open_log_store
+from distillscope.guard.metrics import GuardMetrics
+from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
+from distillscope.guard.redact import install_redaction
+from distillscope.guard.risk import RiskConfig, RiskTracker, request_features
+from distillscope.guard.secret import load_server_secret
+from distillscope.guard.writer import BatchWriter, WriterConfig
+from distillscope.records import Exchange, new_exchange_id
+from distillscope.server.errors import APIError
+from distillscope.server.gateway import Admission, client_meta
+
+if TYPE_CHECKING:
+    import fastapi
+    import starlette.requests
+
+log = logging.getLogger("distillscope.guard")
+
+#: The account name logged for requests without a valid key (not a valid account name).
+UNAUTHENTICATED = "(unauthenticated)"
+OPEN_ACCOUNT = "local"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass
+class Principal:
+    """Who is calling: an account, its key id and whether it may administer."""
+
+    account: str
+    key_id: str | None
+    admin: bool
+
+
+@dataclass
+class _Pending:
+    """What admission decided, carried to ``record`` of the same request."""
+
+    account: str
+    decision: Decision
+    recorded: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
+    "distillscope_guard_pending", default=None
+)
+
+
+def check_open_mode(host: str, force: bool = False) -> None:
+    """Refuse open mode (no authentication) on a host other than loopback, unless forced."""
+    if host not in LOOPBACK_HOSTS and not force:
+        raise ValueError(
+            f"--open disables authentication and is for local use only; refusing to listen on {host!r}. "
+            "Bind to 127.0.0.1, or pass --force-open if you really mean it."
+        )
+
+
+def bearer_key(request: starlette.requests.Request) -> str | None:
+    """The key from ``Authorization: Bearer KEY`` (or ``api-key``/``x-api-key``), if any."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    return request.headers.get("x-api-key") or request.headers.get("api-key") or None
+
+
+class GuardGateway:
+    """Authentication, online risk, policy, exchange log and metrics for the server."""
+
+    def __init__(
+        self,
+        keys: KeyStore | None,
+        store: SQLLogStore,
+        policy: PolicyConfig | None = None,
+        *,
+        open_mode: bool = False,
+        risk: RiskConfig | None = None,
+        writer: WriterConfig | None = None,
+    ) -> None:
+        if keys is None and not open_mode:
+            raise ValueError("a key store is needed unless open_mode is set")
+        self.keys = keys
+        self.store = store
+        self.open_mode = open_mode
+        self.policy = PolicyEngine(policy)
+        self.risk = RiskTracker(risk)
+        self.writer = BatchWriter(store.write_batch, writer, on_written=self._written)
+        self.metrics = GuardMetrics(queue_depth=lambda: self.writer.depth)
+        self._started = False
+        self._blocking_lookup = keys is not None and keys.db.kind == "postgresql"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        install_redaction()
+        self.writer.start()
+        self._started = True
+        if self.open_mode:
+            log.warning("guard in open mode: no authentication, every request is account %r", OPEN_ACCOUNT)
+        elif self.keys is not None and not self.keys.list_keys():
+            log.warning("no API keys yet: create one with `distillscope keys create --account NAME`")
+
+    async def shutdown(self) -> None:
+        """Drain the log queue completely (clean shutdown loses nothing), then close the stores."""
+        await asyncio.to_thread(self.writer.close)
+        self._started = False
+        self.store.close()
+        if self.keys is not None:
+            self.keys.close()
+
+    def _written(self, count: int, seconds: float) -> None:
+        self.metrics.records_written.inc(count)
+
+    # -- authentication ---------------------------------------------------------------------
+
+    async def authenticate(self, request: starlette.requests.Request) -> Principal:
+        """The caller, or a 401 ``APIError`` for a missing, unknown or revoked key."""
+        if self.open_mode:
+            return Principal(OPEN_ACCOUNT, None, admin=True)
+        assert self.keys is not None
+        key = bearer_key(request)
+        if not key:
+            self.metrics.auth_failures.inc()
+            raise APIError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        if self._blocking_lookup:
+            info: KeyInfo | None = await asyncio.to_thread(self.keys.authenticate, key)
+        else:
+            info = self.keys.authenticate(key)  # one indexed SQLite read: microseconds
+        if info is None:
+            self.metrics.auth_failures.inc()
+            # The key is never echoed back, not even in part.
+            raise APIError(
+                401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
+            )
+        return Principal(info.account, info.key_id, info.admin)
+
+    # -- the Gateway protocol ---------------------------------------------------------------
+
+    async def admit(
+        self, request: starlette.requests.Request, endpoint: str, body: dict[str, Any]
+    ) -> Admission:
+        started = time.time()
+        meta = client_meta(request)
+        try:
+            principal = await self.authenticate(request)
+        except APIError as exc:
+            await self._log_refusal(
+                UNAUTHENTICATED, None, endpoint, body, meta, exc, started, "unauthenticated", []
+            )
+            raise
+        body = body if isinstance(body, dict) else {}
+        score = self.risk.observe(principal.account, request_features(body), started)
+        decision = self.policy.decide(principal.account, score.score, score.reasons, body, started)
+        self.metrics.decisions.labels(decision.action).inc()
+        extra = {
+            "decision": decision.action,
+            "decision_reasons": decision.reasons,
+            "risk_score": round(score.score, 4),
+        }
+        if decision.action in ("block", "rate_limited"):
+            exc = self._refusal(decision)
+            await self._log_refusal(
+                principal.account,
+                principal.key_id,
+                endpoint,
+                body,
+                meta,
+                exc,
+                started,
+                decision.action,
+                decision.reasons,
+            )
+            raise exc
+        _pending.set(_Pending(principal.account, decision, extra=extra))
+        if decision.delay_s > 0:
+            await asyncio.sleep(decision.delay_s)
+        return Admission(
+            account=principal.account,
+            key_id=principal.key_id,
+            strip_logprobs=decision.strip_logprobs,
+            reasons=list(decision.reasons),
+            meta={**meta, **extra},
+        )
+
+    async def record(self, exchange: Exchange) -> None:
+        pending = _pending.get()
+        if pending is not None:
+            _pending.set(None)
+            if pending.recorded:
+                return  # a refusal the guard already logged at admission
+            for key, value in pending.extra.items():
+                exchange.extra.setdefault(key, value)
+            self.policy.settle(
+                pending.account, pending.decision.estimated_tokens, _used_tokens(exchange), time.time()
+            )
+        exchange.extra.setdefault("decision", "allow")
+        self.metrics.observe_request(exchange.endpoint, exchange.status, exchange.latency_ms)
+        await self._enqueue(exchange)
+
+    async def _enqueue(self, exchange: Exchange) -> None:
+        if self._started:
+            await self.writer.put(exchange)
+        else:
+            # Outside the app's lifespan (a late stream after shutdown): write directly, never drop.
+            await asyncio.to_thread(self.store.write_batch, [exchange])
+
+    # -- refusals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _refusal(decision: Decision) -> APIError:
+        if decision.action == "block":
+            # The reasons stay in the log: telling a harvester what gave it away helps it evade.
+            return APIError(
+                403,
+                "This account's access has been suspended under the provider's usage policy.",
+                "permission_error",
+                code="account_blocked",
+            )
+        retry = max(1, math.ceil(decision.retry_after_s))
+        kind = "tokens" if "tokens" in " ".join(decision.reasons) else "requests"
+        headers = {
+            **decision.headers,
+            "retry-after": str(retry),
+            "retry-after-ms": str(int(decision.retry_after_s * 1000)),
+        }
+        return APIError(
+            429,
+            f"Rate limit reached: {decision.reasons[0]}. Please try again in {retry}s.",
+            kind,
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
+
+    async def _log_refusal(
+        self,
+        account: str,
+        key_id: str | None,
+        endpoint: str,
+        body: Any,
+        meta: dict[str, Any],
+        exc: APIError,
+        started: float,
+        decision: str,
+        reasons: list[str],
+    ) -> None:
+        body = body if isinstance(body, dict) else {}
+        messages = body.get("messages")
+        prompt = body.get("prompt")
+        exchange_kwargs: dict[str, Any] = {}
+        if (
+            isinstance(messages, list)
+            and messages
+            and all(isinstance(m, dict) and "role" in m for m in messages)
+        ):
+            exchange_kwargs["messages"] = messages
+        else:
+            exchange_kwargs["prompt"] = prompt if isinstance(prompt, str) else ""
+        exchange = Exchange(
+            id=new_exchange_id(),
+            ts=started,
+            account=account,
+            key_id=key_id,
+            ip=meta.get("ip"),
+            user_agent=meta.get("user_agent"),
+            model=body.get("model") if isinstance(body.get("model"), str) else None,
+            endpoint=endpoint,
+            params={k: v for k, v in body.items() if k not in ("messages", "prompt", "model")},
+            status=exc.status,
+            latency_ms=(time.time() - started) * 1000.0,
+            extra={"decision": decision, "decision_reasons": list(reasons), "error": exc.message},
+            **exchange_kwargs,
+        )
+        self.metrics.observe_request(endpoint, exc.status, exchange.latency_ms)
+        # Mark it so that the server's own record of this refused request is not logged twice.
+        _pending.set(_Pending(account, Decision(decision, reasons, 0.0), recorded=True))
+        await self._enqueue(exchange)
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def router(self) -> fastapi.APIRouter | None:
+        from distillscope.guard.admin import admin_router
+
+        return admin_router(self)
+
+
+def _used_tokens(exchange: Exchange) -> int | None:
+    if exchange.prompt_tokens is None and exchange.completion_tokens is None:
+        return None
+    return int(exchange.prompt_tokens or 0) + int(exchange.completion_tokens or 0)
+
+
+def build_gateway(db_url: str | None, policy_path: str | None, open_mode: bool) -> GuardGateway:
+    """The guard for ``distillscope serve``: keys and log in ``db_url`` (default ``<workdir>/guard.db``)."""
+    url = db_url or default_db_url()
+    policy = PolicyConfig.from_file(policy_path) if policy_path else PolicyConfig()
+    keys = None if open_mode else KeyStore(url, load_server_secret())
+    return GuardGateway(keys, open_log_store(url, create=True), policy, open_mode=open_mode)
