@@ -177,7 +177,7 @@ def validation_error(exc: ValidationError | Any) -> APIError:
     if not errors:
         return invalid_request("invalid request body")
     first = errors[0]
-    location = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
+    location = [str(p) for p in first.get("loc", ()) if p != "body" and not _is_union_tag(p)]
     param = ".".join(location) or None
     if first.get("type") == "extra_forbidden":
         return invalid_request(f"Unrecognized request argument supplied: {param}", param=param)
@@ -187,3 +187,11 @@ def validation_error(exc: ValidationError | Any) -> APIError:
     where = f"'{param}': " if param else ""
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return invalid_request(f"Invalid value for {where}{message}{more}", param=param)
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names the member of a union in an error's location (``prompt.str``): not a field."""
+    return isinstance(part, str) and ("[" in part or part in _TYPE_TAGS)

@@ -1,0 +1,95 @@
+"""Dynamic batching: concurrent requests share decode steps yet answer as if alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .helpers import FORCED_TOKEN, TINY, TinyServer
+
+PROMPTS = [
+    "Hello!",
+    "What is two plus two?",
+    "Write one line about autumn leaves falling slowly.",
+    "Name a color.",
+    "Explain, in a few words, what a compiler does for a programmer.",
+    "Yes or no?",
+]
+
+
+def _eos_ban(tiny_server: TinyServer) -> dict[str, int]:
+    return {str(t): -100 for t in tiny_server.backend.engine.eos_token_ids}
+
+
+async def _gather(tiny_server: TinyServer, requests: list[dict], headers: list[dict] | None = None) -> list:
+    headers = headers or [{} for _ in requests]
+    clients = [tiny_server.async_client(**h) for h in headers]
+    try:
+        return await asyncio.gather(
+            *(client.chat.completions.create(**kw) for client, kw in zip(clients, requests, strict=True))
+        )
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def _request(prompt: str, **extra) -> dict:
+    return {"model": TINY, "messages": [{"role": "user", "content": prompt}], "max_tokens": 10, **extra}
+
+
+def test_concurrent_greedy_equals_sequential(tiny_server: TinyServer) -> None:
+    client = tiny_server.client()
+    bias = _eos_ban(tiny_server)
+    # Different lengths: rows are left-padded and join the running batch at step boundaries.
+    requests = [
+        _request(p, temperature=0, logit_bias=bias, max_tokens=6 + 2 * i) for i, p in enumerate(PROMPTS)
+    ]
+    sequential = [client.chat.completions.create(**kw).choices[0].message.content for kw in requests]
+    tiny_server.backend.engine.stats["max_rows"] = 0
+    concurrent = asyncio.run(_gather(tiny_server, requests))
+    assert [r.choices[0].message.content for r in concurrent] == sequential
+    assert [r.usage.completion_tokens for r in concurrent] == [6 + 2 * i for i in range(len(PROMPTS))]
+    assert tiny_server.backend.engine.stats["max_rows"] >= 2, "concurrent requests should share decode steps"
+
+
+def test_seeded_sampling_is_the_same_alone_and_in_a_batch(tiny_server: TinyServer) -> None:
+    bias = _eos_ban(tiny_server)
+    seeded = _request(PROMPTS[2], temperature=1.0, top_p=0.9, seed=1234, logit_bias=bias)
+    alone = tiny_server.client().chat.completions.create(**seeded).choices[0].message.content
+    others = [_request(p, temperature=1.0, logit_bias=bias) for p in PROMPTS]
+    results = asyncio.run(_gather(tiny_server, [*others[:3], seeded, *others[3:]]))
+    assert results[3].choices[0].message.content == alone
+
+
+def test_per_request_processors_touch_only_their_row(tiny_server: TinyServer, tiny_tokenizer) -> None:
+    bias = _eos_ban(tiny_server)
+    requests = [_request(p, temperature=0, logit_bias=bias, logprobs=True) for p in PROMPTS[:4]]
+    plain = [tiny_server.client().chat.completions.create(**kw).choices[0].message.content for kw in requests]
+    headers = [{"x-account": "watermarked"} if i == 1 else {} for i in range(len(requests))]
+    results = asyncio.run(_gather(tiny_server, requests, headers))
+    forced = tiny_tokenizer.decode([FORCED_TOKEN])
+    assert [e.token for e in results[1].choices[0].logprobs.content] == [forced] * 10
+    for i in (0, 2, 3):
+        assert results[i].choices[0].message.content == plain[i]
+
+
+def test_n_rows_with_a_processor_and_a_stream_at_once(tiny_server: TinyServer) -> None:
+    async def run() -> tuple[list[str], str]:
+        client = tiny_server.async_client(**{"x-account": "watermarked"})
+        other = tiny_server.async_client()
+        try:
+            many = client.chat.completions.create(**_request("hi", n=3, temperature=1.0, seed=5))
+            stream = await other.chat.completions.create(**_request("hi", temperature=0, stream=True))
+
+            async def drain() -> str:
+                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+            response, text = await asyncio.gather(many, drain())
+            return [c.message.content for c in response.choices], text
+        finally:
+            await client.close()
+            await other.close()
+
+    texts, streamed = asyncio.run(run())
+    assert len(set(texts)) == 1  # the processor forces every row to the same token
+    alone = tiny_server.client().chat.completions.create(**_request("hi", temperature=0))
+    assert streamed == alone.choices[0].message.content

@@ -1,0 +1,98 @@
+"""The gateway seam: every admitted request recorded once (errors and streams too), policy honoured."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from distillscope.records import Exchange
+from distillscope.server.gateway import Admission, OpenGateway
+
+from .helpers import TINY, TinyServer
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the gateway record"
+        time.sleep(0.02)
+
+
+def _records_for(tiny_server: TinyServer, account: str) -> list[Exchange]:
+    return [r for r in tiny_server.gateway.records if r.account == account]
+
+
+def test_success_is_recorded_with_the_full_exchange(tiny_server: TinyServer) -> None:
+    client = tiny_server.client(**{"x-account": "rec-ok"})
+    response = client.chat.completions.create(
+        model=TINY, messages=[{"role": "user", "content": "hello"}], max_tokens=3, temperature=0, seed=9
+    )
+    _wait_for(lambda: _records_for(tiny_server, "rec-ok"))
+    (record,) = _records_for(tiny_server, "rec-ok")
+    assert record.endpoint == "/v1/chat/completions" and record.status == 200
+    assert record.key_id == "key-test" and record.ip == "127.0.0.1" and record.user_agent
+    assert record.messages == [{"role": "user", "content": "hello"}]
+    assert record.response_text == response.choices[0].message.content
+    assert record.finish_reason == response.choices[0].finish_reason
+    assert record.prompt_tokens == response.usage.prompt_tokens
+    assert record.completion_tokens == response.usage.completion_tokens
+    assert record.params == {"max_tokens": 3, "temperature": 0, "seed": 9}
+    assert record.model == TINY and record.latency_ms > 0 and record.id
+
+
+def test_stream_is_recorded_after_it_ends_with_usage(tiny_server: TinyServer) -> None:
+    client = tiny_server.client(**{"x-account": "rec-stream"})
+    chunks = list(
+        client.completions.create(
+            model=TINY, prompt="Once upon a time", max_tokens=4, temperature=0, stream=True
+        )
+    )
+    assert all(c.usage is None for c in chunks)  # usage was not asked for ...
+    _wait_for(lambda: _records_for(tiny_server, "rec-stream"))
+    (record,) = _records_for(tiny_server, "rec-stream")
+    assert record.prompt == "Once upon a time" and record.endpoint == "/v1/completions"
+    assert record.response_text == "".join(c.choices[0].text for c in chunks if c.choices)
+    assert record.completion_tokens == 4  # ... yet the log has it
+
+
+def test_errors_are_recorded_too(tiny_server: TinyServer) -> None:
+    client = tiny_server.client(**{"x-account": "rec-err"})
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "x"}], n=0)
+    _wait_for(lambda: _records_for(tiny_server, "rec-err"))
+    (record,) = _records_for(tiny_server, "rec-err")
+    assert record.status == 400 and record.extra["error"]
+
+
+def test_strip_logprobs_policy(tiny_server: TinyServer) -> None:
+    client = tiny_server.client(**{"x-account": "rec-strip", "x-strip-logprobs": "1"})
+    response = client.chat.completions.create(
+        model=TINY, messages=[{"role": "user", "content": "x"}], max_tokens=2, logprobs=True, top_logprobs=5
+    )
+    assert response.choices[0].logprobs is None
+    legacy = client.completions.create(model=TINY, prompt="x", max_tokens=2, logprobs=5, echo=True)
+    assert legacy.choices[0].logprobs is None and legacy.choices[0].text.startswith("x")
+    _wait_for(lambda: len(_records_for(tiny_server, "rec-strip")) == 2)
+    assert all(r.extra.get("logprobs_stripped") for r in _records_for(tiny_server, "rec-strip"))
+
+
+def test_open_gateway_appends_jsonl(tmp_path, tiny_model_dir) -> None:
+    from distillscope.records import read_exchanges
+    from distillscope.server.runner import serve_local
+
+    log = tmp_path / "exchanges.jsonl"
+    with serve_local(tiny_model_dir, served_model_name="t", gateway=OpenGateway(log_path=log)) as url:
+        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+        client.chat.completions.create(model="t", messages=[{"role": "user", "content": "a"}], max_tokens=2)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="other", messages=[{"role": "user", "content": "a"}])
+    records = read_exchanges(log)  # the server drained its records before exiting
+    assert [r.status for r in records] == [200, 404]
+    assert all(r.account == "local" for r in records)
+
+
+def test_admission_validates_account() -> None:
+    with pytest.raises(ValueError):
+        Admission(account="")
