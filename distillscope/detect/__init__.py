@@ -1,1 +1,31 @@
-"""detect component (see DESIGN.md)."""
+"""Detect distillation in API exchange logs, per account and across accounts (campaigns).
+
+``run_detection(source, out_dir, engine="duckdb")`` reads a log (JSONL, Parquet or
+the guard's database), extracts per-account features with DuckDB or Spark, links
+accounts by shared templates, infrastructure and timing, scores accounts and
+groups, and writes ``accounts.jsonl``, ``campaigns.jsonl`` and ``summary.md``.
+``distillscope.detect.simulate.simulate_traffic`` writes labelled logs to test it on.
+Imports are lazy so that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distillscope.detect.run import DetectionResult, run_detection
+    from distillscope.detect.simulate import simulate_traffic
+
+__all__ = ["DetectionResult", "run_detection", "simulate_traffic"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("DetectionResult", "run_detection"):
+        from distillscope.detect import run
+
+        return getattr(run, name)
+    if name == "simulate_traffic":
+        from distillscope.detect.simulate import simulate_traffic
+
+        return simulate_traffic
+    raise AttributeError(name)

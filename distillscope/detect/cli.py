@@ -1,12 +1,145 @@
-"""CLI of this component: not built yet (issue 6)."""
+"""`distillscope detect` and `distillscope simulate-traffic`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
-from distillscope.clitools import not_built
+from distillscope.clitools import console, fail
+
+
+def detect(
+    logs: Path | None = typer.Argument(
+        None, help="Exchange log: JSONL, Parquet, or a folder of Parquet files."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory for accounts.jsonl, campaigns.jsonl, summary.md."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="Read the server's log store instead (sqlite path or URL)."
+    ),
+    engine: str = typer.Option("duckdb", help="duckdb (embedded, default) or spark."),
+    spark_master: str = typer.Option("local[2]", help="Spark master URL for --engine spark."),
+    on_error: str = typer.Option("skip", help="Malformed log lines: skip (report and go on) or stop."),
+    threshold: float = typer.Option(0.6, min=0.0, max=1.0, help="Flag accounts and campaigns at this score."),
+    threads: int | None = typer.Option(None, min=1, help="DuckDB threads (default: all cores)."),
+    embeddings: bool = typer.Option(False, help="Add topic spread from all-MiniLM-L6-v2 (slower)."),
+) -> None:
+    """Find distillation campaigns in exchange logs, also when they are spread over many accounts."""
+    from distillscope.detect.run import run_detection
+    from distillscope.detect.summary import summary_table
+    from distillscope.records import LogFormatError
+
+    if engine not in ("duckdb", "spark"):
+        fail(f"unknown engine {engine!r}; use duckdb or spark")
+    if on_error not in ("skip", "stop"):
+        fail(f"--on-error must be skip or stop, not {on_error!r}")
+    if (logs is None) == (db is None):
+        fail("give exactly one source: a LOGS file or --db URL")
+    if db is not None:
+        try:
+            import distillscope.guard.logstore  # noqa: F401
+        except ImportError:
+            fail(
+                "reading the server's database needs the guard component (distillscope.guard.logstore), "
+                "which is not installed here; export the log to JSONL and pass it as LOGS"
+            )
+    try:
+        with console.status(f"reading, aggregating and scoring with {engine} ..."):
+            result = run_detection(
+                logs,
+                out,
+                engine,
+                db_url=db,
+                on_error="raise" if on_error == "stop" else "skip",
+                threshold=threshold,
+                spark_master=spark_master,
+                threads=threads,
+                embeddings=embeddings,
+            )
+    except LogFormatError as exc:
+        fail(f"{exc}")
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was written", code=130)
+    except ImportError as exc:
+        fail(f"{engine} engine unavailable: {exc} (pip install 'distillscope[spark]' for Spark)")
+    for error in result.errors[:10]:
+        console.print(f"[yellow]malformed:[/] {error}", highlight=False)
+    if len(result.errors) > 10:
+        console.print(f"[yellow]... {len(result.errors) - 10} more listed in {out / 'errors.txt'}[/]")
+    if result.exchanges == 0:
+        console.print("[bold]The log holds no valid exchanges: nothing to score, nothing flagged.[/]")
+    else:
+        console.print(summary_table(result))
+    typer.echo(
+        json.dumps(
+            {
+                "exchanges": result.exchanges,
+                "accounts": len(result.accounts),
+                "flagged": len(result.flagged),
+                "campaigns": len(result.campaigns),
+                "malformed": sum(1 for e in result.errors if e.line > 0),
+                "out": str(out),
+            }
+        )
+    )
+
+
+def simulate(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory for exchanges.{jsonl,parquet} and labels.jsonl."
+    ),
+    benign_users: int = typer.Option(300, min=0, help="Ordinary users with human timing."),
+    days: int = typer.Option(7, min=1, max=365, help="Days of traffic."),
+    seed: int = typer.Option(0, help="Random seed."),
+    scale: float = typer.Option(1.0, min=0.01, help="Multiply campaign and hard-negative sizes."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
+    campaigns: str = typer.Option("all", help="Comma-separated campaign styles, 'all' or 'none'."),
+    hard_negatives: bool = typer.Option(
+        True, help="Include the hard negatives (batch, eval team, NAT, class)."
+    ),
+) -> None:
+    """Write labelled synthetic API traffic: benign users, hard negatives and distillation campaigns."""
+    from distillscope.detect.simulate import CAMPAIGN_STYLES, HARD_NEGATIVES, simulate_traffic
+
+    styles = (
+        CAMPAIGN_STYLES
+        if campaigns == "all"
+        else ()
+        if campaigns == "none"
+        else tuple(s.strip() for s in campaigns.split(",") if s.strip())
+    )
+    try:
+        with console.status("simulating traffic ..."):
+            result = simulate_traffic(
+                out,
+                benign_users=benign_users,
+                days=days,
+                seed=seed,
+                scale=scale,
+                fmt=fmt,
+                campaigns=styles,
+                hard_negatives=HARD_NEGATIVES if hard_negatives else (),
+            )
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(
+        f"{result.exchanges:,} exchanges from {result.accounts:,} accounts -> {result.exchanges_path}"
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "exchanges": result.exchanges,
+                "accounts": result.accounts,
+                "log": str(result.exchanges_path),
+                "labels": str(result.labels_path),
+            }
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
-    not_built(app, "detect", issue=6)
-    not_built(app, "simulate-traffic", issue=6)
+    app.command("detect")(detect)
+    app.command("simulate-traffic")(simulate)

@@ -1,0 +1,281 @@
+"""Cross-account links: shared prompt templates, shared infrastructure, synchronised timing.
+
+- Templates: each account's repeated normalised prompts and a sample of its
+  prompts are MinHashed over word 3-shingles; MinHash-LSH (datasketch) groups
+  near-duplicates into template clusters, so slot-filled variants match. Two
+  accounts for which one cluster holds >= 30% of their traffic are linked.
+- Infrastructure: IPs, /24 (or /48) ranges, user agents and payment ids shared
+  by 2..cap accounts. A value's weight falls with how many accounts use it, and
+  values used by more than ``cap`` accounts (a corporate NAT, a browser's user
+  agent) carry none. Payment ids shared by several accounts link them outright.
+- Timing: accounts whose sets of active 10-minute bins overlap (Jaccard >= 0.35,
+  candidates from MinHash-LSH).
+
+Weak links (infrastructure, timing) add up per pair; a pair is linked when they
+reach ``WEAK_LINK_THRESHOLD``. Linked accounts are grouped into connected
+components (union-find). This module decides links only, never scores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+NUM_PERM = 64
+TEMPLATE_JACCARD = 0.5
+TIMING_JACCARD = 0.35
+WEAK_LINK_THRESHOLD = 0.8
+MIN_TEMPLATE_WORDS = 6
+SAMPLES_FOR_TEMPLATES = 8
+#: An account joins a template cluster's link when the cluster holds this share of its traffic.
+TEMPLATE_SHARE = 0.3
+KIND_WEIGHT = {"ip": 0.35, "ip24": 0.3, "ua": 0.35}
+KIND_MAX = {"ip": 0.7, "ip24": 0.45, "ua": 0.35, "timing": 0.5}
+
+
+@dataclass
+class Links:
+    """The links found, per account, and the groups (connected components) they make."""
+
+    groups: list[list[str]]
+    partners: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # account -> kind -> accounts
+    template_cluster_size: dict[str, int] = field(default_factory=dict)  # account -> largest shared cluster
+    cluster_signatures: dict[int, list[int]] = field(default_factory=dict)
+    account_clusters: dict[str, set[int]] = field(default_factory=dict)
+    shared_values: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # account -> kind -> values
+    value_accounts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, value) -> accounts
+
+    def link_kinds(self, account: str) -> dict[str, int]:
+        return {kind: len(others) for kind, others in self.partners.get(account, {}).items() if others}
+
+
+class _UnionFind:
+    def __init__(self, items: list[str]) -> None:
+        self.index = {item: i for i, item in enumerate(items)}
+        self.parent = list(range(len(items)))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(self.index[a]), self.find(self.index[b])
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _shingles(text: str, k: int = 3) -> list[bytes]:
+    toks = text.split()
+    if len(toks) <= k:
+        return [" ".join(toks).encode()]
+    return [" ".join(toks[i : i + k]).encode() for i in range(len(toks) - k + 1)]
+
+
+def _minhashes(keys: list[str], token_sets: list[list[bytes]]) -> list:
+    from datasketch import MinHash
+
+    hashes = MinHash.bulk(token_sets, num_perm=NUM_PERM, seed=1)
+    return list(zip(keys, hashes, strict=True))
+
+
+_QUOTED = re.compile(r'"[^"]{0,400}"|\u201c[^\u201d]{0,400}\u201d')
+_NUMBER = re.compile(r"[0-9]+([.,:/][0-9]+)*")
+_PROPER = re.compile(r"[A-Z][A-Za-z]+")
+_NON_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """The Python twin of the engines' SQL normalisation (slots as the words zzq, zzn, zzp)."""
+    text = _QUOTED.sub(" zzq ", text[:2000])
+    text = _NUMBER.sub(" zzn ", text)
+    text = _PROPER.sub(" zzp ", text)
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def template_clusters(
+    top: pd.DataFrame, samples: pd.DataFrame, n_by_account: dict[str, float]
+) -> tuple[dict[str, dict[int, float]], dict[int, list[int]]]:
+    """Account -> {template cluster: share of its traffic}, and one MinHash signature per cluster.
+
+    Instances are the account's exact repeats (share = count / volume) and its
+    sampled prompts (share = 1 / samples), normalised; MinHash-LSH joins
+    near-duplicates, so slot-filled variants land in one cluster.
+    """
+    from datasketch import MinHashLSH
+
+    inst: dict[tuple[str, str], float] = defaultdict(float)
+    hits: dict[tuple[str, str], int] = defaultdict(int)
+    if not top.empty:
+        for account, tmpl, words, cnt in top[["account", "tmpl", "words", "cnt"]].itertuples(index=False):
+            if cnt >= 3 and words >= MIN_TEMPLATE_WORDS:
+                key = (account, tmpl.replace("<q>", "zzq").replace("<n>", "zzn").replace("<p>", "zzp"))
+                inst[key] = max(inst[key], float(cnt) / n_by_account[account])
+                hits[key] = max(hits[key], int(cnt))
+    sample_share: dict[tuple[str, str], float] = defaultdict(float)
+    sample_hits: dict[tuple[str, str], int] = defaultdict(int)
+    if not samples.empty:
+        for account, texts in samples.groupby("account", sort=True)["sample_text"]:
+            chosen = [normalise(t or "") for t in texts.tolist()[:SAMPLES_FOR_TEMPLATES]]
+            for text in chosen:
+                if len(text.split()) >= MIN_TEMPLATE_WORDS:
+                    sample_share[(account, text)] += 1.0 / len(chosen)
+                    sample_hits[(account, text)] += 1
+    for key, share in sample_share.items():
+        inst[key] = max(inst.get(key, 0.0), share)
+        hits[key] = max(hits[key], sample_hits[key])
+    templates = sorted({t for _, t in inst})
+    if not templates:
+        return {}, {}
+    hashed = _minhashes(templates, [_shingles(t) for t in templates])
+    lsh = MinHashLSH(threshold=TEMPLATE_JACCARD, num_perm=NUM_PERM)
+    for key, mh in hashed:
+        lsh.insert(key, mh)
+    uf = _UnionFind(templates)
+    by_key = dict(hashed)
+    for key, mh in hashed:
+        for other in lsh.query(mh):
+            if other != key and mh.jaccard(by_key[other]) >= TEMPLATE_JACCARD:
+                uf.union(key, other)
+    cluster_of = {t: uf.find(uf.index[t]) for t in templates}
+    out: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    count: dict[tuple[str, int], int] = defaultdict(int)
+    for (account, tmpl), share in inst.items():
+        out[account][cluster_of[tmpl]] += share
+        count[(account, cluster_of[tmpl])] += hits[(account, tmpl)]
+    # one prompt is no template: a cluster needs two or more of the account's prompts
+    for (account, cid), c in count.items():
+        if c < 2:
+            out[account][cid] = 0.0
+    signatures = {
+        cid: [int(x) for x in by_key[t].hashvalues] for t, cid in cluster_of.items() if t == templates[cid]
+    }
+    return {a: {c: min(1.0, s) for c, s in d.items()} for a, d in out.items()}, signatures
+
+
+def _rarity(m: int, population: int) -> float:
+    """1 for a value two accounts share, falling towards 0 as more of the population shares it."""
+    return max(0.0, 1.0 - math.log(m) / math.log(max(population, m + 1, 3)))
+
+
+def build_links(
+    accounts: list[str],
+    n_by_account: dict[str, float],
+    top_templates: pd.DataFrame,
+    samples: pd.DataFrame,
+    infra: pd.DataFrame,
+    bins: pd.DataFrame,
+    cap: int | None = None,
+) -> Links:
+    """All cross-account links and the groups they make."""
+    population = len(accounts)
+    cap = cap or max(100, int(0.02 * population))
+    uf = _UnionFind(accounts)
+    partners: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    links = Links(groups=[])
+
+    # 1. template clusters: strong links
+    shares, signatures = template_clusters(top_templates, samples, n_by_account)
+    account_clusters = {a: {c for c, s in d.items() if s >= TEMPLATE_SHARE} for a, d in shares.items()}
+    members: dict[int, list[str]] = defaultdict(list)
+    for account, cids in account_clusters.items():
+        for cid in cids:
+            members[cid].append(account)
+    for accs in members.values():
+        if len(accs) < 2:
+            continue
+        accs.sort()
+        for a in accs[1:]:
+            uf.union(accs[0], a)
+        for a in accs:
+            links.template_cluster_size[a] = max(links.template_cluster_size.get(a, 0), len(accs))
+    links.cluster_signatures = {cid: sig for cid, sig in signatures.items() if len(members.get(cid, [])) >= 2}
+    links.account_clusters = {
+        a: {c for c in cids if len(members[c]) >= 2} for a, cids in account_clusters.items()
+    }
+
+    # 2. infrastructure
+    pair_weight: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    if not infra.empty:
+        inf = infra.copy()
+        inf["share"] = inf["cnt"] / inf["account"].map(n_by_account)
+        inf = inf[(inf["cnt"] >= 3) | (inf["share"] >= 0.05)]
+        for (kind, value), grp in inf.groupby(["kind", "value"], sort=True):
+            accs = sorted(set(grp["account"]))
+            m = len(accs)
+            links.value_accounts[(kind, value)] = m
+            if m < 2:
+                continue
+            if kind == "payment":
+                if m <= max(cap, 1000):
+                    for a in accs[1:]:
+                        uf.union(accs[0], a)
+                    for a in accs:
+                        partners[a]["payment"].update(x for x in accs if x != a)
+                        links.shared_values.setdefault(a, {}).setdefault("payment", set()).add(value)
+                continue
+            if m > cap:
+                continue
+            w = KIND_WEIGHT[kind] * _rarity(m, population)
+            for i, a in enumerate(accs):
+                for b in accs[i + 1 :]:
+                    pair_weight[(a, b)][kind] += w
+            for a in accs:
+                links.shared_values.setdefault(a, {}).setdefault(kind, set()).add(value)
+
+    # 3. synchronised timing
+    for (a, b), j in _timing_pairs(bins).items():
+        pair_weight[(a, b)]["timing"] += KIND_MAX["timing"] * min(1.0, (j - 0.2) / 0.4)
+
+    for (a, b), kinds in pair_weight.items():
+        total = sum(min(w, KIND_MAX.get(kind, w)) for kind, w in kinds.items())
+        if total >= WEAK_LINK_THRESHOLD:
+            uf.union(a, b)
+            for kind, w in kinds.items():
+                if w > 0:
+                    partners[a][kind].add(b)
+                    partners[b][kind].add(a)
+
+    groups: dict[int, list[str]] = defaultdict(list)
+    for account in accounts:
+        groups[uf.find(uf.index[account])].append(account)
+    links.groups = sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+    links.partners = {a: dict(k) for a, k in partners.items()}
+    return links
+
+
+def _timing_pairs(bins: pd.DataFrame, min_bins: int = 6) -> dict[tuple[str, str], float]:
+    """Pairs of accounts whose active 10-minute bins overlap by Jaccard >= TIMING_JACCARD."""
+    from datasketch import MinHashLSH
+
+    if bins.empty:
+        return {}
+    sets = {a: set(g.tolist()) for a, g in bins.groupby("account", sort=True)["bin"]}
+    sets = {a: s for a, s in sets.items() if len(s) >= min_bins}
+    if len(sets) < 2:
+        return {}
+    keys = sorted(sets)
+    hashed = _minhashes(
+        keys, [[int(b).to_bytes(8, "little", signed=True) for b in sorted(sets[k])] for k in keys]
+    )
+    lsh = MinHashLSH(threshold=TIMING_JACCARD, num_perm=NUM_PERM)
+    for key, mh in hashed:
+        lsh.insert(key, mh)
+    out: dict[tuple[str, str], float] = {}
+    for key, mh in hashed:
+        for other in lsh.query(mh):
+            if other <= key:
+                continue
+            a, b = sets[key], sets[other]
+            small, large = (a, b) if len(a) <= len(b) else (b, a)
+            if len(small) < TIMING_JACCARD * len(large):
+                continue
+            j = len(a & b) / len(a | b)
+            if j >= TIMING_JACCARD:
+                out[(key, other)] = j
+    return out

@@ -1,0 +1,175 @@
+"""Run detection end to end: read a log with an engine, score, write accounts/campaigns and a summary.
+
+Outputs in ``out_dir`` (DESIGN.md's format, exactly):
+- ``accounts.jsonl``: ``{account, score, flagged, campaign, reasons}`` per account;
+- ``campaigns.jsonl``: ``{campaign, accounts, evidence}`` per flagged campaign;
+- ``summary.md``: a readable summary; ``errors.txt``: malformed lines, if any.
+
+This module orchestrates; it must not hold detection logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distillscope.detect.scoring import FLAG_THRESHOLD, Scored, score
+from distillscope.detect.tables import FeatureTables
+from distillscope.records import Exchange, MalformedLine, OnError, write_jsonl
+
+
+@dataclass
+class DetectionResult:
+    """What a detection run found and where it wrote it."""
+
+    out_dir: Path
+    exchanges: int
+    accounts: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]]
+    errors: list[MalformedLine] = field(default_factory=list)
+    engine: str = "duckdb"
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[str]:
+        return [a["account"] for a in self.accounts if a["flagged"]]
+
+    def scores(self) -> dict[str, float]:
+        return {a["account"]: a["score"] for a in self.accounts}
+
+
+def extract(
+    source: str | os.PathLike[str],
+    engine: str = "duckdb",
+    on_error: OnError | str = "skip",
+    spark_master: str = "local[2]",
+    spark: Any = None,
+    threads: int | None = None,
+) -> FeatureTables:
+    """Feature tables of a log from the chosen engine."""
+    if engine == "duckdb":
+        from distillscope.detect.engines.duckdb_engine import extract as duck
+
+        return duck(source, on_error=on_error, threads=threads)  # type: ignore[arg-type]
+    if engine == "spark":
+        from distillscope.detect.engines.spark_engine import extract as sparkx
+
+        return sparkx(source, on_error=on_error, master=spark_master, spark=spark)  # type: ignore[arg-type]
+    raise ValueError(f"unknown engine {engine!r}; use 'duckdb' or 'spark'")
+
+
+def export_store(db_url: str, directory: str | os.PathLike[str], chunk: int = 200_000) -> Path:
+    """Copy a guard log store (sqlite/postgres) to Parquet parts the engines can read."""
+    from distillscope.guard.logstore import open_log_store
+    from distillscope.records import write_parquet
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    store = open_log_store(db_url)
+    try:
+        batch: list[Exchange] = []
+        part = 0
+        for exchange in store.iter_exchanges():
+            batch.append(exchange)
+            if len(batch) >= chunk:
+                write_parquet(batch, out / f"part-{part:05d}.parquet")
+                part, batch = part + 1, []
+        if batch or part == 0:
+            write_parquet(batch, out / f"part-{part:05d}.parquet")
+    finally:
+        store.close()
+    return out
+
+
+def run_detection(
+    source: str | os.PathLike[str] | None,
+    out_dir: str | os.PathLike[str],
+    engine: str = "duckdb",
+    *,
+    db_url: str | None = None,
+    on_error: OnError | str = "skip",
+    threshold: float = FLAG_THRESHOLD,
+    spark_master: str = "local[2]",
+    spark: Any = None,
+    threads: int | None = None,
+    embeddings: bool = False,
+) -> DetectionResult:
+    """Detect distillation in a log file (JSONL/Parquet) or a guard database; write the outputs."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="distillscope-detect-") as tmp:
+        if db_url is not None:
+            source = export_store(db_url, Path(tmp) / "store")
+        if source is None:
+            raise ValueError("give a log file or a database URL")
+        tables = (
+            _empty_tables(str(source), engine)
+            if _is_empty(source)
+            else extract(source, engine, on_error, spark_master, spark, threads)
+        )
+    embed_cov = _embedding_coverage(tables) if embeddings and tables.accounts else None
+    scored = score(tables, threshold=threshold, embed_cov=embed_cov)
+    result = DetectionResult(
+        out, tables.exchanges, scored.accounts, scored.campaigns, tables.errors, engine, scored.groups
+    )
+    write_outputs(result, scored)
+    return result
+
+
+def _is_empty(source: str | os.PathLike[str]) -> bool:
+    path = Path(source)
+    return path.is_file() and path.suffix != ".parquet" and not path.read_bytes()[:65536].strip()
+
+
+def _empty_tables(source: str, engine: str) -> FeatureTables:
+    import pandas as pd
+
+    from distillscope.detect.tables import FRAMES
+
+    frames = {name: pd.DataFrame(columns=list(cols or ["account", "n"])) for name, cols in FRAMES.items()}
+    return FeatureTables(frames=frames, exchanges=0, source=source, engine=engine)
+
+
+def write_outputs(result: DetectionResult, scored: Scored) -> None:
+    from distillscope.detect.summary import summary_markdown
+
+    write_jsonl(result.accounts, result.out_dir / "accounts.jsonl")
+    write_jsonl(result.campaigns, result.out_dir / "campaigns.jsonl")
+    (result.out_dir / "summary.md").write_text(summary_markdown(result), encoding="utf-8")
+    errors_path = result.out_dir / "errors.txt"
+    if result.errors:
+        errors_path.write_text("".join(f"{e}\n" for e in result.errors), encoding="utf-8")
+    elif errors_path.exists():
+        errors_path.unlink()
+
+
+def _embedding_coverage(tables: FeatureTables) -> dict[str, float]:
+    """Topic spread per account from all-MiniLM-L6-v2: 1 - mean cosine similarity of sampled prompts."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from distillscope.models import embedder_path
+
+    model = SentenceTransformer(str(embedder_path()), device="cpu")
+    samples = tables["samples"].groupby("account")["sample_text"].apply(list).to_dict()
+    keys = [a for a, texts in samples.items() if len(texts) >= 6]
+    flat = [t for a in keys for t in samples[a]]
+    if not flat:
+        return {}
+    vecs = model.encode(flat, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    out, i = {}, 0
+    for a in keys:
+        m = len(samples[a])
+        v = vecs[i : i + m]
+        i += m
+        sim = (v @ v.T)[np.triu_indices(m, 1)].mean()
+        out[a] = float(min(1.0, max(0.0, (0.7 - sim) / 0.5)))
+    return out
+
+
+def flagged_accounts(records: Iterable[dict[str, Any]]) -> list[str]:
+    return [r["account"] for r in records if r.get("flagged")]

@@ -1,0 +1,144 @@
+"""SQL shared by the detection engines: prompt normalisation, CoT phrases and per-account aggregates.
+
+Both engines (DuckDB and Spark SQL) stage the log into one table ``ex`` with the
+same columns, then run the aggregate queries below, so that the same log gives
+the same feature table on either engine. Only dialect details (lambdas,
+``regexp_replace`` flags, JSON access) differ and live in the engine modules.
+This module holds strings and small helpers only; it must not import an engine.
+"""
+
+from __future__ import annotations
+
+#: Quoted spans, numbers and capitalised words become slots, so that slot-filled
+#: variants of one template normalise to the same text. Patterns stay in the
+#: subset that RE2 (DuckDB) and java.util.regex (Spark) read the same way.
+QUOTED = '"[^"]{0,400}"|\u201c[^\u201d]{0,400}\u201d'
+NUMBER = "[0-9]+([.,:/][0-9]+)*"
+PROPER = "[A-Z][A-Za-z]+"
+NON_LETTER = "[^\\p{L}<>]+"
+TEMPLATE_CHARS = 256
+
+#: Phrases that ask a model to write out its reasoning (chain-of-thought elicitation).
+COT_PATTERN = (
+    "step[ -]by[ -]step|show (me )?(your|all|the|every) ?(full |complete |entire |detailed )?"
+    "(work|reasoning|steps|thinking|thought process|derivation)|explain your (reasoning|thinking)"
+    "|chain[ -]of[ -]thought|think (carefully|it through|aloud|out loud)|reason (through|carefully)"
+    "|walk me through|let'?s think|full reasoning|detailed reasoning|reasoning trace|thought process"
+    "|<think>|before (giving|answering|you answer)"
+)
+
+#: The staged columns every engine must produce in table ``ex``.
+EX_COLUMNS = (
+    "account",
+    "id",
+    "ts",
+    "ip",
+    "ip24",
+    "ua",
+    "payment_id",
+    "model",
+    "tmpl",
+    "tmpl_words",
+    "cot",
+    "lp",
+    "top_lp",
+    "bias_n",
+    "max_tokens",
+    "comp_tokens",
+    "longreq",
+    "err429",
+    "n_param",
+    "sample_text",
+)
+
+SESSION_GAP_S = 1800
+BIN_S = 600
+TOP_TEMPLATES = 8
+SAMPLES = 16
+
+
+def account_queries() -> dict[str, str]:
+    """Named aggregate queries over ``ex`` in the SQL subset DuckDB and Spark SQL share."""
+    gap = SESSION_GAP_S
+    return {
+        "accounts": f"""
+WITH g AS (
+  SELECT account, id, ts, ts - lag(ts) OVER (PARTITION BY account ORDER BY ts, id) AS gap FROM ex
+), s AS (
+  SELECT account, ts, gap,
+    sum(CASE WHEN gap IS NULL OR gap > {gap} THEN 1 ELSE 0 END)
+      OVER (PARTITION BY account ORDER BY ts, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
+  FROM g
+), sess AS (
+  SELECT account, sid, max(ts) - min(ts) AS dur, count(*) AS cnt FROM s GROUP BY account, sid
+), t AS (
+  SELECT account,
+    count(*) AS n_gaps_in,
+    avg(gap) AS gap_mean,
+    stddev_samp(gap) AS gap_std,
+    sum(CASE WHEN gap < 2 THEN 1 ELSE 0 END) AS n_fast_gaps
+  FROM g WHERE gap IS NOT NULL AND gap <= {gap} GROUP BY account
+), ss AS (
+  SELECT account, count(*) AS sessions, max(dur) AS max_session_s, max(cnt) AS max_session_n
+  FROM sess GROUP BY account
+), a AS (
+  SELECT account,
+    count(*) AS n,
+    min(ts) AS first_ts, max(ts) AS last_ts,
+    count(DISTINCT CAST(floor(ts / {BIN_S}) AS BIGINT)) AS bins10,
+    count(DISTINCT CAST(floor(ts / 3600) AS BIGINT)) AS hours_active,
+    count(DISTINCT CAST(floor(ts / 86400) AS BIGINT)) AS days_active,
+    count(DISTINCT tmpl) AS n_templates,
+    sum(cot) AS n_cot, sum(lp) AS n_lp,
+    sum(CASE WHEN lp = 1 THEN top_lp ELSE 0 END) AS sum_top_lp,
+    sum(CASE WHEN bias_n > 0 THEN 1 ELSE 0 END) AS n_bias,
+    sum(max_tokens) AS sum_max_tokens, count(max_tokens) AS n_max_tokens,
+    count(DISTINCT max_tokens) AS distinct_max_tokens,
+    sum(comp_tokens) AS sum_comp_tokens, count(comp_tokens) AS n_comp_tokens,
+    sum(longreq) AS n_long, sum(err429) AS n_429,
+    sum(CASE WHEN n_param > 1 THEN 1 ELSE 0 END) AS n_multi,
+    count(DISTINCT ip) AS distinct_ips, count(DISTINCT ip24) AS distinct_ip24,
+    count(DISTINCT ua) AS distinct_uas, count(DISTINCT model) AS distinct_models,
+    sum(tmpl_words) AS sum_tmpl_words
+  FROM ex GROUP BY account
+)
+SELECT a.*, coalesce(t.n_gaps_in, 0) AS n_gaps_in, t.gap_mean, t.gap_std,
+  coalesce(t.n_fast_gaps, 0) AS n_fast_gaps, ss.sessions, ss.max_session_s, ss.max_session_n
+FROM a LEFT JOIN t ON a.account = t.account LEFT JOIN ss ON a.account = ss.account
+ORDER BY a.account""",
+        "template_stats": """
+WITH c AS (SELECT account, tmpl, count(*) AS cnt FROM ex GROUP BY account, tmpl),
+n AS (SELECT account, sum(cnt) AS total FROM c GROUP BY account)
+SELECT c.account, max(c.cnt) AS top_template_n,
+  sum(c.cnt * ln(c.cnt)) AS sum_c_ln_c
+FROM c GROUP BY c.account ORDER BY c.account""",
+        "top_templates": f"""
+WITH c AS (SELECT account, tmpl, max(tmpl_words) AS words, count(*) AS cnt FROM ex GROUP BY account, tmpl),
+r AS (SELECT account, tmpl, words, cnt,
+  row_number() OVER (PARTITION BY account ORDER BY cnt DESC, tmpl) AS rk FROM c)
+SELECT account, tmpl, words, cnt FROM r WHERE rk <= {TOP_TEMPLATES} AND cnt >= 2
+ORDER BY account, rk""",
+        "samples": f"""
+WITH r AS (SELECT account, sample_text,
+  row_number() OVER (PARTITION BY account ORDER BY id) AS rk FROM ex)
+SELECT account, sample_text FROM r WHERE rk <= {SAMPLES} ORDER BY account, rk""",
+        "hours": """
+SELECT account, CAST(floor(ts / 3600) AS BIGINT) % 24 AS hod, count(*) AS cnt
+FROM ex GROUP BY account, CAST(floor(ts / 3600) AS BIGINT) % 24 ORDER BY account, hod""",
+        "models": """
+SELECT account, model, count(*) AS cnt, min(ts) AS first_ts, max(ts) AS last_ts
+FROM ex WHERE model IS NOT NULL GROUP BY account, model ORDER BY account, model""",
+        "infra": """
+SELECT account, 'ip' AS kind, ip AS value, count(*) AS cnt FROM ex WHERE ip IS NOT NULL GROUP BY account, ip
+UNION ALL
+SELECT account, 'ip24' AS kind, ip24 AS value, count(*) AS cnt FROM ex WHERE ip24 IS NOT NULL
+  GROUP BY account, ip24
+UNION ALL
+SELECT account, 'ua' AS kind, ua AS value, count(*) AS cnt FROM ex WHERE ua IS NOT NULL GROUP BY account, ua
+UNION ALL
+SELECT account, 'payment' AS kind, payment_id AS value, count(*) AS cnt FROM ex WHERE payment_id IS NOT NULL
+  GROUP BY account, payment_id
+ORDER BY account, kind, value""",
+        "bins": f"""
+SELECT DISTINCT account, CAST(floor(ts / {BIN_S}) AS BIGINT) AS bin FROM ex ORDER BY account, bin""",
+    }
