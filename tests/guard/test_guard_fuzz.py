@@ -1,0 +1,151 @@
+"""Request-body fuzzing (hypothesis) through the guard and the real server: never a 500.
+
+Bodies are near-valid on purpose (the right model name, messages of odd shapes,
+parameters of the wrong types and ranges), so that they get past JSON parsing and
+authentication into the guard's feature extraction, the policy and the server's
+validation. Generation is bounded (``max_tokens`` at most 3) and so is the number
+of examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from distillscope.guard.gateway import GuardGateway
+from distillscope.guard.keys import KeyStore
+from distillscope.guard.logstore import open_log_store
+from distillscope.guard.policy import PolicyConfig
+
+SECRET = b"fuzz-secret-0123456789abcdefgh"
+MODEL = "tiny"
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_content = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["Solve step by step: 12 times 7", "Let's think.", ""]),
+    st.lists(
+        st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url"]), "text": _scalars}), max_size=2
+    ),
+    _json,
+)
+_message = st.one_of(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "system", "assistant", "tool", "robot", ""]), "content": _content}
+    ),
+    _json,
+)
+_params = {
+    "max_tokens": st.one_of(st.integers(min_value=-5, max_value=3), _scalars),
+    "temperature": st.one_of(st.floats(min_value=-1, max_value=3, allow_nan=False), _scalars),
+    "top_p": _scalars,
+    "n": st.one_of(st.integers(min_value=-1, max_value=3), _scalars),
+    "logprobs": st.one_of(st.booleans(), st.integers(min_value=-2, max_value=30), _scalars),
+    "top_logprobs": st.one_of(st.integers(min_value=-2, max_value=30), _scalars),
+    "logit_bias": st.one_of(st.dictionaries(st.text(max_size=6), st.floats(-200, 200), max_size=3), _json),
+    "stop": st.one_of(st.text(max_size=5), st.lists(st.text(max_size=5), max_size=6), _scalars),
+    "seed": _scalars,
+    "stream": st.booleans(),
+    "echo": _scalars,
+    "unknown_field": _json,
+}
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> tuple[str, Any]:
+    endpoint = draw(st.sampled_from(["/chat/completions", "/completions"]))
+    if draw(st.integers(0, 9)) == 0:
+        return endpoint, draw(_json)  # anything at all, also not an object
+    body: dict[str, Any] = {"model": draw(st.one_of(st.just(MODEL), _scalars))}
+    if endpoint == "/chat/completions":
+        body["messages"] = draw(st.one_of(st.lists(_message, min_size=0, max_size=3), _json))
+    else:
+        body["prompt"] = draw(
+            st.one_of(st.text(max_size=40), st.lists(st.text(max_size=10), max_size=3), _json)
+        )
+    chosen = draw(st.lists(st.sampled_from(sorted(_params)), unique=True, max_size=5))
+    for name in chosen:
+        body[name] = draw(_params[name])
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] > 3:
+        body["max_tokens"] = 3  # bound the generation work
+    if isinstance(body.get("n"), int) and body["n"] > 2:
+        body["n"] = 2
+    return endpoint, body
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, str]]:
+    from distillscope.server.app import create_app
+    from distillscope.server.backends.local import LocalBackend
+    from distillscope.server.runner import serve_in_thread
+
+    db = str(tmp_path_factory.mktemp("fuzz") / "guard.db")
+    keys = KeyStore(db, SECRET)
+    key, _ = keys.create_key("fuzzer")
+    admin, _ = keys.create_key("ops", admin=True)
+    policy = PolicyConfig.from_dict({"risk": {"throttle": None, "strip_logprobs": 0.5, "block": None}})
+    gateway = GuardGateway(keys, open_log_store(db, create=True), policy)
+    backend = LocalBackend.from_model_path(str(tiny_model_dir), max_batch_size=4)
+    app = create_app(backend, model_name=MODEL, gateway=gateway)
+    with contextlib.ExitStack() as stack:
+        base_url = stack.enter_context(serve_in_thread(app))
+        yield base_url, key, admin
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=bodies(), auth=st.sampled_from(["valid", "valid", "valid", "garbage", "none"]))
+def test_fuzzed_bodies_never_500(fuzz_server: tuple[str, str, str], case: tuple[str, Any], auth: str) -> None:
+    base_url, key, _ = fuzz_server
+    endpoint, body = case
+    headers = {"valid": {"Authorization": f"Bearer {key}"}, "garbage": {"Authorization": "Bearer ds-\x7f?"}}
+    answer = httpx.post(base_url + endpoint, json=body, headers=headers.get(auth, {}), timeout=60)
+    assert answer.status_code < 500, (answer.status_code, answer.text)
+    if answer.status_code >= 400:
+        error = answer.json()["error"]
+        assert isinstance(error["message"], str) and error["type"]
+    if auth != "valid":
+        assert answer.status_code in (400, 401)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=_json)
+def test_fuzzed_admin_bodies_never_500(fuzz_server: tuple[str, str, str], body: Any) -> None:
+    base_url, _, admin = fuzz_server
+    root = base_url.removesuffix("/v1")
+    answer = httpx.post(
+        root + "/admin/keys", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=30
+    )
+    assert answer.status_code in (200, 400), answer.text
+
+
+def test_server_still_healthy_after_fuzzing(fuzz_server: tuple[str, str, str]) -> None:
+    base_url, key, _ = fuzz_server
+    answer = httpx.post(
+        base_url + "/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200
