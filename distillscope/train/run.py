@@ -1,0 +1,45 @@
+"""``train_student(settings) -> Path``: dataset in, Hugging Face student directory out.
+
+Order of work: read and check the dataset (clear errors before any model is
+loaded), build the student, build examples, fit with checkpoints, save the model
+(LoRA merged), tokenizer, model card and provenance. Checkpoints are removed
+after a finished run unless ``keep_checkpoints``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from distillscope.train.card import provenance, write_card
+from distillscope.train.data import build_examples, load_dataset
+from distillscope.train.loop import fit
+from distillscope.train.settings import TrainSettings
+from distillscope.train.student import make_student, save_student
+
+
+def set_threads(threads: int | None) -> None:
+    """Use the given thread count, or every core torch sees (at most 8: more only adds contention)."""
+    import os
+
+    torch.set_num_threads(threads or max(1, min(8, os.cpu_count() or 1)))
+
+
+def train_student(settings: TrainSettings) -> Path:
+    """Train a student as ``settings`` say and return its output directory."""
+    if settings.dataset is None or settings.out is None:
+        raise ValueError("TrainSettings.dataset and TrainSettings.out are required")
+    set_threads(settings.threads)
+    dataset = load_dataset(settings.dataset, limit=settings.limit)
+    model, tokenizer, origin = make_student(settings)
+    examples, stats = build_examples(dataset, tokenizer, settings.max_seq_len, settings.uses_kd)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = fit(model, examples, settings, tokenizer.pad_token_id or 0, checkpoints=out)
+    save_student(model, tokenizer, out)
+    write_card(out, provenance(dataset, settings, origin, report, stats))
+    if not settings.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out

@@ -1,0 +1,125 @@
+"""End-to-end training on a tiny model: output directory, model card, resume, Ctrl-C, KD and LoRA."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distillscope.train import TrainSettings, train_student
+from distillscope.train.loop import TrainingInterrupted
+
+
+def _settings(dataset: Path, out: Path, student: Path, **over) -> TrainSettings:
+    base = dict(
+        dataset=dataset, out=out, student=str(student), batch_size=4, max_steps=4, epochs=10,
+        learning_rate=1e-3, save_every=100, progress=False, threads=1,
+    )  # fmt: skip
+    base.update(over)
+    return TrainSettings(**base)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_sft_writes_a_loadable_student_with_provenance(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = train_student(_settings(dataset_file, tmp_path / "student", tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    assert AutoTokenizer.from_pretrained(str(out)).eos_token == "<|im_end|>"
+    before = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    changed = any(not torch.equal(a, b) for a, b in zip(model.parameters(), before.parameters(), strict=True))
+    assert changed
+    card = (out / "README.md").read_text()
+    assert "test-teacher" in card and "test terms allow distillation" in card and "$0.0120" in card
+    info = json.loads((out / "training.json").read_text())
+    assert info["exchanges"] == 12 and info["method"] == "sft" and info["steps"] == 4
+    assert not (out / "checkpoints").exists()
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset_file, tiny_model_dir, tmp_path):
+    whole = train_student(_settings(dataset_file, tmp_path / "whole", tiny_model_dir, method="mixed"))
+    chunked = tmp_path / "chunked"
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train_student(_settings(dataset_file, chunked, tiny_model_dir, method="mixed", stop_after=2))
+    assert stopped.value.step == 2
+    assert (chunked / "checkpoints" / "last" / "state.json").exists()
+    train_student(_settings(dataset_file, chunked, tiny_model_dir, method="mixed", resume=True))
+    a, b = _weights(whole), _weights(chunked)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+    info = json.loads((chunked / "training.json").read_text())
+    assert info["steps"] == 4
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from distillscope.train.checkpoint import CheckpointError
+
+    out = tmp_path / "s"
+    with pytest.raises(TrainingInterrupted):
+        train_student(_settings(dataset_file, out, tiny_model_dir, stop_after=1))
+    with pytest.raises(CheckpointError, match="other settings"):
+        train_student(_settings(dataset_file, out, tiny_model_dir, resume=True, learning_rate=2e-3))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from distillscope.train.data import build_examples, load_dataset
+    from distillscope.train.loop import fit
+    from distillscope.train.student import make_student
+
+    settings = _settings(dataset_file, tmp_path / "s", tiny_model_dir, max_steps=6)
+    model, tokenizer, _ = make_student(settings)
+    examples, _ = build_examples(
+        load_dataset(dataset_file), AutoTokenizer.from_pretrained(str(tiny_model_dir)), 256, False
+    )
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        fit(model, examples, settings, tokenizer.pad_token_id, checkpoints=tmp_path / "s", on_step=interrupt)
+    assert stopped.value.step == 3
+    state = json.loads((tmp_path / "s" / "checkpoints" / "last" / "state.json").read_text())
+    assert state["step"] == 3 and state["data_position"] == 12
+
+
+def test_topk_kd_with_lora_learns_and_saves_a_merged_model(dataset_file, tiny_model_dir, tmp_path) -> None:
+    settings = _settings(
+        dataset_file, tmp_path / "kd", tiny_model_dir, method="topk-kd", lora=True, lora_r=4,
+        max_steps=12, learning_rate=2e-2,
+    )  # fmt: skip
+    out = train_student(settings)
+    info = json.loads((out / "training.json").read_text())
+    losses = info["hyperparameters"]  # settings are recorded
+    assert losses["lora"] is True and info["kd_positions"] > 0
+    weights = _weights(out)
+    assert not any("lora" in name for name in weights)  # merged into plain weights
+    assert info["final_loss"] is not None
+
+
+def test_kd_loss_goes_down(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from distillscope.train.data import build_examples, load_dataset
+    from distillscope.train.loop import fit
+    from distillscope.train.student import make_student
+
+    settings = _settings(
+        dataset_file, None, tiny_model_dir, method="topk-kd", max_steps=15, learning_rate=3e-3
+    )
+    model, tokenizer, _ = make_student(settings)
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    examples, _ = build_examples(load_dataset(dataset_file), tok, 256, True)
+    report = fit(model, examples, settings, tokenizer.pad_token_id)
+    assert sum(report.losses[-3:]) / 3 < 0.85 * sum(report.losses[:3]) / 3
