@@ -116,8 +116,18 @@ class Dispatcher:
         self.budget_exhausted = False
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = random.Random()
+        self._pending: dict[str, asyncio.Task[Result]] = {}
 
     async def get(self, request: PlannedRequest) -> Result:
+        """The answer to ``request``; concurrent calls for the same key share one request."""
+        pending = self._pending.get(request.key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._get(request))
+            self._pending[request.key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(request.key, None))
+        return await asyncio.shield(pending)
+
+    async def _get(self, request: PlannedRequest) -> Result:
         cached = self.cache.get(request.key)
         if cached is not None:
             self.stats.from_cache += 1

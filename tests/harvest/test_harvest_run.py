@@ -214,3 +214,26 @@ def test_output_loads_with_datasets_and_matches_cache(tmp_path: Path) -> None:
     parquet = read_exchanges(tmp_path / "exchanges.parquet")
     assert [e.to_dict() for e in jsonl] == [e.to_dict() for e in parquet]
     assert canonical_json(jsonl[0].messages)
+
+
+class _AskTwice:
+    """An adaptive strategy whose helper generation asks the same thing twice at once."""
+
+    name = "ask-twice"
+
+    def bind_teacher(self, ask) -> None:
+        self.ask = ask
+
+    def next_round(self, round_index: int, answered) -> list[Query]:
+        if round_index > 0:
+            return []
+        texts = self.ask([Query.user("same helper question")] * 3)
+        assert len(set(texts)) == 1 and texts[0]
+        return [Query.user(f"follow-up on: {texts[0]}")]
+
+
+def test_concurrent_identical_requests_are_sent_once(tmp_path: Path) -> None:
+    with WireServer(Faults(latency_s=0.05)) as server:
+        result = harvest(settings(tmp_path, server, [], strategy=_AskTwice()))
+        assert server.stats()["requests"] == 2
+    assert result.exchanges == 1
