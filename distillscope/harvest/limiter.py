@@ -20,6 +20,9 @@ import re
 import time
 from collections.abc import Mapping
 
+#: How many pacing slots a late sender may make up for (GCRA burst tolerance).
+CATCH_UP = 2
+
 _DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|h|m|s)")
 
 
@@ -129,9 +132,13 @@ class RateLimiter:
     def _book(self, tokens: int) -> None:
         now = time.monotonic()
         if self.rpm:
-            self._next_request = max(now, self._next_request) + 60.0 / (self.rpm * self.safety)
+            interval = 60.0 / (self.rpm * self.safety)
+            # A sender woken late may catch up by at most CATCH_UP slots, so scheduling lag on a busy
+            # machine is not lost for good, while a long idle spell never turns into a burst.
+            self._next_request = max(now - CATCH_UP * interval, self._next_request) + interval
         if self.tpm:
-            self._next_tokens = max(now, self._next_tokens) + 60.0 * tokens / (self.tpm * self.safety)
+            cost = 60.0 * tokens / (self.tpm * self.safety)
+            self._next_tokens = max(now - CATCH_UP * cost, self._next_tokens) + cost
         for kind, used in (("requests", 1), ("tokens", tokens)):
             if self._remaining[kind] is not None:
                 self._remaining[kind] = self._remaining[kind] - used
