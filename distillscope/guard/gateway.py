@@ -10,7 +10,9 @@
   extra fields, settles the token bucket against the real usage and hands the
   exchange to the background writer (never blocking the event loop);
 - requests refused at admission (401/403/429) are logged by the guard itself, with
-  the reason, so the log holds every request.
+  the reason, so the log holds every request;
+- open mode (no keys) serves loopback clients only, whatever address the server
+  binds, unless ``DISTILLSCOPE_ALLOW_REMOTE_OPEN=1``.
 
 :func:`build_gateway` is what ``distillscope serve --db/--policy`` calls. This
 module must never store or log a key in clear, and must not know about backends.
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ipaddress
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +53,8 @@ log = logging.getLogger("distillscope.guard")
 UNAUTHENTICATED = "(unauthenticated)"
 OPEN_ACCOUNT = "local"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+#: Set to 1 to let open mode serve clients that are not on loopback (you have been warned).
+ALLOW_REMOTE_OPEN_ENV = "DISTILLSCOPE_ALLOW_REMOTE_OPEN"
 
 
 @dataclass
@@ -75,9 +81,20 @@ _pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
 )
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_open_mode(host: str, force: bool = False) -> None:
     """Refuse open mode (no authentication) on a host other than loopback, unless forced."""
-    if host not in LOOPBACK_HOSTS and not force:
+    if not _is_loopback(host) and not force:
         raise ValueError(
             f"--open disables authentication and is for local use only; refusing to listen on {host!r}. "
             "Bind to 127.0.0.1, or pass --force-open if you really mean it."
@@ -107,12 +124,16 @@ class GuardGateway:
         open_mode: bool = False,
         risk: RiskConfig | None = None,
         writer: WriterConfig | None = None,
+        allow_remote_open: bool | None = None,
     ) -> None:
         if keys is None and not open_mode:
             raise ValueError("a key store is needed unless open_mode is set")
         self.keys = keys
         self.store = store
         self.open_mode = open_mode
+        if allow_remote_open is None:
+            allow_remote_open = os.environ.get(ALLOW_REMOTE_OPEN_ENV) == "1"
+        self.allow_remote_open = allow_remote_open
         self.policy = PolicyEngine(policy)
         self.risk = RiskTracker(risk)
         self.writer = BatchWriter(store.write_batch, writer, on_written=self._written)
@@ -147,6 +168,15 @@ class GuardGateway:
     async def authenticate(self, request: starlette.requests.Request) -> Principal:
         """The caller, or a 401 ``APIError`` for a missing, unknown or revoked key."""
         if self.open_mode:
+            client = request.client.host if request.client else None
+            if not self.allow_remote_open and not _is_loopback(client):
+                # Open mode means no authentication: only callers on this machine get in.
+                raise APIError(
+                    403,
+                    "This server runs in open mode (no API keys) and serves loopback clients only.",
+                    "permission_error",
+                    code="open_mode_loopback_only",
+                )
             return Principal(OPEN_ACCOUNT, None, admin=True)
         assert self.keys is not None
         key = bearer_key(request)

@@ -35,7 +35,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"\w+", re.UNICODE)
@@ -166,6 +166,63 @@ class RiskScore:
         }
 
 
+def _bands_for(num_perm: int, threshold: float) -> tuple[int, int]:
+    """(bands, rows) whose LSH threshold (1/b)^(1/r) is closest to ``threshold``."""
+    best = (num_perm, 1)
+    best_error = float("inf")
+    for rows in range(1, num_perm + 1):
+        if num_perm % rows:
+            continue
+        bands = num_perm // rows
+        error = abs((1 / bands) ** (1 / rows) - threshold)
+        if error < best_error:
+            best, best_error = (bands, rows), error
+    return best
+
+
+class _BandIndex:
+    """MinHash LSH over one account's recent prompts, answering only what the risk needs.
+
+    Each band's bucket counts the text hashes in it, so "is there a near-duplicate
+    with a different text?" is one dictionary look-up per band (datasketch's
+    ``MinHashLSH.query`` returns every candidate, which costs O(window) when an
+    account repeats a template -- exactly the case that matters here).
+    """
+
+    def __init__(self, bands: int, rows: int) -> None:
+        self.bands, self.rows = bands, rows
+        self.tables: list[dict[bytes, dict[str, int]]] = [{} for _ in range(bands)]
+
+    def keys(self, sketch: MinHash) -> list[bytes]:
+        values = sketch.hashvalues
+        return [values[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
+
+    def has_other(self, keys: list[bytes], text_hash: str) -> bool:
+        for table, key in zip(self.tables, keys, strict=True):
+            bucket = table.get(key)
+            if bucket and (len(bucket) > 1 or text_hash not in bucket):
+                return True
+        return False
+
+    def add(self, keys: list[bytes], text_hash: str) -> None:
+        for table, key in zip(self.tables, keys, strict=True):
+            bucket = table.setdefault(key, {})
+            bucket[text_hash] = bucket.get(text_hash, 0) + 1
+
+    def remove(self, keys: list[bytes], text_hash: str) -> None:
+        for table, key in zip(self.tables, keys, strict=True):
+            bucket = table[key]
+            bucket[text_hash] -= 1
+            if not bucket[text_hash]:
+                del bucket[text_hash]
+                if not bucket:
+                    del table[key]
+
+
+def _hash32(shingle: str) -> int:
+    return hash(shingle) & 0xFFFFFFFF
+
+
 class _AccountState:
     """Streaming state of one account; all fractions are over the last ``window`` requests."""
 
@@ -176,12 +233,10 @@ class _AccountState:
         self.gap_var = 0.0
         self.flags: deque[tuple[bool, int, bool, bool, bool]] = deque()
         self.sums = [0, 0, 0, 0]  # logprobs, logit_bias, cot, template
-        self.top_max: deque[int] = deque()
-        self.recent: deque[tuple[str, str]] = deque()  # (lsh key, text hash)
-        self.key_hash: dict[str, str] = {}
+        self.top_counts: dict[int, int] = {}  # top_logprobs values in the window -> how often
+        self.recent: deque[tuple[list[bytes] | None, str]] = deque()  # (band keys, text hash)
         self.hash_counts: dict[str, int] = {}
-        self.lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
-        self.counter = 0
+        self.index = _BandIndex(*_bands_for(config.num_perm, config.lsh_threshold))
 
 
 class RiskTracker:
@@ -191,26 +246,28 @@ class RiskTracker:
         self.config = config or RiskConfig()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
         self._lock = threading.Lock()
-        seed = MinHash(num_perm=self.config.num_perm, seed=7)
-        self._perms = seed.permutations
-        self._scheme = seed.scheme
+        # One sketch, cleared and refilled per request (under the lock): building a MinHash
+        # costs more than filling one. Signatures never leave the process, so Python's
+        # own (per-process salted) hash of the shingle is enough and much cheaper than SHA-1.
+        self._sketch = MinHash(num_perm=self.config.num_perm, seed=7, hashfunc=_hash32)
 
-    def _minhash(self, text: str) -> MinHash:
-        masked = _DIGITS.sub("0", text.lower())
-        words = _WORDS.findall(masked)
+    def _band_keys(self, state: _AccountState, text: str) -> list[bytes] | None:
+        if not text:
+            return None
+        words = _WORDS.findall(_DIGITS.sub("0", text.lower()))
         shingles = [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))] or [""]
-        sketch = MinHash(num_perm=self.config.num_perm, permutations=self._perms, scheme=self._scheme)
-        sketch.update_batch([s.encode("utf-8") for s in shingles])
-        return sketch
+        self._sketch.clear()
+        self._sketch.update_batch(shingles)
+        return state.index.keys(self._sketch)
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score."""
-        sketch = self._minhash(features.text) if features.text else None
         text_hash = hashlib.blake2b(features.text.strip().lower().encode("utf-8"), digest_size=8).hexdigest()
         with self._lock:
             state = self._state(account)
             self._update_timing(state, ts)
-            template = self._update_prompts(state, sketch, text_hash)
+            keys = self._band_keys(state, features.text)
+            template = self._update_prompts(state, keys, text_hash)
             self._push_flags(state, features, template)
             return self._score(account, state, ts)
 
@@ -252,23 +309,16 @@ class RiskTracker:
                 state.gap_var = (1 - alpha) * (state.gap_var + alpha * diff * diff)
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
 
-    def _update_prompts(self, state: _AccountState, sketch: MinHash | None, text_hash: str) -> bool:
-        template = False
-        if sketch is not None:
-            neighbours = state.lsh.query(sketch)
-            template = any(state.key_hash.get(key) != text_hash for key in neighbours)
-        key = str(state.counter)
-        state.counter += 1
-        if sketch is not None:
-            state.lsh.insert(key, sketch)
-        state.recent.append((key, text_hash))
-        state.key_hash[key] = text_hash
+    def _update_prompts(self, state: _AccountState, keys: list[bytes] | None, text_hash: str) -> bool:
+        template = keys is not None and state.index.has_other(keys, text_hash)
+        if keys is not None:
+            state.index.add(keys, text_hash)
+        state.recent.append((keys, text_hash))
         state.hash_counts[text_hash] = state.hash_counts.get(text_hash, 0) + 1
         if len(state.recent) > self.config.window:
-            old_key, old_hash = state.recent.popleft()
-            del state.key_hash[old_key]
-            if old_key in state.lsh:
-                state.lsh.remove(old_key)
+            old_keys, old_hash = state.recent.popleft()
+            if old_keys is not None:
+                state.index.remove(old_keys, old_hash)
             state.hash_counts[old_hash] -= 1
             if not state.hash_counts[old_hash]:
                 del state.hash_counts[old_hash]
@@ -277,10 +327,14 @@ class RiskTracker:
     def _push_flags(self, state: _AccountState, features: RequestFeatures, template: bool) -> None:
         flags = (features.logprobs, features.top_logprobs, features.logit_bias, features.cot, template)
         state.flags.append(flags)
+        state.top_counts[flags[1]] = state.top_counts.get(flags[1], 0) + 1
         for i, value in enumerate((flags[0], flags[2], flags[3], flags[4])):
             state.sums[i] += int(value)
         if len(state.flags) > self.config.window:
             old = state.flags.popleft()
+            state.top_counts[old[1]] -= 1
+            if not state.top_counts[old[1]]:
+                del state.top_counts[old[1]]
             for i, value in enumerate((old[0], old[2], old[3], old[4])):
                 state.sums[i] -= int(value)
 
@@ -290,48 +344,59 @@ class RiskTracker:
         cfg = self.config
         window = max(len(state.flags), 1)
         lp, bias, cot, template = (s / window for s in state.sums)
-        top = max((f[1] for f in state.flags), default=0)
-        features = dict.fromkeys(FEATURES, 0.0)
-        reasons: list[tuple[float, str]] = []
-
-        rpm = 0.0
-        cv = None
+        top = max(state.top_counts, default=0)
+        rate = timing = 0.0
+        rpm, cv = 0.0, 0.0
         if state.gap_mean is not None:
             idle = max(now - (state.last_ts or now), 0.0)
             rpm = 60.0 / max(state.gap_mean, idle, 1e-3)
-            features["rate"] = min(1.0, rpm / cfg.rate_high_rpm)
+            rate = min(1.0, rpm / cfg.rate_high_rpm)
             cv = math.sqrt(state.gap_var) / state.gap_mean if state.gap_mean > 0 else 0.0
             if state.n >= 10:
                 shape = max(0.0, 1.0 - cv / 0.5) if cv < 0.5 else min(1.0, max(0.0, (cv - 2.0) / 2.0))
-                features["timing"] = shape * features["rate"]
-        volume = min(1.0, state.n / cfg.volume_high)
+                timing = shape * rate
         distinct = len(state.hash_counts) / max(len(state.recent), 1)
-        features["template"] = template
-        features["coverage"] = distinct * volume
-        features["logprobs"] = lp * (0.6 + 0.4 * min(1.0, top / 20))
-        features["logit_bias"] = bias
-        features["cot"] = cot
-
-        texts = {
-            "rate": f"about {rpm:.0f} requests/min",
-            "timing": (
-                f"inter-arrival CV {cv:.2f} ({'machine-regular' if cv < 0.5 else 'bursty'})"
-                if cv is not None
-                else ""
-            ),
-            "template": f"{template:.0%} of the last {window} prompts reuse a template (MinHash near-dups)",
-            "coverage": f"{distinct:.0%} distinct prompts over {state.n} requests (broad coverage at volume)",
-            "logprobs": f"log-probs asked on {lp:.0%} of the last {window} requests (top_logprobs <= {top})",
-            "logit_bias": f"logit_bias used on {bias:.0%} of the last {window} requests",
-            "cot": f"chain-of-thought elicitation in {cot:.0%} of the last {window} prompts",
+        features = {
+            "rate": rate,
+            "timing": timing,
+            "template": template,
+            "coverage": distinct * min(1.0, state.n / cfg.volume_high),
+            "logprobs": lp * (0.6 + 0.4 * min(1.0, top / 20)),
+            "logit_bias": bias,
+            "cot": cot,
         }
         keep = 1.0
+        contributing: list[tuple[float, str]] = []
         for name in FEATURES:
             contribution = cfg.weights.get(name, 0.0) * features[name]
             keep *= 1.0 - contribution
             if contribution >= 0.05:
-                reasons.append((contribution, f"{name}: {texts[name]}"))
+                contributing.append((contribution, name))
+        # Reasons are formatted only for the features that count (this runs on every request).
+        facts = {"rpm": rpm, "cv": cv, "window": window, "n": state.n, "distinct": distinct, "top": top}
+        reasons = [_reason(name, features, facts) for _, name in sorted(contributing, reverse=True)]
         evidence = state.n / (state.n + cfg.prior_requests) if state.n else 0.0
         score = (1.0 - keep) * evidence
-        ordered = [text for _, text in sorted(reasons, key=lambda r: -r[0])]
-        return RiskScore(account, min(max(score, 0.0), 1.0), state.n, features, ordered)
+        return RiskScore(account, min(max(score, 0.0), 1.0), state.n, features, reasons)
+
+
+def _reason(name: str, features: dict[str, float], facts: dict[str, float]) -> str:
+    window = int(facts["window"])
+    if name == "rate":
+        text = f"about {facts['rpm']:.0f} requests/min"
+    elif name == "timing":
+        text = f"inter-arrival CV {facts['cv']:.2f} ({'machine-regular' if facts['cv'] < 0.5 else 'bursty'})"
+    elif name == "template":
+        text = f"{features['template']:.0%} of the last {window} prompts reuse a template (MinHash near-dups)"
+    elif name == "coverage":
+        n = int(facts["n"])
+        text = f"{facts['distinct']:.0%} distinct prompts over {n} requests (broad coverage at volume)"
+    elif name == "logprobs":
+        share = features["logprobs"] / (0.6 + 0.4 * min(1.0, facts["top"] / 20))
+        top = int(facts["top"])
+        text = f"log-probs asked on {share:.0%} of the last {window} requests (top_logprobs <= {top})"
+    elif name == "logit_bias":
+        text = f"logit_bias used on {features['logit_bias']:.0%} of the last {window} requests"
+    else:
+        text = f"chain-of-thought elicitation in {features['cot']:.0%} of the last {window} prompts"
+    return f"{name}: {text}"

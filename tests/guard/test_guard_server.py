@@ -501,3 +501,21 @@ def test_threads_share_nothing_unsafe(sqlite_url: str) -> None:
     for thread in threads:
         thread.join()
     assert len(results) == 800 and all(results)
+
+
+def test_open_mode_refuses_clients_off_loopback(sqlite_url: str) -> None:
+    from starlette.requests import Request
+
+    from distillscope.server.errors import APIError
+
+    def request(host: str) -> Request:
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": [], "client": (host, 5000)})
+
+    gateway = build_gateway(sqlite_url, None, open_mode=True)
+    assert asyncio.run(gateway.authenticate(request("127.0.0.1"))).account == "local"
+    assert asyncio.run(gateway.authenticate(request("::1"))).account == "local"
+    with pytest.raises(APIError) as info:
+        asyncio.run(gateway.authenticate(request("10.1.2.3")))
+    assert info.value.status == 403 and info.value.code == "open_mode_loopback_only"
+    gateway.allow_remote_open = True
+    assert asyncio.run(gateway.authenticate(request("10.1.2.3"))).account == "local"

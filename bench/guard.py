@@ -1,0 +1,259 @@
+"""Benchmark the guard: added latency and lost records under bounded concurrent load.
+
+Three ways to the same fast upstream (the OpenAI-wire test server, its own process)
+are measured in one run, in interleaved rounds so that machine noise hits all alike:
+
+- ``direct``: the load generator calls the upstream itself (the baseline);
+- ``server``: through ``distillscope serve --upstream`` in open mode (the relay alone);
+- ``guard``: through ``distillscope serve --upstream --db ... --policy ...`` (API keys,
+  online risk, policy, exchange log to SQLite), in its own process.
+
+It prints p50/p99 latency of each path, the latency the guard adds over calling the
+upstream directly and over the bare relay, and checks that every request sent
+through the guard is in its log after a clean shutdown (SIGTERM): requests sent =
+exchanges logged. Risk is computed for every request but the policy's actions are
+off (thresholds at 1.0), so no request is delayed on purpose.
+
+    .venv/bin/python bench/guard.py                      # 16 concurrent, 4 rounds x 250 requests per path
+    .venv/bin/python bench/guard.py --requests 1000 --rounds 6 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from distillscope.guard.keys import KeyStore  # noqa: E402
+from distillscope.guard.logstore import open_log_store  # noqa: E402
+from distillscope.guard.secret import load_server_secret  # noqa: E402
+
+MODEL = "wire-model"
+POLICY = "[risk]\nthrottle = 1.0\nstrip_logprobs = 1.0\nblock = 1.0\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_wire() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distillscope.testing.wire_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"the wire server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def _start_server(
+    upstream: str, extra: list[str], env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "distillscope", "serve", "--upstream", upstream, "--model", MODEL]
+    command += ["--port", str(port), "--log-level", "warning", *extra]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(base.removesuffix("/v1") + "/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start within 120 s")
+
+
+async def _load(base: str, key: str | None, requests: int, concurrency: int, offset: int) -> list[float]:
+    """Send ``requests`` chat completions, ``concurrency`` at a time; per-request latencies (s)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    failures: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(offset + i)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                body = {
+                    "model": MODEL,
+                    "messages": [
+                        {"role": "user", "content": f"Question {i}: what is {i % 97} plus {i % 13}?"}
+                    ],
+                    "max_tokens": 16,
+                }
+                started = time.perf_counter()
+                answer = await client.post("/chat/completions", json=body)
+                latencies.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if failures:
+        raise SystemExit(f"{len(failures)} request(s) failed, e.g. {failures[0]}")
+    return latencies
+
+
+def _in_process(requests: int, work: Path) -> dict[str, float]:
+    """CPU cost of admit + record per request, guard vs the open gateway, in this process (µs)."""
+    from starlette.requests import Request
+
+    from distillscope.guard.gateway import GuardGateway
+    from distillscope.guard.policy import PolicyConfig
+    from distillscope.records import Exchange
+    from distillscope.server.gateway import OpenGateway
+
+    db = str(work / "inproc.db")
+    keys = KeyStore(db, load_server_secret())
+    key, _ = keys.create_key("bench")
+    policy = PolicyConfig.from_dict({"risk": {"throttle": 1.0, "strip_logprobs": 1.0, "block": 1.0}})
+    guard = GuardGateway(keys, open_log_store(db, create=True), policy)
+    headers = [(b"authorization", f"Bearer {key}".encode()), (b"user-agent", b"bench")]
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers}
+    scope["client"] = ("127.0.0.1", 5000)
+
+    async def run(gateway: object) -> float:
+        await gateway.startup()  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        for i in range(requests):
+            text = f"Question {i}: what is {i % 97} plus {i % 13}?"
+            body = {"model": MODEL, "messages": [{"role": "user", "content": text}], "max_tokens": 16}
+            admission = await gateway.admit(Request(scope), "/v1/chat/completions", body)  # type: ignore[attr-defined]
+            exchange = Exchange(
+                id=f"b{i}-{id(gateway)}",
+                ts=time.time(),
+                account=admission.account,
+                key_id=admission.key_id,
+                messages=body["messages"],
+                endpoint="/v1/chat/completions",
+                response_text="an answer",
+                status=200,
+                prompt_tokens=12,
+                completion_tokens=16,
+                latency_ms=1.0,
+                extra=dict(admission.meta),
+            )
+            await gateway.record(exchange)  # type: ignore[attr-defined]
+        elapsed = time.perf_counter() - started
+        await gateway.shutdown()  # type: ignore[attr-defined]
+        return elapsed / requests * 1e6
+
+    open_us = asyncio.run(run(OpenGateway()))
+    guard_us = asyncio.run(run(guard))
+    store = open_log_store(db)
+    logged = store.count()
+    store.close()
+    return {"open_us": open_us, "guard_us": guard_us, "logged": logged, "sent": requests}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=250, help="requests per path per round")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--in-process", type=int, default=3000, help="admit+record calls timed in-process")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ds-bench-guard-"))
+    env = {**os.environ, "DISTILLSCOPE_HOME": str(work)}
+    os.environ["DISTILLSCOPE_HOME"] = str(work)
+    db = str(work / "guard.db")
+    policy = work / "policy.toml"
+    policy.write_text(POLICY)
+    keys = KeyStore(db, load_server_secret())
+    key, _ = keys.create_key("bench")
+    keys.close()
+
+    inproc = _in_process(args.in_process, work)
+    wire, upstream = _start_wire()
+    plain, plain_base = _start_server(upstream, [], env)
+    guard, guard_base = _start_server(upstream, ["--db", db, "--policy", str(policy)], env)
+    paths = {"direct": (upstream, None), "server": (plain_base, None), "guard": (guard_base, key)}
+    results: dict[str, list[float]] = {name: [] for name in paths}
+    sent_to_guard = 0
+    try:
+        for name, (base, token) in paths.items():  # warm-up: connections, imports, caches
+            asyncio.run(_load(base, token, args.warmup, args.concurrency, offset=10_000_000))
+            sent_to_guard += args.warmup if name == "guard" else 0
+        for round_index in range(args.rounds):
+            order = list(paths) if round_index % 2 == 0 else list(reversed(paths))
+            for name in order:
+                base, token = paths[name]
+                offset = round_index * args.requests
+                results[name] += asyncio.run(_load(base, token, args.requests, args.concurrency, offset))
+                sent_to_guard += args.requests if name == "guard" else 0
+            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+    finally:
+        for proc in (guard, plain):
+            proc.send_signal(signal.SIGTERM)  # clean shutdown: the guard drains its log queue
+        guard_exit = guard.wait(timeout=120)
+        plain.wait(timeout=60)
+        wire.send_signal(signal.SIGTERM)
+        wire.wait(timeout=30)
+
+    store = open_log_store(db)
+    logged = store.count()
+    store.close()
+    p50 = {name: _pct(values, 0.50) * 1000 for name, values in results.items()}
+    p99 = {name: _pct(values, 0.99) * 1000 for name, values in results.items()}
+    size = f"{args.rounds} rounds x {args.requests} requests per path"
+    print(f"\nguard benchmark: concurrency {args.concurrency}, {size}")
+    print(f"{'path':<8} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, values in results.items():
+        mean = statistics.fmean(values) * 1000
+        print(f"{name:<8} {len(values):>8} {p50[name]:>8.2f} {p99[name]:>8.2f} {mean:>8.2f}")
+    print(
+        f"added by server+guard over direct: p50 {p50['guard'] - p50['direct']:+.2f} ms, "
+        f"p99 {p99['guard'] - p99['direct']:+.2f} ms (p50 ratio {p50['guard'] / p50['direct']:.2f}x)"
+    )
+    print(
+        f"added by the guard over the bare relay: p50 {p50['guard'] - p50['server']:+.2f} ms, "
+        f"p99 {p99['guard'] - p99['server']:+.2f} ms (p50 ratio {p50['guard'] / p50['server']:.2f}x)"
+    )
+    guard_us, open_us = inproc["guard_us"], inproc["open_us"]
+    print(
+        f"in-process admit+record: guard {guard_us:.0f} µs vs open gateway {open_us:.0f} µs per request "
+        f"(+{guard_us - open_us:.0f} µs; {inproc['logged']}/{inproc['sent']} logged)"
+    )
+    lost = sent_to_guard - logged + (inproc["sent"] - inproc["logged"])
+    print(f"requests sent through the guard: {sent_to_guard}; exchanges logged: {logged}; lost: {lost}")
+    print(f"guard server exit status after SIGTERM: {guard_exit}")
+    if lost:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
