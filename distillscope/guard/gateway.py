@@ -21,6 +21,7 @@ module must never store or log a key in clear, and must not know about backends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import ipaddress
 import logging
@@ -154,8 +155,8 @@ class GuardGateway:
 
     async def shutdown(self) -> None:
         """Drain the log queue completely (clean shutdown loses nothing), then close the stores."""
+        self._started = False  # from now on a late record is written directly
         await asyncio.to_thread(self.writer.close)
-        self._started = False
         self.store.close()
         if self.keys is not None:
             self.keys.close()
@@ -189,10 +190,20 @@ class GuardGateway:
                 "invalid_request_error",
                 code="invalid_api_key",
             )
-        if self._blocking_lookup:
-            info: KeyInfo | None = await asyncio.to_thread(self.keys.authenticate, key)
-        else:
-            info = self.keys.authenticate(key)  # one indexed SQLite read: microseconds
+        try:
+            if self._blocking_lookup:
+                info: KeyInfo | None = await asyncio.to_thread(self.keys.authenticate, key)
+            else:
+                info = self.keys.authenticate(key)  # one indexed SQLite read: microseconds
+        except Exception as exc:  # the key store is down: the client may retry, it is not its fault
+            log.error("API key lookup failed: %s", type(exc).__name__)
+            raise APIError(
+                503,
+                "The server cannot check API keys right now; please retry shortly.",
+                "server_error",
+                code="service_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
         if info is None:
             self.metrics.auth_failures.inc()
             # The key is never echoed back, not even in part.
@@ -266,10 +277,11 @@ class GuardGateway:
 
     async def _enqueue(self, exchange: Exchange) -> None:
         if self._started:
-            await self.writer.put(exchange)
-        else:
-            # Outside the app's lifespan (a late stream after shutdown): write directly, never drop.
-            await asyncio.to_thread(self.store.write_batch, [exchange])
+            with contextlib.suppress(RuntimeError):  # the writer closed meanwhile: write directly
+                await self.writer.put(exchange)
+                return
+        # Outside the app's lifespan (a late stream after shutdown): write directly, never drop.
+        await asyncio.to_thread(self.store.write_batch, [exchange])
 
     # -- refusals ---------------------------------------------------------------------------
 

@@ -93,7 +93,15 @@ class KeyStore:
 
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            cursor = self._conn.execute(sql(statement, self.db.kind), params)
+            if self.db.kind == "postgresql" and self._conn.closed:
+                # The server restarted or the connection dropped: one fresh try per call.
+                self._conn = connect(self.db)
+            try:
+                cursor = self._conn.execute(sql(statement, self.db.kind), params)
+            except Exception:
+                if self.db.kind == "postgresql" and not self._conn.closed and self._conn.broken:
+                    self._conn.close()
+                raise
             try:
                 return list(cursor.fetchall()) if cursor.description else []
             finally:

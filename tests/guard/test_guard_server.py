@@ -519,3 +519,30 @@ def test_open_mode_refuses_clients_off_loopback(sqlite_url: str) -> None:
     assert info.value.status == 403 and info.value.code == "open_mode_loopback_only"
     gateway.allow_remote_open = True
     assert asyncio.run(gateway.authenticate(request("10.1.2.3"))).account == "local"
+
+
+@pytest.mark.postgres
+def test_key_store_outage_is_a_503_and_recovers(pg_url: str) -> None:
+    from dataclasses import replace
+
+    from starlette.requests import Request
+
+    from distillscope.server.errors import APIError
+
+    gateway = _gateway(pg_url)
+    assert gateway.keys is not None
+    key, _ = gateway.keys.create_key("acme")
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    request = Request(
+        {"type": "http", "method": "POST", "path": "/", "headers": headers, "client": ("127.0.0.1", 1)}
+    )
+    gateway.keys._conn.close()  # the connection dropped: the next lookup reconnects
+    assert asyncio.run(gateway.authenticate(request)).account == "acme"
+    good = gateway.keys.db
+    gateway.keys._conn.close()
+    gateway.keys.db = replace(good, target="postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with pytest.raises(APIError) as info:
+        asyncio.run(gateway.authenticate(request))
+    assert info.value.status == 503 and info.value.headers["retry-after"] == "1"
+    gateway.keys.db = good
+    assert asyncio.run(gateway.authenticate(request)).account == "acme"
