@@ -159,11 +159,53 @@ def reading_mode(
     candidates = candidates_with_controls(
         config, accounts, controls=controls, control_accounts=control_accounts
     )
-    pairs = reading_pairs(tokenizer, documents, chat=chat)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    forced = teacher_force(
-        model, pairs, batch_size=batch_size, max_length=max_length, pad_id=int(pad or 0), progress=progress
+    return read_suspect(
+        model,
+        reading_pairs(tokenizer, documents, chat=chat),
+        config,
+        candidates,
+        vocab_size=vocab_size,
+        alpha=alpha,
+        batch_size=batch_size,
+        max_length=max_length,
+        pad_id=int(pad or 0),
+        suspect=suspect,
+        progress=progress,
     )
+
+
+def read_suspect(
+    model: Any,
+    pairs: Sequence[tuple[list[int], list[int]]],
+    config: WatermarkConfig,
+    candidates: Sequence[KeyCandidate],
+    *,
+    vocab_size: int,
+    alpha: float = 0.01,
+    batch_size: int = 8,
+    max_length: int = 512,
+    pad_id: int = 0,
+    suspect: str = "",
+    progress: Progress | None = None,
+) -> RadioactivityReport:
+    """Reading mode on token ids: (prefix, text) pairs; predictions are scored on the text part."""
+    forced = teacher_force(
+        model, pairs, batch_size=batch_size, max_length=max_length, pad_id=pad_id, progress=progress
+    )
+    return score_predictions(forced, config, candidates, vocab_size=vocab_size, alpha=alpha, suspect=suspect)
+
+
+def score_predictions(
+    forced: Sequence[Forced],
+    config: WatermarkConfig,
+    candidates: Sequence[KeyCandidate],
+    *,
+    vocab_size: int,
+    alpha: float = 0.01,
+    suspect: str = "",
+) -> RadioactivityReport:
+    """Test teacher-forced predictions under every key, (seed, prediction) pairs de-duplicated overall."""
     tallies = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates}
     as_text = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates if c.role == "account"}
     for item in forced:
@@ -195,17 +237,18 @@ def ask_api(
     *,
     api_key: str = "not-needed",
     max_tokens: int = 64,
+    temperature: float = 0.0,
     timeout: float = 120.0,
     progress: Progress | None = None,
 ) -> list[str]:
-    """The suspect's greedy answers to chat prompts, through an OpenAI-compatible API."""
+    """The suspect's answers to chat prompts (greedy by default), through an OpenAI-compatible API."""
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=3)
     answers = []
     for i, messages in enumerate(prompts):
         response = client.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=0.0
+            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature
         )
         answers.append(response.choices[0].message.content or "")
         if progress:
@@ -249,6 +292,7 @@ def black_box_mode(
     vocab_size: int,
     api_key: str = "not-needed",
     max_tokens: int = 64,
+    temperature: float = 0.0,
     controls: int = 5,
     control_accounts: Iterable[str] = (),
     alpha: float = 0.01,
@@ -258,7 +302,15 @@ def black_box_mode(
     candidates = candidates_with_controls(
         config, accounts, controls=controls, control_accounts=control_accounts
     )
-    answers = ask_api(base_url, model, prompts, api_key=api_key, max_tokens=max_tokens, progress=progress)
+    answers = ask_api(
+        base_url,
+        model,
+        prompts,
+        api_key=api_key,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        progress=progress,
+    )
     return score_answers(
         answers,
         tokenizer,

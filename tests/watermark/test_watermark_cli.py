@@ -1,0 +1,243 @@
+"""`distillscope watermark ...` end to end: detect, radioactivity, cost, new-secret, key."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from distillscope.cli import app
+from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.processor import processors_for_account
+
+runner = CliRunner()
+
+
+def err(result) -> str:
+    """stderr with rich's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def config_file(tmp_path, secret_env):
+    path = tmp_path / "wm.toml"
+    path.write_text("[watermark]\nmode = 'per-account'\ndelta = 4.0\nmin_tokens = 20\n")
+    return path
+
+
+@pytest.fixture
+def exchanges_file(tmp_path, tiny_model_dir, secret_env):
+    """Answers of a tiny model watermarked for alice, as an exchange log, plus one malformed line."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    model = LlamaForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    processor = processors_for_account(WatermarkConfig(delta=4.0), "alice")
+    torch.manual_seed(0)
+    prompt = torch.randint(0, 49152, (3, 4), generator=torch.Generator().manual_seed(1))
+    out = model.generate(
+        prompt, logits_processor=processor, do_sample=True, max_new_tokens=40, pad_token_id=0
+    )
+    lines = []
+    for i, ids in enumerate(out[:, 4:].tolist()):
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"x{i}",
+                    "ts": 1.0,
+                    "account": "alice",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "response_text": text,
+                }
+            )
+        )
+    lines.insert(1, "{not json")
+    lines.append(
+        json.dumps(
+            {
+                "id": "y",
+                "ts": 1.0,
+                "account": "bob",
+                "messages": [{"role": "user", "content": "x"}],
+                "response_text": "An ordinary answer, written without any watermark at all.",
+            }
+        )
+    )
+    path = tmp_path / "exchanges.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_detect_names_the_account_from_an_exchange_log(config_file, exchanges_file, tiny_model_dir):
+    result = runner.invoke(
+        app,
+        [
+            "watermark",
+            "detect",
+            str(exchanges_file),
+            "-c",
+            str(config_file),
+            "--model",
+            str(tiny_model_dir),
+            "--controls",
+            "2",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped" in err(result) and ":2:" in err(result)  # the malformed line, by number
+    report = json.loads(result.stdout)
+    assert report["attributed"] == ["alice"]
+    assert {k["name"] for k in report["keys"]} == {"alice", "bob", "control-1", "control-2"}
+    assert report["correction"] == "holm"
+    assert "watermark detected" in err(result)
+
+
+def test_detect_strict_stops_at_a_malformed_line(config_file, exchanges_file, tiny_model_dir):
+    result = runner.invoke(
+        app,
+        [
+            "watermark",
+            "detect",
+            str(exchanges_file),
+            "-c",
+            str(config_file),
+            "--model",
+            str(tiny_model_dir),
+            "--strict",
+        ],
+    )
+    assert result.exit_code == 2 and "line 2" not in result.stdout
+    assert "invalid JSON" in err(result)
+
+
+def test_detect_short_text_says_too_short(config_file, tiny_model_dir):
+    for text in ("", "Too short."):
+        result = runner.invoke(
+            app,
+            [
+                "watermark",
+                "detect",
+                "--text",
+                text,
+                "-c",
+                str(config_file),
+                "--accounts",
+                "alice,bob",
+                "--model",
+                str(tiny_model_dir),
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["too_short"] and report["overall_p"] is None
+        assert all(k["p_value"] is None for k in report["keys"])
+        assert "too short to test" in err(result)
+
+
+def test_clear_errors_for_bad_setups(tmp_path, config_file, tiny_model_dir, monkeypatch):
+    result = runner.invoke(
+        app, ["watermark", "detect", "--text", "x", "-c", str(config_file), "--model", str(tiny_model_dir)]
+    )
+    assert result.exit_code == 2 and "name the accounts" in err(result)
+    result = runner.invoke(
+        app, ["watermark", "detect", str(tmp_path / "absent.jsonl"), "-c", str(config_file)]
+    )
+    assert result.exit_code == 2 and "no such file" in err(result)
+    monkeypatch.delenv("DISTILLSCOPE_WATERMARK_SECRET")
+    result = runner.invoke(
+        app, ["watermark", "detect", "--text", "x", "-c", str(config_file), "--accounts", "a"]
+    )
+    assert result.exit_code == 2 and "master secret is not set" in err(result)
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["watermark", "radioactivity", "-c", str(config_file), "--accounts", "a"])
+    assert result.exit_code == 2 and "exactly one of --suspect" in err(result)
+
+
+def test_radioactivity_reading_mode_prints_keys_and_controls(tmp_path, config_file, tiny_model_dir):
+    texts = tmp_path / "reading.txt"
+    texts.write_text(
+        "The quick brown fox jumps over the lazy dog. " * 3 + "Rivers flow to the sea, and rain "
+        "falls on the hills where the forests grow tall and green every spring."
+    )
+    result = runner.invoke(
+        app,
+        [
+            "watermark",
+            "radioactivity",
+            "-c",
+            str(config_file),
+            "--suspect",
+            str(tiny_model_dir),
+            "--teacher",
+            str(tiny_model_dir),
+            "--texts",
+            str(texts),
+            "--accounts",
+            "alice,bob",
+            "--controls",
+            "3",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mode"] == "reading" and len([k for k in report["keys"] if k["role"] == "control"]) == 3
+    assert report["attributed"] == []  # a random tiny model never saw watermarked text
+    assert "negative controls" in err(result)
+
+
+def test_cost_reports_agreement_and_perplexity(tmp_path, secret_env, tiny_model_dir):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Say hello.\nName a colour.\nCount to three.\n")
+    outcomes = {}
+    for delta in (0.0, 8.0):
+        config = tmp_path / f"wm{delta}.json"
+        config.write_text(json.dumps({"delta": delta}))
+        result = runner.invoke(
+            app,
+            [
+                "watermark",
+                "cost",
+                "-c",
+                str(config),
+                "--model",
+                str(tiny_model_dir),
+                "--prompts",
+                str(prompts),
+                "--n",
+                "3",
+                "--max-new-tokens",
+                "8",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        outcomes[delta] = json.loads(result.stdout)
+    assert outcomes[0.0]["exact_match"] == 1.0 and outcomes[0.0]["agreement"] == 1.0
+    assert outcomes[8.0]["agreement"] < 0.9 and outcomes[8.0]["perplexity_ratio"] > 1.0
+    assert outcomes[8.0]["green_fraction_watermarked"] > 0.8
+
+
+def test_new_secret_and_key_reveal(tmp_path, monkeypatch):
+    secret = tmp_path / "secret"
+    assert runner.invoke(app, ["watermark", "new-secret", str(secret)]).exit_code == 0
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600 and len(secret.read_text().strip()) == 64
+    again = runner.invoke(app, ["watermark", "new-secret", str(secret)])
+    assert again.exit_code == 2 and "refusing to overwrite" in err(again)
+    config = tmp_path / "wm.json"
+    config.write_text(json.dumps({"secret_file": "secret"}))
+    hidden = json.loads(runner.invoke(app, ["watermark", "key", "alice", "-c", str(config)]).stdout)
+    assert "transformers_watermarking_config" not in hidden
+    shown = json.loads(
+        runner.invoke(app, ["watermark", "key", "alice", "-c", str(config), "--reveal"]).stdout
+    )
+    expected = WatermarkConfig.from_file(config).key_for("alice")
+    assert shown["transformers_watermarking_config"]["hashing_key"] == expected
+    assert shown["key_id"] == hidden["key_id"]

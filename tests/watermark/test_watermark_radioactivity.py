@@ -1,0 +1,156 @@
+"""Radioactivity: windows aligned with predictions, reading mode on tiny trained models, black-box mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaForCausalLM
+
+from distillscope.models import tiny_model_config
+from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.detector import KeyCandidate, spec_for
+from distillscope.watermark.lm import Forced
+from distillscope.watermark.processor import processors_for_account
+from distillscope.watermark.radioactivity import (
+    candidates_with_controls,
+    prediction_pairs,
+    read_suspect,
+    score_predictions,
+)
+
+VOCAB = 1000
+LANGUAGE = list(range(100, 140))  # a 40-token language a tiny model learns in seconds
+
+
+@pytest.mark.parametrize("scheme, width", [("lefthash", 1), ("lefthash", 3), ("selfhash", 2)])
+def test_predictions_are_scored_against_the_green_list_of_their_own_position(secret_env, scheme, width):
+    config = WatermarkConfig(vocab_size=VOCAB, seeding_scheme=scheme, context_width=width)
+    key = config.key_for("alice")
+    spec = spec_for(config, key, VOCAB)
+    rng = np.random.default_rng(0)
+    forced = []
+    for _ in range(20):
+        ids = rng.integers(0, VOCAB, size=30).tolist()
+        start = 5
+        # A "suspect" that always predicts a token green for the window ending just before it.
+        predictions = []
+        for t in range(start, len(ids)):
+            for candidate in rng.permutation(VOCAB).tolist():
+                window = ids[t - width : t] if scheme == "lefthash" else ids[t - width + 1 : t] + [candidate]
+                seed = spec.seeds(torch.tensor([window]))[0]
+                if spec.is_green([seed], [candidate])[0]:
+                    predictions.append(candidate)
+                    break
+        forced.append(Forced(ids, start, predictions, [0.0] * len(predictions)))
+    candidates = [KeyCandidate("alice", key), KeyCandidate("bob", config.key_for("bob"))]
+    report = score_predictions(forced, config, candidates, vocab_size=VOCAB)
+    alice, bob = report.scores
+    assert alice.test.green == alice.test.scored > 100  # every prediction green: windows line up
+    assert bob.test.p_value > 0.001 and report.attributed == ["alice"]
+    windows, predicted = prediction_pairs(forced[0], config)
+    assert windows.shape == (25, width) and predicted.tolist() == forced[0].predictions
+
+
+def _train(sequences: list[list[int]], seed: int, steps: int = 120) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1, hidden=64))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    data = torch.tensor(sequences)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        batch = data[torch.randint(0, len(data), (16,), generator=generator)]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_env, synth):
+    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0, min_tokens=20)
+    alice = processors_for_account(config, "alice")[0]
+    watermarked = synth(256, 40, VOCAB, processor=alice, seed=1, peak=1.0, allowed=LANGUAGE)
+    plain = synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE)
+    # Reading texts: fresh, unwatermarked sentences of the same language.
+    reading = [([], ids) for ids in synth(40, 40, VOCAB, seed=3, peak=1.0, allowed=LANGUAGE)]
+    candidates = candidates_with_controls(
+        config, ["alice", "bob", "carol"], controls=5, control_accounts=["dave"]
+    )
+
+    student = _train(watermarked, seed=0)
+    report = read_suspect(student, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    assert report.attributed == ["alice"], report.to_dict()
+    assert report.overall_p < 1e-6
+    assert report.controls_ok and len(report.controls) == 6
+    assert report.invalid_keys == []  # the reading text is not watermarked
+
+    for suspect in (
+        _train(plain, seed=0),
+        LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval(),
+    ):
+        clean = read_suspect(suspect, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+        assert clean.attributed == [] and clean.overall_p > 0.05, clean.to_dict()
+        assert clean.controls_ok
+
+
+def test_reading_watermarked_text_is_flagged_as_not_evidence(secret_env, synth):
+    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0)
+    alice = processors_for_account(config, "alice")[0]
+    watermarked = synth(20, 40, VOCAB, processor=alice, seed=4)
+    suspect = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval()
+    candidates = candidates_with_controls(config, ["alice", "bob"], controls=1)
+    report = read_suspect(suspect, [([], ids) for ids in watermarked], config, candidates, vocab_size=VOCAB)
+    assert report.invalid_keys == ["alice"]
+    assert report.to_dict()["invalid_keys"] == ["alice"]
+
+
+def test_radioactivity_always_runs_a_negative_control(secret_env):
+    with pytest.raises(ValueError, match="negative control"):
+        candidates_with_controls(WatermarkConfig(), ["alice"], controls=0)
+
+
+def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
+    """A suspect behind an OpenAI-compatible API whose answers carry account 'local''s watermark."""
+    from transformers import AutoTokenizer
+
+    from distillscope.server.runner import serve_local
+    from distillscope.watermark.radioactivity import black_box_mode
+    from distillscope.watermark.texts import default_prompts
+
+    config = WatermarkConfig(delta=6.0, min_tokens=20)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    prompts = default_prompts()[:6]
+    hook = lambda account: processors_for_account(config, account)  # noqa: E731
+    with serve_local(tiny_model_dir, served_model_name="tiny", logits_processors_for=hook) as base_url:
+        report = black_box_mode(
+            base_url,
+            "tiny",
+            prompts,
+            tokenizer,
+            config,
+            ["local", "alice"],
+            vocab_size=49152,
+            max_tokens=32,
+            temperature=1.0,
+            controls=2,
+        )
+    assert report.mode == "black-box" and report.documents == 6
+    assert report.attributed == ["local"] and report.controls_ok, report.to_dict()
+    with serve_local(
+        tiny_model_dir, served_model_name="tiny"
+    ) as base_url:  # the same model without the watermark
+        clean = black_box_mode(
+            base_url,
+            "tiny",
+            prompts,
+            tokenizer,
+            config,
+            ["local", "alice"],
+            vocab_size=49152,
+            max_tokens=32,
+            temperature=1.0,
+            controls=2,
+        )
+    assert clean.attributed == [] and clean.controls_ok, clean.to_dict()
