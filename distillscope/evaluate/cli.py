@@ -1,12 +1,129 @@
-"""CLI of this component: not built yet (issue 4)."""
+"""`distillscope evaluate` (one student against its teacher) and `distillscope curve` (retention curves)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Any
+
 import typer
 
-from distillscope.clitools import not_built
+from distillscope.clitools import console, fail
+
+TEACHER_HELP = "Embedded teacher name, a local HF directory, or an OpenAI-compatible URL (text-only metrics)."
+
+
+def evaluate_command(
+    student: str = typer.Option(..., "--student", "-s", help="Student: a local Hugging Face directory."),
+    teacher: str = typer.Option("smollm2-135m-instruct", "--teacher", "-t", help=TEACHER_HELP),
+    teacher_model: str = typer.Option(None, help="Model name to ask a URL teacher for."),
+    teacher_key_env: str = typer.Option("OPENAI_API_KEY", help="Env var holding a URL teacher's API key."),
+    prompts: str = typer.Option(
+        "reasoning_gym:basic_arithmetic,gsm_symbolic,leg_counting,word_sorting,spell_backward",
+        help="Held-out prompts: reasoning_gym:TASK[,TASK], a .txt file (one a line) or an exchanges file.",
+    ),
+    n: int = typer.Option(32, help="Number of held-out prompts."),
+    seed: int = typer.Option(777, help="Seed of generated prompts (keep it apart from training seeds)."),
+    max_new_tokens: int = typer.Option(48, help="Greedy answer length for fidelity."),
+    tasks: str = typer.Option("basic_arithmetic", help="reasoning-gym tasks for accuracy ('' to skip)."),
+    task_size: int = typer.Option(16, help="Items per task."),
+    identity: bool = typer.Option(True, help="Ask both models who they are and who trained them."),
+    dataset: Path = typer.Option(None, help="Training dataset (cost, and prompts to hold out)."),
+    reference_cache: Path = typer.Option(None, help="JSON file caching the teacher's greedy answers."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the JSON result here (also printed)."),
+) -> None:
+    """Fidelity (agreement, KL, CE, exact match), task accuracy, identity and cost of a student."""
+    from distillscope.evaluate.run import evaluate_student
+    from distillscope.models import ModelNotFoundError
+    from distillscope.train.data import DatasetError
+
+    try:
+        result = evaluate_student(
+            student, teacher=teacher, prompts=prompts, n=n, seed=seed, max_new_tokens=max_new_tokens,
+            tasks=tuple(t for t in tasks.split(",") if t), task_size=task_size, identity=identity,
+            dataset=dataset, reference_cache=reference_cache, teacher_model=teacher_model,
+            teacher_api_key=os.environ.get(teacher_key_env),
+        )  # fmt: skip
+    except (ModelNotFoundError, DatasetError, ValueError) as exc:
+        fail(str(exc))
+    print_result(result)
+    text = json.dumps(result, indent=2, default=str)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    typer.echo(text)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def print_result(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    fid = result["fidelity"]
+    table = Table(title=f"student vs teacher ({fid['prompts']} held-out prompts, {fid['tokens']} tokens)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("agreement", "kl", "student_ce", "teacher_ce", "exact_match"):
+        table.add_row(key, _fmt(fid.get(key)))
+    for who, scores in (result.get("tasks") or {}).items():
+        table.add_row(f"task accuracy ({who}, {scores['items']} items)", _fmt(scores["accuracy"]))
+    cost = result.get("cost") or {}
+    table.add_row("exchanges / cost (USD)", f"{_fmt(cost.get('exchanges'))} / {_fmt(cost.get('cost_usd'))}")
+    if "identity" in result:
+        table.add_row("teacher: who are you?", result["identity"]["teacher"][:120])
+        table.add_row("student: who are you?", result["identity"]["student"][:120])
+    console.print(table)
+
+
+def curve_command(
+    datasets: list[str] = typer.Argument(..., help="Datasets, one per strategy (label=PATH names it)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for students, curve.json and curve.png."),
+    budgets: str = typer.Option("50,100,200,400", help="Exchanges per student (first N by harvest time)."),
+    method: str = typer.Option("sft", help="Training method for every student (sft, topk-kd, mixed)."),
+    teacher: str = typer.Option("smollm2-135m-instruct", help="Teacher (local) for fidelity."),
+    metric: str = typer.Option("agreement", help="Plotted score: agreement or kl."),
+    prompts: str = typer.Option(None, help="Held-out prompts (as for evaluate)."),
+    n: int = typer.Option(32, help="Number of held-out prompts."),
+    max_new_tokens: int = typer.Option(48, help="Greedy answer length for fidelity."),
+    max_steps: int = typer.Option(300, help="Step cap per student."),
+    epochs: float = typer.Option(2.0, help="Passes over each budget's data."),
+    learning_rate: float = typer.Option(5e-5, "--lr", help="Peak learning rate."),
+) -> None:
+    """Train students at several budgets per dataset and plot score against queries and dollars."""
+    from distillscope.evaluate.curve import run_curve
+    from distillscope.models import ModelNotFoundError
+    from distillscope.train.data import DatasetError
+    from distillscope.train.settings import TrainSettings
+
+    try:
+        sizes = [int(b) for b in budgets.split(",") if b.strip()]
+        settings = TrainSettings(
+            method=method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate
+        )
+        result = run_curve(
+            datasets, sizes, out, settings=settings, teacher=teacher, prompts=prompts, n=n,
+            max_new_tokens=max_new_tokens, metric=metric,
+        )  # fmt: skip
+    except (ModelNotFoundError, DatasetError, ValueError) as exc:
+        fail(str(exc))
+    from rich.table import Table
+
+    table = Table(title=f"retention curve ({metric})")
+    for column in ("strategy", "exchanges", "cost_usd", "agreement", "kl", "exact_match"):
+        table.add_column(column, justify="right")
+    for point in result["points"]:
+        table.add_row(
+            *(_fmt(point[c]) for c in ("strategy", "exchanges", "cost_usd", "agreement", "kl", "exact_match"))
+        )
+    console.print(table)
+    typer.echo(str(Path(out) / "curve.json"))
 
 
 def register(app: typer.Typer) -> None:
-    not_built(app, "evaluate", issue=4)
-    not_built(app, "curve", issue=4)
+    app.command("evaluate")(evaluate_command)
+    app.command("curve")(curve_command)

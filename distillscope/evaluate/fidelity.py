@@ -1,0 +1,111 @@
+"""Fidelity of a student to its teacher on held-out prompts, teacher-forced on the teacher's greedy answers.
+
+Per answer token (micro-averaged over all of them):
+
+- ``agreement``: the student's top-1 next token equals the teacher's top-1 (the
+  token the greedy teacher wrote, so it needs no teacher distribution);
+- ``kl``: forward KL(teacher || student) over the full vocabulary (local
+  teacher with the same vocabulary only; otherwise ``None``);
+- ``student_ce`` / ``teacher_ce``: cross-entropy of the teacher's tokens under
+  each model (nats per token);
+- ``exact_match``: share of prompts whose greedy answers are identical strings.
+
+A model compared with itself scores agreement 1, KL 0, exact match 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from distillscope.evaluate.generate import generate
+from distillscope.evaluate.teachers import Continuation
+from distillscope.train.data import prompt_ids
+
+
+def same_vocabulary(a: Any, b: Any) -> bool:
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
+
+
+def _sequence(tokenizer: Any, messages: list[dict[str, Any]], answer: list[int]) -> tuple[list[int], int]:
+    prompt = prompt_ids(tokenizer, messages)
+    return prompt + answer, len(prompt)
+
+
+def _answer_ids(tokenizer: Any, cont: Continuation, teacher_ids_ok: bool) -> list[int]:
+    ids = list(cont.ids) if teacher_ids_ok and cont.ids is not None else None
+    if ids is None:
+        ids = tokenizer.encode(cont.text, add_special_tokens=False)
+    if cont.finish_reason == "stop" and tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+@torch.no_grad()
+def _logits(model: Any, rows: list[list[int]], pad: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    return model(input_ids=ids, attention_mask=mask).logits.float()
+
+
+@torch.no_grad()
+def fidelity(
+    student: Any,
+    student_tokenizer: Any,
+    conversations: Sequence[list[dict[str, Any]]],
+    continuations: Sequence[Continuation],
+    teacher: Any = None,
+    teacher_tokenizer: Any = None,
+    student_answers: Sequence[str] | None = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Token-level fidelity and exact match (see the module doc); ``teacher=None`` for text-only."""
+    shared = teacher is not None and same_vocabulary(student_tokenizer, teacher_tokenizer)
+    pad = student_tokenizer.pad_token_id or 0
+    totals = {"tokens": 0, "agree": 0, "kl": 0.0, "student_ce": 0.0, "teacher_ce": 0.0}
+    for start in range(0, len(conversations), batch_size):
+        chunk = range(start, min(start + batch_size, len(conversations)))
+        rows, cuts = [], []
+        for i in chunk:
+            answer = _answer_ids(student_tokenizer, continuations[i], shared)
+            row, cut = _sequence(student_tokenizer, conversations[i], answer)
+            rows.append(row)
+            cuts.append((cut, len(row)))
+        s_logits = _logits(student, rows, pad)
+        t_logits = _logits(teacher, rows, pad) if shared else None
+        for b, (cut, end) in enumerate(cuts):
+            if end <= cut:
+                continue
+            target = torch.tensor(rows[b][cut:end])
+            s_log = torch.log_softmax(s_logits[b, cut - 1 : end - 1], -1)
+            totals["tokens"] += len(target)
+            totals["student_ce"] += float(-s_log.gather(1, target[:, None]).sum())
+            if t_logits is not None:
+                t_log = torch.log_softmax(t_logits[b, cut - 1 : end - 1], -1)
+                totals["kl"] += float((t_log.exp() * (t_log - s_log)).sum())
+                totals["teacher_ce"] += float(-t_log.gather(1, target[:, None]).sum())
+                totals["agree"] += int((s_log.argmax(-1) == t_log.argmax(-1)).sum())
+            else:
+                totals["agree"] += int((s_log.argmax(-1) == target).sum())
+    n = max(totals["tokens"], 1)
+    result: dict[str, Any] = {
+        "prompts": len(conversations),
+        "tokens": totals["tokens"],
+        "agreement": totals["agree"] / n,
+        "kl": totals["kl"] / n if shared else None,
+        "student_ce": totals["student_ce"] / n,
+        "teacher_ce": totals["teacher_ce"] / n if shared else None,
+    }
+    if student_answers is not None:
+        same = sum(a.strip() == c.text.strip() for a, c in zip(student_answers, continuations, strict=True))
+        result["exact_match"] = same / max(len(continuations), 1)
+    return result
+
+
+def student_greedy(
+    model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, Any]]], max_new_tokens: int
+) -> list[str]:
+    return [g.text for g in generate(model, tokenizer, conversations, max_new_tokens)]

@@ -1,0 +1,232 @@
+"""Active selection: ask the teacher where the current student is most uncertain, retrain, repeat.
+
+Each round: (1) the student is trained for a few steps on everything answered so
+far (``distillscope.train``'s loop, in memory); (2) every prompt of the pool not
+yet asked is scored by a cheap probe; (3) the ``round_size`` highest-scoring
+prompts are the round. Probes:
+
+- ``entropy`` (free): mean entropy of the student's next-token distribution
+  along its own greedy continuation of ``probe_tokens`` tokens;
+- ``disagreement`` (costs teacher queries): the student's cross-entropy on the
+  teacher's short answer to the prompt, obtained through ``teacher_probe``
+  (which should go through the harvester's cache and budget).
+
+Rounds are remembered (and written to ``state_file`` when given), so a resumed
+harvest that replays a round gets the same prompts without retraining. This
+module follows ``base.QueryStrategy``; torch is imported only when a round is scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from distillscope.harvest.strategies.base import Query
+from distillscope.records import Exchange
+
+PROBES = ("entropy", "disagreement")
+
+
+def exchange_key(exchange: Exchange) -> str | None:
+    """The :attr:`Query.key` of the request an exchange answered."""
+    if exchange.messages is None:
+        return None
+    messages = tuple({"role": m.get("role"), "content": m.get("content")} for m in exchange.messages)
+    return Query(messages).key
+
+
+class ActiveStrategy:
+    """Pick, in rounds, the pool prompts the current student is least sure about (see module doc)."""
+
+    name = "active"
+
+    def __init__(
+        self,
+        pool: Sequence[Query],
+        round_size: int,
+        rounds: int | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+        settings: Any = None,
+        probe: str = "entropy",
+        probe_tokens: int = 16,
+        train_steps: int = 10,
+        teacher_probe: Callable[[list[Query]], list[str]] | None = None,
+        state_file: str | Path | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        if round_size < 1:
+            raise ValueError("round_size must be >= 1")
+        if probe not in PROBES:
+            raise ValueError(f"probe must be one of {', '.join(PROBES)}")
+        if probe == "disagreement" and teacher_probe is None:
+            raise ValueError("the disagreement probe needs teacher_probe (short teacher answers)")
+        self.pool = list(pool)
+        self.round_size, self.rounds = round_size, rounds
+        self.probe, self.probe_tokens, self.train_steps = probe, probe_tokens, train_steps
+        self.teacher_probe, self.batch_size = teacher_probe, batch_size
+        self.settings = settings
+        self.model, self.tokenizer = model, tokenizer
+        self.state_file = Path(state_file) if state_file else None
+        self._rounds: dict[int, list[str]] = self._load_state()
+        self._trained_on: set[str] = set()
+        self.last_scores: dict[str, float] = {}
+
+    # -- QueryStrategy -------------------------------------------------------------------
+
+    def next_round(self, round_index: int, answered: Sequence[Exchange]) -> list[Query]:
+        by_key = {q.key: q for q in self.pool}
+        if round_index in self._rounds:
+            return [by_key[k] for k in self._rounds[round_index] if k in by_key]
+        if self.rounds is not None and round_index >= self.rounds:
+            return []
+        asked = {exchange_key(e) for e in answered} | {k for ks in self._rounds.values() for k in ks}
+        remaining = [q for q in self.pool if q.key not in asked]
+        if not remaining:
+            return []
+        self._ensure_model()
+        self._retrain(answered)
+        scores = self.score(remaining)
+        order = sorted(range(len(remaining)), key=lambda i: (-scores[i], i))
+        chosen = [remaining[i] for i in order[: self.round_size]]
+        self.last_scores = {remaining[i].key: scores[i] for i in order}
+        self._rounds[round_index] = [q.key for q in chosen]
+        self._save_state()
+        return chosen
+
+    # -- probes --------------------------------------------------------------------------
+
+    def score(self, queries: list[Query]) -> list[float]:
+        """Higher = ask sooner. Entropy (nats) or cross-entropy on the teacher's probe answer."""
+        conversations = [list(q.messages) for q in queries]
+        if self.probe == "entropy":
+            return greedy_entropy(
+                self.model, self.tokenizer, conversations, self.probe_tokens, self.batch_size
+            )
+        answers = self.teacher_probe(queries) if self.teacher_probe else []
+        return answer_cross_entropy(self.model, self.tokenizer, conversations, answers)
+
+    # -- training ------------------------------------------------------------------------
+
+    def _ensure_model(self) -> None:
+        if self.model is not None:
+            return
+        from distillscope.train.settings import TrainSettings
+        from distillscope.train.student import make_student
+
+        self.settings = self.settings or TrainSettings()
+        self.model, self.tokenizer, _ = make_student(self.settings)
+
+    def _retrain(self, answered: Sequence[Exchange]) -> None:
+        """A few steps on everything answered so far, when something new came in."""
+        keys = {exchange_key(e) for e in answered if e.response_text}
+        if not keys - self._trained_on or self.train_steps < 1:
+            return
+        from distillscope.train.data import Dataset, build_examples
+        from distillscope.train.loop import fit
+        from distillscope.train.settings import TrainSettings
+
+        usable = sorted((e for e in answered if e.response_text), key=lambda e: e.ts)
+        settings = replace(
+            self.settings or TrainSettings(),
+            max_steps=self.train_steps, epochs=1000.0, progress=False, resume=False, stop_after=None,
+        )  # fmt: skip
+        examples, _ = build_examples(
+            Dataset(Path("<active>"), usable, None), self.tokenizer, settings.max_seq_len, settings.uses_kd
+        )
+        fit(self.model, examples, settings, self.tokenizer.pad_token_id or 0)
+        self._trained_on = keys
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def _load_state(self) -> dict[int, list[str]]:
+        if self.state_file is None or not self.state_file.exists():
+            return {}
+        data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        return {int(k): list(v) for k, v in data.get("rounds", {}).items()}
+
+    def _save_state(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"rounds": self._rounds}), encoding="utf-8")
+        tmp.replace(self.state_file)
+
+
+def _entropy(logits: Any) -> Any:
+    import torch
+
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def greedy_entropy(
+    model: Any, tokenizer: Any, conversations: list[list[dict[str, Any]]], tokens: int, batch_size: int = 8
+) -> list[float]:
+    """Mean next-token entropy along each prompt's greedy continuation (stops at EOS)."""
+    import torch
+
+    from distillscope.train.data import prompt_ids
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    eos = tokenizer.eos_token_id
+    out: list[float] = []
+    for start in range(0, len(conversations), batch_size):
+        rows = [prompt_ids(tokenizer, c) for c in conversations[start : start + batch_size]]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        sums = torch.zeros(len(rows))
+        counts = torch.zeros(len(rows))
+        alive = torch.ones(len(rows), dtype=torch.bool)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            result = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+            for step in range(max(1, tokens)):
+                logits = result.logits[:, -1]
+                sums += torch.where(alive, _entropy(logits), torch.zeros(len(rows)))
+                counts += alive.float()
+                nxt = logits.argmax(-1)
+                alive &= nxt != eos
+                if not bool(alive.any()) or step == tokens - 1:
+                    break
+                ids = torch.cat([ids, nxt[:, None]], 1)
+                mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], 1)
+                positions = torch.cat([positions, positions[:, -1:] + 1], 1)
+                cache = getattr(result, "past_key_values", None)
+                if cache is not None:  # incremental decoding with the KV cache
+                    result = model(
+                        input_ids=nxt[:, None], attention_mask=mask, position_ids=positions[:, -1:],
+                        past_key_values=cache, use_cache=True,
+                    )  # fmt: skip
+                else:  # any causal LM module without a cache: recompute the prefix
+                    result = model(input_ids=ids, attention_mask=mask, position_ids=positions)
+        out.extend((sums / counts.clamp(min=1)).tolist())
+    return out
+
+
+def answer_cross_entropy(
+    model: Any, tokenizer: Any, conversations: list[list[dict[str, Any]]], answers: list[str]
+) -> list[float]:
+    """The student's mean cross-entropy (nats/token) on each teacher answer."""
+    import torch
+
+    from distillscope.train.data import prompt_ids
+
+    out = []
+    with torch.no_grad():
+        for conversation, answer in zip(conversations, answers, strict=True):
+            prompt = prompt_ids(tokenizer, conversation)
+            target = tokenizer.encode(answer, add_special_tokens=False)
+            if not target:
+                out.append(math.inf)
+                continue
+            logits = model(input_ids=torch.tensor([prompt + target])).logits[0]
+            log_p = torch.log_softmax(logits[len(prompt) - 1 : -1].float(), -1)
+            out.append(float(-log_p.gather(1, torch.tensor(target)[:, None]).mean()))
+    return out
