@@ -179,12 +179,13 @@ def local_app(
     max_batch_size: int = 32,
     gateway: Gateway | None = None,
     logits_processors_for: Callable[[str], list[Any]] | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """The full server app on a local model (a HF directory, or the embedded teacher when None)."""
     from distillscope.server.app import create_app
     from distillscope.server.backends.local import LocalBackend, default_model_name
 
-    backend = LocalBackend.from_model_path(model, max_batch_size=max_batch_size)
+    backend = LocalBackend.from_model_path(model, max_batch_size=max_batch_size, threads=threads)
     return create_app(
         backend,
         model_name=served_model_name or default_model_name(model),
@@ -201,6 +202,7 @@ def serve_local(
     max_batch_size: int = 32,
     gateway: Gateway | None = None,
     logits_processors_for: Callable[[str], list[Any]] | None = None,
+    threads: int | None = None,
 ) -> Iterator[str]:
     """Serve a local model on a free loopback port; yield the base URL. Three lines for anyone::
 
@@ -213,6 +215,7 @@ def serve_local(
         max_batch_size=max_batch_size,
         gateway=gateway,
         logits_processors_for=logits_processors_for,
+        threads=threads,
     )
     with serve_in_thread(app) as base_url:
         yield base_url

@@ -22,7 +22,7 @@ def tiny_server(tiny_model_dir: Path) -> Iterator[TinyServer]:
     from distillscope.server.backends.local import LocalBackend
     from distillscope.server.runner import serve_in_thread
 
-    backend = LocalBackend.from_model_path(tiny_model_dir, max_batch_size=8)
+    backend = LocalBackend.from_model_path(tiny_model_dir, max_batch_size=8, threads=1)
     gateway = HeaderGateway()
     app = create_app(backend, model_name=TINY, gateway=gateway, logits_processors_for=processors_for)
     with serve_in_thread(app) as base_url:

@@ -83,7 +83,9 @@ def test_open_gateway_appends_jsonl(tmp_path, tiny_model_dir) -> None:
     from distillscope.server.runner import serve_local
 
     log = tmp_path / "exchanges.jsonl"
-    with serve_local(tiny_model_dir, served_model_name="t", gateway=OpenGateway(log_path=log)) as url:
+    with serve_local(
+        tiny_model_dir, served_model_name="t", gateway=OpenGateway(log_path=log), threads=1
+    ) as url:
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         client.chat.completions.create(model="t", messages=[{"role": "user", "content": "a"}], max_tokens=2)
         with pytest.raises(openai.NotFoundError):

@@ -171,9 +171,13 @@ class BatchEngine:
         max_batch_size: int = 32,
         context_length: int | None = None,
         eos_token_ids: Iterable[int] | None = None,
+        threads: int | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be >= 1")
+        self.threads = threads
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
@@ -220,6 +224,9 @@ class BatchEngine:
     def _loop(self) -> None:
         import torch
 
+        if self.threads is not None:
+            # Per thread: tiny models on a busy CPU are faster without intra-op thread hand-offs.
+            torch.set_num_threads(self.threads)
         with torch.inference_mode():
             while True:
                 fresh = self._take_pending(block=not self._rows)

@@ -133,23 +133,33 @@ class LocalBackend:
         max_batch_size: int = 32,
         default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS,
         identity: str = "local",
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.engine = BatchEngine(model, tokenizer, max_batch_size=max_batch_size)
+        self.engine = BatchEngine(model, tokenizer, max_batch_size=max_batch_size, threads=threads)
         self.texts = TokenTexts(tokenizer)
         self.default_max_tokens = default_max_tokens
         self.fingerprint = fingerprint(identity)
 
     @classmethod
     def from_model_path(
-        cls, path: str | os.PathLike[str] | None = None, *, max_batch_size: int = 32, dtype: Any = None
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        max_batch_size: int = 32,
+        dtype: Any = None,
+        threads: int | None = None,
     ) -> LocalBackend:
-        """Load a local HF model directory (or the embedded teacher when None) and wrap it."""
+        """Load a local HF model directory (or the embedded teacher when None) and wrap it.
+
+        ``threads`` sets the engine thread's torch intra-op threads (None: torch's default).
+        """
         from distillscope.models import load_model, resolve_model_path
 
         model, tokenizer = load_model(path, dtype=dtype)
-        return cls(model, tokenizer, max_batch_size=max_batch_size, identity=str(resolve_model_path(path)))
+        identity = str(resolve_model_path(path))
+        return cls(model, tokenizer, max_batch_size=max_batch_size, identity=identity, threads=threads)
 
     @property
     def context_length(self) -> int:
