@@ -1,1 +1,7 @@
-"""share component (see DESIGN.md)."""
+"""Share indicators of distillation campaigns with peers as STIX 2.1, without sharing users' prompts.
+
+- :mod:`~distillscope.share.sketch`: prompt normalisation, keyed MinHash signatures of
+  prompt templates, salted hashes of infrastructure (IP, user agent, payment id, org).
+- :mod:`~distillscope.share.export`: detection output + exchange log -> STIX 2.1 bundle.
+- :mod:`~distillscope.share.match`: a peer's bundle + own exchange log -> matches.
+"""
