@@ -4,9 +4,15 @@ Three ways to the same fast upstream (the OpenAI-wire test server, its own proce
 are measured in one run, in interleaved rounds so that machine noise hits all alike:
 
 - ``direct``: the load generator calls the upstream itself (the baseline);
-- ``server``: through ``distillscope serve --upstream`` in open mode (the relay alone);
-- ``guard``: through ``distillscope serve --upstream --db ... --policy ...`` (API keys,
-  online risk, policy, exchange log to SQLite), in its own process.
+- ``server``: through the server app with its upstream backend, open gateway (the relay alone);
+- ``guard``: the same app with ``build_gateway(db, policy)`` -- what ``serve --db --policy``
+  runs: API keys, online risk, policy, exchange log to SQLite.
+
+Each server runs in its own process under ``uvicorn.run(app, host, port)``, which
+binds its socket itself. (A socket pre-bound with ``socket.socket(AF_INET,
+SOCK_STREAM)`` has ``proto == 0``, so asyncio does not set ``TCP_NODELAY`` on the
+connections it accepts; Nagle plus delayed ACKs then stall every keep-alive
+response by ~40 ms, which would swamp what this benchmark measures.)
 
 It prints p50/p99 latency of each path, the latency the guard adds over calling the
 upstream directly and over the bare relay, and checks that every request sent
@@ -51,41 +57,50 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_wire() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "distillscope.testing.wire_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise SystemExit(f"the wire server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
+def _role(argv: list[str]) -> None:
+    """Run one server of the benchmark in this process (``--role wire|server``)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--role", choices=["wire", "server"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--upstream")
+    parser.add_argument("--db")
+    parser.add_argument("--policy")
+    args = parser.parse_args(argv)
+    if args.role == "wire":
+        from distillscope.testing.wire_server import create_wire_app
+
+        app = create_wire_app(model=MODEL)
+    else:
+        from distillscope.guard.gateway import build_gateway
+        from distillscope.server.app import create_app
+        from distillscope.server.backends.upstream import UpstreamBackend
+        from distillscope.server.gateway import OpenGateway
+
+        gateway = build_gateway(args.db, args.policy, open_mode=False) if args.db else OpenGateway()
+        backend = UpstreamBackend(args.upstream, upstream_model=MODEL)
+        app = create_app(backend, model_name=MODEL, gateway=gateway)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
-def _start_server(
-    upstream: str, extra: list[str], env: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], str]:
+def _start(role_args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    command = [sys.executable, "-m", "distillscope", "serve", "--upstream", upstream, "--model", MODEL]
-    command += ["--port", str(port), "--log-level", "warning", *extra]
+    command = [sys.executable, str(Path(__file__).resolve()), "--role", *role_args, "--port", str(port)]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(f"a server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         try:
-            if httpx.get(base.removesuffix("/v1") + "/health", timeout=1).status_code == 200:
+            if httpx.get(base + "/models", timeout=1).status_code in (200, 401):
                 return proc, base
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     proc.kill()
-    raise SystemExit("the server did not start within 120 s")
+    raise SystemExit("a server did not start within 120 s")
 
 
 async def _load(base: str, key: str | None, requests: int, concurrency: int, offset: int) -> list[float]:
@@ -198,9 +213,9 @@ def main() -> None:
     keys.close()
 
     inproc = _in_process(args.in_process, work)
-    wire, upstream = _start_wire()
-    plain, plain_base = _start_server(upstream, [], env)
-    guard, guard_base = _start_server(upstream, ["--db", db, "--policy", str(policy)], env)
+    wire, upstream = _start(["wire"], env)
+    plain, plain_base = _start(["server", "--upstream", upstream], env)
+    guard, guard_base = _start(["server", "--upstream", upstream, "--db", db, "--policy", str(policy)], env)
     paths = {"direct": (upstream, None), "server": (plain_base, None), "guard": (guard_base, key)}
     results: dict[str, list[float]] = {name: [] for name in paths}
     sent_to_guard = 0
@@ -250,10 +265,14 @@ def main() -> None:
     )
     lost = sent_to_guard - logged + (inproc["sent"] - inproc["logged"])
     print(f"requests sent through the guard: {sent_to_guard}; exchanges logged: {logged}; lost: {lost}")
-    print(f"guard server exit status after SIGTERM: {guard_exit}")
+    # uvicorn re-raises the captured SIGTERM after its graceful shutdown: -15 is a clean exit.
+    print(f"guard server exit status after SIGTERM: {guard_exit} (0 or -15: clean, queue drained)")
     if lost:
         raise SystemExit(1)
 
 
 if __name__ == "__main__":
-    main()
+    if "--role" in sys.argv:
+        _role(sys.argv[1:])
+    else:
+        main()

@@ -429,6 +429,7 @@ def test_concurrent_requests_all_logged_after_clean_shutdown(db_url: str, backen
     assert len(rows) == n and len({r.id for r in rows}) == n
     assert sorted(r.last_user_text for r in rows) == sorted(f"q{i}" for i in range(n))
     assert all(r.status == 200 and r.response_text is not None for r in rows)
+    assert all(r.extra["decision"] == "allow" and "risk_score" in r.extra for r in rows)
     streamed = [r for r in rows if r.params.get("stream")]
     assert len(streamed) == n // 3 and all(r.completion_tokens for r in streamed)
 
