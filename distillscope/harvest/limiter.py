@@ -76,7 +76,9 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
 class RateLimiter:
     """Paces sends for one teacher; all methods run on one event loop."""
 
-    def __init__(self, rpm: float | None = None, tpm: float | None = None, safety: float = 0.98) -> None:
+    def __init__(
+        self, rpm: float | None = None, tpm: float | None = None, safety: float = 0.98, probe: bool = True
+    ) -> None:
         if not 0 < safety <= 1:
             raise ValueError("safety must be within (0, 1]")
         self.configured_rpm, self.configured_tpm = rpm, tpm
@@ -91,6 +93,7 @@ class RateLimiter:
         self._lock = asyncio.Lock()
         self._first_seen = asyncio.Event()
         self._probe_sent = False
+        self._no_probe = not probe
         self.pauses = 0
 
     @property
@@ -104,7 +107,7 @@ class RateLimiter:
     async def acquire(self, tokens: int) -> None:
         """Wait until a request of about ``tokens`` tokens may be sent, then book it."""
         if not self._first_seen.is_set() and self.rpm is None:
-            if self._probe_sent:
+            if self._probe_sent and not self._no_probe:
                 await self._first_seen.wait()
             self._probe_sent = True
         async with self._lock:

@@ -46,6 +46,9 @@ NO_TERMS_WARNING = (
 )
 
 
+_Planned = tuple[Query, PlannedRequest]
+
+
 class HarvestError(RuntimeError):
     """A harvest that cannot start as configured (message meant for the user)."""
 
@@ -131,7 +134,8 @@ class _Run:
         self.budget = Budget(
             Caps(settings.max_requests, settings.max_tokens, settings.max_cost), spent=previous
         )
-        self.limiter = RateLimiter(settings.rpm, settings.tpm)
+        # No probe request for the in-process teacher: it has no rate limit to discover.
+        self.limiter = RateLimiter(settings.rpm, settings.tpm, probe=self.teacher.kind == "url")
         client = TeacherClient(
             self.teacher.base_url,
             self.teacher.api_key,
@@ -196,9 +200,11 @@ class _Run:
                 break
             planned = self._plan(queries)
             self.progress.add(len(planned))
-            await asyncio.gather(
-                *(self._get((round_index, i), query, request) for i, (query, request) in enumerate(planned))
-            )
+            # A fixed pool of workers over the round (not one task per query): memory stays flat
+            # for rounds of any size, and the dispatcher's semaphore still bounds requests in flight.
+            work = iter(enumerate(planned))
+            workers = min(len(planned), self.settings.concurrency * 2 + 2)
+            await asyncio.gather(*(self._worker(round_index, work) for _ in range(workers)))
 
     def _plan(self, queries: Sequence[Query]) -> list[tuple[Query, PlannedRequest]]:
         planned = []
@@ -210,6 +216,10 @@ class _Run:
             self.seen.add(request.key)
             planned.append((query, request))
         return planned
+
+    async def _worker(self, round_index: int, work: Iterator[tuple[int, _Planned]]) -> None:
+        for i, (query, request) in work:
+            await self._get((round_index, i), query, request)
 
     async def _get(self, position: tuple[int, int], query: Query, request: PlannedRequest) -> None:
         result = await self.dispatcher.get(request)
