@@ -36,6 +36,7 @@ def harvest_command(
     ),
     skip_malformed: bool = typer.Option(
         False,
+        "--skip-malformed",
         help="Harvest the good lines of a prompts file and report the malformed ones (default: refuse).",
         rich_help_panel=STRATEGY_HELP,
     ),
@@ -99,7 +100,7 @@ def harvest_command(
         rich_help_panel=BUDGET_HELP,
     ),
     dry_run: bool = typer.Option(
-        False, help="Print the pre-flight estimate; send nothing.", rich_help_panel=BUDGET_HELP
+        False, "--dry-run", help="Print the pre-flight estimate; send nothing.", rich_help_panel=BUDGET_HELP
     ),
     terms: str | None = typer.Option(
         None, help="The teacher's terms of use as you understand them (recorded in the manifest)."
@@ -107,9 +108,9 @@ def harvest_command(
     account: str = typer.Option("harvest", help="The harvesting identity recorded in every exchange."),
     cache: Path | None = typer.Option(None, help="Answer cache (SQLite); default OUT/cache.sqlite."),
     retry_failed: bool = typer.Option(
-        False, help="Retry requests that failed permanently in an earlier run."
+        False, "--retry-failed", help="Retry requests that failed permanently in an earlier run."
     ),
-    no_progress: bool = typer.Option(False, help="No progress bar."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """Query a teacher at scale: cached, resumable, rate-limited, budgeted, with provenance.
 

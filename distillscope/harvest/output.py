@@ -102,6 +102,8 @@ def build_exchange(
 def write_outputs(out_dir: Path, exchanges: list[Exchange], failures: list[dict[str, Any]]) -> dict[str, str]:
     """Write the dataset (Parquet + JSONL) and the failure list atomically; returns the file names."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a run killed while writing; the real files are intact
     write_parquet(exchanges, out_dir / EXCHANGES_PARQUET)
     write_jsonl(exchanges, out_dir / EXCHANGES_JSONL)
     write_jsonl(failures, out_dir / FAILURES_JSONL)

@@ -43,7 +43,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 #: Actions a fault schedule may name.
-ACTIONS = ("ok", "429", "500", "503", "400", "drop", "slow")
+ACTIONS = ("ok", "429", "500", "503", "400", "drop", "slow", "garbage")
 
 #: Words the fake answers are made of (a leading space makes each a "token").
 _VOCAB_TEXT = (
@@ -257,6 +257,12 @@ def _error(status: int, message: str, kind: str, headers: dict[str, str] | None 
     return JSONResponse(payload, status_code=status, headers=headers or {})
 
 
+def _garbage() -> Any:
+    from fastapi.responses import Response
+
+    return Response('{"id": "chatcmpl-cut', status_code=200, media_type="application/json")
+
+
 def _logprob_entry(token: str, rng: random.Random, top: int) -> dict[str, Any]:
     logprob = -round(rng.random() * 2.0, 4)
     entry: dict[str, Any] = {"token": token, "logprob": logprob, "bytes": list(token.encode())}
@@ -362,6 +368,8 @@ def create_wire_app(
         marker = faults.reject_marker
         if action == "400" or (marker and marker in json.dumps(body.get("messages") or body.get("prompt"))):
             return "400", _error(400, "The request was rejected by the wire server.", "invalid_request_error")
+        if action == "garbage":  # a 200 whose body is cut short: not a completion, not billed
+            return "garbage", _garbage()
         if action in ("500", "503"):
             return action, _error(int(action), f"Injected {action}.", "server_error")
         if action == "429":
@@ -420,7 +428,7 @@ def create_wire_app(
         headers = _rate_headers(state)
         if refusal is not None:
             with state.lock:
-                state.statuses[int(action)] += 1
+                state.statuses[int(action) if action.isdigit() else action] += 1
             return refusal
         if action == "slow":
             await asyncio.sleep(state.faults.slow_s)

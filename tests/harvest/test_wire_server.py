@@ -112,3 +112,12 @@ def test_subprocess_mode_counts_over_http(wire_process_factory) -> None:
     client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     stats = process.stats()
     assert stats["paid"] == 1 and stats["statuses"] == {"200": 1}
+
+
+def test_garbage_is_a_cut_200(wire: WireServer) -> None:
+    wire.set_faults(Faults(schedule=["garbage"]))
+    response = httpx.post(wire.base_url + "/chat/completions", json={"model": "m", "messages": []})
+    assert response.status_code == 200 and response.text.startswith('{"id"')
+    with pytest.raises(ValueError):
+        response.json()
+    assert wire.stats()["statuses"] == {"garbage": 1} and wire.stats()["paid"] == 0
