@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import contextvars
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -54,6 +55,24 @@ log = logging.getLogger("distillscope.guard")
 UNAUTHENTICATED = "(unauthenticated)"
 OPEN_ACCOUNT = "local"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+#: Sampling parameters kept in the log row of a refused request (as the server keeps them).
+LOGGED_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "echo",
+)
+#: Text kept per message of a request without a valid key (anyone can send those).
+ANONYMOUS_TEXT_LIMIT = 2000
+MAX_ANONYMOUS_MESSAGES = 16
 #: Set to 1 to let open mode serve clients that are not on loopback (you have been warned).
 ALLOW_REMOTE_OPEN_ENV = "DISTILLSCOPE_ALLOW_REMOTE_OPEN"
 
@@ -323,17 +342,12 @@ class GuardGateway:
         reasons: list[str],
     ) -> None:
         body = body if isinstance(body, dict) else {}
-        messages = body.get("messages")
-        prompt = body.get("prompt")
-        exchange_kwargs: dict[str, Any] = {}
-        if (
-            isinstance(messages, list)
-            and messages
-            and all(isinstance(m, dict) and "role" in m for m in messages)
-        ):
-            exchange_kwargs["messages"] = messages
-        else:
-            exchange_kwargs["prompt"] = prompt if isinstance(prompt, str) else ""
+        exchange_kwargs, truncated = _refused_request_text(
+            body, anonymous=key_id is None and not self.open_mode
+        )
+        extra = {"decision": decision, "decision_reasons": list(reasons), "error": exc.message}
+        if truncated:
+            extra["truncated"] = True
         exchange = Exchange(
             id=new_exchange_id(),
             ts=started,
@@ -343,10 +357,10 @@ class GuardGateway:
             user_agent=meta.get("user_agent"),
             model=body.get("model") if isinstance(body.get("model"), str) else None,
             endpoint=endpoint,
-            params={k: v for k, v in body.items() if k not in ("messages", "prompt", "model")},
+            params={k: body[k] for k in LOGGED_PARAMS if k in body},
             status=exc.status,
             latency_ms=(time.time() - started) * 1000.0,
-            extra={"decision": decision, "decision_reasons": list(reasons), "error": exc.message},
+            extra=extra,
             **exchange_kwargs,
         )
         self.metrics.observe_request(endpoint, exc.status, exchange.latency_ms)
@@ -360,6 +374,38 @@ class GuardGateway:
         from distillscope.guard.admin import admin_router
 
         return admin_router(self)
+
+
+def _refused_request_text(body: dict[str, Any], anonymous: bool) -> tuple[dict[str, Any], bool]:
+    """The messages or prompt of a refused request for its log row.
+
+    Without a valid key anyone can send anything: their text is cut to
+    ``ANONYMOUS_TEXT_LIMIT`` characters per message, so that the log cannot be flooded.
+    """
+    limit = ANONYMOUS_TEXT_LIMIT if anonymous else None
+    truncated = False
+
+    def cut(value: Any) -> Any:
+        nonlocal truncated
+        if limit is None:
+            return value
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        if len(text) > limit:
+            truncated = True
+            return text[:limit]
+        return value
+
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages):
+        if not anonymous:
+            return {"messages": messages}, False
+        kept = messages[:MAX_ANONYMOUS_MESSAGES]
+        truncated = len(kept) < len(messages)
+        return {
+            "messages": [{"role": cut(m["role"]), "content": cut(m.get("content"))} for m in kept]
+        }, truncated
+    prompt = body.get("prompt")
+    return {"prompt": cut(prompt) if isinstance(prompt, str) else ""}, truncated
 
 
 def _used_tokens(exchange: Exchange) -> int | None:

@@ -149,6 +149,25 @@ def test_no_request_without_a_valid_key_reaches_the_backend(db_url: str, backend
     assert ok[0].extra["decision"] == "allow" and "risk_score" in ok[0].extra
 
 
+def test_anonymous_refusals_are_logged_but_cannot_flood_the_log(
+    sqlite_url: str, backend: CountingBackend
+) -> None:
+    _new_key(sqlite_url, "acme")
+    huge = [{"role": "user", "content": "x" * 50_000}] * 40
+    with serving(_gateway(sqlite_url), backend) as base_url:
+        answer = httpx.post(
+            f"{base_url}/chat/completions",
+            json={"model": MODEL, "messages": huge, "junk": "y" * 10_000, "temperature": 0.5},
+            headers={"Authorization": "Bearer ds-guessing-000000000000"},
+        )
+        assert answer.status_code == 401
+    (row,) = _logged(sqlite_url)
+    assert row.extra["truncated"] and len(row.messages or []) == 16
+    assert all(len(m["content"]) == 2000 for m in row.messages or [])
+    assert row.params == {"temperature": 0.5}  # unknown fields are not kept for refusals
+    assert row.ip == "127.0.0.1" and backend.calls == 0
+
+
 def test_revoked_key_stops_at_once(sqlite_url: str, backend: CountingBackend) -> None:
     key, key_id = _new_key(sqlite_url, "acme")
     admin_key, _ = _new_key(sqlite_url, "ops", admin=True)
