@@ -117,7 +117,7 @@ def check_open_mode(host: str, force: bool = False) -> None:
     if not _is_loopback(host) and not force:
         raise ValueError(
             f"--open disables authentication and is for local use only; refusing to listen on {host!r}. "
-            "Bind to 127.0.0.1, or pass --force-open if you really mean it."
+            f"Bind to 127.0.0.1, or set {ALLOW_REMOTE_OPEN_ENV}=1 if you really mean it."
         )
 
 
