@@ -145,3 +145,13 @@ def test_open_log_store_errors(tmp_path) -> None:
         open_log_store("mysql://x")
     with pytest.raises(ConnectionError, match="cannot connect"):
         open_log_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_row_json_matches_the_record_format() -> None:
+    import json
+
+    from distillscope.guard.logstore import _json
+
+    exchange = _exchange(1, decision="allow", nested={"a": [1, {"b": None}]})
+    exchange.logprobs = [{"token": "x", "logprob": -0.1, "top_logprobs": []}]
+    assert json.loads(_json(exchange)) == exchange.to_dict()
