@@ -110,7 +110,16 @@ class ForceToken:
 FORCED_TOKEN = 1_000
 
 
+class Explode:
+    """A logits processor that fails, to show a failure stays in its own row."""
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        raise RuntimeError("processor exploded")
+
+
 def processors_for(account: str) -> list[Any]:
+    if account == "broken":
+        return [Explode()]
     return [ForceToken(FORCED_TOKEN)] if account == "watermarked" else []
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import openai
+import pytest
+
 from .helpers import FORCED_TOKEN, TINY, TinyServer
 
 PROMPTS = [
@@ -93,3 +96,28 @@ def test_n_rows_with_a_processor_and_a_stream_at_once(tiny_server: TinyServer) -
     assert len(set(texts)) == 1  # the processor forces every row to the same token
     alone = tiny_server.client().chat.completions.create(**_request("hi", temperature=0))
     assert streamed == alone.choices[0].message.content
+
+
+def test_a_failing_processor_fails_only_its_own_request(tiny_server: TinyServer) -> None:
+    bias = _eos_ban(tiny_server)
+    requests = [_request(p, temperature=0, logit_bias=bias) for p in PROMPTS[:3]]
+    plain = [tiny_server.client().chat.completions.create(**kw).choices[0].message.content for kw in requests]
+
+    async def run() -> list:
+        clients = [tiny_server.async_client(**({"x-account": "broken"} if i == 1 else {})) for i in range(3)]
+        try:
+            return await asyncio.gather(
+                *(c.chat.completions.create(**kw) for c, kw in zip(clients, requests, strict=True)),
+                return_exceptions=True,
+            )
+        finally:
+            for client in clients:
+                await client.close()
+
+    results = asyncio.run(run())
+    assert isinstance(results[1], openai.InternalServerError)
+    assert "processor exploded" in results[1].message
+    assert [results[i].choices[0].message.content for i in (0, 2)] == [plain[0], plain[2]]
+    stream = tiny_server.client(**{"x-account": "broken"}).chat.completions.create(**requests[0], stream=True)
+    with pytest.raises(openai.APIError, match="processor exploded"):  # an SSE error event after the 200
+        list(stream)

@@ -375,11 +375,7 @@ class BatchEngine:
             if row.banned is not None:
                 scores[i, row.banned] = float("-inf")
             if row.params.processors:
-                ids = torch.tensor([row.ids], dtype=torch.long)
-                processed = scores[i : i + 1]
-                for processor in row.params.processors:
-                    processed = processor(ids, processed)
-                scores[i] = processed[0]
+                self._process_row(row, scores, i)
         wanted = [i for i, row in enumerate(rows) if row.params.top_logprobs is not None]
         logprobs = torch.log_softmax(scores[wanted], dim=-1) if wanted else None
         greedy = scores.argmax(dim=-1).tolist()
@@ -393,6 +389,22 @@ class BatchEngine:
                 kk = rows[i].params.top_logprobs or 0
                 out[i].top = _pairs(top_i[j, :kk], top_v[j, :kk]) if kk else []
         return out
+
+    def _process_row(self, row: _Row, scores: Any, i: int) -> None:
+        """Run the row's own logits processors on its row only; a failing one fails that row only."""
+        import torch
+
+        ids = torch.tensor([row.ids], dtype=torch.long)
+        processed = scores[i : i + 1]
+        try:
+            for processor in row.params.processors:
+                processed = processor(ids, processed)
+            scores[i] = processed[0]
+        except Exception as exc:
+            log.exception("a logits processor failed; failing its request only")
+            self.stats["errors"] += 1
+            row.seq.emit(ErrorEvent(exc))
+            row.seq.cancel()
 
     def _accept(self, rows: list[_Row], tokens: list[TokenLogprob]) -> list[bool]:
         """Append each row's token, send its event; return which rows finished."""
