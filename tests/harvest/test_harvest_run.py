@@ -252,3 +252,25 @@ def test_leftovers_of_a_kill_during_output_are_cleaned(tmp_path: Path) -> None:
         harvest(settings(tmp_path, server, questions(3)))
     assert not list(tmp_path.glob(".*.tmp"))
     assert len(read_exchanges(tmp_path / "exchanges.jsonl")) == 3
+
+
+def test_limits_are_learned_from_headers_without_a_429_storm(tmp_path: Path) -> None:
+    """The server allows 240 requests/min (4/s, bucket of 4); the client is told nothing and learns it."""
+    with WireServer(Faults(rpm=240, burst_seconds=1.0)) as server:
+        result = harvest(settings(tmp_path, server, questions(16), concurrency=8))
+        stats = server.stats()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert result.exchanges == 16
+    assert manifest["this_process"]["advertised_rpm"] == 240
+    assert stats["statuses"].get("429", 0) <= 1
+
+
+def test_token_limit_is_learned_and_paced(tmp_path: Path) -> None:
+    """A tokens-per-minute limit (6000/min, bucket of 100 tokens: about 3 requests) is respected too."""
+    with WireServer(Faults(tpm=6000, burst_seconds=1.0)) as server:
+        result = harvest(settings(tmp_path, server, questions(12), concurrency=8))
+        stats = server.stats()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert result.exchanges == 12
+    assert manifest["this_process"]["advertised_tpm"] == 6000
+    assert stats["statuses"].get("429", 0) <= 1
