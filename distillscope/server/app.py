@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -175,11 +175,15 @@ class _Server:
             ctx = RequestContext(self.model_name, processors=list(processors), account=admission.account)
             trace.request_id = ctx.request_id
             call = self.backend.chat if endpoint == CHAT else self.backend.complete
-            result = await call(parsed, ctx)  # type: ignore[arg-type]
+            result = await _unless_disconnected(request, call(parsed, ctx))  # type: ignore[arg-type]
         except APIError as exc:
             trace.fail(exc.status, exc.message)
             self._spawn(self._record(trace))
             raise
+        except ClientGone:
+            trace.fail(499, "client closed the connection")
+            self._spawn(self._record(trace))
+            return Response(status_code=499)
         if isinstance(result, dict):
             trace.absorb(result)
             self._spawn(self._record(trace))
@@ -235,6 +239,31 @@ class _Server:
     async def drain_records(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class ClientGone(Exception):
+    """The client disconnected before the answer was ready."""
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``work``; if the client disconnects first, cancel it (its rows stop) and raise ClientGone."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        raise ClientGone
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    # The body is already read, so the next ASGI message can only be the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:

@@ -98,3 +98,29 @@ def test_open_gateway_appends_jsonl(tmp_path, tiny_model_dir) -> None:
 def test_admission_validates_account() -> None:
     with pytest.raises(ValueError):
         Admission(account="")
+
+
+def test_a_client_that_hangs_up_cancels_its_rows_and_is_recorded(tiny_server: TinyServer) -> None:
+    import httpx
+
+    from distillscope.server.backends.engine import wait_idle
+
+    body = {
+        "model": TINY,
+        "messages": [{"role": "user", "content": "talk for a long time"}],
+        "max_tokens": 1500,
+        "logit_bias": {str(t): -100 for t in tiny_server.backend.engine.eos_token_ids},
+    }
+    tokens_before = tiny_server.backend.engine.stats["tokens"]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            tiny_server.base_url + "/chat/completions",
+            json=body,
+            headers={"x-account": "rec-gone"},
+            timeout=httpx.Timeout(60, read=0.5),
+        )
+    _wait_for(lambda: _records_for(tiny_server, "rec-gone"), timeout=60)
+    (record,) = _records_for(tiny_server, "rec-gone")
+    assert record.status == 499 and record.completion_tokens is None
+    assert wait_idle(tiny_server.backend.engine, timeout=60)
+    assert tiny_server.backend.engine.stats["tokens"] - tokens_before < 1500  # stopped early, not run out
