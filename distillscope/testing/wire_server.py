@@ -41,6 +41,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 #: Actions a fault schedule may name.
 ACTIONS = ("ok", "429", "500", "503", "400", "drop", "slow", "garbage")
@@ -417,6 +418,8 @@ def create_wire_app(
     async def _handle(request: Request, chat: bool) -> Any:
         try:
             body = await request.json()
+        except ClientDisconnect:
+            return JSONResponse({}, status_code=499)  # the client left mid-request; nothing to answer
         except ValueError:
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         if not isinstance(body, dict):
