@@ -174,7 +174,7 @@ def evaluate_student(
         "teacher": teacher.name,
         "held_out": {
             "prompts": len(held_out),
-            "removed_as_seen_in_training": len(conversations) - len(held_out),
+            "seen_in_training": len(conversations) - len(held_out),
         },
         "fidelity": scores,
         "cost": _cost(student_dir, dataset),

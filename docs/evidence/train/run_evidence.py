@@ -1,0 +1,110 @@
+"""Evidence for the README: untrained vs trained students, SFT vs top-k KD vs mixed, active vs random.
+
+Input: the teacher pool written by make_data.py (runs/evidence/pool). Uses the
+first N exchanges (harvest order) as the "random" dataset; the active strategy
+picks N/2 of the same N prompts in two rounds (entropy probe, a few training
+steps between rounds), so both arms pay for the same number of teacher answers.
+Writes docs/evidence/train/{curve.json,curve.png,methods.json,full_eval.json}.
+Run: .venv/bin/python docs/evidence/train/run_evidence.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from distillscope.evaluate.curve import run_curve
+from distillscope.evaluate.run import evaluate_student
+from distillscope.harvest.strategies.active import ActiveStrategy, exchange_key
+from distillscope.harvest.strategies.base import Query
+from distillscope.records import read_exchanges, write_jsonl
+from distillscope.train import TrainSettings, train_student
+
+OUT = Path("docs/evidence/train")
+RUNS = Path("runs/evidence")
+EVAL = {"n": 24, "max_new_tokens": 32}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 48
+    torch.set_num_threads(2)
+    pool = read_exchanges(RUNS / "pool" / "exchanges.jsonl")[:n]
+    random_dir = RUNS / f"random{n}"
+    write_jsonl(pool, random_dir / "exchanges.jsonl")
+    (random_dir / "manifest.json").write_text(
+        json.dumps({"strategy": "random", "teacher": "smollm2-135m-instruct"})
+    )
+    settings = TrainSettings(
+        method="sft", learning_rate=1e-4, epochs=3, batch_size=8, max_seq_len=256, threads=2
+    )
+
+    log("active selection")
+    by_key = {exchange_key(e): e for e in pool}
+    queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
+    active = ActiveStrategy(queries, round_size=n // 4, rounds=2, settings=replace(settings), train_steps=4)
+    answered = []
+    for round_index in range(2):
+        picked = active.next_round(round_index, answered)
+        answered += [by_key[q.key] for q in picked]
+        log(
+            f"round {round_index}: {len(picked)} prompts, tasks {[by_key[q.key].provenance['query_meta']['task'] for q in picked]}"
+        )
+    active_dir = RUNS / f"active{n // 2}"
+    ordered = [replace(e, ts=float(i)) for i, e in enumerate(answered)]
+    write_jsonl(ordered, active_dir / "exchanges.jsonl")
+    (active_dir / "manifest.json").write_text(
+        json.dumps({"strategy": "active", "teacher": "smollm2-135m-instruct"})
+    )
+    del active
+
+    log("curve")
+    curve = run_curve(
+        [f"random={random_dir}", f"active={active_dir}"], [n // 4, n // 2, n], RUNS / "curve",
+        settings=settings, **EVAL,
+    )  # fmt: skip
+    (OUT / "curve.json").write_text(json.dumps(curve, indent=2, default=str))
+    (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
+
+    log("methods")
+    methods = {"sft": str(RUNS / "curve" / "random" / f"n{n}")}
+    for method in ("topk-kd", "mixed"):
+        target = RUNS / f"{method}{n}"
+        log(f"train {method}")
+        train_student(replace(settings, method=method, dataset=random_dir, out=target))
+        methods[method] = str(target)
+    cache = RUNS / "curve" / "teacher_reference.json"
+    results = {}
+    for method, path in methods.items():
+        log(f"evaluate {method}")
+        results[method] = evaluate_student(
+            path, tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
+        )["fidelity"]
+    (OUT / "methods.json").write_text(
+        json.dumps(
+            {"exchanges": n, "settings": settings.hyperparameters(), "results": results},
+            indent=2,
+            default=str,
+        )
+    )
+
+    best = min(results, key=lambda m: results[m]["kl"])
+    log(f"full evaluation of {best}")
+    full = evaluate_student(
+        methods[best], tasks=("basic_arithmetic", "leg_counting"), task_size=8, reference_cache=cache,
+        dataset=random_dir, **EVAL,
+    )  # fmt: skip
+    (OUT / "full_eval.json").write_text(json.dumps(full, indent=2, default=str))
+    log("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""evaluate_student end to end, the CLI, a URL teacher through the real server, and curves (tiny models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from distillscope.cli import app
+from distillscope.evaluate import evaluate_student, run_curve
+from distillscope.records import write_jsonl
+from distillscope.train.settings import TrainSettings
+
+PROMPTS = [[{"role": "user", "content": f"Count to {i}."}] for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exchanges written from the tiny model itself, with top-5 log-probs, priced at $0.001 each."""
+    from distillscope.evaluate.generate import exchanges_from_model
+    from distillscope.models import load_model
+
+    model, tokenizer = load_model(tiny_model_dir)
+    conversations = [[{"role": "user", "content": f"Question {i}: say something."}] for i in range(8)]
+    exchanges = exchanges_from_model(
+        model, tokenizer, conversations, "tiny", max_new_tokens=6, top_logprobs=5
+    )
+    for exchange in exchanges:
+        exchange.cost_usd = 0.001
+    out = tmp_path_factory.mktemp("data")
+    write_jsonl(exchanges, out / "exchanges.jsonl")
+    (out / "manifest.json").write_text(json.dumps({"strategy": "random"}))
+    return out
+
+
+def test_evaluate_a_model_against_itself(tiny_model_dir: Path, tiny_dataset: Path) -> None:
+    result = evaluate_student(
+        tiny_model_dir, teacher=str(tiny_model_dir), prompts=PROMPTS, max_new_tokens=6,
+        tasks=("basic_arithmetic",), task_size=2, task_max_new_tokens=8, dataset=tiny_dataset,
+    )  # fmt: skip
+    fid = result["fidelity"]
+    assert fid["agreement"] == 1.0 and fid["kl"] == pytest.approx(0.0, abs=1e-5) and fid["exact_match"] == 1.0
+    assert result["cost"] == {
+        "exchanges": 8,
+        "cost_usd": pytest.approx(0.008),
+        "source": str(tiny_dataset / "exchanges.jsonl"),
+    }
+    assert result["tasks"]["student"] == result["tasks"]["teacher"]
+    assert result["identity"]["student"] == result["identity"]["teacher"]
+    assert result["held_out"] == {"prompts": 4, "seen_in_training": 0}
+
+
+def test_training_prompts_are_held_out(tiny_model_dir: Path, tiny_dataset: Path) -> None:
+    from distillscope.train.data import load_dataset, prompt_messages
+
+    seen = [prompt_messages(e) for e in load_dataset(tiny_dataset).exchanges[:2]]
+    result = evaluate_student(
+        tiny_model_dir, teacher=str(tiny_model_dir), prompts=seen + PROMPTS, max_new_tokens=4, tasks=(),
+        identity=False, dataset=tiny_dataset,
+    )  # fmt: skip
+    assert result["held_out"] == {"prompts": 4, "seen_in_training": 2}
+    with pytest.raises(ValueError, match="every evaluation prompt"):
+        evaluate_student(
+            tiny_model_dir, teacher=str(tiny_model_dir), prompts=seen, tasks=(), dataset=tiny_dataset
+        )
+
+
+def test_url_teacher_gives_text_only_metrics(tiny_model_dir: Path) -> None:
+    from distillscope.server.runner import serve_local
+
+    with serve_local(tiny_model_dir, served_model_name="tiny") as base_url:
+        result = evaluate_student(
+            tiny_model_dir, teacher=base_url, teacher_model="tiny", prompts=PROMPTS, max_new_tokens=6,
+            tasks=(), identity=True,
+        )  # fmt: skip
+    fid = result["fidelity"]
+    assert fid["kl"] is None and fid["teacher_ce"] is None
+    assert fid["exact_match"] == 1.0  # the same weights answer greedily the same, over HTTP too
+    assert result["identity"]["teacher"] == result["identity"]["student"]
+
+
+def test_cli_evaluate_writes_json(tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Name a colour.\nName a fruit.\n")
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--student", str(tiny_model_dir), "--teacher", str(tiny_model_dir),
+         "--prompts", str(prompts), "--max-new-tokens", "4", "--tasks", "", "--no-identity",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["fidelity"]["prompts"] == 2 and data["fidelity"]["agreement"] == 1.0
+    missing = CliRunner().invoke(app, ["evaluate", "--student", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "neither the embedded teacher" in missing.output
+
+
+def test_curve_trains_each_budget_and_plots(tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    settings = TrainSettings(
+        student=str(tiny_model_dir), batch_size=2, max_steps=2, learning_rate=1e-3, progress=False
+    )
+    result = run_curve(
+        [f"rand={tiny_dataset}"], [4, 8, 100], tmp_path / "curve", settings=settings,
+        teacher=str(tiny_model_dir), prompts=str(_prompt_file(tmp_path)), n=3, max_new_tokens=4,
+    )  # fmt: skip
+    points = result["points"]
+    assert [(p["strategy"], p["exchanges"]) for p in points] == [("untrained", 0), ("rand", 4), ("rand", 8)]
+    assert points[0]["agreement"] == 1.0  # the untrained student *is* the teacher here
+    assert points[2]["cost_usd"] == pytest.approx(0.008)
+    assert (tmp_path / "curve" / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "curve" / "curve.json").read_text())["points"] == json.loads(
+        json.dumps(points)
+    )
+    # A second run reuses the trained students (resumable curve).
+    stamp = (tmp_path / "curve" / "rand" / "n4" / "training.json").stat().st_mtime
+    again = {
+        "teacher": str(tiny_model_dir),
+        "prompts": str(_prompt_file(tmp_path)),
+        "n": 3,
+        "max_new_tokens": 4,
+    }
+    run_curve(
+        [f"rand={tiny_dataset}"], [4], tmp_path / "curve", settings=settings, include_untrained=False, **again
+    )
+    assert (tmp_path / "curve" / "rand" / "n4" / "training.json").stat().st_mtime == stamp
+
+
+def _prompt_file(tmp_path: Path) -> Path:
+    path = tmp_path / "p.txt"
+    path.write_text("One?\nTwo?\nThree?\n")
+    return path
