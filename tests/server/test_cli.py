@@ -52,9 +52,10 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     assert "never downloads" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_ctrl_c_drains_in_flight_requests_and_exits_cleanly(tiny_model_dir: Path) -> None:
+def _start(args: list[str]) -> tuple[subprocess.Popen, list[str], str]:
+    """Start `distillscope serve ARGS` on a free port; return the process, its output lines and base URL."""
     process = subprocess.Popen(
-        [*SERVE, "--model", str(tiny_model_dir), "--port", "0", "--threads", "1", "--log-level", "warning"],
+        [*SERVE, *args, "--port", "0", "--log-level", "warning"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -62,20 +63,33 @@ def test_ctrl_c_drains_in_flight_requests_and_exits_cleanly(tiny_model_dir: Path
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    deadline = time.monotonic() + 180
+    while True:
+        found = re.search(r"http://127\.0\.0\.1:\d+/v1", "".join(lines))
+        if found:
+            return process, lines, found.group(0)
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("server did not start:\n" + "".join(lines))
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_ctrl_c_drains_in_flight_requests_and_exits_cleanly(tiny_model_dir: Path) -> None:
+    process, lines, url = _start(["--model", str(tiny_model_dir), "--threads", "1"])
     try:
-        deadline = time.monotonic() + 120
-        url = None
-        while url is None:
-            assert process.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "server did not start"
-            found = re.search(r"http://127\.0\.0\.1:\d+/v1", "".join(lines))
-            url = found.group(0) if found else None
-            time.sleep(0.1)
         assert "open" in "".join(lines) and "openai.OpenAI" in "".join(lines)
-        name = tiny_model_dir.name
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         stream = client.chat.completions.create(
-            model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=40, stream=True
+            model=tiny_model_dir.name,
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=40,
+            stream=True,
         )
         first = next(iter(stream))  # the request is in flight
         process.send_signal(signal.SIGINT)
@@ -87,9 +101,30 @@ def test_ctrl_c_drains_in_flight_requests_and_exits_cleanly(tiny_model_dir: Path
         assert process.wait(timeout=120) == 0
         assert "Traceback" not in "".join(lines)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+def test_upstream_mode_from_the_command_line(tiny_server) -> None:
+    process, lines, url = _start(["--upstream", tiny_server.base_url, "--served-model-name", "relayed"])
+    try:
+        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+        assert [m.id for m in client.models.list()] == ["relayed"]
+        kwargs = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0}
+        relayed = client.chat.completions.create(model="relayed", **kwargs)
+        direct = tiny_server.client().chat.completions.create(model="tiny", **kwargs)
+        assert relayed.choices[0].message.content == direct.choices[0].message.content
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
+    finally:
+        _stop(process)
+
+
+def test_bad_watermark_config_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "wm.toml"
+    config.write_text("gamma = [not toml")
+    out = subprocess.run([*SERVE, "--watermark", str(config)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "watermark" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.slow

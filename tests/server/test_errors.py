@@ -64,6 +64,7 @@ BAD_COMPLETIONS = {
     "empty prompt": ({"model": TINY, "prompt": ""}, "prompt"),
     "logprobs 21": ({"model": TINY, "prompt": "x", "logprobs": 21}, "logprobs"),
     "suffix": ({"model": TINY, "prompt": "x", "suffix": "y"}, None),
+    "too many rows": ({"model": TINY, "prompt": ["x"] * 20, "n": 10}, "prompt"),
 }
 
 

@@ -37,6 +37,8 @@ from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest
 
 #: Completion budget when a chat request names no max_tokens (OpenAI's is the whole context).
 DEFAULT_CHAT_MAX_TOKENS = 512
+#: Most rows (prompts x n) one request may ask for: one request must not flood the batch queue.
+MAX_ROWS_PER_REQUEST = 128
 
 
 def default_model_name(model: str | os.PathLike[str] | None) -> str:
@@ -268,6 +270,12 @@ class LocalBackend:
     # -- completions ---------------------------------------------------------------------
 
     async def complete(self, request: CompletionRequest, ctx: RequestContext) -> BackendResult:
+        if len(request.prompts()) * request.n > MAX_ROWS_PER_REQUEST:
+            raise invalid_request(
+                f"this request asks for {len(request.prompts()) * request.n} completions (prompts x n); "
+                f"at most {MAX_ROWS_PER_REQUEST} are allowed per request",
+                param="prompt",
+            )
         prompts = [self._prompt_ids(p) for p in request.prompts()]
         texts = [
             p if isinstance(p, str) else self.tokenizer.decode(ids)
