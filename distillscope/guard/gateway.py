@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from distillscope.guard.db import default_db_url
 from distillscope.guard.keys import KeyInfo, KeyStore
-from distillscope.guard.logstore import SQLLogStore, open_log_store
+from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
 from distillscope.guard.metrics import GuardMetrics
 from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
 from distillscope.guard.redact import install_redaction
@@ -156,7 +156,11 @@ class GuardGateway:
         self.allow_remote_open = allow_remote_open
         self.policy = PolicyEngine(policy)
         self.risk = RiskTracker(risk)
-        self.writer = BatchWriter(store.write_batch, writer, on_written=self._written)
+        # Rows are serialised on the request path (tens of µs) so that the writer thread
+        # runs almost only the database driver's C code and rarely holds the GIL.
+        self.writer = BatchWriter(
+            store.write_rows, writer, on_written=self._written, spill_line=lambda row: row[-1]
+        )
         self.metrics = GuardMetrics(queue_depth=lambda: self.writer.depth)
         self._started = False
         self._blocking_lookup = keys is not None and keys.db.kind == "postgresql"
@@ -295,12 +299,13 @@ class GuardGateway:
         await self._enqueue(exchange)
 
     async def _enqueue(self, exchange: Exchange) -> None:
+        row = row_of(exchange)
         if self._started:
             with contextlib.suppress(RuntimeError):  # the writer closed meanwhile: write directly
-                await self.writer.put(exchange)
+                await self.writer.put(row)
                 return
         # Outside the app's lifespan (a late stream after shutdown): write directly, never drop.
-        await asyncio.to_thread(self.store.write_batch, [exchange])
+        await asyncio.to_thread(self.store.write_rows, [row])
 
     # -- refusals ---------------------------------------------------------------------------
 

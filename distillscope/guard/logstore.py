@@ -42,7 +42,7 @@ class LogStore(Protocol):
     def close(self) -> None: ...
 
 
-def _json(exchange: Exchange) -> str:
+def exchange_json(exchange: Exchange) -> str:
     """``exchange.to_dict()`` as JSON, without ``dataclasses.asdict``'s deep copy (6x faster)."""
     data = {k: v for k, v in vars(exchange).items() if k != "extra" and v is not None and v != {}}
     for key, value in exchange.extra.items():
@@ -50,7 +50,8 @@ def _json(exchange: Exchange) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def _row(exchange: Exchange) -> tuple[Any, ...]:
+def row_of(exchange: Exchange) -> tuple[Any, ...]:
+    """The database row of an exchange; its last column is the exchange as JSON."""
     decision = exchange.extra.get("decision")
     return (
         exchange.id,
@@ -60,7 +61,7 @@ def _row(exchange: Exchange) -> tuple[Any, ...]:
         exchange.endpoint,
         exchange.status,
         decision if isinstance(decision, str) else None,
-        _json(exchange),
+        exchange_json(exchange),
     )
 
 
@@ -80,9 +81,13 @@ class SQLLogStore:
 
     def write_batch(self, exchanges: Sequence[Exchange]) -> None:
         """Insert a batch in one transaction (all or nothing; duplicates ignored)."""
-        if not exchanges:
+        self.write_rows([row_of(exchange) for exchange in exchanges])
+
+    def write_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows made by :func:`row_of` in one transaction (all or nothing; duplicates ignored)."""
+        if not rows:
             return
-        rows = [_row(exchange) for exchange in exchanges]
+        rows = list(rows)
         statement = sql(_INSERT, self.db.kind)
         with self._lock:
             try:

@@ -150,8 +150,8 @@ def test_open_log_store_errors(tmp_path) -> None:
 def test_row_json_matches_the_record_format() -> None:
     import json
 
-    from distillscope.guard.logstore import _json
+    from distillscope.guard.logstore import exchange_json
 
     exchange = _exchange(1, decision="allow", nested={"a": [1, {"b": None}]})
     exchange.logprobs = [{"token": "x", "logprob": -0.1, "top_logprobs": []}]
-    assert json.loads(_json(exchange)) == exchange.to_dict()
+    assert json.loads(exchange_json(exchange)) == exchange.to_dict()
