@@ -59,7 +59,7 @@ def detect(
                 threads=threads,
                 embeddings=embeddings,
             )
-    except LogFormatError as exc:
+    except (LogFormatError, FileNotFoundError, ValueError) as exc:
         fail(f"{exc}")
     except KeyboardInterrupt:
         fail("interrupted; nothing was written", code=130)

@@ -33,6 +33,7 @@ class DetectionResult:
     errors: list[MalformedLine] = field(default_factory=list)
     engine: str = "duckdb"
     groups: list[dict[str, Any]] = field(default_factory=list)
+    tables: FeatureTables | None = field(default=None, repr=False)  # what the engine extracted
 
     @property
     def flagged(self) -> list[str]:
@@ -114,7 +115,7 @@ def run_detection(
     embed_cov = _embedding_coverage(tables) if embeddings and tables.accounts else None
     scored = score(tables, threshold=threshold, embed_cov=embed_cov)
     result = DetectionResult(
-        out, tables.exchanges, scored.accounts, scored.campaigns, tables.errors, engine, scored.groups
+        out, tables.exchanges, scored.accounts, scored.campaigns, tables.errors, engine, scored.groups, tables
     )
     write_outputs(result, scored)
     return result

@@ -172,7 +172,6 @@ GYM_TASKS = [
     "time_intervals",
     "caesar_cipher",
     "base_conversion",
-    "number_sequence",
 ]
 
 
@@ -254,7 +253,7 @@ def gym_questions(seed: int = 0, per_task: int = 150) -> tuple[str, ...]:
     for i, name in enumerate(GYM_TASKS):
         try:
             out += [x["question"] for x in reasoning_gym.create_dataset(name, size=per_task, seed=seed + i)]
-        except Exception:  # a task that fails to build in this version is simply left out
+        except Exception:  # a task that fails to build in this version is left out
             continue
     return tuple(out)
 
@@ -581,10 +580,13 @@ class _Sim:
         pool = [self.ip(f"45.134.{s}") for s in (12, 13, 77, 201) for _ in range(10)]
         uas = ["python-requests/2.31.0", "python-httpx/0.27.0", "OpenAI/Python 1.40.0"]
         ua_of = {a: uas[int(self.rng.integers(3))] for a in accounts}
-        waves = np.sort(self.rng.uniform(START, self.end, size=3 * self.cfg.days))
-        for wave in waves:
-            active = self.rng.choice(k, size=max(2, k // 3), replace=False)
-            for idx in active:
+        waves = np.sort(self.rng.uniform(START, self.end - 1800, size=3 * self.cfg.days))
+        # each wave wakes about a third of the accounts; every account works in at least 3 waves
+        joins = self.rng.random((len(waves), k)) < 1 / 3
+        for idx in range(k):
+            joins[self.rng.choice(len(waves), size=min(3, len(waves)), replace=False), idx] = True
+        for w, wave in enumerate(waves):
+            for idx in np.flatnonzero(joins[w]):
                 a = accounts[idx]
                 ts = wave + self.rng.uniform(0, 900)
                 for _ in range(int(self.rng.integers(1, 3))):

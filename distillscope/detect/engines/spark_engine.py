@@ -58,9 +58,35 @@ def session(master: str = "local[2]", app_name: str = "distillscope-detect") -> 
     )
 
 
+def _numbered_lines(spark: Any, path: str) -> Any:
+    """Lines of a text file with their 1-based line numbers, computed in the JVM.
+
+    A line's number is the count of lines in earlier partitions plus its index in
+    its own partition (what ``zipWithIndex`` does, without a Python worker).
+    """
+    from pyspark.sql import functions as F
+
+    text = spark.read.text(path).select(
+        F.spark_partition_id().alias("pid"),
+        F.monotonically_increasing_id().alias("mid"),
+        F.col("value").alias("line"),
+    )
+    counts = sorted((r["pid"], r["count"]) for r in text.groupBy("pid").count().collect())
+    offsets, total = [], 0
+    for pid, count in counts:
+        offsets.append((pid, total))
+        total += count
+    if not offsets:
+        offsets = [(0, 0)]
+    offset_df = spark.createDataFrame(offsets, "pid INT, base BIGINT")
+    within = F.col("mid") - F.shiftleft(F.col("pid").cast("bigint"), 33)
+    return text.join(F.broadcast(offset_df), "pid").select(
+        (F.col("base") + within + 1).alias("line_no"), F.col("line")
+    )
+
+
 def _stage_jsonl(spark: Any, path: str) -> None:
-    lines = spark.sparkContext.textFile(path).zipWithIndex().map(lambda pair: (pair[1] + 1, pair[0]))
-    spark.createDataFrame(lines, "line_no BIGINT, line STRING").createOrReplaceTempView("raw")
+    _numbered_lines(spark, path).createOrReplaceTempView("raw")
     absent = "get_json_object(line, '$.{0}') IS NULL"
     spark.sql(f"""
 SELECT line_no, line,
@@ -88,7 +114,7 @@ SELECT line_no,
     ELSE NULL END AS bad,
   r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.model, r.prompt, r.messages, r.params,
   r.status, r.completion_tokens, r.finish_reason, length(r.response_text) AS resp_len
-FROM p""").createOrReplaceTempView("src")
+FROM p""").cache().createOrReplaceTempView("src")
 
 
 def _stage_parquet(spark: Any, path: str) -> None:
@@ -97,7 +123,9 @@ def _stage_parquet(spark: Any, path: str) -> None:
     except Exception as exc:  # AnalysisException and friends
         raise LogFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
     types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    df.createOrReplaceTempView("pq")
+    from pyspark.sql import functions as F
+
+    df.select("*", F.col("_metadata.row_index").alias("_row_index")).createOrReplaceTempView("pq")
     cols = [
         f"CAST({c} AS {'BIGINT' if c in ('status', 'completion_tokens') else 'STRING'}) AS {c}"
         if c in types
@@ -119,7 +147,7 @@ def _stage_parquet(spark: Any, path: str) -> None:
     cols.append("length(response_text) AS resp_len" if "response_text" in types else "NULL AS resp_len")
     need = {k: (k if k in types else "NULL") for k in ("id", "ts", "account")}
     spark.sql(f"""
-SELECT _metadata.row_index + 1 AS line_no, CAST({need["id"]} AS STRING) AS id,
+SELECT _row_index + 1 AS line_no, CAST({need["id"]} AS STRING) AS id,
   CAST({need["ts"]} AS DOUBLE) AS ts,
   CAST({need["account"]} AS STRING) AS account, {", ".join(cols)}
 FROM pq""").createOrReplaceTempView("r")
@@ -133,7 +161,7 @@ SELECT CASE
     WHEN prompt IS NULL AND (messages IS NULL OR size(messages) = 0)
       THEN 'one of ''messages'' or ''prompt'' is required'
     ELSE NULL END AS bad, *
-FROM r""").createOrReplaceTempView("src")
+FROM r""").cache().createOrReplaceTempView("src")
 
 
 def _stage_ex(spark: Any) -> None:

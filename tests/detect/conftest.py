@@ -1,0 +1,35 @@
+"""Fixtures for detect tests: hand-built logs, one small simulation shared by the session, Spark."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def standard_sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One simulated log with every campaign style and hard negative, detected once with DuckDB."""
+    from distillscope.detect import run_detection
+    from distillscope.detect.evaluation import load_labels
+    from distillscope.detect.simulate import simulate_traffic
+
+    out = tmp_path_factory.mktemp("sim")
+    sim = simulate_traffic(out, benign_users=130, days=4, seed=11, scale=0.6)
+    result = run_detection(sim.exchanges_path, out / "detect")
+    return {"sim": sim, "result": result, "labels": load_labels(sim.labels_path), "dir": out}
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """A local Spark session (1 core) shared by the Spark tests; skipped without pyspark or Java."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime")
+    from distillscope.detect.engines.spark_engine import session
+
+    spark = session("local[1]")
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
