@@ -309,6 +309,7 @@ class _Trace:
         self.wall = wall
         self.started = started
         self.request_id: str | None = None
+        self.response_id: str | None = None  # the answer's id, so the log and the client agree
         self.status = 200
         self.error: str | None = None
         self.texts: dict[int, str] = {}
@@ -319,6 +320,7 @@ class _Trace:
         self.status, self.error = status, message
 
     def absorb(self, response: dict[str, Any]) -> None:
+        self.response_id = response.get("id") or self.response_id
         for choice in response.get("choices", []):
             message = choice.get("message") or {}
             self.texts[choice.get("index", 0)] = message.get("content") or choice.get("text") or ""
@@ -326,6 +328,7 @@ class _Trace:
         self.usage = response.get("usage")
 
     def absorb_chunk(self, chunk: dict[str, Any]) -> None:
+        self.response_id = self.response_id or chunk.get("id")
         for choice in chunk.get("choices") or []:
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
@@ -352,7 +355,7 @@ class _Trace:
             extra["choices_text"] = [self.texts[i] for i in sorted(self.texts)]
         messages, prompt = _request_text(body)
         return Exchange(
-            id=self.request_id or f"req-{int(self.wall * 1e6)}",
+            id=self.response_id or self.request_id or f"req-{int(self.wall * 1e6)}",
             ts=self.wall,
             account=self.admission.account,
             key_id=self.admission.key_id,
