@@ -120,7 +120,7 @@ class _Run:
         self.warnings = warnings
         self.rows: list[tuple[tuple[int, int], Query, str]] = []
         self.failures: list[dict[str, Any]] = []
-        self.answered: list[Exchange] = []
+        self.answered: list[tuple[tuple[int, int], Exchange]] = []
         self.seen: set[str] = set()
         self.helper_requests = 0
         self.skipped = 0
@@ -195,7 +195,9 @@ class _Run:
         for round_index in range(self.settings.max_rounds):
             if self.dispatcher.stop.is_set() or self.dispatcher.budget_exhausted:
                 break
-            queries = await asyncio.to_thread(strategy.next_round, round_index, list(self.answered))
+            # In query order, not arrival order: a replayed round must see exactly the same inputs.
+            answered = [exchange for _, exchange in sorted(self.answered, key=lambda item: item[0])]
+            queries = await asyncio.to_thread(strategy.next_round, round_index, answered)
             if not queries:
                 break
             planned = self._plan(queries)
@@ -232,7 +234,7 @@ class _Run:
         # Collected as each request finishes, so an abandoned round still keeps what was answered.
         if result.answer is not None:
             self.rows.append((position, query, request.key))
-            self.answered.append(self._exchange(query, result.answer))
+            self.answered.append((position, self._exchange(query, result.answer)))
         elif result.status == "failed":
             failure = self.cache.failure(request.key)
             self.failures.append(

@@ -274,3 +274,27 @@ def test_token_limit_is_learned_and_paced(tmp_path: Path) -> None:
     assert result.exchanges == 12
     assert manifest["this_process"]["advertised_tpm"] == 6000
     assert stats["statuses"].get("429", 0) <= 1
+
+
+class _Recorder:
+    """Two rounds; remembers what round 1 was shown (an adaptive strategy must see query order)."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def next_round(self, round_index: int, answered) -> list[Query]:
+        if round_index == 0:
+            return questions(12)
+        self.seen = [e.messages[-1]["content"] for e in answered]
+        return []
+
+
+def test_adaptive_rounds_see_answers_in_query_order_on_first_run_and_replay(tmp_path: Path) -> None:
+    with WireServer(Faults(rate_slow=0.5, slow_s=0.05, seed=2)) as server:  # answers arrive out of order
+        first, replay = _Recorder(), _Recorder()
+        harvest(settings(tmp_path, server, [], strategy=first, concurrency=6))
+        harvest(settings(tmp_path, server, [], strategy=replay))
+    expected = [q.messages[-1]["content"] for q in questions(12)]
+    assert first.seen == expected == replay.seen

@@ -158,6 +158,17 @@ class ActiveStrategy:
         tmp.replace(self.state_file)
 
 
+def _cache_argument(model: Any) -> str:
+    """transformers >= 5.2x names the KV cache ``cache``; older releases ``past_key_values``."""
+    import inspect
+
+    try:
+        names = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in names else "past_key_values"
+
+
 def _entropy(logits: Any) -> Any:
     import torch
 
@@ -198,11 +209,11 @@ def greedy_entropy(
                 ids = torch.cat([ids, nxt[:, None]], 1)
                 mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], 1)
                 positions = torch.cat([positions, positions[:, -1:] + 1], 1)
-                cache = getattr(result, "past_key_values", None)
+                cache = getattr(result, "cache", None) or getattr(result, "past_key_values", None)
                 if cache is not None:  # incremental decoding with the KV cache
                     result = model(
                         input_ids=nxt[:, None], attention_mask=mask, position_ids=positions[:, -1:],
-                        past_key_values=cache, use_cache=True,
+                        use_cache=True, **{_cache_argument(model): cache},
                     )  # fmt: skip
                 else:  # any causal LM module without a cache: recompute the prefix
                     result = model(input_ids=ids, attention_mask=mask, position_ids=positions)
