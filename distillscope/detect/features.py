@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -142,19 +144,38 @@ def word_entropy(texts: list[str]) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def model_switch(models: pd.DataFrame) -> tuple[bool, str]:
+ModelUse = tuple[str, float, float, float]  # (model, requests, first_ts, last_ts)
+
+
+def model_uses(models: pd.DataFrame) -> dict[str, list[ModelUse]]:
+    """Per account, the models it used with their volume and first/last use."""
+    out: dict[str, list[ModelUse]] = {}
+    cols = ["account", "model", "cnt", "first_ts", "last_ts"]
+    for account, model, cnt, first, last in models[cols].itertuples(index=False):
+        out.setdefault(account, []).append((str(model), float(cnt), float(first), float(last)))
+    return out
+
+
+def merge_model_uses(uses: list[ModelUse]) -> list[ModelUse]:
+    """Pool the model uses of several accounts (a group) per model."""
+    pooled: dict[str, list[float]] = {}
+    for model, cnt, first, last in uses:
+        cur = pooled.setdefault(model, [0.0, first, last])
+        cur[0] += cnt
+        cur[1], cur[2] = min(cur[1], first), max(cur[2], last)
+    return [(m, c, f, la) for m, (c, f, la) in pooled.items()]
+
+
+def model_switch(uses: list[ModelUse]) -> tuple[bool, str]:
     """Whether traffic moved wholesale from one model to another (disjoint periods, both substantial)."""
-    if len(models) < 2:
+    if len(uses) < 2:
         return False, ""
-    total = float(models["cnt"].sum())
-    big = models[models["cnt"] >= 0.1 * total].sort_values(["first_ts", "model"])
-    if len(big) < 2:
-        return False, ""
-    rows = list(big.itertuples(index=False))
-    for old, new in zip(rows, rows[1:], strict=False):
+    total = sum(u[1] for u in uses)
+    big = sorted((u for u in uses if u[1] >= 0.1 * total), key=lambda u: (u[2], u[0]))
+    for old, new in zip(big, big[1:], strict=False):
         # the old model is abandoned within 6 hours of the new one's first use
-        if old.last_ts <= new.first_ts + 6 * 3600 and new.last_ts > old.last_ts:
-            return True, f"moved traffic from model {old.model!r} to {new.model!r} (no overlap beyond 6 h)"
+        if old[3] <= new[2] + 6 * 3600 and new[3] > old[3]:
+            return True, f"moved traffic from model {old[0]!r} to {new[0]!r} (no overlap beyond 6 h)"
     return False, ""
 
 
@@ -169,7 +190,7 @@ def output_length(stats: dict[str, float]) -> float:
     return clip01((max(lengths) - 32.0) / 224.0)
 
 
-def base_stats(row: pd.Series) -> dict[str, float]:
+def base_stats(row: Mapping[str, Any]) -> dict[str, float]:
     """Rates and means from the additive per-account (or per-group) sums."""
     n = float(row["n"])
 
@@ -248,7 +269,7 @@ def extraction_signals(p: Profile, st: dict[str, float], vol: float) -> None:
         p.add("multi_sample", clip01((mr - 0.3) / 0.5) * size * h, f"n > 1 samples in {mr:.0%} of requests")
 
 
-def timing_signals(p: Profile, row: pd.Series, hours: np.ndarray | None) -> None:
+def timing_signals(p: Profile, row: Mapping[str, Any], hours: np.ndarray | None) -> None:
     """Machine timing: no sleep, metronome-regular gaps, rapid fire, sessions that never end."""
     n = float(row["n"])
     span_h = (float(row["last_ts"]) - float(row["first_ts"])) / 3600.0

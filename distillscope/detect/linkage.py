@@ -23,6 +23,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 NUM_PERM = 64
@@ -70,6 +71,45 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def lsh_pairs(signatures: np.ndarray, threshold: float, bands: int = 16) -> list[tuple[int, int]]:
+    """Candidate pairs by MinHash-LSH banding, kept when their estimated Jaccard >= threshold.
+
+    ``signatures`` is (items x num_perm) of datasketch MinHash values. Items that agree
+    on every value of one band share a bucket. Small buckets are checked pairwise;
+    a large bucket against its first member only (a star: enough for components).
+    Banding in numpy rather than ``MinHashLSH`` keeps a million-row log fast.
+    """
+    n, num_perm = signatures.shape
+    if n < 2:
+        return []
+    rows = num_perm // bands
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for band in range(bands):
+        block = np.ascontiguousarray(signatures[:, band * rows : (band + 1) * rows])
+        keys = block.view(np.dtype((np.void, block.dtype.itemsize * rows))).ravel()
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], n]
+        for start, end in zip(starts, ends, strict=True):
+            if end - start < 2:
+                continue
+            members = np.sort(order[start:end])
+            pivots = members if len(members) <= 50 else members[:1]
+            for i in pivots:
+                for j in members:
+                    if j <= i:
+                        continue
+                    pair = (int(i), int(j))
+                    if pair in seen:
+                        continue
+                    seen.add(pair)
+                    if np.mean(signatures[pair[0]] == signatures[pair[1]]) >= threshold:
+                        out.append(pair)
+    return out
+
+
 def _shingles(text: str, k: int = 3) -> list[bytes]:
     toks = text.split()
     if len(toks) <= k:
@@ -107,8 +147,6 @@ def template_clusters(
     sampled prompts (share = 1 / samples), normalised; MinHash-LSH joins
     near-duplicates, so slot-filled variants land in one cluster.
     """
-    from datasketch import MinHashLSH
-
     inst: dict[tuple[str, str], float] = defaultdict(float)
     hits: dict[tuple[str, str], int] = defaultdict(int)
     if not top.empty:
@@ -133,15 +171,11 @@ def template_clusters(
     if not templates:
         return {}, {}
     hashed = _minhashes(templates, [_shingles(t) for t in templates])
-    lsh = MinHashLSH(threshold=TEMPLATE_JACCARD, num_perm=NUM_PERM)
-    for key, mh in hashed:
-        lsh.insert(key, mh)
     uf = _UnionFind(templates)
     by_key = dict(hashed)
-    for key, mh in hashed:
-        for other in lsh.query(mh):
-            if other != key and mh.jaccard(by_key[other]) >= TEMPLATE_JACCARD:
-                uf.union(key, other)
+    matrix = np.array([mh.hashvalues for _, mh in hashed], dtype=np.uint64)
+    for i, j in lsh_pairs(matrix, TEMPLATE_JACCARD):
+        uf.union(templates[i], templates[j])
     cluster_of = {t: uf.find(uf.index[t]) for t in templates}
     out: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[tuple[str, int], int] = defaultdict(int)
@@ -251,8 +285,6 @@ def build_links(
 
 def _timing_pairs(bins: pd.DataFrame, min_bins: int = 6) -> dict[tuple[str, str], float]:
     """Pairs of accounts whose active 10-minute bins overlap by Jaccard >= TIMING_JACCARD."""
-    from datasketch import MinHashLSH
-
     if bins.empty:
         return {}
     sets = {a: set(g.tolist()) for a, g in bins.groupby("account", sort=True)["bin"]}
@@ -263,19 +295,11 @@ def _timing_pairs(bins: pd.DataFrame, min_bins: int = 6) -> dict[tuple[str, str]
     hashed = _minhashes(
         keys, [[int(b).to_bytes(8, "little", signed=True) for b in sorted(sets[k])] for k in keys]
     )
-    lsh = MinHashLSH(threshold=TIMING_JACCARD, num_perm=NUM_PERM)
-    for key, mh in hashed:
-        lsh.insert(key, mh)
+    matrix = np.array([mh.hashvalues for _, mh in hashed], dtype=np.uint64)
     out: dict[tuple[str, str], float] = {}
-    for key, mh in hashed:
-        for other in lsh.query(mh):
-            if other <= key:
-                continue
-            a, b = sets[key], sets[other]
-            small, large = (a, b) if len(a) <= len(b) else (b, a)
-            if len(small) < TIMING_JACCARD * len(large):
-                continue
-            j = len(a & b) / len(a | b)
-            if j >= TIMING_JACCARD:
-                out[(key, other)] = j
+    for i, j in lsh_pairs(matrix, TIMING_JACCARD * 0.8):
+        a, b = sets[keys[i]], sets[keys[j]]
+        jac = len(a & b) / len(a | b)
+        if jac >= TIMING_JACCARD:
+            out[(keys[i], keys[j])] = jac
     return out

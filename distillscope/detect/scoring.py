@@ -20,6 +20,7 @@ infrastructure that many accounts share carries no link weight (linkage.py).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,11 +84,11 @@ def combine(p: ft.Profile, vol: float, auto: float, cov: float, coord: float = 0
 
 def _profile(
     key: str,
-    row: pd.Series,
+    row: Mapping[str, Any],
     pop: ft.Population,
     hours: np.ndarray | None,
     samples: list[str],
-    models: pd.DataFrame | None,
+    models: list[ft.ModelUse] | None,
     embed_cov: float | None,
 ) -> tuple[ft.Profile, float, float, float]:
     st = ft.base_stats(row)
@@ -132,12 +133,12 @@ def score(
     pop = ft.Population.of(acc["n"].to_numpy())
     hours = ft.hours_matrix(tables["hours"])
     samples = tables["samples"].groupby("account")["sample_text"].apply(list).to_dict()
-    models = {a: g for a, g in tables["models"].groupby("account")}
+    models = ft.model_uses(tables["models"])
     embed_cov = embed_cov or {}
 
     profiles: dict[str, ft.Profile] = {}
     scores: dict[str, float] = {}
-    for _, row in acc.iterrows():
+    for row in acc.to_dict("records"):
         a = row["account"]
         p, vol, auto, cov = _profile(
             a, row, pop, hours.get(a), samples.get(a, []), models.get(a), embed_cov.get(a)
@@ -156,7 +157,7 @@ def score(
         if len(linked) < 2:
             continue
         members = linked
-        gp, gscore = _score_group(members, by_account, pop, hours, samples, tables["models"], links, profiles)
+        gp, gscore = _score_group(members, by_account, pop, hours, samples, models, links, profiles)
         if gscore >= threshold:
             # a campaign's accounts run one playbook: drop linked accounts that do not carry its signals
             kept = _consistent_members(members, gp, profiles)
@@ -164,7 +165,7 @@ def score(
                 members = kept
                 if len(members) >= 2:
                     gp, gscore = _score_group(
-                        members, by_account, pop, hours, samples, tables["models"], links, profiles
+                        members, by_account, pop, hours, samples, models, links, profiles
                     )
         if len(members) < 2:
             continue
@@ -219,7 +220,7 @@ def _score_group(
     pop: ft.Population,
     hours: dict[str, np.ndarray],
     samples: dict[str, list[str]],
-    models: pd.DataFrame,
+    models: dict[str, list[ft.ModelUse]],
     links: Links,
     profiles: dict[str, ft.Profile],
 ) -> tuple[ft.Profile, float]:
@@ -258,12 +259,7 @@ def _score_group(
             cov * vol,
             f"broad topic coverage across the group (word overlap {gp.stats.get('sample_jaccard', 0):.2f})",
         )
-    gm = (
-        models[models["account"].isin(members)]
-        .groupby("model", as_index=False)
-        .agg(cnt=("cnt", "sum"), first_ts=("first_ts", "min"), last_ts=("last_ts", "max"))
-    )
-    switched, why = ft.model_switch(gm)
+    switched, why = ft.model_switch(ft.merge_model_uses([u for a in members for u in models.get(a, [])]))
     if switched:
         gp.add(
             "model_switch",
