@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,16 +35,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(upstream: str, db: str, env: dict[str, str], policy: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _spawn(upstream: str, db: str, env: dict[str, str], policy: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     command = [sys.executable, "-m", "distillscope", "serve", "--upstream", upstream, "--model", "wire-model"]
     command += ["--port", str(port), "--db", db, "--policy", str(policy), "--log-level", "warning"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    # stderr to a file, not a pipe: a pipe nobody reads could fill up and stall the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _ready(proc: subprocess.Popen[bytes], base: str) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "server exited")
+            proc.log.seek(0)  # type: ignore[attr-defined]
+            raise AssertionError(proc.log.read().decode())  # type: ignore[attr-defined]
         try:
             if httpx.get(base + "/health", timeout=1).status_code == 200:
                 return proc, base + "/v1"
@@ -66,7 +74,8 @@ def test_two_server_processes_one_store_nothing_lost(
     policy.write_text("[risk]\nthrottle = 1.0\nstrip_logprobs = 1.0\nblock = 1.0\n")
     n_per_server = 30
     with WireServer() as wire:
-        servers = [_serve(wire.base_url, db, env, policy) for _ in range(2)]
+        spawned = [_spawn(wire.base_url, db, env, policy) for _ in range(2)]  # start both at once
+        servers = [_ready(proc, base) for proc, base in spawned]
         try:
 
             def ask(i: int) -> str:
