@@ -184,6 +184,10 @@ class _Server:
             trace.fail(499, "client closed the connection")
             self._spawn(self._record(trace))
             return Response(status_code=499)
+        except Exception as exc:  # a server fault: still logged, then answered as a 500 by the handler
+            trace.fail(500, f"{type(exc).__name__}: {exc}")
+            self._spawn(self._record(trace))
+            raise
         if isinstance(result, dict):
             trace.absorb(result)
             self._spawn(self._record(trace))

@@ -121,3 +121,19 @@ def test_a_failing_processor_fails_only_its_own_request(tiny_server: TinyServer)
     stream = tiny_server.client(**{"x-account": "broken"}).chat.completions.create(**requests[0], stream=True)
     with pytest.raises(openai.APIError, match="processor exploded"):  # an SSE error event after the 200
         list(stream)
+
+
+def test_generation_never_blocks_the_event_loop(tiny_server: TinyServer) -> None:
+    import httpx
+
+    stream = tiny_server.client().chat.completions.create(
+        **_request("go on", temperature=0, max_tokens=400, logit_bias=_eos_ban(tiny_server)), stream=True
+    )
+    chunks = iter(stream)
+    next(chunks)  # the role chunk
+    next(chunks)  # a generated token
+    assert tiny_server.backend.engine.running >= 1  # generation is under way ...
+    for _ in range(3):  # ... and other routes still answer
+        assert httpx.get(tiny_server.root + "/health", timeout=30).json()["running_rows"] >= 1
+    rest = list(chunks)
+    assert len(rest) > 10 and rest[-1].choices[0].finish_reason == "length"
