@@ -11,12 +11,15 @@ one returns). It prints tokens/s and the ratios the server aims for:
 - concurrency 8 >= 0.8x batched generate (batch 8);
 - concurrency 8 >= 3x the server's own concurrency 1.
 
-Absolute numbers on a shared 2-core machine are noise; the ratios are the point.
+Both sides use one torch thread by default (``--threads``): on a shared CPU, intra-op
+thread hand-offs make every small op wait for a time slice, which swamps both
+sides with noise. Absolute numbers on a shared 2-core machine are noise; the
+ratios are the point.
 The baseline runs before and after the server levels and its mean is used, so
 drifting load on the machine hits both sides.
 
-    .venv/bin/python bench/serve.py                       # ~2-4 minutes on an idle 2-core CPU
-    .venv/bin/python bench/serve.py --max-tokens 128 --rounds 4 --concurrency 1,8,16,32,64
+    .venv/bin/python bench/serve.py                       # a few minutes on an idle 2-core CPU
+    .venv/bin/python bench/serve.py --max-tokens 128 --rounds 4 --concurrency 1,8,16,32,64 --threads 0
 """
 
 from __future__ import annotations
@@ -139,10 +142,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="baseline generate batch size (default 8)")
     parser.add_argument("--concurrency", default="1,8,32", help="server concurrency levels (default 1,8,32)")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="requests per level = rounds x max(concurrency, 2) (default 2)"
+        "--rounds",
+        type=int,
+        default=1,
+        help="scale: the baseline runs 16 x rounds prompts; concurrency 1 gets 4 x rounds requests, "
+        "concurrency c >= 2 gets max(16, c) x rounds (default 1)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads for both sides (default: torch's)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for both sides (default 1: on a shared CPU, thread hand-offs make small "
+        "ops slow and the numbers erratic; 0 = torch's default)",
     )
     args = parser.parse_args()
 
@@ -153,13 +164,14 @@ def main() -> None:
     from distillscope.server.backends.local import LocalBackend
     from distillscope.server.runner import serve_in_thread
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or None
+    if threads:
+        torch.set_num_threads(threads)
     levels = [int(c) for c in args.concurrency.split(",")]
     model, tokenizer = load_model(args.model)
-    backend = LocalBackend(model, tokenizer, max_batch_size=max(levels), threads=args.threads)
+    backend = LocalBackend(model, tokenizer, max_batch_size=max(levels), threads=threads)
     eos = sorted(backend.engine.eos_token_ids)
-    baseline_prompts = prompts_for(args.batch_size * args.rounds)
+    baseline_prompts = prompts_for(16 * args.rounds)
     print(
         f"model={args.model or 'smollm2-135m-instruct'} max_tokens={args.max_tokens} "
         f"torch_threads={torch.get_num_threads()} levels={levels} rounds={args.rounds}",
@@ -173,7 +185,7 @@ def main() -> None:
     with serve_in_thread(create_app(backend, model_name="bench")) as base_url:
         asyncio.run(run_server_level(base_url, "bench", prompts_for(2), 2, 4, eos))  # warm-up
         for level in levels:
-            count = args.rounds * max(level, 2)
+            count = args.rounds * (4 if level == 1 else max(16, level))
             result = asyncio.run(
                 run_server_level(base_url, "bench", prompts_for(count), level, args.max_tokens, eos)
             )
