@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,14 @@ def test_adaptive_rounds_see_answers_in_query_order_on_first_run_and_replay(tmp_
         harvest(settings(tmp_path, server, [], strategy=replay))
     expected = [q.messages[-1]["content"] for q in questions(12)]
     assert first.seen == expected == replay.seen
+
+
+def test_timeouts_are_retried_and_the_abandoned_attempt_is_not_billed(tmp_path: Path) -> None:
+    with WireServer(Faults(per_body=["slow"], slow_s=1.5)) as server:
+        result = harvest(settings(tmp_path, server, questions(3), timeout_s=0.4))
+        time.sleep(1.5)  # let the abandoned slow attempts run out on the server
+        stats = server.stats()
+    assert result.exchanges == 3
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert sum(v for k, v in manifest["this_process"]["retries"].items() if k.startswith("timeout")) == 3
+    assert stats["requests"] == 6 and stats["paid"] == 3  # the client hung up, so the server did not bill

@@ -9,6 +9,8 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from distillscope.harvest.budget import Budget, Caps, Usage, prompt_tokens_bound
 from distillscope.harvest.cache import AnswerCache
@@ -165,3 +167,22 @@ def test_csv_text_and_parquet_prompts(tmp_path) -> None:
     messages = tmp_path / "m.parquet"
     pq.write_table(pa.table({"messages": [json.dumps([{"role": "user", "content": "hi"}])]}), messages)
     assert read_prompts(messages)[0][0].messages == ({"role": "user", "content": "hi"},)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(st.text(max_size=40), st.builds(json.dumps, st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["prompt", "messages", "role", "content", "system", "x"]), children, max_size=3),
+    max_leaves=8))), max_size=8))  # fmt: skip
+def test_any_jsonl_content_is_read_or_refused_clearly(tmp_path_factory, lines: list[str]) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "p.jsonl"
+    path.write_text("\n".join(line.replace("\n", " ") for line in lines), encoding="utf-8")
+    try:
+        queries, errors = read_prompts(path, on_error="skip")
+    except PromptFileError as error:
+        assert "no usable prompts" in str(error) or error.errors
+        return
+    for query in queries:
+        assert query.messages and all(isinstance(m["content"], str) for m in query.messages)
+    assert all(e.line >= 1 for e in errors)
