@@ -145,12 +145,14 @@ class GuardGateway:
         risk: RiskConfig | None = None,
         writer: WriterConfig | None = None,
         allow_remote_open: bool | None = None,
+        warm_start_records: int = 20_000,
     ) -> None:
         if keys is None and not open_mode:
             raise ValueError("a key store is needed unless open_mode is set")
         self.keys = keys
         self.store = store
         self.open_mode = open_mode
+        self.warm_start_records = warm_start_records
         if allow_remote_open is None:
             allow_remote_open = os.environ.get(ALLOW_REMOTE_OPEN_ENV) == "1"
         self.allow_remote_open = allow_remote_open
@@ -169,6 +171,7 @@ class GuardGateway:
 
     async def startup(self) -> None:
         install_redaction()
+        await asyncio.to_thread(self._warm_start)
         self.writer.start()
         self._started = True
         if self.open_mode:
@@ -183,6 +186,22 @@ class GuardGateway:
         self.store.close()
         if self.keys is not None:
             self.keys.close()
+
+    def _warm_start(self) -> None:
+        """Replay the log's most recent exchanges into the risk scores, so a restart forgets nothing."""
+        try:
+            recent = self.store.recent(self.warm_start_records) if self.warm_start_records else []
+        except Exception as exc:  # a damaged row must not stop the server from starting
+            log.warning("risk warm start skipped: %s", exc)
+            return
+        for exchange in recent:
+            if exchange.account == UNAUTHENTICATED:
+                continue
+            body: dict[str, Any] = dict(exchange.params)
+            body["messages"], body["prompt"] = exchange.messages, exchange.prompt
+            self.risk.observe(exchange.account, request_features(body), exchange.ts)
+        if recent:
+            log.info("risk scores warmed up from the last %d logged exchanges", len(recent))
 
     def _written(self, count: int, seconds: float) -> None:
         self.metrics.records_written.inc(count)

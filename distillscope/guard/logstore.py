@@ -37,6 +37,8 @@ class LogStore(Protocol):
 
     def iter_exchanges(self, account: str | None = None) -> Iterator[Exchange]: ...
 
+    def recent(self, limit: int) -> list[Exchange]: ...
+
     def count(self, account: str | None = None) -> int: ...
 
     def close(self) -> None: ...
@@ -126,6 +128,13 @@ class SQLLogStore:
             for seq, data in rows:
                 last = seq
                 yield Exchange.from_dict(json.loads(data) if isinstance(data, str) else data)
+
+    def recent(self, limit: int) -> list[Exchange]:
+        """The last ``limit`` exchanges, oldest first (to warm up in-memory state after a restart)."""
+        statement = sql(f"SELECT data FROM ds_exchanges ORDER BY seq DESC LIMIT {int(limit)}", self.db.kind)
+        with self._lock:
+            rows = self._conn.execute(statement).fetchall()
+        return [Exchange.from_dict(json.loads(d) if isinstance(d, str) else d) for (d,) in reversed(rows)]
 
     def count(self, account: str | None = None) -> int:
         if account is None:

@@ -566,3 +566,24 @@ def test_key_store_outage_is_a_503_and_recovers(pg_url: str) -> None:
     assert info.value.status == 503 and info.value.headers["retry-after"] == "1"
     gateway.keys.db = good
     assert asyncio.run(gateway.authenticate(request)).account == "acme"
+
+
+def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend, tiny_model) -> None:
+    from distillscope.server.backends.local import LocalBackend
+
+    key, _ = _new_key(sqlite_url, "harvester")
+    admin, _ = _new_key(sqlite_url, "ops", admin=True)
+    with serving(_gateway(sqlite_url), backend) as base_url:
+        for _ in range(6):
+            _chat(_client(base_url, key), logprobs=True, top_logprobs=20)
+        before = httpx.get(
+            _root(base_url) + "/admin/accounts/harvester", headers={"Authorization": f"Bearer {admin}"}
+        )
+    again = CountingBackend(LocalBackend(*tiny_model, max_batch_size=2))
+    with serving(_gateway(sqlite_url), again) as base_url:
+        after = httpx.get(
+            _root(base_url) + "/admin/accounts/harvester", headers={"Authorization": f"Bearer {admin}"}
+        )
+    assert before.json()["requests"] == after.json()["requests"] == 6
+    assert after.json()["features"]["logprobs"] == before.json()["features"]["logprobs"] > 0.9
+    assert after.json()["score"] > 0.3 and again.calls == 0
