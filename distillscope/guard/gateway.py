@@ -434,7 +434,8 @@ def _refused_request_text(body: dict[str, Any], anonymous: bool) -> tuple[dict[s
 
 def _used_tokens(exchange: Exchange) -> int | None:
     if exchange.prompt_tokens is None and exchange.completion_tokens is None:
-        return None
+        # A request that failed before any usage (a 400, a cancelled stream) used nothing.
+        return 0 if exchange.status is not None and exchange.status >= 400 else None
     return int(exchange.prompt_tokens or 0) + int(exchange.completion_tokens or 0)
 
 
