@@ -587,3 +587,32 @@ def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend
     assert before.json()["requests"] == after.json()["requests"] == 6
     assert after.json()["features"]["logprobs"] == before.json()["features"]["logprobs"] > 0.9
     assert after.json()["score"] > 0.3 and again.calls == 0
+
+
+def test_failed_requests_give_their_tokens_back(sqlite_url: str) -> None:
+    from starlette.requests import Request
+
+    from distillscope.server.errors import APIError
+
+    gateway = _gateway(sqlite_url, {"limits": {"tpm": 100}, "risk": {"throttle": None}})
+    assert gateway.keys is not None
+    key, _ = gateway.keys.create_key("acme")
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "client": ("127.0.0.1", 1)}
+    body = {"model": "nope", "messages": CHAT, "max_tokens": 60}
+
+    async def main() -> None:
+        await gateway.startup()
+        for _ in range(3):  # each would take 62 of the 100 tokens; failures give them back
+            admission = await gateway.admit(Request(scope), "/v1/chat/completions", body)
+            failed = Exchange(
+                id=os.urandom(8).hex(), ts=time.time(), account=admission.account, messages=CHAT, status=404
+            )
+            await gateway.record(failed)
+        await gateway.admit(Request(scope), "/v1/chat/completions", body)  # this one is not settled
+        with pytest.raises(APIError) as info:
+            await gateway.admit(Request(scope), "/v1/chat/completions", body)
+        assert info.value.status == 429
+        await gateway.shutdown()
+
+    asyncio.run(main())
