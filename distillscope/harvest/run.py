@@ -34,9 +34,11 @@ from distillscope.harvest.client import TeacherClient
 from distillscope.harvest.dispatch import Dispatcher, PlannedRequest, Result
 from distillscope.harvest.limiter import RateLimiter
 from distillscope.harvest.output import build_exchange, iso, write_manifest, write_outputs
+from distillscope.harvest.preflight import preflight_estimate
 from distillscope.harvest.prices import FREE, Price, PriceTable
+from distillscope.harvest.progress import HarvestProgress
 from distillscope.harvest.settings import HarvestSettings
-from distillscope.harvest.strategies.base import Query, StaticStrategy, TeacherAware
+from distillscope.harvest.strategies.base import Query, TeacherAware
 from distillscope.harvest.teacher import Teacher, describe_teacher, open_teacher
 from distillscope.records import Exchange
 
@@ -86,25 +88,11 @@ def harvest(settings: HarvestSettings) -> HarvestResult:
     for warning in warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if settings.dry_run:
-        return _dry_run(settings, teacher, price, warnings)
+        estimate = preflight_estimate(settings, teacher, price)
+        return HarvestResult(out_dir=settings.out_dir, dry_run=True, estimate=estimate, warnings=warnings)
     with open_teacher(settings) as live:
         run = _Run(settings, live, price, prices, warnings)
         return asyncio.run(run.main())
-
-
-# -- requests --------------------------------------------------------------------------
-
-
-def request_body(settings: HarvestSettings, model: str, query: Query, helper: bool = False) -> dict[str, Any]:
-    """The JSON body for ``query``: model, messages and the run's sampling parameters."""
-    body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in query.messages]}
-    body.update(settings.sampling())
-    if helper:
-        # Helper generations (self-instruct lists) need no log-probs and may sample differently.
-        body.pop("logprobs", None)
-        body.pop("top_logprobs", None)
-        body.update(query.meta.get("sampling") or {})
-    return body
 
 
 class _Run:
@@ -161,7 +149,7 @@ class _Run:
         if isinstance(settings.strategy, TeacherAware):
             settings.strategy.bind_teacher(self._ask)
         try:
-            with self._signals(), _Progress(settings.progress, self.budget) as progress:
+            with self._signals(), HarvestProgress(settings.progress, self.budget) as progress:
                 self.progress = progress
                 self.dispatcher.on_answer = progress.answered
                 await self._rounds()
@@ -211,7 +199,7 @@ class _Run:
     def _plan(self, queries: Sequence[Query]) -> list[tuple[Query, PlannedRequest]]:
         planned = []
         for query in queries:
-            body = request_body(self.settings, self.teacher.model, query)
+            body = self.settings.body_for(self.teacher.model, query)
             request = PlannedRequest.build(self.teacher.teacher_id, body, self.price)
             if request.key in self.seen:
                 continue  # the same request twice in one run is asked (and paid) once
@@ -273,7 +261,7 @@ class _Run:
     async def _ask_async(self, queries: Sequence[Query]) -> list[str | None]:
         requests = []
         for query in queries:
-            body = request_body(self.settings, self.teacher.model, query, helper=True)
+            body = self.settings.body_for(self.teacher.model, query, helper=True)
             requests.append(PlannedRequest.build(self.teacher.teacher_id, body, self.price))
         self.helper_requests += len(requests)
         results = await asyncio.gather(*(self.dispatcher.get(r) for r in requests))
@@ -407,139 +395,6 @@ class _Run:
             "cache": str(settings.cache_file),
             "files": {**files, "manifest": "manifest.json"},
         }
-
-
-# -- dry run -----------------------------------------------------------------------------
-
-
-def _dry_run(
-    settings: HarvestSettings, teacher: Teacher, price: Price | None, warnings: list[str]
-) -> HarvestResult:
-    """Plan round 0, count what the cache already holds, estimate tokens and cost; send nothing."""
-    strategy = settings.strategy
-    if isinstance(strategy, TeacherAware):
-        strategy.bind_teacher(lambda queries: [None] * len(queries))  # a dry run asks no one
-    queries = strategy.next_round(0, [])
-    planned: dict[str, PlannedRequest] = {}
-    for query in queries:
-        request = PlannedRequest.build(
-            teacher.teacher_id, request_body(settings, teacher.model, query), price
-        )
-        planned.setdefault(request.key, request)
-    cached: set[str] = set()
-    if settings.cache_file.exists():
-        with AnswerCache(settings.cache_file) as cache:
-            cached = cache.has(planned)
-    to_send = [r for k, r in planned.items() if k not in cached]
-    caps = Caps(settings.max_requests, settings.max_tokens, settings.max_cost)
-    fitting = Usage()
-    fit_count = 0
-    for request in to_send:
-        candidate = fitting.plus(request.worst)
-        if (
-            (caps.max_requests is not None and candidate.requests > caps.max_requests)
-            or (caps.max_tokens is not None and candidate.tokens > caps.max_tokens)
-            or (caps.max_cost is not None and candidate.cost > caps.max_cost)
-        ):
-            break
-        fitting, fit_count = candidate, fit_count + 1
-    prompt_estimate = sum(r.estimated_tokens - settings.max_new_tokens for r in to_send)
-    completion_max = settings.max_new_tokens * len(to_send)
-    estimate = {
-        "teacher": teacher.shown_url,
-        "model": teacher.model,
-        "strategy": strategy.name,
-        "adaptive": not isinstance(strategy, StaticStrategy),
-        "queries_round_0": len(queries),
-        "distinct_requests": len(planned),
-        "already_cached": len(cached),
-        "to_send": len(to_send),
-        "prompt_tokens_estimate": prompt_estimate,
-        "prompt_tokens_worst": sum(r.worst.tokens - settings.max_new_tokens for r in to_send),
-        "completion_tokens_max": completion_max,
-        "cost_estimate_usd": None if price is None else round(price.cost(prompt_estimate, completion_max), 6),
-        "cost_worst_usd": None if price is None else round(sum(r.worst.cost for r in to_send), 6),
-        "price": None if price is None else asdict(price),
-        "within_budget": fit_count,
-    }
-    _print_estimate(estimate)
-    return HarvestResult(out_dir=settings.out_dir, dry_run=True, estimate=estimate, warnings=warnings)
-
-
-def _print_estimate(estimate: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table(title="harvest pre-flight estimate (dry run: nothing sent)", show_header=False)
-    for key, value in estimate.items():
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
-    console.print(table)
-    if estimate["adaptive"]:
-        console.print("Adaptive strategy: only its first round can be known before the teacher answers.")
-
-
-# -- progress ----------------------------------------------------------------------------
-
-
-class _Progress:
-    """A rich progress bar with rate, ETA, tokens and spend (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, budget: Budget) -> None:
-        self.enabled, self.budget = enabled, budget
-        self.started = time.monotonic()
-        self.answered = self._answered
-        self.count = 0
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]harvest"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[tokens]} tok  ${task.fields[cost]}"),
-                console=console,
-                transient=False,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task("harvest", total=0, rate="", tokens=0, cost="0.0000")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.__exit__(None, None, None)
-
-    def add(self, count: int) -> None:
-        if self.enabled:
-            total = self._bar.tasks[0].total or 0
-            self._bar.update(self._task, total=total + count)
-
-    def done(self, cached: bool) -> None:
-        if self.enabled:
-            self._bar.advance(self._task)
-
-    def _answered(self, usage: Usage) -> None:
-        self.count += 1
-        if self.enabled:
-            elapsed = max(time.monotonic() - self.started, 1e-6)
-            spent = self.budget.spent
-            self._bar.update(
-                self._task,
-                rate=f"{self.count / elapsed:.1f} req/s",
-                tokens=spent.tokens,
-                cost=f"{spent.cost:.4f}",
-            )
 
 
 def _summary(result: HarvestResult) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.config import EMBEDDED_TEACHER
-from distillscope.harvest.strategies.base import QueryStrategy
+from distillscope.harvest.strategies.base import Query, QueryStrategy
 
 LOCAL = "local"
 
@@ -122,6 +122,20 @@ class HarvestSettings:
             params["top_logprobs"] = self.top_logprobs
         params.update(self.extra_body)
         return params
+
+    def body_for(self, model: str, query: Query, helper: bool = False) -> dict[str, Any]:
+        """The JSON body for ``query``: model, messages and the run's sampling parameters.
+
+        Helper generations (e.g. self-instruct's task lists) need no log-probs and may
+        sample differently (``query.meta["sampling"]``).
+        """
+        body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in query.messages]}
+        body.update(self.sampling())
+        if helper:
+            body.pop("logprobs", None)
+            body.pop("top_logprobs", None)
+            body.update(query.meta.get("sampling") or {})
+        return body
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
