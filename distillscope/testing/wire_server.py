@@ -294,11 +294,15 @@ def _completion(
             choice["message"] = {"role": "assistant", "content": text, "refusal": None}
         else:
             choice["text"] = text
+        pieces = (
+            [t.lstrip() if i == 0 else t for i, t in enumerate(tokens)] if text != "".join(tokens) else tokens
+        )
         if body.get("logprobs"):
             rng = random.Random(body_key(body) + str(index))
             top = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
             content = [_logprob_entry(t, rng, top) for t in tokens]
-            choice["logprobs"] = {"content": content, "refusal": None} if chat else {"tokens": tokens}
+            choice["logprobs"] = {"content": content, "refusal": None} if chat else _legacy_logprobs(content)
+        choice["_pieces"] = pieces  # the text as streamed, token by token (removed before sending)
         choices.append(choice)
     prompt_tokens = prompt_token_estimate(messages)
     return {
@@ -316,19 +320,45 @@ def _completion(
     }
 
 
-def _stream_chunks(answer: dict[str, Any], include_usage: bool) -> Iterator[str]:
+def _legacy_logprobs(content: list[dict[str, Any]]) -> dict[str, Any]:
+    """The /v1/completions log-prob shape: parallel lists and {token: logprob} maps."""
+    offsets, position = [], 0
+    for entry in content:
+        offsets.append(position)
+        position += len(entry["token"])
+    return {
+        "tokens": [e["token"] for e in content],
+        "token_logprobs": [e["logprob"] for e in content],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in content],
+        "text_offset": offsets,
+    }
+
+
+def _public(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer as sent: without the streaming pieces kept on the side."""
+    choices = [{k: v for k, v in c.items() if k != "_pieces"} for c in answer["choices"]]
+    return {**answer, "choices": choices}
+
+
+def _stream_chunks(answer: dict[str, Any], include_usage: bool, chat: bool = True) -> Iterator[str]:
     base = {k: answer[k] for k in ("id", "created", "model", "system_fingerprint")}
-    base["object"] = "chat.completion.chunk"
+    base["object"] = "chat.completion.chunk" if chat else "text_completion"
     for choice in answer["choices"]:
         index = choice["index"]
-        first = {"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-        yield json.dumps({**base, "choices": [first]})
-        words = choice["message"]["content"].split(" ")
-        for position, word in enumerate(words):
-            piece = word if position == 0 else " " + word
-            delta = {"index": index, "delta": {"content": piece}, "finish_reason": None}
+        if chat:
+            first = {"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            yield json.dumps({**base, "choices": [first]})
+        entries = ((choice.get("logprobs") or {}).get("content") or []) if chat else []
+        for position, piece in enumerate(choice["_pieces"]):
+            if chat:
+                delta: dict[str, Any] = {"index": index, "delta": {"content": piece}, "finish_reason": None}
+                if position < len(entries):
+                    delta["logprobs"] = {"content": [entries[position]], "refusal": None}
+            else:
+                delta = {"index": index, "text": piece, "logprobs": None, "finish_reason": None}
             yield json.dumps({**base, "choices": [delta]})
-        last = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
+        last: dict[str, Any] = {"index": index, "finish_reason": choice["finish_reason"]}
+        last.update({"delta": {}} if chat else {"text": "", "logprobs": None})
         yield json.dumps({**base, "choices": [last]})
     if include_usage:
         yield json.dumps({**base, "choices": [], "usage": answer["usage"]})
@@ -439,7 +469,8 @@ def create_wire_app(
             with state.lock:
                 state.statuses[200] += 1
             return JSONResponse(state.idempotent[idem], headers={**headers, "idempotent-replayed": "true"})
-        answer = _completion(body, answer_with, fingerprint, chat=chat)
+        full = _completion(body, answer_with, fingerprint, chat=chat)
+        answer = _public(full)
         if not _pay(request, body, answer):
             return JSONResponse({}, status_code=499)
         if idem:
@@ -450,7 +481,7 @@ def create_wire_app(
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
             async def events() -> Any:
-                for chunk in _stream_chunks(answer, include_usage):
+                for chunk in _stream_chunks(full, include_usage, chat=chat):
                     yield f"data: {chunk}\n\n"
                 yield "data: [DONE]\n\n"
 

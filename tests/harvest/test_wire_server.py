@@ -121,3 +121,21 @@ def test_garbage_is_a_cut_200(wire: WireServer) -> None:
     with pytest.raises(ValueError):
         response.json()
     assert wire.stats()["statuses"] == {"garbage": 1} and wire.stats()["paid"] == 0
+
+
+def test_streamed_logprobs_and_legacy_completions(wire: WireServer) -> None:
+    client = openai.OpenAI(base_url=wire.base_url, api_key="x", max_retries=0)
+    messages = [{"role": "user", "content": "tokens please"}]
+    plain = client.chat.completions.create(model="m", messages=messages, logprobs=True, top_logprobs=2)
+    stream = client.chat.completions.create(
+        model="m", messages=messages, logprobs=True, top_logprobs=2, stream=True
+    )
+    chunks = list(stream)
+    streamed = [c.choices[0].logprobs.content[0] for c in chunks if c.choices and c.choices[0].logprobs]
+    assert [t.token for t in streamed] == [t.token for t in plain.choices[0].logprobs.content]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    legacy = client.completions.create(model="m", prompt="tokens please", logprobs=2, max_tokens=5)
+    assert legacy.choices[0].logprobs.tokens and len(legacy.choices[0].logprobs.top_logprobs[0]) == 2
+    pieces = list(client.completions.create(model="m", prompt="tokens please", max_tokens=5, stream=True))
+    assert "".join(p.choices[0].text for p in pieces if p.choices) == legacy.choices[0].text
