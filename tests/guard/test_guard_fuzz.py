@@ -114,7 +114,9 @@ def fuzz_server(
         yield base_url, key, admin
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
 @given(case=bodies(), auth=st.sampled_from(["valid", "valid", "valid", "garbage", "none"]))
 def test_fuzzed_bodies_never_500(fuzz_server: tuple[str, str, str], case: tuple[str, Any], auth: str) -> None:
     base_url, key, _ = fuzz_server
@@ -129,7 +131,9 @@ def test_fuzzed_bodies_never_500(fuzz_server: tuple[str, str, str], case: tuple[
         assert answer.status_code in (400, 401)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
 @given(body=_json)
 def test_fuzzed_admin_bodies_never_500(fuzz_server: tuple[str, str, str], body: Any) -> None:
     base_url, _, admin = fuzz_server
