@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-VOCAB = (
+VOCAB_TEXT = (
     "explain write summarize translate compare list describe why how what when code python function error "
     "recipe travel history physics poem story email letter report budget plan garden music film movie book "
     "market stock health sleep running cat dog tax law contract design logo color paint math proof theorem "
     "algebra chemistry protein cell river mountain city country war peace election climate energy solar wind "
     "battery car train plane ship game chess football tennis coffee tea bread cheese wine beer salad soup"
-).split()
+)
+VOCAB = VOCAB_TEXT.split()
 
 
 def synth_parquet(path: Path, n: int, seed: int = 0) -> int:
@@ -49,32 +50,37 @@ def synth_parquet(path: Path, n: int, seed: int = 0) -> int:
     nums = rng.integers(0, 10_000, size=n)
     cot = rng.random(n) < 0.05
     prompts = [
-        " ".join(w) + f" {k}" + (" step by step" if c else "") for w, k, c in zip(words, nums, cot, strict=True)
+        " ".join(w) + f" {k}" + (" step by step" if c else "")
+        for w, k, c in zip(words, nums, cot, strict=True)
     ]
     messages = ['[{"role":"user","content":"' + p + '"}]' for p in prompts]
     mt = rng.choice([256, 512, 1024, 2048], size=n)
     lp = rng.random(n) < 0.02
     params = [
-        f'{{"max_tokens":{m},"temperature":0.7,"logprobs":true,"top_logprobs":5}}' if q else f'{{"max_tokens":{m}}}'
+        f'{{"max_tokens":{m},"temperature":0.7,"logprobs":true,"top_logprobs":5}}'
+        if q
+        else f'{{"max_tokens":{m}}}'
         for m, q in zip(mt, lp, strict=True)
     ]
     ip_a = rng.integers(1, 223, size=accounts)
     ip_b = rng.integers(0, 255, size=accounts)
     ips = np.array([f"{a}.{b}.7.{i % 250}" for i, (a, b) in enumerate(zip(ip_a, ip_b, strict=True))])
     uas = np.array(["Mozilla/5.0 Chrome/124", "Mozilla/5.0 Safari/17", "OpenAI/Python 1.40.0", "curl/8.5"])
-    table = pa.table({
-        "id": [f"ex{i:09d}" for i in range(n)],
-        "ts": ts,
-        "account": np.char.add("acct-", acc.astype(str)),
-        "messages": messages,
-        "ip": ips[acc],
-        "user_agent": uas[acc % len(uas)],
-        "model": np.where(rng.random(n) < 0.8, "teacher-v1", "teacher-v2"),
-        "params": params,
-        "completion_tokens": rng.integers(20, 900, size=n),
-        "finish_reason": np.where(rng.random(n) < 0.1, "length", "stop"),
-        "status": np.full(n, 200),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "id": [f"ex{i:09d}" for i in range(n)],
+            "ts": ts,
+            "account": np.char.add("acct-", acc.astype(str)),
+            "messages": messages,
+            "ip": ips[acc],
+            "user_agent": uas[acc % len(uas)],
+            "model": np.where(rng.random(n) < 0.8, "teacher-v1", "teacher-v2"),
+            "params": params,
+            "completion_tokens": rng.integers(20, 900, size=n),
+            "finish_reason": np.where(rng.random(n) < 0.1, "length", "stop"),
+            "status": np.full(n, 200),
+        }
+    )
     pq.write_table(table, path, row_group_size=200_000)
     return n
 
@@ -103,12 +109,18 @@ def throughput(sizes: list[int], threads: int, workdir: Path) -> list[dict]:
         result = run_detection(path, workdir / f"out-{n}", threads=threads)
         took = time.perf_counter() - t
         assert result.exchanges == n
-        rows.append({
-            "exchanges": n, "accounts": len(result.accounts), "generate_s": round(gen, 1),
-            "scan_baseline_s": round(base, 2), "detect_s": round(took, 1),
-            "exchanges_per_s": round(n / took), "exchanges_per_min": round(60 * n / took),
-            "detect_over_scan": round(took / base, 1),
-        })  # fmt: skip
+        rows.append(
+            {
+                "exchanges": n,
+                "accounts": len(result.accounts),
+                "generate_s": round(gen, 1),
+                "scan_baseline_s": round(base, 2),
+                "detect_s": round(took, 1),
+                "exchanges_per_s": round(n / took),
+                "exchanges_per_min": round(60 * n / took),
+                "detect_over_scan": round(took / base, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     first = rows[0]
     for r in rows:
@@ -125,18 +137,26 @@ def quality(seeds: list[int], benign: int, days: int, workdir: Path) -> list[dic
 
     out = []
     for seed in seeds:
-        sim = simulate_traffic(workdir / f"sim-{seed}", benign_users=benign, days=days, seed=seed, fmt="parquet")
+        sim = simulate_traffic(
+            workdir / f"sim-{seed}", benign_users=benign, days=days, seed=seed, fmt="parquet"
+        )
         result = run_detection(sim.exchanges_path, workdir / f"sim-{seed}" / "out")
         report = evaluate(result.accounts, load_labels(sim.labels_path))
-        report.update(seed=seed, exchanges=sim.exchanges, accounts=sim.accounts, benign_users=benign, days=days)
+        report.update(
+            seed=seed, exchanges=sim.exchanges, accounts=sim.accounts, benign_users=benign, days=days
+        )
         out.append(report)
         print(json.dumps(report, indent=1), flush=True)
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000]
+    )
     parser.add_argument("--big", action="store_true", help="also 5M exchanges")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-quality", action="store_true")
@@ -153,9 +173,11 @@ def main() -> None:
             print(f"# throughput, DuckDB, {args.threads} threads", flush=True)
             results["throughput"] = throughput(sizes, args.threads, Path(tmp))
             for r in results["throughput"]:
-                print(f"{r['exchanges']:>9,} exchanges: {r['exchanges_per_min']:>11,}/min  "
-                      f"detect/scan {r['detect_over_scan']:>5}x  cost/exchange vs smallest "
-                      f"{r['cost_per_exchange_vs_smallest']}")  # fmt: skip
+                print(
+                    f"{r['exchanges']:>9,} exchanges: {r['exchanges_per_min']:>11,}/min  "
+                    f"detect/scan {r['detect_over_scan']:>5}x  cost/exchange vs smallest "
+                    f"{r['cost_per_exchange_vs_smallest']}"
+                )
         if not args.no_quality:
             print("# quality on the simulator", flush=True)
             results["quality"] = quality(args.seeds, args.benign_users, args.days, Path(tmp))

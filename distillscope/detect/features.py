@@ -127,8 +127,9 @@ def words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text or "")}
 
 
-def mean_pairwise_jaccard(texts: list[str]) -> float:
-    sets = [s for s in (words(t) for t in texts) if s]
+def mean_pairwise_jaccard(texts: list[str], limit: int = 10) -> float:
+    """Mean word-set Jaccard over pairs of the first ``limit`` texts (NaN under two)."""
+    sets = [s for s in (words(t) for t in texts[:limit]) if s]
     if len(sets) < 2:
         return float("nan")
     sims = [len(a & b) / len(a | b) for a, b in combinations(sets, 2)]
@@ -136,11 +137,12 @@ def mean_pairwise_jaccard(texts: list[str]) -> float:
 
 
 def word_entropy(texts: list[str]) -> float:
+    """Shannon entropy (bits) of the word distribution of the texts: lexical variety."""
     counts = Counter(w for t in texts for w in _WORD.findall((t or "").lower()))
     total = sum(counts.values())
     if total == 0:
         return 0.0
-    p = np.array(list(counts.values()), dtype=float) / total
+    p = np.fromiter(counts.values(), dtype=float) / total
     return float(-(p * np.log2(p)).sum())
 
 

@@ -110,18 +110,42 @@ def lsh_pairs(signatures: np.ndarray, threshold: float, bands: int = 16) -> list
     return out
 
 
-def _shingles(text: str, k: int = 3) -> list[bytes]:
+def _shingles(text: str, k: int = 3) -> list[str]:
     toks = text.split()
     if len(toks) <= k:
-        return [" ".join(toks).encode()]
-    return [" ".join(toks[i : i + k]).encode() for i in range(len(toks) - k + 1)]
+        return [" ".join(toks)]
+    return [" ".join(toks[i : i + k]) for i in range(len(toks) - k + 1)]
 
 
-def _minhashes(keys: list[str], token_sets: list[list[bytes]]) -> list:
+def minhash_signatures(token_sets: list[list[str]]) -> np.ndarray:
+    """MinHash signatures (items x NUM_PERM), vectorised over all tokens at once.
+
+    The permutations are datasketch's (``MinHash(num_perm=64, seed=1)``) and so is
+    the universal hash ``(a * h + b) mod (2^61 - 1)`` truncated to 32 bits; the
+    token hash is pandas' stable SipHash (``hash_array``) instead of SHA-1, so one
+    pass over a million prompts takes seconds, not minutes.
+    """
     from datasketch import MinHash
 
-    hashes = MinHash.bulk(token_sets, num_perm=NUM_PERM, seed=1)
-    return list(zip(keys, hashes, strict=True))
+    perm_a, perm_b = (np.asarray(x, dtype=np.uint64) for x in MinHash(num_perm=NUM_PERM, seed=1).permutations)
+    lengths = np.array([max(1, len(t)) for t in token_sets])
+    flat = [tok for toks in token_sets for tok in (toks or [""])]
+    hashed = pd.util.hash_array(np.array(flat, dtype=object)) & np.uint64(0xFFFFFFFF)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    out = np.empty((len(token_sets), NUM_PERM), dtype=np.uint64)
+    prime, max_hash = np.uint64((1 << 61) - 1), np.uint64((1 << 32) - 1)
+    chunk = 200_000
+    # process whole items per chunk so reduceat segments never straddle chunks
+    item = 0
+    while item < len(token_sets):
+        stop_item = int(np.searchsorted(np.cumsum(lengths[item:]), chunk, side="right")) + item
+        stop_item = max(stop_item, item + 1)
+        lo, hi = starts[item], starts[stop_item - 1] + lengths[stop_item - 1]
+        with np.errstate(over="ignore"):
+            phv = ((hashed[lo:hi, None] * perm_a[None, :] + perm_b[None, :]) % prime) & max_hash
+        out[item:stop_item] = np.minimum.reduceat(phv, starts[item:stop_item] - lo, axis=0)
+        item = stop_item
+    return out
 
 
 _QUOTED = re.compile(r'"[^"]{0,400}"|\u201c[^\u201d]{0,400}\u201d')
@@ -170,10 +194,8 @@ def template_clusters(
     templates = sorted({t for _, t in inst})
     if not templates:
         return {}, {}
-    hashed = _minhashes(templates, [_shingles(t) for t in templates])
+    matrix = minhash_signatures([_shingles(t) for t in templates])
     uf = _UnionFind(templates)
-    by_key = dict(hashed)
-    matrix = np.array([mh.hashvalues for _, mh in hashed], dtype=np.uint64)
     for i, j in lsh_pairs(matrix, TEMPLATE_JACCARD):
         uf.union(templates[i], templates[j])
     cluster_of = {t: uf.find(uf.index[t]) for t in templates}
@@ -187,7 +209,9 @@ def template_clusters(
         if c < 2:
             out[account][cid] = 0.0
     signatures = {
-        cid: [int(x) for x in by_key[t].hashvalues] for t, cid in cluster_of.items() if t == templates[cid]
+        cid: [int(x) for x in matrix[i]]
+        for i, (t, cid) in enumerate(cluster_of.items())
+        if t == templates[cid]
     }
     return {a: {c: min(1.0, s) for c, s in d.items()} for a, d in out.items()}, signatures
 
@@ -292,10 +316,7 @@ def _timing_pairs(bins: pd.DataFrame, min_bins: int = 6) -> dict[tuple[str, str]
     if len(sets) < 2:
         return {}
     keys = sorted(sets)
-    hashed = _minhashes(
-        keys, [[int(b).to_bytes(8, "little", signed=True) for b in sorted(sets[k])] for k in keys]
-    )
-    matrix = np.array([mh.hashvalues for _, mh in hashed], dtype=np.uint64)
+    matrix = minhash_signatures([[str(b) for b in sorted(sets[k])] for k in keys])
     out: dict[tuple[str, str], float] = {}
     for i, j in lsh_pairs(matrix, TIMING_JACCARD * 0.8):
         a, b = sets[keys[i]], sets[keys[j]]

@@ -8,7 +8,7 @@ volume, coverage and extraction signals:
   logit-bias sweeps, long outputs, rate-limit pressure, model switching;
 - drive = max(volume relative to the population, machine timing);
 - score = noisy-OR(extraction x (0.45 + 0.55 drive),
-  0.85 x coverage x volume x automation x (0.2 + 0.8 output length),
+  0.5 x coverage x volume x automation x (0.2 + 0.8 output length),
   0.7 x coordination x drive x (0.2 + 0.8 output length))  (coordination: groups only).
 
 What it must not do: read logs or labels. Hard negatives are designed for in
@@ -75,7 +75,7 @@ def combine(p: ft.Profile, vol: float, auto: float, cov: float, coord: float = 0
     drive = max(vol, auto)
     parts = [
         extraction * (0.45 + 0.55 * drive),
-        0.85 * cov * vol * auto * (0.2 + 0.8 * h),
+        0.5 * cov * vol * auto * (0.2 + 0.8 * h),
         0.7 * coord * drive * (0.2 + 0.8 * h),
     ]
     p.stats.update(extraction=extraction, drive=drive, volume=vol, automation=auto, coverage=cov)

@@ -134,3 +134,28 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(LogFormatError, match="no such file"):
         extract(tmp_path / "nope.jsonl")
+
+
+@pytest.mark.slow
+def test_embedding_topic_spread_separates_one_template_from_many_topics(tmp_path: Path) -> None:
+    from distillscope.detect.run import _embedding_coverage
+
+    topics = [
+        "the French revolution",
+        "photosynthesis in plants",
+        "how to bake sourdough",
+        "python decorators",
+        "black holes and gravity",
+        "tax rules for freelancers",
+        "training for a marathon",
+        "jazz harmony",
+    ]
+    rows = [ex(i, "broad", T0 + i, f"Tell me about {t}") for i, t in enumerate(topics)]
+    rows += [
+        ex(i, "narrow", T0 + i, f"Write a product description for the blue desk lamp model {i}")
+        for i in range(8)
+    ]
+    tables = extract(write_log(tmp_path / "log.jsonl", rows))
+    spread = _embedding_coverage(tables)
+    assert set(spread) == {"broad", "narrow"}
+    assert 0.0 <= spread["narrow"] < spread["broad"] <= 1.0
