@@ -1,1 +1,12 @@
-"""server component (see DESIGN.md)."""
+"""The OpenAI-compatible server (`distillscope serve`).
+
+- :func:`distillscope.server.app.create_app` — the FastAPI app over a backend, behind a gateway.
+- :mod:`distillscope.server.backends.local` — a transformers model with continuous batching;
+  :mod:`distillscope.server.backends.upstream` — a relay to any OpenAI-compatible URL.
+- :mod:`distillscope.server.gateway` — the seam the guard plugs into (``Admission``, ``Gateway``,
+  ``OpenGateway``); :mod:`distillscope.server.errors` — OpenAI-shaped ``APIError``.
+- :mod:`distillscope.server.runner` — ``serve_in_thread``, ``serve_local`` (a local server in three
+  lines) and the foreground runner with graceful shutdown.
+
+Nothing is imported here, so that importing a submodule stays cheap.
+"""

@@ -53,7 +53,7 @@ class ChatMessage(BaseModel):
         return "".join(parts)
 
 
-class _Sampling(_Strict):
+class SamplingRequest(_Strict):
     """Fields shared by both endpoints."""
 
     model: str
@@ -97,7 +97,7 @@ class _Sampling(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _stream_options(self) -> _Sampling:
+    def _stream_options(self) -> SamplingRequest:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed when stream is true")
         return self
@@ -115,7 +115,7 @@ class _Sampling(_Strict):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-class ChatCompletionRequest(_Sampling):
+class ChatCompletionRequest(SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
@@ -141,7 +141,7 @@ class ChatCompletionRequest(_Sampling):
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
-class CompletionRequest(_Sampling):
+class CompletionRequest(SamplingRequest):
     prompt: str | list[str] | list[int] | list[list[int]]
     max_tokens: int | None = Field(16, ge=0)
     logprobs: int | None = Field(None, ge=0, le=20)

@@ -33,7 +33,7 @@ from distillscope.server.backends.engine import (
 )
 from distillscope.server.backends.textstream import TokenTexts
 from distillscope.server.errors import APIError, invalid_request, server_error
-from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, _Sampling
+from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
 
 #: Completion budget when a chat request names no max_tokens (OpenAI's is the whole context).
 DEFAULT_CHAT_MAX_TOKENS = 512
@@ -400,7 +400,7 @@ class LocalBackend:
 
     def _params(
         self,
-        request: _Sampling,
+        request: SamplingRequest,
         ctx: RequestContext,
         budget: int,
         index: int,

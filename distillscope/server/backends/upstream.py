@@ -19,7 +19,7 @@ import httpx
 
 from distillscope.server.backends.base import BackendResult, RequestContext
 from distillscope.server.errors import APIError, error_type_for_status
-from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, _Sampling
+from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
 
 log = logging.getLogger("distillscope.server")
 
@@ -67,7 +67,7 @@ class UpstreamBackend:
     async def complete(self, request: CompletionRequest, ctx: RequestContext) -> BackendResult:
         return await self._forward("/completions", request, ctx)
 
-    async def _forward(self, path: str, request: _Sampling, ctx: RequestContext) -> BackendResult:
+    async def _forward(self, path: str, request: SamplingRequest, ctx: RequestContext) -> BackendResult:
         if self._client is None:
             raise APIError(503, "the upstream client is not started", "server_error")
         body = request.model_dump(exclude_none=True)
