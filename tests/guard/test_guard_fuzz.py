@@ -71,8 +71,43 @@ _params = {
 }
 
 
+_valid_params = {
+    "max_tokens": st.integers(min_value=1, max_value=3),
+    "temperature": st.floats(min_value=0, max_value=2),
+    "top_p": st.floats(min_value=0.01, max_value=1),
+    "n": st.integers(min_value=1, max_value=2),
+    "logprobs": st.booleans(),
+    "top_logprobs": st.integers(min_value=0, max_value=5),
+    "logit_bias": st.dictionaries(st.integers(0, 1000).map(str), st.floats(-100, 100), max_size=3),
+    "stop": st.lists(st.text(min_size=1, max_size=4), max_size=2),
+    "seed": st.integers(min_value=0, max_value=2**31),
+    "stream": st.booleans(),
+}
+
+
+@st.composite
+def valid_bodies(draw: st.DrawFn) -> tuple[str, Any]:
+    """Bodies the server accepts: they go all the way through policy, backend and log."""
+    text = draw(st.one_of(st.text(max_size=60), st.sampled_from(["Solve step by step: 12 times 7", "Hi"])))
+    chosen = draw(st.lists(st.sampled_from(sorted(_valid_params)), unique=True, max_size=6))
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 2}
+    body.update({name: draw(_valid_params[name]) for name in chosen})
+    if draw(st.booleans()):
+        body["messages"] = [{"role": "user", "content": text}]
+        if body.get("top_logprobs"):
+            body["logprobs"] = True
+        return "/chat/completions", body
+    body.pop("top_logprobs", None)
+    if "logprobs" in body:
+        body["logprobs"] = 2 if body["logprobs"] else None
+    body["prompt"] = text
+    return "/completions", body
+
+
 @st.composite
 def bodies(draw: st.DrawFn) -> tuple[str, Any]:
+    if draw(st.integers(0, 2)) == 0:
+        return draw(valid_bodies())
     endpoint = draw(st.sampled_from(["/chat/completions", "/completions"]))
     if draw(st.integers(0, 9)) == 0:
         return endpoint, draw(_json)  # anything at all, also not an object
