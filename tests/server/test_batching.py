@@ -137,3 +137,34 @@ def test_generation_never_blocks_the_event_loop(tiny_server: TinyServer) -> None
         assert httpx.get(tiny_server.root + "/health", timeout=30).json()["running_rows"] >= 1
     rest = list(chunks)
     assert len(rest) > 10 and rest[-1].choices[0].finish_reason == "length"
+
+
+def test_concurrent_echo_scoring_equals_sequential(tiny_server: TinyServer) -> None:
+    texts = ["The capital of France is Paris.", "One two three four five six seven.", "Hi"]
+    client = tiny_server.client()
+    alone = [
+        client.completions.create(model=TINY, prompt=t, max_tokens=0, echo=True, logprobs=2)
+        .choices[0]
+        .logprobs
+        for t in texts
+    ]
+
+    async def run() -> list:
+        clients = [tiny_server.async_client() for _ in texts]
+        try:
+            calls = [
+                c.completions.create(model=TINY, prompt=t, max_tokens=0, echo=True, logprobs=2)
+                for c, t in zip(clients, texts, strict=True)
+            ]
+            chat = clients[0].chat.completions.create(**_request("hello", temperature=0))
+            return await asyncio.gather(*calls, chat)
+        finally:
+            for client in clients:
+                await client.close()
+
+    results = asyncio.run(run())
+    for expected, got in zip(alone, results[:3], strict=True):
+        assert got.choices[0].logprobs.tokens == expected.tokens
+        assert got.choices[0].logprobs.token_logprobs[1:] == pytest.approx(
+            expected.token_logprobs[1:], abs=1e-4
+        )

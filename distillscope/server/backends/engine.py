@@ -232,8 +232,12 @@ class BatchEngine:
                 fresh = self._take_pending(block=not self._rows)
                 if fresh is None:
                     return
-                if fresh:
-                    self._prefill_safely(fresh)
+                # Echo rows need logits at every prompt position ([1, L, vocab]); prefilled one
+                # by one so a group of long prompts never holds [n, L, vocab] at once.
+                plain = [seq for seq in fresh if not seq.params.echo_logprobs]
+                echo = [[seq] for seq in fresh if seq.params.echo_logprobs]
+                for group in ([plain] if plain else []) + echo:
+                    self._prefill_safely(group)
                 if self._rows:
                     self._decode_safely()
 
