@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import httpx
 import openai
 import pytest
@@ -130,3 +133,23 @@ def test_gateway_rejection_passes_through(tiny_server: TinyServer) -> None:
 def test_server_still_serves_after_bad_input(tiny_server: TinyServer) -> None:
     response = tiny_server.client().chat.completions.create(model=TINY, messages=MSG, max_tokens=2)
     assert response.usage.completion_tokens >= 1
+
+
+def test_a_model_without_chat_template_says_so(tiny_model_dir, tmp_path) -> None:
+    from distillscope.server.runner import serve_local
+
+    base = tmp_path / "base-model"
+    shutil.copytree(tiny_model_dir, base)
+    config = base / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    (base / "chat_template.jinja").unlink(missing_ok=True)
+    with serve_local(base, threads=1) as url:
+        client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="base-model", messages=MSG)
+        assert caught.value.code == "no_chat_template"
+        assert client.completions.create(
+            model="base-model", prompt="hi", max_tokens=2
+        ).usage.completion_tokens

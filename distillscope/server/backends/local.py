@@ -217,6 +217,13 @@ class LocalBackend:
         }
 
     def _chat_ids(self, messages: list[dict[str, Any]]) -> list[int]:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise invalid_request(
+                "this model has no chat template, so it cannot serve /v1/chat/completions; "
+                "use /v1/completions with a plain prompt",
+                param="messages",
+                code="no_chat_template",
+            )
         try:
             encoded = self.tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=True, return_dict=True
