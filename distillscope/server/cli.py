@@ -92,7 +92,7 @@ def serve(
     (no authentication, loopback only). Ctrl-C or SIGTERM finishes in-flight requests, then exits.
     """
     guarded = db is not None or policy is not None
-    if not guarded and not _is_loopback(host):
+    if (open_mode or not guarded) and not _is_loopback(host):
         fail(
             f"open mode serves without authentication, so it binds to loopback only (not {host!r}); "
             "pass --db (the guard: API keys and an exchange log) to serve on other addresses"

@@ -38,8 +38,9 @@ def test_help_explains_every_option() -> None:
         assert option in out.stdout
 
 
-def test_open_mode_refuses_a_public_address() -> None:
-    out = subprocess.run([*SERVE, "--host", "0.0.0.0"], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("extra", [[], ["--open", "--db", "unused.db"]], ids=["default", "open-with-db"])
+def test_open_mode_refuses_a_public_address(extra: list[str]) -> None:
+    out = subprocess.run([*SERVE, "--host", "0.0.0.0", *extra], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert "loopback" in out.stderr and "Traceback" not in out.stderr
 
