@@ -5,7 +5,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/distillscope serve
+	.venv/bin/distillscope demo $(DEMO_ARGS)
 
 serve: setup
 	.venv/bin/distillscope serve

@@ -87,8 +87,8 @@ class DemoSettings:
             {"attackers": 2, "exchanges": 12, "benign": 3, "benign_requests": 3, "max_new_tokens": 48,
              "train_steps": 10, "eval_prompts": 6, "task_size": 6}
             if self.quick
-            else {"attackers": 3, "exchanges": 80, "benign": 5, "benign_requests": 10, "max_new_tokens": 128,
-                  "train_steps": 120, "eval_prompts": 24, "task_size": 24}
+            else {"attackers": 3, "exchanges": 60, "benign": 5, "benign_requests": 8, "max_new_tokens": 96,
+                  "train_steps": 80, "eval_prompts": 16, "task_size": 16}
         )  # fmt: skip
         for name, value in preset.items():
             if getattr(self, name) is None:

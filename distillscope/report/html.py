@@ -11,6 +11,7 @@ simple ratios; the recommendations come from :mod:`distillscope.report.recommend
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -184,8 +185,8 @@ def _harvest(data: dict[str, Any]) -> str:
         parts.append("<h3>Examples of what was taken</h3>")
         for example in examples:
             parts.append(
-                f'<div class="quote"><strong>prompt:</strong> {esc(example.get("prompt"))}\n'
-                f"<strong>answer:</strong> {esc(example.get('response'))}</div>"
+                f'<div class="quote"><strong>prompt:</strong> {_quote(example.get("prompt"))}\n'
+                f"<strong>answer:</strong> {_quote(example.get('response'))}</div>"
             )
     return _wrap("harvest", "".join(parts))
 
@@ -332,6 +333,14 @@ def _guard(data: dict[str, Any]) -> str:
     return _wrap("guard", "".join(parts))
 
 
+def _quote(value: Any, limit: int = 600) -> str:
+    """Prompt or answer text for a quote block: blank runs collapsed, clipped, escaped."""
+    text = re.sub(r"\n\s*\n(\s*\n)+", "\n\n", str(value or "")).strip()
+    if not text:
+        return '<span class="muted">(empty or only whitespace)</span>'
+    return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _short(value: Any, limit: int = 160) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -390,8 +399,8 @@ def _identity(data: dict[str, Any]) -> str:
         verdict = _tag("names " + ", ".join(hits), "bad") if hits else _tag("no watched name", "ok")
         parts.append(
             f'<div class="quote"><strong>{esc(probe["model"])}</strong> {verdict}\n'
-            f"<strong>Q:</strong> {esc(probe['question'])}\n"
-            f"<strong>A:</strong> {esc(probe.get('answer'))}</div>"
+            f"<strong>Q:</strong> {_quote(probe['question'])}\n"
+            f"<strong>A:</strong> {_quote(probe.get('answer'))}</div>"
         )
     return _wrap("identity", "".join(parts))
 

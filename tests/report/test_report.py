@@ -177,3 +177,11 @@ def test_build_report_to_custom_path(tmp_path: Path, report_data: dict[str, Any]
     write_report_json(report_data, tmp_path / "report.json")
     out = build_report(tmp_path / "report.json", tmp_path / "site" / "index.html")
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_blank_and_long_answers_are_tidied(report_data: dict[str, Any]) -> None:
+    report_data["identity"]["probes"][1]["answer"] = "\n" * 40
+    report_data["harvest"]["examples"][0]["response"] = "word " * 400
+    html = render_html(parse_report(report_data))
+    assert "(empty or only whitespace)" in html
+    assert "word " * 119 in html and "word " * 125 not in html and "…" in html
