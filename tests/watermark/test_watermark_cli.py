@@ -90,7 +90,8 @@ def test_detect_names_the_account_from_an_exchange_log(config_file, exchanges_fi
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "skipped" in err(result) and ":2:" in err(result)  # the malformed line, by number
+    unwrapped = "".join(result.stderr.split())
+    assert "skipped" in unwrapped and "exchanges.jsonl:2:invalidJSON" in unwrapped  # the bad line, by number
     report = json.loads(result.stdout)
     assert report["attributed"] == ["alice"]
     assert {k["name"] for k in report["keys"]} == {"alice", "bob", "control-1", "control-2"}
