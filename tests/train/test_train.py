@@ -123,3 +123,29 @@ def test_kd_loss_goes_down(dataset_file, tiny_model_dir, tmp_path) -> None:
     examples, _ = build_examples(load_dataset(dataset_file), tok, 256, True)
     report = fit(model, examples, settings, tokenizer.pad_token_id)
     assert sum(report.losses[-3:]) / 3 < 0.85 * sum(report.losses[:3]) / 3
+
+
+def test_cli_trains_and_stop_after_exits_130(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from distillscope.cli import app
+
+    common = [
+        "train",
+        str(dataset_file),
+        "--student",
+        str(tiny_model_dir),
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+    ]
+    stopped = CliRunner().invoke(
+        app, [*common, "--out", str(tmp_path / "s"), "--max-steps", "3", "--stop-after", "1"]
+    )
+    assert stopped.exit_code == 130 and "--resume" in stopped.output
+    done = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "s"), "--max-steps", "3", "--resume"])
+    assert done.exit_code == 0, done.output
+    assert json.loads((tmp_path / "s" / "training.json").read_text())["steps"] == 3
+    bad = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "t"), "--method", "distill-harder"])
+    assert bad.exit_code == 2 and "method must be one of" in bad.output

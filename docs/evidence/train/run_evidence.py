@@ -27,7 +27,7 @@ from distillscope.train import TrainSettings, train_student
 
 OUT = Path("docs/evidence/train")
 RUNS = Path("runs/evidence")
-EVAL = {"n": 24, "max_new_tokens": 32}
+EVAL = {"n": 12, "max_new_tokens": 24}
 
 
 def log(message: str) -> None:
@@ -44,66 +44,69 @@ def main() -> None:
         json.dumps({"strategy": "random", "teacher": "smollm2-135m-instruct"})
     )
     settings = TrainSettings(
-        method="sft", learning_rate=1e-4, epochs=3, batch_size=8, max_seq_len=256, threads=2
+        method="sft", learning_rate=2e-4, epochs=1, max_steps=3, batch_size=8, max_seq_len=256, threads=2
     )
 
-    log("active selection")
-    by_key = {exchange_key(e): e for e in pool}
-    queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
-    active = ActiveStrategy(queries, round_size=n // 4, rounds=2, settings=replace(settings), train_steps=4)
-    answered = []
-    for round_index in range(2):
-        picked = active.next_round(round_index, answered)
-        answered += [by_key[q.key] for q in picked]
-        log(
-            f"round {round_index}: {len(picked)} prompts, tasks {[by_key[q.key].provenance['query_meta']['task'] for q in picked]}"
-        )
     active_dir = RUNS / f"active{n // 2}"
-    ordered = [replace(e, ts=float(i)) for i, e in enumerate(answered)]
-    write_jsonl(ordered, active_dir / "exchanges.jsonl")
-    (active_dir / "manifest.json").write_text(
-        json.dumps({"strategy": "active", "teacher": "smollm2-135m-instruct"})
-    )
-    del active
+    with_active = "--no-active" not in sys.argv
+    if with_active and not (active_dir / "exchanges.jsonl").exists():
+        select_active(pool, n, settings, active_dir)
 
-    log("curve")
+    cache = RUNS / "curve" / "teacher_reference.json"
+    methods_file = OUT / "methods.json"
+    results: dict = json.loads(methods_file.read_text())["results"] if methods_file.exists() else {}
+    if "untrained" not in results:
+        from distillscope.train.student import make_student
+
+        log("evaluate the untrained student")
+        model, tokenizer, _ = make_student(settings)
+        results["untrained"] = evaluate_student(
+            (model, tokenizer), tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
+        )["fidelity"]
+        del model
+    for method in ("sft", "topk-kd", "mixed"):
+        if method in results:
+            continue
+        # The SFT student at n is also the curve's random point at n (same directory and settings).
+        target = RUNS / "curve" / "random" / f"n{n}" if method == "sft" else RUNS / f"{method}{n}"
+        log(f"train {method}")
+        train_student(replace(settings, method=method, dataset=random_dir, out=target, limit=n))
+        log(f"evaluate {method}")
+        results[method] = evaluate_student(
+            target, tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
+        )["fidelity"]
+        record = {"exchanges": n, "settings": settings.hyperparameters(), "results": results}
+        methods_file.write_text(json.dumps(record, indent=2, default=str))
+
+    if not with_active:
+        log("done (no active arm)")
+        return
+    log("curve: random vs active")
     curve = run_curve(
-        [f"random={random_dir}", f"active={active_dir}"], [n // 4, n // 2, n], RUNS / "curve",
+        [f"random={random_dir}", f"active={active_dir}"], [n // 2, n], RUNS / "curve",
         settings=settings, **EVAL,
     )  # fmt: skip
     (OUT / "curve.json").write_text(json.dumps(curve, indent=2, default=str))
     (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
-
-    log("methods")
-    methods = {"sft": str(RUNS / "curve" / "random" / f"n{n}")}
-    for method in ("topk-kd", "mixed"):
-        target = RUNS / f"{method}{n}"
-        log(f"train {method}")
-        train_student(replace(settings, method=method, dataset=random_dir, out=target))
-        methods[method] = str(target)
-    cache = RUNS / "curve" / "teacher_reference.json"
-    results = {}
-    for method, path in methods.items():
-        log(f"evaluate {method}")
-        results[method] = evaluate_student(
-            path, tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
-        )["fidelity"]
-    (OUT / "methods.json").write_text(
-        json.dumps(
-            {"exchanges": n, "settings": settings.hyperparameters(), "results": results},
-            indent=2,
-            default=str,
-        )
-    )
-
-    best = min(results, key=lambda m: results[m]["kl"])
-    log(f"full evaluation of {best}")
-    full = evaluate_student(
-        methods[best], tasks=("basic_arithmetic", "leg_counting"), task_size=8, reference_cache=cache,
-        dataset=random_dir, **EVAL,
-    )  # fmt: skip
-    (OUT / "full_eval.json").write_text(json.dumps(full, indent=2, default=str))
     log("done")
+
+
+def select_active(pool: list, n: int, settings: TrainSettings, active_dir: Path) -> None:
+    """Two rounds of n/4 prompts each, chosen by the student's entropy, 4 training steps between."""
+    log("active selection")
+    by_key = {exchange_key(e): e for e in pool}
+    queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
+    active = ActiveStrategy(queries, round_size=n // 4, rounds=2, settings=replace(settings), train_steps=4)
+    answered: list = []
+    for round_index in range(2):
+        picked = active.next_round(round_index, answered)
+        answered += [by_key[q.key] for q in picked]
+        tasks = [by_key[q.key].provenance["query_meta"]["task"] for q in picked]
+        log(f"round {round_index}: {len(picked)} prompts, tasks {tasks}")
+    ordered = [replace(e, ts=float(i)) for i, e in enumerate(answered)]
+    write_jsonl(ordered, active_dir / "exchanges.jsonl")
+    manifest = {"strategy": "active", "teacher": "smollm2-135m-instruct"}
+    (active_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
 if __name__ == "__main__":
