@@ -129,7 +129,14 @@ def prompt_messages(exchange: Exchange) -> list[dict[str, Any]]:
 
 
 def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
-    """The student's chat-template rendering of the request, ending with the assistant header."""
+    """The student's chat-template rendering of the request, ending with the assistant header.
+
+    A tokenizer without a chat template (a base model) gets a plain
+    ``role: content`` transcript ending with ``assistant:``.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        text = "".join(f"{m.get('role')}: {m.get('content')}\n" for m in messages) + "assistant:"
+        return list(tokenizer.encode(text))
     ids = tokenizer.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=False
     )

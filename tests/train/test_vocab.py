@@ -117,3 +117,11 @@ def test_alignment_skips_student_tokens_inside_a_teacher_token(words) -> None:
     assert aligned.ids == [1, 7]
     assert aligned.targets[0] is not None and aligned.targets[1] is None
     assert aligned.stats == {"positions": 2, "aligned": 1}
+
+
+def test_prompt_without_a_chat_template_is_a_plain_transcript(words) -> None:
+    from distillscope.train.data import prompt_ids
+
+    ids = prompt_ids(words, [{"role": "user", "content": "hello world"}])
+    assert ids == words.encode("user: hello world\nassistant:")
+    assert 1 in ids and 2 in ids
