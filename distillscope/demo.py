@@ -383,6 +383,7 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
     merged = run.out / "harvest" / "all" / "exchanges.jsonl"
     records.write_jsonl(rows, merged)
     run.state["dataset"] = merged
+    run.state["costs"] = [e.cost_usd or 0.0 for e in rows if e.response_text]
     queries = sum(a["queries"] for a in accounts)
     return {
         "queries": queries,
@@ -465,13 +466,14 @@ def _offline_detection(run: DemoRun, guard: dict[str, Any]) -> None:
 # -- stage 3: students ----------------------------------------------------------------------------
 
 
-def _train(run: DemoRun, method: str) -> Path:
+def _train(run: DemoRun, method: str, limit: int | None = None) -> Path:
     train = _need("distillscope.train", "train_student", "TrainSettings")
     s = run.settings
     settings = train.TrainSettings(
         dataset=run.state["dataset"],
-        out=run.out / "students" / method,
+        out=run.out / "students" / (method if limit is None else f"{method}-first{limit}"),
         method=method,
+        limit=limit,
         teacher=s.model or "smollm2-135m-instruct",
         student_layers=s.student_layers,
         max_steps=int(s.train_steps),
@@ -546,6 +548,11 @@ def _students(run: DemoRun) -> None:
         methods.append(_method_row(method, scores))
         # The untrained student is every method's starting point (0 queries).
         curve += [_student_point(method, 0, 0.0, base), _student_point(method, queries, cost, scores)]
+        if not run.settings.quick and queries >= 8:
+            half = queries // 2  # a middle point: the same training on the first half of the harvest
+            costs = run.state.get("costs") or []
+            half_scores = _evaluate(run, _train(run, method, limit=half))
+            curve.append(_student_point(method, half, round(sum(costs[:half]), 6), half_scores))
     run.sections["student"] = {
         "task": {"name": run.settings.task, "n": int(run.settings.task_size)},
         "teacher_task_score": teacher_task,

@@ -193,6 +193,7 @@ def visit(
     height: int = 900,
     executable: str | None = None,
     timeout: float = 60,
+    max_height: int = 16000,
 ) -> PageVisit:
     """Load a page, optionally evaluate a JS expression (by value), and take a full-page PNG."""
     executable = executable or find_chromium()
@@ -204,13 +205,13 @@ def visit(
     with tempfile.TemporaryDirectory(prefix="distillscope-chromium-") as profile:
         pipe = _Pipe(executable, profile, width, height)
         try:
-            return _visit(pipe, url, evaluate, screenshot, width, timeout)
+            return _visit(pipe, url, evaluate, screenshot, width, timeout, max_height)
         finally:
             pipe.close()
 
 
 def _visit(
-    pipe: _Pipe, url: str, evaluate: str | None, screenshot: bool, width: int, timeout: float
+    pipe: _Pipe, url: str, evaluate: str | None, screenshot: bool, width: int, timeout: float, max_height: int
 ) -> PageVisit:
     target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
     session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -243,7 +244,7 @@ def _visit(
             "x": 0,
             "y": 0,
             "width": width,
-            "height": min(float(content.get("height", 900)), 16000),
+            "height": min(float(content.get("height", 900)), max_height),
             "scale": 1,
         }
         shot = pipe.call(

@@ -19,6 +19,7 @@ def report_command(
     screenshot: Path | None = typer.Option(
         None, "--screenshot", help="Also open the page in headless Chromium and save a PNG screenshot here."
     ),
+    screenshot_height: int = typer.Option(16000, help="Cut the screenshot at this many CSS pixels."),
 ) -> None:
     """Build ONE self-contained report.html (inline plots, no network) from report.json alone."""
     from distillscope.report.build import build_report
@@ -38,7 +39,7 @@ def report_command(
         from distillscope.report.browser import BrowserError, visit
 
         try:
-            page = visit(target)
+            page = visit(target, max_height=screenshot_height)
         except BrowserError as exc:
             fail(f"report written to {target}, but no screenshot: {exc}")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
