@@ -184,6 +184,9 @@ class BatchEngine:
         self.context_length = context_length or _context_length(model)
         self.eos_token_ids = set(eos_token_ids if eos_token_ids is not None else _eos_ids(model, tokenizer))
         self.vocab = int(model.get_output_embeddings().weight.shape[0])
+        # The model may sit on an accelerator; bookkeeping and sampling stay on the CPU, so seeded
+        # sampling gives the same tokens wherever the model runs.
+        self.device = getattr(model, "device", None) or next(model.parameters()).device
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else next(iter(self.eos_token_ids), 0))
         self._pending: queue.Queue[Sequence | None] = queue.Queue()
@@ -297,10 +300,11 @@ class BatchEngine:
             mask[i, width - lengths[i] :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         echo = any(s.params.echo_logprobs for s in seqs)
+        mask = mask.to(self.device)
         out = self.model(
-            input_ids=input_ids,
+            input_ids=input_ids.to(self.device),
             attention_mask=mask,
-            position_ids=positions,
+            position_ids=positions.to(self.device),
             use_cache=True,
             logits_to_keep=0 if echo else 1,
         )
@@ -315,7 +319,7 @@ class BatchEngine:
                 self._finish(row, "length")
         if not keep:
             return
-        index = torch.tensor(keep, dtype=torch.long)
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
         cache = _output_cache(out)
         if len(keep) < len(rows):
             _select_rows(cache, index)
@@ -333,7 +337,7 @@ class BatchEngine:
         if len(ids) == 1:
             return out
         logprobs = torch.log_softmax(logits[:-1].float(), dim=-1)
-        targets = torch.tensor(ids[1:], dtype=torch.long)
+        targets = torch.tensor(ids[1:], dtype=torch.long, device=logprobs.device)
         chosen = logprobs.gather(1, targets[:, None])[:, 0].tolist()
         k = row.params.top_logprobs or 0
         top_v, top_i = logprobs.topk(k, dim=-1) if k else (None, None)
@@ -350,11 +354,11 @@ class BatchEngine:
         rows = self._rows
         input_ids = torch.tensor([[row.last] for row in rows], dtype=torch.long)
         positions = torch.tensor([[row.position] for row in rows], dtype=torch.long)
-        self._mask = torch.cat([self._mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(rows), 1))], dim=1)
         out = self.model(
-            input_ids=input_ids,
+            input_ids=input_ids.to(self.device),
             attention_mask=self._mask,
-            position_ids=positions,
+            position_ids=positions.to(self.device),
             use_cache=True,
             logits_to_keep=1,
             **{self._cache_arg: self._cache},
@@ -372,7 +376,7 @@ class BatchEngine:
         """Pick each row's next token: logit_bias, then its processors, then temperature/top-p."""
         import torch
 
-        scores = logits.to(torch.float32, copy=True)
+        scores = logits.to(device="cpu", dtype=torch.float32, copy=True)
         for i, row in enumerate(rows):
             if row.bias_ids is not None:
                 scores[i].index_add_(0, row.bias_ids, row.bias_values)
@@ -455,7 +459,7 @@ class BatchEngine:
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
             return
-        index = torch.tensor(keep, dtype=torch.long)
+        index = torch.tensor(keep, dtype=torch.long, device=self._mask.device)
         _select_rows(self._cache, index)
         self._mask = self._mask.index_select(0, index)
         self._rows = [self._rows[i] for i in keep]
