@@ -31,6 +31,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -763,6 +764,10 @@ def _finish(run: DemoRun) -> Path:
     return run.out
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def demo_command(
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets: a few minutes on 2 cores."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: runs/<timestamp>)."),
@@ -794,10 +799,13 @@ def demo_command(
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc))
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a polite kill ends like Ctrl-C
     try:
         folder = run_demo(settings)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     console.print(f"[bold green]report:[/] {folder / 'report.html'}")
     typer.echo(str(folder / "report.html"))
 
