@@ -44,13 +44,13 @@ def test_concurrent_greedy_equals_sequential(tiny_server: TinyServer) -> None:
     bias = _eos_ban(tiny_server)
     # Different lengths: rows are left-padded and join the running batch at step boundaries.
     requests = [
-        _request(p, temperature=0, logit_bias=bias, max_tokens=6 + 2 * i) for i, p in enumerate(PROMPTS)
+        _request(p, temperature=0, logit_bias=bias, max_tokens=20 + 2 * i) for i, p in enumerate(PROMPTS)
     ]
     sequential = [client.chat.completions.create(**kw).choices[0].message.content for kw in requests]
     tiny_server.backend.engine.stats["max_rows"] = 0
     concurrent = asyncio.run(_gather(tiny_server, requests))
     assert [r.choices[0].message.content for r in concurrent] == sequential
-    assert [r.usage.completion_tokens for r in concurrent] == [6 + 2 * i for i in range(len(PROMPTS))]
+    assert [r.usage.completion_tokens for r in concurrent] == [20 + 2 * i for i in range(len(PROMPTS))]
     assert tiny_server.backend.engine.stats["max_rows"] >= 2, "concurrent requests should share decode steps"
 
 

@@ -53,18 +53,18 @@ def test_rows_joining_mid_decode_match_plain_greedy(engine: BatchEngine, tiny_se
     ]
     short = tokenizer("Hi")["input_ids"]
     first, second, third = Collector(), Collector(), Collector()
-    engine.submit(Sequence(medium, SamplingParams(max_new_tokens=12, temperature=0, logit_bias=bias), first))
+    engine.submit(Sequence(medium, SamplingParams(max_new_tokens=40, temperature=0, logit_bias=bias), first))
     assert first.third.wait(60)
     # Joins a running batch: a longer prompt (the running cache gets left-padded) ...
-    engine.submit(Sequence(longer, SamplingParams(max_new_tokens=20, temperature=0, logit_bias=bias), second))
+    engine.submit(Sequence(longer, SamplingParams(max_new_tokens=40, temperature=0, logit_bias=bias), second))
     assert second.third.wait(60)
     # ... and a shorter one (its own cache gets left-padded), after the first row may have left.
     engine.submit(Sequence(short, SamplingParams(max_new_tokens=6, temperature=0, logit_bias=bias), third))
     for collector in (first, second, third):
         assert collector.done.wait(60) and collector.reason == "length"
     model = tiny_server.backend.model
-    assert first.tokens == greedy_ids(model, medium, 12, banned)
-    assert second.tokens == greedy_ids(model, longer, 20, banned)
+    assert first.tokens == greedy_ids(model, medium, 40, banned)
+    assert second.tokens == greedy_ids(model, longer, 40, banned)
     assert third.tokens == greedy_ids(model, short, 6, banned)
     assert engine.stats["max_rows"] >= 2 and engine.stats["prefills"] == 3
     assert wait_idle(engine)
