@@ -31,5 +31,9 @@ def spark_session():
 
     spark = session("local[1]")
     spark.sparkContext.setLogLevel("ERROR")
+    # tiny test logs: compiling code and adaptive re-planning cost more than they save
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    spark.conf.set("spark.sql.shuffle.partitions", "1")
     yield spark
     spark.stop()
