@@ -185,10 +185,14 @@ def model_switch(uses: list[ModelUse]) -> tuple[bool, str]:
 
 
 def output_length(stats: dict[str, float]) -> float:
-    """0..1: how long the answers asked for are (max_tokens or completion tokens); 0.5 if unknown."""
+    """0..1: how long the answers asked for are (max_tokens or completion tokens).
+
+    Unknown (neither logged) counts as 0.75: a log without lengths must not hide a
+    chain-of-thought harvest, whose answers are long by construction.
+    """
     lengths = [x for x in (stats.get("mean_max_tokens"), stats.get("mean_comp_tokens")) if x == x and x]
     if not lengths:
-        return 0.5
+        return 0.75
     return clip01((max(lengths) - 32.0) / 224.0)
 
 
