@@ -341,6 +341,25 @@ def cost(config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     return report.to_dict()
 
 
+def black_box(student: Path, prompts: list[str], config_path: Path, vocab: int, max_new_tokens: int) -> dict:
+    """Closed-model test: the suspect answers prompts like those it was trained on; its answers are scored."""
+    from distillscope.models import load_model
+    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.lm import generate, prompt_ids
+    from distillscope.watermark.radioactivity import candidates_with_controls, score_answers
+
+    config = WatermarkConfig.from_file(config_path)
+    model, tokenizer = load_model(student)
+    ids = [prompt_ids(tokenizer, [{"role": "user", "content": p}]) for p in prompts]
+    answers = generate(model, tokenizer, ids, max_new_tokens=max_new_tokens, batch_size=16)
+    texts = [tokenizer.decode(a, skip_special_tokens=True) for a in answers]
+    candidates = candidates_with_controls(config, [*ATTACKERS, *BYSTANDERS], controls=5)
+    report = score_answers(
+        texts, tokenizer, config, candidates, vocab_size=vocab, alpha=1e-3, suspect=student.name
+    )
+    return report.to_dict()
+
+
 def completion_tokens(path: Path, limit: int | None = None) -> int:
     rows = read_jsonl(path)
     rows = sorted(rows, key=lambda x: x.ts)[:limit] if limit else rows
@@ -401,6 +420,9 @@ def main() -> None:
     parser.add_argument("--curve", default="4,8,16", help="attacker-1 exchanges per power-curve student")
     parser.add_argument("--cost-prompts", type=int, default=8)
     parser.add_argument(
+        "--bb-prompts", type=int, default=8, help="black-box: prompts per attacker, asked again"
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a shared, oversubscribed CPU)"
     )
     parser.add_argument("--plot", type=Path, default=Path("docs/watermark-radioactivity.png"))
@@ -458,6 +480,19 @@ def main() -> None:
     if "cost" not in results:
         log("cost of the watermark")
         results["cost"] = cost(config_path, args)
+    results.setdefault("black_box", {})
+    bb_prompts = [
+        p
+        for i in range(3)
+        for p in all_prompts()[i * args.per_account : i * args.per_account + args.bb_prompts]
+    ]
+    for name in ("untrained", "plain", "watermarked"):
+        if name not in results["black_box"]:
+            log(f"black-box: {name} answers {len(bb_prompts)} of the harvested prompts")
+            results["black_box"][name] = black_box(
+                students[name], bb_prompts, config_path, vocab, args.max_new_tokens
+            )
+            save()
     results["seconds"] = round(time.monotonic() - started, 1)
     save()
     plot(results, args.plot)
@@ -507,6 +542,17 @@ def summary(results: dict[str, Any]) -> None:
         print(
             f"{name:22s} {report['training_tokens']:7d} {a1['scored']:7d} {_p(report['overall_p']):>10s}  "
             f"{','.join(report['attributed']) or '-':22s}  x{ratio:.3f}             {worst:.2f}"
+        )
+    print(
+        "\n== radioactivity, black-box (suspect answers harvested prompts; alpha 1e-3, Holm over 6 keys) =="
+    )
+    for name, report in results.get("black_box", {}).items():
+        keys = _by_name(report)
+        row = ", ".join(f"{a}: p={_p(keys[a]['p_adjusted'])}" for a in ATTACKERS)
+        worst = max(log10_p(k["p_value"]) or 0.0 for k in report["keys"] if k["role"] == "control")
+        print(
+            f"{name:12s} named {','.join(report['attributed']) or '-':34s} {row}; "
+            f"max control -log10p {worst:.2f}"
         )
     c = results["cost"]
     print(
