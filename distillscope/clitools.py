@@ -16,7 +16,8 @@ console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error (no traceback) and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: an error message stays one line, whatever the terminal width.
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
