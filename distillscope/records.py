@@ -21,6 +21,24 @@ from typing import Any, Literal
 
 OnError = Literal["skip", "raise"]
 
+#: Request fields an exchange keeps in ``params`` (the sampling parameters of DESIGN.md).
+SAMPLING_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "echo",
+    "presence_penalty",
+    "frequency_penalty",
+)
+
 # Columns that hold nested values; in Parquet they are stored as JSON strings so
 # that free-form dicts (params.logit_bias, provenance) keep a stable schema.
 JSON_COLUMNS = ("messages", "params", "logprobs", "provenance", "extra", "usage")

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from distillscope.models.tokens import unicode_to_bytes
 from distillscope.records import Exchange, new_exchange_id
 from distillscope.train.data import prompt_ids
-from distillscope.train.vocab import bytes_to_unicode, is_byte_level
+from distillscope.train.vocab import is_byte_level
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Generation:
 
 def _token_bytes(tokenizer: Any, token_id: int, byte_level: bool) -> bytes:
     if byte_level and token_id not in tokenizer.all_special_ids:
-        decoder = {v: k for k, v in bytes_to_unicode().items()}
+        decoder = unicode_to_bytes()
         raw = tokenizer.convert_ids_to_tokens(token_id)
         if all(ch in decoder for ch in raw):
             return bytes(decoder[ch] for ch in raw)

@@ -41,7 +41,7 @@ from distillscope.guard.redact import install_redaction
 from distillscope.guard.risk import RiskConfig, RiskTracker, request_features
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.writer import BatchWriter, WriterConfig
-from distillscope.records import Exchange, new_exchange_id
+from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.errors import APIError
 from distillscope.server.gateway import Admission, client_meta
 
@@ -55,21 +55,6 @@ log = logging.getLogger("distillscope.guard")
 UNAUTHENTICATED = "(unauthenticated)"
 OPEN_ACCOUNT = "local"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-#: Sampling parameters kept in the log row of a refused request (as the server keeps them).
-LOGGED_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "n",
-    "stop",
-    "seed",
-    "stream",
-    "logprobs",
-    "top_logprobs",
-    "logit_bias",
-    "echo",
-)
 #: Text kept per message of a request without a valid key (anyone can send those).
 ANONYMOUS_TEXT_LIMIT = 2000
 MAX_ANONYMOUS_MESSAGES = 16
@@ -381,7 +366,7 @@ class GuardGateway:
             user_agent=meta.get("user_agent"),
             model=body.get("model") if isinstance(body.get("model"), str) else None,
             endpoint=endpoint,
-            params={k: body[k] for k in LOGGED_PARAMS if k in body},
+            params={k: body[k] for k in SAMPLING_PARAMS if k in body},
             status=exc.status,
             latency_ms=(time.time() - started) * 1000.0,
             extra=extra,

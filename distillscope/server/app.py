@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from distillscope.records import Exchange
+from distillscope.records import SAMPLING_PARAMS, Exchange
 from distillscope.server.backends.base import Backend, RequestContext
 from distillscope.server.errors import APIError, error_type_for_status, invalid_request, model_not_found
 from distillscope.server.gateway import Admission, Gateway, OpenGateway
@@ -37,23 +37,6 @@ from distillscope.server.schemas import (
 
 log = logging.getLogger("distillscope.server")
 
-#: Request fields kept in the exchange log's ``params``.
-PARAM_KEYS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "n",
-    "stop",
-    "seed",
-    "stream",
-    "logprobs",
-    "top_logprobs",
-    "logit_bias",
-    "echo",
-    "presence_penalty",
-    "frequency_penalty",
-)
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 
@@ -369,7 +352,7 @@ class _Trace:
             org=meta.get("org"),
             model=body.get("model") if isinstance(body.get("model"), str) else model_name,
             endpoint=self.endpoint,
-            params={k: body[k] for k in PARAM_KEYS if k in body},
+            params={k: body[k] for k in SAMPLING_PARAMS if k in body},
             messages=messages,
             prompt=prompt,
             response_text=self.texts.get(0) if self.texts else None,

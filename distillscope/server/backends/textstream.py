@@ -9,28 +9,11 @@ bytes, as OpenAI's ``logprobs`` show them. This module must not touch the model.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
+from distillscope.models.tokens import unicode_to_bytes
+
 REPLACEMENT = "\ufffd"
-
-
-@lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-level BPE alphabet, reversed (unicode char -> byte)."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    chars = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
 
 
 class TokenTexts:
@@ -57,7 +40,7 @@ class TokenTexts:
 
     def _raw_bytes(self, token_id: int) -> list[int]:
         piece = self.tokenizer.convert_ids_to_tokens(token_id)
-        decoder = _byte_decoder()
+        decoder = unicode_to_bytes()
         special = token_id in set(getattr(self.tokenizer, "all_special_ids", []) or [])
         if isinstance(piece, str) and not special and all(ch in decoder for ch in piece):
             return [decoder[ch] for ch in piece]
