@@ -67,6 +67,21 @@ def harvest_command(
         rich_help_panel=STRATEGY_HELP,
     ),
     count: int = typer.Option(50, help="reasoning-gym: items per task.", rich_help_panel=STRATEGY_HELP),
+    active_pool: Path | None = typer.Option(
+        None,
+        help="Active selection: a prompts file of candidates; each round asks those the current "
+        "student is least sure about, then retrains it.",
+        rich_help_panel=STRATEGY_HELP,
+    ),
+    round_size: int = typer.Option(
+        16, help="Active selection: prompts asked per round.", rich_help_panel=STRATEGY_HELP
+    ),
+    rounds: int = typer.Option(4, help="Active selection: rounds.", rich_help_panel=STRATEGY_HELP),
+    student: str | None = typer.Option(
+        None,
+        help="Active selection: the student (a local HF dir; default: a layer subset of --model).",
+        rich_help_panel=STRATEGY_HELP,
+    ),
     strategy_seed: int = typer.Option(
         0, help="Seed of the strategy's own randomness.", rich_help_panel=STRATEGY_HELP
     ),
@@ -135,6 +150,12 @@ def harvest_command(
             count=count,
             seed=strategy_seed,
             system=system,
+            active_pool=active_pool,
+            round_size=round_size,
+            rounds=rounds,
+            student=student,
+            teacher_model=model if teacher == "local" else None,
+            state_file=out / "active-rounds.json",
         )
         settings = HarvestSettings(
             out_dir=out,
@@ -188,6 +209,12 @@ def _strategy(
     count: int,
     seed: int,
     system: str | None,
+    active_pool: Path | None = None,
+    round_size: int = 16,
+    rounds: int = 4,
+    student: str | None = None,
+    teacher_model: str | None = None,
+    state_file: Path | None = None,
 ) -> Any:
     chosen = [
         name
@@ -196,13 +223,14 @@ def _strategy(
             ("--self-instruct", self_instruct),
             ("--random-words", random_words),
             ("--task", task),
+            ("--active-pool", active_pool),
         )
         if value is not None
     ]
     if len(chosen) != 1:
         fail(
-            "choose exactly one query strategy: --prompts FILE, --self-instruct SEEDS, --random-words N "
-            f"or --task NAME (got {', '.join(chosen) or 'none'})"
+            "choose exactly one query strategy: --prompts FILE, --self-instruct SEEDS, --random-words N, "
+            f"--task NAME or --active-pool FILE (got {', '.join(chosen) or 'none'})"
         )
     if prompts is not None:
         from distillscope.harvest.strategies.files import PromptFileStrategy
@@ -223,6 +251,8 @@ def _strategy(
             seed=seed,
             system=system,  # type: ignore[arg-type]
         )
+    if active_pool is not None:
+        return _active_strategy(active_pool, round_size, rounds, student, teacher_model, state_file, system)
     if random_words is not None:
         from distillscope.harvest.strategies.random_words import RandomWordStrategy
 
@@ -230,6 +260,26 @@ def _strategy(
     from distillscope.harvest.strategies.tasks import ReasoningGymStrategy
 
     return ReasoningGymStrategy(task or "", count, seed=seed, system=system)
+
+
+def _active_strategy(
+    pool_file: Path,
+    round_size: int,
+    rounds: int,
+    student: str | None,
+    teacher_model: str | None,
+    state_file: Path | None,
+    system: str | None,
+) -> Any:
+    from distillscope.harvest.strategies.active import ActiveStrategy
+    from distillscope.harvest.strategies.files import read_prompts
+    from distillscope.train.settings import TrainSettings
+
+    pool, _ = read_prompts(pool_file, system=system, on_error="raise")
+    settings = TrainSettings(student=student, **({"teacher": teacher_model} if teacher_model else {}))
+    return ActiveStrategy(
+        pool, round_size=round_size, rounds=rounds, settings=settings, state_file=state_file
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -77,3 +77,24 @@ def test_cli_run_writes_dataset_and_manifest(tmp_path: Path) -> None:
     expected = {"cache.sqlite", "exchanges.jsonl", "exchanges.parquet", "failures.jsonl", "manifest.json"}
     assert expected <= names
     assert not any(name.endswith(".tmp") for name in names)  # atomic writes leave no temporary files
+
+
+def test_active_pool_harvests_in_rounds_and_replays_them(tmp_path: Path, tiny_model_dir: Path) -> None:
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(f"Explain topic number {i} in one line." for i in range(6)) + "\n")
+    out = tmp_path / "out"
+    args = ["harvest", str(out), "--teacher", "local", "--model", str(tiny_model_dir)]
+    args += ["--active-pool", str(pool), "--round-size", "2", "--rounds", "2", "--max-new-tokens", "4"]
+    args += ["--no-progress", "--terms", "test"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "exchanges.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and len({r["messages"][-1]["content"] for r in rows}) == 4
+    assert all(r["provenance"]["strategy"] == "active" for r in rows)
+    rounds = json.loads((out / "active-rounds.json").read_text())
+    assert len(rounds["rounds"]) == 2
+    # A second run replays the saved rounds: same prompts, all from the cache.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    rows_again = [json.loads(line) for line in (out / "exchanges.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows_again) == sorted(r["id"] for r in rows)
