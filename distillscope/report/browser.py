@@ -202,7 +202,9 @@ def visit(
     url = str(url_or_path)
     if "://" not in url:
         url = Path(url).resolve().as_uri()
-    with tempfile.TemporaryDirectory(prefix="distillscope-chromium-") as profile:
+    # Chromium's helper processes can still be writing the profile when the main one
+    # has exited; a leftover temp profile is harmless, a failed check is not.
+    with tempfile.TemporaryDirectory(prefix="distillscope-chromium-", ignore_cleanup_errors=True) as profile:
         pipe = _Pipe(executable, profile, width, height)
         try:
             return _visit(pipe, url, evaluate, screenshot, width, timeout, max_height)
