@@ -42,6 +42,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _bound_config(app: Any, host: str, port: int, log_level: str) -> tuple[socket.socket, int, Any]:
+    """A listening socket, its port, and the uvicorn config both runners share."""
+    import uvicorn
+
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=actual_port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return sock, actual_port, config
+
+
 def base_url_for(host: str, port: int) -> str:
     """The OpenAI base URL (ending in ``/v1``) of a server bound to ``host:port``."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
@@ -67,16 +84,7 @@ def serve_in_thread(
     """
     import uvicorn
 
-    sock = _bind(host, port)
-    actual_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=actual_port,
-        log_level=log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    sock, actual_port, config = _bound_config(app, host, port, log_level)
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{actual_port}", daemon=True
@@ -114,18 +122,7 @@ def run_forever(
     """
     import asyncio
 
-    import uvicorn
-
-    sock = _bind(host, port)
-    actual_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=actual_port,
-        log_level=log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    sock, actual_port, config = _bound_config(app, host, port, log_level)
     server = _QuietExitServer(config)
 
     async def _main() -> None:
