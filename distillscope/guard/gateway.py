@@ -285,6 +285,7 @@ class GuardGateway:
             strip_logprobs=decision.strip_logprobs,
             reasons=list(decision.reasons),
             meta={**meta, **extra},
+            headers=dict(decision.headers),  # x-ratelimit-* on every answer, as OpenAI sends them
         )
 
     async def record(self, exchange: Exchange) -> None:

@@ -74,11 +74,13 @@ def create_app(
         return {"status": "ok", "model": model_name, **backend.health()}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models(request: Request) -> dict[str, Any]:
+        await server.check_caller(request)  # as OpenAI: listing models needs a valid key
         return {"object": "list", "data": [server.model_card()]}
 
     @app.get("/v1/models/{model:path}")
-    async def model(model: str) -> dict[str, Any]:
+    async def model(request: Request, model: str) -> dict[str, Any]:
+        await server.check_caller(request)
         if model != model_name:
             raise model_not_found(model)
         return server.model_card()
@@ -138,6 +140,11 @@ class _Server:
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    async def check_caller(self, request: Request) -> None:
+        authenticate = getattr(self.gateway, "authenticate", None)
+        if authenticate is not None:
+            await authenticate(request)
+
     def model_card(self) -> dict[str, Any]:
         return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "distillscope"}
 
@@ -174,11 +181,11 @@ class _Server:
         if isinstance(result, dict):
             trace.absorb(result)
             self._spawn(self._record(trace))
-            return JSONResponse(result)
+            return JSONResponse(result, headers=admission.headers)
         return StreamingResponse(
             self._sse(result, trace, wants_usage),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={**admission.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     def _validate(self, endpoint: str, body: dict[str, Any]) -> ChatCompletionRequest | CompletionRequest:

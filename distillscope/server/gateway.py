@@ -36,6 +36,7 @@ class Admission:
     strip_logprobs: bool = False  # policy: answer without logprobs/top_logprobs
     reasons: list[str] = field(default_factory=list)  # why the policy decided what it did
     meta: dict[str, Any] = field(default_factory=dict)  # ip, user_agent, payment_id, org ...
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the answer (x-ratelimit-* ...)
 
     def __post_init__(self) -> None:
         if not isinstance(self.account, str) or not self.account:
@@ -59,6 +60,9 @@ class Gateway(Protocol):
     def router(self) -> fastapi.APIRouter | None:
         """Extra routes (admin API, /metrics) mounted by ``create_app``, or None."""
         ...
+
+    # Optional: ``async def authenticate(request)`` checks the caller of the read-only routes
+    # (``/v1/models``) and raises ``APIError`` (401) to refuse; without it they are open.
 
     async def startup(self) -> None:
         """Open stores; called once when the app starts."""
@@ -96,6 +100,9 @@ class OpenGateway:
         self, request: starlette.requests.Request, endpoint: str, body: dict[str, Any]
     ) -> Admission:
         return Admission(account=self.account, meta=client_meta(request))
+
+    async def authenticate(self, request: starlette.requests.Request) -> None:
+        return None
 
     async def record(self, exchange: Exchange) -> None:
         self.recorded += 1

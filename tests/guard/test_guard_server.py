@@ -149,6 +149,18 @@ def test_no_request_without_a_valid_key_reaches_the_backend(db_url: str, backend
     assert ok[0].extra["decision"] == "allow" and "risk_score" in ok[0].extra
 
 
+def test_listing_models_needs_a_valid_key(sqlite_url: str, backend: CountingBackend) -> None:
+    key, _ = _new_key(sqlite_url, "acme")
+    with serving(_gateway(sqlite_url), backend) as base_url:
+        with pytest.raises(openai.AuthenticationError) as info:
+            _client(base_url, "ds-not-a-real-key-000000000000").models.list()
+        assert info.value.code == "invalid_api_key"
+        assert httpx.get(f"{base_url}/models/{MODEL}").status_code == 401
+        assert [m.id for m in _client(base_url, key).models.list()] == [MODEL]
+        assert _client(base_url, key).models.retrieve(MODEL).id == MODEL
+    assert backend.calls == 0
+
+
 def test_anonymous_refusals_are_logged_but_cannot_flood_the_log(
     sqlite_url: str, backend: CountingBackend
 ) -> None:
@@ -398,6 +410,23 @@ def test_rpm_limit_is_a_429_with_headers(sqlite_url: str, backend: CountingBacke
     limited = [r for r in _logged(sqlite_url) if r.status == 429]
     assert len(limited) == 1 and limited[0].extra["decision"] == "rate_limited"
     assert "requests per minute limit 2" in limited[0].extra["decision_reasons"][0]
+
+
+def test_successful_answers_carry_rate_limit_headers(sqlite_url: str, backend: CountingBackend) -> None:
+    key, _ = _new_key(sqlite_url, "acme")
+    with serving(_gateway(sqlite_url, {"limits": {"rpm": 5, "tpm": 10_000}}), backend) as base_url:
+        client = _client(base_url, key)
+        first = client.chat.completions.with_raw_response.create(model=MODEL, messages=CHAT, max_tokens=4)
+        second = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=CHAT, max_tokens=4, stream=True
+        )
+        list(second.parse())  # the stream's headers came before its first byte
+    assert first.headers["x-ratelimit-limit-requests"] == "5"
+    assert first.headers["x-ratelimit-remaining-requests"] == "4"
+    assert second.headers["x-ratelimit-remaining-requests"] == "3"
+    assert first.headers["x-ratelimit-limit-tokens"] == "10000"
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 10_000
+    assert first.headers["x-ratelimit-reset-requests"].endswith("s")
 
 
 def test_tpm_limit(sqlite_url: str, backend: CountingBackend) -> None:
