@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,9 @@ def radioactivity_command(
     teacher: str = typer.Option("smollm2-135m-instruct", help=TEACHER_HELP),
     limit: int = typer.Option(0, help="Use at most this many texts/prompts (0 = all)."),
     max_new_tokens: int = typer.Option(64, help="Black-box mode: tokens per answer."),
+    temperature: float = typer.Option(
+        0.0, min=0.0, max=2.0, help="Black-box mode: sampling temperature (raise it if greedy answers loop)."
+    ),
     batch_size: int = typer.Option(8, min=1),
     max_length: int = typer.Option(512, min=8, help="Reading mode: tokens per sequence."),
     alpha: float = typer.Option(0.01, help="Family-wise significance level (Holm over the account keys)."),
@@ -236,56 +240,33 @@ def radioactivity_command(
         fail("per-account mode: name the accounts to test with --accounts or --accounts-from LOG")
     extra_controls = [a.strip() for a in (control_accounts or "").split(",") if a.strip()]
     tokenizer, vocab = _tokenizer_and_vocab(teacher)
+    test = _KeyTest(config, names, extra_controls, controls, tokenizer, vocab, alpha)
     if suspect is not None:
-        report = _reading(
-            config,
-            suspect,
-            texts,
-            names,
-            extra_controls,
-            controls,
-            tokenizer,
-            vocab,
-            limit,
-            batch_size,
-            max_length,
-            alpha,
-        )
+        report = _reading(test, suspect, texts, limit, batch_size, max_length)
     else:
-        report = _black_box(
-            config,
-            suspect_url or "",
-            suspect_model,
-            api_key_env,
-            prompts,
-            names,
-            extra_controls,
-            controls,
-            tokenizer,
-            vocab,
-            limit,
-            max_new_tokens,
-            alpha,
-        )
+        sampling = (max_new_tokens, temperature)
+        report = _black_box(test, suspect_url or "", suspect_model, api_key_env, prompts, limit, sampling)
     _print_scores(report, f"radioactivity ({report.mode}) of {report.suspect}: {report.tokens} predictions")
     _print_verdict(report)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
 
 
+@dataclass
+class _KeyTest:
+    """What both radioactivity modes share: the keys to test, their controls, the green-list vocabulary."""
+
+    config: Any
+    names: list[str]
+    extra_controls: list[str]
+    controls: int
+    tokenizer: Any
+    vocab: int
+    alpha: float
+
+
 def _reading(
-    config,
-    suspect,
-    texts,
-    names,
-    extra_controls,
-    controls,
-    tokenizer,
-    vocab,
-    limit,
-    batch_size,
-    max_length,
-    alpha,
+    test: _KeyTest, suspect: str, texts: Path | None, limit: int, batch_size: int, max_length: int
 ) -> Any:
     from rich.progress import Progress
 
@@ -315,14 +296,14 @@ def _reading(
         task = bar.add_task("reading", total=len(documents))
         report = reading_mode(
             model,
-            tokenizer,
+            test.tokenizer,
             documents,
-            config,
-            names,
-            vocab_size=vocab,
-            controls=controls,
-            control_accounts=extra_controls,
-            alpha=alpha,
+            test.config,
+            test.names,
+            vocab_size=test.vocab,
+            controls=test.controls,
+            control_accounts=test.extra_controls,
+            alpha=test.alpha,
             batch_size=batch_size,
             max_length=max_length,
             suspect=suspect,
@@ -332,19 +313,13 @@ def _reading(
 
 
 def _black_box(
-    config,
-    url,
-    model_name,
-    api_key_env,
-    prompts,
-    names,
-    extra_controls,
-    controls,
-    tokenizer,
-    vocab,
-    limit,
-    max_new_tokens,
-    alpha,
+    test: _KeyTest,
+    url: str,
+    model_name: str,
+    api_key_env: str | None,
+    prompts: Path | None,
+    limit: int,
+    sampling: tuple[int, float],
 ) -> Any:
     import openai
     from rich.progress import Progress
@@ -374,15 +349,16 @@ def _black_box(
                 url,
                 model_name,
                 chats,
-                tokenizer,
-                config,
-                names,
-                vocab_size=vocab,
+                test.tokenizer,
+                test.config,
+                test.names,
+                vocab_size=test.vocab,
                 api_key=api_key,
-                max_tokens=max_new_tokens,
-                controls=controls,
-                control_accounts=extra_controls,
-                alpha=alpha,
+                max_tokens=sampling[0],
+                temperature=sampling[1],
+                controls=test.controls,
+                control_accounts=test.extra_controls,
+                alpha=test.alpha,
                 progress=lambda done, total: bar.update(task, completed=done),
             )
     except openai.OpenAIError as exc:

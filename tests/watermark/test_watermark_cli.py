@@ -194,6 +194,32 @@ def test_radioactivity_reading_mode_prints_keys_and_controls(tmp_path, config_fi
     assert "negative controls" in err(result)
 
 
+def test_radioactivity_black_box_mode_through_a_real_server(
+    tmp_path, config_file, tiny_model_dir, monkeypatch
+):
+    """The suspect is an API whose answers carry alice's watermark: the command names alice, not bob."""
+    from distillscope.server.runner import serve_local
+
+    config = WatermarkConfig.from_file(config_file)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"Tell me about topic number {i}." for i in range(6)) + "\n")
+    monkeypatch.setenv("SUSPECT_KEY", "sk-anything")
+    hook = lambda account: processors_for_account(config, "alice")  # noqa: E731
+    with serve_local(tiny_model_dir, served_model_name="tiny", logits_processors_for=hook) as base_url:
+        args = ["watermark", "radioactivity", "-c", str(config_file), "--suspect-url", base_url]
+        args += ["--suspect-model", "tiny", "--api-key-env", "SUSPECT_KEY", "--prompts", str(prompts)]
+        args += ["--teacher", str(tiny_model_dir), "--accounts", "alice,bob", "--max-new-tokens", "32"]
+        args += ["--temperature", "1.0"]
+        result = runner.invoke(app, [*args, "--json"])
+        missing = runner.invoke(app, [*args, "--api-key-env", "NO_SUCH_VAR"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mode"] == "black-box" and report["documents"] == 6
+    assert report["attributed"] == ["alice"] and report["controls_ok"]
+    assert "radioactive" in err(result) and "negative controls" in err(result)
+    assert missing.exit_code != 0 and "$NO_SUCH_VAR is not set" in err(missing)
+
+
 def test_cost_reports_agreement_and_perplexity(tmp_path, secret_env, tiny_model_dir):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("Say hello.\nName a colour.\nCount to three.\n")
