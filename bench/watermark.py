@@ -13,17 +13,20 @@ The whole path runs on the embedded default (SmolLM2-135M-Instruct), offline:
    on the three attackers' watermarked answers, on the same prompts' unwatermarked
    answers (control), and on growing shares of one attacker's answers (power curve);
 5. reading-mode radioactivity of every student, the untrained student as a
-   control too, over the unwatermarked teacher answers: a p-value per account key
-   (3 attackers + 3 bystanders that never harvested, Holm-corrected) and 5
-   negative-control keys;
+   control too: a p-value per account key (3 attackers + 3 bystanders that never
+   harvested, Holm-corrected) and 5 negative-control keys, once reading the
+   attackers' harvested (watermarked) answers with fresh seeds only (the strong
+   test) and once reading unwatermarked teacher answers at every position;
 6. the cost of the watermark on the teacher's greedy answers.
 
 Every stage keeps its output in ``--out`` and is skipped when rerun. Prints a
 summary with ratios against the controls; writes ``results.json`` and the plot
 ``docs/watermark-radioactivity.png``.
 
-    .venv/bin/python bench/watermark.py                 # ~20-40 min on a busy 2-core CPU
-    .venv/bin/python bench/watermark.py --per-account 64 --max-new-tokens 64   # more data, more power
+    .venv/bin/python bench/watermark.py                 # small and quick; not enough to detect
+    # the README's evidence (~50 min on one core of a quiet 2-core CPU):
+    .venv/bin/python bench/watermark.py --out runs/wm3 --per-account 48 --held-out 48 --max-new-tokens 64 \
+        --student-layers spread:30 --lr 1e-4 --epochs 4 --curve 12,24,48 --bb-prompts 16
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ TEMPLATES = [
     "Write a short paragraph about {} for a ten-year-old.",
     "What are three interesting facts about {}?",
     "Give me a simple summary of {}.",
+    "Why does {} matter? Answer briefly.",
+    "Describe {} to someone who has never heard of it.",
 ]
 
 
@@ -263,7 +268,9 @@ def untrained_student(out: Path, student_layers: str) -> Path:
     return target
 
 
-def radioactivity(student: Path, reading: Path, config_path: Path, vocab: int) -> dict[str, Any]:
+def radioactivity(
+    student: Path, reading: Path, config_path: Path, vocab: int, fresh_seeds: bool
+) -> dict[str, Any]:
     from distillscope.models import load_model
     from distillscope.watermark.config import WatermarkConfig
     from distillscope.watermark.radioactivity import reading_mode
@@ -284,6 +291,7 @@ def radioactivity(student: Path, reading: Path, config_path: Path, vocab: int) -
         batch_size=8,
         max_length=256,
         suspect=student.name,
+        fresh_seeds=fresh_seeds,
     )
     return report.to_dict()
 
@@ -394,8 +402,8 @@ def plot(results: dict[str, Any], target: Path) -> None:
     )
     ax.axhline(3, color="tab:red", lw=0.8, label="p = 1e-3")
     ax.set_xlabel("watermarked training tokens (attacker-1's harvest)")
-    ax.set_ylabel("-log10 p (reading mode, exact binomial)")
-    ax.set_title("Radioactivity of a SmolLM2 layer-subset student")
+    ax.set_ylabel("-log10 p (reading the harvest, exact binomial)")
+    ax.set_title("Radioactivity of a SmolLM2 student (reading mode, fresh seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -456,25 +464,33 @@ def main() -> None:
         "plain": train(out, "plain", paths["plain"], args),
         "watermarked": train(out, "watermarked", paths["watermarked"], args),
     }
-    results.setdefault("radioactivity", {})
-    for name, path in students.items():
-        if name not in results["radioactivity"]:
-            log(f"radioactivity: {name}")
-            results["radioactivity"][name] = radioactivity(path, paths["reading"], config_path, vocab)
-            results["radioactivity"][name]["training_tokens"] = (
-                0 if name == "untrained" else completion_tokens(paths[name])
-            )
-            save()
-    curve = [{"exchanges": 0, "watermarked_tokens": 0, "report": results["radioactivity"]["untrained"]}]
-    for n in [int(x) for x in args.curve.split(",") if x]:
-        key = f"attacker-1-first-{n}"
-        if key not in results["radioactivity"]:
-            student = train(out, key, paths["attacker-1"], args, limit=n)
-            log(f"radioactivity: {key}")
-            results["radioactivity"][key] = radioactivity(student, paths["reading"], config_path, vocab)
-            results["radioactivity"][key]["training_tokens"] = completion_tokens(paths["attacker-1"], n)
-            save()
-        report = results["radioactivity"][key]
+    curve_students = {
+        f"attacker-1-first-{n}": (n, train(out, f"attacker-1-first-{n}", paths["attacker-1"], args, limit=n))
+        for n in [int(x) for x in args.curve.split(",") if x]
+    }
+    # Two readings per student: the harvested (watermarked) answers themselves, first occurrences of
+    # each watermark window only (the strong test), and unwatermarked teacher answers (all positions).
+    readings = {
+        "reading_harvest": (paths["watermarked"], True),
+        "radioactivity": (paths["reading"], False),
+    }
+    everyone = {**students, **{name: path for name, (_, path) in curve_students.items()}}
+    for section, (reading, fresh) in readings.items():
+        results.setdefault(section, {})
+        for name, path in everyone.items():
+            if name not in results[section]:
+                log(f"{section}: {name}")
+                results[section][name] = radioactivity(path, reading, config_path, vocab, fresh)
+                limit = curve_students[name][0] if name in curve_students else None
+                source = paths["attacker-1"] if name in curve_students else paths.get(name)
+                results[section][name]["training_tokens"] = (
+                    completion_tokens(source, limit) if source is not None else 0
+                )
+                save()
+    untrained = results["reading_harvest"]["untrained"]
+    curve = [{"exchanges": 0, "watermarked_tokens": 0, "report": untrained}]
+    for name, (n, _) in curve_students.items():
+        report = results["reading_harvest"][name]
         curve.append({"exchanges": n, "watermarked_tokens": report["training_tokens"], "report": report})
     results["curve"] = [_curve_point(c) for c in curve]
     if "cost" not in results:
@@ -518,6 +534,25 @@ def _p(value: float | None) -> str:
     return "too short" if value is None else f"{value:.2g}"
 
 
+def reading_table(section: dict[str, Any], title: str) -> None:
+    from distillscope.watermark.stats import log10_p
+
+    print(f"\n== radioactivity, {title} (alpha 1e-3, Holm over 6 account keys; 5 control keys) ==")
+    print(
+        f"{'suspect':22s} {'tokens':>7s} {'scored':>7s} {'overall p':>10s}  named accounts          "
+        f"green/null (att-1)  max control -log10p"
+    )
+    for name, report in section.items():
+        keys = _by_name(report)
+        a1 = keys["attacker-1"]
+        ratio = (a1["green_fraction"] or 0) / a1["p0"]
+        worst = max(log10_p(k["p_value"]) or 0.0 for k in report["keys"] if k["role"] == "control")
+        print(
+            f"{name:22s} {report['training_tokens']:7d} {a1['scored']:7d} {_p(report['overall_p']):>10s}  "
+            f"{','.join(report['attributed']) or '-':22s}  x{ratio:.3f}             {worst:.2f}"
+        )
+
+
 def summary(results: dict[str, Any]) -> None:
     from distillscope.watermark.stats import log10_p
 
@@ -529,20 +564,11 @@ def summary(results: dict[str, Any]) -> None:
             f"per answer: {row['per_document_attributed_to_self']}/{row['per_document_testable']} to itself, "
             f"{row['per_document_attributed_to_other']} to another account"
         )
-    print("\n== radioactivity, reading mode (alpha 1e-3, Holm over 6 account keys; 5 control keys) ==")
-    print(
-        f"{'suspect':22s} {'tokens':>7s} {'scored':>7s} {'overall p':>10s}  named accounts          "
-        f"green/null (att-1)  max control -log10p"
-    )
-    for name, report in results["radioactivity"].items():
-        keys = _by_name(report)
-        a1 = keys["attacker-1"]
-        ratio = (a1["green_fraction"] or 0) / a1["p0"]
-        worst = max(log10_p(k["p_value"]) or 0.0 for k in report["keys"] if k["role"] == "control")
-        print(
-            f"{name:22s} {report['training_tokens']:7d} {a1['scored']:7d} {_p(report['overall_p']):>10s}  "
-            f"{','.join(report['attributed']) or '-':22s}  x{ratio:.3f}             {worst:.2f}"
-        )
+    for section, title in (
+        ("reading_harvest", "reading the harvested answers, fresh seeds"),
+        ("radioactivity", "reading unwatermarked answers, all positions"),
+    ):
+        reading_table(results[section], title)
     print(
         "\n== radioactivity, black-box (suspect answers harvested prompts; alpha 1e-3, Holm over 6 keys) =="
     )

@@ -205,7 +205,9 @@ def radioactivity_command(
         None, help="Black-box mode: environment variable holding the API key."
     ),
     texts: Path | None = typer.Option(
-        None, help="Reading mode: texts to read (JSONL/Parquet exchanges or .txt). Must NOT be watermarked."
+        None,
+        help="Reading mode: texts to read (JSONL/Parquet exchanges or .txt), e.g. the answers the accounts "
+        "harvested (with fresh seeds, watermarked text is valid reading).",
     ),
     prompts: Path | None = typer.Option(
         None, help="Black-box mode: prompts (.txt a line, or JSONL). Default: packaged."
@@ -226,6 +228,12 @@ def radioactivity_command(
     ),
     batch_size: int = typer.Option(8, min=1),
     max_length: int = typer.Option(512, min=8, help="Reading mode: tokens per sequence."),
+    fresh_seeds: bool = typer.Option(
+        True,
+        "--fresh-seeds/--all-seeds",
+        help="Reading mode: score only positions whose watermark window is new in its text (lefthash; "
+        "makes watermarked reading texts valid). --all-seeds needs unwatermarked texts.",
+    ),
     alpha: float = typer.Option(0.01, help="Family-wise significance level (Holm over the account keys)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
 ) -> None:
@@ -242,7 +250,7 @@ def radioactivity_command(
     tokenizer, vocab = _tokenizer_and_vocab(teacher)
     test = _KeyTest(config, names, extra_controls, controls, tokenizer, vocab, alpha)
     if suspect is not None:
-        report = _reading(test, suspect, texts, limit, batch_size, max_length)
+        report = _reading(test, suspect, texts, limit, (batch_size, max_length), fresh_seeds)
     else:
         sampling = (max_new_tokens, temperature)
         report = _black_box(test, suspect_url or "", suspect_model, api_key_env, prompts, limit, sampling)
@@ -266,7 +274,7 @@ class _KeyTest:
 
 
 def _reading(
-    test: _KeyTest, suspect: str, texts: Path | None, limit: int, batch_size: int, max_length: int
+    test: _KeyTest, suspect: str, texts: Path | None, limit: int, shape: tuple[int, int], fresh_seeds: bool
 ) -> Any:
     from rich.progress import Progress
 
@@ -304,8 +312,9 @@ def _reading(
             controls=test.controls,
             control_accounts=test.extra_controls,
             alpha=test.alpha,
-            batch_size=batch_size,
-            max_length=max_length,
+            batch_size=shape[0],
+            max_length=shape[1],
+            fresh_seeds=fresh_seeds and test.config.seeding_scheme == "lefthash",
             suspect=suspect,
             progress=lambda done, total: bar.update(task, completed=done),
         )

@@ -17,13 +17,20 @@ accounts tested, and ALWAYS a negative control: keys that no account ever used
 (and optionally the keys of accounts known not to have harvested) go through
 the very same test and must come out unremarkable.
 
-Validity of reading mode needs reading texts that are not themselves
-watermarked with the keys under test: a model that merely agrees with the
-teacher would otherwise predict the text's own (green-enriched) tokens and
-look radioactive. Use prompts, the teacher's answers regenerated without the
-watermark, or any neutral text; the test scores each reading text as text too
-and marks keys whose reading text is itself watermarked (their p-values are
-then not evidence).
+Validity of reading mode. Under the null (the suspect never trained on K's text)
+its prediction at a position depends only on the tokens before it, and the green
+list there is seeded by the window just before it; that list is a fresh random
+draw unless the same window already seeded an earlier token of the same text,
+whose (green-enriched) choice the suspect can see and copy. So with the lefthash
+scheme only positions whose window occurs for the first time in their text are
+scored (``fresh_seeds``, on by default). Then the reading texts may be anything,
+**including the watermarked answers themselves** (the strongest test: the text a
+harvester trained on), and the binomial null holds exactly. With
+``fresh_seeds=False``, or with selfhash (whose seed includes the predicted token),
+reading texts must not carry the keys under test: a model that merely agrees
+with the teacher would predict their green-enriched tokens again. The test
+scores each reading text as text too and, in that case, marks keys whose
+reading text is itself watermarked (their p-values are then not evidence).
 
 This module must not train models or write files.
 """
@@ -59,10 +66,13 @@ class RadioactivityReport(DetectionReport):
     mode: str = "reading"
     suspect: str = ""
     reading_text_p: dict[str, float | None] = field(default_factory=dict)
+    fresh_seeds: bool = False  # only first occurrences of a window were scored: watermarked text is fine
 
     @property
     def invalid_keys(self) -> list[str]:
-        """Keys whose reading text is itself watermarked: their test is not evidence."""
+        """Keys whose reading text is itself watermarked, when that makes their test no evidence."""
+        if self.fresh_seeds:
+            return []
         return [name for name, p in self.reading_text_p.items() if p is not None and p < READING_TEXT_ALPHA]
 
     @property
@@ -75,6 +85,7 @@ class RadioactivityReport(DetectionReport):
             mode=self.mode,
             suspect=self.suspect,
             reading_text_p=self.reading_text_p,
+            fresh_seeds=self.fresh_seeds,
             invalid_keys=self.invalid_keys,
             controls_ok=self.controls_ok,
         )
@@ -118,8 +129,14 @@ def reading_pairs(
     return pairs
 
 
-def prediction_pairs(forced: Forced, config: WatermarkConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Watermark windows from the text and the suspect's predicted tokens, one row per position."""
+def prediction_pairs(
+    forced: Forced, config: WatermarkConfig, fresh_seeds: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Watermark windows from the text and the suspect's predicted tokens, one row per position.
+
+    ``fresh_seeds`` (lefthash only) keeps the positions whose window has not occurred
+    earlier in the same text (see the module docstring).
+    """
     ids = torch.tensor(forced.ids, dtype=torch.long)
     predicted = torch.tensor(forced.predictions, dtype=torch.long)
     width = config.context_width
@@ -129,13 +146,37 @@ def prediction_pairs(forced: Forced, config: WatermarkConfig) -> tuple[torch.Ten
         positions, predicted = positions[keep], predicted[keep]
         offsets = torch.arange(-width, 0)
         windows = ids[positions[:, None] + offsets[None, :]]
+        if fresh_seeds:
+            first = first_occurrences(windows)
+            windows, predicted = windows[first], predicted[first]
     else:
+        if fresh_seeds:
+            raise ValueError("fresh-seed filtering needs the lefthash scheme (selfhash seeds use the token)")
         keep = positions >= width - 1
         positions, predicted = positions[keep], predicted[keep]
         offsets = torch.arange(-(width - 1), 0)
         left = ids[positions[:, None] + offsets[None, :]]
         windows = torch.cat([left, predicted[:, None]], dim=1)
     return windows, predicted
+
+
+def first_occurrences(windows: torch.Tensor) -> torch.Tensor:
+    """True for each row that does not occur in an earlier row."""
+    seen: set[tuple[int, ...]] = set()
+    keep = []
+    for row in map(tuple, windows.tolist()):
+        keep.append(row not in seen)
+        seen.add(row)
+    return torch.tensor(keep, dtype=torch.bool)
+
+
+def resolve_fresh_seeds(config: WatermarkConfig, fresh_seeds: bool | None) -> bool:
+    """The default: on wherever it is defined (lefthash)."""
+    if fresh_seeds is None:
+        return config.seeding_scheme == "lefthash"
+    if fresh_seeds and config.seeding_scheme != "lefthash":
+        raise ValueError("fresh-seed filtering needs the lefthash scheme (selfhash seeds use the token)")
+    return fresh_seeds
 
 
 def reading_mode(
@@ -154,6 +195,7 @@ def reading_mode(
     chat: bool = True,
     suspect: str = "",
     progress: Progress | None = None,
+    fresh_seeds: bool | None = None,
 ) -> RadioactivityReport:
     """Radioactivity of an open-weight suspect, read on ``documents`` (see the module docstring)."""
     candidates = candidates_with_controls(
@@ -172,6 +214,7 @@ def reading_mode(
         pad_id=int(pad or 0),
         suspect=suspect,
         progress=progress,
+        fresh_seeds=fresh_seeds,
     )
 
 
@@ -188,12 +231,16 @@ def read_suspect(
     pad_id: int = 0,
     suspect: str = "",
     progress: Progress | None = None,
+    fresh_seeds: bool | None = None,
 ) -> RadioactivityReport:
     """Reading mode on token ids: (prefix, text) pairs; predictions are scored on the text part."""
+    fresh = resolve_fresh_seeds(config, fresh_seeds)
     forced = teacher_force(
         model, pairs, batch_size=batch_size, max_length=max_length, pad_id=pad_id, progress=progress
     )
-    return score_predictions(forced, config, candidates, vocab_size=vocab_size, alpha=alpha, suspect=suspect)
+    return score_predictions(
+        forced, config, candidates, vocab_size=vocab_size, alpha=alpha, suspect=suspect, fresh_seeds=fresh
+    )
 
 
 def score_predictions(
@@ -204,12 +251,13 @@ def score_predictions(
     vocab_size: int,
     alpha: float = 0.01,
     suspect: str = "",
+    fresh_seeds: bool = False,
 ) -> RadioactivityReport:
     """Test teacher-forced predictions under every key, (seed, prediction) pairs de-duplicated overall."""
     tallies = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates}
     as_text = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates if c.role == "account"}
     for item in forced:
-        windows, predicted = prediction_pairs(item, config)
+        windows, predicted = prediction_pairs(item, config, fresh_seeds)
         for tally in tallies.values():
             tally.add_pairs(windows, predicted)
         for tally in as_text.values():
@@ -221,6 +269,7 @@ def score_predictions(
         dedup=True,
         mode="reading",
         suspect=suspect,
+        fresh_seeds=fresh_seeds,
     )
     report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
     report.reading_text_p = {c.name: t.test(config.min_tokens).p_value for c, t in as_text.items()}

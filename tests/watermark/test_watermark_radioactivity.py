@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -101,9 +104,67 @@ def test_reading_watermarked_text_is_flagged_as_not_evidence(secret_env, synth):
     watermarked = synth(20, 40, VOCAB, processor=alice, seed=4)
     suspect = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval()
     candidates = candidates_with_controls(config, ["alice", "bob"], controls=1)
-    report = read_suspect(suspect, [([], ids) for ids in watermarked], config, candidates, vocab_size=VOCAB)
+    reading = [([], ids) for ids in watermarked]
+    report = read_suspect(suspect, reading, config, candidates, vocab_size=VOCAB, fresh_seeds=False)
     assert report.invalid_keys == ["alice"]
     assert report.to_dict()["invalid_keys"] == ["alice"]
+
+
+class CopyingSuspect(torch.nn.Module):
+    """An innocent model that never saw watermarked text but copies like an induction head.
+
+    At each position it predicts the token that followed the previous occurrence of
+    the current token, else a key-independent function of token and position.
+    """
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.device = torch.device("cpu")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Any:
+        logits = torch.zeros(*input_ids.shape, self.vocab)
+        for b, row in enumerate(input_ids.tolist()):
+            followed: dict[int, int] = {}
+            for t, token in enumerate(row):
+                if t:
+                    followed[row[t - 1]] = token
+                logits[b, t, followed.get(token, (token * 7 + 3 * t) % self.vocab)] = 1.0
+        return SimpleNamespace(logits=logits)
+
+
+def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, synth):
+    """Copying a green token the text chose under the same seed fakes radioactivity; first seeds do not."""
+    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0, min_tokens=20)
+    alice = processors_for_account(config, "alice")[0]
+    watermarked = synth(120, 40, VOCAB, processor=alice, seed=5, peak=1.0, allowed=LANGUAGE)
+    reading = [([], ids) for ids in watermarked]
+    candidates = candidates_with_controls(config, ["alice", "bob"], controls=3)
+    innocent = CopyingSuspect(VOCAB)
+
+    fooled = read_suspect(innocent, reading, config, candidates, vocab_size=VOCAB, fresh_seeds=False)
+    assert fooled.attributed == ["alice"] and fooled.invalid_keys == ["alice"]  # why the filter exists
+    valid = read_suspect(innocent, reading, config, candidates, vocab_size=VOCAB)  # default: fresh seeds
+    assert valid.fresh_seeds and valid.invalid_keys == []
+    assert valid.attributed == [] and valid.overall_p > 0.01 and valid.controls_ok, valid.to_dict()
+    assert valid.scores[0].test.scored >= config.min_tokens
+
+    # The same watermarked texts, read by a model that was trained on them: named, p tiny.
+    student = _train(watermarked, seed=0)
+    report = read_suspect(student, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    assert report.attributed == ["alice"] and report.overall_p < 1e-6 and report.controls_ok
+    plain = _train(synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE), seed=0)
+    clean = read_suspect(plain, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    assert clean.attributed == [] and clean.overall_p > 0.05, clean.to_dict()
+
+
+def test_fresh_seeds_keep_first_occurrences_only(secret_env):
+    config = WatermarkConfig(vocab_size=VOCAB)
+    forced = Forced([5, 7, 5, 7, 9, 5], 1, [1, 2, 3, 4, 6], [0.0] * 5)
+    windows, predicted = prediction_pairs(forced, config, fresh_seeds=True)
+    assert windows[:, 0].tolist() == [5, 7, 9] and predicted.tolist() == [1, 2, 6]
+    with pytest.raises(ValueError, match="lefthash"):
+        prediction_pairs(forced, WatermarkConfig(vocab_size=VOCAB, seeding_scheme="selfhash"), True)
 
 
 def test_radioactivity_always_runs_a_negative_control(secret_env):
