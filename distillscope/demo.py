@@ -579,20 +579,15 @@ def _method_row(method: str, scores: dict[str, Any]) -> dict[str, Any]:
 # -- stage 4: watermark, identity ------------------------------------------------------------------
 
 
-def _radioactivity(run: DemoRun) -> dict[str, Any]:
-    config = run.state.get("watermark_config")
-    if config is None:
-        raise StageUnavailable(run.state.get("watermark_note") or "the watermark was not enabled")
-    radio = _need("distillscope.watermark.radioactivity", "reading_mode")
-    texts = _need("distillscope.watermark.texts", "Document", "default_prompts")
-    models = _need("distillscope.models", "load_model")
-    students = run.state.get("students") or {}
-    method = "sft" if "sft" in students else next(iter(students), None)
-    if method is None:
-        raise StageUnavailable("no trained student to test")
-    model, tokenizer = models.load_model(students[method])
-    # Reading texts must not carry the watermark: the teacher's in-process (unwatermarked)
-    # reference answers and the packaged neutral prompts.
+def _reading_documents(run: DemoRun, config: Any, texts: Any) -> tuple[list[Any], str]:
+    """What the suspect reads: the harvested answers themselves where fresh seeds make that valid."""
+    dataset = run.state.get("dataset")
+    if config.seeding_scheme == "lefthash" and dataset is not None and Path(dataset).exists():
+        # Only first occurrences of each watermark window are scored (reading_mode's default for
+        # lefthash), so reading the watermarked answers the attackers trained on is a valid test.
+        return texts.read_documents(dataset).documents, "the harvested answers (fresh seeds)"
+    # Otherwise reading texts must not carry the watermark: the teacher's in-process
+    # (unwatermarked) reference answers and the packaged neutral prompts.
     documents = [
         texts.Document(id=f"prompt-{i}", text=p[0]["content"]) for i, p in enumerate(texts.default_prompts())
     ]
@@ -603,6 +598,22 @@ def _radioactivity(run: DemoRun) -> dict[str, Any]:
             texts.Document(id=f"teacher-{i}", text=c["text"])
             for i, c in enumerate(stored.get("continuations", []))
         ]
+    return documents, "unwatermarked teacher answers and prompts"
+
+
+def _radioactivity(run: DemoRun) -> dict[str, Any]:
+    config = run.state.get("watermark_config")
+    if config is None:
+        raise StageUnavailable(run.state.get("watermark_note") or "the watermark was not enabled")
+    radio = _need("distillscope.watermark.radioactivity", "reading_mode")
+    texts = _need("distillscope.watermark.texts", "Document", "default_prompts", "read_documents")
+    models = _need("distillscope.models", "load_model")
+    students = run.state.get("students") or {}
+    method = "sft" if "sft" in students else next(iter(students), None)
+    if method is None:
+        raise StageUnavailable("no trained student to test")
+    model, tokenizer = models.load_model(students[method])
+    documents, reading = _reading_documents(run, config, texts)
     accounts = run.state["attackers"] + run.state["benign"]
     report = radio.reading_mode(
         model,
@@ -631,7 +642,7 @@ def _radioactivity(run: DemoRun) -> dict[str, Any]:
         "enabled": True,
         "alpha": report.alpha,
         "suspect": f"student trained with {method} on the attacker's harvest",
-        "method": "reading mode, exact binomial test, Holm-adjusted across accounts",
+        "method": f"reading mode on {reading}, exact binomial test, Holm-adjusted across accounts",
         "accounts": rows,
         "overall_p_value": report.overall_p,
         "negative_control": {
