@@ -4,7 +4,7 @@ Writes runs/evidence/pool/exchanges.jsonl (+ manifest.json): reasoning-gym quest
 from several tasks, answered by SmolLM2-135M-Instruct at temperature 0.7 with 64 new
 tokens and its top-20 log-probs, priced like a small hosted model
 ($0.15 / $0.60 per million input / output tokens) so curves have a dollar axis.
-Run: .venv/bin/python docs/evidence/train/make_data.py [N_PER_TASK]
+Run: .venv/bin/python docs/evidence/train/make_data.py [N_PER_TASK [THREADS]]
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ TASKS = ("basic_arithmetic", "gsm_symbolic", "leg_counting", "word_sorting", "sp
 
 
 def main() -> None:
-    per_task = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    per_task = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     out = Path("runs/evidence/pool")
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
     conversations, metas = [], []
     for task in TASKS:
         for item in reasoning_gym.create_dataset(task, size=per_task, seed=1234):

@@ -1,17 +1,24 @@
 """Evidence for the README: untrained vs trained students, SFT vs top-k KD vs mixed, active vs random.
 
-Input: the teacher pool written by make_data.py (runs/evidence/pool). Uses the
-first N exchanges (harvest order) as the "random" dataset; the active strategy
-picks N/2 of the same N prompts in two rounds (entropy probe, a few training
-steps between rounds), so both arms pay for the same number of teacher answers.
-Writes docs/evidence/train/{curve.json,curve.png,methods.json,full_eval.json}.
-Run: .venv/bin/python docs/evidence/train/run_evidence.py [N]
+Input: the teacher pool written by make_data.py (runs/evidence/pool, 500 reasoning-gym
+prompts answered by the embedded teacher). Stages, each resumable (rerun skips what is done):
+
+- ``active``: the active strategy picks from the whole pool in rounds of 50, 50, 100
+  and 200 prompts (entropy probe; the student trains a few steps on what was answered
+  before each round), so its first 50/100/200/400 exchanges are what it would have paid for;
+- ``curve``: students trained on the first 50/100/200/400 exchanges of the random arm
+  (harvest order) and of the active arm, every one scored on the same held-out prompts;
+- ``methods``: SFT vs top-k KD vs mixed on the same first ``--methods-n`` random exchanges
+  (the SFT student is the curve's random point at that budget), plus the untrained student.
+
+Writes docs/evidence/train/{curve.json,curve.png,methods.json}.
+Run: .venv/bin/python docs/evidence/train/run_evidence.py [--stages active,curve,methods] [--threads 1]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,86 +34,102 @@ from distillscope.train import TrainSettings, train_student
 
 OUT = Path("docs/evidence/train")
 RUNS = Path("runs/evidence")
-EVAL = {"n": 12, "max_new_tokens": 24}
+BUDGETS = [50, 100, 200, 400]
+ROUNDS = [50, 50, 100, 200]  # cumulative: 50, 100, 200, 400
+EVAL = {"n": 60, "max_new_tokens": 32}
+SETTINGS = TrainSettings(
+    method="sft", learning_rate=2e-4, epochs=2, max_steps=10_000, batch_size=8, max_seq_len=256,
+    save_every=10_000, progress=False,
+)  # fmt: skip
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 48
-    torch.set_num_threads(2)
-    pool = read_exchanges(RUNS / "pool" / "exchanges.jsonl")[:n]
-    random_dir = RUNS / f"random{n}"
-    write_jsonl(pool, random_dir / "exchanges.jsonl")
-    (random_dir / "manifest.json").write_text(
-        json.dumps({"strategy": "random", "teacher": "smollm2-135m-instruct"})
-    )
-    settings = TrainSettings(
-        method="sft", learning_rate=2e-4, epochs=1, max_steps=3, batch_size=8, max_seq_len=256, threads=2
-    )
+def write_arm(exchanges: list, directory: Path, strategy: str) -> Path:
+    write_jsonl(exchanges, directory / "exchanges.jsonl")
+    manifest = {"strategy": strategy, "teacher": "smollm2-135m-instruct", "terms": "Apache-2.0 (SmolLM2)"}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
 
-    active_dir = RUNS / f"active{n // 2}"
-    with_active = "--no-active" not in sys.argv
-    if with_active and not (active_dir / "exchanges.jsonl").exists():
-        select_active(pool, n, settings, active_dir)
 
-    cache = RUNS / "curve" / "teacher_reference.json"
+def select_active(pool: list, settings: TrainSettings, target: Path) -> Path:
+    """Rounds of ROUNDS prompts from the whole pool; one student keeps training between rounds."""
+    if (target / "exchanges.jsonl").exists():
+        return target
+    by_key = {exchange_key(e): e for e in pool}
+    queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
+    answered: list = []
+    model = tokenizer = None
+    for index, size in enumerate(ROUNDS):
+        strategy = ActiveStrategy(
+            queries, round_size=size, rounds=1, model=model, tokenizer=tokenizer, settings=settings,
+            probe_tokens=8, train_steps=8, batch_size=16,
+        )  # fmt: skip
+        picked = strategy.next_round(0, answered)
+        model, tokenizer = strategy.model, strategy.tokenizer
+        answered += [by_key[q.key] for q in picked]
+        tasks: dict[str, int] = {}
+        for q in picked:
+            task = by_key[q.key].provenance["query_meta"]["task"]
+            tasks[task] = tasks.get(task, 0) + 1
+        log(f"active round {index}: {len(picked)} prompts, by task {tasks}")
+    ordered = [replace(e, ts=float(i)) for i, e in enumerate(answered)]
+    return write_arm(ordered, target, "active")
+
+
+def methods(pool: list, settings: TrainSettings, n: int) -> None:
+    random_dir = RUNS / "random"
     methods_file = OUT / "methods.json"
     results: dict = json.loads(methods_file.read_text())["results"] if methods_file.exists() else {}
+    cache = RUNS / "curve" / "teacher_reference.json"
+    common = {"tasks": (), "identity": False, "reference_cache": cache, "dataset": random_dir, **EVAL}
     if "untrained" not in results:
         from distillscope.train.student import make_student
 
         log("evaluate the untrained student")
         model, tokenizer, _ = make_student(settings)
-        results["untrained"] = evaluate_student(
-            (model, tokenizer), tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
-        )["fidelity"]
+        results["untrained"] = evaluate_student((model, tokenizer), **common)["fidelity"]
         del model
     for method in ("sft", "topk-kd", "mixed"):
-        if method in results:
-            continue
-        # The SFT student at n is also the curve's random point at n (same directory and settings).
-        target = RUNS / "curve" / "random" / f"n{n}" if method == "sft" else RUNS / f"{method}{n}"
-        log(f"train {method}")
-        train_student(replace(settings, method=method, dataset=random_dir, out=target, limit=n))
-        log(f"evaluate {method}")
-        results[method] = evaluate_student(
-            target, tasks=(), identity=False, reference_cache=cache, dataset=random_dir, **EVAL
-        )["fidelity"]
+        if method not in results:
+            # The SFT student at n is also the curve's random point at n (same directory and settings).
+            target = RUNS / "curve" / "random" / f"n{n}" if method == "sft" else RUNS / f"{method}{n}"
+            if not (target / "config.json").exists():
+                log(f"train {method} on {n} exchanges")
+                started = time.monotonic()
+                train_student(replace(settings, method=method, dataset=random_dir, out=target, limit=n))
+                log(f"train {method}: {time.monotonic() - started:.0f} s")
+            results[method] = evaluate_student(target, **common)["fidelity"]
         record = {"exchanges": n, "settings": settings.hyperparameters(), "results": results}
         methods_file.write_text(json.dumps(record, indent=2, default=str))
+        log(f"{method}: {json.dumps(results[method])}")
 
-    if not with_active:
-        log("done (no active arm)")
-        return
-    log("curve: random vs active")
-    curve = run_curve(
-        [f"random={random_dir}", f"active={active_dir}"], [n // 2, n], RUNS / "curve",
-        settings=settings, **EVAL,
-    )  # fmt: skip
-    (OUT / "curve.json").write_text(json.dumps(curve, indent=2, default=str))
-    (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stages", default="active,curve,methods")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods-n", type=int, default=200)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = replace(SETTINGS, threads=args.threads)
+    pool = read_exchanges(RUNS / "pool" / "exchanges.jsonl")
+    random_dir = write_arm(pool[: max(BUDGETS)], RUNS / "random", "random")
+    stages = args.stages.split(",")
+    if "active" in stages:
+        log("active selection")
+        select_active(pool, settings, RUNS / "active")
+    if "curve" in stages:
+        log("curve: random vs active")
+        arms = [f"random={random_dir}"] + ([f"active={RUNS / 'active'}"] if (RUNS / "active").exists() else [])
+        curve = run_curve(arms, BUDGETS, RUNS / "curve", settings=settings, **EVAL)
+        (OUT / "curve.json").write_text(json.dumps(curve, indent=2, default=str))
+        (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
+    if "methods" in stages:
+        methods(pool, settings, args.methods_n)
     log("done")
-
-
-def select_active(pool: list, n: int, settings: TrainSettings, active_dir: Path) -> None:
-    """Two rounds of n/4 prompts each, chosen by the student's entropy, 4 training steps between."""
-    log("active selection")
-    by_key = {exchange_key(e): e for e in pool}
-    queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
-    active = ActiveStrategy(queries, round_size=n // 4, rounds=2, settings=replace(settings), train_steps=4)
-    answered: list = []
-    for round_index in range(2):
-        picked = active.next_round(round_index, answered)
-        answered += [by_key[q.key] for q in picked]
-        tasks = [by_key[q.key].provenance["query_meta"]["task"] for q in picked]
-        log(f"round {round_index}: {len(picked)} prompts, tasks {tasks}")
-    ordered = [replace(e, ts=float(i)) for i, e in enumerate(answered)]
-    write_jsonl(ordered, active_dir / "exchanges.jsonl")
-    manifest = {"strategy": "active", "teacher": "smollm2-135m-instruct"}
-    (active_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
 if __name__ == "__main__":
