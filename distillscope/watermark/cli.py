@@ -226,6 +226,7 @@ def radioactivity_command(
     temperature: float = typer.Option(
         0.0, min=0.0, max=2.0, help="Black-box mode: sampling temperature (raise it if greedy answers loop)."
     ),
+    seed: int = typer.Option(0, help="Black-box mode: prompt i is asked with seed + i (reproducible runs)."),
     batch_size: int = typer.Option(8, min=1),
     max_length: int = typer.Option(512, min=8, help="Reading mode: tokens per sequence."),
     fresh_seeds: bool = typer.Option(
@@ -252,7 +253,7 @@ def radioactivity_command(
     if suspect is not None:
         report = _reading(test, suspect, texts, limit, (batch_size, max_length), fresh_seeds)
     else:
-        sampling = (max_new_tokens, temperature)
+        sampling = (max_new_tokens, temperature, seed)
         report = _black_box(test, suspect_url or "", suspect_model, api_key_env, prompts, limit, sampling)
     _print_scores(report, f"radioactivity ({report.mode}) of {report.suspect}: {report.tokens} predictions")
     _print_verdict(report)
@@ -328,7 +329,7 @@ def _black_box(
     api_key_env: str | None,
     prompts: Path | None,
     limit: int,
-    sampling: tuple[int, float],
+    sampling: tuple[int, float, int],
 ) -> Any:
     import openai
     from rich.progress import Progress
@@ -365,6 +366,7 @@ def _black_box(
                 api_key=api_key,
                 max_tokens=sampling[0],
                 temperature=sampling[1],
+                seed=sampling[2],
                 controls=test.controls,
                 control_accounts=test.extra_controls,
                 alpha=test.alpha,

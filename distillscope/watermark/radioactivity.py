@@ -287,17 +287,23 @@ def ask_api(
     api_key: str = "not-needed",
     max_tokens: int = 64,
     temperature: float = 0.0,
+    seed: int | None = 0,
     timeout: float = 120.0,
     progress: Progress | None = None,
 ) -> list[str]:
-    """The suspect's answers to chat prompts (greedy by default), through an OpenAI-compatible API."""
+    """The suspect's answers to chat prompts (greedy by default), through an OpenAI-compatible API.
+
+    With ``seed``, prompt i is asked with ``seed + i``: a rerun asks the same questions the same
+    way (APIs that honour ``seed`` answer the same); None leaves sampling unseeded.
+    """
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=3)
     answers = []
     for i, messages in enumerate(prompts):
+        extra = {} if seed is None else {"seed": seed + i}
         response = client.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature
+            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature, **extra
         )
         answers.append(response.choices[0].message.content or "")
         if progress:
@@ -342,6 +348,7 @@ def black_box_mode(
     api_key: str = "not-needed",
     max_tokens: int = 64,
     temperature: float = 0.0,
+    seed: int | None = 0,
     controls: int = 5,
     control_accounts: Iterable[str] = (),
     alpha: float = 0.01,
@@ -358,6 +365,7 @@ def black_box_mode(
         api_key=api_key,
         max_tokens=max_tokens,
         temperature=temperature,
+        seed=seed,
         progress=progress,
     )
     return score_answers(

@@ -209,7 +209,7 @@ def test_radioactivity_black_box_mode_through_a_real_server(
         args = ["watermark", "radioactivity", "-c", str(config_file), "--suspect-url", base_url]
         args += ["--suspect-model", "tiny", "--api-key-env", "SUSPECT_KEY", "--prompts", str(prompts)]
         args += ["--teacher", str(tiny_model_dir), "--accounts", "alice,bob", "--max-new-tokens", "32"]
-        args += ["--temperature", "1.0"]
+        args += ["--temperature", "1.0", "--seed", "7", "--alpha", "0.001"]
         result = runner.invoke(app, [*args, "--json"])
         missing = runner.invoke(app, [*args, "--api-key-env", "NO_SUCH_VAR"])
     assert result.exit_code == 0, result.output
