@@ -109,7 +109,7 @@ def arm_trl(args: dict[str, Any], queue: Any) -> None:
             output_dir=tmp, per_device_train_batch_size=args["batch_size"], max_steps=args["steps"],
             learning_rate=5e-5, max_length=args["max_len"], report_to="none", save_strategy="no",
             logging_strategy="no", use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
-            completion_only_loss=True, bf16=False,
+            completion_only_loss=True, bf16=False, gradient_checkpointing=False,  # like ours: no recompute
         )  # fmt: skip
         trainer = SFTTrainer(
             model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
