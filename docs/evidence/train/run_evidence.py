@@ -108,7 +108,9 @@ def methods(pool: list, settings: TrainSettings, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stages", default="active,curve,methods")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods-n", type=int, default=200)
@@ -123,7 +125,9 @@ def main() -> None:
         select_active(pool, settings, RUNS / "active")
     if "curve" in stages:
         log("curve: random vs active")
-        arms = [f"random={random_dir}"] + ([f"active={RUNS / 'active'}"] if (RUNS / "active").exists() else [])
+        arms = [f"random={random_dir}"] + (
+            [f"active={RUNS / 'active'}"] if (RUNS / "active").exists() else []
+        )
         curve = run_curve(arms, BUDGETS, RUNS / "curve", settings=settings, **EVAL)
         (OUT / "curve.json").write_text(json.dumps(curve, indent=2, default=str))
         (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
