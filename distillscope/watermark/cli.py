@@ -297,6 +297,12 @@ def _reading(
         _report_errors(loaded.errors, strict=False)
         documents = loaded.documents
     documents = documents[:limit] if limit else documents
+    fresh = fresh_seeds and test.config.seeding_scheme == "lefthash"
+    if fresh_seeds and not fresh:
+        console.print(
+            "selfhash seeds include the predicted token: every position is scored, so the reading "
+            "texts must not be watermarked with the keys under test"
+        )
     try:
         model, _ = load_model(suspect)
     except ModelNotFoundError as exc:
@@ -315,7 +321,7 @@ def _reading(
             alpha=test.alpha,
             batch_size=shape[0],
             max_length=shape[1],
-            fresh_seeds=fresh_seeds and test.config.seeding_scheme == "lefthash",
+            fresh_seeds=fresh,
             suspect=suspect,
             progress=lambda done, total: bar.update(task, completed=done),
         )

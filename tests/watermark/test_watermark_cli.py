@@ -191,7 +191,16 @@ def test_radioactivity_reading_mode_prints_keys_and_controls(tmp_path, config_fi
     report = json.loads(result.stdout)
     assert report["mode"] == "reading" and len([k for k in report["keys"] if k["role"] == "control"]) == 3
     assert report["attributed"] == []  # a random tiny model never saw watermarked text
-    assert "negative controls" in err(result)
+    assert report["fresh_seeds"] is True and "negative controls" in err(result)
+
+    selfhash = tmp_path / "selfhash.toml"
+    selfhash.write_text(config_file.read_text() + "seeding_scheme = 'selfhash'\ncontext_width = 2\n")
+    args = ["watermark", "radioactivity", "-c", str(selfhash), "--suspect", str(tiny_model_dir)]
+    args += ["--teacher", str(tiny_model_dir), "--texts", str(texts), "--accounts", "alice", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["fresh_seeds"] is False
+    assert "every position is scored" in err(result)
 
 
 def test_radioactivity_black_box_mode_through_a_real_server(
