@@ -137,6 +137,7 @@ def prediction_pairs(
     ``fresh_seeds`` (lefthash only) keeps the positions whose window has not occurred
     earlier in the same text (see the module docstring).
     """
+    fresh_seeds = resolve_fresh_seeds(config, fresh_seeds)  # refuses selfhash
     ids = torch.tensor(forced.ids, dtype=torch.long)
     predicted = torch.tensor(forced.predictions, dtype=torch.long)
     width = config.context_width
@@ -150,8 +151,6 @@ def prediction_pairs(
             first = first_occurrences(windows)
             windows, predicted = windows[first], predicted[first]
     else:
-        if fresh_seeds:
-            raise ValueError("fresh-seed filtering needs the lefthash scheme (selfhash seeds use the token)")
         keep = positions >= width - 1
         positions, predicted = positions[keep], predicted[keep]
         offsets = torch.arange(-(width - 1), 0)
