@@ -75,6 +75,14 @@ def _start(args: list[str]) -> tuple[subprocess.Popen, list[str], str]:
         time.sleep(0.1)
 
 
+def _wait_for(lines: list[str], text: str, timeout: float = 30) -> str:
+    """The output so far once it contains TEXT: the banner arrives line by line, after the URL."""
+    deadline = time.monotonic() + timeout
+    while text not in "".join(lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "".join(lines)
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
@@ -84,7 +92,8 @@ def _stop(process: subprocess.Popen) -> None:
 def test_ctrl_c_drains_in_flight_requests_and_exits_cleanly(tiny_model_dir: Path) -> None:
     process, lines, url = _start(["--model", str(tiny_model_dir), "--threads", "1"])
     try:
-        assert "open" in "".join(lines) and "openai.OpenAI" in "".join(lines)
+        banner = _wait_for(lines, "openai.OpenAI")
+        assert "open" in banner and "openai.OpenAI" in banner
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         stream = client.chat.completions.create(
             model=tiny_model_dir.name,
