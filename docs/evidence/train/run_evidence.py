@@ -9,9 +9,12 @@ prompts answered by the embedded teacher). Stages, each resumable (rerun skips w
 - ``curve``: students trained on the first 50/100/200/400 exchanges of the random arm
   (harvest order) and of the active arm, every one scored on the same held-out prompts;
 - ``methods``: SFT vs top-k KD vs mixed on the same first ``--methods-n`` random exchanges
-  (the SFT student is the curve's random point at that budget), plus the untrained student.
+  (the SFT student is the curve's random point at that budget), plus the untrained student;
+- ``seeds``: the noise the curve cannot show, at 50/100/200 exchanges: for each extra seed
+  (``--seeds``) a random arm drawn from a shuffled pool and an active arm selected again,
+  both trained with that seed (the curve is seed 0), scored on the same held-out prompts.
 
-Writes docs/evidence/train/{curve.json,curve.png,methods.json}.
+Writes docs/evidence/train/{curve.json,curve.png,methods.json,seeds.json}.
 Run: .venv/bin/python docs/evidence/train/run_evidence.py [--stages active,curve,methods] [--threads 1]
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,15 +58,15 @@ def write_arm(exchanges: list, directory: Path, strategy: str) -> Path:
     return directory
 
 
-def select_active(pool: list, settings: TrainSettings, target: Path) -> Path:
-    """Rounds of ROUNDS prompts from the whole pool; one student keeps training between rounds."""
+def select_active(pool: list, settings: TrainSettings, target: Path, rounds: list[int] = ROUNDS) -> Path:
+    """Rounds of ``rounds`` prompts from the whole pool; one student keeps training between rounds."""
     if (target / "exchanges.jsonl").exists():
         return target
     by_key = {exchange_key(e): e for e in pool}
     queries = [Query(tuple({"role": m["role"], "content": m["content"]} for m in e.messages)) for e in pool]
     answered: list = []
     model = tokenizer = None
-    for index, size in enumerate(ROUNDS):
+    for index, size in enumerate(rounds):
         strategy = ActiveStrategy(
             queries, round_size=size, rounds=1, model=model, tokenizer=tokenizer, settings=settings,
             probe_tokens=8, train_steps=8, batch_size=16,
@@ -107,6 +111,56 @@ def methods(pool: list, settings: TrainSettings, n: int) -> None:
         log(f"{method}: {json.dumps(results[method])}")
 
 
+SEED_BUDGETS = [50, 100, 200]
+
+
+def seeds(pool: list, settings: TrainSettings, extra_seeds: list[int]) -> None:
+    """Random and active arms again with other seeds; seed 0 is the curve's own points."""
+    seeds_file = OUT / "seeds.json"
+    results: dict = json.loads(seeds_file.read_text())["results"] if seeds_file.exists() else {}
+    curve = json.loads((OUT / "curve.json").read_text())
+    for point in curve["points"]:
+        if point["strategy"] in ("random", "active") and point["exchanges"] in SEED_BUDGETS:
+            fidelity = {k: point[k] for k in ("agreement", "kl", "tokens", "held_out_prompts")}
+            results.setdefault(point["strategy"], {}).setdefault("0", {})[str(point["exchanges"])] = fidelity
+    cache = RUNS / "curve" / "teacher_reference.json"
+    for seed in extra_seeds:
+        seeded = replace(settings, seed=seed)
+        shuffled = list(pool)
+        random.Random(seed).shuffle(shuffled)
+        # train takes the first n by timestamp: restamp in the shuffled order
+        shuffled = [replace(e, ts=float(i)) for i, e in enumerate(shuffled)]
+        arms = {
+            "random": write_arm(shuffled[: max(SEED_BUDGETS)], RUNS / f"seed{seed}" / "random", "random"),
+            "active": RUNS / f"seed{seed}" / "active",
+        }
+        for arm, directory in arms.items():
+            if arm == "active":
+                log(f"seed {seed}: active selection")
+                select_active(pool, seeded, directory, rounds=[50, 50, 100])
+            for budget in SEED_BUDGETS:
+                done = results.get(arm, {}).get(str(seed), {})
+                if str(budget) in done:
+                    continue
+                target = RUNS / f"seed{seed}" / f"{arm}-n{budget}"
+                if not (target / "config.json").exists():
+                    started = time.monotonic()
+                    train_student(replace(seeded, dataset=directory, out=target, limit=budget))
+                    log(f"seed {seed} {arm} n{budget}: trained in {time.monotonic() - started:.0f} s")
+                scores = evaluate_student(
+                    target, tasks=(), identity=False, reference_cache=cache, dataset=directory, **EVAL
+                )
+                fid = scores["fidelity"]
+                done[str(budget)] = {k: fid[k] for k in ("agreement", "kl", "tokens")} | {
+                    "held_out_prompts": fid["prompts"],
+                    "cost_usd": (scores.get("cost") or {}).get("cost_usd"),
+                }
+                results.setdefault(arm, {})[str(seed)] = done
+                record = {"budgets": SEED_BUDGETS, "settings": settings.hyperparameters(), "results": results}
+                seeds_file.write_text(json.dumps(record, indent=2, default=str))
+                log(f"seed {seed} {arm} n{budget}: {json.dumps(done[str(budget)])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,6 +168,7 @@ def main() -> None:
     parser.add_argument("--stages", default="active,curve,methods")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods-n", type=int, default=200)
+    parser.add_argument("--seeds", default="1,2", help="extra seeds of the seeds stage")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = replace(SETTINGS, threads=args.threads)
@@ -133,6 +188,8 @@ def main() -> None:
         (OUT / "curve.png").write_bytes((RUNS / "curve" / "curve.png").read_bytes())
     if "methods" in stages:
         methods(pool, settings, args.methods_n)
+    if "seeds" in stages:
+        seeds(pool, settings, [int(s) for s in args.seeds.split(",")])
     log("done")
 
 
