@@ -85,7 +85,11 @@ def curve_command(
     out: Path = typer.Option(..., "--out", "-o", help="Directory for students, curve.json and curve.png."),
     budgets: str = typer.Option("50,100,200,400", help="Exchanges per student (first N by harvest time)."),
     method: str = typer.Option("sft", help="Training method for every student (sft, topk-kd, mixed)."),
-    teacher: str = typer.Option("smollm2-135m-instruct", help="Teacher (local) for fidelity."),
+    teacher: str = typer.Option(
+        "smollm2-135m-instruct", help="Teacher (local) for fidelity, and the model students are cut from."
+    ),
+    student: str = typer.Option(None, help="Any local Hugging Face causal LM directory as every student."),
+    student_layers: str = typer.Option("every-other", help="Teacher layers to keep: every-other, first:N…"),
     metric: str = typer.Option("agreement", help="Plotted score: agreement or kl."),
     prompts: str = typer.Option(None, help="Held-out prompts (as for evaluate)."),
     n: int = typer.Option(32, help="Number of held-out prompts."),
@@ -93,6 +97,11 @@ def curve_command(
     max_steps: int = typer.Option(300, help="Step cap per student."),
     epochs: float = typer.Option(2.0, help="Passes over each budget's data."),
     learning_rate: float = typer.Option(5e-5, "--lr", help="Peak learning rate."),
+    seeds: str = typer.Option(
+        "0",
+        help="Train every point once per seed (e.g. 0,1,2) and report mean ± sd: seed 0 takes the first N "
+        "exchanges, other seeds a random N (an active arm keeps its order; only training varies).",
+    ),
 ) -> None:
     """Train students at several budgets per dataset and plot score against queries and dollars."""
     from distillscope.evaluate.curve import run_curve
@@ -102,26 +111,45 @@ def curve_command(
 
     try:
         sizes = [int(b) for b in budgets.split(",") if b.strip()]
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         settings = TrainSettings(
-            method=method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate
-        )
+            method=method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
+            teacher=teacher, student=student, student_layers=student_layers,
+        )  # fmt: skip
         result = run_curve(
             datasets, sizes, out, settings=settings, teacher=teacher, prompts=prompts, n=n,
-            max_new_tokens=max_new_tokens, metric=metric,
+            max_new_tokens=max_new_tokens, metric=metric, seeds=seed_list,
         )  # fmt: skip
     except (ModelNotFoundError, DatasetError, ValueError) as exc:
         fail(str(exc))
     from rich.table import Table
 
+    columns = ("strategy", "exchanges", "seed", "cost_usd", "agreement", "kl", "exact_match")
     table = Table(title=f"retention curve ({metric})")
-    for column in ("strategy", "exchanges", "cost_usd", "agreement", "kl", "exact_match"):
+    for column in columns:
         table.add_column(column, justify="right")
     for point in result["points"]:
-        table.add_row(
-            *(_fmt(point[c]) for c in ("strategy", "exchanges", "cost_usd", "agreement", "kl", "exact_match"))
-        )
+        table.add_row(*(_fmt(point.get(c)) for c in columns))
     console.print(table)
+    if len(result["seeds"]) > 1:
+        console.print(_summary_table(result["summary"]))
     typer.echo(str(Path(out) / "curve.json"))
+
+
+def _summary_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="over seeds: mean ± sd (min–max)")
+    for column in ("strategy", "exchanges", "runs", "agreement", "kl"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        cells = []
+        for key in ("agreement", "kl"):
+            stats = row[key]
+            sd = f" ± {stats['sd']:.4f}" if stats["sd"] is not None else ""
+            cells.append(f"{stats['mean']:.4f}{sd} ({stats['min']:.4f}–{stats['max']:.4f})")
+        table.add_row(row["strategy"], str(row["exchanges"]), str(row["runs"]), *cells)
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -7,11 +7,23 @@ point trains a fresh student with the same settings; points already trained
 (``training.json`` present with the same settings) are reused, so an
 interrupted curve resumes. Budget 0 is the untrained student. Writes
 ``curve.json`` and ``curve.png`` (score against queries and against dollars).
+
+One run of a point is one draw: with ``seeds`` every point is trained once per
+seed, and ``summary`` gives the mean, standard deviation and range per
+(strategy, budget), the noise any difference between strategies must clear.
+Seed 0 is the harvest order as above. Another seed trains with that seed and,
+for a strategy whose order does not matter (anything but ``active``), on a fresh
+random draw of N exchanges from the whole dataset; an active arm keeps its
+selection order (its rounds are what it paid for), so only its training varies.
+It must not change the held-out prompts between points or seeds.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import statistics
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +32,7 @@ from distillscope.clitools import console
 from distillscope.evaluate.run import evaluate_student
 from distillscope.train.settings import TrainSettings
 
+ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their selection
 METRICS = {"agreement": "top-1 agreement with the teacher", "kl": "KL(teacher || student), nats/token"}
 
 
@@ -53,8 +66,9 @@ def run_curve(
     max_new_tokens: int = 48,
     metric: str = "agreement",
     include_untrained: bool = True,
+    seeds: Sequence[int] = (0,),
 ) -> dict[str, Any]:
-    """Train and score every (dataset, budget); write curve.json and curve.png under ``out``."""
+    """Train and score every (dataset, budget, seed); write curve.json and curve.png under ``out``."""
     from distillscope.evaluate.run import DEFAULT_PROMPTS, _messages_key, load_prompts, training_prompt_keys
     from distillscope.evaluate.teachers import make_teacher
     from distillscope.train import train_student
@@ -63,6 +77,9 @@ def run_curve(
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds or any(seed < 0 for seed in seeds):
+        raise ValueError("seeds must be one or more integers >= 0")
     out = Path(out)
     base = settings or TrainSettings()
     teacher_obj = make_teacher(teacher)
@@ -79,26 +96,78 @@ def run_curve(
     points: list[dict[str, Any]] = []
     if include_untrained:
         model, tokenizer, _ = make_student(replace(base, lora=False))
-        points.append(_point("untrained", 0, evaluate_student((model, tokenizer), **common)))
+        untrained = evaluate_student((model, tokenizer), **common)
+        points.append(_point("untrained", 0, untrained) | {"seed": None})
         del model
     for label, path in labelled:
-        size = len(load_dataset(path).exchanges)
-        for budget in sorted(b for b in budgets if b <= size):
-            target = out / label / f"n{budget}"
-            run = replace(base, dataset=path, out=target, limit=budget, resume=False)
-            if not _trained(target, run):
-                console.print(f"[bold]{label}[/]: training on the first {budget} exchanges")
-                train_student(run)
-            scores = evaluate_student(target, **common)
-            points.append(_point(label, budget, scores))
+        data = load_dataset(path)
+        size = len(data.exchanges)
+        adaptive = label in ADAPTIVE_STRATEGIES or _strategy(data) in ADAPTIVE_STRATEGIES
+        for seed in seeds:
+            source = path if seed == 0 or adaptive else _redraw(data, seed, out / label / f"data-seed{seed}")
+            for budget in sorted(b for b in budgets if b <= size):
+                target = out / label / (f"n{budget}" if seed == 0 else f"n{budget}-seed{seed}")
+                run = replace(base, dataset=source, out=target, limit=budget, resume=False, seed=seed)
+                if not _trained(target, run):
+                    draw = "first" if source == path else "random"
+                    console.print(f"[bold]{label}[/]: training on {draw} {budget} exchanges (seed {seed})")
+                    train_student(run)
+                scores = evaluate_student(target, **common)
+                points.append(_point(label, budget, scores) | {"seed": seed})
         skipped = [b for b in budgets if b > size]
         if skipped:
             console.print(f"[yellow]{label}: only {size} exchanges, budgets {skipped} skipped[/]")
-    result = {"metric": metric, "points": points, "settings": base.hyperparameters(), "teacher": teacher}
+    result = {
+        "metric": metric,
+        "seeds": seeds,
+        "points": points,
+        "summary": summarize(points),
+        "settings": base.hyperparameters(),
+        "teacher": teacher,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     plot_curve(result, out / "curve.png")
     return result
+
+
+def _strategy(data: Any) -> str | None:
+    first = data.exchanges[0].provenance if data.exchanges else None
+    return (data.manifest or {}).get("strategy") or (first or {}).get("strategy")
+
+
+def _redraw(data: Any, seed: int, directory: Path) -> Path:
+    """The dataset in a seeded random order, restamped so that "the first N" is a random N."""
+    from distillscope.records import write_jsonl
+
+    target = directory / "exchanges.jsonl"
+    if not target.exists():
+        shuffled = list(data.exchanges)
+        random.Random(seed).shuffle(shuffled)
+        write_jsonl([replace(e, ts=float(i)) for i, e in enumerate(shuffled)], target)
+        if data.manifest is not None:
+            (directory / "manifest.json").write_text(json.dumps(data.manifest), encoding="utf-8")
+    return directory
+
+
+def summarize(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean, standard deviation (n - 1) and range of each metric per (strategy, budget) over seeds."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for point in points:
+        groups.setdefault((point["strategy"], point["exchanges"]), []).append(point)
+    rows = []
+    for (strategy, budget), group in groups.items():
+        row: dict[str, Any] = {"strategy": strategy, "exchanges": budget, "runs": len(group)}
+        for key in ("agreement", "kl", "cost_usd"):
+            values = [p[key] for p in group]
+            row[key] = {
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else None,
+                "min": min(values),
+                "max": max(values),
+            }
+        rows.append(row)
+    return rows
 
 
 def _point(label: str, budget: int, scores: dict[str, Any]) -> dict[str, Any]:
@@ -124,16 +193,21 @@ def plot_curve(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metric = result["metric"]
-    base = [p for p in result["points"] if p["strategy"] == "untrained"]
-    strategies = sorted({p["strategy"] for p in result["points"]} - {"untrained"})
+    rows = result.get("summary") or summarize(result["points"])
+    base = [r for r in rows if r["strategy"] == "untrained"]
+    strategies = sorted({r["strategy"] for r in rows} - {"untrained"})
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label in strategies:
-        pts = base + sorted(
-            (p for p in result["points"] if p["strategy"] == label), key=lambda p: p["exchanges"]
-        )
-        values = [p[metric] for p in pts]
-        axes[0].plot([p["exchanges"] for p in pts], values, marker="o", label=label)
-        axes[1].plot([p["cost_usd"] for p in pts], values, marker="o", label=label)
+        rows_of = base + sorted((r for r in rows if r["strategy"] == label), key=lambda r: r["exchanges"])
+        runs = [p for p in result["points"] if p["strategy"] == label]
+        for ax, x_of in zip(axes, ("exchanges", "cost_usd"), strict=True):
+            xs = [r[x_of] if x_of == "exchanges" else r[x_of]["mean"] for r in rows_of]
+            means = [r[metric]["mean"] for r in rows_of]
+            spread = [r[metric]["sd"] or 0.0 for r in rows_of]
+            line = ax.errorbar(xs, means, yerr=spread, marker="o", capsize=3, label=label)
+            if len(runs) > len(rows_of) - len(base):  # several seeds: each run a faint dot
+                color = line.lines[0].get_color()
+                ax.scatter([p[x_of] for p in runs], [p[metric] for p in runs], s=10, alpha=0.35, color=color)
     axes[0].set_xlabel("teacher queries (exchanges)")
     axes[1].set_xlabel("cost of the queries (USD)")
     for ax in axes:

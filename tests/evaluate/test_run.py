@@ -132,3 +132,55 @@ def _prompt_file(tmp_path: Path) -> Path:
     path = tmp_path / "p.txt"
     path.write_text("One?\nTwo?\nThree?\n")
     return path
+
+
+def test_curve_seeds_redraw_random_arms_keep_active_order_and_summarize(
+    tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from distillscope.train.data import load_dataset, prompt_messages
+
+    active = tmp_path / "active"
+    active.mkdir()
+    (active / "exchanges.jsonl").write_text((tiny_dataset / "exchanges.jsonl").read_text())
+    (active / "manifest.json").write_text(json.dumps({"strategy": "active"}))
+    out = tmp_path / "curve"
+    args = ["curve", str(tiny_dataset), str(active), "--out", str(out), "--budgets", "4", "--seeds", "0,1",
+            "--teacher", str(tiny_model_dir), "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
+            "--max-new-tokens", "4", "--max-steps", "2", "--student", str(tiny_model_dir)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "curve.json").read_text())
+    assert data["seeds"] == [0, 1]
+    runs = [(p["strategy"], p["exchanges"], p["seed"]) for p in data["points"]]
+    assert runs == [
+        ("untrained", 0, None),
+        ("random", 4, 0),
+        ("random", 4, 1),
+        ("active", 4, 0),
+        ("active", 4, 1),
+    ]
+
+    def first_four(path: Path) -> set[str]:
+        return {json.dumps(prompt_messages(e)) for e in load_dataset(path, limit=4).exchanges}
+
+    # seed 1 of the random arm: a random draw of the same exchanges, trained with seed 1
+    redrawn = out / "random" / "data-seed1"
+    assert {json.dumps(prompt_messages(e)) for e in load_dataset(redrawn).exchanges} == {
+        json.dumps(prompt_messages(e)) for e in load_dataset(tiny_dataset).exchanges
+    }
+    assert first_four(redrawn) != first_four(tiny_dataset)
+    trained = json.loads((out / "random" / "n4-seed1" / "training.json").read_text())
+    assert trained["hyperparameters"]["seed"] == 1 and trained["dataset"].startswith(str(redrawn))
+    # the active arm keeps its selection order: only its training seed changes
+    assert not (out / "active" / "data-seed1").exists()
+    trained = json.loads((out / "active" / "n4-seed1" / "training.json").read_text())
+    assert trained["hyperparameters"]["seed"] == 1 and trained["dataset"].startswith(str(active))
+    summary = {(r["strategy"], r["exchanges"]): r for r in data["summary"]}
+    random_row = summary[("random", 4)]
+    values = [p["agreement"] for p in data["points"] if p["strategy"] == "random"]
+    assert random_row["runs"] == 2 and random_row["agreement"]["mean"] == pytest.approx(sum(values) / 2)
+    assert random_row["agreement"]["sd"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    assert summary[("untrained", 0)]["agreement"]["sd"] is None
+    assert "mean ± sd" in result.output
+    bad = CliRunner().invoke(app, [*args, "--seeds", "-1"])
+    assert bad.exit_code == 2 and "seeds" in bad.output
