@@ -14,7 +14,7 @@ prompts answered by the embedded teacher). Stages, each resumable (rerun skips w
   (``--seeds``) a random arm drawn from a shuffled pool and an active arm selected again,
   both trained with that seed (the curve is seed 0), scored on the same held-out prompts.
 
-Writes docs/evidence/train/{curve.json,curve.png,methods.json,seeds.json}.
+Writes docs/evidence/train/{curve.json,curve.png,methods.json,seeds.json,seeds.png}.
 Run: .venv/bin/python docs/evidence/train/run_evidence.py [--stages active,curve,methods] [--threads 1]
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from distillscope.evaluate.curve import run_curve
+from distillscope.evaluate.curve import plot_curve, run_curve
 from distillscope.evaluate.run import evaluate_student
 from distillscope.harvest.strategies.active import ActiveStrategy, exchange_key
 from distillscope.harvest.strategies.base import Query
@@ -121,7 +121,7 @@ def seeds(pool: list, settings: TrainSettings, extra_seeds: list[int]) -> None:
     curve = json.loads((OUT / "curve.json").read_text())
     for point in curve["points"]:
         if point["strategy"] in ("random", "active") and point["exchanges"] in SEED_BUDGETS:
-            fidelity = {k: point[k] for k in ("agreement", "kl", "tokens", "held_out_prompts")}
+            fidelity = {k: point[k] for k in ("agreement", "kl", "tokens", "held_out_prompts", "cost_usd")}
             results.setdefault(point["strategy"], {}).setdefault("0", {})[str(point["exchanges"])] = fidelity
     cache = RUNS / "curve" / "teacher_reference.json"
     for seed in extra_seeds:
@@ -159,6 +159,44 @@ def seeds(pool: list, settings: TrainSettings, extra_seeds: list[int]) -> None:
                 record = {"budgets": SEED_BUDGETS, "settings": settings.hyperparameters(), "results": results}
                 seeds_file.write_text(json.dumps(record, indent=2, default=str))
                 log(f"seed {seed} {arm} n{budget}: {json.dumps(done[str(budget)])}")
+    plot_seeds(results, curve)
+    record = {
+        "budgets": SEED_BUDGETS,
+        "settings": settings.hyperparameters(),
+        "results": results,
+        "active_minus_random": compare_arms(results),
+    }
+    seeds_file.write_text(json.dumps(record, indent=2, default=str))
+    log(f"active - random: {json.dumps(record['active_minus_random'])}")
+
+
+def compare_arms(results: dict) -> dict:
+    """Per budget: mean agreement difference over seeds and its exact two-sided permutation p-value."""
+    from scipy.stats import permutation_test
+
+    out = {}
+    for budget in SEED_BUDGETS:
+        arms = [
+            [s[str(budget)]["agreement"] for s in results[a].values() if str(budget) in s]
+            for a in ("active", "random")
+        ]
+        test = permutation_test(arms, lambda x, y: sum(x) / len(x) - sum(y) / len(y), n_resamples=100_000)
+        out[str(budget)] = {
+            "seeds": [len(a) for a in arms],
+            "difference": test.statistic,
+            "p_value": test.pvalue,
+        }
+    return out
+
+
+def plot_seeds(results: dict, curve: dict) -> None:
+    """seeds.png: mean ± sd over seeds per arm and budget, every run a dot (curve.py's plot)."""
+    points = [p for p in curve["points"] if p["strategy"] == "untrained"]
+    for arm, by_seed in results.items():
+        for seed, by_budget in by_seed.items():
+            for budget, scores in by_budget.items():
+                points.append({"strategy": arm, "exchanges": int(budget), "seed": int(seed), **scores})
+    plot_curve({"metric": "agreement", "points": points}, OUT / "seeds.png")
 
 
 def main() -> None:
