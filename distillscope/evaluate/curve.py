@@ -136,15 +136,20 @@ def _strategy(data: Any) -> str | None:
     return (data.manifest or {}).get("strategy") or (first or {}).get("strategy")
 
 
+def redraw_exchanges(exchanges: Sequence[Any], seed: int) -> list[Any]:
+    """The exchanges in a seeded random order, restamped so that "the first N by time" is a random N."""
+    shuffled = list(exchanges)
+    random.Random(seed).shuffle(shuffled)
+    return [replace(e, ts=float(i)) for i, e in enumerate(shuffled)]
+
+
 def _redraw(data: Any, seed: int, directory: Path) -> Path:
     """The dataset in a seeded random order, restamped so that "the first N" is a random N."""
     from distillscope.records import write_jsonl
 
     target = directory / "exchanges.jsonl"
     if not target.exists():
-        shuffled = list(data.exchanges)
-        random.Random(seed).shuffle(shuffled)
-        write_jsonl([replace(e, ts=float(i)) for i, e in enumerate(shuffled)], target)
+        write_jsonl(redraw_exchanges(data.exchanges, seed), target)
         if data.manifest is not None:
             (directory / "manifest.json").write_text(json.dumps(data.manifest), encoding="utf-8")
     return directory

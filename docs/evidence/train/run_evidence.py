@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from distillscope.evaluate.curve import plot_curve, run_curve
+from distillscope.evaluate.curve import plot_curve, redraw_exchanges, run_curve
 from distillscope.evaluate.run import evaluate_student
 from distillscope.harvest.strategies.active import ActiveStrategy, exchange_key
 from distillscope.harvest.strategies.base import Query
@@ -126,10 +125,7 @@ def seeds(pool: list, settings: TrainSettings, extra_seeds: list[int]) -> None:
     cache = RUNS / "curve" / "teacher_reference.json"
     for seed in extra_seeds:
         seeded = replace(settings, seed=seed)
-        shuffled = list(pool)
-        random.Random(seed).shuffle(shuffled)
-        # train takes the first n by timestamp: restamp in the shuffled order
-        shuffled = [replace(e, ts=float(i)) for i, e in enumerate(shuffled)]
+        shuffled = redraw_exchanges(pool, seed)
         arms = {
             "random": write_arm(shuffled[: max(SEED_BUDGETS)], RUNS / f"seed{seed}" / "random", "random"),
             "active": RUNS / f"seed{seed}" / "active",
