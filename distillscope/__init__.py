@@ -1,3 +1,98 @@
-"""distillscope: model distillation through APIs, seen from both sides."""
+"""distillscope: model distillation through APIs, seen from both sides.
+
+The flat public face for Python users. Every name is imported lazily, on first
+use, so that ``import distillscope`` stays cheap (no torch, no DuckDB)::
+
+    import distillscope as ds
+
+    exchanges = ds.read_exchanges("log.jsonl")
+    result = ds.run_detection("log.jsonl", "det/")
+    try:
+        ds.harvest(ds.HarvestSettings(...))
+    except ds.DistillscopeError as exc:   # one root for every known failure
+        print(exc)
+
+This module holds the name table only; it must not import a component at import time.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> module that defines it
+_PUBLIC: dict[str, str] = {
+    # errors
+    "DistillscopeError": "distillscope.errors",
+    "ConfigError": "distillscope.errors",
+    "InputError": "distillscope.errors",
+    # the exchange record and its logs
+    "Exchange": "distillscope.records",
+    "read_exchanges": "distillscope.records",
+    "write_exchanges": "distillscope.records",
+    # as a tactic
+    "harvest": "distillscope.harvest.run",
+    "HarvestSettings": "distillscope.harvest.settings",
+    "HarvestResult": "distillscope.harvest.run",
+    "train_student": "distillscope.train.run",
+    "TrainSettings": "distillscope.train.settings",
+    "evaluate_student": "distillscope.evaluate.run",
+    # as a target
+    "run_detection": "distillscope.detect.run",
+    "DetectionResult": "distillscope.detect.run",
+    "WatermarkConfig": "distillscope.watermark.config",
+    # both sides
+    "build_report": "distillscope.report.build",
+    "run_demo": "distillscope.demo",
+    "DemoSettings": "distillscope.demo",
+}
+
+__all__ = [
+    "__version__",
+    "DistillscopeError",
+    "ConfigError",
+    "InputError",
+    "Exchange",
+    "read_exchanges",
+    "write_exchanges",
+    "harvest",
+    "HarvestSettings",
+    "HarvestResult",
+    "train_student",
+    "TrainSettings",
+    "evaluate_student",
+    "run_detection",
+    "DetectionResult",
+    "WatermarkConfig",
+    "build_report",
+    "run_demo",
+    "DemoSettings",
+]
+
+if TYPE_CHECKING:
+    from distillscope.demo import DemoSettings, run_demo
+    from distillscope.detect.run import DetectionResult, run_detection
+    from distillscope.errors import ConfigError, DistillscopeError, InputError
+    from distillscope.evaluate.run import evaluate_student
+    from distillscope.harvest.run import HarvestResult, harvest
+    from distillscope.harvest.settings import HarvestSettings
+    from distillscope.records import Exchange, read_exchanges, write_exchanges
+    from distillscope.report.build import build_report
+    from distillscope.train.run import train_student
+    from distillscope.train.settings import TrainSettings
+    from distillscope.watermark.config import WatermarkConfig
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'distillscope' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

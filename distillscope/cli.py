@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from distillscope import __version__
+from distillscope.errors import DistillscopeError
 
 app = typer.Typer(
     name="distillscope",
@@ -75,7 +76,15 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except DistillscopeError as exc:
+        # A known failure that a command did not turn into its own message: say it
+        # plainly (no traceback) and exit 2, like every other usage error.
+        from distillscope.clitools import console
+
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

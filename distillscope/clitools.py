@@ -1,4 +1,4 @@
-"""Small helpers shared by the component CLIs: one console, clear errors, honest stubs.
+"""Small helpers shared by the component CLIs: one console and clear errors.
 
 Nothing here knows about any component.
 """
@@ -20,14 +20,3 @@ def fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
-
-def not_built(app: typer.Typer, name: str, issue: int) -> None:
-    """Register a command that plainly says it is not built yet and exits 2."""
-
-    @app.command(
-        name,
-        help=f"Not built yet (issue {issue}).",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def _command() -> None:
-        fail(f"`distillscope {name}` is not built yet (issue {issue}).")

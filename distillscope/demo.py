@@ -43,6 +43,7 @@ from typing import Any
 import typer
 
 from distillscope.clitools import console, fail
+from distillscope.errors import DistillscopeError
 
 #: Price assumed for the harvested tokens (USD per 1M tokens): gpt-4o-mini's list price, so that
 #: "dollars" mean what the same harvest would cost against a typical hosted model.
@@ -55,7 +56,7 @@ BENIGN_AGENTS = (
 )
 
 
-class StageUnavailable(RuntimeError):
+class StageUnavailable(DistillscopeError, RuntimeError):
     """A component the stage needs is not there (not built, or its API differs)."""
 
 

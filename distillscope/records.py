@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from distillscope.errors import InputError
+
 OnError = Literal["skip", "raise"]
 
 #: Request fields an exchange keeps in ``params`` (the sampling parameters of DESIGN.md).
@@ -44,7 +46,7 @@ SAMPLING_PARAMS = (
 JSON_COLUMNS = ("messages", "params", "logprobs", "provenance", "extra", "usage")
 
 
-class LogFormatError(ValueError):
+class LogFormatError(InputError):
     """A log or dataset file that cannot be read as exchanges."""
 
 

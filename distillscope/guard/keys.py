@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from distillscope.errors import DistillscopeError
 from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
 
 KEY_PREFIX = "ds-"
@@ -28,7 +29,7 @@ _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 _FINGERPRINT_NAME = "secret_fingerprint"
 
 
-class KeyStoreError(RuntimeError):
+class KeyStoreError(DistillscopeError, RuntimeError):
     """A key operation that cannot be done (unknown key, bad account name, wrong secret)."""
 
 

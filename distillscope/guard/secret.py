@@ -16,13 +16,14 @@ import stat
 from pathlib import Path
 
 from distillscope.config import work_dir
+from distillscope.errors import DistillscopeError
 
 SECRET_ENV = "DISTILLSCOPE_SERVER_SECRET"
 SECRET_FILE = "server.secret"
 MIN_SECRET_BYTES = 16
 
 
-class SecretError(RuntimeError):
+class SecretError(DistillscopeError, RuntimeError):
     """The server secret is missing, too short or not private."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from distillscope import __version__
 from distillscope.clitools import console
+from distillscope.errors import DistillscopeError
 from distillscope.harvest.budget import Budget, Caps, Usage
 from distillscope.harvest.cache import AnswerCache, CachedAnswer
 from distillscope.harvest.client import TeacherClient
@@ -51,7 +52,7 @@ NO_TERMS_WARNING = (
 _Planned = tuple[Query, PlannedRequest]
 
 
-class HarvestError(RuntimeError):
+class HarvestError(DistillscopeError, RuntimeError):
     """A harvest that cannot start as configured (message meant for the user)."""
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from distillscope.config import EMBEDDED_TEACHER
+from distillscope.errors import ConfigError
 from distillscope.harvest.canonical import normalise_base_url
 from distillscope.harvest.settings import HarvestSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-class TeacherError(ValueError):
+class TeacherError(ConfigError):
     """A teacher that cannot be used as configured (no key, unknown local model ...)."""
 
 

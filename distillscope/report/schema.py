@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import InputError
+
 SCHEMA_VERSION = 1
 
 #: Section names in report order.
@@ -80,7 +82,7 @@ _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token_secret", "authoriza
 KEY_PATTERN = re.compile(r"\b(?:sk|ds|dsk|key)[-_][A-Za-z0-9_\-]{12,}|Bearer\s+\S+", re.IGNORECASE)
 
 
-class ReportFormatError(ValueError):
+class ReportFormatError(InputError):
     """A report.json that cannot be used at all (unreadable, not an object, wrong version)."""
 
 

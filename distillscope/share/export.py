@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import InputError
 from distillscope.records import Exchange
 from distillscope.share import sketch
 
@@ -39,7 +40,7 @@ INFRA_PATTERN = "x-distillscope-salted-sha256"
 TRAFFIC_TYPE = "x-distillscope-traffic"
 
 
-class ShareInputError(ValueError):
+class ShareInputError(InputError):
     """Detection output or a bundle that cannot be used."""
 
 

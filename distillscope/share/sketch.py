@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import ConfigError
+
 NUM_PERM = 128
 #: datasketch's 32-bit affine permutations (its default, and the only scheme before 2.0).
 SCHEME = "affine32"
@@ -35,7 +37,7 @@ _QUOTED = re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'")
 _WORD = re.compile(r"<num>|<str>|\w+|[^\w\s]")
 
 
-class SaltError(ValueError):
+class SaltError(ConfigError):
     """No usable salt, or a bundle made with another one."""
 
 

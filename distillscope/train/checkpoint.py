@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from distillscope.errors import DistillscopeError
+
 STATE_FILE = "state.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(DistillscopeError, RuntimeError):
     """A checkpoint that cannot be resumed from (missing, or made by a different run)."""
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import InputError
 from distillscope.records import Exchange, LogFormatError, read_exchanges
 from distillscope.train.align import align_answer
 from distillscope.train.vocab import TokenMapper
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """An exchanges dataset that cannot be trained on, with the reason."""
 
 

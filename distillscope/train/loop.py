@@ -21,13 +21,14 @@ from typing import Any
 
 import torch
 
+from distillscope.errors import DistillscopeError
 from distillscope.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from distillscope.train.data import Example, collate
 from distillscope.train.losses import completion_ce, sparse_kd_loss
 from distillscope.train.settings import TrainSettings
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(DistillscopeError, RuntimeError):
     """Training stopped early (Ctrl-C or ``stop_after``); a checkpoint holds the progress."""
 
     def __init__(self, step: int, checkpoint: Path | None) -> None:

@@ -23,17 +23,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import ConfigError
+from distillscope.watermark.keys import GLOBAL_ACCOUNT, MAX_KEY, derive_key
+
 SCHEMES = ("lefthash", "selfhash")
 MODES = ("per-account", "global")
 #: transformers' default ``hashing_key`` (the millionth prime).
 TRANSFORMERS_DEFAULT_KEY = 15485863
-#: Keys are multiplied with int64 tensors by the selfhash scheme: they must fit in int64.
-MAX_KEY = (1 << 63) - 1
 MIN_SECRET_BYTES = 16
 DEFAULT_SECRET_ENV = "DISTILLSCOPE_WATERMARK_SECRET"
 
 
-class WatermarkConfigError(ValueError):
+class WatermarkConfigError(ConfigError):
     """Invalid watermark settings, or a master secret that cannot be read."""
 
 
@@ -205,8 +206,6 @@ class WatermarkConfig:
 
     def key_for(self, account: str) -> int:
         """The integer ``hashing_key`` that watermarks ``account``'s answers."""
-        from distillscope.watermark.keys import GLOBAL_ACCOUNT, derive_key
-
         if self.mode == "global":
             if self.hashing_key is not None:
                 return self.hashing_key

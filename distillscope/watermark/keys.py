@@ -12,7 +12,8 @@ with the sign bit cleared, so
   watermarks exactly like the server does for that account.
 
 A fingerprint (``kid-`` + 10 hex digits of SHA-256 of the key) names a key in
-reports without revealing it. This module must not log or print keys.
+reports without revealing it. This module must not log or print keys, and must not
+import the rest of the watermark package (`config` imports it, never the reverse).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import hashlib
 import hmac
 import random
 
-from distillscope.watermark.config import MAX_KEY
+#: Keys are positive int64 values (the selfhash scheme multiplies them with int64 tensors).
+MAX_KEY = (1 << 63) - 1
 
 #: The pseudo-account whose key serves everyone in ``global`` mode.
 GLOBAL_ACCOUNT = "*global*"

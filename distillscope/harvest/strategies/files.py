@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from distillscope.errors import InputError
 from distillscope.harvest.strategies.base import Query, StaticStrategy
 from distillscope.records import MalformedLine, OnError
 
@@ -23,7 +24,7 @@ ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 TEXT_SUFFIXES = (".txt", ".text", ".lines")
 
 
-class PromptFileError(ValueError):
+class PromptFileError(InputError):
     """A prompts file with malformed lines (all listed) or no prompts at all."""
 
     def __init__(self, path: Path, errors: list[MalformedLine], message: str | None = None) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from distillscope.errors import DistillscopeError
 from distillscope.server.backends.textstream import TextStream
 
 log = logging.getLogger("distillscope.server")
@@ -156,7 +157,7 @@ class _Row:
         self.banned = torch.tensor(banned, dtype=torch.long) if banned else None
 
 
-class EngineClosedError(RuntimeError):
+class EngineClosedError(DistillscopeError, RuntimeError):
     """The engine no longer accepts work (the server is shutting down)."""
 
 
