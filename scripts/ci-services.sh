@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install and start what the test suite needs beyond Python packages:
-# PostgreSQL (guard's log store) and Chromium (the HTML report test).
+# PostgreSQL (guard's log store), Chromium (the HTML report test) and Java 17
+# (the Spark engine's tests, which fail rather than skip without it).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -19,14 +19,15 @@ components (union-find). This module decides links only, never scores.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-NUM_PERM = 64
+from distillscope import textsig
+
+NUM_PERM = textsig.NUM_PERM
 TEMPLATE_JACCARD = 0.5
 TIMING_JACCARD = 0.35
 WEAK_LINK_THRESHOLD = 0.8
@@ -110,56 +111,9 @@ def lsh_pairs(signatures: np.ndarray, threshold: float, bands: int = 16) -> list
     return out
 
 
-def _shingles(text: str, k: int = 3) -> list[str]:
-    toks = text.split()
-    if len(toks) <= k:
-        return [" ".join(toks)]
-    return [" ".join(toks[i : i + k]) for i in range(len(toks) - k + 1)]
-
-
 def minhash_signatures(token_sets: list[list[str]]) -> np.ndarray:
-    """MinHash signatures (items x NUM_PERM), vectorised over all tokens at once.
-
-    The permutations are datasketch's (``MinHash(num_perm=64, seed=1)``) and so is
-    the universal hash ``(a * h + b) mod (2^61 - 1)`` truncated to 32 bits; the
-    token hash is pandas' stable SipHash (``hash_array``) instead of SHA-1, so one
-    pass over a million prompts takes seconds, not minutes.
-    """
-    from datasketch import MinHash
-
-    perm_a, perm_b = (np.asarray(x, dtype=np.uint64) for x in MinHash(num_perm=NUM_PERM, seed=1).permutations)
-    lengths = np.array([max(1, len(t)) for t in token_sets])
-    flat = [tok for toks in token_sets for tok in (toks or [""])]
-    hashed = pd.util.hash_array(np.array(flat, dtype=object)) & np.uint64(0xFFFFFFFF)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    out = np.empty((len(token_sets), NUM_PERM), dtype=np.uint64)
-    prime, max_hash = np.uint64((1 << 61) - 1), np.uint64((1 << 32) - 1)
-    chunk = 200_000
-    # process whole items per chunk so reduceat segments never straddle chunks
-    item = 0
-    while item < len(token_sets):
-        stop_item = int(np.searchsorted(np.cumsum(lengths[item:]), chunk, side="right")) + item
-        stop_item = max(stop_item, item + 1)
-        lo, hi = starts[item], starts[stop_item - 1] + lengths[stop_item - 1]
-        with np.errstate(over="ignore"):
-            phv = ((hashed[lo:hi, None] * perm_a[None, :] + perm_b[None, :]) % prime) & max_hash
-        out[item:stop_item] = np.minimum.reduceat(phv, starts[item:stop_item] - lo, axis=0)
-        item = stop_item
-    return out
-
-
-_QUOTED = re.compile(r'"[^"]{0,400}"|\u201c[^\u201d]{0,400}\u201d')
-_NUMBER = re.compile(r"[0-9]+([.,:/][0-9]+)*")
-_PROPER = re.compile(r"[A-Z][A-Za-z]+")
-_NON_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
-
-
-def normalise(text: str) -> str:
-    """The Python twin of the engines' SQL normalisation (slots as the words zzq, zzn, zzp)."""
-    text = _QUOTED.sub(" zzq ", text[:2000])
-    text = _NUMBER.sub(" zzn ", text)
-    text = _PROPER.sub(" zzp ", text)
-    return _NON_WORD.sub(" ", text.lower()).strip()
+    """MinHash signatures (items x NUM_PERM) with textsig's settings and process-independent hash."""
+    return textsig.minhash_signatures(token_sets, NUM_PERM)
 
 
 def template_clusters(
@@ -176,14 +130,14 @@ def template_clusters(
     if not top.empty:
         for account, tmpl, words, cnt in top[["account", "tmpl", "words", "cnt"]].itertuples(index=False):
             if cnt >= 3 and words >= MIN_TEMPLATE_WORDS:
-                key = (account, tmpl.replace("<q>", "zzq").replace("<n>", "zzn").replace("<p>", "zzp"))
+                key = (account, tmpl)
                 inst[key] = max(inst[key], float(cnt) / n_by_account[account])
                 hits[key] = max(hits[key], int(cnt))
     sample_share: dict[tuple[str, str], float] = defaultdict(float)
     sample_hits: dict[tuple[str, str], int] = defaultdict(int)
     if not samples.empty:
         for account, texts in samples.groupby("account", sort=True)["sample_text"]:
-            chosen = [normalise(t or "") for t in texts.tolist()[:SAMPLES_FOR_TEMPLATES]]
+            chosen = [textsig.normalise_prompt(t) for t in texts.tolist()[:SAMPLES_FOR_TEMPLATES]]
             for text in chosen:
                 if len(text.split()) >= MIN_TEMPLATE_WORDS:
                     sample_share[(account, text)] += 1.0 / len(chosen)
@@ -194,7 +148,7 @@ def template_clusters(
     templates = sorted({t for _, t in inst})
     if not templates:
         return {}, {}
-    matrix = minhash_signatures([_shingles(t) for t in templates])
+    matrix = minhash_signatures([textsig.shingles(t) for t in templates])
     uf = _UnionFind(templates)
     for i, j in lsh_pairs(matrix, TEMPLATE_JACCARD):
         uf.union(templates[i], templates[j])

@@ -9,23 +9,46 @@ This module holds strings and small helpers only; it must not import an engine.
 
 from __future__ import annotations
 
-#: Quoted spans, numbers and capitalised words become slots, so that slot-filled
-#: variants of one template normalise to the same text. Patterns stay in the
-#: subset that RE2 (DuckDB) and java.util.regex (Spark) read the same way.
-QUOTED = '"[^"]{0,400}"|\u201c[^\u201d]{0,400}\u201d'
-NUMBER = "[0-9]+([.,:/][0-9]+)*"
-PROPER = "[A-Z][A-Za-z]+"
-NON_LETTER = "[^\\p{L}<>]+"
-TEMPLATE_CHARS = 256
+from typing import Literal
 
-#: Phrases that ask a model to write out its reasoning (chain-of-thought elicitation).
-COT_PATTERN = (
-    "step[ -]by[ -]step|show (me )?(your|all|the|every) ?(full |complete |entire |detailed )?"
-    "(work|reasoning|steps|thinking|thought process|derivation)|explain your (reasoning|thinking)"
-    "|chain[ -]of[ -]thought|think (carefully|it through|aloud|out loud)|reason (through|carefully)"
-    "|walk me through|let'?s think|full reasoning|detailed reasoning|reasoning trace|thought process"
-    "|<think>|before (giving|answering|you answer)"
-)
+from distillscope import textsig
+
+Dialect = Literal["duckdb", "spark"]
+#: Kept as names here for the engines; the values live in :mod:`distillscope.textsig`.
+COT_PATTERN = textsig.COT_PATTERN
+TEMPLATE_CHARS = textsig.TEMPLATE_CHARS
+
+
+def sql_string(text: str, dialect: Dialect) -> str:
+    """A SQL string literal in the dialect (Spark SQL also reads backslash escapes)."""
+    if dialect == "spark":
+        text = text.replace("\\", "\\\\")
+        return "'" + text.replace("'", "\\'") + "'"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _replace_all(expr: str, pattern: str, repl: str, dialect: Dialect) -> str:
+    flags = ", 'g'" if dialect == "duckdb" else ""
+    return f"regexp_replace({expr}, {sql_string(pattern, dialect)}, {sql_string(repl, dialect)}{flags})"
+
+
+def normalise_sql(text_expr: str, dialect: Dialect) -> str:
+    """SQL for :func:`distillscope.textsig.normalise_prompt` of ``text_expr`` (same patterns, same order)."""
+    ts = textsig
+    out = _replace_all(f"left({text_expr}, {ts.PROMPT_CHARS})", ts.QUOTED, ts.SLOT_QUOTED, dialect)
+    out = _replace_all(out, ts.NUMBER, ts.SLOT_NUMBER, dialect)
+    out = _replace_all(out, ts.PROPER, ts.SLOT_PROPER, dialect)
+    out = _replace_all(f"lower({out})", ts.NON_LETTER, " ", dialect)
+    return f"trim(left({out}, {ts.TEMPLATE_CHARS}))"
+
+
+def cot_sql(text_expr: str, dialect: Dialect) -> str:
+    """SQL (0/1) for :func:`distillscope.textsig.asks_for_reasoning` of ``text_expr``."""
+    scanned = f"lower(left({text_expr}, {textsig.COT_SCAN_CHARS}))"
+    pattern = sql_string(textsig.COT_PATTERN, dialect)
+    test = f"regexp_matches({scanned}, {pattern})" if dialect == "duckdb" else f"{scanned} RLIKE {pattern}"
+    return f"CASE WHEN {test} THEN 1 ELSE 0 END"
+
 
 #: The staged columns every engine must produce in table ``ex``.
 EX_COLUMNS = (

@@ -1,9 +1,10 @@
 """Privacy-preserving fingerprints: keyed MinHash of normalised prompts, salted infrastructure hashes.
 
-A prompt is normalised (lower case, numbers and quoted strings replaced by
-placeholders, whitespace collapsed) and cut into word shingles; each shingle is
-hashed with HMAC-SHA256 under the salt both peers share out of band, and the
-MinHash signature is built over those keyed hashes. Without the salt, nobody can
+A prompt is normalised and cut into word shingles exactly as the detector does
+(:mod:`distillscope.textsig`: slots for quoted spans, numbers and names, lower
+case, letters only, word 3-grams); each shingle is hashed with HMAC-SHA256 under
+the salt both peers share out of band, and the MinHash signature (textsig's
+permutations and settings) is built over those keyed hashes. Without the salt, nobody can
 test guesses of prompt text against a signature, and infrastructure hashes
 (HMAC of ``kind:value``) cannot be reversed by enumerating the IPv4 space.
 
@@ -15,26 +16,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from distillscope import textsig
 from distillscope.errors import ConfigError
 
-NUM_PERM = 128
-#: datasketch's 32-bit affine permutations (its default, and the only scheme before 2.0).
-SCHEME = "affine32"
-SHINGLE = 3
-NORMALISER_VERSION = 1
+NUM_PERM = textsig.NUM_PERM
+#: The permutation scheme of textsig's signatures (datasketch's name for it).
+SCHEME = "legacy"
+SHINGLE = textsig.SHINGLE
+#: 2: textsig's normalisation (1 was a share-only normaliser with <num>/<str> placeholders).
+NORMALISER_VERSION = 2
 MIN_SALT_BYTES = 16
 SALT_ENV = "DISTILLSCOPE_SHARE_SALT"
 
 #: Infrastructure fields of an exchange that are shared (hashed).
 INFRA_FIELDS = ("ip", "user_agent", "payment_id", "org")
-
-_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
-_QUOTED = re.compile(r"\"[^\"]{0,200}\"|'[^']{0,200}'")
-_WORD = re.compile(r"<num>|<str>|\w+|[^\w\s]")
 
 
 class SaltError(ConfigError):
@@ -63,51 +63,29 @@ def salt_check(salt: bytes) -> str:
 
 
 def normalise(text: str) -> str:
-    """Lower-case, placeholders for numbers and quoted strings, collapsed whitespace."""
-    text = _QUOTED.sub(" <str> ", text.lower())
-    text = _NUMBER.sub(" <num> ", text)
-    return " ".join(_WORD.findall(text))
+    """The prompt's template, as the detector computes it (:func:`distillscope.textsig.normalise_prompt`)."""
+    return textsig.normalise_prompt(text)
 
 
 def shingles(text: str, size: int = SHINGLE) -> set[str]:
     """Word ``size``-grams of the normalised text (the whole text when shorter)."""
-    words = normalise(text).split()
-    if len(words) <= size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    return set(textsig.shingles(normalise(text), size))
 
 
-def _keyed_hash(salt: bytes) -> Any:
-    def hashfunc(data: bytes) -> int:
-        return int.from_bytes(hmac.new(salt, data, hashlib.sha256).digest()[:4], "little")
-
-    return hashfunc
+def _keyed_hashes(parts: list[str], salt: bytes) -> np.ndarray:
+    """32-bit HMAC-SHA256 hashes of the shingles under the salt."""
+    digests = (hmac.new(salt, p.encode("utf-8"), hashlib.sha256).digest()[:4] for p in parts)
+    return np.array([int.from_bytes(d, "little") for d in digests], dtype=np.uint64)
 
 
 def minhash_of(parts: set[str], salt: bytes, num_perm: int = NUM_PERM) -> Any:
     """A datasketch MinHash of a shingle set, with shingles hashed under the salt."""
-    from datasketch import MinHash
-
-    sketch = MinHash(num_perm=num_perm, seed=1, hashfunc=_keyed_hash(salt), **_scheme())
-    sketch.update_batch([p.encode("utf-8") for p in sorted(parts)])
-    return sketch
+    return textsig.as_datasketch(textsig.minhash_of_hashes(_keyed_hashes(sorted(parts), salt), num_perm))
 
 
 def minhash_from_values(values: list[int]) -> Any:
     """Rebuild a MinHash (for Jaccard estimates) from exported hash values."""
-    import numpy as np
-    from datasketch import MinHash
-
-    return MinHash(num_perm=len(values), seed=1, hashvalues=np.array(values, dtype=np.uint64), **_scheme())
-
-
-def _scheme() -> dict[str, str]:
-    """datasketch >= 2 names its permutation scheme; pin it so signatures compare across versions."""
-    import inspect
-
-    from datasketch import MinHash
-
-    return {"scheme": SCHEME} if "scheme" in inspect.signature(MinHash.__init__).parameters else {}
+    return textsig.as_datasketch(np.array(values, dtype=np.uint64))
 
 
 def infra_hash(kind: str, value: str, salt: bytes) -> str:

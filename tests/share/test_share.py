@@ -182,7 +182,7 @@ def test_wrong_salt_is_refused(tmp_path: Path, detect_dir: Path, our_log: list[E
 
 def test_keyed_minhash_depends_on_the_salt() -> None:
     parts = sketch.shingles("Explain in detail how to compute 12 times 7")
-    assert "compute <num> times" in parts
+    assert "compute <n> times" in parts  # textsig normalisation: numbers become <n>
     a = sketch.minhash_of(parts, SALT)
     assert a.jaccard(sketch.minhash_of(parts, SALT)) == 1.0
     assert a.jaccard(sketch.minhash_of(parts, b"x" * 16 + b"different")) < 0.2

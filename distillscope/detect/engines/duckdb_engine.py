@@ -145,13 +145,7 @@ def _duck_struct_list() -> str:
 
 
 def _stage_ex(con: Any) -> None:
-    def keep(pattern: str, repl: str, text: str) -> str:
-        return f"regexp_replace({text}, {_q(pattern)}, {_q(repl)}, 'g')"
-
-    norm = keep(sp.QUOTED, " <q> ", "left(user_text, 2000)")
-    norm = keep(sp.NUMBER, " <n> ", norm)
-    norm = keep(sp.PROPER, " <p> ", norm)
-    norm = f"trim(left({keep(sp.NON_LETTER, ' ', f'lower({norm})')}, {sp.TEMPLATE_CHARS}))"
+    norm = sp.normalise_sql("user_text", "duckdb")
     lp_raw = "json_extract_string(params, '$.logprobs')"
     top = "TRY_CAST(json_extract_string(params, '$.top_logprobs') AS BIGINT)"
     con.execute(f"""
@@ -179,7 +173,7 @@ SELECT account, id, ts, ip,
        THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
   ua, payment_id, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
-  CASE WHEN regexp_matches(lower(left(ask_text, 4000)), {_q(sp.COT_PATTERN)}) THEN 1 ELSE 0 END AS cot,
+  {sp.cot_sql("ask_text", "duckdb")} AS cot,
   CASE WHEN lp_raw = 'true' OR coalesce(TRY_CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0
        THEN 1 ELSE 0 END AS lp,
   greatest(coalesce(top_raw, 0), coalesce(TRY_CAST(lp_raw AS BIGINT), 0)) AS top_lp,

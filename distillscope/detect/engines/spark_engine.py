@@ -165,13 +165,7 @@ FROM r""").cache().createOrReplaceTempView("src")
 
 
 def _stage_ex(spark: Any) -> None:
-    def keep(pattern: str, repl: str, text: str) -> str:
-        return f"regexp_replace({text}, {_q(pattern)}, {_q(repl)})"
-
-    norm = keep(sp.QUOTED, " <q> ", "left(user_text, 2000)")
-    norm = keep(sp.NUMBER, " <n> ", norm)
-    norm = keep(sp.PROPER, " <p> ", norm)
-    norm = f"trim(left({keep(sp.NON_LETTER, ' ', f'lower({norm})')}, {sp.TEMPLATE_CHARS}))"
+    norm = sp.normalise_sql("user_text", "spark")
     spark.sql("""
 SELECT account, id, ts, ip, user_agent AS ua, payment_id, model, params, status, completion_tokens,
   finish_reason, resp_len,
@@ -195,7 +189,7 @@ SELECT account, id, ts, ip,
        THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
   ua, payment_id, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
-  CASE WHEN lower(left(ask_text, 4000)) RLIKE {_q(sp.COT_PATTERN)} THEN 1 ELSE 0 END AS cot,
+  {sp.cot_sql("ask_text", "spark")} AS cot,
   CASE WHEN lp_raw = 'true' OR coalesce(CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0
        THEN 1 ELSE 0 END AS lp,
   greatest(coalesce(top_raw, 0), coalesce(CAST(lp_raw AS BIGINT), 0)) AS top_lp,
