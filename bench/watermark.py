@@ -174,9 +174,7 @@ class watermarking_server:  # noqa: N801 - used like contextlib's helpers
         from distillscope.guard.keys import KeyStore
         from distillscope.guard.logstore import open_log_store
         from distillscope.guard.policy import PolicyConfig
-        from distillscope.server.runner import serve_local
-        from distillscope.watermark.config import WatermarkConfig
-        from distillscope.watermark.processor import processors_for_account
+        from distillscope.serving import ServeSettings, serve
 
         server_secret = secrets.token_hex(32).encode()
         db = f"sqlite:///{self.out / 'guard.db'}"
@@ -187,14 +185,10 @@ class watermarking_server:  # noqa: N801 - used like contextlib's helpers
         # The guard logs every exchange but never throttles or blocks here: this run measures the watermark.
         policy = PolicyConfig.from_dict({"risk": {"throttle": None, "strip_logprobs": None, "block": None}})
         gateway = GuardGateway(keys, open_log_store(db, create=True), policy)
-        config = WatermarkConfig.from_file(self.config_path)
-        self._context = serve_local(
-            None,
-            served_model_name="teacher",
-            max_batch_size=16,
-            gateway=gateway,
-            logits_processors_for=lambda account: processors_for_account(config, account),
+        settings = ServeSettings(
+            served_model_name="teacher", port=0, max_batch_size=16, watermark=str(self.config_path)
         )
+        self._context = serve(settings, gateway=gateway)
         return self._context.__enter__(), api_keys
 
     def __exit__(self, *exc: Any) -> None:

@@ -43,6 +43,9 @@ _PUBLIC: dict[str, str] = {
     "run_detection": "distillscope.detect.run",
     "DetectionResult": "distillscope.detect.run",
     "WatermarkConfig": "distillscope.watermark.config",
+    "ServeSettings": "distillscope.serving",
+    "build_app": "distillscope.serving",
+    "serve": "distillscope.serving",
     # both sides
     "build_report": "distillscope.report.build",
     "run_demo": "distillscope.demo",
@@ -66,6 +69,9 @@ __all__ = [
     "run_detection",
     "DetectionResult",
     "WatermarkConfig",
+    "ServeSettings",
+    "build_app",
+    "serve",
     "build_report",
     "run_demo",
     "DemoSettings",
@@ -80,6 +86,7 @@ if TYPE_CHECKING:
     from distillscope.harvest.settings import HarvestSettings
     from distillscope.records import Exchange, read_exchanges, write_exchanges
     from distillscope.report.build import build_report
+    from distillscope.serving import ServeSettings, build_app, serve
     from distillscope.train.run import train_student
     from distillscope.train.settings import TrainSettings
     from distillscope.watermark.config import WatermarkConfig

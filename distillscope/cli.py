@@ -50,7 +50,7 @@ def _register_all() -> None:
     from distillscope.models.cli import register as models
     from distillscope.probe.cli import register as probe
     from distillscope.report.cli import register as report
-    from distillscope.server.cli import register as server
+    from distillscope.serving.cli import register as server
     from distillscope.share.cli import register as share
     from distillscope.train.cli import register as train
     from distillscope.watermark.cli import register as watermark

@@ -1,4 +1,7 @@
-"""The OpenAI-compatible server (`distillscope serve`).
+"""The OpenAI-compatible server: app, backends, the gateway seam, runners.
+
+It knows nothing of the guard or the watermark: :mod:`distillscope.serving`
+assembles them around it, and ``distillscope serve`` lives there.
 
 - :func:`distillscope.server.app.create_app` — the FastAPI app over a backend, behind a gateway.
 - :mod:`distillscope.server.backends.local` — a transformers model with continuous batching;
