@@ -176,6 +176,24 @@ def new_exchange_id() -> str:
 # -- reading ---------------------------------------------------------------------------
 
 
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line number, value, error)`` for each non-blank line of a JSON-lines file.
+
+    ``value`` is the parsed JSON (any type: callers check the shape they need) and
+    ``error`` is None, or ``value`` is None and ``error`` says why the line is not
+    JSON. Undecodable bytes are replaced, never fatal. Every JSONL reader of the
+    project goes through here, so line numbers and messages read the same everywhere.
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, json.loads(raw), None
+            except json.JSONDecodeError as exc:
+                yield number, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+
+
 class ExchangeReader:
     """Iterate the exchanges of a JSONL or Parquet file, collecting malformed lines.
 
@@ -204,19 +222,14 @@ class ExchangeReader:
         self.errors.append(error)
 
     def _iter_jsonl(self) -> Iterator[Exchange]:
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    data = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    self._fail(number, f"invalid JSON ({exc.msg} at column {exc.colno})")
-                    continue
-                try:
-                    yield Exchange.from_dict(data)
-                except (ValueError, TypeError) as exc:
-                    self._fail(number, str(exc))
+        for number, data, error in iter_jsonl(self.path):
+            if error is not None:
+                self._fail(number, error)
+                continue
+            try:
+                yield Exchange.from_dict(data)
+            except (ValueError, TypeError) as exc:
+                self._fail(number, str(exc))
 
     def _iter_parquet(self) -> Iterator[Exchange]:
         import pyarrow.parquet as pq

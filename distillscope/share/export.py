@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.errors import InputError
-from distillscope.records import Exchange
+from distillscope.records import Exchange, iter_jsonl
 from distillscope.share import sketch
 
 BUNDLE_VERSION = 1
@@ -55,13 +55,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ShareInputError(f"{path}: no such file")
     rows = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ShareInputError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+    for number, row, error in iter_jsonl(path):
+        if error is not None:
+            raise ShareInputError(f"{path}:{number}: {error}")
         if not isinstance(row, dict):
             raise ShareInputError(f"{path}:{number}: expected a JSON object")
         rows.append(row)

@@ -11,13 +11,15 @@ This module must not import torch or transformers.
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from distillscope.records import Exchange, ExchangeReader, LogFormatError, MalformedLine
+from distillscope.records import Exchange, ExchangeReader, LogFormatError, MalformedLine, iter_jsonl
+
+T = TypeVar("T")
 
 TEXT_KEYS = ("response_text", "text", "completion", "output")
 
@@ -73,27 +75,30 @@ def _from_parquet(source: Path, on_error: str) -> DocumentSet:
 
 def _from_jsonl(source: Path, on_error: str) -> DocumentSet:
     out = DocumentSet()
-    with open(source, encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                document = _parse_line(raw, number)
-            except ValueError as exc:
-                error = MalformedLine(str(source), number, str(exc))
-                if on_error == "raise":
-                    raise LogFormatError(str(error)) from exc
-                out.errors.append(error)
-                continue
-            out.documents.append(document)
+    out.documents, out.errors = _parse_jsonl(source, _parse_line, on_error)
     return out
 
 
-def _parse_line(raw: str, number: int) -> Document:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+def _parse_jsonl(
+    source: Path, parse: Callable[[Any, int], T], on_error: str
+) -> tuple[list[T], list[MalformedLine]]:
+    """``parse`` each JSON line of ``source``; a bad line raises or is collected (never dropped silently)."""
+    items: list[T] = []
+    errors: list[MalformedLine] = []
+    for number, data, problem in iter_jsonl(source):
+        try:
+            if problem is not None:
+                raise ValueError(problem)
+            items.append(parse(data, number))
+        except (ValueError, TypeError) as exc:
+            error = MalformedLine(str(source), number, str(exc))
+            if on_error == "raise":
+                raise LogFormatError(str(error)) from exc
+            errors.append(error)
+    return items, errors
+
+
+def _parse_line(data: Any, number: int) -> Document:
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     if {"id", "ts", "account"} <= set(data):
@@ -136,27 +141,10 @@ def read_prompts(
     if source.suffix.lower() == ".parquet":
         docs = _from_parquet(source, on_error)
         return [d.prompt_messages for d in docs.documents if d.prompt_messages], docs.errors
-    prompts: list[list[dict[str, Any]]] = []
-    errors: list[MalformedLine] = []
-    with open(source, encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                prompts.append(_parse_prompt(raw))
-            except ValueError as exc:
-                error = MalformedLine(str(source), number, str(exc))
-                if on_error == "raise":
-                    raise LogFormatError(str(error)) from exc
-                errors.append(error)
-    return prompts, errors
+    return _parse_jsonl(source, _parse_prompt, on_error)
 
 
-def _parse_prompt(raw: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+def _parse_prompt(data: Any, number: int) -> list[dict[str, Any]]:
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     messages = data.get("messages")
