@@ -146,7 +146,11 @@ class GuardGateway:
         # Rows are serialised on the request path (tens of µs) so that the writer thread
         # runs almost only the database driver's C code and rarely holds the GIL.
         self.writer = BatchWriter(
-            store.write_rows, writer, on_written=self._written, spill_line=lambda row: row[-1]
+            store.write_rows,
+            writer,
+            on_written=self._written,
+            spill_line=lambda row: row[-1],
+            on_spilled=lambda count: self.metrics.records_spilled.inc(count),
         )
         self.metrics = GuardMetrics(queue_depth=lambda: self.writer.depth)
         self._started = False

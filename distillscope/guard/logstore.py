@@ -2,8 +2,16 @@
 
 Each row holds a few indexed columns (id, ts, account, key_id, endpoint, status,
 decision) and the whole exchange as JSON, so every field of DESIGN.md's format,
-including unknown ones, round-trips. Inserts are idempotent on ``id``: a batch
-retried after an error never duplicates a record.
+including unknown ones, round-trips. Inserts are idempotent on ``id`` (the
+exchange id the server draws itself, never an upstream's): a batch retried after
+an error never duplicates a record.
+
+Every record is made storable before it is queued: what a store cannot hold (a
+lone surrogate, which neither driver can encode; a NUL, which PostgreSQL's text
+and JSONB refuse; NaN/Infinity, which JSONB refuses; nesting deeper than
+``MAX_DEPTH``) is replaced -- characters by U+FFFD, numbers by their name as a
+string, deep values by a marker -- and the record says so in
+``storage_replaced`` (counts by kind).
 
 This module writes synchronously and must not be called from the event loop on
 the request path: :mod:`distillscope.guard.writer` batches writes on a thread.
@@ -13,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -46,25 +56,77 @@ class LogStore(Protocol):
     def close(self) -> None: ...
 
 
+#: Deepest nesting kept in a stored record (requests deeper than this are refused anyway).
+MAX_DEPTH = 64
+REPLACEMENT = "\ufffd"
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+# In JSON text (ensure_ascii=False) a NUL shows as the escape \u0000; surrogates stay raw.
+_BAD_JSON = re.compile("[\ud800-\udfff]|\\\\u0000")
+
+
+def storable(value: Any) -> tuple[Any, dict[str, int]]:
+    """``value`` with everything a store cannot hold replaced, and the counts by kind."""
+    counts: dict[str, int] = {}
+    return _storable(value, 0, counts), counts
+
+
+def _storable(value: Any, depth: int, counts: dict[str, int]) -> Any:
+    if isinstance(value, str):
+        return _storable_text(value, counts)
+    if isinstance(value, float) and not math.isfinite(value):
+        counts["non_finite_number"] = counts.get("non_finite_number", 0) + 1
+        return str(value)
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        counts["too_deep"] = counts.get("too_deep", 0) + 1
+        return "[nested too deep]"
+    if isinstance(value, dict):
+        return {_storable_text(str(k), counts): _storable(v, depth + 1, counts) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v, depth + 1, counts) for v in value]
+    return value
+
+
+def _storable_text(text: str, counts: dict[str, int]) -> str:
+    if not _BAD_CHARS.search(text):
+        return text
+    nul = text.count("\x00")
+    surrogates = len(_BAD_CHARS.findall(text)) - nul
+    if nul:
+        counts["nul"] = counts.get("nul", 0) + nul
+    if surrogates:
+        counts["lone_surrogate"] = counts.get("lone_surrogate", 0) + surrogates
+    return _BAD_CHARS.sub(REPLACEMENT, text)
+
+
 def exchange_json(exchange: Exchange) -> str:
-    """``exchange.to_dict()`` as JSON, without ``dataclasses.asdict``'s deep copy (6x faster)."""
+    """``exchange.to_dict()`` as storable JSON, without ``dataclasses.asdict``'s deep copy (6x faster)."""
     data = {k: v for k, v in vars(exchange).items() if k != "extra" and v is not None and v != {}}
     for key, value in exchange.extra.items():
         data.setdefault(key, value)
-    return json.dumps(data, ensure_ascii=False, default=str)
+    try:
+        text = json.dumps(data, ensure_ascii=False, default=str, allow_nan=False)
+    except (ValueError, RecursionError):  # NaN/Infinity, or nesting Python cannot walk
+        text = None
+    if text is not None and not _BAD_JSON.search(text):
+        return text  # the fast path: nothing to replace
+    clean, counts = storable(data)
+    if counts:
+        clean["storage_replaced"] = counts
+    return json.dumps(clean, ensure_ascii=False, default=str, allow_nan=False)
 
 
 def row_of(exchange: Exchange) -> tuple[Any, ...]:
-    """The database row of an exchange; its last column is the exchange as JSON."""
+    """The database row of an exchange; its last column is the exchange as storable JSON."""
     decision = exchange.extra.get("decision")
+    counts: dict[str, int] = {}
     return (
-        exchange.id,
-        exchange.ts,
-        exchange.account,
-        exchange.key_id,
-        exchange.endpoint,
-        exchange.status,
-        decision if isinstance(decision, str) else None,
+        _storable_text(exchange.id, counts),
+        exchange.ts if math.isfinite(exchange.ts) else 0.0,
+        _storable_text(exchange.account, counts),
+        None if exchange.key_id is None else _storable_text(str(exchange.key_id), counts),
+        None if exchange.endpoint is None else _storable_text(str(exchange.endpoint), counts),
+        exchange.status if isinstance(exchange.status, int) and abs(exchange.status) < 2**31 else None,
+        _storable_text(decision, counts) if isinstance(decision, str) else None,
         exchange_json(exchange),
     )
 

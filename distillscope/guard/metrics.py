@@ -53,6 +53,11 @@ class GuardMetrics:
             "Exchanges committed to the log store.",
             registry=self.registry,
         )
+        self.records_spilled = Counter(
+            "distillscope_guard_log_records_spilled_total",
+            "Exchanges the store refused or could not take before shutdown, kept in the spill file.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "distillscope_guard_log_queue_depth",
             "Exchanges waiting in memory to be written to the log store.",

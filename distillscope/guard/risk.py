@@ -262,7 +262,9 @@ class RiskTracker:
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score."""
-        text_hash = hashlib.blake2b(features.text.strip().lower().encode("utf-8"), digest_size=8).hexdigest()
+        text_hash = hashlib.blake2b(
+            features.text.strip().lower().encode("utf-8", "surrogatepass"), digest_size=8
+        ).hexdigest()
         with self._lock:
             state = self._state(account)
             self._update_timing(state, ts)

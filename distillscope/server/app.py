@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -23,8 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from distillscope.records import SAMPLING_PARAMS, Exchange
+from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.backends.base import Backend, RequestContext
 from distillscope.server.errors import APIError, error_type_for_status, invalid_request, model_not_found
 from distillscope.server.gateway import Admission, Gateway, OpenGateway
@@ -39,6 +41,13 @@ log = logging.getLogger("distillscope.server")
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
+#: Largest request body read (``serve --max-body-mb``); a larger one is a 413 and is never held in memory.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Bodies larger than this are parsed in a worker thread, so the event loop keeps answering.
+OFF_LOOP_BYTES = 256 * 1024
+#: Deepest nesting of a request body (OpenAI's bodies need about 6).
+MAX_JSON_DEPTH = 32
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def create_app(
@@ -47,9 +56,11 @@ def create_app(
     model_name: str,
     gateway: Gateway | None = None,
     logits_processors_for: Callable[[str], list[Any]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """An app serving ``backend`` as ``model_name``; see the module docstring for the request path."""
     server = _Server(backend, model_name, gateway or OpenGateway(), logits_processors_for)
+    server.max_body_bytes = max_body_bytes
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +149,7 @@ class _Server:
         self.gateway = gateway
         self.processors_for = processors_for
         self.created = int(time.time())
+        self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def check_caller(self, request: Request) -> None:
@@ -151,10 +163,16 @@ class _Server:
     async def handle(self, request: Request, endpoint: str) -> Any:
         started = time.monotonic()
         wall = time.time()
-        body = await _read_json(request)
+        # A body that is too large, malformed or cut short is still admitted (authenticated,
+        # counted) as an empty one, so that it gets the right 401/4xx and one log row.
+        body, problem = await _read_json(request, self.max_body_bytes)
         admission = await self.gateway.admit(request, endpoint, body)
         trace = _Trace(endpoint, body, admission, wall, started)
+        # Every answer after admission names its exchange (row) and carries the rate-limit headers.
+        headers = {**admission.headers, "x-request-id": trace.exchange_id}
         try:
+            if problem is not None:
+                raise problem
             parsed = self._validate(endpoint, body)
             if admission.strip_logprobs:
                 _strip_logprobs(parsed)
@@ -162,13 +180,19 @@ class _Server:
             if parsed.stream:  # always ask for usage, so the log has it; dropped below if unwanted
                 parsed.stream_options = StreamOptions(include_usage=True)
             processors = self.processors_for(admission.account) if self.processors_for else []
-            ctx = RequestContext(self.model_name, processors=list(processors), account=admission.account)
-            trace.request_id = ctx.request_id
+            ctx = RequestContext(
+                self.model_name,
+                request_id=trace.exchange_id,
+                processors=list(processors),
+                account=admission.account,
+            )
+            trace.upstream = self.backend.kind == "upstream"
             call = self.backend.chat if endpoint == CHAT else self.backend.complete
             result = await _unless_disconnected(request, call(parsed, ctx))  # type: ignore[arg-type]
         except APIError as exc:
             trace.fail(exc.status, exc.message)
             self._spawn(self._record(trace))
+            exc.headers = {**headers, **exc.headers}
             raise
         except ClientGone:
             trace.fail(499, "client closed the connection")
@@ -181,11 +205,11 @@ class _Server:
         if isinstance(result, dict):
             trace.absorb(result)
             self._spawn(self._record(trace))
-            return JSONResponse(result, headers=admission.headers)
+            return JSONResponse(result, headers=headers)
         return StreamingResponse(
             self._sse(result, trace, wants_usage),
             media_type="text/event-stream",
-            headers={**admission.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     def _validate(self, endpoint: str, body: dict[str, Any]) -> ChatCompletionRequest | CompletionRequest:
@@ -269,18 +293,104 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
             log.debug("closing a stream failed", exc_info=True)
 
 
-async def _read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+async def _read_json(request: Request, limit: int) -> tuple[dict[str, Any], Exception | None]:
+    """The request's JSON object, or ``{}`` and the problem (413, 400, or the client gone)."""
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raw = await _read_body(request, limit)
+    except (APIError, ClientGone) as exc:
+        return {}, exc
+    request.state.body_bytes = len(raw)
+    try:
+        if len(raw) > OFF_LOOP_BYTES:  # a large body is parsed off the event loop
+            return await asyncio.to_thread(_parse_json, raw)
+        return _parse_json(raw)
+    except APIError as exc:
+        return {}, exc
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, read no further than ``limit`` bytes (413 beyond it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone from None
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(
+        413,
+        f"The request body is larger than this server accepts ({limit} bytes).",
+        "invalid_request_error",
+        code="request_too_large",
+    )
+
+
+def _parse_json(raw: bytes) -> tuple[dict[str, Any], APIError | None]:
+    """Parse a request body: a JSON object, strict JSON (no NaN), nested at most ``MAX_JSON_DEPTH``.
+
+    A body whose strings hold a lone UTF-16 surrogate (an unpaired ``"\\ud800"``: not Unicode,
+    no tokenizer takes it) is returned with its 400, so that its log row keeps the text."""
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a number of too many digits
+        if isinstance(exc, json.JSONDecodeError):
+            where = f" (line {exc.lineno}, column {exc.colno})"
+        elif isinstance(exc, UnicodeDecodeError):
+            where = " (it is not UTF-8)"
+        else:
+            where = f" ({exc})"
         raise invalid_request(
             f"We could not parse the JSON body of your request{where}. The body must be a JSON object."
         ) from None
     if not isinstance(body, dict):
         raise invalid_request(f"The request body must be a JSON object, not {type(body).__name__}.")
-    return body
+    # Only a body whose raw text holds a \ud escape can hold a lone surrogate.
+    where = _walk(body, find_surrogates=b"\\ud" in raw or b"\\uD" in raw)
+    if where is None:
+        return body, None
+    message = f"'{where}' holds a lone UTF-16 surrogate, which is not valid Unicode."
+    return body, invalid_request(message, param=where or None)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep() -> APIError:
+    return invalid_request(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+def _walk(body: dict[str, Any], find_surrogates: bool) -> str | None:
+    """Raise a 400 for nesting deeper than ``MAX_JSON_DEPTH``; where a lone surrogate is, if asked."""
+    found: str | None = None
+    stack: list[tuple[Any, int, str]] = [(body, 1, "")]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1, where))
+            elif found is None and find_surrogates and _has_lone_surrogate(key, item):
+                found = path if isinstance(key, str) and _LONE_SURROGATE.search(key) else where
+    return found
+
+
+def _has_lone_surrogate(key: Any, item: Any) -> bool:
+    return any(isinstance(text, str) and _LONE_SURROGATE.search(text) for text in (key, item))
 
 
 def _strip_logprobs(parsed: ChatCompletionRequest | CompletionRequest) -> None:
@@ -302,8 +412,11 @@ class _Trace:
         self.admission = admission
         self.wall = wall
         self.started = started
-        self.request_id: str | None = None
-        self.response_id: str | None = None  # the answer's id, so the log and the client agree
+        # The row's key: drawn here, never taken from an answer (some upstreams repeat ids).
+        # The local backend names its answer ``chatcmpl-<exchange id>``, so client and log agree.
+        self.exchange_id = new_exchange_id()
+        self.response_id: str | None = None  # the id in the answer (an upstream's own, when relayed)
+        self.upstream = False
         self.status = 200
         self.error: str | None = None
         self.texts: dict[int, str] = {}
@@ -348,8 +461,10 @@ class _Trace:
         if len(self.texts) > 1:
             extra["choices_text"] = [self.texts[i] for i in sorted(self.texts)]
         messages, prompt = _request_text(body)
+        if self.response_id and self.upstream:
+            extra["upstream_id"] = self.response_id  # a field, never the key: upstreams repeat ids
         return Exchange(
-            id=self.response_id or self.request_id or f"req-{int(self.wall * 1e6)}",
+            id=self.exchange_id,
             ts=self.wall,
             account=self.admission.account,
             key_id=self.admission.key_id,

@@ -108,7 +108,8 @@ class OpenGateway:
         self.recorded += 1
         if self.log_path is None:
             return
-        line = json.dumps(exchange.to_dict(), ensure_ascii=False) + "\n"
+        # ASCII escapes: any string (a lone surrogate, a NUL) fits in a line of valid JSON.
+        line = json.dumps(exchange.to_dict(), ensure_ascii=True, default=str) + "\n"
         await asyncio.to_thread(self._append, line)
 
     def _append(self, line: str) -> None:

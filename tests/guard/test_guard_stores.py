@@ -155,3 +155,32 @@ def test_row_json_matches_the_record_format() -> None:
     exchange = _exchange(1, decision="allow", nested={"a": [1, {"b": None}]})
     exchange.logprobs = [{"token": "x", "logprob": -0.1, "top_logprobs": []}]
     assert json.loads(exchange_json(exchange)) == exchange.to_dict()
+
+
+def test_every_record_is_storable(db_url: str) -> None:
+    """Lone surrogates (no driver encodes them), NULs (PostgreSQL refuses them), NaN (JSONB
+    refuses it) and deep nesting are replaced, and the record says so; nothing is refused."""
+    deep: object = "bottom"
+    for _ in range(200):
+        deep = [deep]
+    odd = Exchange(
+        id="odd-\x00",
+        ts=1_700_000_000,
+        account="acme",
+        messages=[{"role": "user", "content": "lone \ud800 and nul \x00 here"}],
+        params={"temperature": float("nan"), "top_p": float("inf"), "stop": deep},
+        extra={"weird\ud83d": "x"},
+    )
+    store = open_log_store(db_url, create=True)
+    store.write_batch([_exchange(1), odd, _exchange(2)])
+    back = {e.id: e for e in store.iter_exchanges()}
+    assert set(back) == {"ex-1", "odd-\ufffd", "ex-2"}
+    stored = back["odd-\ufffd"]
+    assert stored.messages == [{"role": "user", "content": "lone \ufffd and nul \ufffd here"}]
+    assert stored.params["temperature"] == "nan" and stored.params["top_p"] == "inf"
+    assert stored.extra["weird\ufffd"] == "x"
+    replaced = stored.extra["storage_replaced"]
+    assert replaced["lone_surrogate"] == 2 and replaced["nul"] == 2  # the id and the content
+    assert replaced["non_finite_number"] == 2 and replaced["too_deep"] == 1
+    assert "storage_replaced" not in back["ex-1"].extra  # clean records are untouched
+    store.close()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -15,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from distillscope.guard.logstore import open_log_store
-from distillscope.guard.writer import BatchWriter, WriterConfig
+from distillscope.guard.logstore import open_log_store, row_of
+from distillscope.guard.writer import BatchWriter, WriterConfig, is_transient
 from distillscope.records import Exchange
 
 
@@ -79,7 +82,7 @@ def test_store_errors_are_retried_without_duplicates(sqlite_url: str) -> None:
         calls["n"] += 1
         if calls["n"] % 3 == 1:
             store.write_batch(batch[: len(batch) // 2])  # a partial write, then a failure
-            raise RuntimeError("database is locked")
+            raise sqlite3.OperationalError("database is locked")
         store.write_batch(batch)
 
     writer = BatchWriter(flaky, WriterConfig(batch_size=8, retry_max_delay=0.05))
@@ -142,3 +145,97 @@ def test_config_validation() -> None:
         WriterConfig(batch_size=0)
     with pytest.raises(ValueError, match="max_queue"):
         WriterConfig(batch_size=10, max_queue=5)
+
+
+def _spill_ids(path: Path) -> list[str]:
+    return sorted(json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def test_a_row_the_store_refuses_is_spilled_and_the_rows_behind_it_written(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """One unstorable row (here: a raw lone surrogate, bypassing row_of) must not stop the log."""
+    store = open_log_store(sqlite_url, create=True)
+    rows = [row_of(_exchange(i)) for i in range(30)]
+    poison = list(rows[7])
+    poison[-1] = poison[-1].replace('"p7"', '"p7 \ud800"')  # the driver cannot encode this
+    rows[7] = tuple(poison)
+    writer = BatchWriter(store.write_rows, WriterConfig(batch_size=8), spill_line=lambda row: row[-1])
+    writer.start()
+    for row in rows:
+        writer.put_blocking(row)
+    assert writer.flush(timeout=30), "a refused row held up the queue"
+    writer.close()
+    assert store.count() == 29
+    assert {e.id for e in store.iter_exchanges()} == {f"w-{i}" for i in range(30)} - {"w-7"}
+    assert writer.spill_path is not None and writer.spilled == 1
+    # In the work directory (not the current one), private to the server's user, valid JSON.
+    assert writer.spill_path.parent == Path(os.environ["DISTILLSCOPE_HOME"])
+    assert stat.S_IMODE(writer.spill_path.stat().st_mode) == 0o600
+    [line] = writer.spill_path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["prompt"] == "p7 \ud800"
+
+
+def test_shutdown_budget_is_total_not_per_batch(tmp_path: Path) -> None:
+    tried: set[str] = set()
+
+    def down(batch):
+        tried.update(e.id for e in batch)
+        raise ConnectionError("server gone")
+
+    config = WriterConfig(batch_size=1, retry_max_delay=0.05, close_timeout=0.3, spill_dir=str(tmp_path))
+    writer = BatchWriter(down, config)
+    writer.start()
+    for i in range(40):
+        writer.put_blocking(_exchange(i))
+    writer.close()
+    assert writer.spilled == 40 and writer.spill_path is not None
+    assert _spill_ids(writer.spill_path) == sorted(f"w-{i}" for i in range(40))
+    # Once the budget is spent nothing is retried: a per-batch budget would have tried all 40.
+    assert len(tried) < 40
+
+
+def test_a_store_call_that_hangs_does_not_hang_shutdown(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def hangs(batch):
+        release.wait()
+        raise ConnectionError("gone")
+
+    config = WriterConfig(batch_size=4, close_timeout=0.2, close_join_grace=0.2, spill_dir=str(tmp_path))
+    writer = BatchWriter(hangs, config)
+    writer.start()
+    for i in range(10):
+        writer.put_blocking(_exchange(i))
+    writer.close()  # returns although the store call never does
+    try:
+        assert writer.spill_path is not None
+        assert _spill_ids(writer.spill_path) == sorted(f"w-{i}" for i in range(10))
+    finally:
+        release.set()
+
+
+def test_spill_file_holds_any_string() -> None:
+    odd = Exchange(id="odd", ts=1.0, account="acme", prompt="a\ud800b\x00c")
+    config = WriterConfig(close_timeout=0.05)
+
+    def down(batch):
+        raise ConnectionError("gone")
+
+    writer = BatchWriter(down, config)
+    writer.start()
+    writer.put_blocking(odd)
+    writer.close()
+    assert writer.spill_path is not None
+    assert json.loads(writer.spill_path.read_text(encoding="utf-8"))["prompt"] == "a\ud800b\x00c"
+
+
+def test_transient_errors_are_told_from_bad_rows() -> None:
+    import psycopg
+
+    assert is_transient(sqlite3.OperationalError("database is locked"))
+    assert is_transient(psycopg.OperationalError("connection lost"))
+    assert is_transient(ConnectionError("refused"))
+    assert not is_transient(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
+    assert not is_transient(psycopg.errors.UntranslatableCharacter("\\u0000"))
+    assert not is_transient(ValueError("NaN"))
