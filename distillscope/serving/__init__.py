@@ -38,47 +38,77 @@ class ServeSettings:
     model: str | None = field(
         default=None,
         metadata={
+            "flags": ("--model", "-m"),
             "help": "Local backend: the embedded teacher ('smollm2-135m-instruct', the default) or a local "
-            "Hugging Face model directory. With an upstream: the upstream's model id (default: the first "
-            "it lists)."
+            "Hugging Face model directory. With --upstream: the upstream's model id (default: the first it "
+            "lists).",
         },
     )
     served_model_name: str | None = field(
         default=None,
-        metadata={"help": "The model id clients ask for and /v1/models lists (default: from the model)."},
+        metadata={
+            "help": "The model id clients ask for and /v1/models lists (default: 'smollm2-135m-instruct' for "
+            "the embedded teacher, else the model directory's name, or the upstream's model id)."
+        },
     )
     upstream: str | None = field(
         default=None,
-        metadata={"help": "Relay to this OpenAI-compatible base URL (http://host:8000/v1), no local model."},
+        metadata={
+            "help": "Forward to this OpenAI-compatible base URL (e.g. http://host:8000/v1), no local model."
+        },
     )
     upstream_key_env: str = field(
         default="OPENAI_API_KEY",
-        metadata={"help": "Environment variable holding the upstream's API key (sent only upstream)."},
+        metadata={
+            "help": "Environment variable holding the upstream's API key (sent only upstream, never logged)."
+        },
     )
     host: str = field(
-        default="127.0.0.1", metadata={"help": "Address to bind; open mode allows loopback only."}
+        default="127.0.0.1", metadata={"help": "Address to bind. Open mode allows loopback only."}
     )
-    port: int = field(default=8000, metadata={"help": "Port to bind (0 picks a free one)."})
+    port: int = field(
+        default=8000, metadata={"flags": ("--port", "-p"), "help": "Port to bind (0 picks a free one)."}
+    )
     max_batch_size: int = field(
-        default=32, metadata={"help": "Local backend: most sequences decoded together in one step."}
+        default=32, metadata={"min": 1, "help": "Local backend: most sequences decoded together in one step."}
     )
     threads: int | None = field(
-        default=None, metadata={"help": "Local backend: torch threads of the generation thread."}
+        default=None,
+        metadata={
+            "min": 1,
+            "help": "Local backend: torch threads of the generation thread (default: torch's). 1 is often "
+            "faster for small models on a busy CPU.",
+        },
     )
     open_mode: bool = field(
-        default=False, metadata={"help": "No authentication (everyone is account 'local'); loopback only."}
+        default=False,
+        metadata={
+            "flags": ("--open",),
+            "help": "No authentication (everyone is account 'local'); local use only. This is also what runs "
+            "when neither --db nor --policy is given.",
+        },
     )
     db: str | None = field(
         default=None,
-        metadata={"help": "Guard: keys and exchange log in this store (SQLite path or postgresql://...)."},
+        metadata={
+            "help": "Guard: keys and exchange log in this store (a SQLite path, sqlite:///path.db or "
+            "postgresql://...)."
+        },
     )
-    policy: str | None = field(default=None, metadata={"help": "Guard: policy file (TOML or JSON)."})
+    policy: str | None = field(
+        default=None, metadata={"help": "Guard: policy file (throttle / strip logprobs / block)."}
+    )
     watermark: str | WatermarkConfig | None = field(
         default=None,
-        metadata={"help": "Watermark config (file or WatermarkConfig): per-account keys, local backend."},
+        metadata={
+            "cli_type": str | None,
+            "help": "Watermark config file: keyed green-list watermark per account (local backend only; "
+            "refused with --upstream). In Python also a WatermarkConfig.",
+        },
     )
     log_jsonl: str | None = field(
-        default=None, metadata={"help": "Open mode: append every exchange to this JSONL file."}
+        default=None,
+        metadata={"help": "Open mode: append every exchange to this JSONL file (no guard needed)."},
     )
     log_level: str = field(default="info", metadata={"help": "uvicorn log level (debug, info, warning)."})
 

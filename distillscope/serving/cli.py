@@ -10,97 +10,22 @@ from __future__ import annotations
 
 import typer
 
-from distillscope.clitools import console, fail
+from distillscope.clitools import console, fail, settings_options
 from distillscope.errors import ConfigError
+from distillscope.serving import ServeSettings
 
 
-def serve(
-    model: str = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="Local backend: the embedded teacher ('smollm2-135m-instruct', the default) or a local Hugging "
-        "Face model directory. With --upstream: the upstream's model id (default: the first it lists).",
-    ),
-    served_model_name: str = typer.Option(
-        None,
-        "--served-model-name",
-        help="The model id clients ask for and /v1/models lists (default: 'smollm2-135m-instruct' for the "
-        "embedded teacher, else the model directory's name, or the upstream's model id).",
-    ),
-    upstream: str = typer.Option(
-        None,
-        "--upstream",
-        help="Forward to this OpenAI-compatible base URL (e.g. http://host:8000/v1), no local model.",
-    ),
-    upstream_key_env: str = typer.Option(
-        "OPENAI_API_KEY",
-        "--upstream-key-env",
-        help="Environment variable holding the upstream's API key (sent only upstream, never logged).",
-    ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Open mode allows loopback only."),
-    port: int = typer.Option(8000, "--port", "-p", help="Port to bind (0 picks a free one)."),
-    max_batch_size: int = typer.Option(
-        32, "--max-batch-size", min=1, help="Local backend: most sequences decoded together in one step."
-    ),
-    threads: int = typer.Option(
-        None,
-        "--threads",
-        min=1,
-        help="Local backend: torch threads of the generation thread (default: torch's). 1 is often faster "
-        "for small models on a busy CPU.",
-    ),
-    open_mode: bool = typer.Option(
-        False,
-        "--open",
-        help="No authentication (everyone is account 'local'); local use only. This is also what runs when "
-        "neither --db nor --policy is given.",
-    ),
-    db: str = typer.Option(
-        None,
-        "--db",
-        help="Guard: keys and exchange log in this store (a SQLite path, sqlite:///path.db or postgresql://...).",
-    ),
-    policy: str = typer.Option(
-        None, "--policy", help="Guard: policy file (throttle / strip logprobs / block)."
-    ),
-    watermark: str = typer.Option(
-        None,
-        "--watermark",
-        help="Watermark config file: keyed green-list watermark per account (local backend).",
-    ),
-    log_jsonl: str = typer.Option(
-        None, "--log-jsonl", help="Open mode: append every exchange to this JSONL file (no guard needed)."
-    ),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level (debug, info, warning)."),
-) -> None:
+def serve(settings: ServeSettings) -> None:
     """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models, /health).
 
     With no options: the embedded SmolLM2-135M-Instruct on http://127.0.0.1:8000/v1, open mode
     (no authentication, loopback only). Ctrl-C or SIGTERM finishes in-flight requests, then exits.
     """
     from distillscope.server.runner import run_forever
-    from distillscope.serving import ServeSettings, build_app
-
-    settings = ServeSettings(
-        model=model,
-        served_model_name=served_model_name,
-        upstream=upstream,
-        upstream_key_env=upstream_key_env,
-        host=host,
-        port=port,
-        max_batch_size=max_batch_size,
-        threads=threads,
-        open_mode=open_mode,
-        db=db,
-        policy=policy,
-        watermark=watermark,
-        log_jsonl=log_jsonl,
-        log_level=log_level,
-    )
+    from distillscope.serving import build_app
 
     try:
-        with console.status(f"loading {upstream or model or 'the embedded teacher'}"):
+        with console.status(f"loading {settings.upstream or settings.model or 'the embedded teacher'}"):
             built = build_app(settings)
     except ConfigError as exc:
         fail(str(exc))
@@ -116,9 +41,9 @@ def serve(
         console.print("Ctrl-C finishes in-flight requests and exits.")
 
     try:
-        run_forever(built.app, host, port, log_level=log_level, on_started=started)
+        run_forever(built.app, settings.host, settings.port, log_level=settings.log_level, on_started=started)
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
 
 
 def _snippet(base_url: str, name: str) -> str:
@@ -135,4 +60,4 @@ def _snippet(base_url: str, name: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve")(settings_options(ServeSettings, serve))

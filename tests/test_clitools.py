@@ -1,0 +1,48 @@
+"""Typer options generated from a settings dataclass: each setting written once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+from typer.testing import CliRunner
+
+from distillscope.clitools import settings_options
+
+
+@dataclass
+class ToySettings:
+    out: str = field(metadata={"help": "Where to write."})
+    count: int = field(default=3, metadata={"flags": ("--count", "-n"), "min": 1, "help": "How many."})
+    loud: bool = field(default=False, metadata={"flags": ("--loud",), "help": "Shout."})
+    label: str | None = field(default=None, metadata={"help": "An optional label."})
+
+
+def _app(seen: list[ToySettings]) -> typer.Typer:
+    def run(settings: ToySettings) -> None:
+        """Do the toy thing."""
+        seen.append(settings)
+
+    app = typer.Typer()
+    app.command("toy")(settings_options(ToySettings, run))
+    app.command("other")(lambda: None)  # two commands, so typer keeps the sub-command name
+    return app
+
+
+def test_options_come_from_the_dataclass():
+    seen: list[ToySettings] = []
+    result = CliRunner().invoke(_app(seen), ["toy", "--out", "x", "-n", "5", "--loud"])
+    assert result.exit_code == 0, result.output
+    assert seen == [ToySettings(out="x", count=5, loud=True, label=None)]
+
+
+def test_defaults_help_and_bounds():
+    seen: list[ToySettings] = []
+    app = _app(seen)
+    help_text = CliRunner().invoke(app, ["toy", "--help"], env={"COLUMNS": "200"}).output
+    assert "Do the toy thing." in help_text and "How many." in help_text and "--label" in help_text
+    assert CliRunner().invoke(app, ["toy"]).exit_code == 2  # --out is required
+    assert CliRunner().invoke(app, ["toy", "--out", "x", "--count", "0"]).exit_code == 2  # min 1
+    assert seen == []
+    assert CliRunner().invoke(app, ["toy", "--out", "y"]).exit_code == 0
+    assert seen == [ToySettings(out="y")]
