@@ -91,19 +91,29 @@ def simulate(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Directory for exchanges.{jsonl,parquet} and labels.jsonl."
     ),
+    design: str = typer.Option(
+        "classic",
+        help="classic (the simulator the detector was first written with) or randomized (a second, "
+        "independent design: every scenario draws its own rates, volumes, languages, phrasings, timing, "
+        "infrastructure and answer lengths; ten campaign styles, eight kinds of hard negatives).",
+    ),
     benign_users: int = typer.Option(300, min=0, help="Ordinary users with human timing."),
-    days: int = typer.Option(7, min=1, max=365, help="Days of traffic."),
-    seed: int = typer.Option(0, help="Random seed."),
-    scale: float = typer.Option(1.0, min=0.01, help="Multiply campaign and hard-negative sizes."),
+    days: int | None = typer.Option(
+        None, min=1, max=365, help="Days of traffic (default: 7 for classic, drawn 5-14 for randomized)."
+    ),
+    seed: int = typer.Option(0, help="Random seed (randomized: the whole scenario is drawn from it)."),
+    scale: float = typer.Option(1.0, min=0.01, help="Multiply campaign (and, classic, hard-negative) sizes."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     campaigns: str = typer.Option("all", help="Comma-separated campaign styles, 'all' or 'none'."),
-    hard_negatives: bool = typer.Option(
-        True, help="Include the hard negatives (batch, eval team, NAT, class)."
-    ),
+    hard_negatives: bool = typer.Option(True, help="Include the hard negatives."),
 ) -> None:
     """Write labelled synthetic API traffic: benign users, hard negatives and distillation campaigns."""
-    from distillscope.detect.simulate import CAMPAIGN_STYLES, HARD_NEGATIVES, simulate_traffic
-
+    if design not in ("classic", "randomized"):
+        fail(f"--design must be classic or randomized, not {design!r}")
+    if design == "classic":
+        from distillscope.detect.simulate import CAMPAIGN_STYLES, HARD_NEGATIVES
+    else:
+        from distillscope.simulate.randomized import CAMPAIGN_STYLES, HARD_NEGATIVES
     styles = (
         CAMPAIGN_STYLES
         if campaigns == "all"
@@ -111,18 +121,41 @@ def simulate(
         if campaigns == "none"
         else tuple(s.strip() for s in campaigns.split(",") if s.strip())
     )
+    unknown = sorted(set(styles) - set(CAMPAIGN_STYLES))
+    if unknown:
+        fail(
+            f"unknown styles: {', '.join(unknown)} for --design {design}; "
+            f"choose from {', '.join(CAMPAIGN_STYLES)}"
+        )
+    negatives = HARD_NEGATIVES if hard_negatives else ()
     try:
-        with console.status("simulating traffic ..."):
-            result = simulate_traffic(
-                out,
-                benign_users=benign_users,
-                days=days,
-                seed=seed,
-                scale=scale,
-                fmt=fmt,
-                campaigns=styles,
-                hard_negatives=HARD_NEGATIVES if hard_negatives else (),
-            )
+        with console.status(f"simulating traffic ({design}) ..."):
+            if design == "classic":
+                from distillscope.detect.simulate import simulate_traffic
+
+                result = simulate_traffic(
+                    out,
+                    benign_users=benign_users,
+                    days=days or 7,
+                    seed=seed,
+                    scale=scale,
+                    fmt=fmt,
+                    campaigns=styles,
+                    hard_negatives=negatives,
+                )
+            else:
+                from distillscope.simulate import simulate_randomized
+
+                result = simulate_randomized(
+                    out,
+                    seed=seed,
+                    benign=benign_users,
+                    days=days,
+                    campaign_scale=scale,
+                    fmt=fmt,
+                    campaigns=styles,
+                    hard_negatives=negatives,
+                )
     except ValueError as exc:
         fail(str(exc))
     console.print(
@@ -131,6 +164,7 @@ def simulate(
     typer.echo(
         json.dumps(
             {
+                "design": design,
                 "exchanges": result.exchanges,
                 "accounts": result.accounts,
                 "log": str(result.exchanges_path),

@@ -1,0 +1,41 @@
+"""Labelled API traffic for judging detectors: a randomised scenario generator (and the classic one).
+
+``simulate_randomized(out_dir, seed=...)`` draws a whole scenario from its seed
+(domain randomisation: rates, volumes, languages, phrasings, timing,
+infrastructure, answer lengths) with ten campaign styles and eight kinds of hard
+negatives, and writes ``exchanges.jsonl``, ``labels.jsonl`` and ``scenario.json``.
+The classic simulator, the one the detector was first written with, stays at
+``distillscope.detect.simulate``. Nothing in this package may be imported by the
+detector. Imports are lazy so that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distillscope.simulate.randomized import (
+        BENIGN_STYLES,
+        CAMPAIGN_STYLES,
+        HARD_NEGATIVES,
+        RandomizedResult,
+        generate,
+        simulate_randomized,
+    )
+
+__all__ = [
+    "BENIGN_STYLES",
+    "CAMPAIGN_STYLES",
+    "HARD_NEGATIVES",
+    "RandomizedResult",
+    "generate",
+    "simulate_randomized",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from distillscope.simulate import randomized
+
+        return getattr(randomized, name)
+    raise AttributeError(name)
