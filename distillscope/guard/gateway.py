@@ -36,10 +36,12 @@ from distillscope.guard.db import default_db_url
 from distillscope.guard.keys import KeyInfo, KeyStore
 from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
 from distillscope.guard.metrics import GuardMetrics
+from distillscope.guard.online import assess
 from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
 from distillscope.guard.redact import install_redaction
-from distillscope.guard.risk import RiskConfig, RiskTracker, request_features
+from distillscope.guard.risk import RiskConfig, RiskTracker, body_of, request_features
 from distillscope.guard.secret import load_server_secret
+from distillscope.guard.watchlist import WatchEntry
 from distillscope.guard.writer import BatchWriter, WriterConfig
 from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.errors import APIError
@@ -69,6 +71,13 @@ class Principal:
     account: str
     key_id: str | None
     admin: bool
+    org: str | None = None
+    payment_id: str | None = None  # the keyed hash of the key record, never the id
+    watch: WatchEntry | None = None
+
+    def meta(self) -> dict[str, Any]:
+        """Account metadata every exchange of this principal carries (org, hashed payment id)."""
+        return {k: v for k, v in (("org", self.org), ("payment_id", self.payment_id)) if v is not None}
 
 
 @dataclass
@@ -186,9 +195,7 @@ class GuardGateway:
         for exchange in recent:
             if exchange.account == UNAUTHENTICATED:
                 continue
-            body: dict[str, Any] = dict(exchange.params)
-            body["messages"], body["prompt"] = exchange.messages, exchange.prompt
-            self.risk.observe(exchange.account, request_features(body), exchange.ts)
+            self.risk.observe(exchange.account, request_features(body_of(exchange)), exchange.ts)
         if recent:
             log.info("risk scores warmed up from the last %d logged exchanges", len(recent))
 
@@ -241,7 +248,7 @@ class GuardGateway:
             raise APIError(
                 401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
             )
-        return Principal(info.account, info.key_id, info.admin)
+        return Principal(info.account, info.key_id, info.admin, info.org, info.payment_id, info.watch)
 
     # -- the Gateway protocol ---------------------------------------------------------------
 
@@ -258,8 +265,10 @@ class GuardGateway:
             )
             raise
         body = body if isinstance(body, dict) else {}
-        score = self.risk.observe(principal.account, request_features(body), started)
-        decision = self.policy.decide(principal.account, score.score, score.reasons, body, started)
+        meta.update(principal.meta())
+        score, decision = assess(
+            self.risk, self.policy, principal.account, body, started, watch=principal.watch
+        )
         self.metrics.decisions.labels(decision.action).inc()
         extra = {
             "decision": decision.action,
@@ -369,6 +378,8 @@ class GuardGateway:
             key_id=key_id,
             ip=meta.get("ip"),
             user_agent=meta.get("user_agent"),
+            org=meta.get("org"),
+            payment_id=meta.get("payment_id"),
             model=body.get("model") if isinstance(body.get("model"), str) else None,
             endpoint=endpoint,
             params={k: body[k] for k in SAMPLING_PARAMS if k in body},

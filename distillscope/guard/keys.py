@@ -7,6 +7,14 @@ times, and ``HMAC-SHA256(server_secret, key)``. Authentication recomputes the HM
 of the presented key and looks it up, so revoking a key in the database stops it
 at the next request, also in other processes.
 
+A key may carry account metadata (table ``ds_key_meta``): the customer's
+organisation (``org``) and a payment instrument id, stored only as a keyed hash
+(``pay_`` + HMAC-SHA256 under the server secret, truncated): equal ids give equal
+hashes, so the offline detector can tell accounts paid by one card, and the id
+itself is never stored. The same look-up that authenticates a key returns its
+metadata and the account's watch-list entry (:mod:`distillscope.guard.watchlist`),
+so neither costs the request path a second query.
+
 This module must not keep keys in clear anywhere, nor know about HTTP.
 """
 
@@ -23,10 +31,23 @@ from typing import Any
 
 from distillscope.errors import DistillscopeError
 from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+from distillscope.guard.watchlist import WatchEntry, ensure_watch_table
 
 KEY_PREFIX = "ds-"
 _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 _FINGERPRINT_NAME = "secret_fingerprint"
+_ORG_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+_META_SCHEMA = "CREATE TABLE IF NOT EXISTS ds_key_meta (key_id TEXT PRIMARY KEY, org TEXT, payment_hash TEXT)"
+_LIST_SELECT = (
+    "SELECT k.key_id, k.account, k.admin, k.created, k.revoked, m.org, m.payment_hash "
+    "FROM ds_api_keys k LEFT JOIN ds_key_meta m ON m.key_id = k.key_id"
+)
+_AUTH_SELECT = (
+    "SELECT k.key_id, k.account, k.admin, k.created, k.revoked, m.org, m.payment_hash, "
+    "w.account, w.reason, w.campaign, w.source, w.added, w.expires "
+    "FROM ds_api_keys k LEFT JOIN ds_key_meta m ON m.key_id = k.key_id "
+    "LEFT JOIN ds_watch w ON w.account = k.account AND w.added <= ? AND w.expires > ? "
+)
 
 
 class KeyStoreError(DistillscopeError, RuntimeError):
@@ -42,6 +63,9 @@ class KeyInfo:
     admin: bool
     created: float
     revoked: float | None
+    org: str | None = None
+    payment_id: str | None = None  # the keyed hash (pay_...), never the id itself
+    watch: WatchEntry | None = None  # the account's active watch-list entry, at authentication
 
     @property
     def active(self) -> bool:
@@ -54,6 +78,8 @@ class KeyInfo:
             "admin": self.admin,
             "created": self.created,
             "revoked": self.revoked,
+            "org": self.org,
+            "payment_id": self.payment_id,
         }
 
 
@@ -62,6 +88,20 @@ def validate_account(name: str) -> str:
     if not isinstance(name, str) or not _ACCOUNT_RE.match(name):
         raise KeyStoreError(f"invalid account name {name!r}: use 1-128 letters, digits, '_', '.', '@' or '-'")
     return name
+
+
+def validate_org(name: str) -> str:
+    """An organisation name: 1-128 printable characters."""
+    if not isinstance(name, str) or not _ORG_RE.match(name) or not name.strip():
+        raise KeyStoreError(f"invalid organisation {name!r}: use 1-128 printable characters")
+    return name
+
+
+def payment_hash(secret: bytes, payment_id: str) -> str:
+    """The stored form of a payment id: ``pay_`` + 24 hex digits of its HMAC under ``secret``."""
+    if not isinstance(payment_id, str) or not payment_id.strip() or len(payment_id) > 256:
+        raise KeyStoreError("a payment id must be 1-256 characters")
+    return "pay_" + key_hmac(secret, "payment-id:" + payment_id.strip())[:24]
 
 
 def new_key() -> str:
@@ -88,6 +128,7 @@ class KeyStore:
         self._secret = secret
         self._lock = threading.Lock()
         self._conn = connect(self.db)
+        self._ensure_tables()
         self._check_secret()
 
     # -- internals ----------------------------------------------------------------------
@@ -107,6 +148,15 @@ class KeyStore:
                 return list(cursor.fetchall()) if cursor.description else []
             finally:
                 cursor.close()
+
+    def _ensure_tables(self) -> None:
+        ensure_watch_table(self._conn, self.db.kind)
+        if self.db.kind == "postgresql":
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(7413)")
+                self._conn.execute(_META_SCHEMA)
+        else:
+            self._conn.execute(_META_SCHEMA)
 
     def _check_secret(self) -> None:
         # A fingerprint of the secret (an HMAC of a fixed label, not the secret) lets us
@@ -128,9 +178,20 @@ class KeyStore:
 
     @staticmethod
     def _info(row: tuple[Any, ...]) -> KeyInfo:
-        key_id, account, admin, created, revoked = row
+        key_id, account, admin, created, revoked, org, pay = row[:7]
+        watch = None
+        if len(row) > 7 and row[7] is not None:
+            w_account, reason, campaign, source, added, expires = row[7:13]
+            watch = WatchEntry(w_account, reason, campaign, source, float(added), float(expires))
         return KeyInfo(
-            key_id, account, bool(admin), float(created), None if revoked is None else float(revoked)
+            key_id,
+            account,
+            bool(admin),
+            float(created),
+            None if revoked is None else float(revoked),
+            org,
+            pay,
+            watch,
         )
 
     # -- accounts -------------------------------------------------------------------------
@@ -147,45 +208,53 @@ class KeyStore:
 
     # -- keys -----------------------------------------------------------------------------
 
-    def create_key(self, account: str, admin: bool = False) -> tuple[str, KeyInfo]:
-        """Create a key for ``account`` (created if new). Returns the key (shown once) and its info."""
+    def create_key(
+        self, account: str, admin: bool = False, *, org: str | None = None, payment_id: str | None = None
+    ) -> tuple[str, KeyInfo]:
+        """Create a key for ``account`` (created if new). Returns the key (shown once) and its info.
+
+        ``org`` and ``payment_id`` are the account metadata every exchange made with the
+        key will carry; the payment id is stored only as :func:`payment_hash`.
+        """
+        org = validate_org(org) if org is not None else None
+        pay = payment_hash(self._secret, payment_id) if payment_id is not None else None
         self.ensure_account(account)
         key = new_key()
-        info = KeyInfo("key_" + secrets.token_hex(8), account, admin, time.time(), None)
+        info = KeyInfo("key_" + secrets.token_hex(8), account, admin, time.time(), None, org, pay)
         self._execute(
             "INSERT INTO ds_api_keys (key_id, account, key_hmac, admin, created, revoked) "
             "VALUES (?, ?, ?, ?, ?, NULL)",
             (info.key_id, account, key_hmac(self._secret, key), int(admin), info.created),
         )
+        if org is not None or pay is not None:
+            self._execute(
+                "INSERT INTO ds_key_meta (key_id, org, payment_hash) VALUES (?, ?, ?)",
+                (info.key_id, org, pay),
+            )
         return key, info
 
     def authenticate(self, key: str) -> KeyInfo | None:
         """The active key's info, or None for an unknown or revoked key."""
         if not key or not key.startswith(KEY_PREFIX) or len(key) > 256:
             return None
-        rows = self._execute(
-            "SELECT key_id, account, admin, created, revoked FROM ds_api_keys WHERE key_hmac = ?",
-            (key_hmac(self._secret, key),),
-        )
+        now = time.time()
+        rows = self._execute(_AUTH_SELECT + "WHERE k.key_hmac = ?", (now, now, key_hmac(self._secret, key)))
         if not rows:
             return None
         info = self._info(rows[0])
         return info if info.active else None
 
     def list_keys(self, account: str | None = None) -> list[KeyInfo]:
-        columns = "key_id, account, admin, created, revoked"
         if account is None:
-            rows = self._execute(f"SELECT {columns} FROM ds_api_keys ORDER BY created, key_id")
+            rows = self._execute(f"{_LIST_SELECT} ORDER BY k.created, k.key_id")
         else:
             rows = self._execute(
-                f"SELECT {columns} FROM ds_api_keys WHERE account = ? ORDER BY created, key_id", (account,)
+                f"{_LIST_SELECT} WHERE k.account = ? ORDER BY k.created, k.key_id", (account,)
             )
         return [self._info(row) for row in rows]
 
     def get_key(self, key_id: str) -> KeyInfo | None:
-        rows = self._execute(
-            "SELECT key_id, account, admin, created, revoked FROM ds_api_keys WHERE key_id = ?", (key_id,)
-        )
+        rows = self._execute(f"{_LIST_SELECT} WHERE k.key_id = ?", (key_id,))
         return self._info(rows[0]) if rows else None
 
     def revoke(self, key_id: str) -> KeyInfo:

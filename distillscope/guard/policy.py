@@ -9,8 +9,13 @@ A policy file (TOML, or YAML by suffix) looks like::
     [risk]                   # actions by the account's online risk score (0..1)
     throttle = 0.5           # delay requests by throttle_delay_ms
     throttle_delay_ms = 250
-    strip_logprobs = 0.6     # answer without logprobs/top_logprobs
-    block = 0.9              # 403 permission_error
+    strip_logprobs = 0.25    # answer without logprobs/top_logprobs (on the strip score)
+    block = 1.0              # 403 permission_error
+
+    [watch]                  # accounts on the watch list (fed by `distillscope detect`)
+    strip_logprobs = true
+    throttle = true
+    block = false
 
     [accounts.mallory]
     action = "block"         # always block ("allow" exempts an account from risk actions)
@@ -58,8 +63,8 @@ class RiskActions:
 
     throttle: float | None = 0.5
     throttle_delay_ms: int = 250
-    strip_logprobs: float | None = 0.6
-    block: float | None = 0.9
+    strip_logprobs: float | None = 0.25
+    block: float | None = 1.0
 
     def __post_init__(self) -> None:
         for name in ("throttle", "strip_logprobs", "block"):
@@ -71,6 +76,20 @@ class RiskActions:
         delay = self.throttle_delay_ms
         if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 60_000:
             raise ValueError(f"risk.throttle_delay_ms must be an integer in 0..60000, got {delay!r}")
+
+
+@dataclass
+class WatchActions:
+    """What happens to an account on the watch list (see :mod:`distillscope.guard.watchlist`)."""
+
+    strip_logprobs: bool = True
+    throttle: bool = True
+    block: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("strip_logprobs", "throttle", "block"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"watch.{name} must be true or false, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -94,6 +113,7 @@ class PolicyConfig:
     limits: Limits = field(default_factory=Limits)
     risk: RiskActions = field(default_factory=RiskActions)
     accounts: dict[str, AccountPolicy] = field(default_factory=dict)
+    watch: WatchActions = field(default_factory=WatchActions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
@@ -105,9 +125,11 @@ class PolicyConfig:
     def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
         if not isinstance(data, dict):
             raise ValueError("a policy file must hold a table/mapping at the top level")
-        unknown = set(data) - {"limits", "risk", "accounts"}
+        unknown = set(data) - {"limits", "risk", "accounts", "watch"}
         if unknown:
-            raise ValueError(f"unknown policy section(s) {sorted(unknown)}; known: limits, risk, accounts")
+            raise ValueError(
+                f"unknown policy section(s) {sorted(unknown)}; known: limits, risk, accounts, watch"
+            )
         accounts = data.get("accounts") or {}
         if not isinstance(accounts, dict):
             raise ValueError("accounts must be a table of account names")
@@ -115,6 +137,7 @@ class PolicyConfig:
             limits=_build(Limits, data.get("limits") or {}, "limits"),
             risk=_build(RiskActions, data.get("risk") or {}, "risk"),
             accounts={str(k): _build(AccountPolicy, v or {}, f"accounts.{k}") for k, v in accounts.items()},
+            watch=_build(WatchActions, data.get("watch") or {}, "watch"),
         )
 
     @classmethod
@@ -242,19 +265,34 @@ class PolicyEngine:
         return bucket
 
     def decide(
-        self, account: str, risk: float, risk_reasons: list[str], body: dict[str, Any], now: float
+        self,
+        account: str,
+        risk: float,
+        risk_reasons: list[str],
+        body: dict[str, Any],
+        now: float,
+        *,
+        strip_risk: float | None = None,
+        watched: str | None = None,
     ) -> Decision:
-        """The decision for one request of ``account`` with the given risk (buckets are charged)."""
+        """The decision for one request of ``account`` (buckets are charged).
+
+        ``risk`` drives throttling and blocking, ``strip_risk`` (default: ``risk``)
+        stripping log-probs; ``watched`` is why the account is on the watch list, if it is.
+        """
         override = self.config.accounts.get(account)
         estimate = estimate_tokens(body)
         if override is not None and override.action == "block":
             return Decision("block", ["account blocked by policy"], risk, estimated_tokens=estimate)
-        actions = self.config.risk
+        actions, watch = self.config.risk, self.config.watch
         exempt = override is not None and override.action == "allow"
+        strip_risk = risk if strip_risk is None else max(strip_risk, risk)
         if not exempt and actions.block is not None and risk >= actions.block:
             return Decision(
                 "block", [f"risk {risk:.2f} >= block threshold {actions.block}", *risk_reasons], risk, 0.0
             )
+        if not exempt and watched and watch.block:
+            return Decision("block", [f"watch list: {watched}"], risk, 0.0)
         with self._lock:
             limited, headers = self._charge(account, estimate, now)
         if limited is not None:
@@ -265,19 +303,25 @@ class PolicyEngine:
         if exempt:
             decision.reasons.append("account exempt from risk actions by policy")
             return decision
-        wants_logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
-        if actions.strip_logprobs is not None and risk >= actions.strip_logprobs and wants_logprobs:
+        if watched:
+            decision.reasons.append(f"watch list: {watched}")
+        wants_logprobs = _wants_logprobs(body)
+        strip = actions.strip_logprobs is not None and strip_risk >= actions.strip_logprobs
+        if wants_logprobs and (strip or (watched and watch.strip_logprobs)):
             decision.action = "strip_logprobs"
             decision.strip_logprobs = True
-            decision.reasons.append(f"risk {risk:.2f} >= strip_logprobs threshold {actions.strip_logprobs}")
-        if actions.throttle is not None and risk >= actions.throttle and actions.throttle_delay_ms > 0:
+            if strip:
+                decision.reasons.append(
+                    f"risk {strip_risk:.2f} >= strip_logprobs threshold {actions.strip_logprobs}"
+                )
+        throttle = actions.throttle is not None and risk >= actions.throttle
+        if (throttle or (watched and watch.throttle)) and actions.throttle_delay_ms > 0:
             decision.delay_s = actions.throttle_delay_ms / 1000.0
             if decision.action == "allow":
                 decision.action = "throttle"
             delay_ms = actions.throttle_delay_ms
-            decision.reasons.append(
-                f"risk {risk:.2f} >= throttle threshold {actions.throttle}: delayed {delay_ms} ms"
-            )
+            why = f"risk {risk:.2f} >= throttle threshold {actions.throttle}" if throttle else "watched"
+            decision.reasons.append(f"{why}: delayed {delay_ms} ms")
         if decision.action != "allow":
             decision.reasons.extend(risk_reasons)
         return decision
@@ -319,6 +363,14 @@ class PolicyEngine:
             bucket = self._buckets.get((account, "tpm"))
             if bucket is not None:
                 bucket.give(estimated - actual, now)
+
+
+def _wants_logprobs(body: dict[str, Any]) -> bool:
+    """Whether a request asks for any form of log-prob output (``logprobs: 0`` included)."""
+    logprobs = body.get("logprobs")
+    if isinstance(logprobs, int) and not isinstance(logprobs, bool):
+        return logprobs >= 0
+    return bool(logprobs) or bool(body.get("top_logprobs"))
 
 
 def _headers(buckets: list[tuple[str, TokenBucket, int, int]], now: float) -> dict[str, str]:

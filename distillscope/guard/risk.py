@@ -1,28 +1,41 @@
-"""Online distillation-risk score per account, from cheap streaming features, with reasons.
+"""Online distillation-risk score per account: evidence against a benign ceiling, with reasons.
 
 Each request updates its account's state in O(1) plus one MinHash and one LSH
-query over that account's recent prompts:
+look-up over that account's recent prompts. What counts as harvesting evidence:
 
-- **rate**: requests per minute from an EWMA of inter-arrival gaps;
-- **timing**: coefficient of variation (CV) of the gaps, EWMA mean and variance:
-  machine-regular (CV well below 1) or bursty (CV well above 1) at volume;
-- **template reuse**: share of recent prompts that are near-duplicates (MinHash
-  Jaccard >= ``lsh_threshold`` after digits are masked) of another recent prompt
-  without being the same text -- a template with its slots filled in;
-- **coverage**: share of distinct recent prompts, weighted by volume -- many
-  different questions is how a harvest covers a model's skills;
-- **log-prob harvesting**: share of requests asking ``logprobs``/``top_logprobs``
-  (more weight for wide ``top_logprobs``), and share with ``logit_bias``;
-- **chain-of-thought elicitation**: share of prompts with phrases such as "step by
-  step" or "show your reasoning".
+- **cot**: the request asks for written-out reasoning (any message role, or a
+  prompt) -- a reasoning trace is what a distiller wants most;
+- **logprobs**: the request asks for log-probs *and* a generation (a budget of at
+  least ``generation_tokens``): token distributions of generated text are what
+  log-prob distillation trains on. Scoring a fixed answer (``max_tokens`` 1, as
+  evaluation harnesses do) is not counted;
+- **logit_bias**: the request carries a ``logit_bias`` over a token set the
+  account has not used recently (a sweep probing the softmax; a fixed ban list is
+  not counted);
+- **volume**: "bare" requests -- single-turn, no tools, a prompt that is not a
+  near-duplicate of the account's recent ones (MinHash over word 3-shingles,
+  digits masked), asking for a generation -- counted with a time decay
+  (``volume_half_life_s``): many self-contained, ever-new questions around the
+  clock is how a harvest covers a model, and more than a person types.
 
-Each feature is in 0..1; the score is a noisy-OR of the weighted features, scaled
-by the evidence (``n / (n + prior_requests)``) so that one request never looks
-like a campaign. Fractions are over the last ``window`` requests, so an account
-that changes its behaviour changes its score.
+Calibration follows the offline detector: every signal is a tail probability
+under a benign ceiling, never a fixed cut-off on a raw share. For the share
+signals the null is "this account asks it at most ``null_rates[name]`` of the
+time", and the evidence is the Chernoff bound of the binomial tail,
+``-log10 p <= n_eff * KL(share || ceiling) / ln 10``, so it grows with the
+number of requests behind it (a single request is never a campaign) and a share
+at or below the ceiling gives none. Counts decay with a half-life of
+``half_life`` requests, so a change in behaviour changes the score. The volume
+null is a quasi-Poisson with mean ``human_volume`` (dispersion
+``volume_dispersion``). The strongest signal, Bonferroni-corrected for the number
+of signals, is the account's evidence ``E`` (decimal digits of surprise);
+``score = min(1, E / evidence_scale)``. Log-prob evidence only feeds
+``strip_score`` (stripping log-probs is the action that fits it); the others feed
+both.
 
-This module keeps no raw prompt text (only MinHash signatures and text hashes) and
-must not know about HTTP, keys or stores.
+This module keeps no raw prompt text (MinHash band keys and 64-bit text hashes
+only), never uses Python's salted ``hash()`` (scores are identical in every
+process), and must not know about HTTP, keys or stores.
 """
 
 from __future__ import annotations
@@ -32,65 +45,73 @@ import math
 import re
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from datasketch import MinHash
 
+from distillscope.detect.sqlparts import COT_PATTERN as _COT_SQL
+
 _DIGITS = re.compile(r"\d+")
 _WORDS = re.compile(r"\w+", re.UNICODE)
-COT_PATTERN = re.compile(
-    r"step[- ]by[- ]step|let'?s think|think (it )?through|show (your|all|the) (work|working|reasoning|steps)"
-    r"|explain (your|the) reasoning|chain[- ]of[- ]thought|reason(ing)? (carefully|out loud|aloud)"
-    r"|walk me through|your (full |complete |detailed )?reasoning|<think>|reasoning trace",
-    re.IGNORECASE,
-)
+COT_PATTERN = re.compile(_COT_SQL, re.IGNORECASE)
+#: Characters of a prompt that are shingled (a longer prompt is cut: the MinHash stays cheap).
+SHINGLE_CHARS = 4000
+#: Characters searched for chain-of-thought phrases.
+COT_CHARS = 100_000
+LN10 = math.log(10.0)
+
+#: The signals, in the order reasons are tried.
+FEATURES = ("cot", "logprobs", "logit_bias", "volume")
+#: Roles whose presence means the request continues a conversation or an agent's loop.
+_HISTORY_ROLES = frozenset({"assistant", "tool", "function"})
+
+TokenDecoder = Callable[[list[int]], str]
 
 
 @dataclass
 class RiskConfig:
-    """Tuning of the risk features; the defaults suit a small provider's traffic."""
+    """Calibration of the online score; the defaults are documented in docs/guard.md."""
 
     window: int = 128
     num_perm: int = 32
     lsh_threshold: float = 0.6
-    ewma_alpha: float = 0.1
-    rate_high_rpm: float = 120.0
-    volume_high: int = 500
-    prior_requests: int = 5
+    half_life: int = 256
     max_accounts: int = 10_000
-    weights: dict[str, float] = field(
-        default_factory=lambda: {
-            "rate": 0.3,
-            "timing": 0.2,
-            "template": 0.5,
-            "coverage": 0.3,
-            "logprobs": 0.6,
-            "logit_bias": 0.5,
-            "cot": 0.4,
-        }
+    generation_tokens: int = 16
+    null_rates: dict[str, float] = field(
+        default_factory=lambda: {"cot": 0.5, "logprobs": 0.5, "logit_bias": 0.1}
     )
+    human_volume: float = 60.0
+    volume_half_life_s: float = 6 * 3600.0
+    volume_dispersion: float = 8.0
+    evidence_scale: float = 20.0
 
     def __post_init__(self) -> None:
         if self.window < 2:
             raise ValueError("RiskConfig.window must be at least 2")
         if not 0 < self.lsh_threshold < 1:
             raise ValueError("RiskConfig.lsh_threshold must be in (0, 1)")
-        if not 0 < self.ewma_alpha <= 1:
-            raise ValueError("RiskConfig.ewma_alpha must be in (0, 1]")
-        if self.rate_high_rpm <= 0 or self.volume_high < 1 or self.prior_requests < 0:
-            raise ValueError("RiskConfig.rate_high_rpm, volume_high must be positive, prior_requests >= 0")
-        if self.max_accounts < 1:
-            raise ValueError("RiskConfig.max_accounts must be at least 1")
-        unknown = set(self.weights) - set(FEATURES)
+        if self.half_life < 1 or self.max_accounts < 1 or self.generation_tokens < 1:
+            raise ValueError("RiskConfig.half_life, max_accounts and generation_tokens must be >= 1")
+        for name, value in (
+            ("human_volume", self.human_volume),
+            ("volume_half_life_s", self.volume_half_life_s),
+            ("volume_dispersion", self.volume_dispersion),
+            ("evidence_scale", self.evidence_scale),
+        ):
+            if not value > 0:
+                raise ValueError(f"RiskConfig.{name} must be positive")
+        unknown = set(self.null_rates) - {"cot", "logprobs", "logit_bias"}
         if unknown:
-            raise ValueError(f"RiskConfig.weights: unknown feature(s) {sorted(unknown)}; known: {FEATURES}")
-        for name, weight in self.weights.items():
-            if not 0 <= weight <= 1:
-                raise ValueError(f"RiskConfig.weights[{name!r}] must be in 0..1")
+            raise ValueError(f"RiskConfig.null_rates: unknown signal(s) {sorted(unknown)}")
+        for name, rate in self.null_rates.items():
+            if not 0 < rate < 1:
+                raise ValueError(f"RiskConfig.null_rates[{name!r}] must be in (0, 1)")
 
 
-FEATURES = ("rate", "timing", "template", "coverage", "logprobs", "logit_bias", "cot")
+# -- what one request says ---------------------------------------------------------------
 
 
 @dataclass
@@ -102,68 +123,221 @@ class RequestFeatures:
     top_logprobs: int = 0
     logit_bias: bool = False
     cot: bool = False
+    max_tokens: int | None = None
+    history: bool = False
+    bias_key: str | None = None
 
 
-def request_features(body: dict[str, Any]) -> RequestFeatures:
-    """The risk-relevant facts of a chat or completion request body (tolerant of bad input)."""
-    text = _prompt_text(body)
+def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
+    """The risk-relevant facts of a chat or completion request body (never raises on bad input).
+
+    Every message role is read (system, user, assistant, tool; string content or a
+    list of content parts), and completions prompts as a string, a list of strings,
+    token ids or lists of token ids. Token ids are turned into text by ``decode``
+    when one is given (the served model's tokenizer), so that the same prompt scores
+    the same whichever way it is sent; without it they are shingled as ids.
+    """
+    if not isinstance(body, dict):
+        body = {}
+    text, history = _request_text(body, decode)
+    text = _storable(text)
     top = body.get("top_logprobs")
     logprobs = body.get("logprobs")
-    # /v1/completions takes logprobs as an int (the number of alternatives).
-    if isinstance(logprobs, int) and not isinstance(logprobs, bool):
-        top = max(int(top or 0) if isinstance(top, int) else 0, logprobs)
-        asked = logprobs > 0
+    top_n = top if _is_int(top) and top > 0 else 0
+    if _is_int(logprobs):  # /v1/completions takes logprobs as an int (alternatives per token)
+        top_n = max(top_n, logprobs)
+        asked = logprobs >= 0
     else:
-        asked = bool(logprobs) or (isinstance(top, int) and top > 0)
-    top_n = top if isinstance(top, int) and not isinstance(top, bool) and top > 0 else 0
+        asked = bool(logprobs) or top_n > 0
+    budget = body.get("max_completion_tokens", body.get("max_tokens"))
     bias = body.get("logit_bias")
+    bias_key = None
+    if isinstance(bias, dict) and bias:
+        keys = ",".join(sorted(str(k) for k in bias))
+        bias_key = _text_hash(keys)
+    tools = body.get("tools") or body.get("functions")
     return RequestFeatures(
         text=text,
         logprobs=asked,
         top_logprobs=min(top_n, 100),
-        logit_bias=isinstance(bias, dict) and len(bias) > 0,
-        cot=bool(COT_PATTERN.search(text)),
+        logit_bias=bias_key is not None,
+        cot=bool(COT_PATTERN.search(text[:COT_CHARS])),
+        max_tokens=min(budget, 1 << 31) if _is_int(budget) else None,
+        history=history or bool(tools),
+        bias_key=bias_key,
     )
 
 
-def _prompt_text(body: dict[str, Any]) -> str:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _storable(text: str) -> str:
+    """``text`` without lone surrogates (they cannot be encoded) and NULs."""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _request_text(body: dict[str, Any], decode: TokenDecoder | None) -> tuple[str, bool]:
+    """All prompt text of a request, and whether it carries conversation history."""
     prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list):
-        return "\n".join(p for p in prompt if isinstance(p, str))
+    if prompt is not None:
+        return _prompt_text(prompt, decode), False
     messages = body.get("messages")
     if not isinstance(messages, list):
-        return ""
-    parts = []
+        return "", False
+    parts: list[str] = []
+    history = False
     for message in messages:
-        if isinstance(message, dict) and message.get("role") in ("user", None):
-            content = message.get("content")
-            if isinstance(content, str):
-                parts.append(content)
-            elif isinstance(content, list):
-                parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "\n".join(parts)
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role in _HISTORY_ROLES:
+            history = True
+        parts.extend(_content_text(message.get("content")))
+    return "\n".join(parts), history
+
+
+def _content_text(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        return []
+    out = []
+    for part in content:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, dict):
+            text = part.get("text", part.get("content"))
+            if isinstance(text, str):
+                out.append(text)
+    return out
+
+
+def _prompt_text(prompt: Any, decode: TokenDecoder | None) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if not isinstance(prompt, list) or not prompt:
+        return ""
+    if all(_is_int(t) for t in prompt):
+        return _ids_text(prompt, decode)
+    pieces = []
+    for item in prompt:
+        if isinstance(item, str):
+            pieces.append(item)
+        elif isinstance(item, list) and item and all(_is_int(t) for t in item):
+            pieces.append(_ids_text(item, decode))
+    return "\n".join(pieces)
+
+
+def _ids_text(ids: list[int], decode: TokenDecoder | None) -> str:
+    if decode is not None:
+        try:
+            return decode(ids)
+        except Exception:  # a tokenizer that cannot read these ids: fall back to the ids
+            pass
+    return " ".join(f"t{i}" for i in ids)
+
+
+def body_of(exchange: Any) -> dict[str, Any]:
+    """The request body a logged exchange came from, as far as scoring needs it.
+
+    The server logs a token-id prompt as its JSON text; it is read back as ids, so
+    a replay scores exactly what the gateway scored.
+    """
+    body: dict[str, Any] = dict(exchange.params or {})
+    if exchange.messages is not None:
+        body["messages"] = exchange.messages
+    prompt = exchange.prompt
+    if isinstance(prompt, str) and prompt.startswith("[") and prompt.endswith("]"):
+        import json
+
+        try:
+            ids = json.loads(prompt)
+        except ValueError:
+            ids = None
+        if isinstance(ids, list) and ids and all(_is_int(t) or isinstance(t, list) for t in ids):
+            prompt = ids
+    if prompt is not None:
+        body["prompt"] = prompt
+    return body
+
+
+# -- process-independent hashing ----------------------------------------------------------
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def shingle_hash32(shingle: bytes | str) -> int:
+    """A 32-bit hash of a shingle that is the same in every process (never Python's ``hash()``)."""
+    data = shingle.encode("utf-8", "replace") if isinstance(shingle, str) else shingle
+    return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "little")
+
+
+def prompt_shingles(text: str) -> list[str]:
+    """Word 3-shingles of a prompt, lower-cased, digits masked (at most ``SHINGLE_CHARS`` read)."""
+    words = _WORDS.findall(_DIGITS.sub("0", text[:SHINGLE_CHARS].lower()))
+    return [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))] or [""]
+
+
+# -- the score -----------------------------------------------------------------------------
 
 
 @dataclass
 class RiskScore:
-    """An account's score (0..1), its features and the reasons, most important first."""
+    """An account's score (0..1), its evidence per signal and the reasons, strongest first.
+
+    ``score`` drives throttling and blocking; ``strip_score`` (>= ``score``) also
+    counts log-prob harvesting and drives stripping log-probs.
+    """
 
     account: str
     score: float
     requests: int
     features: dict[str, float]
     reasons: list[str]
+    strip_score: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "score": round(self.score, 4),
+            "strip_score": round(self.strip_score, 4),
             "requests": self.requests,
             "features": {k: round(v, 4) for k, v in self.features.items()},
             "reasons": self.reasons,
         }
+
+
+def binomial_evidence(successes: float, trials: float, ceiling: float) -> float:
+    """Decimal digits of evidence that a share ``successes/trials`` exceeds ``ceiling``.
+
+    The Chernoff bound of the binomial upper tail, ``P(X >= k) <= exp(-n KL(k/n || p))``
+    -- valid for any ``n`` and cheap enough for every request; 0 at or below the ceiling.
+    """
+    if trials <= 0:
+        return 0.0
+    share = min(max(successes / trials, 0.0), 1.0)
+    if share <= ceiling:
+        return 0.0
+    kl = share * math.log(share / ceiling)
+    if share < 1.0:
+        kl += (1 - share) * math.log((1 - share) / (1 - ceiling))
+    return trials * kl / LN10
+
+
+def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
+    """Decimal digits of evidence that ``count`` exceeds a quasi-Poisson(``mean``, ``dispersion``)."""
+    if count <= mean:
+        return 0.0
+    return (count * math.log(count / mean) - count + mean) / (dispersion * LN10)
 
 
 def _bands_for(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -184,9 +358,7 @@ class _BandIndex:
     """MinHash LSH over one account's recent prompts, answering only what the risk needs.
 
     Each band's bucket counts the text hashes in it, so "is there a near-duplicate
-    with a different text?" is one dictionary look-up per band (datasketch's
-    ``MinHashLSH.query`` returns every candidate, which costs O(window) when an
-    account repeats a template -- exactly the case that matters here).
+    with a different text?" is one dictionary look-up per band.
     """
 
     def __init__(self, bands: int, rows: int) -> None:
@@ -219,24 +391,21 @@ class _BandIndex:
                     del table[key]
 
 
-def _hash32(shingle: str) -> int:
-    return hash(shingle) & 0xFFFFFFFF
-
-
 class _AccountState:
-    """Streaming state of one account; all fractions are over the last ``window`` requests."""
+    """Streaming state of one account: decayed counts, recent prompts, recent logit-bias sets."""
+
+    __slots__ = ("n", "last_ts", "counts", "volume", "volume_ts", "recent", "hash_counts", "index", "biases")
 
     def __init__(self, config: RiskConfig) -> None:
         self.n = 0
         self.last_ts: float | None = None
-        self.gap_mean: float | None = None
-        self.gap_var = 0.0
-        self.flags: deque[tuple[bool, int, bool, bool, bool]] = deque()
-        self.sums = [0, 0, 0, 0]  # logprobs, logit_bias, cot, template
-        self.top_counts: dict[int, int] = {}  # top_logprobs values in the window -> how often
+        self.counts = [0.0, 0.0, 0.0, 0.0, 0.0]  # requests, cot, logprobs, logit_bias, template
+        self.volume = 0.0
+        self.volume_ts: float | None = None
         self.recent: deque[tuple[list[bytes] | None, str]] = deque()  # (band keys, text hash)
         self.hash_counts: dict[str, int] = {}
         self.index = _BandIndex(*_bands_for(config.num_perm, config.lsh_threshold))
+        self.biases: deque[str] = deque(maxlen=32)
 
 
 class RiskTracker:
@@ -246,31 +415,39 @@ class RiskTracker:
         self.config = config or RiskConfig()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
         self._lock = threading.Lock()
+        self._decay = 0.5 ** (1.0 / self.config.half_life)
         # One sketch, cleared and refilled per request (under the lock): building a MinHash
-        # costs more than filling one. Signatures never leave the process, so Python's
-        # own (per-process salted) hash of the shingle is enough and much cheaper than SHA-1.
-        self._sketch = MinHash(num_perm=self.config.num_perm, seed=7, hashfunc=_hash32)
-
-    def _band_keys(self, state: _AccountState, text: str) -> list[bytes] | None:
-        if not text:
-            return None
-        words = _WORDS.findall(_DIGITS.sub("0", text.lower()))
-        shingles = [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))] or [""]
-        self._sketch.clear()
-        self._sketch.update_batch(shingles)
-        return state.index.keys(self._sketch)
+        # costs more than filling one. The shingle hash is keyed by nothing and the same in
+        # every process, so two servers (or a replay) score one log identically.
+        self._sketch = MinHash(num_perm=self.config.num_perm, seed=7, hashfunc=shingle_hash32)
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score."""
-        text_hash = hashlib.blake2b(
-            features.text.strip().lower().encode("utf-8", "surrogatepass"), digest_size=8
-        ).hexdigest()
+        text = features.text.strip()
+        text_hash = _text_hash(text.lower())
         with self._lock:
             state = self._state(account)
-            self._update_timing(state, ts)
-            keys = self._band_keys(state, features.text)
-            template = self._update_prompts(state, keys, text_hash)
-            self._push_flags(state, features, template)
+            keys = self._band_keys(state, text) if text else None
+            template, repeat = self._update_prompts(state, keys, text_hash)
+            bias_new = features.bias_key is not None and features.bias_key not in state.biases
+            if features.bias_key is not None:
+                state.biases.append(features.bias_key)
+            generates = features.max_tokens is None or features.max_tokens >= self.config.generation_tokens
+            flags = (
+                features.cot,
+                features.logprobs and generates,
+                bias_new,
+                template,
+            )
+            d = self._decay
+            counts = state.counts
+            counts[0] = counts[0] * d + 1.0
+            for i, flag in enumerate(flags, start=1):
+                counts[i] = counts[i] * d + (1.0 if flag else 0.0)
+            bare = not features.history and generates and not template and not repeat and bool(text)
+            self._update_volume(state, ts, bare)
+            state.n += 1
+            state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
             return self._score(account, state, ts)
 
     def score(self, account: str, now: float) -> RiskScore:
@@ -297,22 +474,17 @@ class RiskTracker:
             self._accounts.move_to_end(account)
         return state
 
-    def _update_timing(self, state: _AccountState, ts: float) -> None:
-        state.n += 1
-        if state.last_ts is not None:
-            gap = max(ts - state.last_ts, 1e-4)
-            if state.gap_mean is None:
-                state.gap_mean = gap
-            else:
-                alpha = self.config.ewma_alpha
-                diff = gap - state.gap_mean
-                # West's EWMA of mean and variance.
-                state.gap_mean += alpha * diff
-                state.gap_var = (1 - alpha) * (state.gap_var + alpha * diff * diff)
-        state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
+    def _band_keys(self, state: _AccountState, text: str) -> list[bytes]:
+        self._sketch.clear()
+        self._sketch.update_batch(prompt_shingles(text))
+        return state.index.keys(self._sketch)
 
-    def _update_prompts(self, state: _AccountState, keys: list[bytes] | None, text_hash: str) -> bool:
+    def _update_prompts(
+        self, state: _AccountState, keys: list[bytes] | None, text_hash: str
+    ) -> tuple[bool, bool]:
+        """(template: a near-duplicate of another recent prompt, repeat: the same text again)."""
         template = keys is not None and state.index.has_other(keys, text_hash)
+        repeat = text_hash in state.hash_counts
         if keys is not None:
             state.index.add(keys, text_hash)
         state.recent.append((keys, text_hash))
@@ -324,81 +496,63 @@ class RiskTracker:
             state.hash_counts[old_hash] -= 1
             if not state.hash_counts[old_hash]:
                 del state.hash_counts[old_hash]
-        return template
+        return template, repeat
 
-    def _push_flags(self, state: _AccountState, features: RequestFeatures, template: bool) -> None:
-        flags = (features.logprobs, features.top_logprobs, features.logit_bias, features.cot, template)
-        state.flags.append(flags)
-        state.top_counts[flags[1]] = state.top_counts.get(flags[1], 0) + 1
-        for i, value in enumerate((flags[0], flags[2], flags[3], flags[4])):
-            state.sums[i] += int(value)
-        if len(state.flags) > self.config.window:
-            old = state.flags.popleft()
-            state.top_counts[old[1]] -= 1
-            if not state.top_counts[old[1]]:
-                del state.top_counts[old[1]]
-            for i, value in enumerate((old[0], old[2], old[3], old[4])):
-                state.sums[i] -= int(value)
+    def _update_volume(self, state: _AccountState, ts: float, bare: bool) -> None:
+        state.volume = self._volume_at(state, ts)
+        state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
+        if bare:
+            state.volume += 1.0
+
+    def _volume_at(self, state: _AccountState, now: float) -> float:
+        if state.volume_ts is None:
+            return state.volume
+        elapsed = max(now - state.volume_ts, 0.0)
+        return state.volume * 0.5 ** (elapsed / self.config.volume_half_life_s)
 
     # -- scoring -------------------------------------------------------------------------
 
     def _score(self, account: str, state: _AccountState, now: float) -> RiskScore:
         cfg = self.config
-        window = max(len(state.flags), 1)
-        lp, bias, cot, template = (s / window for s in state.sums)
-        top = max(state.top_counts, default=0)
-        rate = timing = 0.0
-        rpm, cv = 0.0, 0.0
-        if state.gap_mean is not None:
-            idle = max(now - (state.last_ts or now), 0.0)
-            rpm = 60.0 / max(state.gap_mean, idle, 1e-3)
-            rate = min(1.0, rpm / cfg.rate_high_rpm)
-            cv = math.sqrt(state.gap_var) / state.gap_mean if state.gap_mean > 0 else 0.0
-            if state.n >= 10:
-                shape = max(0.0, 1.0 - cv / 0.5) if cv < 0.5 else min(1.0, max(0.0, (cv - 2.0) / 2.0))
-                timing = shape * rate
-        distinct = len(state.hash_counts) / max(len(state.recent), 1)
-        features = {
-            "rate": rate,
-            "timing": timing,
-            "template": template,
-            "coverage": distinct * min(1.0, state.n / cfg.volume_high),
-            "logprobs": lp * (0.6 + 0.4 * min(1.0, top / 20)),
-            "logit_bias": bias,
-            "cot": cot,
+        n_eff, cot, lp, bias, _template = state.counts
+        null = cfg.null_rates
+        volume = self._volume_at(state, now)
+        evidence = {
+            "cot": binomial_evidence(cot, n_eff, null.get("cot", 0.5)),
+            "logprobs": binomial_evidence(lp, n_eff, null.get("logprobs", 0.5)),
+            "logit_bias": binomial_evidence(bias, n_eff, null.get("logit_bias", 0.1)),
+            "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
         }
-        keep = 1.0
-        contributing: list[tuple[float, str]] = []
-        for name in FEATURES:
-            contribution = cfg.weights.get(name, 0.0) * features[name]
-            keep *= 1.0 - contribution
-            if contribution >= 0.05:
-                contributing.append((contribution, name))
-        # Reasons are formatted only for the features that count (this runs on every request).
-        facts = {"rpm": rpm, "cv": cv, "window": window, "n": state.n, "distinct": distinct, "top": top}
-        reasons = [_reason(name, features, facts) for _, name in sorted(contributing, reverse=True)]
-        evidence = state.n / (state.n + cfg.prior_requests) if state.n else 0.0
-        score = (1.0 - keep) * evidence
-        return RiskScore(account, min(max(score, 0.0), 1.0), state.n, features, reasons)
+        behaviour = max(evidence["cot"], evidence["logit_bias"], evidence["volume"]) - math.log10(3)
+        strip = max(behaviour, evidence["logprobs"] - math.log10(4))
+        score = min(max(behaviour, 0.0) / cfg.evidence_scale, 1.0)
+        strip_score = min(max(strip, 0.0) / cfg.evidence_scale, 1.0)
+        shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
+        reasons = [
+            _reason(name, evidence[name], shares, volume, cfg)
+            for name in sorted(FEATURES, key=lambda k: -evidence[k])
+            if evidence[name] >= 2.0
+        ]
+        return RiskScore(account, score, state.n, evidence, reasons, strip_score)
 
 
-def _reason(name: str, features: dict[str, float], facts: dict[str, float]) -> str:
-    window = int(facts["window"])
-    if name == "rate":
-        text = f"about {facts['rpm']:.0f} requests/min"
-    elif name == "timing":
-        text = f"inter-arrival CV {facts['cv']:.2f} ({'machine-regular' if facts['cv'] < 0.5 else 'bursty'})"
-    elif name == "template":
-        text = f"{features['template']:.0%} of the last {window} prompts reuse a template (MinHash near-dups)"
-    elif name == "coverage":
-        n = int(facts["n"])
-        text = f"{facts['distinct']:.0%} distinct prompts over {n} requests (broad coverage at volume)"
+def _reason(name: str, digits: float, shares: dict[str, float], volume: float, cfg: RiskConfig) -> str:
+    p = f"p <= 1e-{int(digits)}"
+    if name == "volume":
+        text = (
+            f"about {volume:.0f} self-contained new prompts in the last hours "
+            f"(a person: about {cfg.human_volume:.0f}; {p})"
+        )
+    elif name == "cot":
+        text = (
+            f"reasoning asked for in {shares['cot']:.0%} of recent requests "
+            f"(benign ceiling {cfg.null_rates['cot']:.0%}; {p})"
+        )
     elif name == "logprobs":
-        share = features["logprobs"] / (0.6 + 0.4 * min(1.0, facts["top"] / 20))
-        top = int(facts["top"])
-        text = f"log-probs asked on {share:.0%} of the last {window} requests (top_logprobs <= {top})"
-    elif name == "logit_bias":
-        text = f"logit_bias used on {features['logit_bias']:.0%} of the last {window} requests"
+        text = (
+            f"log-probs of generated text asked in {shares['logprobs']:.0%} of recent requests "
+            f"(benign ceiling {cfg.null_rates['logprobs']:.0%}; {p})"
+        )
     else:
-        text = f"chain-of-thought elicitation in {features['cot']:.0%} of the last {window} prompts"
+        text = f"a new logit_bias token set in {shares['logit_bias']:.0%} of recent requests (a sweep; {p})"
     return f"{name}: {text}"

@@ -53,57 +53,156 @@ def _casual(tracker: RiskTracker, account: str, n: int, rng: random.Random) -> f
     return score.score
 
 
+def _sequence(tracker: RiskTracker, account: str, bodies: list[dict], gap: float, t0: float = 0.0):
+    score = None
+    for i, body in enumerate(bodies):
+        score = tracker.observe(account, request_features(body), t0 + i * gap)
+    assert score is not None
+    return score
+
+
 def test_harvester_scores_high_with_reasons_and_casual_user_low() -> None:
     rng = random.Random(0)
     tracker = RiskTracker()
     casual = _casual(tracker, "casual", 30, rng)
-    ts = 0.0
-    for _ in range(150):
-        ts += 0.5
-        body = _chat(
+    bodies = [
+        _chat(
             f"Solve step by step: what is {rng.randint(1, 999)} times {rng.randint(1, 999)} for the shop?",
             logprobs=True,
             top_logprobs=20,
         )
-        harvester = tracker.observe("harvester", request_features(body), ts)
-    assert casual < 0.1
-    assert harvester.score > 0.8
+        for _ in range(150)
+    ]
+    harvester = _sequence(tracker, "harvester", bodies, 0.5)
+    assert casual < 0.05
+    assert harvester.score > 0.9 and harvester.strip_score >= harvester.score
     names = [reason.split(":")[0] for reason in harvester.reasons]
-    assert {"logprobs", "template", "cot", "rate", "timing"} <= set(names)
-    assert harvester.features["template"] > 0.9  # digits differ, the template is the same
-    assert tracker.score("casual", ts).score == pytest.approx(casual, abs=0.05)
+    assert names[:2] == ["cot", "logprobs"] or names[:2] == ["logprobs", "cot"]
+    assert tracker.score("casual", 30 * 40.0).score == pytest.approx(casual, abs=0.05)
     assert sorted(tracker.accounts()) == ["casual", "harvester"]
 
 
-def test_each_feature_moves_the_score_on_its_own() -> None:
-    rng = random.Random(1)
-    base_tracker = RiskTracker()
-    base = _casual(base_tracker, "a", 20, rng)
-    cases = {
-        "logit_bias": {"logit_bias": {"123": 100}},
-        "logprobs": {"logprobs": True, "top_logprobs": 5},
-    }
-    for feature, params in cases.items():
-        tracker = RiskTracker()
-        ts = 0.0
-        for _ in range(20):
-            ts += rng.expovariate(1 / 40)
-            score = tracker.observe(
-                "a", request_features(_chat(" ".join(rng.sample(WORDS, 7)), **params)), ts
-            )
-        assert score.score > base + 0.15, feature
-        assert score.reasons[0].startswith(feature)
-
-
-def test_repeating_the_same_prompt_is_not_template_reuse() -> None:
+def test_evidence_grows_with_requests_a_single_request_is_no_campaign() -> None:
     tracker = RiskTracker()
-    for i in range(30):
-        score = tracker.observe("a", request_features(_chat("What is the capital of France?")), i * 30.0)
-    assert score.features["template"] == 0.0
+    one = tracker.observe("a", request_features(_chat("Think step by step: why is the sky blue?")), 0.0)
+    assert one.score == 0.0 and one.reasons == []
+    scores = [
+        tracker.observe(
+            "b", request_features(_chat(f"Explain step by step: topic {WORDS[i % 26]} {i}")), i * 60.0
+        )
+        for i in range(120)
+    ]
+    values = [s.score for s in scores]
+    assert values[10] < values[40] < values[80] and values[80] > 0.5
+    # a share at the benign ceiling (half the prompts ask for reasoning) gives next to no evidence
+    half = [
+        _chat("Show your reasoning: " + WORDS[i % 26] if i % 2 else "hello " + WORDS[i % 26])
+        for i in range(200)
+    ]
+    assert _sequence(RiskTracker(), "c", half, 60.0).features["cot"] < 0.01
+
+
+def test_logprobs_of_generated_text_strip_but_scoring_a_fixed_answer_does_not() -> None:
+    rng = random.Random(1)
+    harvest = [_chat(" ".join(rng.sample(WORDS, 7)), logprobs=True, top_logprobs=5) for _ in range(60)]
+    score = _sequence(RiskTracker(), "kd", harvest, 40.0)
+    assert score.strip_score >= 0.25 and score.score == 0.0  # stripping fits; no throttling for it alone
+    assert score.reasons[0].startswith("logprobs")
+    evals = [
+        _chat(" ".join(rng.sample(WORDS, 7)), logprobs=True, top_logprobs=5, max_tokens=1) for _ in range(60)
+    ]
+    assert _sequence(RiskTracker(), "eval", evals, 0.5).strip_score == 0.0
+
+
+def test_logit_bias_sweep_scores_and_a_fixed_ban_list_does_not() -> None:
+    sweep = [_chat("The", logit_bias={str(1000 + i): 100}, max_tokens=1) for i in range(40)]
+    swept = _sequence(RiskTracker(), "sweep", sweep, 1.0)
+    assert swept.score > 0.5 and swept.reasons[0].startswith("logit_bias")
+    fixed = [_chat(f"question {WORDS[i % 26]}", logit_bias={"50256": -100}) for i in range(200)]
+    assert _sequence(RiskTracker(), "ban", fixed, 1.0).features["logit_bias"] == 0.0
+
+
+def test_volume_counts_new_self_contained_prompts_not_templates_or_agent_loops() -> None:
+    rng = random.Random(2)
+    fresh = [_chat(" ".join(rng.sample(WORDS, 9)) + f" {rng.random()}") for _ in range(400)]
+    harvest = _sequence(RiskTracker(), "h", fresh, 20.0)  # 400 new questions in about two hours
+    assert harvest.features["volume"] > 5 and harvest.reasons[0].startswith("volume")
+    batch = [
+        _chat(f"Classify the sentiment of review number {i} for product {i % 7}: great stuff")
+        for i in range(400)
+    ]
+    assert _sequence(RiskTracker(), "batch", batch, 20.0).features["volume"] == 0.0
+    agent = [
+        {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": fresh[i]["messages"][0]["content"]},
+                {"role": "assistant", "content": "", "tool_calls": []},
+                {"role": "tool", "content": "result"},
+            ],
+        }
+        for i in range(400)
+    ]
+    assert _sequence(RiskTracker(), "agent", agent, 20.0).features["volume"] == 0.0
+    person = _sequence(RiskTracker(), "p", fresh[:40], 90.0)  # a busy person: 40 questions in an hour
+    assert person.score == 0.0
+
+
+def test_every_role_and_token_ids_score_the_same_as_user_text() -> None:
+    rng = random.Random(3)
+    questions = [f"Q{i}: " + " ".join(rng.sample(WORDS, 6)) for i in range(80)]
+    instruction = "Think step by step and show your full reasoning."
+    as_user = [_chat(f"{instruction} {q}") for q in questions]
+    as_system = [
+        {"messages": [{"role": "system", "content": instruction}, {"role": "user", "content": q}]}
+        for q in questions
+    ]
+    as_parts = [
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": f"{instruction} {q}"}]}]}
+        for q in questions
+    ]
+    vocab = {w: i for i, w in enumerate(sorted({w for q in questions for w in f"{instruction} {q}".split()}))}
+    inverse = {i: w for w, i in vocab.items()}
+
+    def decode(ids: list[int]) -> str:
+        return " ".join(inverse[i] for i in ids)
+
+    as_ids = [{"prompt": [vocab[w] for w in f"{instruction} {q}".split()]} for q in questions]
+    as_id_lists = [{"prompt": [[vocab[w] for w in f"{instruction} {q}".split()]]} for q in questions]
+    expected = _sequence(RiskTracker(), "u", as_user, 30.0)
+    assert expected.score > 0.5
+    for bodies in (as_system, as_parts):
+        assert _sequence(RiskTracker(), "x", bodies, 30.0).score == pytest.approx(expected.score)
+    for bodies in (as_ids, as_id_lists):
+        tracker = RiskTracker()
+        for i, body in enumerate(bodies):
+            score = tracker.observe("t", request_features(body, decode), i * 30.0)
+        assert score.score == pytest.approx(expected.score)
+    # without a tokenizer, token ids still count as prompts (template, volume), never crash
+    assert request_features({"prompt": [[1, 2, 3], [4, 5]]}).text == "t1 t2 t3\nt4 t5"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _chat("\ud800 lone surrogate step by step"),
+        _chat("nul \u0000 byte"),
+        {"prompt": ["\udfff", [1, 2], 3, None]},
+        {"messages": [{"role": "tool", "content": [{"type": "text", "text": "\ud83d"}, "x", 5]}]},
+        {"messages": [None, "x", {"role": "user"}], "max_tokens": "a", "logit_bias": []},
+        {"prompt": [], "logprobs": True, "top_logprobs": "9"},
+    ],
+)
+def test_odd_text_never_raises(body: dict) -> None:
+    tracker = RiskTracker()
+    for i in range(3):
+        tracker.observe("a", request_features(body), float(i))
+    assert 0.0 <= tracker.score("a", 3.0).score <= 1.0
 
 
 def test_completions_logprobs_int_and_odd_bodies() -> None:
     assert request_features({"prompt": "x", "logprobs": 5}).top_logprobs == 5
+    assert request_features({"prompt": "x", "logprobs": 0}).logprobs  # logprobs 0 still returns log-probs
     assert request_features({"prompt": ["a", 3, "b"]}).text == "a\nb"
     assert request_features({"messages": "nonsense", "logprobs": "yes"}).text == ""
     assert (
@@ -113,16 +212,46 @@ def test_completions_logprobs_int_and_odd_bodies() -> None:
     assert request_features(_chat("Let's think step by step.")).cot
 
 
-def test_behaviour_change_is_seen_within_the_window() -> None:
-    tracker = RiskTracker(RiskConfig(window=20))
-    for i in range(20):
-        tracker.observe(
-            "a", request_features(_chat(f"q {WORDS[i]}", logprobs=True, top_logprobs=20)), i * 60.0
+def test_scores_are_identical_in_processes_with_different_hash_seeds(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "score.py"
+    script.write_text(
+        "import json, random\n"
+        "from distillscope.guard.risk import RiskTracker, request_features\n"
+        "rng = random.Random(5)\n"
+        "words = ['alpha', 'beta', 'gamma', 'delta', 'step', 'by', 'the', 'river', 'stone', 'cloud']\n"
+        "t = RiskTracker()\n"
+        "out = []\n"
+        "for i in range(300):\n"
+        "    text = ' '.join(rng.choice(words) for _ in range(8)) + f' slot {i}'\n"
+        "    body = {'messages': [{'role': 'user', 'content': text}]}\n"
+        "    s = t.observe(f'a{i % 3}', request_features(body), i * 7.0)\n"
+        "    out.append([s.score, s.strip_score, s.features])\n"
+        "print(json.dumps(out))\n"
+    )
+    results = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, check=True
         )
-    high = tracker.score("a", 20 * 60.0).features["logprobs"]
-    for i in range(20, 40):
+        results.append(json.loads(done.stdout))
+    assert results[0] == results[1]
+    assert any(row[2]["volume"] > 0 for row in results[0])  # the MinHash path was exercised
+
+
+def test_behaviour_change_is_seen_within_the_half_life() -> None:
+    tracker = RiskTracker(RiskConfig(half_life=20))
+    for i in range(60):
+        tracker.observe("a", request_features(_chat(f"step by step q {WORDS[i % 26]}")), i * 60.0)
+    high = tracker.score("a", 60 * 60.0).features["cot"]
+    for i in range(60, 200):
         tracker.observe("a", request_features(_chat(f"q {WORDS[i % 26]} x")), i * 60.0)
-    assert high == 1.0 and tracker.score("a", 40 * 60.0).features["logprobs"] == 0.0
+    assert high > 5 and tracker.score("a", 200 * 60.0).features["cot"] == 0.0
 
 
 def test_account_state_is_bounded() -> None:
@@ -133,8 +262,10 @@ def test_account_state_is_bounded() -> None:
 
 
 def test_risk_config_validation() -> None:
-    with pytest.raises(ValueError, match="weights"):
-        RiskConfig(weights={"nope": 1.0})
+    with pytest.raises(ValueError, match="null_rates"):
+        RiskConfig(null_rates={"nope": 0.5})
+    with pytest.raises(ValueError, match="null_rates"):
+        RiskConfig(null_rates={"cot": 1.0})
     with pytest.raises(ValueError, match="lsh_threshold"):
         RiskConfig(lsh_threshold=1.5)
 

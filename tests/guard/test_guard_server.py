@@ -294,7 +294,8 @@ def test_admin_isolation(sqlite_url: str, backend: CountingBackend) -> None:
         everyone = get("/admin/accounts", admin).json()["data"]
         assert {row["account"] for row in everyone} == {"alice", "bob", "ops"}
         alice_row = next(row for row in everyone if row["account"] == "alice")
-        assert alice_row["features"]["logprobs"] > 0 and alice_row["requests"] == 1
+        # one request is no evidence yet (the score is evidence-scaled); the signal is listed, at 0
+        assert "logprobs" in alice_row["features"] and alice_row["requests"] == 1
         assert get("/admin/accounts/bob", admin).status_code == 200
         assert get("/admin/accounts/nobody", admin).status_code == 404
         listed = get("/admin/keys", admin).json()["data"]
@@ -332,16 +333,17 @@ def test_forced_block_is_a_403_and_logged_with_its_reason(sqlite_url: str, backe
     assert row.extra["decision_reasons"] == ["account blocked by policy"]
 
 
-def test_risk_block_after_logprob_harvesting(sqlite_url: str, backend: CountingBackend) -> None:
+def test_risk_block_after_reasoning_harvesting(sqlite_url: str, backend: CountingBackend) -> None:
     key, _ = _new_key(sqlite_url, "harvester")
     casual, _ = _new_key(sqlite_url, "casual")
-    policy = {"risk": {"block": 0.3, "throttle": None, "strip_logprobs": None}}
+    policy = {"risk": {"block": 0.1, "throttle": None, "strip_logprobs": None}}
+    harvest = [{"role": "user", "content": "Solve step by step and show your full reasoning: 2 + 2?"}]
     with serving(_gateway(sqlite_url, policy), backend) as base_url:
         client = _client(base_url, key)
         blocked_at = None
-        for i in range(20):
+        for i in range(40):
             try:
-                _chat(client, logprobs=True, top_logprobs=20)
+                client.chat.completions.create(model=MODEL, messages=harvest, max_tokens=4)
             except openai.PermissionDeniedError:
                 blocked_at = i
                 break
@@ -352,12 +354,12 @@ def test_risk_block_after_logprob_harvesting(sqlite_url: str, backend: CountingB
     blocked = [r for r in rows if r.extra.get("decision") == "block"]
     assert len(blocked) == 1 and blocked[0].account == "harvester"
     assert "block threshold" in blocked[0].extra["decision_reasons"][0]
-    assert any(reason.startswith("logprobs:") for reason in blocked[0].extra["decision_reasons"])
+    assert any(reason.startswith("cot:") for reason in blocked[0].extra["decision_reasons"])
 
 
 def test_strip_logprobs(sqlite_url: str, backend: CountingBackend) -> None:
     key, _ = _new_key(sqlite_url, "acme")
-    policy = {"risk": {"strip_logprobs": 0.01, "throttle": None, "block": None}}
+    policy = {"risk": {"strip_logprobs": 0.0, "throttle": None, "block": None}}
     with serving(_gateway(sqlite_url, policy), backend) as base_url:
         reply = _chat(_client(base_url, key), logprobs=True, top_logprobs=5)
         assert reply.choices[0].logprobs is None
@@ -602,9 +604,12 @@ def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend
 
     key, _ = _new_key(sqlite_url, "harvester")
     admin, _ = _new_key(sqlite_url, "ops", admin=True)
+    harvest = [{"role": "user", "content": "Solve step by step and show your full reasoning: 2 + 2?"}]
     with serving(_gateway(sqlite_url), backend) as base_url:
-        for _ in range(6):
-            _chat(_client(base_url, key), logprobs=True, top_logprobs=20)
+        for _ in range(12):
+            _client(base_url, key).chat.completions.create(
+                model=MODEL, messages=harvest, max_tokens=16, logprobs=True, top_logprobs=20
+            )
         before = httpx.get(
             _root(base_url) + "/admin/accounts/harvester", headers={"Authorization": f"Bearer {admin}"}
         )
@@ -613,9 +618,10 @@ def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend
         after = httpx.get(
             _root(base_url) + "/admin/accounts/harvester", headers={"Authorization": f"Bearer {admin}"}
         )
-    assert before.json()["requests"] == after.json()["requests"] == 6
-    assert after.json()["features"]["logprobs"] == before.json()["features"]["logprobs"] > 0.9
-    assert after.json()["score"] > 0.3 and again.calls == 0
+    assert before.json()["requests"] == after.json()["requests"] == 12
+    assert after.json()["features"]["logprobs"] == before.json()["features"]["logprobs"] > 3
+    assert after.json()["score"] == pytest.approx(before.json()["score"], abs=1e-3)
+    assert after.json()["score"] > 0.1 and again.calls == 0
 
 
 def test_failed_requests_give_their_tokens_back(sqlite_url: str) -> None:
