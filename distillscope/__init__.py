@@ -8,7 +8,7 @@ use, so that ``import distillscope`` stays cheap (no torch, no DuckDB)::
     exchanges = ds.read_exchanges("log.jsonl")
     result = ds.run_detection("log.jsonl", "det/")
     try:
-        ds.harvest(ds.HarvestSettings(...))
+        ds.run_harvest(ds.HarvestSettings(...))
     except ds.DistillscopeError as exc:   # one root for every known failure
         print(exc)
 
@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it
-_PUBLIC: dict[str, str] = {
+#: public name -> module that defines it (or (module, name there)). No public name may equal a
+#: sub-package's name: importing ``distillscope.harvest`` sets the package attribute ``harvest``
+#: to that module, so the harvest function is ``run_harvest``.
+_PUBLIC: dict[str, str | tuple[str, str]] = {
     # errors
     "DistillscopeError": "distillscope.errors",
     "ConfigError": "distillscope.errors",
@@ -33,7 +35,7 @@ _PUBLIC: dict[str, str] = {
     "read_exchanges": "distillscope.records",
     "write_exchanges": "distillscope.records",
     # as a tactic
-    "harvest": "distillscope.harvest.run",
+    "run_harvest": ("distillscope.harvest.run", "harvest"),
     "HarvestSettings": "distillscope.harvest.settings",
     "HarvestResult": "distillscope.harvest.run",
     "train_student": "distillscope.train.run",
@@ -60,7 +62,7 @@ __all__ = [
     "Exchange",
     "read_exchanges",
     "write_exchanges",
-    "harvest",
+    "run_harvest",
     "HarvestSettings",
     "HarvestResult",
     "train_student",
@@ -82,7 +84,8 @@ if TYPE_CHECKING:
     from distillscope.detect.run import DetectionResult, run_detection
     from distillscope.errors import ConfigError, DistillscopeError, InputError
     from distillscope.evaluate.run import evaluate_student
-    from distillscope.harvest.run import HarvestResult, harvest
+    from distillscope.harvest.run import HarvestResult
+    from distillscope.harvest.run import harvest as run_harvest
     from distillscope.harvest.settings import HarvestSettings
     from distillscope.records import Exchange, read_exchanges, write_exchanges
     from distillscope.report.build import build_report
@@ -93,10 +96,11 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
+    where = _PUBLIC.get(name)
+    if where is None:
         raise AttributeError(f"module 'distillscope' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    module, attribute = where if isinstance(where, tuple) else (where, name)
+    value = getattr(import_module(module), attribute)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -18,6 +18,19 @@ def test_every_public_name_resolves():
     assert set(ds.__all__) == {"__version__", *ds._PUBLIC}
 
 
+def test_no_public_name_is_shadowed_by_a_subpackage():
+    """Importing every sub-package first must not replace a public function with a module."""
+    import pkgutil
+    from importlib import import_module
+
+    for info in pkgutil.iter_modules(ds.__path__):
+        if info.name == "__main__":  # runs the CLI when imported
+            continue
+        import_module(f"distillscope.{info.name}")
+        assert info.name not in ds._PUBLIC, info.name
+    assert callable(ds.run_harvest) and callable(ds.serve) and callable(ds.run_detection)
+
+
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ds.nope  # noqa: B018
