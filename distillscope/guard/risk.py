@@ -13,8 +13,8 @@ look-up over that account's recent prompts. What counts as harvesting evidence:
   account has not used recently (a sweep probing the softmax; a fixed ban list is
   not counted);
 - **volume**: "bare" requests -- single-turn, no tools, a prompt that is not a
-  near-duplicate of the account's recent ones (MinHash over word 3-shingles,
-  digits masked), asking for a generation -- counted with a time decay
+  near-duplicate of the account's recent ones (MinHash of the normalised prompt:
+  numbers, names and quotes are slots), asking for a generation -- counted with a time decay
   (``volume_half_life_s``): many self-contained, ever-new questions around the
   clock is how a harvest covers a model, and more than a person types.
 
@@ -33,34 +33,28 @@ of signals, is the account's evidence ``E`` (decimal digits of surprise);
 ``strip_score`` (stripping log-probs is the action that fits it); the others feed
 both.
 
-This module keeps no raw prompt text (MinHash band keys and 64-bit text hashes
-only), never uses Python's salted ``hash()`` (scores are identical in every
-process), and must not know about HTTP, keys or stores.
+What "asking for reasoning" is, how a prompt is normalised and shingled, and the
+MinHash itself (a process-independent hash, never Python's salted ``hash()``)
+come from :mod:`distillscope.textsig`, the definitions the offline detector uses,
+so the two agree and a score is identical in every process. This module keeps no
+raw prompt text (MinHash band keys and 64-bit text hashes only) and must not know
+about HTTP, keys or stores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasketch import MinHash
+from distillscope.textsig import asks_for_reasoning, hash32, minhash_of_hashes, prompt_shingles
 
-from distillscope.detect.sqlparts import COT_PATTERN as _COT_SQL
-
-_DIGITS = re.compile(r"\d+")
-_WORDS = re.compile(r"\w+", re.UNICODE)
-COT_PATTERN = re.compile(_COT_SQL, re.IGNORECASE)
-#: Characters of a prompt that are shingled (a longer prompt is cut: the MinHash stays cheap).
-SHINGLE_CHARS = 4000
-#: Characters searched for chain-of-thought phrases.
-COT_CHARS = 100_000
 LN10 = math.log(10.0)
+_ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
 
 #: The signals, in the order reasons are tried.
 FEATURES = ("cot", "logprobs", "logit_bias", "volume")
@@ -161,7 +155,7 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         logprobs=asked,
         top_logprobs=min(top_n, 100),
         logit_bias=bias_key is not None,
-        cot=bool(COT_PATTERN.search(text[:COT_CHARS])),
+        cot=asks_for_reasoning(text),
         max_tokens=min(budget, 1 << 31) if _is_int(budget) else None,
         history=history or bool(tools),
         bias_key=bias_key,
@@ -241,7 +235,8 @@ def _ids_text(ids: list[int], decode: TokenDecoder | None) -> str:
             return decode(ids)
         except Exception:  # a tokenizer that cannot read these ids: fall back to the ids
             pass
-    return " ".join(f"t{i}" for i in ids)
+    # Letters, not digits: the normalised prompt turns numbers into one slot.
+    return " ".join("t" + str(i).translate(_ID_LETTERS) for i in ids)
 
 
 def body_of(exchange: Any) -> dict[str, Any]:
@@ -268,23 +263,8 @@ def body_of(exchange: Any) -> dict[str, Any]:
     return body
 
 
-# -- process-independent hashing ----------------------------------------------------------
-
-
 def _text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
-
-
-def shingle_hash32(shingle: bytes | str) -> int:
-    """A 32-bit hash of a shingle that is the same in every process (never Python's ``hash()``)."""
-    data = shingle.encode("utf-8", "replace") if isinstance(shingle, str) else shingle
-    return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "little")
-
-
-def prompt_shingles(text: str) -> list[str]:
-    """Word 3-shingles of a prompt, lower-cased, digits masked (at most ``SHINGLE_CHARS`` read)."""
-    words = _WORDS.findall(_DIGITS.sub("0", text[:SHINGLE_CHARS].lower()))
-    return [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))] or [""]
 
 
 # -- the score -----------------------------------------------------------------------------
@@ -365,8 +345,7 @@ class _BandIndex:
         self.bands, self.rows = bands, rows
         self.tables: list[dict[bytes, dict[str, int]]] = [{} for _ in range(bands)]
 
-    def keys(self, sketch: MinHash) -> list[bytes]:
-        values = sketch.hashvalues
+    def keys(self, values: Any) -> list[bytes]:
         return [values[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
     def has_other(self, keys: list[bytes], text_hash: str) -> bool:
@@ -416,10 +395,6 @@ class RiskTracker:
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
         self._lock = threading.Lock()
         self._decay = 0.5 ** (1.0 / self.config.half_life)
-        # One sketch, cleared and refilled per request (under the lock): building a MinHash
-        # costs more than filling one. The shingle hash is keyed by nothing and the same in
-        # every process, so two servers (or a replay) score one log identically.
-        self._sketch = MinHash(num_perm=self.config.num_perm, seed=7, hashfunc=shingle_hash32)
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score."""
@@ -427,7 +402,7 @@ class RiskTracker:
         text_hash = _text_hash(text.lower())
         with self._lock:
             state = self._state(account)
-            keys = self._band_keys(state, text) if text else None
+            keys = state.index.keys(self._signature(text)) if text else None
             template, repeat = self._update_prompts(state, keys, text_hash)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
@@ -474,10 +449,10 @@ class RiskTracker:
             self._accounts.move_to_end(account)
         return state
 
-    def _band_keys(self, state: _AccountState, text: str) -> list[bytes]:
-        self._sketch.clear()
-        self._sketch.update_batch(prompt_shingles(text))
-        return state.index.keys(self._sketch)
+    def _signature(self, text: str) -> Any:
+        # textsig's shingles and process-independent hash: two servers (or a replay) score
+        # one log identically, and near-duplicates mean what they mean to the detector.
+        return minhash_of_hashes(hash32(prompt_shingles(text)), self.config.num_perm)
 
     def _update_prompts(
         self, state: _AccountState, keys: list[bytes] | None, text_hash: str

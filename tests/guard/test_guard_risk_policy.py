@@ -179,7 +179,7 @@ def test_every_role_and_token_ids_score_the_same_as_user_text() -> None:
             score = tracker.observe("t", request_features(body, decode), i * 30.0)
         assert score.score == pytest.approx(expected.score)
     # without a tokenizer, token ids still count as prompts (template, volume), never crash
-    assert request_features({"prompt": [[1, 2, 3], [4, 5]]}).text == "t1 t2 t3\nt4 t5"
+    assert request_features({"prompt": [[1, 2, 3], [4, 50]]}).text == "tb tc td\nte tfa"
 
 
 @pytest.mark.parametrize(

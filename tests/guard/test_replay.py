@@ -1,0 +1,209 @@
+"""`distillscope guard replay`: a logged stream through the online scorer and a policy, open loop.
+
+The central check: replaying the log the real server wrote gives, exchange by
+exchange, the decision and risk score the server's own admission made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from typer.testing import CliRunner
+
+from distillscope.cli import app
+from distillscope.guard.gateway import GuardGateway
+from distillscope.guard.keys import KeyStore
+from distillscope.guard.logstore import open_log_store
+from distillscope.guard.policy import PolicyConfig
+from distillscope.guard.replay import goal_metrics, replay_log
+from distillscope.guard.secret import load_server_secret
+from distillscope.guard.watchlist import WatchEntry, WatchList
+from distillscope.records import write_jsonl
+from distillscope.server.app import create_app
+from distillscope.server.backends.upstream import UpstreamBackend
+from distillscope.server.runner import serve_in_thread
+from distillscope.testing.wire_server import WireServer
+
+MODEL = "wire-model"
+RUNNER = CliRunner()
+WORDS = "apple river stone cloud piano tiger lemon garden ocean violin yacht zebra kite house".split()  # noqa: SIM905
+#: Low thresholds, so that a short test sees every action; no sleeping to speak of.
+POLICY = {
+    "risk": {"throttle": 0.12, "throttle_delay_ms": 1, "strip_logprobs": 0.06, "block": 0.3},
+    "accounts": {"mallory": {"action": "block"}},
+    "limits": {"rpm": 40},
+}
+
+
+@contextlib.contextmanager
+def _serving(db_url: str, policy: dict[str, Any]) -> Iterator[str]:
+    keys = KeyStore(db_url, load_server_secret())
+    gateway = GuardGateway(keys, open_log_store(db_url, create=True), PolicyConfig.from_dict(policy))
+    with WireServer(model=MODEL) as wire:
+        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
+        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
+            yield base_url
+
+
+def _traffic(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+    """A mix of accounts whose requests cross every threshold of POLICY."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i in range(45):
+        q = " ".join(rng.sample(WORDS, 6))
+        out.append(("reasoner", {"messages": [{"role": "user", "content": f"Solve step by step: {q} {i}"}]}))
+        out.append(
+            (
+                "kd",
+                {
+                    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q}],
+                    "logprobs": True,
+                    "top_logprobs": 3,
+                    "max_tokens": 20,
+                },
+            )
+        )
+        if i % 3 == 0:
+            out.append(("casual", {"messages": [{"role": "user", "content": f"hello {q}"}]}))
+        if i % 9 == 0:
+            out.append(("mallory", {"messages": [{"role": "user", "content": q}]}))
+        out.append(("sweeper", {"messages": [{"role": "user", "content": "The"}], "logit_bias": {str(i): 5}}))
+    return out
+
+
+def test_replay_equals_the_real_admit_path(sqlite_url: str, tmp_path: Path) -> None:
+    keys = KeyStore(sqlite_url, load_server_secret())
+    names = ("reasoner", "kd", "casual", "mallory", "sweeper")
+    secrets = {name: keys.create_key(name)[0] for name in names}
+    keys.close()
+    sent = 0
+    with _serving(sqlite_url, POLICY) as base_url:
+        clients = {
+            name: openai.OpenAI(base_url=base_url, api_key=k, max_retries=0) for name, k in secrets.items()
+        }
+        for account, body in _traffic(random.Random(0)):
+            params = {"max_tokens": 8, **body}
+            with contextlib.suppress(openai.PermissionDeniedError, openai.RateLimitError):
+                clients[account].chat.completions.create(model=MODEL, **params)
+            sent += 1
+    store = open_log_store(sqlite_url)
+    logged = list(store.iter_exchanges())
+    store.close()
+    assert len(logged) == sent
+    log = tmp_path / "log.jsonl"
+    write_jsonl(sorted(logged, key=lambda e: e.ts), log)
+    result = replay_log(log, PolicyConfig.from_dict(POLICY), tmp_path / "out", per_exchange=True)
+    replayed = {
+        row["id"]: row
+        for row in map(json.loads, (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines())
+    }
+    assert len(replayed) == sent
+    actions = set()
+    for exchange in logged:
+        mine = replayed[exchange.id]
+        assert mine["action"] == exchange.extra["decision"], exchange.account
+        if "risk_score" in exchange.extra:  # forced blocks are decided before any scoring is logged
+            assert mine["risk_score"] == pytest.approx(exchange.extra["risk_score"], abs=2e-3)
+        actions.add(mine["action"])
+    # the sample is worth something: every action of the policy happened
+    assert {"allow", "throttle", "strip_logprobs", "block", "rate_limited"} <= actions
+    assert sum(result.decisions.values()) == sent
+
+
+def _row(i: int, account: str, ts: float, text: str, **params: Any) -> dict[str, Any]:
+    return {
+        "id": f"x{i}",
+        "ts": ts,
+        "account": account,
+        "messages": [{"role": "user", "content": text}],
+        "params": params,
+    }
+
+
+def _labelled_log(tmp_path: Path) -> tuple[Path, Path]:
+    rows, i = [], 0
+    for k in range(300):  # a solo reasoning harvester, one request a minute
+        rows.append(_row(i, "harvester", 1000.0 + 60 * k, f"Explain step by step: topic {k} {WORDS[k % 14]}"))
+        i += 1
+    for k in range(40):  # a person
+        rows.append(
+            _row(i, "person", 1030.0 + 400 * k, f"what about {WORDS[k % 14]} and {WORDS[(k * 3) % 14]}?")
+        )
+        i += 1
+    for k in range(30):  # a quiet campaign member, known offline
+        rows.append(_row(i, "quiet", 1100.0 + 900 * k, f"hello there {WORDS[k % 14]}"))
+        i += 1
+    rows.sort(key=lambda r: r["ts"])
+    log = tmp_path / "exchanges.jsonl"
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(5, "{not json")
+    lines.insert(9, json.dumps({"id": "bad", "ts": 5.0}))  # no account, no messages
+    log.write_text("\n".join(lines) + "\n")
+    labels = [
+        {"account": "harvester", "label": "campaign", "group": "h", "style": "cot_solo"},
+        {"account": "person", "label": "benign", "group": "people", "style": "ordinary"},
+        {"account": "quiet", "label": "campaign", "group": "q", "style": "slow_and_low"},
+    ]
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(lab) + "\n" for lab in labels))
+    return log, tmp_path / "labels.jsonl"
+
+
+def test_goal_metrics_with_denominators_and_the_watch_list(tmp_path: Path) -> None:
+    log, labels_path = _labelled_log(tmp_path)
+    labels = {row["account"]: row for row in map(json.loads, labels_path.read_text().splitlines())}
+    watch = WatchList([WatchEntry("quiet", "member of a campaign found offline", "c1", added=0.0)])
+    result = replay_log(log, PolicyConfig(), tmp_path / "out", labels=labels, watch=watch)
+    assert len(result.errors) == 2 and {e.line for e in result.errors} == {6, 10}
+    m = result.metrics
+    assert m is not None
+    assert m["campaign_acted_within_first"] == {"count": 2, "of": 2, "rate": 1.0}
+    assert m["benign_accounts_throttled"] == {"count": 0, "of": 1, "rate": 0.0}
+    assert m["benign_requests_delayed"]["of"] == 40
+    assert m["campaign_by_style"]["slow_and_low"]["ever_watched"] == 1
+    assert all(goal["met"] for goal in m["goals"].values())
+    harvester = result.accounts["harvester"]
+    assert harvester.first_action is not None and harvester.first_action <= 200
+    assert result.accounts["quiet"].first_action == 1  # watched: acted on from its first request
+    rows = {
+        r["account"]: r
+        for r in map(json.loads, (tmp_path / "out" / "accounts.jsonl").read_text().splitlines())
+    }
+    assert set(rows["harvester"]) >= {"account", "score", "flagged", "campaign", "reasons", "decisions"}
+    assert rows["harvester"]["flagged"] and rows["harvester"]["reasons"]
+    assert rows["quiet"]["campaign"] == "c1" and not rows["person"]["flagged"]
+    series = {
+        r["account"]: r["points"]
+        for r in map(json.loads, (tmp_path / "out" / "scores.jsonl").read_text().splitlines())
+    }
+    assert series["harvester"][-1][1] == 300 and len(series["harvester"]) < 40
+    # a campaign never acted on in time fails the goal, and it says so
+    late = goal_metrics({"harvester": result.accounts["person"]}, {"harvester": labels["harvester"]})
+    assert late["goals"]["campaign_acted_within_first"]["met"] is False
+
+
+def test_replay_cli_with_labels_next_to_the_log_and_bad_lines(tmp_path: Path) -> None:
+    log, _ = _labelled_log(tmp_path)
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[risk]\nthrottle = 0.5\n")
+    out = tmp_path / "rep"
+    result = RUNNER.invoke(app, ["guard", "replay", str(log), "--policy", str(policy), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["exchanges"] == 370 and summary["malformed"] == 2
+    assert summary["goals"]["benign_accounts_throttled"]["met"] is True
+    assert "errors.txt" in result.output or (out / "errors.txt").read_text().count("\n") == 2
+    assert (out / "summary.md").read_text().startswith("# guard replay")
+    stop = RUNNER.invoke(app, ["guard", "replay", str(log), "--out", str(out), "--on-error", "stop"])
+    assert stop.exit_code == 2 and ":6:" in stop.output
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text("[risk]\nthrottle = 7\n")
+    refused = RUNNER.invoke(
+        app, ["guard", "replay", str(log), "--policy", str(bad_policy), "--out", str(out)]
+    )
+    assert refused.exit_code == 2 and "0..1" in refused.output
