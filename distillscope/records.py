@@ -270,13 +270,22 @@ def _decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
 # -- writing ---------------------------------------------------------------------------
 
 
-def write_jsonl(records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str]) -> int:
-    """Write records as JSONL atomically (temp file, then rename). Returns the count."""
+def _create(tmp: Path, private: bool) -> int:
+    """A new file descriptor for ``tmp``: mode 0600 when ``private`` (users' prompts), else 0666 - umask."""
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+
+
+def write_jsonl(
+    records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str], private: bool = False
+) -> int:
+    """Write records as JSONL atomically (temp file, then rename). Returns the count.
+
+    ``private`` creates the file readable by its owner only (an exchange log holds users' prompts)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with open(_create(tmp, private), "w", encoding="utf-8") as handle:
         for record in records:
             data = record.to_dict() if isinstance(record, Exchange) else record
             handle.write(json.dumps(data, ensure_ascii=False) + "\n")
@@ -303,15 +312,18 @@ def exchanges_to_table(records: Iterable[Exchange | dict[str, Any]]) -> Any:
     return pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
 
 
-def write_parquet(records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str]) -> int:
-    """Write records as Parquet atomically. Returns the count."""
+def write_parquet(
+    records: Iterable[Exchange | dict[str, Any]], path: str | os.PathLike[str], private: bool = False
+) -> int:
+    """Write records as Parquet atomically. Returns the count. ``private``: as in :func:`write_jsonl`."""
     import pyarrow.parquet as pq
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     table = exchanges_to_table(records)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
+    with open(_create(tmp, private), "wb") as handle:
+        pq.write_table(table, handle)
     os.replace(tmp, target)
     return table.num_rows
 

@@ -3,14 +3,18 @@
 - ``GET /admin/keys``, ``POST /admin/keys``, ``DELETE /admin/keys/{key_id}``: admin keys only.
   A created key is in the response once and never again.
 - ``GET /admin/accounts``: every account's risk score, features and reasons for an
-  admin key; a non-admin key sees only its own account.
+  admin key; a non-admin key sees only its own account's usage and limits.
 - ``GET /admin/accounts/{account}``: one account's risk, keys (ids only) and log
   summary; a non-admin key may ask only for its own account (any other is 404,
-  so that accounts cannot even be enumerated).
+  so that accounts cannot even be enumerated) and gets its usage and limits only.
 - ``GET /metrics``: Prometheus text format, no account or key in any label.
 
-Errors are OpenAI-shaped (``APIError``). This module must not return a key hash
-or any other account's data to a non-admin caller. It imports FastAPI at module
+None of these routes is listed in ``/openapi.json``.
+
+Errors are OpenAI-shaped (``APIError``). This module must not return a key hash,
+any other account's data, or any risk score, feature or reason to a non-admin
+caller: a score that a harvester can read is an oracle to tune its harvest against.
+It imports FastAPI at module
 level (FastAPI resolves route annotations at run time, so no postponed
 annotations here); the gateway imports it only when the app is built.
 """
@@ -60,13 +64,13 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
             )
         return gateway.keys
 
-    @router.get("/admin/keys", tags=["admin"])
+    @router.get("/admin/keys", tags=["admin"], include_in_schema=False)
     async def list_keys(request: Request) -> dict[str, Any]:
         await admin(request)
         keys = await asyncio.to_thread(keystore().list_keys)
         return {"object": "list", "data": [k.to_dict() for k in keys]}
 
-    @router.post("/admin/keys", tags=["admin"])
+    @router.post("/admin/keys", tags=["admin"], include_in_schema=False)
     async def create_key(request: Request) -> dict[str, Any]:
         await admin(request)
         body = await _json_object(request)
@@ -82,7 +86,7 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
             raise APIError(400, str(exc), param="account") from exc
         return {**info.to_dict(), "key": key, "note": "This key is shown once; store it now."}
 
-    @router.delete("/admin/keys/{key_id}", tags=["admin"])
+    @router.delete("/admin/keys/{key_id}", tags=["admin"], include_in_schema=False)
     async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
         await admin(request)
         try:
@@ -91,22 +95,20 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
             raise APIError(404, str(exc), param="key_id", code="key_not_found") from exc
         return info.to_dict()
 
-    @router.get("/admin/accounts", tags=["admin"])
+    @router.get("/admin/accounts", tags=["admin"], include_in_schema=False)
     async def list_accounts(request: Request) -> dict[str, Any]:
         principal = await caller(request)
         now = time.time()
-        if principal.admin:
-            known = set(gateway.risk.accounts())
-            if gateway.keys is not None:
-                known.update(await asyncio.to_thread(gateway.keys.accounts))
-            names = sorted(known)
-        else:
-            names = [principal.account]
-        rows = [gateway.risk.score(name, now).to_dict() for name in names]
+        if not principal.admin:
+            return {"object": "list", "data": [_usage(gateway, principal.account, now)]}
+        known = set(gateway.risk.accounts())
+        if gateway.keys is not None:
+            known.update(await asyncio.to_thread(gateway.keys.accounts))
+        rows = [gateway.risk.score(name, now).to_dict() for name in sorted(known)]
         rows.sort(key=lambda row: -row["score"])
         return {"object": "list", "data": rows}
 
-    @router.get("/admin/accounts/{account}", tags=["admin"])
+    @router.get("/admin/accounts/{account}", tags=["admin"], include_in_schema=False)
     async def account_detail(account: str, request: Request) -> dict[str, Any]:
         principal = await caller(request)
         if not principal.admin and account != principal.account:
@@ -126,6 +128,8 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
         )
         if not known:
             raise _not_found(account)
+        if not principal.admin:
+            return {**_usage(gateway, account, time.time()), "keys": keys, "log": summary}
         return {**risk.to_dict(), "keys": keys, "log": summary}
 
     @router.get("/metrics", tags=["metrics"], include_in_schema=False)
@@ -133,6 +137,16 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
         return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)
 
     return router
+
+
+def _usage(gateway: "GuardGateway", account: str, now: float) -> dict[str, Any]:
+    """What an account may know about itself: requests seen and its limits (no risk, no reasons)."""
+    limits = gateway.policy.config.limits_for(account)
+    return {
+        "account": account,
+        "requests": gateway.risk.score(account, now).requests,
+        "limits": {"rpm": limits.rpm, "tpm": limits.tpm},
+    }
 
 
 async def _store_accounts(gateway: "GuardGateway") -> set[str]:

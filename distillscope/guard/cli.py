@@ -152,7 +152,7 @@ def export(
         total = store.count(account)
         with console.status(f"exporting {total} exchange(s)"):
             writer = write_parquet if fmt == "parquet" else write_jsonl
-            count = writer(store.iter_exchanges(account=account), out)
+            count = writer(store.iter_exchanges(account=account), out, private=True)  # mode 0600
     finally:
         store.close()
     console.print(f"exported {count} exchange(s) -> {out}", highlight=False)

@@ -36,16 +36,12 @@ class DBUrl:
             raise ValueError("the database URL names no file or server")
 
     def redacted(self) -> str:
-        """The URL without a password, for messages and logs."""
+        """The URL without userinfo or query string (either may hold a password), for messages and logs."""
         if self.kind == "sqlite":
             return self.target
-        from urllib.parse import urlsplit, urlunsplit
+        from distillscope.server.urls import redact_url
 
-        parts = urlsplit(self.target)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return self.target
+        return redact_url(self.target)
 
 
 def default_db_url() -> str:

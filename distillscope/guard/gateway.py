@@ -30,6 +30,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from distillscope.guard.db import default_db_url
@@ -45,7 +46,7 @@ from distillscope.guard.watchlist import WatchEntry
 from distillscope.guard.writer import BatchWriter, WriterConfig
 from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.errors import APIError
-from distillscope.server.gateway import Admission, client_meta
+from distillscope.server.gateway import Admission, client_meta, refuse_cross_site
 
 if TYPE_CHECKING:
     import fastapi
@@ -60,6 +61,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 #: Text kept per message of a request without a valid key (anyone can send those).
 ANONYMOUS_TEXT_LIMIT = 2000
 MAX_ANONYMOUS_MESSAGES = 16
+#: Request bodies larger than this have their risk features computed off the event loop.
+LARGE_BODY_BYTES = 64 * 1024
 #: Set to 1 to let open mode serve clients that are not on loopback (you have been warned).
 ALLOW_REMOTE_OPEN_ENV = "DISTILLSCOPE_ALLOW_REMOTE_OPEN"
 
@@ -216,6 +219,7 @@ class GuardGateway:
                     "permission_error",
                     code="open_mode_loopback_only",
                 )
+            refuse_cross_site(request, check_host=not self.allow_remote_open)  # no web page gets in
             return Principal(OPEN_ACCOUNT, None, admin=True)
         assert self.keys is not None
         key = bearer_key(request)
@@ -266,9 +270,12 @@ class GuardGateway:
             raise
         body = body if isinstance(body, dict) else {}
         meta.update(principal.meta())
-        score, decision = assess(
-            self.risk, self.policy, principal.account, body, started, watch=principal.watch
-        )
+        assessing = (self.risk, self.policy, principal.account, body, started)
+        if getattr(request.state, "body_bytes", 0) > LARGE_BODY_BYTES:
+            # A large prompt's features (MinHash of every shingle) take milliseconds: off the loop.
+            score, decision = await asyncio.to_thread(partial(assess, *assessing, watch=principal.watch))
+        else:
+            score, decision = assess(*assessing, watch=principal.watch)
         self.metrics.decisions.labels(decision.action).inc()
         extra = {
             "decision": decision.action,
@@ -365,9 +372,10 @@ class GuardGateway:
         reasons: list[str],
     ) -> None:
         body = body if isinstance(body, dict) else {}
-        exchange_kwargs, truncated = _refused_request_text(
-            body, anonymous=key_id is None and not self.open_mode
-        )
+        # Refused requests are stored capped, whoever sent them: a refusal must not flood the log.
+        exchange_kwargs, truncated = _refused_request_text(body, anonymous=True)
+        params, cut = _capped_params(body)
+        truncated = truncated or cut
         extra = {"decision": decision, "decision_reasons": list(reasons), "error": exc.message}
         if truncated:
             extra["truncated"] = True
@@ -382,7 +390,7 @@ class GuardGateway:
             payment_id=meta.get("payment_id"),
             model=body.get("model") if isinstance(body.get("model"), str) else None,
             endpoint=endpoint,
-            params={k: body[k] for k in SAMPLING_PARAMS if k in body},
+            params=params,
             status=exc.status,
             latency_ms=(time.time() - started) * 1000.0,
             extra=extra,
@@ -399,6 +407,21 @@ class GuardGateway:
         from distillscope.guard.admin import admin_router
 
         return admin_router(self)
+
+
+def _capped_params(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The sampling parameters of a refused request, each at most ``ANONYMOUS_TEXT_LIMIT`` as JSON."""
+    params, cut = {}, False
+    for name in SAMPLING_PARAMS:
+        if name not in body:
+            continue
+        value = body[name]
+        if isinstance(value, dict | list | str):
+            text = json.dumps(value, ensure_ascii=False, default=str)
+            if len(text) > ANONYMOUS_TEXT_LIMIT:
+                value, cut = text[:ANONYMOUS_TEXT_LIMIT], True
+        params[name] = value
+    return params, cut
 
 
 def _refused_request_text(body: dict[str, Any], anonymous: bool) -> tuple[dict[str, Any], bool]:

@@ -13,14 +13,19 @@ import re
 import threading
 from typing import Any
 
-_SECRET = re.compile(r"(ds-)[A-Za-z0-9_\-]{8,}|((?:bearer|Bearer|BEARER)\s+)[^\s'\",]+")
+_SECRET = re.compile(
+    r"(ds-)[A-Za-z0-9_\-]{8,}"
+    r"|((?:bearer|Bearer|BEARER)\s+)[^\s'\",]+"
+    r"|([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s'\"]+",
+    re.IGNORECASE,
+)
 _installed = False
 _lock = threading.Lock()
 
 
 def redact(text: str) -> str:
     """``text`` with distillscope keys and bearer tokens masked."""
-    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "***", text)
 
 
 def _clean(record: logging.LogRecord) -> None:
@@ -28,10 +33,21 @@ def _clean(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # a record whose args do not format: leave it to the handler's error path
         return
-    cleaned = redact(message)
-    if cleaned != message:
-        record.msg = cleaned
-        record.args = None
+    if redact(message) != message:
+        # Mask inside the message and each argument, keeping their shape: formatters such as
+        # uvicorn's access log read ``record.args`` as a tuple.
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        try:
+            still = redact(record.getMessage()) != record.getMessage()
+        except Exception:
+            still = True
+        if still:  # a key inside a non-string argument: fall back to the masked text
+            record.msg, record.args = redact(message), ()
     if record.exc_info and record.exc_info[1] is not None:
         # Formatters use exc_text when it is set, so the traceback is printed masked.
         record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

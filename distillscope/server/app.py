@@ -30,6 +30,8 @@ from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.backends.base import Backend, RequestContext
 from distillscope.server.errors import APIError, error_type_for_status, invalid_request, model_not_found
 from distillscope.server.gateway import Admission, Gateway, OpenGateway
+from distillscope.server.idempotency import HEADER as IDEMPOTENCY_HEADER
+from distillscope.server.idempotency import IdempotencyCache, StoredAnswer
 from distillscope.server.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -43,6 +45,8 @@ CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 #: Largest request body read (``serve --max-body-mb``); a larger one is a 413 and is never held in memory.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: How long an Idempotency-Key's answer is replayed (``serve --idempotency-window``).
+DEFAULT_IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 #: Bodies larger than this are parsed in a worker thread, so the event loop keeps answering.
 OFF_LOOP_BYTES = 256 * 1024
 #: Deepest nesting of a request body (OpenAI's bodies need about 6).
@@ -57,10 +61,16 @@ def create_app(
     gateway: Gateway | None = None,
     logits_processors_for: Callable[[str], list[Any]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    idempotency_window_s: float | None = DEFAULT_IDEMPOTENCY_WINDOW_S,
 ) -> FastAPI:
-    """An app serving ``backend`` as ``model_name``; see the module docstring for the request path."""
+    """An app serving ``backend`` as ``model_name``; see the module docstring for the request path.
+
+    ``idempotency_window_s``: how long an ``Idempotency-Key``'s answer is replayed (None: keys ignored).
+    """
     server = _Server(backend, model_name, gateway or OpenGateway(), logits_processors_for)
     server.max_body_bytes = max_body_bytes
+    if idempotency_window_s is not None:
+        server.idempotency = IdempotencyCache(window_s=idempotency_window_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -150,6 +160,7 @@ class _Server:
         self.processors_for = processors_for
         self.created = int(time.time())
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+        self.idempotency: IdempotencyCache | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def check_caller(self, request: Request) -> None:
@@ -165,15 +176,22 @@ class _Server:
         wall = time.time()
         # A body that is too large, malformed or cut short is still admitted (authenticated,
         # counted) as an empty one, so that it gets the right 401/4xx and one log row.
-        body, problem = await _read_json(request, self.max_body_bytes)
+        body, problem, raw = await _read_json(request, self.max_body_bytes)
         admission = await self.gateway.admit(request, endpoint, body)
         trace = _Trace(endpoint, body, admission, wall, started)
         # Every answer after admission names its exchange (row) and carries the rate-limit headers.
         headers = {**admission.headers, "x-request-id": trace.exchange_id}
+        claim: tuple[str, str] | None = None  # (account, Idempotency-Key) this request must answer
         try:
             if problem is not None:
                 raise problem
             parsed = self._validate(endpoint, body)
+            idem = IdempotencyCache.key_of(request.headers.get(IDEMPOTENCY_HEADER))
+            if idem is not None and self.idempotency is not None:
+                stored = await self.idempotency.claim(admission.account, idem, IdempotencyCache.digest(raw))
+                if stored is not None:
+                    return self._replay(stored, trace, headers)
+                claim = (admission.account, idem)
             if admission.strip_logprobs:
                 _strip_logprobs(parsed)
             wants_usage = parsed.include_usage
@@ -190,27 +208,58 @@ class _Server:
             call = self.backend.chat if endpoint == CHAT else self.backend.complete
             result = await _unless_disconnected(request, call(parsed, ctx))  # type: ignore[arg-type]
         except APIError as exc:
+            self._release(claim)
             trace.fail(exc.status, exc.message)
             self._spawn(self._record(trace))
             exc.headers = {**headers, **exc.headers}
             raise
         except ClientGone:
+            self._release(claim)
             trace.fail(499, "client closed the connection")
             self._spawn(self._record(trace))
             return Response(status_code=499)
-        except Exception as exc:  # a server fault: still logged, then answered as a 500 by the handler
-            trace.fail(500, f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # a server fault: still logged, then answered as a 500 by the handler
+            self._release(claim)
+            trace.fail(500 if isinstance(exc, Exception) else 499, f"{type(exc).__name__}: {exc}")
             self._spawn(self._record(trace))
             raise
         if isinstance(result, dict):
+            if admission.strip_logprobs:
+                _drop_logprobs(result)  # whatever a backend (an upstream) sent anyway
             trace.absorb(result)
             self._spawn(self._record(trace))
-            return JSONResponse(result, headers=headers)
+            content = _render(result)
+            if claim is not None and self.idempotency is not None:
+                answer = StoredAnswer(trace.exchange_id, body=content, headers=dict(admission.headers))
+                self.idempotency.store(*claim, answer)
+            return Response(content, media_type="application/json", headers=headers)
+        stream = self._sse(result, trace, wants_usage, admission.strip_logprobs, claim)
         return StreamingResponse(
-            self._sse(result, trace, wants_usage),
+            stream,
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    def _replay(self, stored: StoredAnswer, trace: _Trace, headers: dict[str, str]) -> Response:
+        """The stored answer to a repeated Idempotency-Key: logged as a replay, not generated or billed."""
+        trace.replay_of = stored.exchange_id
+        if stored.body is not None:
+            trace.absorb(json.loads(stored.body))
+        for line in stored.stream or []:
+            data = line.removeprefix("data: ").strip()
+            if data and data != "[DONE]":
+                trace.absorb_chunk(json.loads(data))
+        self._spawn(self._record(trace))
+        replayed = {**headers, "idempotent-replayed": "true"}
+        if stored.body is not None:
+            return Response(stored.body, media_type="application/json", headers=replayed)
+        return StreamingResponse(
+            _lines(stored.stream or []), media_type="text/event-stream", headers=replayed
+        )
+
+    def _release(self, claim: tuple[str, str] | None) -> None:
+        if claim is not None and self.idempotency is not None:
+            self.idempotency.release(*claim)
 
     def _validate(self, endpoint: str, body: dict[str, Any]) -> ChatCompletionRequest | CompletionRequest:
         schema = ChatCompletionRequest if endpoint == CHAT else CompletionRequest
@@ -223,15 +272,30 @@ class _Server:
         return parsed
 
     async def _sse(
-        self, chunks: AsyncIterator[dict[str, Any]], trace: _Trace, wants_usage: bool
+        self,
+        chunks: AsyncIterator[dict[str, Any]],
+        trace: _Trace,
+        wants_usage: bool,
+        strip: bool = False,
+        claim: tuple[str, str] | None = None,
     ) -> AsyncIterator[str]:
+        sent: list[str] | None = [] if claim is not None else None
         try:
             async for chunk in chunks:
+                if strip:
+                    _drop_logprobs(chunk)
                 trace.absorb_chunk(chunk)
                 if not chunk.get("choices") and "usage" in chunk and not wants_usage:
                     continue
-                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+                line = f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+                if sent is not None:
+                    sent.append(line)
+                yield line
             yield "data: [DONE]\n\n"
+            if sent is not None and self.idempotency is not None and claim is not None:
+                sent.append("data: [DONE]\n\n")
+                self.idempotency.store(*claim, StoredAnswer(trace.exchange_id, stream=sent))
+                sent = None
         except APIError as exc:
             trace.fail(exc.status, exc.message)
             yield f"data: {json.dumps(exc.to_dict())}\n\n"
@@ -239,6 +303,8 @@ class _Server:
             trace.fail(499, "client closed the stream")
             raise
         finally:
+            if sent is not None:  # not stored: the stream failed or its client left
+                self._release(claim)
             # Spawned, not awaited: a cancelled stream may not await any more.
             self._spawn(_close(chunks))
             self._spawn(self._record(trace))
@@ -293,19 +359,21 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
             log.debug("closing a stream failed", exc_info=True)
 
 
-async def _read_json(request: Request, limit: int) -> tuple[dict[str, Any], Exception | None]:
-    """The request's JSON object, or ``{}`` and the problem (413, 400, or the client gone)."""
+async def _read_json(request: Request, limit: int) -> tuple[dict[str, Any], Exception | None, bytes]:
+    """The request's JSON object, or ``{}`` and the problem (413, 400, or the client gone); the raw body."""
     try:
         raw = await _read_body(request, limit)
     except (APIError, ClientGone) as exc:
-        return {}, exc
+        return {}, exc, b""
     request.state.body_bytes = len(raw)
     try:
         if len(raw) > OFF_LOOP_BYTES:  # a large body is parsed off the event loop
-            return await asyncio.to_thread(_parse_json, raw)
-        return _parse_json(raw)
+            body, problem = await asyncio.to_thread(_parse_json, raw)
+        else:
+            body, problem = _parse_json(raw)
     except APIError as exc:
-        return {}, exc
+        return {}, exc, raw
+    return body, problem, raw
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -393,6 +461,23 @@ def _has_lone_surrogate(key: Any, item: Any) -> bool:
     return any(isinstance(text, str) and _LONE_SURROGATE.search(text) for text in (key, item))
 
 
+def _render(result: dict[str, Any]) -> bytes:
+    """A JSON answer's bytes, as Starlette's JSONResponse renders them."""
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+async def _lines(lines: list[str]) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+def _drop_logprobs(answer: dict[str, Any]) -> None:
+    """Remove log-probs from an answer or chunk (the policy strips them, whatever the backend sent)."""
+    for choice in answer.get("choices") or []:
+        if isinstance(choice, dict) and choice.get("logprobs") is not None:
+            choice["logprobs"] = None
+
+
 def _strip_logprobs(parsed: ChatCompletionRequest | CompletionRequest) -> None:
     if isinstance(parsed, ChatCompletionRequest):
         parsed.logprobs = False
@@ -417,6 +502,7 @@ class _Trace:
         self.exchange_id = new_exchange_id()
         self.response_id: str | None = None  # the id in the answer (an upstream's own, when relayed)
         self.upstream = False
+        self.replay_of: str | None = None  # an Idempotency-Key repeat: the exchange whose answer it got
         self.status = 200
         self.error: str | None = None
         self.texts: dict[int, str] = {}
@@ -463,6 +549,10 @@ class _Trace:
         messages, prompt = _request_text(body)
         if self.response_id and self.upstream:
             extra["upstream_id"] = self.response_id  # a field, never the key: upstreams repeat ids
+        if self.replay_of is not None:
+            # Nothing was generated: no usage to bill (0 tokens), and the row says whose answer it got.
+            extra["idempotent_replay_of"] = self.replay_of
+            self.usage = usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         return Exchange(
             id=self.exchange_id,
             ts=self.wall,

@@ -13,14 +13,17 @@ about any backend; it must never store or log an API key in clear.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from distillscope.records import Exchange
+from distillscope.server.errors import APIError
 
 if TYPE_CHECKING:
     import fastapi
@@ -73,6 +76,74 @@ class Gateway(Protocol):
         ...
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback_name(host: str | None) -> bool:
+    """Whether a host name or address (no port) is this machine's loopback."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_cross_site(request: starlette.requests.Request, check_host: bool = True) -> None:
+    """Open mode's guard against web pages: 403/415 unless the request is a local program's.
+
+    Without keys, any page in the operator's browser could otherwise spend the server (a
+    ``text/plain`` POST needs no CORS preflight) or, through DNS rebinding, read its answers.
+    So: the ``Host`` must name loopback (a rebound name does not), a browser's ``Origin`` or
+    ``Sec-Fetch-Site`` must not be another site, and a POST must say ``application/json``
+    (which a page cannot send cross-origin without a preflight this server never grants).
+    ``check_host=False`` skips the Host check (open mode deliberately served to other machines).
+    """
+    if check_host and not is_loopback_name(_host_name(request.headers.get("host", ""))):
+        raise APIError(
+            403,
+            "This server runs in open mode (no API keys) and answers requests addressed to "
+            "localhost only (the Host header names another host).",
+            "permission_error",
+            code="host_not_allowed",
+        )
+    origin = request.headers.get("origin")
+    if origin is not None and not is_loopback_name(urlsplit(origin).hostname):
+        raise APIError(
+            403,
+            "This server runs in open mode (no API keys) and refuses requests from web pages "
+            "of other origins.",
+            "permission_error",
+            code="cross_origin_refused",
+        )
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise APIError(
+            403,
+            "Cross-site requests are refused in open mode.",
+            "permission_error",
+            code="cross_origin_refused",
+        )
+    if request.method == "POST":
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise APIError(
+                415,
+                "Send the request body as JSON with the header Content-Type: application/json.",
+                "invalid_request_error",
+                code="unsupported_media_type",
+            )
+
+
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header, without the port (``[::1]:8000`` -> ``::1``)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.split(":", 1)[0] if host.count(":") == 1 else host
+
+
 def client_meta(request: starlette.requests.Request) -> dict[str, Any]:
     """The caller's ip and user agent, as a gateway usually records them."""
     client = request.client
@@ -99,10 +170,11 @@ class OpenGateway:
     async def admit(
         self, request: starlette.requests.Request, endpoint: str, body: dict[str, Any]
     ) -> Admission:
+        refuse_cross_site(request)
         return Admission(account=self.account, meta=client_meta(request))
 
     async def authenticate(self, request: starlette.requests.Request) -> None:
-        return None
+        refuse_cross_site(request)
 
     async def record(self, exchange: Exchange) -> None:
         self.recorded += 1

@@ -36,6 +36,18 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
 
+    @field_validator("content")
+    @classmethod
+    def _text_parts_only(cls, value: str | list[dict[str, Any]] | None) -> Any:
+        # Checked here, not when a backend reads the text, so that no backend (an upstream
+        # relay included) ever receives an image, audio or file part this server cannot judge.
+        for part in value if isinstance(value, list) else []:
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise ValueError(
+                    f"content part of type {part.get('type')!r} is not supported; use text parts"
+                )
+        return value
+
     def text(self) -> str:
         """The message text; content parts must all be ``{"type": "text"}``."""
         if self.content is None:

@@ -221,6 +221,7 @@ def _upstream_backend(settings: ServeSettings) -> tuple[Any, str]:
     import httpx
 
     from distillscope.server.backends.upstream import UpstreamBackend, discover_model
+    from distillscope.server.urls import redact_in
 
     upstream = settings.upstream
     assert upstream is not None
@@ -230,7 +231,10 @@ def _upstream_backend(settings: ServeSettings) -> tuple[Any, str]:
         try:
             model = asyncio.run(discover_model(upstream, key))
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            raise ConfigError(f"cannot list the models of {upstream} (name one with --model): {exc}") from exc
+            shown = redact_in(
+                f"cannot list the models of {upstream} (name one with --model): {exc}", upstream
+            )
+            raise ConfigError(shown) from exc
     backend = UpstreamBackend(upstream, upstream_model=model, api_key=key)
     return backend, settings.served_model_name or model
 

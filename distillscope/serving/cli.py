@@ -22,10 +22,13 @@ def serve(settings: ServeSettings) -> None:
     (no authentication, loopback only). Ctrl-C or SIGTERM finishes in-flight requests, then exits.
     """
     from distillscope.server.runner import run_forever
+    from distillscope.server.urls import redact_url
     from distillscope.serving import build_app
 
     try:
-        with console.status(f"loading {settings.upstream or settings.model or 'the embedded teacher'}"):
+        upstream = settings.upstream
+        shown = redact_url(upstream) if upstream else settings.model or "the embedded teacher"
+        with console.status(f"loading {shown}"):
             built = build_app(settings)
     except ConfigError as exc:
         fail(str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -89,6 +90,7 @@ def test_logs_export_jsonl_and_parquet(tmp_path: Path) -> None:
         back = read_exchanges(out)
         assert [e.id for e in back] == [e.id for e in rows]
         assert back[3].params == {"logit_bias": {"1": 5}} and back[3].extra["decision"] == "allow"
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600  # users' prompts: the owner's only
     code, _, _ = _run("logs", "export", "--db", db, "--account", "alice", "--out", str(tmp_path / "a.jsonl"))
     assert code == 0 and {e.account for e in read_exchanges(tmp_path / "a.jsonl")} == {"alice"}
     code, _, err = _run(

@@ -9,6 +9,8 @@ log back from the store, not only the HTTP status.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,3 +109,63 @@ def test_repeated_upstream_ids_keep_every_row(db_url: str, wire: WireServer) -> 
     assert {e.extra["upstream_id"] for e in rows} == upstream_ids
     # Each answer names its row: x-request-id is the exchange id.
     assert sorted(a.headers["x-request-id"] for a in answers) == sorted(e.id for e in rows)
+
+
+# -- bad bodies: never a 500, always a row (issue 14 item 4; issue 19 items 2 and 5) -----------
+
+HOSTILE = {
+    "malformed JSON": b'{"model": "wire-model", "messages": [',
+    "not UTF-8": b'{"model": "wire-model", "messages": "\xff\xfe"}',
+    "an array": b'[{"model": "wire-model"}]',
+    "nested 100000 deep": b'{"model": "wire-model", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "nested 40 deep": b'{"model": "wire-model", "messages": ' + b"[" * 40 + b"]" * 40 + b"}",
+    "5000-digit max_tokens": b'{"model": "wire-model", "max_tokens": ' + b"9" * 5000 + b', "messages": []}',
+    "NaN temperature": b'{"model": "wire-model", "temperature": NaN, "messages": [{"role": "user"}]}',
+    "lone surrogate in a key": b'{"model": "wire-model", "\\ud800": 1, "messages": []}',
+    "empty messages": b'{"model": "wire-model", "messages": []}',
+    "empty body": b"",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_bad_bodies_get_a_clear_4xx_and_a_row(sqlite_url: str, wire: WireServer, case: str) -> None:
+    gateway, key = _guard(sqlite_url, {**NO_RISK_ACTIONS, "limits": {"rpm": 100, "tpm": 100_000}})
+    before = wire.stats()["requests"]
+    with _serving(gateway, wire) as base_url:
+        anonymous = _raw(base_url, HOSTILE[case])
+        assert anonymous.status_code == 401, anonymous.text  # no key: 401 first, whatever the body
+        answer = _raw(base_url, HOSTILE[case], key=key)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["message"]
+        # Admitted, then refused: it carries the rate-limit headers a client paces itself by.
+        assert answer.headers["x-ratelimit-limit-requests"] == "100"
+        assert int(answer.headers["x-ratelimit-remaining-requests"]) <= 99
+        assert answer.headers["x-request-id"]
+    rows = _logged(sqlite_url)
+    assert [(r.account, r.status) for r in rows] == [(UNAUTHENTICATED, 401), ("alice", 400)]
+    assert rows[1].id == answer.headers["x-request-id"] and rows[1].extra["error"] == error["message"]
+    assert wire.stats()["requests"] == before  # none reached the upstream
+
+
+def test_a_client_that_drops_mid_body_leaves_a_row_and_no_traceback(
+    sqlite_url: str, wire: WireServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    gateway, key = _guard(sqlite_url)
+    with _serving(gateway, wire) as base_url, caplog.at_level(logging.INFO):
+        host, port = base_url.removeprefix("http://").removesuffix("/v1").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {key}\r\nContent-Length: 5000\r\n\r\n".encode()
+                + b'{"model": "wire-model", "messages": [{"role": "us'
+            )
+            time.sleep(0.3)
+        wait_for = time.monotonic() + 10
+        while time.monotonic() < wait_for and not _logged(sqlite_url):
+            time.sleep(0.05)
+    assert "Traceback" not in caplog.text and "unexpected server error" not in caplog.text
+    (row,) = _logged(sqlite_url)
+    assert row.account == "alice" and row.status == 499

@@ -280,10 +280,15 @@ def test_admin_isolation(sqlite_url: str, backend: CountingBackend) -> None:
         assert httpx.get(root + "/admin/accounts").status_code == 401
         mine = get("/admin/accounts", alice).json()["data"]
         assert [row["account"] for row in mine] == ["alice"]
+        # Usage and limits only: a score a harvester can read is an oracle to tune against.
+        assert mine[0]["requests"] == 1 and mine[0]["limits"] == {"rpm": 0, "tpm": 0}
+        assert not {"score", "features", "reasons"} & set(mine[0])
         assert get("/admin/accounts/bob", alice).status_code == 404  # not even its existence
         assert get("/admin/accounts/nobody", alice).status_code == 404
         own = get("/admin/accounts/alice", alice).json()
         assert own["keys"][0]["key_id"] == alice_id and own["log"]["logged_requests"] >= 1
+        assert not {"score", "features", "reasons"} & set(own)
+        assert "/admin" not in httpx.get(root + "/openapi.json").text  # no map of the admin API
         assert "key_hmac" not in str(own) and alice not in str(own)
         create = httpx.post(
             root + "/admin/keys", json={"account": "x"}, headers={"Authorization": f"Bearer {bob}"}
@@ -560,7 +565,9 @@ def test_open_mode_refuses_clients_off_loopback(sqlite_url: str) -> None:
     from distillscope.server.errors import APIError
 
     def request(host: str) -> Request:
-        return Request({"type": "http", "method": "POST", "path": "/", "headers": [], "client": (host, 5000)})
+        headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "client": (host, 5000)}
+        return Request(scope)
 
     gateway = build_gateway(sqlite_url, None, open_mode=True)
     assert asyncio.run(gateway.authenticate(request("127.0.0.1"))).account == "local"

@@ -44,7 +44,7 @@ BAD_CHAT = {
     "image content": (
         _chat(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
         400,
-        "messages",
+        "messages.0.content",
     ),
 }
 

@@ -86,10 +86,14 @@ class PromptEvent:
 
 @dataclass
 class TokenEvent:
-    """One generated token, and the text that became safe to send with it."""
+    """One generated token, and the text that became safe to send with it.
+
+    The end-of-sequence token is an event too (``eos``, no text): it was generated and
+    is counted in ``usage``, so the completions API lists it in every log-prob field."""
 
     token: TokenLogprob
     delta: str
+    eos: bool = False
 
 
 @dataclass
@@ -424,6 +428,7 @@ class BatchEngine:
             row.last = token.token_id
             self.stats["tokens"] += 1
             if token.token_id in self.eos_token_ids:
+                row.seq.emit(TokenEvent(token, "", eos=True))
                 self._finish(row, "stop")
                 finished.append(True)
                 continue

@@ -55,7 +55,8 @@ class _Choice:
     """Everything one row produced."""
 
     prompt: list[TokenLogprob] | None = None
-    tokens: list[TokenLogprob] = field(default_factory=list)
+    tokens: list[TokenLogprob] = field(default_factory=list)  # the text's tokens
+    eos: TokenLogprob | None = None  # the end-of-sequence token, when the row generated one
     text: str = ""
     finish_reason: str | None = None
     completion_tokens: int = 0
@@ -114,7 +115,10 @@ class _Generation:
             if isinstance(event, PromptEvent):
                 choice.prompt = event.tokens
             elif isinstance(event, TokenEvent):
-                choice.tokens.append(event.token)
+                if event.eos:
+                    choice.eos = event.token
+                else:
+                    choice.tokens.append(event.token)
             elif isinstance(event, DoneEvent):
                 choice.text = event.text
                 choice.finish_reason = event.finish_reason
@@ -250,6 +254,8 @@ class LocalBackend:
         completion = 0
         async for index, event in generation.events():
             if isinstance(event, TokenEvent):
+                if event.eos:  # chat answers, as OpenAI's, list the message's tokens only
+                    continue
                 if event.delta or request.logprobs:
                     logprobs = (
                         {"content": [self._chat_logprob(event.token)], "refusal": None}
@@ -306,7 +312,10 @@ class LocalBackend:
             prompt_text = prompt_of[i]
             logprobs = None
             if request.logprobs is not None:
-                tokens = (c.prompt or []) + c.tokens if request.echo else c.tokens
+                # Every generated token, EOS included: clients such as lm-evaluation-harness drop
+                # the last entry as "the generated token"; without EOS they would drop a prompt token.
+                generated = c.tokens + ([c.eos] if c.eos is not None else [])
+                tokens = (c.prompt or []) + generated if request.echo else generated
                 logprobs = self._legacy_logprobs(tokens, 0 if request.echo else len(prompt_text))
             text = prompt_text + c.text if request.echo else c.text
             out.append({"text": text, "index": i, "logprobs": logprobs, "finish_reason": c.finish_reason})

@@ -20,6 +20,7 @@ import httpx
 from distillscope.server.backends.base import BackendResult, RequestContext
 from distillscope.server.errors import APIError, error_type_for_status
 from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
+from distillscope.server.urls import redact_url
 
 log = logging.getLogger("distillscope.server")
 
@@ -45,8 +46,8 @@ class UpstreamBackend:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
-    def __repr__(self) -> str:  # never show the key
-        return f"UpstreamBackend({self.base_url!r}, upstream_model={self.upstream_model!r})"
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
+        return f"UpstreamBackend({redact_url(self.base_url)!r}, upstream_model={self.upstream_model!r})"
 
     async def startup(self) -> None:
         self._client = httpx.AsyncClient(
@@ -59,7 +60,11 @@ class UpstreamBackend:
             self._client = None
 
     def health(self) -> dict[str, Any]:
-        return {"backend": self.kind, "upstream": self.base_url, "upstream_model": self.upstream_model}
+        return {
+            "backend": self.kind,
+            "upstream": redact_url(self.base_url),
+            "upstream_model": self.upstream_model,
+        }
 
     async def chat(self, request: ChatCompletionRequest, ctx: RequestContext) -> BackendResult:
         return await self._forward("/chat/completions", request, ctx)
@@ -143,9 +148,11 @@ def _upstream_error(status: int, content: bytes, headers: httpx.Headers) -> APIE
         k: v for k, v in headers.items() if k.lower() == "retry-after" or k.lower().startswith("x-ratelimit")
     }
     if status in (401, 403):
+        # The upstream's own words may quote (part of) this server's key: logged, never relayed.
+        log.error("the upstream refused this server's credentials (%d): %s", status, message[:200])
         return APIError(
             502,
-            f"the upstream rejected this server's credentials ({status}): {message}",
+            f"the upstream rejected this server's credentials ({status}); the operator has to fix them",
             "server_error",
             code="upstream_auth_failed",
         )
