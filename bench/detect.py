@@ -10,13 +10,19 @@ printed relative to the smallest size (1.0 = linear).
 On a shared machine wall time depends on the load, so the process CPU time
 (all DuckDB threads included) is reported too, with the load average.
 
-Quality: the traffic simulator (seeds the tests do not use) with labels kept
-apart; TPR at FPR <= 1% and <= 0.1% by account, recall per campaign style and
-flag rate per hard-negative group, each with its counts.
+Quality: both simulators (the classic one the detector was first written with,
+and the independent randomised one), on evaluation seeds nobody tuned on, with
+labels kept apart: TPR/FPR at the default threshold (with denominators), AUROC,
+TPR at FPR <= 1% and <= 0.1%, ARI of the predicted campaigns over the campaign
+accounts and how many predicted campaigns hold a benign account, recall per
+campaign style and flag rate per hard-negative group; again on ~300-account
+logs. Leave-one-style-out: every tunable number (threshold, candidate level,
+duplicate-share gate) is chosen on the other styles (best mean recall with FPR
+<= 0.5%) on separate tuning seeds, and recall is reported on the held-out style.
 
-    .venv/bin/python bench/detect.py                 # 100k + 1M, quality on 2 seeds
-    .venv/bin/python bench/detect.py --big           # adds 5M
-    .venv/bin/python bench/detect.py --sizes 100000 --no-quality
+    .venv/bin/python bench/detect.py                          # everything
+    .venv/bin/python bench/detect.py --no-speed --no-loso     # quality only
+    .venv/bin/python bench/detect.py --sizes 100000 --no-quality --no-loso
 """
 
 from __future__ import annotations
@@ -137,24 +143,156 @@ def throughput(sizes: list[int], threads: int, workdir: Path) -> list[dict]:
     return rows
 
 
-def quality(seeds: list[int], benign: int, days: int, workdir: Path) -> list[dict]:
+DESIGNS = ("randomized", "classic")
+#: The grid leave-one-style-out tunes over (every tunable number of the detector, and the threshold).
+GRID = {
+    "threshold": (0.4, 0.5, 0.6),
+    "candidate_p": (0.02, 0.05, 0.1),
+    "max_duplicate_share": (0.1, 0.2, 0.3),
+}
+
+
+def simulate(design: str, seed: int, benign: int, days: int | None, workdir: Path) -> tuple[Path, Path, int]:
+    out = workdir / f"{design}-{seed}-{benign}"
+    if design == "classic":
+        from distillscope.detect.simulate import simulate_traffic
+
+        sim = simulate_traffic(out, benign_users=benign, days=days or 7, seed=seed, fmt="parquet")
+    else:
+        from distillscope.simulate import simulate_randomized
+
+        sim = simulate_randomized(out, seed=seed, benign=benign, days=days, fmt="parquet")
+    return sim.exchanges_path, sim.labels_path, sim.exchanges
+
+
+def quality(
+    designs: list[str], seeds: list[int], benign: int, days: int | None, workdir: Path, embeddings: bool
+) -> list[dict]:
+    """Detection at the default settings on fresh scenarios, one report per (design, seed)."""
     from distillscope.detect import run_detection
     from distillscope.detect.evaluation import evaluate, load_labels
-    from distillscope.detect.simulate import simulate_traffic
 
     out = []
-    for seed in seeds:
-        sim = simulate_traffic(
-            workdir / f"sim-{seed}", benign_users=benign, days=days, seed=seed, fmt="parquet"
-        )
-        result = run_detection(sim.exchanges_path, workdir / f"sim-{seed}" / "out")
-        report = evaluate(result.accounts, load_labels(sim.labels_path))
-        report.update(
-            seed=seed, exchanges=sim.exchanges, accounts=sim.accounts, benign_users=benign, days=days
-        )
-        out.append(report)
-        print(json.dumps(report, indent=1), flush=True)
+    for design in designs:
+        for seed in seeds:
+            log, labels_path, exchanges = simulate(design, seed, benign, days, workdir)
+            t = time.perf_counter()
+            result = run_detection(log, log.parent / "out", embeddings=embeddings)
+            took = time.perf_counter() - t
+            labels = load_labels(labels_path)
+            report = evaluate(result.accounts, labels)
+            report.update(
+                design=design,
+                seed=seed,
+                exchanges=exchanges,
+                accounts=len(labels),
+                benign_users=benign,
+                detect_s=round(took, 1),
+                embeddings=embeddings,
+            )
+            out.append(report)
+            print_quality(report)
     return out
+
+
+def print_quality(r: dict) -> None:
+    d, g = r["at_default_threshold"], r["grouping"]
+    print(
+        f"## {r['design']} seed {r['seed']}: {r['exchanges']:,} exchanges, {r['accounts']} accounts "
+        f"(detect {r['detect_s']} s, embeddings {'on' if r['embeddings'] else 'off'})"
+    )
+    print(
+        f"  default threshold: TPR {d['tp']}/{d['positives']} = {d['tpr']:.3f}; "
+        f"FPR {d['fp']}/{d['negatives']} = {d['fpr']:.4f}"
+    )
+    auroc = r["auroc"]
+    print(f"  AUROC {auroc:.4f}" if auroc is not None else "  AUROC n/a", end="")
+    for key in ("tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"):
+        t = r[key]
+        print(f"; TPR at FPR<={t['max_fpr']:.1%}: {t['tp']}/{t['positives']}", end="")
+    print()
+    ari = g["ari"]
+    print(f"  ARI over campaign accounts {ari:.3f}" if ari is not None else "  ARI n/a", end="")
+    print(
+        f"; predicted campaigns {g['predicted_campaigns']}, with a benign member "
+        f"{g['predicted_campaigns_with_benign_member']}"
+    )
+    print(
+        "  recall: "
+        + ", ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in r["recall_by_style"].items())
+    )
+    print(
+        "  flagged: "
+        + ", ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in r["flag_rate_by_benign_style"].items())
+    )
+    print(flush=True)
+
+
+def leave_one_style_out(
+    designs: list[str], seeds: list[int], benign: int, days: int | None, workdir: Path
+) -> dict:
+    """Tune every tunable on the other styles (max mean recall s.t. FPR <= 0.5%), report the held-out style.
+
+    The feature tables of each scenario are extracted once; each grid point rescores them.
+    """
+    import itertools
+
+    from distillscope.detect.evaluation import load_labels
+    from distillscope.detect.run import extract
+    from distillscope.detect.scoring import Tuning, score
+
+    grid = [dict(zip(GRID, v, strict=True)) for v in itertools.product(*GRID.values())]
+    # per grid point: flagged counts per style and benign totals, summed over scenarios
+    per_point: list[dict] = [{"styles": {}, "fp": 0, "negatives": 0} for _ in grid]
+    for design in designs:
+        for seed in seeds:
+            log, labels_path, _ = simulate(design, seed, benign, days, workdir)
+            labels = load_labels(labels_path)
+            tables = extract(log)
+            for point, acc in zip(grid, per_point, strict=True):
+                tuning = Tuning(
+                    candidate_p=point["candidate_p"], max_duplicate_share=point["max_duplicate_share"]
+                )
+                scored = score(tables, threshold=point["threshold"], tuning=tuning)
+                for r in scored.accounts:
+                    lab = labels[r["account"]]
+                    if lab["label"] == "campaign":
+                        key = f"{design}:{lab['style']}"
+                        hit, tot = acc["styles"].get(key, (0, 0))
+                        acc["styles"][key] = (hit + int(r["flagged"]), tot + 1)
+                    else:
+                        acc["fp"] += int(r["flagged"])
+                        acc["negatives"] += 1
+    styles = sorted({k for acc in per_point for k in acc["styles"]})
+    table = {}
+    for held in styles:
+        best, best_recall = None, -1.0
+        for point, acc in zip(grid, per_point, strict=True):
+            if acc["fp"] > 0.005 * acc["negatives"]:
+                continue
+            others = [h / t for k, (h, t) in acc["styles"].items() if k != held and t]
+            recall = sum(others) / len(others) if others else 0.0
+            if recall > best_recall:
+                best, best_recall = (point, acc), recall
+        if best is None:
+            table[held] = {"note": "no grid point keeps FPR <= 0.5%"}
+            continue
+        point, acc = best
+        hit, tot = acc["styles"][held]
+        table[held] = {
+            "chosen": point,
+            "held_out_recall": hit / tot,
+            "flagged": hit,
+            "accounts": tot,
+            "other_styles_mean_recall": round(best_recall, 3),
+            "fpr": f"{acc['fp']}/{acc['negatives']}",
+        }
+        print(
+            f"  held out {held:32s} recall {hit}/{tot} = {hit / tot:.2f} with {point} "
+            f"(other styles {best_recall:.2f}, FPR {acc['fp']}/{acc['negatives']})",
+            flush=True,
+        )
+    return table
 
 
 def main() -> None:
@@ -168,9 +306,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-quality", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
-    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[101, 202])
+    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    parser.add_argument(
+        "--seeds", type=ints, default=[101, 202, 303], help="evaluation seeds (never tuned on)"
+    )
+    parser.add_argument("--designs", type=lambda s: s.split(","), default=list(DESIGNS))
     parser.add_argument("--benign-users", type=int, default=600)
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--small-benign", type=int, default=220, help="the ~300-account small log")
+    parser.add_argument("--days", type=int, default=None, help="classic: 7; randomized: drawn per scenario")
+    parser.add_argument("--embeddings", action="store_true", help="also run with MiniLM embeddings")
+    parser.add_argument("--no-loso", action="store_true", help="skip leave-one-style-out")
+    parser.add_argument("--loso-seeds", type=ints, default=[404, 505])
     parser.add_argument("--json", type=Path, help="write all results to this file")
     args = parser.parse_args()
     sizes = args.sizes + ([5_000_000] if args.big else [])
@@ -187,8 +333,24 @@ def main() -> None:
                     f"{r['cost_per_exchange_vs_smallest']}"
                 )
         if not args.no_quality:
-            print("# quality on the simulator", flush=True)
-            results["quality"] = quality(args.seeds, args.benign_users, args.days, Path(tmp))
+            print("# quality at the default settings (fresh seeds; labels kept apart)", flush=True)
+            results["quality"] = quality(
+                args.designs, args.seeds, args.benign_users, args.days, Path(tmp), False
+            )
+            print("# the same, small logs (~300 accounts)", flush=True)
+            results["quality_small"] = quality(
+                args.designs, args.seeds, args.small_benign, args.days, Path(tmp), False
+            )
+            if args.embeddings:
+                print("# with MiniLM embeddings", flush=True)
+                results["quality_embeddings"] = quality(
+                    ["randomized"], args.seeds[:1], args.benign_users, args.days, Path(tmp), True
+                )
+        if not args.no_loso:
+            print("# leave-one-style-out (tuned on the other styles, FPR <= 0.5%)", flush=True)
+            results["loso"] = leave_one_style_out(
+                args.designs, args.loso_seeds, args.small_benign, args.days, Path(tmp)
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

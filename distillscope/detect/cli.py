@@ -23,15 +23,35 @@ def detect(
     engine: str = typer.Option("duckdb", help="duckdb (embedded, default) or spark."),
     spark_master: str = typer.Option("local[2]", help="Spark master URL for --engine spark."),
     on_error: str = typer.Option("skip", help="Malformed log lines: skip (report and go on) or stop."),
-    threshold: float = typer.Option(0.6, min=0.0, max=1.0, help="Flag accounts and campaigns at this score."),
+    threshold: float | None = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="Flag accounts and campaigns at this score (default 0.5: p <= 1e-3; score = -log10(p) / 6).",
+    ),
+    target_fpr: float | None = typer.Option(
+        None,
+        min=1e-9,
+        max=0.5,
+        help="Instead of --threshold: flag at p <= this false-positive rate (valid when the log's tails "
+        "are calibrated; measured rates are in docs/detect.md).",
+    ),
     threads: int | None = typer.Option(None, min=1, help="DuckDB threads (default: all cores)."),
-    embeddings: bool = typer.Option(False, help="Add topic spread from all-MiniLM-L6-v2 (slower)."),
+    embeddings: bool = typer.Option(
+        False, help="Add MiniLM topic dispersion and topic similarity (cached; slower on big logs)."
+    ),
 ) -> None:
     """Find distillation campaigns in exchange logs, also when they are spread over many accounts."""
+    from distillscope.detect.calibrate import threshold_for_fpr
     from distillscope.detect.run import run_detection
+    from distillscope.detect.scoring import FLAG_THRESHOLD
     from distillscope.detect.summary import summary_table
     from distillscope.records import LogFormatError
 
+    if threshold is not None and target_fpr is not None:
+        fail("give --threshold or --target-fpr, not both")
+    threshold = threshold_for_fpr(target_fpr) if target_fpr is not None else threshold
+    threshold = FLAG_THRESHOLD if threshold is None else threshold
     if engine not in ("duckdb", "spark"):
         fail(f"unknown engine {engine!r}; use duckdb or spark")
     if on_error not in ("skip", "stop"):

@@ -38,6 +38,42 @@ def tpr_at_fpr(
     }
 
 
+def auroc(scores: dict[str, float], positive: set[str], negative: set[str]) -> float | None:
+    """Area under the ROC curve of the account score (ties count half)."""
+    from sklearn.metrics import roc_auc_score
+
+    if not positive or not negative:
+        return None
+    keys = sorted(positive | negative)
+    return float(roc_auc_score([k in positive for k in keys], [scores.get(k, 0.0) for k in keys]))
+
+
+def grouping(accounts: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """ARI of predicted campaigns over the true campaign accounts; predicted campaigns with benign members.
+
+    An unflagged campaign account counts as a campaign of its own (a miss splits its group).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    predicted = {a["account"]: a["campaign"] for a in accounts}
+    camp = sorted(a for a, lab in labels.items() if lab["label"] == "campaign")
+    truth = [labels[a]["group"] for a in camp]
+    pred = [predicted.get(a) or f"alone:{a}" for a in camp]
+    members: dict[str, set[str]] = defaultdict(set)
+    for a, c in predicted.items():
+        if c:
+            members[c].add(a)
+    tainted = [
+        c for c, ms in members.items() if any(labels.get(m, {}).get("label") != "campaign" for m in ms)
+    ]
+    return {
+        "ari": float(adjusted_rand_score(truth, pred)) if camp else None,
+        "campaign_accounts": len(camp),
+        "predicted_campaigns": len(members),
+        "predicted_campaigns_with_benign_member": len(tainted),
+    }
+
+
 def evaluate(accounts: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
     scores = {a["account"]: float(a["score"]) for a in accounts}
     flagged = {a["account"] for a in accounts if a["flagged"]}
@@ -63,6 +99,9 @@ def evaluate(accounts: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) 
             "tpr": tp / len(positive) if positive else None,
             "fpr": fp / len(negative) if negative else None,
         },
+        "auroc": auroc(scores, positive, negative),
+        "grouping": grouping(accounts, labels),
+        "tpr_at_fpr_0.5pct": tpr_at_fpr(scores, positive, negative, 0.005),
         "tpr_at_fpr_1pct": tpr_at_fpr(scores, positive, negative, 0.01),
         "tpr_at_fpr_0.1pct": tpr_at_fpr(scores, positive, negative, 0.001),
         "recall_by_style": recall,

@@ -1,19 +1,22 @@
-"""Cross-account links: shared prompt templates, shared infrastructure, synchronised timing.
+"""Pairwise evidence between accounts: shared prompt templates, shared infrastructure, synchronised timing.
 
 - Templates: each account's repeated normalised prompts and a sample of its
-  prompts are MinHashed over word 3-shingles; MinHash-LSH (datasketch) groups
-  near-duplicates into template clusters, so slot-filled variants match. Two
-  accounts for which one cluster holds >= 30% of their traffic are linked.
+  prompts are MinHashed over word 3-shingles (:mod:`distillscope.textsig`);
+  MinHash-LSH groups near-duplicates into template clusters, so slot-filled
+  variants match. Two accounts for which one cluster holds >= 30% of their
+  traffic share a template.
 - Infrastructure: IPs, /24 (or /48) ranges, user agents and payment ids shared
-  by 2..cap accounts. A value's weight falls with how many accounts use it, and
-  values used by more than ``cap`` accounts (a corporate NAT, a browser's user
-  agent) carry none. Payment ids shared by several accounts link them outright.
+  by 2..cap accounts of the whole log. A value's weight falls with how many
+  accounts use it, and values used by more than ``cap`` accounts (a carrier NAT,
+  a browser's user agent) carry none. A payment id marks one customer: it is a
+  weak link like the others, never a campaign by itself.
 - Timing: accounts whose sets of active 10-minute bins overlap (Jaccard >= 0.35,
   candidates from MinHash-LSH).
 
-Weak links (infrastructure, timing) add up per pair; a pair is linked when they
-reach ``WEAK_LINK_THRESHOLD``. Linked accounts are grouped into connected
-components (union-find). This module decides links only, never scores.
+Links are computed among the accounts asked for (the detector's candidates) and
+returned per pair; grouping is :mod:`distillscope.detect.communities`' job, and
+infrastructure may only strengthen an edge that behaviour supports. This module
+decides links only, never scores.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ MIN_TEMPLATE_WORDS = 6
 SAMPLES_FOR_TEMPLATES = 8
 #: An account joins a template cluster's link when the cluster holds this share of its traffic.
 TEMPLATE_SHARE = 0.3
-KIND_WEIGHT = {"ip": 0.35, "ip24": 0.3, "ua": 0.35}
-KIND_MAX = {"ip": 0.7, "ip24": 0.45, "ua": 0.35, "timing": 0.5}
+KIND_WEIGHT = {"ip": 0.35, "ip24": 0.3, "ua": 0.25, "payment": 0.3}
+KIND_MAX = {"ip": 0.7, "ip24": 0.45, "ua": 0.25, "payment": 0.3, "timing": 0.5}
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Links:
     """The links found, per account, and the groups (connected components) they make."""
 
     groups: list[list[str]]
+    pair_weight: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # (a, b) -> kind -> w
     partners: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # account -> kind -> accounts
     template_cluster_size: dict[str, int] = field(default_factory=dict)  # account -> largest shared cluster
     cluster_signatures: dict[int, list[int]] = field(default_factory=dict)
@@ -53,23 +57,6 @@ class Links:
 
     def link_kinds(self, account: str) -> dict[str, int]:
         return {kind: len(others) for kind, others in self.partners.get(account, {}).items() if others}
-
-
-class _UnionFind:
-    def __init__(self, items: list[str]) -> None:
-        self.index = {item: i for i, item in enumerate(items)}
-        self.parent = list(range(len(items)))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(self.index[a]), self.find(self.index[b])
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def lsh_pairs(signatures: np.ndarray, threshold: float, bands: int = 16) -> list[tuple[int, int]]:
@@ -149,10 +136,16 @@ def template_clusters(
     if not templates:
         return {}, {}
     matrix = minhash_signatures([textsig.shingles(t) for t in templates])
-    uf = _UnionFind(templates)
-    for i, j in lsh_pairs(matrix, TEMPLATE_JACCARD):
-        uf.union(templates[i], templates[j])
-    cluster_of = {t: uf.find(uf.index[t]) for t in templates}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = np.array(lsh_pairs(matrix, TEMPLATE_JACCARD), dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(templates),) * 2)
+    _, label = connected_components(graph, directed=False)
+    first = {}
+    for i, lab in enumerate(label):
+        first.setdefault(int(lab), i)
+    cluster_of = {t: first[int(label[i])] for i, t in enumerate(templates)}
     out: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     count: dict[tuple[str, int], int] = defaultdict(int)
     for (account, tmpl), share in inst.items():
@@ -183,82 +176,76 @@ def build_links(
     infra: pd.DataFrame,
     bins: pd.DataFrame,
     cap: int | None = None,
+    population: int | None = None,
 ) -> Links:
-    """All cross-account links and the groups they make."""
-    population = len(accounts)
+    """Pairwise links among ``accounts`` (templates, infrastructure, timing); no grouping.
+
+    Infrastructure values are counted over the whole log (``infra``), so a value's
+    rarity is the log's, but pairs are only formed among ``accounts``.
+    """
+    population = population or len(n_by_account)
     cap = cap or max(100, int(0.02 * population))
-    uf = _UnionFind(accounts)
-    partners: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    chosen = set(accounts)
     links = Links(groups=[])
 
-    # 1. template clusters: strong links
-    shares, signatures = template_clusters(top_templates, samples, n_by_account)
+    # 1. template clusters
+    top = top_templates[top_templates["account"].isin(chosen)] if not top_templates.empty else top_templates
+    smp = samples[samples["account"].isin(chosen)] if not samples.empty else samples
+    shares, signatures = template_clusters(top, smp, n_by_account)
     account_clusters = {a: {c for c, s in d.items() if s >= TEMPLATE_SHARE} for a, d in shares.items()}
     members: dict[int, list[str]] = defaultdict(list)
     for account, cids in account_clusters.items():
         for cid in cids:
             members[cid].append(account)
+    pair_weight: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for accs in members.values():
         if len(accs) < 2:
             continue
         accs.sort()
-        for a in accs[1:]:
-            uf.union(accs[0], a)
-        for a in accs:
+        for i, a in enumerate(accs):
             links.template_cluster_size[a] = max(links.template_cluster_size.get(a, 0), len(accs))
+            for b in accs[i + 1 :]:
+                pair_weight[(a, b)]["template"] = 1.0
     links.cluster_signatures = {cid: sig for cid, sig in signatures.items() if len(members.get(cid, [])) >= 2}
     links.account_clusters = {
         a: {c for c in cids if len(members[c]) >= 2} for a, cids in account_clusters.items()
     }
 
-    # 2. infrastructure
-    pair_weight: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    # 2. infrastructure: rarity-weighted shared values (a payment id marks one customer: a weak link)
     if not infra.empty:
         inf = infra.copy()
         inf["share"] = inf["cnt"] / inf["account"].map(n_by_account)
         inf = inf[(inf["cnt"] >= 3) | (inf["share"] >= 0.05)]
         for (kind, value), grp in inf.groupby(["kind", "value"], sort=True):
-            accs = sorted(set(grp["account"]))
-            m = len(accs)
+            everyone = set(grp["account"])
+            m = len(everyone)
             links.value_accounts[(kind, value)] = m
-            if m < 2:
+            accs = sorted(everyone & chosen)
+            if m < 2 or m > cap or len(accs) < 2:
                 continue
-            if kind == "payment":
-                if m <= max(cap, 1000):
-                    for a in accs[1:]:
-                        uf.union(accs[0], a)
-                    for a in accs:
-                        partners[a]["payment"].update(x for x in accs if x != a)
-                        links.shared_values.setdefault(a, {}).setdefault("payment", set()).add(value)
-                continue
-            if m > cap:
-                continue
-            w = KIND_WEIGHT[kind] * _rarity(m, population)
+            w = KIND_WEIGHT.get(kind, 0.2) * _rarity(m, population)
             for i, a in enumerate(accs):
+                links.shared_values.setdefault(a, {}).setdefault(kind, set()).add(value)
                 for b in accs[i + 1 :]:
                     pair_weight[(a, b)][kind] += w
-            for a in accs:
-                links.shared_values.setdefault(a, {}).setdefault(kind, set()).add(value)
 
     # 3. synchronised timing
-    for (a, b), j in _timing_pairs(bins).items():
-        pair_weight[(a, b)]["timing"] += KIND_MAX["timing"] * min(1.0, (j - 0.2) / 0.4)
+    if not bins.empty:
+        for (a, b), j in _timing_pairs(bins[bins["account"].isin(chosen)]).items():
+            pair_weight[(a, b)]["timing"] += KIND_MAX["timing"] * min(1.0, (j - 0.2) / 0.4)
 
     for (a, b), kinds in pair_weight.items():
-        total = sum(min(w, KIND_MAX.get(kind, w)) for kind, w in kinds.items())
-        if total >= WEAK_LINK_THRESHOLD:
-            uf.union(a, b)
-            for kind, w in kinds.items():
-                if w > 0:
-                    partners[a][kind].add(b)
-                    partners[b][kind].add(a)
-
-    groups: dict[int, list[str]] = defaultdict(list)
-    for account in accounts:
-        groups[uf.find(uf.index[account])].append(account)
-    links.groups = sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
-    links.partners = {a: dict(k) for a, k in partners.items()}
+        for kind, w in kinds.items():
+            if w > 0:
+                links.partners.setdefault(a, {}).setdefault(kind, set()).add(b)
+                links.partners.setdefault(b, {}).setdefault(kind, set()).add(a)
+    links.pair_weight = {pair: dict(k) for pair, k in pair_weight.items()}
     return links
+
+
+def infra_strength(kinds: dict[str, float]) -> float:
+    """0..1: how strongly shared infrastructure and timing tie a pair (each kind capped)."""
+    return min(1.0, sum(min(w, KIND_MAX.get(k, w)) for k, w in kinds.items() if k != "template"))
 
 
 def _timing_pairs(bins: pd.DataFrame, min_bins: int = 6) -> dict[tuple[str, str], float]:

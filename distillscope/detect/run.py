@@ -112,8 +112,13 @@ def run_detection(
             if _is_empty(source)
             else extract(source, engine, on_error, spark_master, spark, threads)
         )
-    embed_cov = _embedding_coverage(tables) if embeddings and tables.accounts else None
-    scored = score(tables, threshold=threshold, embed_cov=embed_cov)
+    dispersion, centroids = None, None
+    if embeddings and tables.accounts:
+        from distillscope.detect.embeddings import account_embeddings
+        from distillscope.detect.signals import samples_by_account
+
+        dispersion, centroids = account_embeddings(samples_by_account(tables))
+    scored = score(tables, threshold=threshold, embed_cov=dispersion, vectors=centroids)
     result = DetectionResult(
         out, tables.exchanges, scored.accounts, scored.campaigns, tables.errors, engine, scored.groups, tables
     )
@@ -146,30 +151,6 @@ def write_outputs(result: DetectionResult, scored: Scored) -> None:
         errors_path.write_text("".join(f"{e}\n" for e in result.errors), encoding="utf-8")
     elif errors_path.exists():
         errors_path.unlink()
-
-
-def _embedding_coverage(tables: FeatureTables) -> dict[str, float]:
-    """Topic spread per account from all-MiniLM-L6-v2: 1 - mean cosine similarity of sampled prompts."""
-    import numpy as np
-    from sentence_transformers import SentenceTransformer
-
-    from distillscope.models import embedder_path
-
-    model = SentenceTransformer(str(embedder_path()), device="cpu")
-    samples = tables["samples"].groupby("account")["sample_text"].apply(list).to_dict()
-    keys = [a for a, texts in samples.items() if len(texts) >= 6]
-    flat = [t for a in keys for t in samples[a]]
-    if not flat:
-        return {}
-    vecs = model.encode(flat, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-    out, i = {}, 0
-    for a in keys:
-        m = len(samples[a])
-        v = vecs[i : i + m]
-        i += m
-        sim = (v @ v.T)[np.triu_indices(m, 1)].mean()
-        out[a] = float(min(1.0, max(0.0, (0.7 - sim) / 0.5)))
-    return out
 
 
 def flagged_accounts(records: Iterable[dict[str, Any]]) -> list[str]:

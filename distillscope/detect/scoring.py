@@ -1,52 +1,78 @@
-"""Score accounts and linked groups of accounts; decide what is flagged and why.
+"""Score accounts against the log's own population, group the quiet ones into campaigns, decide and explain.
 
-The same formula scores one account and a whole group (whose numbers are the
-sums of its members'), so a hydra of quiet accounts is judged on its combined
-volume, coverage and extraction signals:
+1. Signals (:mod:`~distillscope.detect.signals`) become tail probabilities
+   against accounts of similar volume in the same log
+   (:mod:`~distillscope.detect.calibrate`).
+2. Three evidence families, each a Bonferroni minimum of its signals:
+   *harvest* (answer length, chain-of-thought elicitation weighted by answer
+   length, log-prob entries per request, logit-bias token ids), *content*
+   (prompt diversity; MiniLM dispersion with embeddings) and *reach* (distinct
+   prompts x answer tokens, against every account of the log).
+3. An account's own p-value is an intersection-union test:
+   ``max(p_reach, min(1, 2 x min(p_harvest, p_content)))``; a distiller must
+   both collect a lot and collect something worth training on. A logit-bias
+   sweep (hundreds of token ids probed) is a second playbook on its own; the two
+   are combined with a Bonferroni factor of 2. Automation, model switching and
+   shared infrastructure are never evidence by themselves.
+4. Candidates (own ``min(1, 2 x min(p_harvest, p_content)) <= CANDIDATE_P``) are
+   grouped into communities of a behavioural-similarity graph
+   (:mod:`~distillscope.detect.communities`). A community of three or more is a
+   campaign when its cohesion against random candidate sets and its members'
+   typical own evidence are both extraordinary (``p_group = max`` of the two <=
+   alpha), together it collects more than a typical account (pooled reach tail
+   <= 0.01), and its members do not share verbatim prompts (a class or a public
+   benchmark does; then only members' own evidence at alpha squared suffices).
+   A member is flagged for its own evidence (it is a candidate) plus that
+   evidence of coordination; pooled signals alone never flag anyone.
+5. score = -log10(p) / 6 in 0..1; flagged at ``threshold`` (default 0.5, i.e.
+   p <= 1e-3; see docs/detect.md for choosing it for a target false-positive rate).
 
-- extraction = noisy-OR of chain-of-thought elicitation, log-prob harvesting,
-  logit-bias sweeps, long outputs, rate-limit pressure, model switching;
-- drive = max(volume relative to the population, machine timing);
-- score = noisy-OR(extraction x (0.45 + 0.55 drive),
-  0.5 x coverage x volume x automation x (0.2 + 0.8 output length),
-  0.7 x coordination x drive x (0.2 + 0.8 output length))  (coordination: groups only).
-
-What it must not do: read logs or labels. Hard negatives are designed for in
-the formula: one template at volume has no coverage; a benchmark harness asks
-for a few tokens, so log-probs and coverage without long outputs weigh little;
-infrastructure that many accounts share carries no link weight (linkage.py).
+What it must not do: read logs or labels.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from distillscope.detect import calibrate as cal
 from distillscope.detect import features as ft
+from distillscope.detect.communities import Community, find_communities
 from distillscope.detect.linkage import Links, build_links
+from distillscope.detect.signals import samples_by_account, signal_table
 from distillscope.detect.tables import FeatureTables
 
-FLAG_THRESHOLD = 0.6
-SUM_COLUMNS = (
-    "n",
-    "n_cot",
-    "n_lp",
-    "sum_top_lp",
-    "n_bias",
-    "sum_max_tokens",
-    "n_max_tokens",
-    "sum_comp_tokens",
-    "n_comp_tokens",
-    "n_long",
-    "n_429",
-    "n_multi",
-    "n_templates",
-)
+FLAG_THRESHOLD = 0.5
+CANDIDATE_P = 0.05
+MAX_DUPLICATE_SHARE = 0.2
+MIN_CAMPAIGN = 3
+#: A campaign must together collect more than a typical account does (pooled reach tail).
+GROUP_REACH_P = 0.01
+SPECS = [
+    cal.SignalSpec("answer_len", 0.35, banded=False),
+    cal.SignalSpec("amplification", 0.35, banded=False),
+    cal.SignalSpec("cot", 0.04, banded=False),
+    cal.SignalSpec("logprob_entries", 1.5, banded=False),
+    cal.SignalSpec("bias_ids", 1.0, banded=False),
+    cal.SignalSpec("diversity", 0.05, banded=False),
+    cal.SignalSpec("dispersion", 0.05, banded=False),
+    cal.SignalSpec("reach", 0.5, banded=False),
+]
+HARVEST = ["answer_len", "amplification", "cot", "logprob_entries", "bias_ids"]
+CONTENT = ["diversity", "dispersion"]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The detector's tunable numbers (``bench/detect.py`` tunes them leave-one-style-out)."""
+
+    candidate_p: float = CANDIDATE_P
+    max_duplicate_share: float = MAX_DUPLICATE_SHARE
+    group_reach_p: float = GROUP_REACH_P
 
 
 @dataclass
@@ -55,250 +81,8 @@ class Scored:
 
     accounts: list[dict[str, Any]]
     campaigns: list[dict[str, Any]]
-    groups: list[dict[str, Any]] = field(default_factory=list)  # every multi-account group, flagged or not
-
-
-def combine(p: ft.Profile, vol: float, auto: float, cov: float, coord: float = 0.0) -> float:
-    extraction = ft.noisy_or(
-        [
-            0.6 * p.get("cot"),
-            0.75 * p.get("logprob_harvest"),
-            0.5 * p.get("logprob_next_token"),
-            0.9 * p.get("logit_bias_sweep"),
-            0.25 * p.get("long_outputs"),
-            0.2 * p.get("rate_limited"),
-            0.3 * p.get("model_switch"),
-            0.2 * p.get("multi_sample"),
-        ]
-    )
-    h = p.stats.get("output_length", 0.5)
-    drive = max(vol, auto)
-    parts = [
-        extraction * (0.45 + 0.55 * drive),
-        0.5 * cov * vol * auto * (0.2 + 0.8 * h),
-        0.7 * coord * drive * (0.2 + 0.8 * h),
-    ]
-    p.stats.update(extraction=extraction, drive=drive, volume=vol, automation=auto, coverage=cov)
-    return ft.noisy_or(parts)
-
-
-def _profile(
-    key: str,
-    row: Mapping[str, Any],
-    pop: ft.Population,
-    hours: np.ndarray | None,
-    samples: list[str],
-    models: list[ft.ModelUse] | None,
-    embed_cov: float | None,
-) -> tuple[ft.Profile, float, float, float]:
-    st = ft.base_stats(row)
-    p = ft.Profile(key=key, n=st["n"], stats=dict(st))
-    vol = pop.volume_factor(st["n"])
-    if vol > 0:
-        p.add(
-            "volume",
-            vol,
-            f"{st['n']:,.0f} requests, {pop.volume_z(st['n']):.1f} robust SD above the "
-            f"median account of {pop.accounts:,} ",
-        )
-    ft.extraction_signals(p, st, vol)
-    ft.timing_signals(p, row, hours)
-    auto = ft.automation(p)
-    cov = ft.coverage_signal(p, samples, embed_cov)
-    if cov > 0 and vol > 0:
-        p.add(
-            "coverage",
-            cov * vol,
-            f"broad topic coverage (mean prompt-pair word overlap "
-            f"{p.stats.get('sample_jaccard', 0):.2f}) at volume",
-        )
-    if models is not None and len(models) >= 2:
-        switched, why = ft.model_switch(models)
-        if switched:
-            p.add("model_switch", ft.clip01(st["n"] / 200.0) * (0.3 + 0.7 * p.stats["output_length"]), why)
-    return p, vol, auto, cov
-
-
-def score(
-    tables: FeatureTables,
-    threshold: float = FLAG_THRESHOLD,
-    embed_cov: dict[str, float] | None = None,
-) -> Scored:
-    """Score every account and every linked group; flag what reaches ``threshold``."""
-    acc = ft.account_frame(tables)
-    if acc.empty:
-        return Scored([], [])
-    names = acc["account"].tolist()
-    n_by = dict(zip(names, acc["n"], strict=True))
-    pop = ft.Population.of(acc["n"].to_numpy())
-    hours = ft.hours_matrix(tables["hours"])
-    samples = tables["samples"].groupby("account")["sample_text"].apply(list).to_dict()
-    models = ft.model_uses(tables["models"])
-    embed_cov = embed_cov or {}
-
-    profiles: dict[str, ft.Profile] = {}
-    scores: dict[str, float] = {}
-    for row in acc.to_dict("records"):
-        a = row["account"]
-        p, vol, auto, cov = _profile(
-            a, row, pop, hours.get(a), samples.get(a, []), models.get(a), embed_cov.get(a)
-        )
-        profiles[a] = p
-        scores[a] = combine(p, vol, auto, cov)
-
-    links = build_links(
-        names, n_by, tables["top_templates"], tables["samples"], tables["infra"], tables["bins"]
-    )
-    by_account = acc.set_index("account")
-    group_records = []
-    campaign_of: dict[str, str] = {}
-    group_score_of: dict[str, tuple[float, ft.Profile, str]] = {}
-    for linked in links.groups:
-        if len(linked) < 2:
-            continue
-        members = linked
-        gp, gscore = _score_group(members, by_account, pop, hours, samples, models, links, profiles)
-        if gscore >= threshold:
-            # a campaign's accounts run one playbook: drop linked accounts that do not carry its signals
-            kept = _consistent_members(members, gp, profiles)
-            if len(kept) < len(members):
-                members = kept
-                if len(members) >= 2:
-                    gp, gscore = _score_group(
-                        members, by_account, pop, hours, samples, models, links, profiles
-                    )
-        if len(members) < 2:
-            continue
-        cid = campaign_id(members)
-        record = _campaign_record(cid, members, gp, gscore, links, by_account)
-        group_records.append(record)
-        for a in members:
-            group_score_of[a] = (gscore, gp, cid)
-        if gscore >= threshold:
-            for a in members:
-                campaign_of[a] = cid
-
-    campaigns = [g for g in group_records if g["evidence"]["score"] >= threshold]
-    out_accounts = []
-    for a in names:
-        p = profiles[a]
-        own = scores[a]
-        reasons = p.reasons()
-        final = own
-        campaign = campaign_of.get(a)
-        if a in group_score_of:
-            gscore, gp, cid = group_score_of[a]
-            if campaign:
-                final = max(own, gscore)
-                reasons = (
-                    [_membership_reason(a, cid, gp, links)]
-                    + _link_reasons(a, links)
-                    + [f"campaign: {r}" for r in gp.reasons()]
-                    + reasons
-                )
-        flagged = final >= threshold
-        if flagged and campaign is None:
-            campaign = campaign_id([a])
-            campaigns.append(_campaign_record(campaign, [a], p, own, links, by_account))
-        out_accounts.append(
-            {
-                "account": a,
-                "score": round(float(final), 4),
-                "flagged": bool(flagged),
-                "campaign": campaign,
-                "reasons": _dedupe(reasons) if (flagged or final >= 0.25) else _dedupe(reasons)[:3],
-            }
-        )
-    out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
-    campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
-    return Scored(out_accounts, campaigns, group_records)
-
-
-def _score_group(
-    members: list[str],
-    by_account: pd.DataFrame,
-    pop: ft.Population,
-    hours: dict[str, np.ndarray],
-    samples: dict[str, list[str]],
-    models: dict[str, list[ft.ModelUse]],
-    links: Links,
-    profiles: dict[str, ft.Profile],
-) -> tuple[ft.Profile, float]:
-    rows = by_account.loc[members]
-    total = rows[list(SUM_COLUMNS)].sum()
-    total["distinct_bias_ids"] = rows["distinct_bias_ids"].sum()  # an upper bound: ids may repeat
-    total["first_ts"], total["last_ts"] = rows["first_ts"].min(), rows["last_ts"].max()
-    st = ft.base_stats(total)
-    gp = ft.Profile(key=",".join(members[:3]), n=st["n"], stats=dict(st))
-    vol = pop.volume_factor(st["n"])
-    if vol > 0:
-        gp.add(
-            "volume",
-            vol,
-            f"{st['n']:,.0f} requests over {len(members)} accounts, "
-            f"{pop.volume_z(st['n']):.1f} robust SD above the median account",
-        )
-    ft.extraction_signals(gp, st, vol)
-    pooled = sum((hours[a] for a in members if a in hours), np.zeros(24))
-    span_h = (total["last_ts"] - total["first_ts"]) / 3600.0
-    if st["n"] >= 100 and span_h >= 36:
-        quiet = ft.longest_quiet_run(pooled)
-        gp.add(
-            "no_sleep",
-            ft.clip01((6 - quiet) / 4.0),
-            f"the group is active around the clock (longest quiet stretch {quiet} h)",
-        )
-    weights = rows["n"].to_numpy()
-    member_auto = float(np.average([ft.automation(profiles[a]) for a in members], weights=weights))
-    auto = max(member_auto, gp.get("no_sleep"))
-    pooled_samples = [s for a in members for s in samples.get(a, [])[:4]][:64]
-    cov = ft.coverage_signal(gp, pooled_samples)
-    if cov > 0 and vol > 0:
-        gp.add(
-            "coverage",
-            cov * vol,
-            f"broad topic coverage across the group (word overlap {gp.stats.get('sample_jaccard', 0):.2f})",
-        )
-    switched, why = ft.model_switch(ft.merge_model_uses([u for a in members for u in models.get(a, [])]))
-    if switched:
-        gp.add(
-            "model_switch",
-            ft.clip01(st["n"] / 200.0) * (0.3 + 0.7 * gp.stats["output_length"]),
-            f"the group {why}",
-        )
-    k = len(members)
-    spread = ft.clip01((k - 2) / 8.0)
-    templ = sum(1 for a in members if links.template_cluster_size.get(a, 0) >= 2) / k
-    sync = sum(1 for a in members if links.partners.get(a, {}).get("timing")) / k
-    coord = max(templ, 0.6 * sync) * spread
-    if coord > 0:
-        gp.add(
-            "coordination",
-            coord,
-            f"{k} accounts coordinated: {templ:.0%} share prompt templates, "
-            f"{sync:.0%} act in synchronised time bins",
-        )
-    return gp, combine(gp, vol, auto, cov, coord)
-
-
-PLAYBOOK_RATES = ("cot_rate", "lp_rate", "long_rate", "bias_rate")
-
-
-def _consistent_members(members: list[str], gp: ft.Profile, profiles: dict[str, ft.Profile]) -> list[str]:
-    """Members whose own request style matches the group's dominant rates (CoT, log-probs, long outputs).
-
-    A quiet member is judged on the little it did: a hydra account with two requests carries the
-    campaign's style in both.
-    """
-    dominant = {k: gp.stats[k] for k in PLAYBOOK_RATES if (gp.stats.get(k) or 0) >= 0.3}
-    if not dominant:
-        return members
-    kept = []
-    for a in members:
-        st = profiles[a].stats
-        if all((st.get(k) or 0) >= 0.4 * v for k, v in dominant.items()):
-            kept.append(a)
-    return kept
+    groups: list[dict[str, Any]] = field(default_factory=list)  # every community found, flagged or not
+    signals: pd.DataFrame | None = None  # the per-account signal table with p-values (for audits)
 
 
 def campaign_id(members: list[str]) -> str:
@@ -306,58 +90,145 @@ def campaign_id(members: list[str]) -> str:
     return f"camp-{digest}"
 
 
-def _campaign_record(
-    cid: str, members: list[str], p: ft.Profile, score_value: float, links: Links, by_account: pd.DataFrame
-) -> dict[str, Any]:
-    rows = by_account.loc[members]
-    link_counts: dict[str, int] = {}
-    for a in members:
-        for kind, cnt in links.link_kinds(a).items():
-            link_counts[kind] = link_counts.get(kind, 0) + cnt
-    shared: dict[str, list[str]] = {}
-    for kind in ("ip24", "ua", "payment"):
-        vals = sorted({v for a in members for v in links.shared_values.get(a, {}).get(kind, set())})
-        if vals:
-            shared[kind] = vals[:20]
-    clusters = sorted({c for a in members for c in links.account_clusters.get(a, set())})
-    st = p.stats
+def score(
+    tables: FeatureTables,
+    threshold: float = FLAG_THRESHOLD,
+    embed_cov: dict[str, float] | None = None,
+    vectors: dict[str, np.ndarray] | None = None,
+    tuning: Tuning | None = None,
+) -> Scored:
+    """Score every account and every community; flag what reaches ``threshold``."""
+    tuning = tuning or Tuning()
+    acc = ft.account_frame(tables)
+    if acc.empty:
+        return Scored([], [])
+    samples = samples_by_account(tables)
+    sig = signal_table(acc, samples, embed_cov)
+    specs = [s for s in SPECS if s.column in sig]
+    zs, ps = cal.calibrate(sig, specs)
+    zs.index = sig["account"].to_numpy()
+    sig["p_harvest"] = cal.family_p(ps, HARVEST)
+    sig["p_content"] = cal.family_p(ps, CONTENT)
+    sig["p_reach"] = ps["reach"].to_numpy()
+    sig["p_own"] = np.minimum(1.0, 2.0 * np.minimum(sig["p_harvest"], sig["p_content"]))
+    # two playbooks, Bonferroni over them: distillation (reach AND harvest-or-content); logit probing
+    distill = np.maximum(sig["p_reach"], sig["p_own"])
+    sig["p_account"] = np.minimum(1.0, 2.0 * np.minimum(distill, ps["bias_ids"].to_numpy()))
+    alpha = cal.p_of_score(threshold)
+    names = sig["account"].tolist()
+    n_by = dict(zip(names, sig["n"], strict=True))
+    candidates = sig[(sig["p_own"] <= tuning.candidate_p) & (sig["n"] >= 3)]["account"].tolist()
+    solo = set(sig[sig["p_account"] <= alpha]["account"])
+    links = build_links(
+        candidates, n_by, tables["top_templates"], tables["samples"], tables["infra"], tables["bins"]
+    )
+    communities = find_communities(sig, candidates, solo, samples, links, vectors)
+    reach_ref = sig["reach"].to_numpy(dtype=float)
+    by = sig.set_index("account")
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
+    group_records = []
+    for com in communities:
+        rows = by.loc[com.members]
+        pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
+        _, p_reach_group = cal.robust_tail(np.array([pooled]), reach_ref, 0.5)
+        p_members = float(np.median(rows["p_own"]))
+        p_group = max(com.cohesion_p, p_members)
+        # a class or a public benchmark shares verbatim prompts: then members' own evidence must be extreme
+        partitioned = com.duplicate_share <= tuning.max_duplicate_share or p_members <= alpha**2
+        is_campaign = (
+            len(com.members) >= MIN_CAMPAIGN
+            and partitioned
+            and float(p_reach_group[0]) <= tuning.group_reach_p
+            and p_group <= alpha
+        )
+        facts = {"pooled_reach": pooled, "p_reach": float(p_reach_group[0]), "p_members": p_members}
+        cid = campaign_id(com.members)
+        record = _campaign_record(cid, com.members, p_group, by, acc, links, com, facts)
+        group_records.append(record)
+        if is_campaign:
+            for a in com.members:
+                group_of[a] = (cid, p_group, com, facts)
 
-    def num(key: str) -> float | None:
-        v = st.get(key)
-        return None if v is None or v != v else round(float(v), 4)
+    out_accounts, campaigns = (
+        [],
+        [g for g in group_records if g["campaign"] in {v[0] for v in group_of.values()}],
+    )
+    for a in names:
+        row = by.loc[a]
+        own_p = float(row["p_account"])
+        reasons = _own_reasons(row, zs.loc[a], by)
+        final_p, campaign = own_p, None
+        if a in group_of:
+            cid, p_group, com, facts = group_of[a]
+            final_p, campaign = min(own_p, p_group), cid
+            reasons = _campaign_reasons(a, cid, com, facts, links) + reasons
+        flagged = final_p <= alpha
+        if flagged and campaign is None:
+            campaign = campaign_id([a])
+            campaigns.append(_campaign_record(campaign, [a], own_p, by, acc, links, None, {}, reasons))
+        out_accounts.append(
+            {
+                "account": a,
+                "score": round(float(cal.score_of(final_p)), 4),
+                "flagged": bool(flagged),
+                "campaign": campaign if flagged else None,
+                "reasons": reasons if (flagged or final_p <= 1e-2) else reasons[:3],
+            }
+        )
+    out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
+    campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
+    return Scored(out_accounts, campaigns, group_records, sig)
 
-    evidence = {
-        "score": round(float(score_value), 4),
-        "accounts": len(members),
-        "exchanges": int(rows["n"].sum()),
-        "first_ts": float(rows["first_ts"].min()),
-        "last_ts": float(rows["last_ts"].max()),
-        "signals": {s.name: round(s.value, 4) for s in sorted(p.signals.values(), key=lambda s: s.name)},
-        "reasons": p.reasons(),
-        "links": {k: link_counts[k] // 2 if k != "template" else link_counts[k] for k in sorted(link_counts)},
-        "template_cluster_accounts": max((links.template_cluster_size.get(a, 0) for a in members), default=0),
-        "template_signatures": [
-            links.cluster_signatures[c] for c in clusters[:5] if c in links.cluster_signatures
-        ],
-        "shared_infrastructure": shared,
-        "rates": {
-            k: num(k)
-            for k in (
-                "cot_rate",
-                "lp_rate",
-                "mean_top_lp",
-                "long_rate",
-                "mean_max_tokens",
-                "distinct_bias_ids",
-                "sample_jaccard",
-            )
-        },
+
+def _band_words(z: float) -> str:
+    return f"{z:.1f} robust SD above accounts of similar volume"
+
+
+def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[str]:
+    """The account's own evidence in words, strongest first (only signals above 2 robust SD)."""
+    if z is None:
+        return []
+    z = z.reindex([s.column for s in SPECS]).fillna(0.0)
+    n = float(row["n"])
+    tokens = float(row["answer_tokens"])
+    words = {
+        "reach": f"{row['distinct_prompts']:,.0f} distinct prompts x ~{tokens:,.0f} answer tokens "
+        f"({n:,.0f} requests): {z['reach']:.1f} robust SD above the log's accounts",
+        "cot": f"chain-of-thought elicitation in {row['cot_rate']:.0%} of {n:,.0f} requests "
+        f"({_band_words(z['cot'])})",
+        "amplification": f"short prompts for long answers: ~{row['ask_tokens']:,.0f} prompt tokens for "
+        f"~{tokens:,.0f} answer tokens ({_band_words(z['amplification'])})",
+        "answer_len": f"long answers: ~{tokens:,.0f} tokens on average ({_band_words(z['answer_len'])})",
+        "logprob_entries": f"log-probs requested in {row['lp_rate']:.0%} of requests (mean top_logprobs "
+        f"{row['mean_top_lp']:.1f}) with ~{tokens:,.0f}-token answers ({_band_words(z['logprob_entries'])})",
+        "bias_ids": f"logit_bias over {np.expm1(row['bias_ids']):,.0f} distinct token ids "
+        f"({_band_words(z['bias_ids'])})",
+        "diversity": f"prompts spread wide: mean character 4-gram overlap {row['sample_jaccard']:.2f} "
+        "between "
+        f"sampled prompts ({_band_words(z['diversity'])})",
+        "dispersion": f"prompts spread over many topics (MiniLM dispersion {row.get('dispersion', 0):.2f}, "
+        f"{_band_words(z.get('dispersion', 0.0))})",
     }
-    return {"campaign": cid, "accounts": sorted(members), "evidence": evidence}
+    ranked = sorted((k for k in words if z.get(k, 0.0) >= 2.0), key=lambda k: -z[k])
+    out = [words[k] for k in ranked]
+    p = float(row["p_account"])
+    if out:
+        out.append(
+            f"combined: p = {p:.1e} (reach {row['p_reach']:.1e}; harvest {row['p_harvest']:.1e}; "
+            f"content {row['p_content']:.1e})"
+        )
+    return out
 
 
-def _membership_reason(a: str, cid: str, gp: ft.Profile, links: Links) -> str:
-    return f"member of campaign {cid}: {gp.stats.get('n', 0):,.0f} requests over a linked group of accounts"
+def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], links: Links) -> list[str]:
+    out = [
+        f"member of campaign {cid}: {len(com.members)} accounts with one playbook (behavioural cohesion "
+        f"{com.cohesion:.2f}, p = {com.cohesion_p:.1e} against random sets of candidates), together "
+        f"{np.exp(facts['pooled_reach']):,.0f} prompt x answer tokens (p = {facts['p_reach']:.1e})",
+        f"the members ask different prompts ({com.duplicate_share:.0%} asked verbatim by two or more): "
+        "one task split between accounts",
+    ]
+    return out + _link_reasons(a, links)
 
 
 def _link_reasons(a: str, links: Links) -> list[str]:
@@ -381,7 +252,7 @@ def _link_reasons(a: str, links: Links) -> list[str]:
             shown = ", ".join(vals[:3]) + (" ..." if len(vals) > 3 else "")
             rare = min((links.value_accounts.get((kind, v), 0) for v in vals), default=0)
             out.append(
-                f"shares {labels[kind]} {shown} with {len(kinds[kind])} linked account(s) "
+                f"shares {labels[kind]} {shown} with {len(kinds[kind])} candidate account(s) "
                 f"(used by as few as {rare} accounts in the whole log)"
             )
     if kinds.get("timing"):
@@ -389,5 +260,63 @@ def _link_reasons(a: str, links: Links) -> list[str]:
     return out
 
 
-def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+def _campaign_record(
+    cid: str,
+    members: list[str],
+    p: float,
+    by: pd.DataFrame,
+    acc: pd.DataFrame,
+    links: Links,
+    com: Community | None,
+    facts: dict[str, Any],
+    own_reasons: list[str] | None = None,
+) -> dict[str, Any]:
+    rows = by.loc[members]
+    raw = acc.set_index("account").loc[members]
+    shared: dict[str, list[str]] = {}
+    for kind in ("ip24", "ua", "payment"):
+        vals = sorted({v for a in members for v in links.shared_values.get(a, {}).get(kind, set())})
+        if vals:
+            shared[kind] = vals[:20]
+    clusters = sorted({c for a in members for c in links.account_clusters.get(a, set())})
+    n = float(rows["n"].sum())
+
+    def weighted(col: str) -> float:
+        return round(float((rows[col] * rows["n"]).sum() / max(n, 1.0)), 4)
+
+    reasons = (
+        _campaign_reasons(members[0], cid, com, facts, links)[:2] if com is not None else own_reasons or []
+    )
+    evidence = {
+        "score": round(float(cal.score_of(p)), 4),
+        "p_value": float(p),
+        "accounts": len(members),
+        "exchanges": int(n),
+        "first_ts": float(raw["first_ts"].min()),
+        "last_ts": float(raw["last_ts"].max()),
+        "signals": {
+            "p_harvest_median": round(float(rows["p_harvest"].median()), 6),
+            "p_content_median": round(float(rows["p_content"].median()), 6),
+            "p_reach_min": float(rows["p_reach"].min()),
+            **({"cohesion": round(com.cohesion, 4), "p_cohesion": com.cohesion_p} if com else {}),
+            **({"p_pooled_reach": facts["p_reach"]} if facts else {}),
+        },
+        "reasons": reasons,
+        "links": dict(com.kinds) if com else {},
+        "duplicate_share": round(com.duplicate_share, 4) if com else None,
+        "template_cluster_accounts": max((links.template_cluster_size.get(a, 0) for a in members), default=0),
+        "template_signatures": [
+            links.cluster_signatures[c] for c in clusters[:5] if c in links.cluster_signatures
+        ],
+        "shared_infrastructure": shared,
+        "rates": {
+            "cot_rate": weighted("cot_rate"),
+            "lp_rate": weighted("lp_rate"),
+            "answer_tokens": weighted("answer_tokens"),
+            "distinct_prompts": int(rows["distinct_prompts"].sum()),
+            "sample_jaccard": round(float(rows["sample_jaccard"].mean()), 4)
+            if rows["sample_jaccard"].notna().any()
+            else None,
+        },
+    }
+    return {"campaign": cid, "accounts": sorted(members), "evidence": evidence}

@@ -72,12 +72,13 @@ EX_COLUMNS = (
     "err429",
     "n_param",
     "sample_text",
+    "ask_chars",
 )
 
 SESSION_GAP_S = 1800
 BIN_S = 600
 TOP_TEMPLATES = 8
-SAMPLES = 16
+SAMPLES = 20
 
 
 def account_queries() -> dict[str, str]:
@@ -111,7 +112,7 @@ WITH g AS (
     count(DISTINCT CAST(floor(ts / {BIN_S}) AS BIGINT)) AS bins10,
     count(DISTINCT CAST(floor(ts / 3600) AS BIGINT)) AS hours_active,
     count(DISTINCT CAST(floor(ts / 86400) AS BIGINT)) AS days_active,
-    count(DISTINCT tmpl) AS n_templates,
+    count(DISTINCT tmpl) AS n_templates, count(DISTINCT sample_text) AS n_distinct_prompts,
     sum(cot) AS n_cot, sum(lp) AS n_lp,
     sum(CASE WHEN lp = 1 THEN top_lp ELSE 0 END) AS sum_top_lp,
     sum(CASE WHEN bias_n > 0 THEN 1 ELSE 0 END) AS n_bias,
@@ -122,7 +123,7 @@ WITH g AS (
     sum(CASE WHEN n_param > 1 THEN 1 ELSE 0 END) AS n_multi,
     count(DISTINCT ip) AS distinct_ips, count(DISTINCT ip24) AS distinct_ip24,
     count(DISTINCT ua) AS distinct_uas, count(DISTINCT model) AS distinct_models,
-    sum(tmpl_words) AS sum_tmpl_words
+    sum(tmpl_words) AS sum_tmpl_words, sum(ask_chars) AS sum_ask_chars
   FROM ex GROUP BY account
 )
 SELECT a.*, coalesce(t.n_gaps_in, 0) AS n_gaps_in, t.gap_mean, t.gap_std,
@@ -141,10 +142,14 @@ r AS (SELECT account, tmpl, words, cnt,
   row_number() OVER (PARTITION BY account ORDER BY cnt DESC, tmpl) AS rk FROM c)
 SELECT account, tmpl, words, cnt FROM r WHERE rk <= {TOP_TEMPLATES} AND cnt >= 2
 ORDER BY account, rk""",
+        # prompts spread evenly over the account's history (every k-th by time), at most SAMPLES
         "samples": f"""
 WITH r AS (SELECT account, sample_text,
-  row_number() OVER (PARTITION BY account ORDER BY id) AS rk FROM ex)
-SELECT account, sample_text FROM r WHERE rk <= {SAMPLES} ORDER BY account, rk""",
+  row_number() OVER (PARTITION BY account ORDER BY ts, id) AS rk,
+  count(*) OVER (PARTITION BY account) AS cnt FROM ex),
+k AS (SELECT account, sample_text, rk, greatest(CAST(floor(cnt / {SAMPLES}) AS BIGINT), 1) AS step FROM r)
+SELECT account, sample_text FROM k WHERE (rk - 1) % step = 0 AND rk <= step * {SAMPLES}
+ORDER BY account, rk""",
         "hours": """
 SELECT account, CAST(floor(ts / 3600) AS BIGINT) % 24 AS hod, count(*) AS cnt
 FROM ex GROUP BY account, CAST(floor(ts / 3600) AS BIGINT) % 24 ORDER BY account, hod""",

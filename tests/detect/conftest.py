@@ -22,6 +22,19 @@ def standard_sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def randomized_sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One scenario of the independent randomised simulator, detected once with DuckDB."""
+    from distillscope.detect import run_detection
+    from distillscope.detect.evaluation import load_labels
+    from distillscope.simulate import simulate_randomized
+
+    out = tmp_path_factory.mktemp("rsim")
+    sim = simulate_randomized(out, seed=2, benign=250)  # a development seed (bench uses others)
+    result = run_detection(sim.exchanges_path, out / "detect")
+    return {"sim": sim, "result": result, "labels": load_labels(sim.labels_path), "dir": out}
+
+
+@pytest.fixture(scope="session")
 def spark_session():
     """A local Spark session (1 core) shared by the Spark tests.
 

@@ -138,7 +138,8 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_embedding_topic_spread_separates_one_template_from_many_topics(tmp_path: Path) -> None:
-    from distillscope.detect.run import _embedding_coverage
+    from distillscope.detect.embeddings import account_embeddings
+    from distillscope.detect.signals import samples_by_account
 
     topics = [
         "the French revolution",
@@ -156,6 +157,16 @@ def test_embedding_topic_spread_separates_one_template_from_many_topics(tmp_path
         for i in range(8)
     ]
     tables = extract(write_log(tmp_path / "log.jsonl", rows))
-    spread = _embedding_coverage(tables)
-    assert set(spread) == {"broad", "narrow"}
+    cache = tmp_path / "cache"
+    import os
+
+    os.environ["DISTILLSCOPE_CACHE"] = str(cache)
+    try:
+        spread, centroids = account_embeddings(samples_by_account(tables))
+        again, _ = account_embeddings(samples_by_account(tables))  # from the cache now
+    finally:
+        del os.environ["DISTILLSCOPE_CACHE"]
+    assert set(spread) == {"broad", "narrow"} == set(centroids)
     assert 0.0 <= spread["narrow"] < spread["broad"] <= 1.0
+    assert again == spread
+    assert (cache / "minilm-prompts.sqlite").exists()

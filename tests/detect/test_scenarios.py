@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from distillscope.detect import run_detection
-from distillscope.detect.simulate import CAMPAIGN_STYLES, HARD_NEGATIVES, simulate_traffic
+from distillscope.detect.simulate import HARD_NEGATIVES
+from distillscope.simulate.randomized import HARD_NEGATIVES as RANDOM_NEGATIVES
 
 from .helpers import T0, ex, write_log
 
@@ -21,49 +22,61 @@ def _by_style(sim: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("style", HARD_NEGATIVES)
-def test_hard_negatives_stay_unflagged(standard_sim: dict[str, Any], style: str) -> None:
-    records = _by_style(standard_sim)[style]
+def test_classic_hard_negatives_stay_unflagged(standard_sim: dict[str, Any], style: str) -> None:
+    records = _by_style(standard_sim).get(style, [])
     assert records, f"the simulation holds no {style} accounts"
     assert [r["account"] for r in records if r["flagged"]] == []
 
 
-def test_benign_users_rarely_flagged(standard_sim: dict[str, Any]) -> None:
-    humans = _by_style(standard_sim)["human"]
-    flagged = [r for r in humans if r["flagged"]]
-    assert len(humans) >= 100
-    assert len(flagged) <= 0.02 * len(humans)
+@pytest.mark.parametrize("style", RANDOM_NEGATIVES)
+def test_randomized_hard_negatives_stay_unflagged(randomized_sim: dict[str, Any], style: str) -> None:
+    records = _by_style(randomized_sim).get(style, [])
+    assert records, f"the simulation holds no {style} accounts"
+    assert [r["account"] for r in records if r["flagged"]] == []
 
 
-@pytest.mark.parametrize("style", CAMPAIGN_STYLES)
-def test_every_campaign_style_is_caught(standard_sim: dict[str, Any], style: str) -> None:
-    records = _by_style(standard_sim)[style]
+@pytest.mark.parametrize("fixture", ["standard_sim", "randomized_sim"])
+def test_benign_users_rarely_flagged(fixture: str, request: pytest.FixtureRequest) -> None:
+    sim = request.getfixturevalue(fixture)
+    benign = [r for r in sim["result"].accounts if sim["labels"][r["account"]]["label"] != "campaign"]
+    assert len(benign) >= 100
+    assert sum(r["flagged"] for r in benign) <= 0.005 * len(benign)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "style", "minimum"),
+    [
+        ("standard_sim", "cot_campaign", 0.8),
+        ("standard_sim", "heavy_extractor", 0.8),
+        ("standard_sim", "slow_and_low", 0.8),
+        ("randomized_sim", "cot_solo", 0.5),  # one of the two sits just under the default threshold
+        ("randomized_sim", "multilingual", 0.8),
+        ("randomized_sim", "hydra", 0.8),
+        ("randomized_sim", "slow_and_low", 0.8),
+    ],
+)
+def test_campaign_style_is_caught(
+    fixture: str, style: str, minimum: float, request: pytest.FixtureRequest
+) -> None:
+    records = _by_style(request.getfixturevalue(fixture))[style]
     caught = [r for r in records if r["flagged"]]
-    assert len(caught) >= 0.8 * len(records), f"{style}: {len(caught)} of {len(records)}"
+    assert len(caught) >= minimum * len(records), f"{style}: {len(caught)} of {len(records)}"
     for r in caught:
         assert r["campaign"] and r["reasons"]
 
 
-def test_hydra_of_50_quiet_accounts_is_one_campaign(tmp_path: Path) -> None:
-    sim = simulate_traffic(tmp_path, benign_users=100, days=4, seed=5, scale=50 / 60, campaigns=("hydra",))
-    result = run_detection(sim.exchanges_path, tmp_path / "out")
-    from distillscope.detect.evaluation import load_labels
-
-    labels = load_labels(sim.labels_path)
-    hydra = [a for a in result.accounts if labels[a["account"]]["style"] == "hydra"]
-    assert len(hydra) == 50
-    flagged = [a for a in hydra if a["flagged"]]
-    assert len(flagged) >= 45
-    campaigns = {a["campaign"] for a in flagged}
-    assert len(campaigns) == 1, campaigns
-    (campaign,) = [c for c in result.campaigns if c["campaign"] in campaigns]
-    members = set(campaign["accounts"])
-    assert all(labels[a]["style"] == "hydra" for a in members)  # no benign account swept in
-    assert campaign["evidence"]["accounts"] == len(members) >= 45
-    for a in flagged:
-        assert any("member of campaign" in r for r in a["reasons"])
-        assert any(r.startswith("shares") or r.startswith("synchronised") for r in a["reasons"])
-    # each hydra account is quiet on its own: far below the batch customer's volume
-    assert campaign["evidence"]["exchanges"] / len(members) < 60
+def test_grouped_campaigns_hold_no_benign_account(randomized_sim: dict[str, Any]) -> None:
+    labels = randomized_sim["labels"]
+    multi = [c for c in randomized_sim["result"].campaigns if len(c["accounts"]) > 1]
+    assert multi, "no multi-account campaign found"
+    for c in multi:
+        assert all(labels[a]["label"] == "campaign" for a in c["accounts"]), c["campaign"]
+    hydra = {a for a, lab in labels.items() if lab["style"] == "hydra"}
+    home = [c for c in multi if set(c["accounts"]) & hydra]
+    assert len(home) == 1 and len(set(home[0]["accounts"]) & hydra) >= 0.8 * len(hydra)
+    member = next(r for r in randomized_sim["result"].accounts if r["account"] in set(home[0]["accounts"]))
+    assert any("member of campaign" in r for r in member["reasons"])
+    assert any("ask different prompts" in r for r in member["reasons"])
 
 
 def _batch_customer(n: int) -> list[dict[str, Any]]:

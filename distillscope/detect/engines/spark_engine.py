@@ -200,7 +200,7 @@ SELECT account, id, ts, ip,
     OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
   CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
   coalesce(CAST(get_json_object(params, '$.n') AS BIGINT), 1) AS n_param,
-  left(user_text, 300) AS sample_text
+  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars
 FROM t""")
     ex.cache().createOrReplaceTempView("ex")
 

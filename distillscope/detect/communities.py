@@ -1,0 +1,182 @@
+"""Campaigns as communities of a weighted behavioural-similarity graph (Louvain, networkx).
+
+Nodes are the detector's candidate accounts (own harvest or content evidence).
+An edge needs *behavioural* similarity, the same extraction playbook:
+
+- topic: cosine similarity of the accounts' sampled prompts (TF-IDF of
+  character 3-5-grams over the candidates, or MiniLM centroids when embeddings
+  are on), turned into a percentile among all candidate pairs;
+- parameters and answers: answer length, the max_tokens asked, chain-of-thought
+  and log-prob rates;
+- a shared prompt template (MinHash-LSH cluster) or synchronised timing.
+
+Shared infrastructure (rare IPs, ranges, user agents, payment ids) only raises
+the weight of an edge that behaviour already supports; it never makes one.
+Accounts that are individually extraordinary already stand as campaigns of one,
+so they join others only through a template, infrastructure or timing link.
+Communities come from Louvain modularity (``networkx.community.louvain_communities``,
+fixed seed). Each community gets its evidence of coordination: cohesion against
+random candidate sets of the same size (a tail probability), and the share of
+prompts its members ask verbatim in common (a class or a public benchmark shares
+prompts; a campaign splitting one topic space does not).
+
+This module groups and measures; it must not score accounts or read logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from distillscope.detect.linkage import Links, infra_strength
+
+TOPIC_PERCENTILE = 0.9
+PLAYBOOK_MIN = 0.7
+EDGE_MIN = 0.55
+NULL_DRAWS = 200
+SEED = 0
+
+
+@dataclass
+class Community:
+    """One community of the graph and the evidence that its members act together."""
+
+    members: list[str]
+    cohesion: float  # mean pairwise behavioural similarity inside
+    cohesion_p: float  # tail probability of that cohesion among random candidate sets of this size
+    duplicate_share: float  # share of sampled prompts asked verbatim by two or more members
+    edges: int
+    infra_edges: int
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+def topic_similarity(docs: list[str], vectors: np.ndarray | None = None) -> np.ndarray:
+    """Pairwise cosine similarity of the accounts' prompt samples (embedding centroids if given)."""
+    if vectors is not None:
+        v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        return np.clip(v @ v.T, 0.0, 1.0)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not any(d.strip() for d in docs):
+        return np.zeros((len(docs), len(docs)))
+    tfidf = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1, max_features=50000
+    )
+    m = tfidf.fit_transform([d.lower() for d in docs])
+    return np.clip((m @ m.T).toarray(), 0.0, 1.0)
+
+
+def playbook_similarity(sig: pd.DataFrame) -> np.ndarray:
+    """0..1 agreement of answer length, max_tokens asked, CoT and log-prob rates, pairwise."""
+    length = sig["answer_len"].to_numpy(dtype=float)
+    mt = sig["mean_max_tokens"].to_numpy(dtype=float)
+    cot = sig["cot_rate"].to_numpy(dtype=float)
+    lp = sig["lp_rate"].to_numpy(dtype=float)
+    s_len = np.exp(-np.abs(length[:, None] - length[None, :]) / 0.35)
+    both_nan = np.isnan(mt[:, None]) & np.isnan(mt[None, :])
+    with np.errstate(invalid="ignore"):
+        same = np.abs(mt[:, None] - mt[None, :]) <= 0.02 * np.maximum(mt[:, None], mt[None, :])
+    s_mt = np.where(both_nan, 0.5, np.where(same, 1.0, 0.0))
+    s_cot = 1.0 - np.minimum(1.0, np.abs(cot[:, None] - cot[None, :]) / 0.5)
+    s_lp = 1.0 - np.minimum(1.0, np.abs(lp[:, None] - lp[None, :]))
+    return 0.35 * s_len + 0.25 * s_mt + 0.25 * s_cot + 0.15 * s_lp
+
+
+def _verbatim(text: str) -> str:
+    return " ".join(text.lower().split())[:120]
+
+
+def duplicate_share(members: list[str], samples: dict[str, list[str]]) -> float:
+    """Share of the members' sampled prompts that two or more members ask verbatim."""
+    owners: dict[str, set[str]] = {}
+    total = 0
+    for a in members:
+        for t in {_verbatim(t) for t in samples.get(a, []) if t.strip()}:
+            owners.setdefault(t, set()).add(a)
+            total += 1
+    if not total:
+        return 0.0
+    return sum(len(o) for o in owners.values() if len(o) >= 2) / total
+
+
+def find_communities(
+    sig: pd.DataFrame,
+    candidates: list[str],
+    solo: set[str],
+    samples: dict[str, list[str]],
+    links: Links,
+    vectors: dict[str, np.ndarray] | None = None,
+) -> list[Community]:
+    """Louvain communities (size >= 2) of the candidates' behavioural graph, with their cohesion evidence."""
+    import networkx as nx
+
+    if len(candidates) < 2:
+        return []
+    sub = sig.set_index("account").loc[candidates].reset_index()
+    docs = [" \n".join(samples.get(a, [])) for a in candidates]
+    vec = None
+    if vectors is not None and all(a in vectors for a in candidates):
+        vec = np.stack([vectors[a] for a in candidates])
+    topic = topic_similarity(docs, vec)
+    k = len(candidates)
+    iu = np.triu_indices(k, 1)
+    ranks = pd.Series(topic[iu]).rank(pct=True).to_numpy()
+    topic_pct = np.zeros((k, k))
+    topic_pct[iu] = ranks
+    topic_pct = topic_pct + topic_pct.T
+    play = playbook_similarity(sub)
+    behaviour = 0.5 * topic_pct + 0.5 * play
+    index = {a: i for i, a in enumerate(candidates)}
+    graph = nx.Graph()
+    graph.add_nodes_from(candidates)
+    for i, j in zip(*iu, strict=True):
+        a, b = candidates[i], candidates[j]
+        kinds = links.pair_weight.get((a, b)) or links.pair_weight.get((b, a)) or {}
+        template = kinds.get("template", 0.0) > 0
+        infra = infra_strength(kinds)
+        behavioural = topic_pct[i, j] >= TOPIC_PERCENTILE and play[i, j] >= PLAYBOOK_MIN
+        linked = template or kinds.get("timing", 0.0) > 0 or infra >= 0.3
+        if a in solo or b in solo:
+            ok = (behavioural or template) and linked
+        else:
+            ok = behavioural or (template and play[i, j] >= 0.5) or (linked and play[i, j] >= PLAYBOOK_MIN)
+        if ok and behaviour[i, j] >= EDGE_MIN * (0.8 if linked else 1.0):
+            graph.add_edge(
+                a, b, weight=float(behaviour[i, j] * (1.0 + infra)), infra=infra > 0, template=template
+            )
+    groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
+    rng = np.random.default_rng(SEED)
+    out = []
+    for group in groups:
+        members = sorted(group)
+        if len(members) < 2:
+            continue
+        idx = np.array([index[a] for a in members])
+        cohesion = float(behaviour[np.ix_(idx, idx)][np.triu_indices(len(idx), 1)].mean())
+        null = []
+        for _ in range(NULL_DRAWS):
+            draw = rng.choice(k, size=len(idx), replace=False)
+            null.append(behaviour[np.ix_(draw, draw)][np.triu_indices(len(draw), 1)].mean())
+        null_arr = np.array(null)
+        spread = max(float(null_arr.std()), 1e-3)
+        p = float(norm.sf((cohesion - float(null_arr.mean())) / spread))
+        edges = graph.subgraph(members).edges(data=True)
+        kinds: dict[str, int] = {}
+        for a in members:
+            for kind, others in links.partners.get(a, {}).items():
+                kinds[kind] = kinds.get(kind, 0) + len(others & group)
+        out.append(
+            Community(
+                members=members,
+                cohesion=cohesion,
+                cohesion_p=max(p, 1e-16),
+                duplicate_share=duplicate_share(members, samples),
+                edges=len(edges),
+                infra_edges=sum(1 for _, _, d in edges if d["infra"]),
+                kinds={kk: v // 2 for kk, v in kinds.items() if v},
+            )
+        )
+    return sorted(out, key=lambda c: (-len(c.members), c.members[0]))

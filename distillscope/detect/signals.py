@@ -1,0 +1,115 @@
+"""Per-account signal table: the raw numbers the calibrated score is built on.
+
+One row per account, every signal oriented so that larger is more suspicious:
+
+- ``answer_len``: log of the mean answer length in tokens (completion tokens,
+  else the max_tokens asked; unknown lengths take the log's median);
+- ``cot``: share of requests asking for written-out reasoning, shrunk towards the
+  log's overall rate by :data:`PRIOR_REQUESTS` pseudo-requests (three requests
+  are not a rate), weighted by answer length (a reasoning trace is long);
+- ``logprob_entries``: log(1 + log-prob share x (top_logprobs + 1) x answer tokens):
+  how many distribution entries a request harvests (an evaluation harness asking
+  for one token's log-probs harvests few);
+- ``bias_ids``: log(1 + distinct token ids moved by logit_bias);
+- ``amplification``: log of answer tokens per prompt token (~4 characters of
+  everything but the assistant's turns): a distiller sends short prompts for long
+  answers; a RAG app or an agent sends long contexts for short ones;
+- ``reach``: log of (distinct prompts x answer tokens x (1 + log-prob share x
+  top_logprobs)): new answer text and distribution entries collected (re-running
+  the same prompts adds nothing to a distiller);
+- ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
+  sampled prompts (language-agnostic; templated traffic scores low);
+- ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
+  prompts' MiniLM embeddings.
+
+This module computes numbers; it must not read logs, calibrate or decide.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from distillscope.detect.tables import FeatureTables
+
+PRIOR_REQUESTS = 10.0
+GRAM = 4
+DIVERSITY_SAMPLES = 12
+DIVERSITY_CHARS = 160
+
+
+def char_grams(text: str, size: int = GRAM) -> frozenset[str]:
+    t = " ".join((text or "").lower().split())[:DIVERSITY_CHARS]
+    if len(t) <= size:
+        return frozenset([t]) if t else frozenset()
+    return frozenset(t[i : i + size] for i in range(len(t) - size + 1))
+
+
+def mean_pairwise_jaccard(texts: list[str]) -> float:
+    """Mean Jaccard similarity of the texts' character 4-gram sets (NaN under three texts)."""
+    sets = [s for s in (char_grams(t) for t in texts[:DIVERSITY_SAMPLES]) if s]
+    if len(sets) < 3:
+        return float("nan")
+    return float(np.mean([len(a & b) / len(a | b) for a, b in combinations(sets, 2)]))
+
+
+def samples_by_account(tables: FeatureTables) -> dict[str, list[str]]:
+    frame = tables["samples"]
+    if frame.empty:
+        return {}
+    return {a: [t or "" for t in g.tolist()] for a, g in frame.groupby("account", sort=True)["sample_text"]}
+
+
+def signal_table(
+    acc: pd.DataFrame, samples: dict[str, list[str]], dispersion: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """The per-account signals (see the module docstring) next to the raw counts they come from."""
+    n = acc["n"].to_numpy(dtype=float)
+    out = pd.DataFrame({"account": acc["account"].to_numpy(), "n": n})
+
+    def ratio(num: str, den: str) -> np.ndarray:
+        a, b = acc[num].to_numpy(dtype=float), acc[den].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, a / b, np.nan)
+
+    comp = ratio("sum_comp_tokens", "n_comp_tokens")
+    asked = ratio("sum_max_tokens", "n_max_tokens")
+    tokens = np.where(np.isfinite(comp) & (comp > 0), comp, asked)
+    known = np.isfinite(tokens) & (tokens > 0)
+    fill = float(np.median(tokens[known])) if known.any() else 200.0
+    tokens = np.where(known, tokens, fill)
+    out["answer_tokens"] = tokens
+    out["mean_max_tokens"] = asked
+    out["answer_len"] = np.log1p(tokens)
+    length_weight = np.clip(np.log1p(tokens) / np.log1p(400.0), 0.1, 1.0)
+
+    n_cot = acc["n_cot"].to_numpy(dtype=float)
+    base = float(n_cot.sum() / max(n.sum(), 1.0))
+    out["cot_rate"] = n_cot / np.maximum(n, 1)
+    out["cot"] = (n_cot + PRIOR_REQUESTS * base) / (n + PRIOR_REQUESTS) * length_weight
+
+    lp_rate = acc["n_lp"].to_numpy(dtype=float) / np.maximum(n, 1)
+    top = np.nan_to_num(ratio("sum_top_lp", "n_lp"))
+    out["lp_rate"] = lp_rate
+    out["mean_top_lp"] = top
+    shrunk_lp = acc["n_lp"].to_numpy(dtype=float) / (n + PRIOR_REQUESTS)
+    out["logprob_entries"] = np.log1p(shrunk_lp * (top + 1.0) * tokens)
+    out["bias_ids"] = np.log1p(acc["distinct_bias_ids"].fillna(0).to_numpy(dtype=float))
+    ask_tokens = (
+        acc["sum_ask_chars"].to_numpy(dtype=float) / np.maximum(n, 1) / 4.0
+        if "sum_ask_chars" in acc
+        else 50.0
+    )
+    out["ask_tokens"] = ask_tokens
+    out["amplification"] = np.log(tokens / np.maximum(ask_tokens, 4.0))
+    distinct = acc["n_distinct_prompts"].to_numpy(dtype=float) if "n_distinct_prompts" in acc else n
+    out["distinct_prompts"] = distinct
+    out["reach"] = np.log(np.maximum(distinct, 1.0) * tokens * (1.0 + lp_rate * top))
+    jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])
+    out["sample_jaccard"] = jac
+    out["diversity"] = 1.0 - jac
+    if dispersion is not None:
+        out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]
+    return out
