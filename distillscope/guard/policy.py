@@ -215,12 +215,14 @@ class TokenBucket:
 
 def estimate_tokens(body: dict[str, Any]) -> int:
     """A cheap upper-ish estimate of a request's tokens: prompt chars / 4 + max_tokens * n."""
-    chars = 0
+    chars = ids = 0
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         chars = len(prompt)
     elif isinstance(prompt, list):
         chars = sum(len(p) for p in prompt if isinstance(p, str))
+        # Token-id prompts count their ids as tokens (one prompt of ids, or a batch of them).
+        ids = sum(len(p) for p in prompt if isinstance(p, list)) or sum(isinstance(p, int) for p in prompt)
     messages = body.get("messages")
     if isinstance(messages, list):
         for message in messages:
@@ -232,7 +234,16 @@ def estimate_tokens(body: dict[str, Any]) -> int:
     n = body.get("n")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         n = 1
-    return math.ceil(chars / 4) + min(max_tokens, 1_000_000) * min(n, 128)
+    # Every prompt of a batched completions request is answered n times.
+    return math.ceil(chars / 4) + ids + min(max_tokens, 1_000_000) * min(n, 128) * prompt_count(body)
+
+
+def prompt_count(body: dict[str, Any]) -> int:
+    """How many prompts a request holds: a completions batch (strings or id lists) counts each one."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str | list) for p in prompt):
+        return len(prompt)
+    return 1
 
 
 @dataclass
@@ -294,7 +305,7 @@ class PolicyEngine:
         if not exempt and watched and watch.block:
             return Decision("block", [f"watch list: {watched}"], risk, 0.0)
         with self._lock:
-            limited, headers = self._charge(account, estimate, now)
+            limited, headers = self._charge(account, estimate, now, prompt_count(body))
         if limited is not None:
             retry, why = limited
             decision = Decision("rate_limited", [why], risk, retry_after_s=retry, headers=headers)
@@ -327,22 +338,23 @@ class PolicyEngine:
         return decision
 
     def _charge(
-        self, account: str, estimate: int, now: float
+        self, account: str, estimate: int, now: float, requests: int = 1
     ) -> tuple[tuple[float, str] | None, dict[str, str]]:
         limits = self.config.limits_for(account)
         headers: dict[str, str] = {}
         buckets = []
-        if limits.rpm:
-            buckets.append(("requests", self._bucket(account, "rpm", limits.rpm, now), 1, limits.rpm))
+        if limits.rpm:  # a batch of k prompts is k requests
+            buckets.append(("requests", self._bucket(account, "rpm", limits.rpm, now), requests, limits.rpm))
         if limits.tpm:
             buckets.append(("tokens", self._bucket(account, "tpm", limits.tpm, now), estimate, limits.tpm))
         # Check every bucket before charging any, so a 429 on tokens does not eat a request.
         for kind, bucket, amount, limit in buckets:
             if amount > limit:
                 headers.update(_headers(buckets, now))
+                unit = "requests (prompts)" if kind == "requests" else "tokens"
                 return (
                     60.0,
-                    f"request too large: about {amount} tokens for a limit of {limit} tokens per minute",
+                    f"request too large: about {amount} {unit} for a limit of {limit} {unit} per minute",
                 ), headers
             bucket._refill(now)
             if bucket.tokens < min(amount, bucket.capacity):

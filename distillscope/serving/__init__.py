@@ -111,6 +111,21 @@ class ServeSettings:
         metadata={"help": "Open mode: append every exchange to this JSONL file (no guard needed)."},
     )
     log_level: str = field(default="info", metadata={"help": "uvicorn log level (debug, info, warning)."})
+    max_body_mb: float = field(
+        default=8.0,
+        metadata={
+            "help": "Largest request body in MiB; a larger one is a 413, never read whole.",
+            "min": 0.001,
+        },
+    )
+    idempotency_window: float = field(
+        default=24 * 3600.0,
+        metadata={
+            "help": "Seconds an Idempotency-Key's answer is replayed to a repeat of the same request "
+            "(0 turns the keys off).",
+            "min": 0.0,
+        },
+    )
 
     @property
     def guarded(self) -> bool:
@@ -251,7 +266,14 @@ def build_app(settings: ServeSettings, *, gateway: Gateway | None = None) -> Bui
     backend, name = build_backend(settings)
     from distillscope.server.app import create_app
 
-    app = create_app(backend, model_name=name, gateway=chosen, logits_processors_for=processors_for)
+    app = create_app(
+        backend,
+        model_name=name,
+        gateway=chosen,
+        logits_processors_for=processors_for,
+        max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
+        idempotency_window_s=settings.idempotency_window or None,
+    )
     return BuiltApp(app=app, model_name=name, settings=settings, gateway=chosen)
 
 

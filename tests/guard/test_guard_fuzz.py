@@ -1,4 +1,4 @@
-"""Request-body fuzzing (hypothesis) through the guard and the real server: never a 500.
+"""Request-body fuzzing (hypothesis) through the guard and the real server: never a 500, always a row.
 
 Bodies are near-valid on purpose (the right model name, messages of odd shapes,
 parameters of the wrong types and ranges), so that they get past JSON parsing and
@@ -10,6 +10,7 @@ of examples.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from distillscope.guard.gateway import GuardGateway
 from distillscope.guard.keys import KeyStore
-from distillscope.guard.logstore import open_log_store
+from distillscope.guard.logstore import open_log_store, wait_for_count
 from distillscope.guard.policy import PolicyConfig
 
 SECRET = b"fuzz-secret-0123456789abcdefgh"
@@ -128,10 +129,54 @@ def bodies(draw: st.DrawFn) -> tuple[str, Any]:
     return endpoint, body
 
 
+_HOSTILE_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["\ud800", "a\x00b", "\udfff\ud800", "\ufeff", "x" * 3000]),
+)
+
+
+@st.composite
+def raw_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Bodies as bytes: broken JSON, other encodings, lone surrogates, NULs, NaN, deep nesting."""
+    endpoint = draw(st.sampled_from(["/chat/completions", "/completions"]))
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        return endpoint, draw(st.binary(max_size=60))
+    if kind == 1:
+        depth = draw(st.integers(20, 5000))
+        return endpoint, b'{"model": "tiny", "messages": ' + b"[" * depth + b"]" * depth + b"}"
+    if kind == 2:
+        number = draw(st.sampled_from([b"NaN", b"-Infinity", b"9" * 5000, b"1e999"]))
+        return endpoint, b'{"model": "tiny", "max_tokens": ' + number + b', "prompt": "x"}'
+    text = draw(_HOSTILE_TEXT)
+    body: dict[str, Any] = {"model": MODEL, "max_tokens": 2}
+    if endpoint == "/chat/completions":
+        body["messages"] = [{"role": draw(st.sampled_from(["user", "system"])), "content": text}]
+    else:
+        body["prompt"] = text
+    encoded = json.dumps(body)  # ASCII escapes: lone surrogates stay \udXXX escapes
+    if kind == 3:
+        return endpoint, encoded.encode("utf-16")
+    return endpoint, encoded.encode()
+
+
+#: Requests sent to the fuzz server so far (each must become exactly one row).
+_sent = {"n": 0}
+
+
+def _expect_row(db: str) -> None:
+    _sent["n"] += 1
+    store = open_log_store(db)
+    try:
+        assert wait_for_count(store, _sent["n"], timeout=20) == _sent["n"], "a request left no row"
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def fuzz_server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str, str]]:
+) -> Iterator[tuple[str, str, str, str]]:
     from distillscope.server.app import create_app
     from distillscope.server.backends.local import LocalBackend
     from distillscope.server.runner import serve_in_thread
@@ -146,15 +191,17 @@ def fuzz_server(
     app = create_app(backend, model_name=MODEL, gateway=gateway)
     with contextlib.ExitStack() as stack:
         base_url = stack.enter_context(serve_in_thread(app))
-        yield base_url, key, admin
+        yield base_url, key, admin, db
 
 
 @settings(
     max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
 )
 @given(case=bodies(), auth=st.sampled_from(["valid", "valid", "valid", "garbage", "none"]))
-def test_fuzzed_bodies_never_500(fuzz_server: tuple[str, str, str], case: tuple[str, Any], auth: str) -> None:
-    base_url, key, _ = fuzz_server
+def test_fuzzed_bodies_never_500(
+    fuzz_server: tuple[str, str, str, str], case: tuple[str, Any], auth: str
+) -> None:
+    base_url, key, _, db = fuzz_server
     endpoint, body = case
     headers = {"valid": {"Authorization": f"Bearer {key}"}, "garbage": {"Authorization": "Bearer ds-\x7f?"}}
     answer = httpx.post(base_url + endpoint, json=body, headers=headers.get(auth, {}), timeout=60)
@@ -163,15 +210,37 @@ def test_fuzzed_bodies_never_500(fuzz_server: tuple[str, str, str], case: tuple[
         error = answer.json()["error"]
         assert isinstance(error["message"], str) and error["type"]
     if auth != "valid":
-        assert answer.status_code in (400, 401)
+        assert answer.status_code == 401  # no key: refused before the body matters
+    _expect_row(db)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
+@given(case=raw_bodies(), auth=st.sampled_from(["valid", "valid", "none"]))
+def test_hostile_raw_bodies_never_500_and_each_is_one_row(
+    fuzz_server: tuple[str, str, str, str], case: tuple[str, bytes], auth: str
+) -> None:
+    base_url, key, _, db = fuzz_server
+    endpoint, raw = case
+    headers = {"Content-Type": "application/json"}
+    if auth == "valid":
+        headers["Authorization"] = f"Bearer {key}"
+    answer = httpx.post(base_url + endpoint, content=raw, headers=headers, timeout=60)
+    assert answer.status_code < 500, (answer.status_code, answer.text)
+    if answer.status_code >= 400:
+        assert answer.json()["error"]["message"]
+    if auth != "valid":
+        assert answer.status_code == 401
+    _expect_row(db)
 
 
 @settings(
     max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
 )
 @given(body=_json)
-def test_fuzzed_admin_bodies_never_500(fuzz_server: tuple[str, str, str], body: Any) -> None:
-    base_url, _, admin = fuzz_server
+def test_fuzzed_admin_bodies_never_500(fuzz_server: tuple[str, str, str, str], body: Any) -> None:
+    base_url, _, admin, _ = fuzz_server
     root = base_url.removesuffix("/v1")
     answer = httpx.post(
         root + "/admin/keys", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=30
@@ -179,8 +248,8 @@ def test_fuzzed_admin_bodies_never_500(fuzz_server: tuple[str, str, str], body: 
     assert answer.status_code in (200, 400), answer.text
 
 
-def test_server_still_healthy_after_fuzzing(fuzz_server: tuple[str, str, str]) -> None:
-    base_url, key, _ = fuzz_server
+def test_server_still_healthy_after_fuzzing(fuzz_server: tuple[str, str, str, str]) -> None:
+    base_url, key, _, db = fuzz_server
     answer = httpx.post(
         base_url + "/chat/completions",
         json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
@@ -188,3 +257,4 @@ def test_server_still_healthy_after_fuzzing(fuzz_server: tuple[str, str, str]) -
         timeout=60,
     )
     assert answer.status_code == 200
+    _expect_row(db)
