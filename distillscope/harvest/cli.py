@@ -13,21 +13,30 @@ from distillscope.clitools import console, fail
 STRATEGY_HELP = "Query strategy (choose one)"
 BUDGET_HELP = "Budget (hard caps over the whole run, restarts included)"
 RATE_HELP = "Throughput and politeness"
+BATCH_HELP = "Provider batch APIs (half price, results within 24 h)"
 
 
 def harvest_command(
     out: Path = typer.Argument(..., help="Output directory: exchanges.parquet/.jsonl, manifest.json, cache."),
     teacher: str = typer.Option(
         "local",
-        help="OpenAI-compatible base URL (e.g. https://api.openai.com/v1), or 'local': --model in-process.",
+        help="Base URL: OpenAI-compatible (https://api.openai.com/v1, Gemini's "
+        "https://generativelanguage.googleapis.com/v1beta/openai), Anthropic (https://api.anthropic.com/v1), "
+        "or 'local': --model in-process.",
+    ),
+    api: str = typer.Option(
+        "auto",
+        help="Wire format of the teacher: openai (chat completions), anthropic (Messages), "
+        "or auto (anthropic for api.anthropic.com).",
     ),
     model: str = typer.Option(
         "smollm2-135m-instruct",
         help="Model name at the teacher; with --teacher local: embedded name or HF dir.",
     ),
-    api_key_env: str = typer.Option(
-        "OPENAI_API_KEY",
-        help="Environment variable holding the API key (never pass a key on the command line).",
+    api_key_env: str | None = typer.Option(
+        None,
+        help="Environment variable holding the API key (default OPENAI_API_KEY, ANTHROPIC_API_KEY for "
+        "--api anthropic; never pass a key on the command line).",
     ),
     prompts: Path | None = typer.Option(
         None,
@@ -126,6 +135,27 @@ def harvest_command(
         False, "--retry-failed", help="Retry requests that failed permanently in an earlier run."
     ),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    batch: bool = typer.Option(
+        False,
+        "--batch",
+        help="Send through the provider's batch API (OpenAI Batch or Anthropic Message Batches) at half "
+        "price. Kill-safe at every stage: rerun the same command to resume the same batches.",
+        rich_help_panel=BATCH_HELP,
+    ),
+    poll: float = typer.Option(
+        30.0, help="Seconds between two polls of a running batch.", rich_help_panel=BATCH_HELP
+    ),
+    batch_max_requests: int | None = typer.Option(
+        None,
+        help="Requests per batch at most (default: the provider's limit, 50,000 OpenAI / 100,000 Anthropic).",
+        rich_help_panel=BATCH_HELP,
+    ),
+    on_interrupt: str = typer.Option(
+        "ask",
+        help="Ctrl-C while batches run: ask (on a terminal; otherwise keep), cancel them at the provider, "
+        "or keep them running (a rerun collects them).",
+        rich_help_panel=BATCH_HELP,
+    ),
 ) -> None:
     """Query a teacher at scale: cached, resumable, rate-limited, budgeted, with provenance.
 
@@ -163,6 +193,7 @@ def harvest_command(
             teacher=teacher,
             model=model,
             api_key_env=api_key_env,
+            api=api,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
@@ -183,6 +214,10 @@ def harvest_command(
             cache_path=cache,
             retry_failed=retry_failed,
             progress=not no_progress,
+            batch=batch,
+            batch_poll_s=poll,
+            batch_max_requests=batch_max_requests,
+            on_interrupt=on_interrupt,
         )
         result = harvest(settings)
     except PromptFileError as exc:

@@ -3,10 +3,12 @@
 For each request: a cached answer is returned as is (never paid again); a
 permanent failure recorded earlier is returned as is (unless retrying failures
 was asked for); otherwise the worst case is reserved from the budget, the rate
-limiter is waited on, and the request is sent. An answer is committed to the
-cache before anything else is done with it. Transient failures are retried with
-exponential backoff and full jitter (a ``retry-after`` from the server wins),
-at most ``max_retries`` times; permanent ones are recorded with their reason.
+limiter is waited on, and the request is sent. The reservation is committed to
+the cache before the request leaves (so a kill cannot forget it), and deleted in
+the transaction that commits the answer, before anything else is done with it.
+Transient failures are retried with exponential backoff and full jitter (a
+``retry-after`` from the server wins), at most ``max_retries`` times; permanent
+ones are recorded with their reason.
 
 A stop request (Ctrl-C) lets requests in flight finish but starts no new one and
 no further retry. This module must not know about strategies or output files.
@@ -27,6 +29,7 @@ from distillscope.harvest.budget import Budget, Usage, prompt_tokens_bound, prom
 from distillscope.harvest.cache import AnswerCache, CachedAnswer
 from distillscope.harvest.canonical import canonical_json, request_key
 from distillscope.harvest.client import KEPT_HEADERS, Outcome, TeacherClient
+from distillscope.harvest.formats import request_messages, usage_tokens
 from distillscope.harvest.limiter import RateLimiter
 from distillscope.harvest.prices import Price
 
@@ -43,7 +46,7 @@ class PlannedRequest:
 
     @classmethod
     def build(cls, teacher_id: str, body: dict[str, Any], price: Price | None) -> PlannedRequest:
-        messages = body["messages"]
+        messages = request_messages(body)
         bound = prompt_tokens_bound(messages)
         max_tokens = int(body.get("max_tokens") or 0)
         worst_cost = price.cost(bound, max_tokens) if price is not None else 0.0
@@ -148,6 +151,8 @@ class Dispatcher:
             self.budget_exhausted = True
             self.stats.skipped_budget += 1
             return Result("skipped", reason="budget exhausted")
+        worst = request.worst
+        stored = self.cache.reserve(self.run_id, request.key, worst.requests, worst.tokens, worst.cost)
         attempt = 0
         while True:
             await self.limiter.acquire(request.estimated_tokens)
@@ -156,7 +161,7 @@ class Dispatcher:
             self.limiter.observe(outcome.headers, outcome.status)
             self.stats.statuses[outcome.status or "network"] += 1
             if outcome.kind == "answer":
-                answer = self._commit(request, outcome)
+                answer = self._commit(request, outcome, stored)
                 usage = self.usage_of(answer.response)
                 await self.budget.settle(reservation, usage)
                 self.stats.answered += 1
@@ -168,13 +173,14 @@ class Dispatcher:
             attempt += 1
             give_up = outcome.kind == "permanent" or attempt > self.max_retries or self.stop.is_set()
             if give_up:
+                self.cache.release(stored)
                 await self.budget.release(reservation)
                 return self._record_failure(request, outcome, attempt)
             self.stats.retries[outcome.reason.split(":")[0]] += 1
             await self._sleep_before_retry(attempt, outcome)
 
-    def _commit(self, request: PlannedRequest, outcome: Outcome) -> CachedAnswer:
-        # The answer is on disk before budgets, stats or output see it.
+    def _commit(self, request: PlannedRequest, outcome: Outcome, reservation: int) -> CachedAnswer:
+        # The answer is on disk (and its reservation settled) before budgets, stats or output see it.
         kept = {name: outcome.headers[name] for name in KEPT_HEADERS if name in outcome.headers}
         self.cache.put_answer(
             request.key,
@@ -184,6 +190,7 @@ class Dispatcher:
             headers=kept,
             latency_ms=outcome.latency_ms,
             run_id=self.run_id,
+            reservation=reservation,
         )
         return CachedAnswer(
             key=request.key,
@@ -227,10 +234,9 @@ class Dispatcher:
 
     def usage_of(self, response: dict[str, Any]) -> Usage | None:
         """Tokens and cost of an answer from its ``usage``; None when the teacher reported none."""
-        usage = response.get("usage") if isinstance(response, dict) else None
-        if not isinstance(usage, dict):
+        tokens = usage_tokens(response)
+        if tokens is None:
             return None
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
+        prompt, completion = tokens
         cost = self.price.cost(prompt, completion) if self.price is not None else 0.0
         return Usage(1, prompt + completion, cost)

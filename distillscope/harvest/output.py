@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.harvest.cache import CachedAnswer
+from distillscope.harvest.formats import request_messages, view
 from distillscope.harvest.prices import Price
 from distillscope.harvest.strategies.base import Query
 from distillscope.records import Exchange, write_jsonl, write_parquet
@@ -45,31 +46,28 @@ def build_exchange(
     account: str,
     price: Price | None,
 ) -> Exchange:
-    """One row of the dataset: the request, the teacher's first choice, usage, cost and provenance."""
-    response = answer.response
-    choice = response["choices"][0]
-    message = choice.get("message") or {}
-    text = message.get("content")
-    if text is None:
-        text = choice.get("text")
-    logprobs = (
-        (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
-    )
-    usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
-    prompt_tokens = int(usage["prompt_tokens"]) if usage and "prompt_tokens" in usage else None
-    completion_tokens = int(usage["completion_tokens"]) if usage and "completion_tokens" in usage else None
+    """One row of the dataset: the request, the teacher's first choice, usage, cost and provenance.
+
+    An answer obtained through a batch API carries the batch's id and price in its
+    cache ``meta``: its cost is computed at that (discounted) price.
+    """
+    answer_view = view(answer.response)
+    meta = answer.meta or {}
+    if isinstance(meta.get("price"), dict):
+        price = Price(float(meta["price"]["input"]), float(meta["price"]["output"]))
+    prompt_tokens, completion_tokens = answer_view.prompt_tokens, answer_view.completion_tokens
     cost = None
     if price is not None and prompt_tokens is not None and completion_tokens is not None:
         cost = round(price.cost(prompt_tokens, completion_tokens), 10)
     body = answer.body
-    params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+    params = {k: v for k, v in body.items() if k not in ("model", "messages", "system")}
     provenance = {
         "teacher": teacher,
         "base_url": base_url,
-        "model": response.get("model") or body.get("model"),
+        "model": answer_view.model or body.get("model"),
         "requested_model": body.get("model"),
-        "system_fingerprint": response.get("system_fingerprint"),
-        "response_id": response.get("id"),
+        "system_fingerprint": answer_view.system_fingerprint,
+        "response_id": answer_view.response_id,
         "strategy": strategy,
         "harvested_at": iso(answer.received_at),
         "request_key": answer.key,
@@ -77,23 +75,28 @@ def build_exchange(
         "sampling": params,
         "query_meta": json_safe(query.meta),
         "response_headers": answer.headers,
+        "mode": meta.get("mode", "sync"),
+        "batch_id": meta.get("batch_id"),
+        "batch_provider": meta.get("provider"),
+        "price": None if price is None else {"input": price.input, "output": price.output},
     }
+    endpoint = "/v1/messages" if answer.response.get("type") == "message" else "/v1/chat/completions"
     return Exchange(
         id=answer.key,
         ts=answer.received_at,
         account=account,
-        messages=[dict(m) for m in body["messages"]],
+        messages=request_messages(body),
         model=str(body.get("model")),
-        endpoint="/v1/chat/completions",
+        endpoint=endpoint,
         params=params,
-        response_text=text if isinstance(text, str) else None,
-        finish_reason=choice.get("finish_reason"),
+        response_text=answer_view.text,
+        finish_reason=answer_view.finish_reason,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         latency_ms=answer.latency_ms,
         status=200,
-        logprobs=logprobs,
-        usage=usage,
+        logprobs=answer_view.logprobs,
+        usage=answer_view.usage,
         cost_usd=cost,
         provenance=provenance,
     )
@@ -104,8 +107,9 @@ def write_outputs(out_dir: Path, exchanges: list[Exchange], failures: list[dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)  # left by a run killed while writing; the real files are intact
-    write_parquet(exchanges, out_dir / EXCHANGES_PARQUET)
-    write_jsonl(exchanges, out_dir / EXCHANGES_JSONL)
+    rows = [exchange.to_dict() for exchange in exchanges]  # once, for both files
+    write_parquet(rows, out_dir / EXCHANGES_PARQUET)
+    write_jsonl(rows, out_dir / EXCHANGES_JSONL)
     write_jsonl(failures, out_dir / FAILURES_JSONL)
     return {"parquet": EXCHANGES_PARQUET, "jsonl": EXCHANGES_JSONL, "failures": FAILURES_JSONL}
 

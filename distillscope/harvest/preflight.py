@@ -4,12 +4,13 @@ Plans the strategy's first round exactly as a run would (same bodies, same
 cache keys), counts what the cache already holds, and bounds tokens and cost
 with the budget's own worst case. Sends nothing, starts no teacher, writes
 nothing. Adaptive strategies are asked with a teacher that answers nothing, so
-only their first round is known.
+only their first round is known. With ``batch``, costs are at the batch price
+(half the list price) and the synchronous cost is shown beside it; duplicate
+queries (asked once) are counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from distillscope.clitools import console
@@ -28,6 +29,9 @@ def preflight_estimate(settings: HarvestSettings, teacher: Teacher, price: Price
     if isinstance(strategy, TeacherAware):
         strategy.bind_teacher(lambda queries: [None] * len(queries))  # a dry run asks no one
     queries = strategy.next_round(0, [])
+    list_price = price
+    if settings.batch and price is not None:
+        price = price.batch()
     planned: dict[str, PlannedRequest] = {}
     for query in queries:
         request = PlannedRequest.build(teacher.teacher_id, settings.body_for(teacher.model, query), price)
@@ -56,8 +60,10 @@ def preflight_estimate(settings: HarvestSettings, teacher: Teacher, price: Price
         "model": teacher.model,
         "strategy": strategy.name,
         "adaptive": not isinstance(strategy, StaticStrategy),
+        "mode": "batch" if settings.batch else "sync",
         "queries_round_0": len(queries),
         "distinct_requests": len(planned),
+        "duplicate_queries": len(queries) - len(planned),
         "already_cached": len(cached),
         "to_send": len(to_send),
         "prompt_tokens_estimate": prompt_estimate,
@@ -65,7 +71,10 @@ def preflight_estimate(settings: HarvestSettings, teacher: Teacher, price: Price
         "completion_tokens_max": completion_max,
         "cost_estimate_usd": None if price is None else round(price.cost(prompt_estimate, completion_max), 6),
         "cost_worst_usd": None if price is None else round(sum(r.worst.cost for r in to_send), 6),
-        "price": None if price is None else asdict(price),
+        "cost_estimate_sync_usd": None
+        if list_price is None
+        else round(list_price.cost(prompt_estimate, completion_max), 6),
+        "price": None if price is None else price.as_dict(),
         "within_budget": fit_count,
     }
     _print_estimate(estimate)

@@ -6,6 +6,10 @@ overrides or extends them. A model matches its exact name, then the longest
 listed prefix. An unknown model has no price: the cost is then unknown, and a
 ``--max-cost`` budget refuses to start rather than guess. No I/O beyond reading
 the table.
+
+Batch APIs (OpenAI Batch, Anthropic Message Batches) bill half the list price:
+:meth:`Price.batch` is that price, or an entry's own ``batch_input`` /
+``batch_output`` when listed.
 """
 
 from __future__ import annotations
@@ -24,13 +28,30 @@ class Price:
 
     input: float
     output: float
+    batch_input: float | None = None
+    batch_output: float | None = None
 
     def __post_init__(self) -> None:
-        if self.input < 0 or self.output < 0:
+        values = (self.input, self.output, self.batch_input, self.batch_output)
+        if any(v is not None and v < 0 for v in values):
             raise ValueError("prices must be >= 0")
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
+    def batch(self) -> Price:
+        """The price through a provider's batch API (half the list price unless listed)."""
+        return Price(
+            self.input * BATCH_DISCOUNT if self.batch_input is None else self.batch_input,
+            self.output * BATCH_DISCOUNT if self.batch_output is None else self.batch_output,
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        return {"input": self.input, "output": self.output}
+
+
+#: What the providers' batch APIs charge, as a fraction of the list price.
+BATCH_DISCOUNT = 0.5
 
 
 FREE = Price(0.0, 0.0)
@@ -58,7 +79,7 @@ class PriceTable:
         return self.prices[max(matches, key=len)] if matches else None
 
     def as_dict(self) -> dict[str, dict[str, float]]:
-        return {name: {"input": p.input, "output": p.output} for name, p in self.prices.items()}
+        return {name: p.as_dict() for name, p in self.prices.items()}
 
 
 def _read(path: Path) -> Any:
@@ -86,7 +107,12 @@ def _parse(data: Any, source: str) -> dict[str, Price]:
                 f"{source}: model {name!r} needs numeric 'input' and 'output' (USD per 1M tokens)"
             )
         try:
-            out[name] = Price(float(entry["input"]), float(entry["output"]))
+            batch = [entry.get(k) for k in ("batch_input", "batch_output")]
+            out[name] = Price(
+                float(entry["input"]),
+                float(entry["output"]),
+                *(None if b is None else float(b) for b in batch),
+            )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: model {name!r}: {exc}") from exc
     return out

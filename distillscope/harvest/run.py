@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -29,10 +30,12 @@ from typing import Any
 from distillscope import __version__
 from distillscope.clitools import console
 from distillscope.errors import DistillscopeError
+from distillscope.harvest.batch.store import BatchStore, describe_batches
 from distillscope.harvest.budget import Budget, Caps, Usage
 from distillscope.harvest.cache import AnswerCache, CachedAnswer
 from distillscope.harvest.client import TeacherClient
 from distillscope.harvest.dispatch import Dispatcher, PlannedRequest, Result
+from distillscope.harvest.formats import request_messages, usage_tokens, view
 from distillscope.harvest.limiter import RateLimiter
 from distillscope.harvest.output import build_exchange, iso, write_manifest, write_outputs
 from distillscope.harvest.preflight import preflight_estimate
@@ -62,6 +65,7 @@ class HarvestResult:
     exchanges: int = 0
     failed: int = 0
     skipped: int = 0
+    duplicates: int = 0
     sent: int = 0
     from_cache: int = 0
     spent: dict[str, float] = field(default_factory=dict)
@@ -111,6 +115,10 @@ class _Run:
         self.failures: list[dict[str, Any]] = []
         self.answered: list[tuple[tuple[int, int], Exchange]] = []
         self.seen: set[str] = set()
+        self.duplicates = 0
+        self.duplicate_examples: list[Any] = []
+        # Batch requests are reserved (and billed) at the batch price.
+        self.request_price = price.batch() if settings.batch and price is not None else price
         self.helper_requests = 0
         self.skipped = 0
         self.interrupted = False
@@ -119,6 +127,8 @@ class _Run:
     async def main(self) -> HarvestResult:
         settings = self.settings
         self.cache = AnswerCache(settings.cache_file)
+        if not settings.batch:
+            self._refuse_with_open_batches()
         previous = self._previous_spending()
         self.budget = Budget(
             Caps(settings.max_requests, settings.max_tokens, settings.max_cost), spent=previous
@@ -131,6 +141,7 @@ class _Run:
             timeout_s=settings.timeout_s,
             max_connections=max(settings.concurrency * 2, 16),
             idempotency_keys=settings.idempotency_keys,
+            api=self.teacher.api,
         )
         self.dispatcher = Dispatcher(
             teacher_id=self.teacher.teacher_id,
@@ -146,6 +157,8 @@ class _Run:
             backoff_max_s=settings.backoff_max_s,
             retry_failed=settings.retry_failed,
         )
+        self.batch_stop = threading.Event()
+        self.batch_runner = self._batch_runner() if settings.batch else None
         self.loop = asyncio.get_running_loop()
         if isinstance(settings.strategy, TeacherAware):
             settings.strategy.bind_teacher(self._ask)
@@ -158,26 +171,73 @@ class _Run:
             self.interrupted = True
         finally:
             await client.aclose()
+            if self.batch_runner is not None:
+                self.batch_runner.api.close()
             result = self._finish()
             self.cache.close()
         return result
 
+    def _refuse_with_open_batches(self) -> None:
+        """A synchronous run must not send what an open batch of the same run may still answer."""
+        store = BatchStore(self.cache)
+        still_open = store.open_batches(self.settings.run_id, self.teacher.teacher_id)
+        if still_open:
+            self.cache.close()
+            ids = ", ".join(b.remote_id or b.local_id for b in still_open[:5])
+            raise HarvestError(
+                f"{len(still_open)} batch(es) of this run are still open ({ids}): rerun with --batch to "
+                "collect them first (their requests would otherwise be sent, and paid, twice)"
+            )
+
     def _previous_spending(self) -> Usage:
-        """What earlier (killed or stopped) attempts of this run already paid, so the cap spans restarts."""
+        """What earlier attempts of this run paid or may have paid, so the cap spans restarts.
+
+        Answers count at their real usage (at the batch price for batch answers).
+        Reservations still on disk were left by killed processes: those requests
+        may have been billed without their answers arriving, so they count at
+        their worst case. Batches submitted and not yet collected count at the
+        worst case of every request in them still unanswered.
+        """
         spent = Usage()
-        for answer in self.cache.answers_of_run(self.settings.run_id):
-            usage = answer.response.get("usage") if isinstance(answer.response, dict) else None
-            if isinstance(usage, dict):
-                prompt, completion = (
-                    int(usage.get("prompt_tokens") or 0),
-                    int(usage.get("completion_tokens") or 0),
-                )
-                cost = self.price.cost(prompt, completion) if self.price else 0.0
-                spent = spent.plus(Usage(1, prompt + completion, cost))
+        run_id = self.settings.run_id
+        for answer in self.cache.answers_of_run(run_id):
+            meta_price = answer.meta.get("price") if answer.meta else None
+            price = Price(**meta_price) if isinstance(meta_price, dict) else self.price
+            tokens = usage_tokens(answer.response)
+            if tokens is not None:
+                cost = price.cost(*tokens) if price else 0.0
+                spent = spent.plus(Usage(1, sum(tokens), cost))
             else:
-                planned = PlannedRequest.build(answer.teacher, answer.body, self.price)
+                planned = PlannedRequest.build(answer.teacher, answer.body, price)
                 spent = spent.plus(planned.worst)
-        return spent
+        spent = spent.plus(Usage(*self.cache.reserved(run_id)))
+        return spent.plus(BatchStore(self.cache).outstanding(run_id))
+
+    def _batch_runner(self) -> Any:
+        # Imported here: a synchronous run does not pay for the batch clients' imports.
+        from distillscope.harvest.batch.providers import batch_api
+        from distillscope.harvest.batch.runner import BatchRunner
+
+        settings = self.settings
+        api = batch_api(self.teacher.api, self.teacher.base_url, self.teacher.api_key, settings.timeout_s)
+        return BatchRunner(
+            api=api,
+            cache=self.cache,
+            budget=self.budget,
+            recount=self._previous_spending,
+            teacher_id=self.teacher.teacher_id,
+            run_id=settings.run_id,
+            price=self.request_price,
+            stats=self.dispatcher.stats,
+            stop=self.batch_stop,
+            poll_s=settings.batch_poll_s,
+            max_retries=settings.max_retries,
+            retry_failed=settings.retry_failed,
+            max_requests=settings.batch_max_requests,
+            max_bytes=settings.batch_max_bytes,
+            on_interrupt=settings.on_interrupt,
+            on_answer=lambda count: self.progress.answered(Usage(count)),
+        )
 
     async def _rounds(self) -> None:
         strategy = self.settings.strategy
@@ -191,6 +251,9 @@ class _Run:
                 break
             planned = self._plan(queries)
             self.progress.add(len(planned))
+            if self.batch_runner is not None:
+                await self._batch_round(round_index, planned)
+                continue
             # A fixed pool of workers over the round (not one task per query): memory stays flat
             # for rounds of any size, and the dispatcher's semaphore still bounds requests in flight.
             work = iter(enumerate(planned))
@@ -201,12 +264,26 @@ class _Run:
         planned = []
         for query in queries:
             body = self.settings.body_for(self.teacher.model, query)
-            request = PlannedRequest.build(self.teacher.teacher_id, body, self.price)
+            request = PlannedRequest.build(self.teacher.teacher_id, body, self.request_price)
             if request.key in self.seen:
-                continue  # the same request twice in one run is asked (and paid) once
+                # The same request twice in one run is asked (and paid) once, and counted.
+                self.duplicates += 1
+                if len(self.duplicate_examples) < 20:
+                    self.duplicate_examples.append(request_messages(request.body)[-1].get("content"))
+                continue
             self.seen.add(request.key)
             planned.append((query, request))
         return planned
+
+    async def _batch_round(self, round_index: int, planned: list[_Planned]) -> None:
+        assert self.batch_runner is not None
+        results = await asyncio.to_thread(self.batch_runner.run, [request for _, request in planned])
+        if self.batch_runner.budget_exhausted:
+            self.dispatcher.budget_exhausted = True
+        for i, (query, request) in enumerate(planned):
+            result = results[request.key]
+            self.progress.done(result.status == "cached")
+            self._collect((round_index, i), query, request, result)
 
     async def _worker(self, round_index: int, work: Iterator[tuple[int, _Planned]]) -> None:
         for i, (query, request) in work:
@@ -266,11 +343,7 @@ class _Run:
             requests.append(PlannedRequest.build(self.teacher.teacher_id, body, self.price))
         self.helper_requests += len(requests)
         results = await asyncio.gather(*(self.dispatcher.get(r) for r in requests))
-        texts: list[str | None] = []
-        for result in results:
-            message = (result.answer.response["choices"][0].get("message") or {}) if result.answer else {}
-            texts.append(message.get("content"))
-        return texts
+        return [view(result.answer.response).text if result.answer else None for result in results]
 
     # -- stopping ---------------------------------------------------------------------
 
@@ -287,6 +360,7 @@ class _Run:
                 return
             self.interrupted = True
             self.dispatcher.stop.set()
+            self.batch_stop.set()
             console.print(
                 "[bold yellow]stopping[/]: no new requests; waiting for those in flight "
                 "(Ctrl-C again to abandon them). Everything answered is kept."
@@ -322,6 +396,7 @@ class _Run:
             exchanges=len(exchanges),
             failed=len(self.failures),
             skipped=self.skipped,
+            duplicates=self.duplicates,
             sent=stats.attempts,
             from_cache=stats.from_cache,
             spent=asdict(self.budget.spent),
@@ -368,6 +443,7 @@ class _Run:
                 "failed": len(self.failures),
                 "failed_permanent": sum(1 for f in self.failures if f["permanent"]),
                 "skipped": self.skipped,
+                "duplicate_queries": self.duplicates,
                 "helper_requests": self.helper_requests,
                 "prompt_tokens": sum(e.prompt_tokens or 0 for e in exchanges),
                 "completion_tokens": sum(e.completion_tokens or 0 for e in exchanges),
@@ -392,7 +468,11 @@ class _Run:
                 "overruns": self.budget.overruns,
                 "exhausted": self.dispatcher.budget_exhausted,
             },
-            "price": None if self.price is None else {"model": self.teacher.model, **asdict(self.price)},
+            "price": None if self.price is None else {"model": self.teacher.model, **self.price.as_dict()},
+            "mode": "batch" if settings.batch else "sync",
+            "batch_price": None if not settings.batch or self.price is None else self.price.batch().as_dict(),
+            "duplicates": {"count": self.duplicates, "examples": self.duplicate_examples},
+            "batches": describe_batches(BatchStore(self.cache).all_batches(settings.run_id)),
             "cache": str(settings.cache_file),
             "files": {**files, "manifest": "manifest.json"},
         }
@@ -404,7 +484,8 @@ def _summary(result: HarvestResult) -> None:
     )
     console.print(
         f"harvest {state}: {result.exchanges} exchanges ({result.from_cache} from cache, "
-        f"{result.sent} request attempts), {result.failed} failed, {result.skipped} not sent; "
+        f"{result.sent} request attempts), {result.failed} failed, {result.skipped} not sent, "
+        f"{result.duplicates} duplicate queries asked once; "
         f"spent {result.spent.get('tokens', 0)} tokens, ${result.spent.get('cost', 0.0):.6f} "
         f"-> {result.out_dir}",
         highlight=False,

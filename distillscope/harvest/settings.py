@@ -10,8 +10,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from distillscope.config import EMBEDDED_TEACHER
+from distillscope.harvest.formats import ANTHROPIC_HOSTS, APIS, FormatError, body_for_api
 from distillscope.harvest.strategies.base import Query, QueryStrategy
 
 LOCAL = "local"
@@ -23,15 +25,23 @@ class HarvestSettings:
 
     ``teacher`` is an OpenAI-compatible base URL (``https://api.openai.com/v1``) or
     ``"local"`` (the in-process server on ``model``: the embedded teacher or a
-    local Hugging Face directory). The API key is read from the environment
-    variable ``api_key_env`` at run time; it is never a setting.
+    local Hugging Face directory). ``api`` is the wire format the teacher speaks:
+    ``openai`` (chat completions; also Gemini's and vLLM's compatible endpoints),
+    ``anthropic`` (native Messages), or ``auto`` (Anthropic for api.anthropic.com).
+    The API key is read from the environment variable ``api_key_env`` (default
+    ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY`` for Anthropic) at run time; it is
+    never a setting.
+
+    ``batch`` sends through the provider's batch API (half price, results within
+    ``batch_window``): OpenAI Batch or Anthropic Message Batches, by ``api``.
     """
 
     out_dir: Path
     strategy: QueryStrategy
     teacher: str = LOCAL
     model: str = EMBEDDED_TEACHER
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = None
+    api: str = "auto"
     # sampling: part of every request body, hence of every cache key
     max_new_tokens: int = 256
     temperature: float | None = 0.7
@@ -63,6 +73,12 @@ class HarvestSettings:
     progress: bool = True
     local_max_batch_size: int = 8
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # provider batch APIs
+    batch: bool = False
+    batch_poll_s: float = 30.0
+    batch_max_requests: int | None = None  # None: the provider's own limit
+    batch_max_bytes: int | None = None
+    on_interrupt: str = "ask"  # Ctrl-C with batches in flight: ask | cancel | keep
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -75,7 +91,24 @@ class HarvestSettings:
         if not self.model:
             raise ValueError("model must be named")
         _positive(self, "max_new_tokens", "concurrency", "max_rounds", "local_max_batch_size")
-        _positive(self, "timeout_s", "backoff_base_s", "backoff_max_s")
+        _positive(self, "timeout_s", "backoff_base_s", "backoff_max_s", "batch_poll_s")
+        if self.api not in ("auto", *APIS):
+            raise ValueError(f"api must be auto, {' or '.join(APIS)} (got {self.api!r})")
+        if self.on_interrupt not in ("ask", "cancel", "keep"):
+            raise ValueError("on_interrupt must be ask, cancel or keep")
+        if self.batch and self.is_local:
+            raise ValueError(
+                "batch needs a provider's batch API: give --teacher a URL (the local teacher has none)"
+            )
+        for name in ("batch_max_requests", "batch_max_bytes"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.resolved_api == "anthropic":
+            try:
+                body_for_api("anthropic", {"model": self.model, "messages": [], **self.sampling()})
+            except FormatError as exc:
+                raise ValueError(str(exc)) from exc
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         if not 0 <= self.top_logprobs <= 20:
@@ -96,6 +129,21 @@ class HarvestSettings:
     @property
     def is_local(self) -> bool:
         return self.teacher == LOCAL
+
+    @property
+    def resolved_api(self) -> str:
+        """The wire format of the teacher: ``api``, or guessed from the URL's host when ``auto``."""
+        if self.api != "auto":
+            return self.api
+        host = (urlsplit(self.teacher).hostname or "").lower() if not self.is_local else ""
+        return "anthropic" if host in ANTHROPIC_HOSTS else "openai"
+
+    @property
+    def key_env(self) -> str:
+        """The environment variable holding the API key."""
+        if self.api_key_env:
+            return self.api_key_env
+        return "ANTHROPIC_API_KEY" if self.resolved_api == "anthropic" else "OPENAI_API_KEY"
 
     @property
     def cache_file(self) -> Path:
@@ -124,7 +172,7 @@ class HarvestSettings:
         return params
 
     def body_for(self, model: str, query: Query, helper: bool = False) -> dict[str, Any]:
-        """The JSON body for ``query``: model, messages and the run's sampling parameters.
+        """The JSON body for ``query`` in the teacher's wire format: model, messages, sampling.
 
         Helper generations (e.g. self-instruct's task lists) need no log-probs and may
         sample differently (``query.meta["sampling"]``).
@@ -135,10 +183,10 @@ class HarvestSettings:
             body.pop("logprobs", None)
             body.pop("top_logprobs", None)
             body.update(query.meta.get("sampling") or {})
-        return body
+        return body_for_api(self.resolved_api, body)
 
     def api_key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        return os.environ.get(self.key_env)
 
 
 def _positive(settings: HarvestSettings, *names: str) -> None:

@@ -37,6 +37,7 @@ class Teacher:
     model: str
     base_url: str = ""
     api_key: str | None = field(default=None, repr=False)
+    api: str = "openai"  # the wire format: openai (chat completions) or anthropic (Messages)
 
     @property
     def shown_url(self) -> str:
@@ -61,7 +62,7 @@ def describe_teacher(settings: HarvestSettings) -> Teacher:
         url = normalise_base_url(settings.teacher)
     except ValueError as exc:
         raise TeacherError(str(exc)) from exc
-    return Teacher("url", url, settings.model, base_url=url)
+    return Teacher("url", url, settings.model, base_url=url, api=settings.resolved_api)
 
 
 @contextlib.contextmanager
@@ -91,6 +92,6 @@ def _api_key(settings: HarvestSettings, base_url: str) -> str | None:
     if host in LOOPBACK_HOSTS:
         return None  # a local server (distillscope serve --open, vLLM ...) needs no key
     raise TeacherError(
-        f"no API key: the environment variable ${settings.api_key_env} is not set "
+        f"no API key: the environment variable ${settings.key_env} is not set "
         "(name another one with --api-key-env; keys are never taken on the command line)"
     )

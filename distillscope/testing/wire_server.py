@@ -20,6 +20,28 @@ An ``Idempotency-Key`` header, when sent, makes a repeated key replay the stored
 answer without paying again (as providers that support such keys do); turn it off
 with ``honour_idempotency=False`` to see what a client does on its own.
 
+It also speaks, with the same answers and faults:
+
+- Anthropic's Messages API (``POST /v1/messages``: ``x-api-key``,
+  ``anthropic-version`` required, top-level ``system``, ``max_tokens`` required,
+  ``usage.input_tokens/output_tokens``, ``anthropic-ratelimit-*`` headers,
+  Anthropic-shaped errors, 529 overloaded);
+- Gemini's OpenAI-compatible endpoint (``/v1beta/openai/chat/completions``:
+  errors as a JSON *list*, 429s with a ``RetryInfo`` delay in the body and no
+  rate-limit headers);
+- OpenAI's Batch API (``/v1/files`` multipart upload with ``purpose=batch``,
+  file listing and content; ``/v1/batches`` create, list, get, cancel) and
+  Anthropic's Message Batches (``/v1/messages/batches`` create, list, get,
+  cancel, ``results``). A batch moves through its states on a clock
+  (``batch_validate_s``, ``batch_progress_s``, ``batch_finalize_s``,
+  ``batch_cancel_s``), can fail validation (``batch_fail``), expire after N
+  answers (``batch_expire_after``), answer 400 in its error file for prompts
+  holding ``reject_marker`` and 500 the first time for prompts holding
+  ``batch_transient_marker``; ``batch_*_delay_s`` hold an upload, a create or a
+  download open after the server has done the work (to kill a client there).
+  ``stats()["batch"]`` counts, per request body, how often it was submitted in
+  a batch and how often a batch answered (billed) it.
+
 This module must not import anything from distillscope's components: it stands
 in for someone else's API.
 """
@@ -32,6 +54,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -106,6 +129,17 @@ class Faults:
     seed: int = 0
     api_key: str | None = None
     honour_idempotency: bool = True
+    # batch APIs
+    batch_validate_s: float = 0.0
+    batch_progress_s: float = 0.0
+    batch_finalize_s: float = 0.0
+    batch_cancel_s: float = 0.0
+    batch_fail: bool = False
+    batch_expire_after: int | None = None
+    batch_transient_marker: str | None = "#BATCH500#"
+    batch_upload_delay_s: float = 0.0
+    batch_create_delay_s: float = 0.0
+    batch_download_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("schedule", "per_body"):
@@ -178,7 +212,13 @@ class _State:
     rng: random.Random = field(default_factory=random.Random)
     requests_bucket: _Bucket | None = None
     tokens_bucket: _Bucket | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_submitted: Counter = field(default_factory=Counter)
+    batch_paid: Counter = field(default_factory=Counter)
+    batch_attempts: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)
 
     def configure(self, faults: Faults) -> None:
         self.faults = faults
@@ -197,12 +237,36 @@ class _State:
                 "first_request_at": self.first_at,
                 "last_paid_at": self.last_paid_at,
                 "per_body": {k: {"received": self.received[k], "paid": self.paid[k]} for k in self.received},
+                "batch": {
+                    "files": sum(1 for f in self.files.values() if f["purpose"] == "batch"),
+                    "batches": len(self.batches),
+                    "submitted": sum(self.batch_submitted.values()),
+                    "submitted_twice": sorted(k for k, n in self.batch_submitted.items() if n > 1),
+                    "paid": sum(self.batch_paid.values()),
+                    "paid_twice": sorted(k for k, n in self.batch_paid.items() if n > 1),
+                    "events": dict(self.events),
+                    "per_body": {
+                        k: {"submitted": n, "paid": self.batch_paid[k]}
+                        for k, n in self.batch_submitted.items()
+                    },
+                },
             }
 
     def reset(self) -> None:
         with self.lock:
-            for counter in (self.received, self.paid, self.statuses, self.attempts):
+            for counter in (
+                self.received,
+                self.paid,
+                self.statuses,
+                self.attempts,
+                self.batch_submitted,
+                self.batch_paid,
+                self.batch_attempts,
+                self.events,
+            ):
                 counter.clear()
+            self.files.clear()
+            self.batches.clear()
             self.idempotent.clear()
             self.arrivals.clear()
             self.tokens_paid = 0
@@ -252,10 +316,68 @@ def _rate_headers(state: _State) -> dict[str, str]:
     return headers
 
 
-def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> Any:
-    code = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(status)
-    payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(payload, status_code=status, headers=headers or {})
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
+_GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+
+
+def _error(
+    status: int, message: str, kind: str, headers: dict[str, str] | None = None, flavour: str = "openai"
+) -> Any:
+    """An error in the ecosystem's format: OpenAI's, Anthropic's, or Gemini's (a JSON list)."""
+    headers = dict(headers or {})
+    payload: Any
+    if flavour == "anthropic":
+        kind = _ANTHROPIC_ERRORS.get(status, "api_error")
+        payload = {"type": "error", "error": {"type": kind, "message": message}}
+        headers = _anthropic_headers(headers)
+    elif flavour == "gemini":
+        error: dict[str, Any] = {
+            "code": status,
+            "message": message,
+            "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
+        }
+        if status == 429:  # Gemini says when to retry in the body, not in headers
+            retry = headers.get("retry-after", "1")
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry}s"}
+            ]
+        payload, headers = [{"error": error}], {}
+    else:
+        code = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(status)
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def _anthropic_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``x-ratelimit-*`` restated the way Anthropic sends them (reset as an RFC 3339 time)."""
+    from datetime import UTC, datetime
+
+    out = {k: v for k, v in headers.items() if not k.startswith("x-ratelimit-") and k != "retry-after-ms"}
+    for kind in ("requests", "tokens"):
+        if f"x-ratelimit-limit-{kind}" in headers:
+            reset = _seconds(headers.get(f"x-ratelimit-reset-{kind}", "0s"))
+            when = datetime.fromtimestamp(time.time() + reset, UTC).isoformat().replace("+00:00", "Z")
+            out[f"anthropic-ratelimit-{kind}-limit"] = headers[f"x-ratelimit-limit-{kind}"]
+            out[f"anthropic-ratelimit-{kind}-remaining"] = headers[f"x-ratelimit-remaining-{kind}"]
+            out[f"anthropic-ratelimit-{kind}-reset"] = when
+    return out
+
+
+def _seconds(duration: str) -> float:
+    if duration.endswith("ms"):
+        return float(duration[:-2]) / 1000
+    if "m" in duration:
+        minutes, rest = duration.split("m", 1)
+        return float(minutes) * 60 + float(rest.rstrip("s") or 0)
+    return float(duration.rstrip("s") or 0)
 
 
 def _garbage() -> Any:
@@ -377,7 +499,9 @@ def create_wire_app(
     app = FastAPI(title="distillscope wire server")
     app.state.wire = state
 
-    async def _admit(request: Request, body: dict[str, Any]) -> tuple[str, Any | None]:
+    async def _admit(
+        request: Request, body: dict[str, Any], flavour: str = "openai"
+    ) -> tuple[str, Any | None]:
         """Decide the fate of a request: ("ok", None), ("slow", None) or (action, error response)."""
         key = body_key(body)
         with state.lock:
@@ -387,8 +511,8 @@ def create_wire_app(
         faults = state.faults
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
-        if faults.api_key and request.headers.get("authorization") != f"Bearer {faults.api_key}":
-            return "401", _error(401, "Incorrect API key provided.", "invalid_request_error")
+        if faults.api_key and not _authorised(request, faults.api_key, flavour):
+            return "401", _error(401, "Incorrect API key provided.", "invalid_request_error", flavour=flavour)
         action = _choose_action(state, key)
         if action == "drop":
             # Abort here, before Starlette's error middleware can answer 500 on the way out.
@@ -398,21 +522,23 @@ def create_wire_app(
             raise _Drop()
         marker = faults.reject_marker
         if action == "400" or (marker and marker in json.dumps(body.get("messages") or body.get("prompt"))):
-            return "400", _error(400, "The request was rejected by the wire server.", "invalid_request_error")
+            message = "The request was rejected by the wire server."
+            return "400", _error(400, message, "invalid_request_error", flavour=flavour)
         if action == "garbage":  # a 200 whose body is cut short: not a completion, not billed
             return "garbage", _garbage()
         if action in ("500", "503"):
-            return action, _error(int(action), f"Injected {action}.", "server_error")
+            status = 529 if flavour == "anthropic" and action == "503" else int(action)
+            return action, _error(status, f"Injected {action}.", "server_error", flavour=flavour)
         if action == "429":
             headers = {"retry-after": f"{faults.retry_after_s:g}", **_rate_headers(state)}
             headers["retry-after-ms"] = str(int(faults.retry_after_s * 1000))
-            return "429", _error(429, "Rate limit reached (injected).", "requests", headers)
-        limited = _enforce_limits(body)
+            return "429", _error(429, "Rate limit reached (injected).", "requests", headers, flavour=flavour)
+        limited = _enforce_limits(body, flavour)
         if limited is not None:
             return "429", limited
         return action, None
 
-    def _enforce_limits(body: dict[str, Any]) -> Any | None:
+    def _enforce_limits(body: dict[str, Any], flavour: str = "openai") -> Any | None:
         messages = body.get("messages") or [{"content": str(body.get("prompt", ""))}]
         cost = prompt_token_estimate(messages) + int(body.get("max_tokens") or 256)
         with state.lock:
@@ -432,7 +558,7 @@ def create_wire_app(
         wait = max(waits)
         headers["retry-after"] = str(max(1, round(wait + 0.5)))
         headers["retry-after-ms"] = str(max(1, int(wait * 1000)))
-        return _error(429, f"Rate limit reached; retry in {wait:.3f}s.", "requests", headers)
+        return _error(429, f"Rate limit reached; retry in {wait:.3f}s.", "requests", headers, flavour=flavour)
 
     def _pay(request: Request, body: dict[str, Any], answer: dict[str, Any]) -> bool:
         cycle = request.scope.get("wire.cycle")
@@ -441,24 +567,33 @@ def create_wire_app(
         key = body_key(body)
         with state.lock:
             state.paid[key] += 1
-            state.tokens_paid += answer["usage"]["total_tokens"]
+            usage = answer["usage"]
+            state.tokens_paid += usage.get("total_tokens") or usage["input_tokens"] + usage["output_tokens"]
             state.last_paid_at = time.time()
         return True
 
-    async def _handle(request: Request, chat: bool) -> Any:
+    async def _handle(request: Request, chat: bool, flavour: str = "openai") -> Any:
         try:
             body = await request.json()
         except ClientDisconnect:
             return JSONResponse({}, status_code=499)  # the client left mid-request; nothing to answer
         except ValueError:
-            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+            message = "We could not parse the JSON body of your request."
+            return _error(400, message, "invalid_request_error", flavour=flavour)
         if not isinstance(body, dict):
-            return _error(400, "The body must be a JSON object.", "invalid_request_error")
-        if chat and not isinstance(body.get("messages"), list):
-            return _error(400, "'messages' is a required property.", "invalid_request_error")
+            return _error(400, "The body must be a JSON object.", "invalid_request_error", flavour=flavour)
+        problem = _anthropic_problem(request, body) if flavour == "anthropic" else None
+        if chat and flavour != "anthropic" and not isinstance(body.get("messages"), list):
+            problem = "'messages' is a required property."
+        if problem:
+            return _error(400, problem, "invalid_request_error", flavour=flavour)
         idem = request.headers.get("idempotency-key") if state.faults.honour_idempotency else None
-        action, refusal = await _admit(request, body)
+        action, refusal = await _admit(request, body, flavour)
         headers = _rate_headers(state)
+        if flavour == "anthropic":
+            headers = _anthropic_headers(headers)
+        elif flavour == "gemini":
+            headers = {}  # Gemini's compatible endpoint sends no rate-limit headers
         if refusal is not None:
             with state.lock:
                 state.statuses[int(action) if action.isdigit() else action] += 1
@@ -469,15 +604,18 @@ def create_wire_app(
             with state.lock:
                 state.statuses[200] += 1
             return JSONResponse(state.idempotent[idem], headers={**headers, "idempotent-replayed": "true"})
-        full = _completion(body, answer_with, fingerprint, chat=chat)
-        answer = _public(full)
+        if flavour == "anthropic":
+            full = answer = _message(body, answer_with)
+        else:
+            full = _completion(body, answer_with, fingerprint, chat=chat)
+            answer = _public(full)
         if not _pay(request, body, answer):
             return JSONResponse({}, status_code=499)
         if idem:
             state.idempotent[idem] = answer
         with state.lock:
             state.statuses[200] += 1
-        if body.get("stream"):
+        if body.get("stream") and flavour != "anthropic":
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
             async def events() -> Any:
@@ -492,9 +630,19 @@ def create_wire_app(
     async def chat_completions(request: Request) -> Any:
         return await _handle(request, chat=True)
 
+    @app.post("/v1beta/openai/chat/completions")
+    async def gemini_chat_completions(request: Request) -> Any:
+        return await _handle(request, chat=True, flavour="gemini")
+
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
         return await _handle(request, chat=False)
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Any:
+        return await _handle(request, chat=True, flavour="anthropic")
+
+    _batch_routes(app, state, answer_with, fingerprint)
 
     @app.get("/v1/models")
     async def models() -> Any:
@@ -522,6 +670,651 @@ def create_wire_app(
         return asdict(faults)
 
     return _DropAware(app)
+
+
+# -- Anthropic Messages ---------------------------------------------------------------
+
+_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _authorised(request: Request, api_key: str, flavour: str) -> bool:
+    if flavour == "anthropic" and request.headers.get("x-api-key") == api_key:
+        return True  # Anthropic's documented header (its newer SDKs send a bearer token: also accepted)
+    return request.headers.get("authorization") == f"Bearer {api_key}"
+
+
+def _anthropic_params_problem(body: dict[str, Any]) -> str | None:
+    """What Anthropic would refuse in a Messages body (None when it is fine)."""
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        return "max_tokens: Field required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: Field required"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            role = message.get("role") if isinstance(message, dict) else None
+            return f"messages.{i}.role: Input should be 'user' or 'assistant' (got {role!r}; use system)"
+    for name in ("logprobs", "top_logprobs", "seed", "n"):
+        if name in body:
+            return f"{name}: Extra inputs are not permitted"
+    return None
+
+
+def _anthropic_problem(request: Request, body: dict[str, Any]) -> str | None:
+    if not request.headers.get("anthropic-version"):
+        return "anthropic-version: header is required"
+    return _anthropic_params_problem(body)
+
+
+def _anthropic_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = [dict(m) for m in body.get("messages") or []]
+    if body.get("system"):
+        messages.insert(0, {"role": "system", "content": body["system"]})
+    return messages
+
+
+def _message(body: dict[str, Any], responder: Responder) -> dict[str, Any]:
+    """An Anthropic Messages answer, with the same deterministic text as a chat completion."""
+    messages = _anthropic_messages(body)
+    max_tokens = int(body["max_tokens"])
+    natural = responder(messages, max_tokens)
+    tokens = natural[:max_tokens]
+    text = "".join(tokens).strip() if not natural or natural[0].startswith(" ") else "".join(tokens)
+    return {
+        "id": "msg_" + body_key(body)[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": str(body.get("model") or "wire-model"),
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if len(natural) > max_tokens else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_token_estimate(messages), "output_tokens": len(tokens)},
+    }
+
+
+# -- batch APIs ---------------------------------------------------------------------
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """Fields of a multipart/form-data body (stdlib parser: no extra dependency)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        raise ValueError("expected multipart/form-data")
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        fields[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return fields
+
+
+def _rfc3339(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _new_id(prefix: str) -> str:
+    import uuid
+
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def _batch_outcome(state: _State, kind: str, params: dict[str, Any], responder: Responder, fingerprint: str):
+    """One batch request's fate: ("ok", answer) or (error kind, HTTP status, message)."""
+    faults = state.faults
+    key = body_key(params)
+    with state.lock:
+        attempt = state.batch_attempts[key]
+        state.batch_attempts[key] += 1
+    if kind == "anthropic":
+        problem = _anthropic_params_problem(params)
+        if problem:
+            return ("invalid", 400, problem)
+        text_of = json.dumps(params.get("messages")) + str(params.get("system") or "")
+    else:
+        if not isinstance(params.get("messages"), list):
+            return ("invalid", 400, "'messages' is a required property.")
+        text_of = json.dumps(params.get("messages"))
+    if faults.reject_marker and faults.reject_marker in text_of:
+        return ("invalid", 400, "The request was rejected by the wire server.")
+    if faults.batch_transient_marker and faults.batch_transient_marker in text_of and attempt == 0:
+        return ("server", 500, "Injected 500 in a batch.")
+    if kind == "anthropic":
+        return ("ok", _message(params, responder))
+    return ("ok", _public(_completion(params, responder, fingerprint)))
+
+
+class _Batch:
+    """One batch (either provider's) and its clock."""
+
+    def __init__(
+        self, kind: str, requests: list[dict[str, Any]], public: dict[str, Any], invalid: list
+    ) -> None:
+        self.kind, self.requests, self.public, self.invalid = kind, requests, public, invalid
+        self.t0 = time.monotonic()
+        self.cancel_at: float | None = None
+        self.cancel_processed = 0  # requests answered before the cancel request: kept, as providers do
+        self.done = False
+        self.results: bytes = b""
+
+    def processed(self, faults: Faults, at: float) -> int:
+        start = self.t0 + faults.batch_validate_s
+        if at < start:
+            return 0
+        if faults.batch_progress_s <= 0:
+            return len(self.requests)
+        return min(len(self.requests), int(len(self.requests) * (at - start) / faults.batch_progress_s))
+
+
+def _advance(state: _State, batch: _Batch, responder: Responder, fingerprint: str, base: str) -> None:
+    """Move a batch along its states by the clock; at its end, write its results (and bill them)."""
+    if batch.done:
+        return
+    faults, now, public = state.faults, time.monotonic(), batch.public
+    elapsed = now - batch.t0
+    v, p, f = faults.batch_validate_s, faults.batch_progress_s, faults.batch_finalize_s
+    openai = batch.kind == "openai"
+    if openai and (batch.invalid or faults.batch_fail):
+        if elapsed >= v:
+            errors = batch.invalid or [
+                {
+                    "code": "invalid_request",
+                    "message": "Injected validation failure.",
+                    "param": None,
+                    "line": 1,
+                }
+            ]
+            public.update(
+                status="failed", failed_at=int(time.time()), errors={"object": "list", "data": errors}
+            )
+            batch.done = True
+        return
+    if openai and elapsed >= v and public.get("in_progress_at") is None and batch.cancel_at is None:
+        public["in_progress_at"] = int(time.time())
+    if batch.cancel_at is not None:
+        if now - batch.cancel_at >= faults.batch_cancel_s:
+            _finish(
+                state,
+                batch,
+                batch.cancel_processed,
+                "cancelled",
+                responder,
+                fingerprint,
+                base,
+            )
+        else:
+            _set_status(batch, "cancelling")
+        return
+    if openai and elapsed < v:
+        return
+    processed = batch.processed(faults, now)
+    total = len(batch.requests)
+    if faults.batch_expire_after is not None and elapsed >= v + p:
+        _finish(state, batch, min(faults.batch_expire_after, total), "expired", responder, fingerprint, base)
+        return
+    if elapsed < v + p:
+        _set_status(batch, "in_progress", processed)
+        return
+    if openai and elapsed < v + p + f:
+        public.update(status="finalizing", finalizing_at=public.get("finalizing_at") or int(time.time()))
+        return
+    _finish(state, batch, total, "completed", responder, fingerprint, base)
+
+
+def _set_status(batch: _Batch, status: str, processed: int = 0) -> None:
+    if batch.kind == "openai":
+        batch.public["status"] = status
+        if status == "cancelling":
+            batch.public["cancelling_at"] = batch.public.get("cancelling_at") or int(time.time())
+        batch.public["request_counts"] = {"total": len(batch.requests), "completed": processed, "failed": 0}
+    else:
+        batch.public["processing_status"] = "canceling" if status == "cancelling" else "in_progress"
+
+
+def _finish(
+    state: _State,
+    batch: _Batch,
+    answered: int,
+    status: str,
+    responder: Responder,
+    fingerprint: str,
+    base: str,
+) -> None:
+    outputs, errors = [], []
+    counts: Counter = Counter()
+    for index, request in enumerate(batch.requests):
+        custom_id, params = request["custom_id"], request["params"]
+        if index >= answered:
+            not_run = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(
+                status, "batch_expired"
+            )
+            counts["expired" if status == "expired" else "canceled"] += 1
+            if batch.kind == "openai":
+                message = "This request could not be executed before the batch ended."
+                errors.append(
+                    {
+                        "id": _new_id("batch_req_"),
+                        "custom_id": custom_id,
+                        "response": None,
+                        "error": {"code": not_run, "message": message},
+                    }
+                )
+            else:
+                kind = "expired" if status == "expired" else "canceled"
+                outputs.append({"custom_id": custom_id, "result": {"type": kind}})
+            continue
+        outcome = _batch_outcome(state, batch.kind, params, responder, fingerprint)
+        if outcome[0] == "ok":
+            with state.lock:
+                state.batch_paid[body_key(params)] += 1
+            counts["succeeded"] += 1
+            if batch.kind == "openai":
+                response = {"status_code": 200, "request_id": _new_id("req_"), "body": outcome[1]}
+                outputs.append(
+                    {"id": _new_id("batch_req_"), "custom_id": custom_id, "response": response, "error": None}
+                )
+            else:
+                outputs.append(
+                    {"custom_id": custom_id, "result": {"type": "succeeded", "message": outcome[1]}}
+                )
+            continue
+        counts["errored"] += 1
+        _, code, message = outcome
+        if batch.kind == "openai":
+            kind = "invalid_request_error" if code == 400 else "server_error"
+            body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+            response = {"status_code": code, "request_id": _new_id("req_"), "body": body}
+            errors.append(
+                {"id": _new_id("batch_req_"), "custom_id": custom_id, "response": response, "error": None}
+            )
+        else:
+            kind = "invalid_request_error" if code == 400 else "api_error"
+            error = {"type": "error", "error": {"type": kind, "message": message}}
+            outputs.append({"custom_id": custom_id, "result": {"type": "errored", "error": error}})
+    public, wall = batch.public, int(time.time())
+    if batch.kind == "openai":
+        for name, lines in (("output_file_id", outputs), ("error_file_id", errors)):
+            if lines:
+                content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+                public[name] = _store_file(
+                    state, f"{public['id']}_{name[:-8]}.jsonl", "batch_output", content
+                )
+        public["status"] = status
+        public[f"{status}_at"] = wall
+        public["request_counts"] = {
+            "total": len(batch.requests),
+            "completed": counts["succeeded"],
+            "failed": counts["errored"],
+        }
+    else:
+        batch.results = "".join(json.dumps(line) + "\n" for line in outputs).encode()
+        public.update(
+            processing_status="ended",
+            ended_at=_rfc3339(time.time()),
+            results_url=f"{base}/v1/messages/batches/{public['id']}/results",
+            request_counts={k: counts[k] for k in ("succeeded", "errored", "canceled", "expired")}
+            | {"processing": 0},
+        )
+    batch.done = True
+
+
+def _store_file(state: _State, filename: str, purpose: str, content: bytes) -> str:
+    file_id = _new_id("file-")
+    state.files[file_id] = {
+        "id": file_id,
+        "object": "file",
+        "bytes": len(content),
+        "created_at": int(time.time()),
+        "filename": filename,
+        "purpose": purpose,
+        "status": "processed",
+        "expires_at": None,
+        "status_details": None,
+        "_content": content,
+        "_seq": len(state.files),
+    }
+    return file_id
+
+
+def _file_view(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+
+def _parse_openai_input(content: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Requests of an input file, and validation errors in OpenAI's shape (with line numbers)."""
+    requests: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(content.decode("utf-8", errors="replace").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            errors.append(
+                {
+                    "code": "invalid_json_line",
+                    "message": "This line is not parseable as valid JSON.",
+                    "param": None,
+                    "line": number,
+                }
+            )
+            continue
+        problem = None
+        if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+            problem = ("missing_required_parameter", "custom_id is required")
+        elif line["custom_id"] in seen:
+            problem = (
+                "duplicate_custom_id",
+                "The custom_id for this request is a duplicate of another request.",
+            )
+        elif line.get("method") != "POST":
+            problem = ("invalid_method", "method must be POST")
+        elif line.get("url") != endpoint:
+            problem = ("mismatched_endpoint", f"url must be {endpoint}, the batch's endpoint")
+        elif not isinstance(line.get("body"), dict):
+            problem = ("missing_required_parameter", "body is required")
+        if problem:
+            errors.append({"code": problem[0], "message": problem[1], "param": None, "line": number})
+            continue
+        seen.add(line["custom_id"])
+        requests.append({"custom_id": line["custom_id"], "params": line["body"]})
+    return requests, errors
+
+
+def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: str) -> None:
+    """OpenAI's files and batches, and Anthropic's Message Batches, on ``app``."""
+    from fastapi.responses import Response
+
+    def base_of(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def refused(request: Request, flavour: str) -> Any | None:
+        key = state.faults.api_key
+        if key and not _authorised(request, key, flavour):
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", flavour=flavour)
+        if flavour == "anthropic" and not request.headers.get("anthropic-version"):
+            return _error(
+                400, "anthropic-version: header is required", "invalid_request_error", flavour=flavour
+            )
+        return None
+
+    def advanced(batch: _Batch, request: Request) -> dict[str, Any]:
+        with state.lock:
+            _advance(state, batch, responder, fingerprint, base_of(request))
+        return batch.public
+
+    def page(
+        items: list[dict[str, Any]], limit: int, after: str | None, id_key: str = "id"
+    ) -> tuple[list, bool]:
+        ids = [i[id_key] for i in items]
+        start = ids.index(after) + 1 if after in ids else 0
+        chunk = items[start : start + limit]
+        return chunk, start + limit < len(items)
+
+    @app.post("/v1/files")
+    async def upload_file(request: Request) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        state.events["upload"] += 1
+        try:
+            fields = _multipart(await request.body(), request.headers.get("content-type", ""))
+        except (ValueError, TypeError) as exc:
+            return _error(400, f"Could not parse multipart form: {exc}", "invalid_request_error")
+        if "file" not in fields or "purpose" not in fields:
+            return _error(400, "'file' and 'purpose' are required.", "invalid_request_error")
+        purpose = fields["purpose"][1].decode()
+        if purpose not in ("batch", "fine-tune", "assistants", "vision", "user_data", "evals"):
+            return _error(400, f"'{purpose}' is not one of the supported purposes.", "invalid_request_error")
+        filename, content = fields["file"]
+        with state.lock:
+            file_id = _store_file(state, filename or "upload.jsonl", purpose, content)
+        if state.faults.batch_upload_delay_s:
+            await asyncio.sleep(state.faults.batch_upload_delay_s)
+        return _file_view(state.files[file_id])
+
+    @app.get("/v1/files")
+    async def list_files(
+        request: Request, purpose: str | None = None, limit: int = 10000, after: str | None = None
+    ) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        state.events["list_files"] += 1
+        entries = sorted(state.files.values(), key=lambda e: -e["_seq"])
+        entries = [_file_view(e) for e in entries if purpose is None or e["purpose"] == purpose]
+        data, more = page(entries, limit, after)
+        return {"object": "list", "data": data, "has_more": more}
+
+    @app.get("/v1/files/{file_id}")
+    async def get_file(request: Request, file_id: str) -> Any:
+        if file_id not in state.files:
+            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+        return _file_view(state.files[file_id])
+
+    @app.get("/v1/files/{file_id}/content")
+    async def file_content(request: Request, file_id: str) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        if file_id not in state.files:
+            return _error(404, f"No such File object: {file_id}", "invalid_request_error")
+        state.events["download"] += 1
+        if state.faults.batch_download_delay_s:
+            await asyncio.sleep(state.faults.batch_download_delay_s)
+        return Response(state.files[file_id]["_content"], media_type="application/octet-stream")
+
+    @app.post("/v1/batches")
+    async def create_batch(request: Request) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
+        endpoint = body.get("endpoint")
+        if endpoint not in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
+            return _error(400, f"Invalid endpoint {endpoint!r}.", "invalid_request_error")
+        if body.get("completion_window") != "24h":
+            return _error(400, "completion_window must be '24h'.", "invalid_request_error")
+        entry = state.files.get(str(body.get("input_file_id")))
+        if entry is None:
+            return _error(404, f"No such File object: {body.get('input_file_id')}", "invalid_request_error")
+        if entry["purpose"] != "batch":
+            return _error(400, "The input file must have purpose 'batch'.", "invalid_request_error")
+        metadata = body.get("metadata")
+        if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16):
+            return _error(400, "metadata: at most 16 string pairs.", "invalid_request_error")
+        requests, invalid = _parse_openai_input(entry["_content"], endpoint)
+        now = int(time.time())
+        public = {
+            "id": _new_id("batch_"),
+            "object": "batch",
+            "endpoint": endpoint,
+            "errors": None,
+            "input_file_id": entry["id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "in_progress_at": None,
+            "expires_at": now + 86400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": metadata,
+        }
+        with state.lock:
+            state.events["create"] += 1
+            state.batches[public["id"]] = _Batch("openai", requests, public, invalid)
+            if not invalid:
+                for r in requests:
+                    state.batch_submitted[body_key(r["params"])] += 1
+        if state.faults.batch_create_delay_s:
+            await asyncio.sleep(state.faults.batch_create_delay_s)
+        return dict(public)
+
+    @app.get("/v1/batches")
+    async def list_batches(request: Request, limit: int = 20, after: str | None = None) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        state.events["list_batches"] += 1
+        entries = [advanced(b, request) for b in reversed(list(state.batches.values())) if b.kind == "openai"]
+        data, more = page(entries, limit, after)
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+
+    @app.get("/v1/batches/{batch_id}")
+    async def get_batch(request: Request, batch_id: str) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != "openai":
+            return _error(404, f"No batch found with id '{batch_id}'.", "invalid_request_error")
+        state.events["poll"] += 1
+        return advanced(batch, request)
+
+    @app.post("/v1/batches/{batch_id}/cancel")
+    async def cancel_batch(request: Request, batch_id: str) -> Any:
+        if (refusal := refused(request, "openai")) is not None:
+            return refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != "openai":
+            return _error(404, f"No batch found with id '{batch_id}'.", "invalid_request_error")
+        public = advanced(batch, request)
+        if public["status"] in ("validating", "in_progress", "finalizing"):
+            state.events["cancel"] += 1
+            batch.cancel_at = time.monotonic()
+            batch.cancel_processed = batch.processed(state.faults, batch.cancel_at)
+            _set_status(batch, "cancelling", batch.cancel_processed)
+        return advanced(batch, request)
+
+    @app.post("/v1/messages/batches")
+    async def create_message_batch(request: Request) -> Any:
+        if (refusal := refused(request, "anthropic")) is not None:
+            return refusal
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON body.", "invalid_request_error", flavour="anthropic")
+        entries = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries:
+            return _error(400, "requests: Field required", "invalid_request_error", flavour="anthropic")
+        ids = [e.get("custom_id") if isinstance(e, dict) else None for e in entries]
+        bad = [i for i in ids if not isinstance(i, str) or not _CUSTOM_ID.match(i)]
+        if bad:
+            return _error(
+                400,
+                f"custom_id {bad[0]!r}: must match ^[a-zA-Z0-9_-]{{1,64}}$",
+                "invalid_request_error",
+                flavour="anthropic",
+            )
+        if len(set(ids)) != len(ids):
+            return _error(
+                400,
+                "custom_id values must be unique within a batch",
+                "invalid_request_error",
+                flavour="anthropic",
+            )
+        if any(not isinstance(e.get("params"), dict) for e in entries):
+            return _error(400, "params: Field required", "invalid_request_error", flavour="anthropic")
+        requests = [{"custom_id": e["custom_id"], "params": e["params"]} for e in entries]
+        now = time.time()
+        public = {
+            "id": _new_id("msgbatch_"),
+            "type": "message_batch",
+            "processing_status": "in_progress",
+            "request_counts": {
+                "processing": len(requests),
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            },
+            "ended_at": None,
+            "created_at": _rfc3339(now),
+            "expires_at": _rfc3339(now + 86400),
+            "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": None,
+        }
+        with state.lock:
+            state.events["create"] += 1
+            state.batches[public["id"]] = _Batch("anthropic", requests, public, [])
+            for r in requests:
+                state.batch_submitted[body_key(r["params"])] += 1
+        if state.faults.batch_create_delay_s:
+            await asyncio.sleep(state.faults.batch_create_delay_s)
+        return dict(public)
+
+    @app.get("/v1/messages/batches")
+    async def list_message_batches(request: Request, limit: int = 20, after_id: str | None = None) -> Any:
+        if (refusal := refused(request, "anthropic")) is not None:
+            return refusal
+        state.events["list_batches"] += 1
+        entries = [
+            advanced(b, request) for b in reversed(list(state.batches.values())) if b.kind == "anthropic"
+        ]
+        data, more = page(entries, limit, after_id)
+        return {
+            "data": data,
+            "has_more": more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
+    @app.get("/v1/messages/batches/{batch_id}")
+    async def get_message_batch(request: Request, batch_id: str) -> Any:
+        if (refusal := refused(request, "anthropic")) is not None:
+            return refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != "anthropic":
+            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        state.events["poll"] += 1
+        return advanced(batch, request)
+
+    @app.post("/v1/messages/batches/{batch_id}/cancel")
+    async def cancel_message_batch(request: Request, batch_id: str) -> Any:
+        if (refusal := refused(request, "anthropic")) is not None:
+            return refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != "anthropic":
+            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        public = advanced(batch, request)
+        if public["processing_status"] == "in_progress":
+            state.events["cancel"] += 1
+            batch.cancel_at = time.monotonic()
+            batch.cancel_processed = batch.processed(state.faults, batch.cancel_at)
+            public["cancel_initiated_at"] = _rfc3339(time.time())
+            _set_status(batch, "cancelling")
+        return advanced(batch, request)
+
+    @app.get("/v1/messages/batches/{batch_id}/results")
+    async def message_batch_results(request: Request, batch_id: str) -> Any:
+        if (refusal := refused(request, "anthropic")) is not None:
+            return refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != "anthropic":
+            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        if advanced(batch, request)["processing_status"] != "ended":
+            return _error(400, "Batch has not ended yet.", "invalid_request_error", flavour="anthropic")
+        state.events["download"] += 1
+        if state.faults.batch_download_delay_s:
+            await asyncio.sleep(state.faults.batch_download_delay_s)
+        return Response(batch.results, media_type="application/binary")
 
 
 class _DropAware:

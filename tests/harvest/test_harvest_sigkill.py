@@ -25,8 +25,8 @@ COUNT = 120
 MAX_NEW = 12
 
 
-def start_harvest(out: Path, prompts: Path, base_url: str, concurrency: int = 4) -> subprocess.Popen:
-    command = harvest_cli(
+def harvest_command(out: Path, prompts: Path, base_url: str, concurrency: int = 4) -> list[str]:
+    return harvest_cli(
         str(out),
         "--teacher",
         base_url,
@@ -44,6 +44,10 @@ def start_harvest(out: Path, prompts: Path, base_url: str, concurrency: int = 4)
         "test: our own wire server",
         "--no-progress",
     )
+
+
+def start_harvest(out: Path, prompts: Path, base_url: str, concurrency: int = 4) -> subprocess.Popen:
+    command = harvest_command(out, prompts, base_url, concurrency)
     # stdout/stderr to files: a full pipe would block the child and skew the kill moment
     log = open(out.parent / "harvest.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=log, stderr=log)
@@ -153,3 +157,34 @@ def test_ctrl_c_stops_gracefully_and_keeps_everything(tmp_path: Path, wire_proce
     assert finisher.wait(timeout=240) == 0
     assert server.stats()["paid_twice"] == []
     check_dataset(out, prompts)
+
+
+def test_budget_holds_across_kills_counting_requests_in_flight(tmp_path: Path, wire_process_factory) -> None:
+    """A request in flight at a SIGKILL may be billed without its answer ever arriving.
+
+    Its reservation is on disk, so the rerun counts it as spent: across the kill
+    and the rerun, the requests that reached the server (each of which a real
+    provider may bill) never exceed --max-requests.
+    """
+    server = wire_process_factory(Faults(latency_s=2.0, honour_idempotency=False))
+    prompts = write_prompts(tmp_path / "prompts.jsonl", 40)
+    out = tmp_path / "out"
+    command = harvest_command(out, prompts, server.base_url, concurrency=8) + ["--max-requests", "12"]
+    log = open(tmp_path / "harvest.log", "ab")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while server.stats()["requests"] < 8:  # the probe answered, then 7-8 in flight
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    in_flight = server.stats()["requests"] - server.stats()["paid"]
+    assert in_flight >= 1
+    with sqlite3.connect(out / "cache.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM reservations").fetchone()[0] >= in_flight
+    rerun = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, timeout=240)
+    assert rerun.returncode == 0
+    stats = server.stats()
+    assert len(stats["per_body"]) <= 12  # distinct requests that reached the server: within the cap
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "budget_exhausted" and manifest["budget"]["spent"]["requests"] == 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -186,3 +187,52 @@ def test_any_jsonl_content_is_read_or_refused_clearly(tmp_path_factory, lines: l
     for query in queries:
         assert query.messages and all(isinstance(m["content"], str) for m in query.messages)
     assert all(e.line >= 1 for e in errors)
+
+
+def test_reservations_are_committed_and_settled_with_the_answer(tmp_path: Path) -> None:
+    from distillscope.harvest.cache import AnswerCache
+
+    with AnswerCache(tmp_path / "c.sqlite") as cache:
+        first = cache.reserve("run", "k1", 1, 100, 0.5)
+        second = cache.reserve("run", "k2", 1, 50, 0.25)
+        cache.reserve("other", "k3", 1, 7, 0.1)
+        assert cache.reserved("run") == (2, 150, 0.75)
+        assert cache.put_answer("k1", "t", "{}", '{"choices":[{}]}', run_id="run", reservation=first)
+        cache.release(second)
+        assert cache.reserved("run") == (0, 0, 0.0)
+    with AnswerCache(tmp_path / "c.sqlite") as reopened:  # committed: a new process sees the same
+        assert reopened.reserved("other") == (1, 7, 0.1) and reopened.count() == 1
+
+
+def test_answer_views_of_both_wire_formats() -> None:
+    from distillscope.harvest.formats import anthropic_body, request_messages, usage_tokens, view
+
+    body = {
+        "model": "claude-x",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "max_tokens": 5,
+        "temperature": 0.2,
+        "stop": "END",
+    }
+    native = anthropic_body(body)
+    assert native["system"] == "be brief" and native["messages"] == [{"role": "user", "content": "hi"}]
+    assert native["stop_sequences"] == ["END"] and "stop" not in native
+    assert request_messages(native) == body["messages"]
+    message = {
+        "type": "message",
+        "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        "stop_reason": "max_tokens",
+        "usage": {"input_tokens": 3, "output_tokens": 5},
+        "model": "claude-x",
+        "id": "msg_1",
+    }
+    seen = view(message)
+    assert (seen.text, seen.finish_reason, seen.prompt_tokens, seen.completion_tokens) == (
+        "ab",
+        "length",
+        3,
+        5,
+    )
+    assert usage_tokens(message) == (3, 5) and usage_tokens({"choices": [{}]}) is None
+    with pytest.raises(ValueError, match="logprobs"):
+        anthropic_body({**body, "logprobs": True, "top_logprobs": 2})
