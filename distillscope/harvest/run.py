@@ -430,7 +430,8 @@ class _Run:
                 "id": self.teacher.teacher_id,
                 "base_url": self.teacher.shown_url,
                 "model": self.teacher.model,
-                "api_key_env": settings.api_key_env if self.teacher.kind == "url" else None,
+                "api_key_env": settings.key_env if self.teacher.kind == "url" else None,
+                "api": self.teacher.api,
                 "system_fingerprints": sorted(
                     {str(e.provenance.get("system_fingerprint")) for e in exchanges if e.provenance}
                 ),

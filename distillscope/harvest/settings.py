@@ -96,6 +96,8 @@ class HarvestSettings:
             raise ValueError(f"api must be auto, {' or '.join(APIS)} (got {self.api!r})")
         if self.on_interrupt not in ("ask", "cancel", "keep"):
             raise ValueError("on_interrupt must be ask, cancel or keep")
+        if self.is_local and self.api == "anthropic":
+            raise ValueError("the local teacher speaks the OpenAI format: use api 'auto' or 'openai' with it")
         if self.batch and self.is_local:
             raise ValueError(
                 "batch needs a provider's batch API: give --teacher a URL (the local teacher has none)"

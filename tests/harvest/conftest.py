@@ -73,13 +73,3 @@ def wire_process_factory() -> Iterator:
     yield start
     for process in started:
         process.close()
-
-
-def set_process_faults(process: WireProcess, faults: Faults) -> None:
-    """Change a wire server process's faults (its batches, files and counters stay)."""
-    import dataclasses
-
-    import httpx
-
-    url = process.base_url.removesuffix("/v1") + "/_faults"
-    httpx.post(url, json=dataclasses.asdict(faults), timeout=10).raise_for_status()

@@ -27,3 +27,13 @@ def write_prompts(path: Path, count: int, prefix: str = "prompt") -> Path:
         for i in range(count):
             handle.write(json.dumps({"prompt": f"{prefix} number {i}: say something", "id": i}) + "\n")
     return path
+
+
+def set_process_faults(base_url: str, faults) -> None:
+    """Change a wire server process's faults (its batches, files and counters stay)."""
+    import dataclasses
+
+    import httpx
+
+    url = base_url.removesuffix("/v1") + "/_faults"
+    httpx.post(url, json=dataclasses.asdict(faults), timeout=10).raise_for_status()

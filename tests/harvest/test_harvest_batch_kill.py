@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import WireProcess, set_process_faults
-from harvest_helpers import REPO, child_env, harvest_cli, write_prompts
+from harvest_helpers import REPO, child_env, harvest_cli, set_process_faults, write_prompts
 
 from distillscope.harvest.batch.store import BatchStore
 from distillscope.harvest.cache import AnswerCache
@@ -36,8 +35,8 @@ MAX_NEW = 8
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku"}
 
 
-def start(out: Path, prompts: Path, base_url: str, api: str, *extra: str) -> subprocess.Popen:
-    command = harvest_cli(
+def batch_command(out: Path, prompts: Path, base_url: str, api: str, *extra: str) -> list[str]:
+    return harvest_cli(
         str(out),
         "--teacher",
         base_url,
@@ -59,11 +58,15 @@ def start(out: Path, prompts: Path, base_url: str, api: str, *extra: str) -> sub
         "--no-progress",
         *extra,
     )
+
+
+def start(out: Path, prompts: Path, base_url: str, api: str, *extra: str) -> subprocess.Popen:
+    command = batch_command(out, prompts, base_url, api, *extra)
     log = open(out.parent / "harvest.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=log, stderr=log)
 
 
-def wait_for(server: WireProcess, process: subprocess.Popen, event: str, minimum: int = 1) -> None:
+def wait_for(server, process: subprocess.Popen, event: str, minimum: int = 1) -> None:
     deadline = time.monotonic() + 90
     while server.stats()["batch"]["events"].get(event, 0) < minimum:
         assert process.poll() is None, f"the harvester exited before {event}"
@@ -76,7 +79,7 @@ def kill(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def check_exactly_once(out: Path, server: WireProcess, batches: int = 3) -> None:
+def check_exactly_once(out: Path, server, batches: int = 3) -> None:
     stats = server.stats()["batch"]
     assert stats["submitted"] == COUNT and stats["submitted_twice"] == [], "a request was submitted twice"
     assert stats["paid"] == COUNT and stats["paid_twice"] == []
@@ -100,10 +103,10 @@ def check_exactly_once(out: Path, server: WireProcess, batches: int = 3) -> None
 
 STAGES = {
     # stage: (faults that hold the harvester there, the server event that says it is there)
-    "uploading": (Faults(batch_upload_delay_s=30), "upload"),
-    "creating": (Faults(batch_create_delay_s=30), "create"),
+    "uploading": (Faults(batch_upload_delay_s=5), "upload"),
+    "creating": (Faults(batch_create_delay_s=5), "create"),
     "polling": (Faults(batch_progress_s=30), "poll"),
-    "downloading": (Faults(batch_download_delay_s=30), "download"),
+    "downloading": (Faults(batch_download_delay_s=5), "download"),
 }
 CASES = [(api, stage) for api in ("openai", "anthropic") for stage in STAGES]
 CASES.remove(("anthropic", "uploading"))  # Message Batches carry their requests inline: no upload
@@ -127,7 +130,7 @@ def test_sigkill_at_each_stage_then_rerun_gets_every_answer_exactly_once(
         with AnswerCache(out / "cache.sqlite") as cache:
             run_id = HarvestSettings(out_dir=out, strategy=StaticStrategy([])).run_id
             assert BatchStore(cache).outstanding(run_id).requests == at_kill["submitted"] == COUNT
-    set_process_faults(server, Faults())
+    set_process_faults(server.base_url, Faults())
     finisher = start(out, prompts, server.base_url, api)
     assert finisher.wait(timeout=120) == 0, (out.parent / "harvest.log").read_text()[-3000:]
     check_exactly_once(out, server)
@@ -171,7 +174,7 @@ def test_ctrl_c_cancels_the_remote_batches_and_a_rerun_resubmits_only_the_rest(
     stats = server.stats()["batch"]
     assert stats["events"].get("cancel") == 3 and stats["submitted"] == COUNT
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
-    set_process_faults(server, Faults())
+    set_process_faults(server.base_url, Faults())
     finisher = start(out, prompts, server.base_url, api)
     assert finisher.wait(timeout=120) == 0
     final = server.stats()["batch"]
@@ -216,3 +219,32 @@ def test_ctrl_c_keeping_the_batches_collects_them_on_rerun(tmp_path: Path, wire_
     finisher = start(out, prompts, server.base_url, "anthropic")
     assert finisher.wait(timeout=120) == 0
     check_exactly_once(out, server)
+
+
+def test_ctrl_c_on_a_terminal_asks_whether_to_cancel(tmp_path: Path, wire_process_factory) -> None:
+    import os
+    import pty
+
+    server = wire_process_factory(Faults(batch_progress_s=6, batch_cancel_s=0.1))
+    prompts = write_prompts(tmp_path / "prompts.jsonl", COUNT)
+    out = tmp_path / "out"
+    command = batch_command(out, prompts, server.base_url, "openai")
+    main, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=child_env(),
+            stdin=terminal,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(server, process, "poll", 3)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        os.write(main, b"y\n")  # "Cancel the 3 running batch(es) at the provider? [y/N]"
+        assert process.wait(timeout=60) == 130
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert server.stats()["batch"]["events"].get("cancel") == 3
