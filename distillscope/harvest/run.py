@@ -42,7 +42,7 @@ from distillscope.harvest.preflight import preflight_estimate
 from distillscope.harvest.prices import FREE, Price, PriceTable
 from distillscope.harvest.progress import HarvestProgress
 from distillscope.harvest.settings import HarvestSettings
-from distillscope.harvest.strategies.base import Query, TeacherAware
+from distillscope.harvest.strategies.base import Query, StaticStrategy, TeacherAware
 from distillscope.harvest.teacher import Teacher, describe_teacher, open_teacher
 from distillscope.records import Exchange
 
@@ -113,7 +113,8 @@ class _Run:
         self.warnings = warnings
         self.rows: list[tuple[tuple[int, int], Query, str]] = []
         self.failures: list[dict[str, Any]] = []
-        self.answered: list[tuple[tuple[int, int], Exchange]] = []
+        # (position, query, answer): exchanges are built only for strategies that read them
+        self.answered: list[tuple[tuple[int, int], Query, CachedAnswer]] = []
         self.seen: set[str] = set()
         self.duplicates = 0
         self.duplicate_examples: list[Any] = []
@@ -245,7 +246,7 @@ class _Run:
             if self.dispatcher.stop.is_set() or self.dispatcher.budget_exhausted:
                 break
             # In query order, not arrival order: a replayed round must see exactly the same inputs.
-            answered = [exchange for _, exchange in sorted(self.answered, key=lambda item: item[0])]
+            answered = [] if isinstance(strategy, StaticStrategy) else self._answered_in_order()
             queries = await asyncio.to_thread(strategy.next_round, round_index, answered)
             if not queries:
                 break
@@ -259,6 +260,10 @@ class _Run:
             work = iter(enumerate(planned))
             workers = min(len(planned), self.settings.concurrency * 2 + 2)
             await asyncio.gather(*(self._worker(round_index, work) for _ in range(workers)))
+
+    def _answered_in_order(self) -> list[Exchange]:
+        ordered = sorted(self.answered, key=lambda item: item[0])
+        return [self._exchange(query, answer) for _, query, answer in ordered]
 
     def _plan(self, queries: Sequence[Query]) -> list[tuple[Query, PlannedRequest]]:
         planned = []
@@ -300,7 +305,7 @@ class _Run:
         # Collected as each request finishes, so an abandoned round still keeps what was answered.
         if result.answer is not None:
             self.rows.append((position, query, request.key))
-            self.answered.append((position, self._exchange(query, result.answer)))
+            self.answered.append((position, query, result.answer))
         elif result.status == "failed":
             failure = self.cache.failure(request.key)
             self.failures.append(

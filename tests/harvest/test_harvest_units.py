@@ -236,3 +236,24 @@ def test_answer_views_of_both_wire_formats() -> None:
     assert usage_tokens(message) == (3, 5) and usage_tokens({"choices": [{}]}) is None
     with pytest.raises(ValueError, match="logprobs"):
         anthropic_body({**body, "logprobs": True, "top_logprobs": 2})
+
+
+def test_exchange_row_equals_to_dict() -> None:
+    from distillscope.harvest.output import exchange_row
+    from distillscope.records import Exchange
+
+    exchange = Exchange(
+        id="x",
+        ts=1.0,
+        account="a",
+        messages=[{"role": "user", "content": "hi"}],
+        params={"max_tokens": 3},
+        response_text="yo",
+        usage={"prompt_tokens": 1},
+        logprobs=[{"token": "yo", "logprob": -0.1, "top_logprobs": []}],
+        provenance={"nested": {"deep": [1, 2]}},
+        extra={"custom": 1, "account": "shadowed"},
+    )
+    assert exchange_row(exchange) == exchange.to_dict()
+    bare = Exchange(id="y", ts=2.0, account="b", prompt="p")
+    assert exchange_row(bare) == bare.to_dict()
