@@ -39,7 +39,9 @@ class StudentSpec:
 
     ``layers`` is either explicit indices (``"0,2,4"``) or a rule:
     ``"every-other"`` (0, 2, 4, ...), ``"first:N"``, ``"spread:N"`` (N layers
-    spread evenly, first and last included).
+    spread evenly, first and last included), or ``"auto:N"`` (N layers chosen by
+    measured redundancy on calibration text: :func:`distillscope.models.choose_layers`,
+    which needs the model, so :meth:`resolve` cannot answer it alone).
     """
 
     layers: str = "every-other"
@@ -50,7 +52,7 @@ class StudentSpec:
             raise ValueError("StudentSpec.layers must not be empty")
         if rule == "every-other":
             return
-        if rule.startswith(("first:", "spread:")):
+        if rule.startswith(("first:", "spread:", "auto:")):
             count = rule.split(":", 1)[1]
             if not count.isdigit() or int(count) < 1:
                 raise ValueError(f"StudentSpec.layers {rule!r}: the count must be a positive integer")
@@ -58,13 +60,28 @@ class StudentSpec:
         parts = [p.strip() for p in rule.split(",")]
         if not all(p.isdigit() for p in parts):
             raise ValueError(
-                f"StudentSpec.layers {rule!r}: use 'every-other', 'first:N', 'spread:N' "
+                f"StudentSpec.layers {rule!r}: use 'every-other', 'first:N', 'spread:N', 'auto:N' "
                 "or comma-separated layer indices"
             )
+
+    @property
+    def is_auto(self) -> bool:
+        return self.layers.strip().startswith("auto:")
+
+    @property
+    def count(self) -> int | None:
+        """N of ``first:N``, ``spread:N`` or ``auto:N``; None for the other rules."""
+        rule = self.layers.strip()
+        return int(rule.split(":", 1)[1]) if rule.startswith(("first:", "spread:", "auto:")) else None
 
     def resolve(self, num_layers: int) -> list[int]:
         """The sorted teacher layer indices to keep, for a teacher of ``num_layers``."""
         rule = self.layers.strip()
+        if self.is_auto:
+            raise ValueError(
+                f"{rule!r} is chosen from measured redundancy: use distillscope.models.choose_layers "
+                "(or build_student with a tokenizer and calibration text)"
+            )
         if rule == "every-other":
             chosen = list(range(0, num_layers, 2))
         elif rule.startswith("first:"):

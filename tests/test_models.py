@@ -53,3 +53,77 @@ def test_embedded_teacher_loads_and_answers(teacher_dir):
     assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :])
     student = build_student(model, "every-other")
     assert student.config.num_hidden_layers == 15
+
+
+def test_auto_spec_is_validated_and_needs_the_model():
+    assert StudentSpec("auto:4").is_auto and StudentSpec("auto:4").count == 4
+    with pytest.raises(ValueError, match="measured redundancy"):
+        StudentSpec("auto:4").resolve(6)
+    with pytest.raises(ValueError, match="positive integer"):
+        StudentSpec("auto:x")
+
+
+def _model_with_layers(tiny_model_dir, layers: int):
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from distillscope.models import tiny_model_config
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    torch.manual_seed(1)
+    return LlamaForCausalLM(tiny_model_config(len(tokenizer), layers=layers)).eval(), tokenizer
+
+
+def test_layer_redundancy_sees_a_layer_that_does_nothing(tiny_model_dir):
+    from distillscope.models import choose_layers, layer_redundancy
+
+    model, tokenizer = _model_with_layers(tiny_model_dir, 5)
+    # Layer 2 made an identity: zero output projections leave the residual stream untouched.
+    layer = model.model.layers[2]
+    for weight in (layer.self_attn.o_proj.weight, layer.mlp.down_proj.weight):
+        torch.nn.init.zeros_(weight)
+    texts = ["What is 2 + 3?", "Sort these words: pear, apple, fig.", "Spell 'cat' backward."]
+    distance = layer_redundancy(model, tokenizer, texts)
+    assert len(distance) == 5 and distance[2] == pytest.approx(0.0, abs=1e-6)
+    assert all(d > 1e-3 for i, d in enumerate(distance) if i != 2)
+    keep = choose_layers(model, tokenizer, 4, texts)
+    assert keep[0] == 0 and keep[-1] == 4 and 2 not in keep and len(keep) == 4
+    student = build_student(model, "auto:4", tokenizer, texts)
+    assert student.distillscope_layers == keep and student.config.num_hidden_layers == 4
+    # Dropping the identity layer changes nothing: the 4-layer student computes what the teacher does.
+    ids = tokenizer("hello there", return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.allclose(student(ids).logits, model(ids).logits, atol=1e-4)
+
+
+def test_auto_keeps_first_and_last_and_checks_the_count(tiny_model_dir):
+    from distillscope.models import choose_layers
+
+    model, tokenizer = _model_with_layers(tiny_model_dir, 4)
+    assert choose_layers(model, tokenizer, 2, ["hi"]) == [0, 3]
+    assert choose_layers(model, tokenizer, 4, ["hi"]) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        choose_layers(model, tokenizer, 5, ["hi"])
+    with pytest.raises(ValueError, match="tokenizer"):
+        build_student(model, "auto:3")
+
+
+def test_build_student_cli_auto_writes_the_chosen_layers(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text("What is 2 + 3?\nName three fruits.\n")
+    out = tmp_path / "auto-student"
+    done = subprocess.run(
+        [sys.executable, "-m", "distillscope", "models", "build-student", str(out), "--teacher",
+         str(tiny_model_dir), "--layers", "auto:2", "--calibration", str(calibration)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[0, 1]" in done.stdout + done.stderr and (out / "config.json").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "distillscope", "models", "build-student", str(tmp_path / "x"), "--teacher",
+         str(tiny_model_dir), "--layers", "auto:9"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "between 1 and 2" in (bad.stdout + bad.stderr)

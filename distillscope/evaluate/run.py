@@ -36,13 +36,13 @@ def _messages_key(messages: list[dict[str, Any]]) -> str:
 def load_prompts(spec: str, n: int, seed: int) -> list[list[dict[str, Any]]]:
     """Conversations from ``reasoning_gym:TASK[,TASK]``, a .txt (one prompt a line) or an exchanges file."""
     if spec.startswith("reasoning_gym:"):
-        import reasoning_gym
+        from distillscope.evaluate.tasks import make_task_dataset
 
         tasks = [t for t in spec.split(":", 1)[1].split(",") if t]
         per_task = -(-n // len(tasks))
         items = []
         for task in tasks:
-            dataset = reasoning_gym.create_dataset(task, size=per_task, seed=seed)
+            dataset = make_task_dataset(task, per_task, seed)
             items.append([[{"role": "user", "content": item["question"]}] for item in dataset])
         interleaved = [conv for group in zip(*items, strict=True) for conv in group]
         return interleaved[:n]

@@ -4,10 +4,15 @@ The model answers the question with an instruction to end with ``Answer: ...``;
 :func:`extract_answer` then takes, in order: the last ``Answer:`` line, the last
 ``\\boxed{...}``, the text after ``####``, the last number (when the reference is
 a number), the last non-empty line.
+
+A task is a reasoning-gym name, optionally with its generator's settings:
+``basic_arithmetic:max_terms=2:max_digits=1`` (values read as Python literals,
+else as strings), so easy variants of a task can be asked for by name.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from typing import Any
@@ -42,13 +47,36 @@ def _is_number(value: str) -> bool:
     return bool(re.fullmatch(r"\s*-?\d[\d,]*(?:\.\d+)?\s*", str(value)))
 
 
-def task_items(tasks: list[str], size: int, seed: int) -> list[tuple[str, Any, dict[str, Any]]]:
-    """``(task, dataset, item)`` for ``size`` items of each reasoning-gym task."""
+def parse_task(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name:key=value:key=value"`` -> ``(name, {key: value})``; a bad setting is a ValueError."""
+    name, *settings = spec.strip().split(":")
+    if not name:
+        raise ValueError(f"task {spec!r}: no task name")
+    config: dict[str, Any] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"task {spec!r}: settings are key=value, not {setting!r}")
+        try:
+            config[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            config[key.strip()] = value.strip()
+    return name, config
+
+
+def make_task_dataset(spec: str, size: int, seed: int) -> Any:
+    """The reasoning-gym dataset of a task spec (see :func:`parse_task`)."""
     import reasoning_gym
 
+    name, config = parse_task(spec)
+    return reasoning_gym.create_dataset(name, size=size, seed=seed, **config)
+
+
+def task_items(tasks: list[str], size: int, seed: int) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(task, dataset, item)`` for ``size`` items of each reasoning-gym task spec."""
     out = []
     for task in tasks:
-        dataset = reasoning_gym.create_dataset(task, size=size, seed=seed)
+        dataset = make_task_dataset(task, size, seed)
         out.extend((task, dataset, dataset[i]) for i in range(size))
     return out
 

@@ -58,7 +58,8 @@ class Outcome:
 
 
 class TeacherClient:
-    """POSTs canonical bodies to the teacher's chat endpoint over one pooled async connection set."""
+    """POSTs canonical bodies to the teacher's chat endpoint (or ``path``: on-policy training scores
+    through ``/completions``) over one pooled async connection set."""
 
     def __init__(
         self,
@@ -69,11 +70,12 @@ class TeacherClient:
         max_connections: int = 64,
         idempotency_keys: bool = True,
         api: str = "openai",
+        path: str | None = None,
     ) -> None:
         self.api = api
         headers = api_headers(api, api_key)
         headers["content-type"] = "application/json"
-        path = "/messages" if api == "anthropic" else "/chat/completions"
+        path = path or ("/messages" if api == "anthropic" else "/chat/completions")
         self.url = base_url.rstrip("/") + path
         self.idempotency_keys = idempotency_keys
         self._headers = headers

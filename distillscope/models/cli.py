@@ -32,7 +32,13 @@ def build_student_command(
     ),
     layers: str = typer.Option(
         "every-other",
-        help="Teacher layers to keep: 'every-other', 'first:N', 'spread:N' or indices like '0,2,4'.",
+        help="Teacher layers to keep: 'every-other', 'first:N', 'spread:N', indices like '0,2,4', or "
+        "'auto:N' (first and last, plus the N-2 layers that turn the hidden state most on calibration text).",
+    ),
+    calibration: Path = typer.Option(
+        None,
+        help="auto:N: calibration text, one prompt a line (.txt) or an exchanges file; "
+        "default: 32 reasoning-gym questions.",
     ),
 ) -> None:
     """Make a smaller student by keeping a subset of the teacher's layers (weights copied)."""
@@ -41,17 +47,34 @@ def build_student_command(
 
     try:
         spec = StudentSpec(layers)
+        texts = _calibration(calibration) if calibration is not None else None
         model, tokenizer = load_model(teacher)
-        student = build_student(model, spec)
+        with console.status("measuring layer redundancy" if spec.is_auto else "copying layers"):
+            student = build_student(model, spec, tokenizer, texts)
     except (ModelNotFoundError, ValueError) as exc:
         fail(str(exc))
     student.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    kept = spec.resolve(model.config.num_hidden_layers)
+    kept = student.distillscope_layers
     console.print(
-        f"student with {len(kept)} of {model.config.num_hidden_layers} layers "
+        f"student with {len(kept)} of {model.config.num_hidden_layers} layers {kept} "
         f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f}M parameters) -> {out}"
     )
+
+
+def _calibration(path: Path) -> list[str]:
+    if not path.exists():
+        raise ValueError(f"calibration file {path} does not exist")
+    if path.suffix == ".txt":
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        from distillscope.train.data import load_dataset
+        from distillscope.train.student import calibration_texts
+
+        texts = calibration_texts(load_dataset(path), n=64)
+    if not texts:
+        raise ValueError(f"calibration file {path} holds no text")
+    return texts
 
 
 def register(app: typer.Typer) -> None:

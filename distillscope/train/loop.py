@@ -28,6 +28,14 @@ from distillscope.train.losses import completion_ce, sparse_kd_loss
 from distillscope.train.settings import TrainSettings
 
 
+class StopTraining(Exception):
+    """Raised by a batch source to end training early and cleanly (e.g. the teacher budget is spent)."""
+
+
+#: ``(model, state) -> (loss, tokens)`` for one micro-batch; it advances ``state.data_position`` itself.
+BatchLoss = Callable[[Any, TrainState], tuple[torch.Tensor, int]]
+
+
 class TrainingInterrupted(DistillscopeError, RuntimeError):
     """Training stopped early (Ctrl-C or ``stop_after``); a checkpoint holds the progress."""
 
@@ -45,6 +53,7 @@ class FitReport:
     examples: int
     tokens: int  # non-padding tokens processed
     losses: list[float] = field(default_factory=list)
+    stopped_early: str | None = None  # why a batch source ended training before total_steps
 
     @property
     def final_loss(self) -> float | None:
@@ -131,10 +140,18 @@ def fit(
     pad_id: int,
     checkpoints: Path | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    batch_loss: BatchLoss | None = None,
+    steps: int | None = None,
 ) -> FitReport:
-    """Train ``model`` in place on ``examples``; checkpoints under ``checkpoints`` when given."""
+    """Train ``model`` in place on ``examples``; checkpoints under ``checkpoints`` when given.
+
+    ``batch_loss`` replaces the default micro-batch (a slice of ``examples`` and the
+    method's loss) for methods that make their data as they go (on-policy); ``steps``
+    then overrides the planned number of steps. A :class:`StopTraining` it raises
+    ends training after the last complete step, with a checkpoint.
+    """
     torch.manual_seed(settings.seed)
-    steps = total_steps(settings, len(examples))
+    steps = steps or total_steps(settings, len(examples))
     optimizer, scheduler = make_optimizer(model, settings, steps)
     print_name = fingerprint(settings, examples)
     state = TrainState(0, 0, print_name, [])
@@ -144,7 +161,14 @@ def fit(
     model.train()
     with _StopFlag() as stop, _progress(settings, steps, state.step) as advance:
         while state.step < steps:
-            loss, tokens = _one_step(model, examples, settings, pad_id, state)
+            try:
+                loss, tokens = _one_step(model, examples, settings, pad_id, state, batch_loss)
+            except StopTraining as exc:
+                optimizer.zero_grad(set_to_none=True)
+                report.stopped_early = str(exc)
+                if checkpoints is not None:
+                    save_checkpoint(checkpoints, model, optimizer, scheduler, state)
+                break
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -166,17 +190,26 @@ def fit(
 
 
 def _one_step(
-    model: Any, examples: list[Example], settings: TrainSettings, pad_id: int, state: TrainState
+    model: Any,
+    examples: list[Example],
+    settings: TrainSettings,
+    pad_id: int,
+    state: TrainState,
+    batch_loss: BatchLoss | None = None,
 ) -> tuple[float, int]:
     total, tokens = 0.0, 0
     for _ in range(settings.grad_accum):
-        picked = stream_indices(state.data_position, settings.batch_size, len(examples), settings.seed)
-        state.data_position += settings.batch_size
-        batch = collate([examples[i] for i in picked], pad_id)
-        loss = compute_loss(model, batch, settings) / settings.grad_accum
+        if batch_loss is not None:
+            loss, count = batch_loss(model, state)
+        else:
+            picked = stream_indices(state.data_position, settings.batch_size, len(examples), settings.seed)
+            state.data_position += settings.batch_size
+            batch = collate([examples[i] for i in picked], pad_id)
+            loss, count = compute_loss(model, batch, settings), int(batch["attention_mask"].sum())
+        loss = loss / settings.grad_accum
         loss.backward()
         total += float(loss.detach())
-        tokens += int(batch["attention_mask"].sum())
+        tokens += count
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     return total, tokens
 

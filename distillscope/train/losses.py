@@ -1,4 +1,5 @@
-"""Losses: completion-only cross-entropy (sequence KD) and sparse top-k KL (log-prob KD).
+"""Losses: completion-only cross-entropy (sequence KD), sparse top-k KL (log-prob KD), and
+the on-policy divergences (forward/reverse KL, generalised JSD) on the same sparse targets.
 
 The top-k KL never builds a teacher tensor over the vocabulary: the teacher is
 ``k`` ids and log-probs per position, the student's log-probs are gathered at
@@ -19,6 +20,8 @@ distribution); the loss is scaled by ``T**2`` as usual.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -33,6 +36,40 @@ def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 - exp(x)) for x < 0, stable at both ends."""
     x = x.clamp(max=-1e-9)
     return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def _sparse_partition(
+    logits: torch.Tensor,
+    kd_ids: torch.Tensor,
+    kd_logprobs: torch.Tensor,
+    kd_mask: torch.Tensor,
+    temperature: float,
+    renormalize: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Teacher and student log-probs over the k ids (+ the tail bucket) of each masked position.
+
+    Returns ``(teacher_log, student_log, valid)``, each [N, K(+1)]; ``valid`` marks
+    the slots that exist (padding slots and an empty tail are not outcomes).
+    """
+    rows = logits[kd_mask].float() / temperature  # [N, V]
+    ids, teacher = kd_ids[kd_mask], kd_logprobs[kd_mask].float()  # [N, K]
+    valid = torch.isfinite(teacher)
+    student = torch.gather(rows, 1, ids) - torch.logsumexp(rows, dim=-1, keepdim=True)
+    student = student.masked_fill(~valid, float("-inf"))
+    if renormalize:
+        teacher_log = torch.log_softmax(teacher / temperature, dim=-1)
+        return teacher_log, torch.log_softmax(student, dim=-1), valid
+    # Log mass outside the top-k; none at all (k = vocabulary, or rounding) is no bucket.
+    teacher_top = torch.logsumexp(teacher, dim=-1)
+    teacher_tail = torch.where(
+        teacher_top > -1e-6, torch.full_like(teacher_top, float("-inf")), _log1mexp(teacher_top)
+    )
+    teacher_all = torch.cat([teacher / temperature, (teacher_tail / temperature).unsqueeze(-1)], dim=-1)
+    teacher_log = torch.log_softmax(teacher_all, dim=-1)
+    student_tail = _log1mexp(torch.logsumexp(student, dim=-1))
+    student_log = torch.cat([student, student_tail.unsqueeze(-1)], dim=-1)
+    tail_valid = torch.isfinite(teacher_tail)
+    return teacher_log, student_log, torch.cat([valid, tail_valid.unsqueeze(-1)], dim=-1)
 
 
 def sparse_kd_loss(
@@ -51,34 +88,60 @@ def sparse_kd_loss(
     """
     if not bool(kd_mask.any()):
         return logits.sum() * 0.0
-    rows = logits[kd_mask].float() / temperature  # [N, V]
-    ids, teacher = kd_ids[kd_mask], kd_logprobs[kd_mask].float()  # [N, K]
-    valid = torch.isfinite(teacher)
-    student = torch.gather(rows, 1, ids) - torch.logsumexp(rows, dim=-1, keepdim=True)
-    student = student.masked_fill(~valid, float("-inf"))
-    if renormalize:
-        teacher_log = torch.log_softmax(teacher / temperature, dim=-1)
-        student_log = torch.log_softmax(student, dim=-1)
-        kl = _kl_terms(teacher_log, student_log, valid)
+    teacher_log, student_log, valid = _sparse_partition(
+        logits, kd_ids, kd_logprobs, kd_mask, temperature, renormalize
+    )
+    return _kl_terms(teacher_log, student_log, valid).mean() * temperature**2
+
+
+DIVERGENCES = ("forward-kl", "reverse-kl", "jsd")
+
+
+def sparse_divergence(
+    logits: torch.Tensor,
+    kd_ids: torch.Tensor,
+    kd_logprobs: torch.Tensor,
+    kd_mask: torch.Tensor,
+    kind: str = "reverse-kl",
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """A per-token divergence between teacher and student over top-k (+ tail), averaged over positions.
+
+    ``forward-kl`` = KL(teacher || student); ``reverse-kl`` = KL(student || teacher);
+    ``jsd`` = the generalised Jensen-Shannon divergence of GKD (Agarwal et al. 2024),
+    ``beta * KL(t || m) + (1 - beta) * KL(s || m)`` with ``m = beta * t + (1 - beta) * s``.
+    All on the same k + 1 outcomes as :func:`sparse_kd_loss` (temperature 1).
+    """
+    if kind not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {', '.join(DIVERGENCES)}, not {kind!r}")
+    if not 0.0 < beta < 1.0:
+        raise ValueError("beta must be within (0, 1)")
+    if not bool(kd_mask.any()):
+        return logits.sum() * 0.0
+    teacher_log, student_log, valid = _sparse_partition(logits, kd_ids, kd_logprobs, kd_mask, 1.0, False)
+    if kind == "forward-kl":
+        terms = _kl_terms(teacher_log, student_log, valid)
+    elif kind == "reverse-kl":
+        terms = _kl_terms(student_log, teacher_log, valid)
     else:
-        # Log mass outside the top-k; none at all (k = vocabulary, or rounding) is no bucket.
-        teacher_top = torch.logsumexp(teacher, dim=-1)
-        teacher_tail = torch.where(
-            teacher_top > -1e-6, torch.full_like(teacher_top, float("-inf")), _log1mexp(teacher_top)
+        mix_log = torch.logsumexp(
+            torch.stack([teacher_log + math.log(beta), student_log + math.log(1.0 - beta)]), dim=0
         )
-        teacher_all = torch.cat([teacher / temperature, (teacher_tail / temperature).unsqueeze(-1)], dim=-1)
-        teacher_log = torch.log_softmax(teacher_all, dim=-1)
-        student_tail = _log1mexp(torch.logsumexp(student, dim=-1))
-        student_log = torch.cat([student, student_tail.unsqueeze(-1)], dim=-1)
-        tail_valid = torch.isfinite(teacher_tail)
-        kl = _kl_terms(teacher_log, student_log, torch.cat([valid, tail_valid.unsqueeze(-1)], dim=-1))
-    return kl.mean() * temperature**2
+        terms = beta * _kl_terms(teacher_log, mix_log, valid) + (1.0 - beta) * _kl_terms(
+            student_log, mix_log, valid
+        )
+    return terms.mean()
 
 
-def _kl_terms(teacher_log: torch.Tensor, student_log: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    # 0 * log 0 = 0: slots the teacher gives no mass contribute nothing.
-    terms = torch.exp(teacher_log) * (teacher_log - student_log)
-    return torch.where(valid, terms, torch.zeros_like(terms)).sum(dim=-1)
+def _kl_terms(p_log: torch.Tensor, q_log: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per row over the valid slots; 0 * log 0 = 0 (slots p gives no mass add nothing)."""
+    # Infinite entries are zeroed *before* the arithmetic too: a NaN in the branch that
+    # torch.where drops would still poison the gradient.
+    keep = valid & torch.isfinite(p_log) & torch.isfinite(q_log)
+    p_safe = torch.where(keep, p_log, torch.zeros_like(p_log))
+    q_safe = torch.where(keep, q_log, torch.zeros_like(q_log))
+    terms = torch.exp(p_safe) * (p_safe - q_safe)
+    return torch.where(keep, terms, torch.zeros_like(terms)).sum(dim=-1)
 
 
 def dense_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from distillscope.train.card import provenance, write_card
 from distillscope.train.data import build_examples, load_dataset
 from distillscope.train.loop import fit
 from distillscope.train.settings import TrainSettings
-from distillscope.train.student import make_student, save_student
+from distillscope.train.student import calibration_texts, make_student, save_student
 
 
 def set_threads(threads: int | None) -> None:
@@ -31,9 +31,13 @@ def train_student(settings: TrainSettings) -> Path:
     """Train a student as ``settings`` say and return its output directory."""
     if settings.dataset is None or settings.out is None:
         raise ValueError("TrainSettings.dataset and TrainSettings.out are required")
+    if settings.on_policy:
+        from distillscope.train.onpolicy import train_on_policy
+
+        return train_on_policy(settings)
     set_threads(settings.threads)
     dataset = load_dataset(settings.dataset, limit=settings.limit)
-    model, tokenizer, origin = make_student(settings)
+    model, tokenizer, origin = make_student(settings, calibration_texts(dataset))
     examples, stats = build_examples(dataset, tokenizer, settings.max_seq_len, settings.uses_kd)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from distillscope.config import EMBEDDED_TEACHER, StudentSpec
 
-Method = Literal["sft", "topk-kd", "mixed"]
-METHODS = ("sft", "topk-kd", "mixed")
+Method = Literal["sft", "topk-kd", "mixed", "on-policy"]
+METHODS = ("sft", "topk-kd", "mixed", "on-policy")
+DIVERGENCES = ("forward-kl", "reverse-kl", "jsd")
 
 
 @dataclass
@@ -23,7 +24,7 @@ class TrainSettings:
     dataset: Path | None = None
     out: Path | None = None
     method: str = "sft"
-    alpha: float = 0.5  # mixed: alpha * top-k KD + (1 - alpha) * SFT
+    alpha: float = 0.5  # mixed: alpha * top-k KD + (1 - alpha) * SFT; on-policy: alpha * divergence + ...
     temperature: float = 1.0
     renormalize: bool = False  # top-k KD over the k ids only, instead of k + a tail bucket
     teacher: str = EMBEDDED_TEACHER  # what the layer-subset student is copied from
@@ -50,6 +51,20 @@ class TrainSettings:
     limit: int | None = None  # use only the first N exchanges (by harvest time): budgets of a curve
     threads: int | None = None
     progress: bool = True
+    # on-policy: the student samples, the teacher scores through /v1/completions (echo + logprobs)
+    teacher_url: str | None = None  # OpenAI-compatible base URL; None: serve `teacher` on loopback
+    teacher_model: str | None = None  # model name sent to the teacher URL (default: `teacher`)
+    api_key_env: str = "OPENAI_API_KEY"
+    score_top_k: int = 5  # logprobs k of each scoring call (OpenAI's legacy limit is 5)
+    sample_tokens: int = 48  # longest student sample
+    sample_temperature: float = 1.0
+    divergence: str = "reverse-kl"  # forward-kl | reverse-kl | jsd
+    beta: float = 0.5  # jsd mixture weight
+    max_cost: float | None = None  # USD cap on teacher spend (SFT answers used + scoring calls)
+    price_model: str | None = None  # price scoring calls as this model of the price table
+    prices_file: Path | None = None
+    rpm: float | None = None  # teacher requests per minute
+    scoring_cache: Path | None = None  # default: <out>/scoring/cache.sqlite
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +88,18 @@ class TrainSettings:
             raise ValueError("limit must be >= 1")
         if self.stop_after is not None and self.stop_after < 1:
             raise ValueError("stop_after must be >= 1")
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(f"divergence must be one of {', '.join(DIVERGENCES)}, not {self.divergence!r}")
+        if not 0.0 < self.beta < 1.0:
+            raise ValueError("beta must be within (0, 1)")
+        if not 1 <= self.score_top_k <= 20:
+            raise ValueError("score_top_k must be within 1..20")
+        if self.sample_tokens < 1 or self.sample_temperature <= 0:
+            raise ValueError("sample_tokens must be >= 1 and sample_temperature > 0")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ValueError("max_cost must be >= 0")
+        if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
+            raise ValueError(f"teacher_url {self.teacher_url!r}: use an http(s) base URL ending in /v1")
         if self.dataset is not None:
             self.dataset = Path(self.dataset)
         if self.out is not None:
@@ -85,4 +112,17 @@ class TrainSettings:
     def hyperparameters(self) -> dict[str, Any]:
         """The settings that shape the result (for the model card and resume checks)."""
         skip = {"dataset", "out", "resume", "stop_after", "progress", "threads", "keep_checkpoints", "extra"}
+        skip |= {"api_key_env", "rpm", "scoring_cache"}
+        if self.method != "on-policy":  # keeps earlier runs' fingerprints (and curve reuse) valid
+            skip |= set(ON_POLICY_FIELDS)
         return {k: v for k, v in asdict(self).items() if k not in skip}
+
+    @property
+    def on_policy(self) -> bool:
+        return self.method == "on-policy"
+
+
+ON_POLICY_FIELDS = (
+    "teacher_url", "teacher_model", "api_key_env", "score_top_k", "sample_tokens", "sample_temperature",
+    "divergence", "beta", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
+)  # fmt: skip

@@ -12,8 +12,14 @@ from typing import Any
 from distillscope.train.settings import TrainSettings
 
 
-def make_student(settings: TrainSettings) -> tuple[Any, Any, dict[str, Any]]:
-    """``(model, tokenizer, origin)``; ``origin`` says what the student was made from."""
+def make_student(
+    settings: TrainSettings, calibration: list[str] | None = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(model, tokenizer, origin)``; ``origin`` says what the student was made from.
+
+    ``calibration``: texts on which ``auto:N`` measures layer redundancy (the
+    training data's prompts, when training); default: reasoning-gym questions.
+    """
     from distillscope.models import build_student, load_model
 
     if settings.student:
@@ -21,15 +27,26 @@ def make_student(settings: TrainSettings) -> tuple[Any, Any, dict[str, Any]]:
         origin = {"student": str(settings.student)}
     else:
         teacher, tokenizer = load_model(settings.teacher)
-        model = build_student(teacher, settings.student_layers)
+        model = build_student(teacher, settings.student_layers, tokenizer, calibration)
         origin = {
             "student": f"layer subset '{settings.student_layers}' of {settings.teacher}",
             "layers": f"{model.config.num_hidden_layers} of {teacher.config.num_hidden_layers}",
+            "kept_layers": getattr(model, "distillscope_layers", None),
         }
         del teacher
     if settings.lora:
         model = add_lora(model, settings)
     return model, tokenizer, origin
+
+
+def calibration_texts(dataset: Any, n: int = 32) -> list[str]:
+    """The first ``n`` prompts of a training dataset, as text for ``auto:N``'s redundancy measure."""
+    from distillscope.train.data import prompt_messages
+
+    texts = []
+    for exchange in dataset.exchanges[:n]:
+        texts.append("\n".join(str(m.get("content") or "") for m in prompt_messages(exchange)))
+    return texts
 
 
 def add_lora(model: Any, settings: TrainSettings) -> Any:

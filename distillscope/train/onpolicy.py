@@ -1,0 +1,309 @@
+"""On-policy distillation through an API: the student samples, the teacher scores, the student learns.
+
+Each step (Agarwal et al., "On-Policy Distillation of Language Models", GKD):
+
+1. ``batch_size`` prompts of the dataset (a deterministic stream, as in ``loop``);
+2. the student samples an answer to each (temperature ``sample_temperature``, at
+   most ``sample_tokens``), ending with its EOS token when it stopped;
+3. the teacher scores ``prompt + answer`` through :class:`~distillscope.train.scorer.TeacherScorer`
+   (``/v1/completions``, echo, top-k logprobs; cache, budget and rate limit of the harvester);
+4. the teacher's top-k (plus the sampled token) at every answer position is mapped
+   to student ids (``vocab``/``align``, so a student with another tokenizer works),
+   and the student minimises a per-token divergence on those sparse distributions
+   (``reverse-kl`` by default, ``forward-kl`` or generalised ``jsd``), optionally
+   mixed with SFT on the dataset's teacher answers: ``alpha * divergence + (1 - alpha) * CE``.
+
+Spending: the teacher's answers count only when they are trained on (``alpha < 1``);
+scoring calls are input tokens (plus one output token where ``max_tokens: 0`` is
+refused). With ``max_cost`` the run plans the steps the cap covers at the worst case
+(every sample at full length) and stops cleanly if the cap is reached anyway.
+The prompt is rendered for the teacher with the chat template of ``teacher_template``
+(default: the student's tokenizer, right for a student cut from the teacher).
+
+This module must not parse CLI options.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distillscope.train.align import align_answer
+from distillscope.train.card import provenance, write_card
+from distillscope.train.data import Dataset, Example, build_examples, collate, load_dataset, prompt_ids
+from distillscope.train.data import prompt_messages as messages_of
+from distillscope.train.loop import StopTraining, TrainState, fit, stream_indices, total_steps
+from distillscope.train.losses import completion_ce, sparse_divergence
+from distillscope.train.scorer import ScorerConfig, ScoringBudgetExhausted, TeacherScorer
+from distillscope.train.settings import TrainSettings
+from distillscope.train.student import calibration_texts, make_student, save_student
+from distillscope.train.vocab import TokenMapper
+
+
+@dataclass
+class OnPolicyCounters:
+    samples: int = 0
+    sampled_tokens: int = 0
+    kd_positions: int = 0
+    unscored: int = 0
+    sample_seconds: float = 0.0
+
+
+def prompt_text(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    """The chat-template rendering of a request as text, ending with the assistant header."""
+    if not getattr(tokenizer, "chat_template", None):
+        return "".join(f"{m.get('role')}: {m.get('content')}\n" for m in messages) + "assistant:"
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+@contextlib.contextmanager
+def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
+    """A scorer for the run's teacher: its URL, or ``teacher`` served on a loopback port meanwhile."""
+    import hashlib
+
+    from distillscope.harvest.canonical import normalise_base_url
+    from distillscope.harvest.prices import PriceTable
+
+    prices = PriceTable.load(settings.prices_file)
+    model_name = settings.teacher_model or settings.teacher
+    price = prices.lookup(settings.price_model or model_name)
+    if price is None and settings.max_cost is not None:
+        raise ValueError(
+            f"max_cost needs a price for {settings.price_model or model_name!r}: name a priced model "
+            "with --price-model or add it with --prices FILE"
+        )
+    common = {
+        "model": model_name,
+        "cache_path": Path(settings.scoring_cache or out / "scoring" / "cache.sqlite"),
+        "run_id": hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16],
+        "top_k": settings.score_top_k,
+        "price": price,
+        "max_cost": _scoring_cap(settings, None),
+        "rpm": settings.rpm,
+    }
+    common["cache_path"].parent.mkdir(parents=True, exist_ok=True)
+    if settings.teacher_url:
+        url = normalise_base_url(settings.teacher_url)
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        config = ScorerConfig(base_url=url, teacher_id=url, api_key=key, **common)
+        with TeacherScorer(config) as scorer:
+            yield scorer
+        return
+    from distillscope.models import EMBEDDED_ALIASES
+    from distillscope.server.runner import serve_local
+
+    local = None if settings.teacher.lower() in EMBEDDED_ALIASES else settings.teacher
+    with serve_local(local, served_model_name=model_name, max_batch_size=max(8, settings.batch_size)) as url:
+        config = ScorerConfig(
+            base_url=url, teacher_id=f"local:{settings.teacher}", probe_rate_limits=False, **common
+        )
+        with TeacherScorer(config) as scorer:
+            yield scorer
+
+
+def _scoring_cap(settings: TrainSettings, sft_cost: float | None) -> float | None:
+    if settings.max_cost is None:
+        return None
+    return max(0.0, settings.max_cost - (sft_cost or 0.0))
+
+
+def planned_steps(settings: TrainSettings, prompts: list[list[int]], cap: float | None, price: Any) -> int:
+    """Steps of the run: epochs over the prompts, capped by ``max_steps`` and by what ``cap`` covers."""
+    steps = total_steps(settings, len(prompts))
+    if cap is None or price is None or price.input <= 0 and price.output <= 0:
+        return steps
+    mean_prompt = sum(len(p) for p in prompts) / len(prompts)
+    worst_call = price.cost(int(mean_prompt + settings.sample_tokens + 2), 1)
+    per_step = worst_call * settings.batch_size * settings.grad_accum
+    return max(0, min(steps, math.floor(cap / per_step)))
+
+
+class OnPolicyBatches:
+    """The ``batch_loss`` of :func:`distillscope.train.loop.fit` for on-policy training."""
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        tokenizer: Any,
+        conversations: list[list[dict[str, Any]]],
+        scorer: TeacherScorer,
+        sft_examples: list[Example] | None,
+        teacher_tokenizer: Any = None,
+    ) -> None:
+        self.settings, self.tokenizer, self.scorer = settings, tokenizer, scorer
+        self.conversations = conversations
+        self.sft_examples = sft_examples
+        self.teacher_tokenizer = teacher_tokenizer or tokenizer
+        self.mapper = TokenMapper(tokenizer)
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.counters = OnPolicyCounters()
+
+    def __call__(self, model: Any, state: TrainState) -> tuple[torch.Tensor, int]:
+        settings = self.settings
+        picked = stream_indices(
+            state.data_position, settings.batch_size, len(self.conversations), settings.seed
+        )
+        sft_position = state.data_position
+        state.data_position += settings.batch_size
+        examples = self.examples(model, [self.conversations[i] for i in picked], state.step)
+        loss = torch.zeros(())
+        tokens = 0
+        if examples:
+            batch = collate(examples, self.pad)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            kind, beta = settings.divergence, settings.beta
+            loss = sparse_divergence(
+                logits, batch["kd_ids"], batch["kd_logprobs"], batch["kd_mask"], kind, beta
+            )
+            tokens += int(batch["attention_mask"].sum())
+        if self.sft_examples and settings.alpha < 1.0:
+            chosen = stream_indices(
+                sft_position, settings.batch_size, len(self.sft_examples), settings.seed + 1
+            )
+            batch = collate([self.sft_examples[i] for i in chosen], self.pad)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = settings.alpha * loss + (1.0 - settings.alpha) * completion_ce(logits, batch["labels"])
+            tokens += int(batch["attention_mask"].sum())
+        if not tokens:
+            return next(model.parameters()).sum() * 0.0, 0
+        return loss, tokens
+
+    def examples(self, model: Any, conversations: list[list[dict[str, Any]]], step: int) -> list[Example]:
+        """Sample, score and align one batch; prompts the teacher could not score are skipped."""
+        import time
+
+        from distillscope.evaluate.generate import generate
+
+        settings = self.settings
+        started = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        samples = generate(
+            model, self.tokenizer, conversations, max_new_tokens=settings.sample_tokens,
+            batch_size=len(conversations), do_sample=True, temperature=settings.sample_temperature,
+            seed=settings.seed * 1_000_003 + step,
+        )  # fmt: skip
+        model.train(was_training)
+        self.counters.sample_seconds += time.perf_counter() - started
+        eos_text = self.tokenizer.eos_token or ""
+        answers = [s.text + (eos_text if s.finish_reason == "stop" else "") for s in samples]
+        texts = [
+            (prompt_text(self.teacher_tokenizer, c), a) for c, a in zip(conversations, answers, strict=True)
+        ]
+        try:
+            scored = self.scorer.score(texts)
+        except ScoringBudgetExhausted as exc:
+            raise StopTraining(f"teacher budget spent at step {step}: {exc}") from None
+        out = []
+        for conversation, answer, sample, judged in zip(conversations, answers, samples, scored, strict=True):
+            self.counters.samples += 1
+            self.counters.sampled_tokens += len(sample.ids)
+            if judged is None:
+                self.counters.unscored += 1
+                continue
+            example = self._example(conversation, answer, judged.content)
+            if example is not None:
+                self.counters.kd_positions += len(example.kd)
+                out.append(example)
+        return out
+
+    def _example(
+        self, conversation: list[dict[str, Any]], answer: str, content: list[dict]
+    ) -> Example | None:
+        prompt = prompt_ids(self.tokenizer, conversation)
+        aligned = align_answer(answer, content, self.tokenizer, self.mapper)
+        room = self.settings.max_seq_len - len(prompt)
+        if room < 1 or not aligned.ids:
+            return None
+        ids, targets = aligned.ids[:room], aligned.targets[:room]
+        kd = [(len(prompt) + j - 1, t[0], t[1]) for j, t in enumerate(targets) if t is not None]
+        return Example(prompt + ids, [-100] * len(prompt) + ids, kd)
+
+
+def train_on_policy(settings: TrainSettings) -> Path:
+    """On-policy training as ``settings`` say; returns the student directory (see the module doc)."""
+    from distillscope.train.run import set_threads
+
+    if settings.dataset is None or settings.out is None:
+        raise ValueError("TrainSettings.dataset and TrainSettings.out are required")
+    set_threads(settings.threads)
+    dataset = load_dataset(settings.dataset, limit=settings.limit)
+    model, tokenizer, origin = make_student(settings, calibration_texts(dataset))
+    conversations = [messages_of(e) for e in dataset.exchanges]
+    sft_examples, stats = None, {}
+    if settings.alpha < 1.0:
+        sft_examples, stats = build_examples(dataset, tokenizer, settings.max_seq_len, with_kd=False)
+    sft_cost = dataset.cost_usd if sft_examples else 0.0
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = [prompt_ids(tokenizer, c) for c in conversations]
+    teacher_tokenizer = _teacher_tokenizer(settings, tokenizer)
+    with open_scorer(settings, out) as scorer:
+        scorer.budget.caps.max_cost = _scoring_cap(settings, sft_cost)
+        steps = planned_steps(settings, prompts, scorer.budget.caps.max_cost, scorer.config.price)
+        if steps < 1:
+            raise ValueError(
+                f"max_cost ${settings.max_cost} leaves no room for one step of {settings.batch_size} "
+                f"scoring calls (answers trained on cost ${sft_cost:.6f})"
+            )
+        mode = scorer.detect()
+        batches = OnPolicyBatches(settings, tokenizer, conversations, scorer, sft_examples, teacher_tokenizer)
+        fingerprint_examples = [Example(p, [], []) for p in prompts]
+        report = fit(
+            model,
+            fingerprint_examples,
+            settings,
+            batches.pad,
+            checkpoints=out,
+            batch_loss=batches,
+            steps=steps,
+        )
+        save_student(model, tokenizer, out)
+        scoring = scorer.summary() | {"max_tokens_mode": mode}
+        scorer.write_log(out / "scoring" / "exchanges.jsonl")
+    info = provenance(_used(dataset, sft_examples), settings, origin, report, stats)
+    counters = batches.counters
+    info |= {
+        "exchanges": len(dataset.exchanges) if sft_examples else 0,
+        "prompts": len(conversations),
+        "cost_usd": round(sft_cost + scoring["cost_usd"], 8),
+        "cost_breakdown": {"teacher_answers_usd": round(sft_cost, 8), "scoring_usd": scoring["cost_usd"]},
+        "scoring": scoring,
+        "on_policy": {
+            "samples": counters.samples,
+            "sampled_tokens": counters.sampled_tokens,
+            "kd_positions": counters.kd_positions,
+            "unscored": counters.unscored,
+            "sample_seconds": round(counters.sample_seconds, 3),
+            "planned_steps": steps,
+            "stopped_early": report.stopped_early,
+        },
+    }
+    write_card(out, info)
+    if not settings.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out
+
+
+def _used(dataset: Dataset, sft_examples: list[Example] | None) -> Dataset:
+    """The dataset as the card should count it: its answers cost money only when trained on."""
+    if sft_examples:
+        return dataset
+    return Dataset(dataset.source, [], dataset.manifest, dataset.skipped)
+
+
+def _teacher_tokenizer(settings: TrainSettings, student_tokenizer: Any) -> Any:
+    template = settings.extra.get("teacher_template")
+    if not template:
+        return student_tokenizer
+    from distillscope.models import load_tokenizer
+
+    return load_tokenizer(template)

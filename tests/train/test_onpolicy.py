@@ -1,0 +1,218 @@
+"""On-policy distillation through an API: a tiny student, a tiny teacher behind a real loopback server.
+
+The teacher is ``distillscope serve``'s app (real HTTP, real /v1/completions with
+echo + logprobs); servers that lack a capability are small FastAPI apps speaking
+OpenAI's legacy completions wire format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distillscope.train import TrainSettings, train_student
+from distillscope.train.scorer import (
+    ScorerConfig,
+    ScoringUnsupported,
+    TeacherScorer,
+    answer_entries,
+)
+
+
+def _settings(dataset: Path, out: Path, student: Path, **over) -> TrainSettings:
+    base = dict(
+        dataset=dataset, out=out, student=str(student), method="on-policy", alpha=1.0, batch_size=3,
+        max_steps=2, epochs=10, learning_rate=1e-3, save_every=100, progress=False, threads=1,
+        sample_tokens=6, score_top_k=5, price_model="gpt-4o-mini",
+    )  # fmt: skip
+    base.update(over)
+    return TrainSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def teacher_url(tiny_model_dir: Path):
+    from distillscope.server.runner import serve_local
+
+    with serve_local(str(tiny_model_dir), served_model_name="tiny-teacher", max_batch_size=8) as url:
+        yield url
+
+
+def test_on_policy_trains_scores_through_the_cache_and_prices_input_tokens(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+) -> None:
+    out = train_student(
+        _settings(dataset_file, tmp_path / "student", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher")
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    scoring = info["scoring"]
+    assert info["method"] == "on-policy" and info["steps"] == 2
+    # 2 steps x 3 samples scored (the capability probe is logged, not counted as a call).
+    assert scoring["calls"] == 6 and scoring["from_cache"] == 0 and scoring["failed"] == 0
+    assert scoring["max_tokens"] in (0, 1)
+    assert scoring["completion_tokens"] == 6 * scoring["max_tokens"]
+    # gpt-4o-mini list price: input $0.15 / M, output $0.60 / M; scoring is (almost all) input.
+    expected = (scoring["prompt_tokens"] * 0.15 + scoring["completion_tokens"] * 0.60) / 1e6
+    assert scoring["cost_usd"] == pytest.approx(expected, rel=1e-6) and scoring["cost_usd"] > 0
+    assert info["cost_usd"] == pytest.approx(scoring["cost_usd"]) and info["exchanges"] == 0
+    assert info["on_policy"]["kd_positions"] > 0 and info["on_policy"]["samples"] == 6
+    before = load_file(str(tiny_model_dir / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in after)
+    rows = [json.loads(line) for line in (out / "scoring" / "exchanges.jsonl").read_text().splitlines()]
+    assert len(rows) == 7 and all(r["endpoint"] == "/v1/completions" for r in rows)
+    assert all(r["params"]["echo"] is True and r["params"]["logprobs"] == 5 for r in rows)
+    assert all(r["provenance"]["teacher"] == teacher_url.rstrip("/") for r in rows)
+
+    # The same run again: every scoring call comes from the cache, nothing is paid twice.
+    again = train_student(
+        _settings(dataset_file, tmp_path / "student", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher")
+    )  # fmt: skip
+    second = json.loads((again / "training.json").read_text())["scoring"]
+    assert second["calls"] == 6 and second["from_cache"] == 6
+    repeated = load_file(str(again / "model.safetensors"))
+    assert all(torch.equal(repeated[k], after[k]) for k in after)  # same samples, same scores
+
+
+def test_on_policy_mixed_with_sft_counts_the_answers_and_stops_within_max_cost(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+) -> None:
+    # 12 answers at $0.001 each are trained on; $0.0121 leaves room for very few scoring calls.
+    out = train_student(
+        _settings(dataset_file, tmp_path / "mixed", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", alpha=0.5, max_cost=0.012 + 3 * 200 * 0.15e-6,
+                  max_steps=50)
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    assert info["exchanges"] == 12
+    assert info["cost_breakdown"]["teacher_answers_usd"] == pytest.approx(0.012)
+    assert info["cost_usd"] <= 0.012 + 3 * 200 * 0.15e-6 + 1e-12
+    # Planned from a token estimate; the budget reserves a byte bound per call, so the last
+    # planned step may not fit: then training ends early, saying why, never over the cap.
+    planned = info["on_policy"]["planned_steps"]
+    assert 1 <= info["steps"] <= planned < 50
+    assert info["steps"] == planned or "budget" in info["on_policy"]["stopped_early"]
+
+
+def test_a_budget_too_small_for_one_step_is_a_clear_error(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+):
+    settings = _settings(
+        dataset_file, tmp_path / "poor", tiny_model_dir, teacher_url=teacher_url,
+        teacher_model="tiny-teacher", max_cost=1e-7,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="leaves no room"):
+        train_student(settings)
+
+
+def test_local_teacher_is_served_on_loopback_for_the_run(dataset_file, tiny_model_dir, tmp_path) -> None:
+    out = train_student(
+        _settings(dataset_file, tmp_path / "local", tiny_model_dir, teacher=str(tiny_model_dir), max_steps=1)
+    )
+    scoring = json.loads((out / "training.json").read_text())["scoring"]
+    assert scoring["teacher"] == f"local:{tiny_model_dir}" and scoring["calls"] == 3
+
+
+# -- servers that lack a capability ---------------------------------------------------------
+
+
+def _legacy_app(echo: bool, min_max_tokens: int):
+    """A completions server: one token per character, echo optional, max_tokens >= min_max_tokens."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/v1/completions")
+    async def completions(body: dict):
+        if body.get("max_tokens", 16) < min_max_tokens:
+            return JSONResponse(
+                {"error": {"message": "max_tokens must be at least 1", "type": "invalid_request_error",
+                           "param": "max_tokens", "code": None}},
+                status_code=400,
+            )  # fmt: skip
+        prompt = body["prompt"]
+        generated = "!" * body.get("max_tokens", 16)
+        tokens = (list(prompt) if echo else []) + list(generated)
+        logprobs = {
+            "tokens": tokens,
+            "token_logprobs": [None if echo and i == 0 else -0.5 for i in range(len(tokens))],
+            "top_logprobs": [None if echo and i == 0 else {t: -0.5, "#": -1.5} for i, t in enumerate(tokens)],
+            "text_offset": list(range(len(tokens)))
+            if echo
+            else [len(prompt) + i for i in range(len(tokens))],
+        }
+        text = (prompt if echo else "") + generated
+        usage = {"prompt_tokens": len(prompt), "completion_tokens": len(generated)}
+        return {
+            "id": "cmpl-1", "object": "text_completion", "model": body["model"], "created": 0,
+            "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}],
+            "usage": usage | {"total_tokens": len(prompt) + len(generated)},
+        }  # fmt: skip
+
+    return app
+
+
+def _scorer(url: str, tmp_path: Path) -> TeacherScorer:
+    config = ScorerConfig(
+        base_url=url, model="m", teacher_id=url, cache_path=tmp_path / "cache.sqlite", run_id="r",
+        probe_rate_limits=False, max_retries=0,
+    )  # fmt: skip
+    return TeacherScorer(config)
+
+
+def test_a_teacher_without_echo_gets_an_error_naming_the_capability(tmp_path) -> None:
+    from distillscope.server.runner import serve_in_thread
+
+    app = _legacy_app(echo=False, min_max_tokens=0)
+    with (
+        serve_in_thread(app) as url,
+        _scorer(url, tmp_path) as scorer,
+        pytest.raises(ScoringUnsupported, match="echo: true and logprobs"),
+    ):
+        scorer.detect()
+
+
+def test_a_teacher_without_completions_gets_an_error_naming_the_endpoint(tmp_path) -> None:
+    from fastapi import FastAPI
+
+    from distillscope.server.runner import serve_in_thread
+
+    with (
+        serve_in_thread(FastAPI()) as url,
+        _scorer(url, tmp_path) as scorer,
+        pytest.raises(ScoringUnsupported, match="POST /v1/completions") as error,
+    ):
+        scorer.detect()
+    assert "404" in str(error.value)
+
+
+def test_max_tokens_zero_refused_falls_back_to_one_and_drops_the_generated_token(tmp_path) -> None:
+    from distillscope.server.runner import serve_in_thread
+
+    with serve_in_thread(_legacy_app(echo=True, min_max_tokens=1)) as url, _scorer(url, tmp_path) as scorer:
+        assert scorer.detect() == 1
+        (scored,) = scorer.score([("Q: hi\nA:", " ok")])
+        assert scorer.summary()["max_tokens_note"].startswith("the server refused max_tokens 0")
+    assert scored is not None
+    assert "".join(e["token"] for e in scored.content) == " ok"  # the generated "!" is gone
+    assert scored.completion_tokens == 1
+    assert all({"token": e["token"], "logprob": -0.5} in e["top_logprobs"] for e in scored.content)
+
+
+def test_answer_entries_split_a_token_that_straddles_prompt_and_answer() -> None:
+    entries = [
+        {"token": "ab", "logprob": None, "top": {}, "offset": 0},
+        {"token": "c d", "logprob": -1.0, "top": {"c d": -1.0}, "offset": 2},
+        {"token": "ef", "logprob": -2.0, "top": {"x": -0.1}, "offset": 5},
+    ]
+    content = answer_entries(entries, answer_start=3, answer=" def")
+    assert [e["token"] for e in content] == [" d", "ef"]
+    assert content[0]["top_logprobs"] == []  # no target where the teacher's token began in the prompt
+    # The sampled token joins the top-k when it is not among them.
+    assert {"token": "ef", "logprob": -2.0} in content[1]["top_logprobs"]
