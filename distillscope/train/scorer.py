@@ -142,7 +142,7 @@ class TeacherScorer:
         self.close()
 
     def _spent_before(self) -> Usage:
-        """What earlier runs of this run id paid or may have paid (killed ones too): the cap spans restarts."""
+        """What earlier runs of this run id paid or may have paid (killed ones too): caps span restarts."""
         spent = Usage()
         for answer in self.cache.answers_of_run(self.config.run_id):
             usage = answer.response.get("usage") if isinstance(answer.response, dict) else None
