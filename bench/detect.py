@@ -147,7 +147,7 @@ DESIGNS = ("randomized", "classic")
 #: The grid leave-one-style-out tunes over (every tunable number of the detector, and the threshold).
 GRID = {
     "threshold": (0.4, 0.5, 0.6),
-    "candidate_p": (0.02, 0.05, 0.1),
+    "reach_gate": (0.003, 0.01, 0.03),
     "max_duplicate_share": (0.1, 0.2, 0.3),
 }
 
@@ -251,7 +251,7 @@ def leave_one_style_out(
             tables = extract(log)
             for point, acc in zip(grid, per_point, strict=True):
                 tuning = Tuning(
-                    candidate_p=point["candidate_p"], max_duplicate_share=point["max_duplicate_share"]
+                    reach_gate=point["reach_gate"], max_duplicate_share=point["max_duplicate_share"]
                 )
                 scored = score(tables, threshold=point["threshold"], tuning=tuning)
                 for r in scored.accounts:

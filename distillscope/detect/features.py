@@ -338,6 +338,9 @@ def account_frame(tables: FeatureTables) -> pd.DataFrame:
     acc = acc.merge(tables["template_stats"], on="account", how="left")
     acc = acc.merge(tables["bias"], on="account", how="left")
     acc["distinct_bias_ids"] = acc["distinct_bias_ids"].fillna(0)
+    if "shared_prompts" in tables.frames:
+        acc = acc.merge(tables["shared_prompts"], on="account", how="left")
+        acc["n_shared_prompts"] = acc["n_shared_prompts"].fillna(0)
     for col in acc.columns:
         if col != "account":
             acc[col] = pd.to_numeric(acc[col], errors="coerce").astype(float)

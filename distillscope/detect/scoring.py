@@ -8,22 +8,27 @@
    length, log-prob entries per request, logit-bias token ids), *content*
    (prompt diversity; MiniLM dispersion with embeddings) and *reach* (distinct
    prompts x answer tokens, against every account of the log).
-3. An account's own p-value is an intersection-union test:
-   ``max(p_reach, min(1, 2 x min(p_harvest, p_content)))``; a distiller must
-   both collect a lot and collect something worth training on. A logit-bias
-   sweep (hundreds of token ids probed) is a second playbook on its own; the two
-   are combined with a Bonferroni factor of 2. Automation, model switching and
-   shared infrastructure are never evidence by themselves.
-4. Candidates (own ``min(1, 2 x min(p_harvest, p_content)) <= CANDIDATE_P``) are
-   grouped into communities of a behavioural-similarity graph
-   (:mod:`~distillscope.detect.communities`). A community of three or more is a
-   campaign when its cohesion against random candidate sets and its members'
-   typical own evidence are both extraordinary (``p_group = max`` of the two <=
-   alpha), together it collects more than a typical account (pooled reach tail
-   <= 0.01), and its members do not share verbatim prompts (a class or a public
-   benchmark does; then only members' own evidence at alpha squared suffices).
-   A member is flagged for its own evidence (it is a candidate) plus that
-   evidence of coordination; pooled signals alone never flag anyone.
+3. Distillation playbook: a distiller must both collect a lot and collect
+   something worth training on. Its own evidence ``p_own = min(1, 2 x
+   min(p_harvest, p_content))`` decides once its reach passes a lenient gate
+   (``p_reach <= 0.01``; gating only makes the test more conservative), else the
+   intersection-union value ``max(p_reach, p_own)``. A logit-bias
+   sweep (hundreds of token ids probed) is a second playbook, and a reach that no
+   benign pattern explains (not context-heavy, not short answers, not one
+   template, not repeated prompts) a third; the three share the false-positive
+   budget by weighted Bonferroni (0.8 / 0.1 / 0.1). Automation, model switching
+   and shared infrastructure are never evidence by themselves.
+4. Candidates (own ``p_own <= CANDIDATE_P``) are grouped into communities of a
+   behavioural-similarity graph (:mod:`~distillscope.detect.communities`). A
+   community of three or more is a campaign when its cohesion against random
+   candidate sets and its members' own evidence (their p-values, each divided by
+   the candidate level it was selected at, pooled by Fisher's method) are both
+   extraordinary (``p_group = max`` of the two <= alpha), together it collects
+   more than a typical account (pooled reach tail <= 0.01), and its members do
+   not share verbatim prompts (a class or a public benchmark does; then the
+   members' median own evidence must reach alpha squared). A member is flagged
+   for its own evidence (it is a candidate) plus that evidence of coordination;
+   pooled signals alone never flag anyone.
 5. score = -log10(p) / 6 in 0..1; flagged at ``threshold`` (default 0.5, i.e.
    p <= 1e-3; see docs/detect.md for choosing it for a target false-positive rate).
 
@@ -38,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import combine_pvalues
 
 from distillscope.detect import calibrate as cal
 from distillscope.detect import features as ft
@@ -48,6 +54,8 @@ from distillscope.detect.tables import FeatureTables
 
 FLAG_THRESHOLD = 0.5
 CANDIDATE_P = 0.05
+#: An account's own evidence decides once its reach passes this tail level (it collects more than most).
+REACH_GATE = 0.01
 MAX_DUPLICATE_SHARE = 0.2
 MIN_CAMPAIGN = 3
 #: A campaign must together collect more than a typical account does (pooled reach tail).
@@ -66,11 +74,36 @@ HARVEST = ["answer_len", "amplification", "cot", "logprob_entries", "bias_ids"]
 CONTENT = ["diversity", "dispersion"]
 
 
+#: Shares of the false-positive budget given to each playbook (weighted Bonferroni).
+PLAYBOOK_WEIGHTS = {"distill": 0.8, "logit_probe": 0.1, "unexplained_reach": 0.1}
+#: Benign patterns that explain a large reach, each a robust z-score at or below -EXPLAIN_Z.
+EXPLAIN_Z = 1.5
+
+
+def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
+    """Per account, the benign pattern (if any) that explains its reach, in words ('' if none)."""
+    z = zs.reset_index(drop=True)
+    out = np.full(len(sig), "", dtype=object)
+    rules = [
+        ("long contexts for short answers (an agent, a RAG app)", z["amplification"] <= -EXPLAIN_Z),
+        ("short answers (a classifier, a batch job, an evaluation)", z["answer_len"] <= -EXPLAIN_Z),
+        ("one template (a batch job, a tool)", z["diversity"] <= -EXPLAIN_Z),
+        (
+            "the same prompts again and again",
+            (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < 0.5,
+        ),
+    ]
+    for words, mask in reversed(rules):
+        out[np.asarray(mask)] = words
+    return out
+
+
 @dataclass(frozen=True)
 class Tuning:
     """The detector's tunable numbers (``bench/detect.py`` tunes them leave-one-style-out)."""
 
     candidate_p: float = CANDIDATE_P
+    reach_gate: float = REACH_GATE
     max_duplicate_share: float = MAX_DUPLICATE_SHARE
     group_reach_p: float = GROUP_REACH_P
 
@@ -111,9 +144,22 @@ def score(
     sig["p_content"] = cal.family_p(ps, CONTENT)
     sig["p_reach"] = ps["reach"].to_numpy()
     sig["p_own"] = np.minimum(1.0, 2.0 * np.minimum(sig["p_harvest"], sig["p_content"]))
-    # two playbooks, Bonferroni over them: distillation (reach AND harvest-or-content); logit probing
-    distill = np.maximum(sig["p_reach"], sig["p_own"])
-    sig["p_account"] = np.minimum(1.0, 2.0 * np.minimum(distill, ps["bias_ids"].to_numpy()))
+    # three playbooks, weighted Bonferroni over them: distillation (reach AND harvest-or-content),
+    # logit probing, and reach that no benign pattern explains
+    # the reach gate only makes the test on p_own more conservative, so p_own stays a valid p-value
+    distill = np.where(
+        sig["p_reach"] <= tuning.reach_gate, sig["p_own"], np.maximum(sig["p_reach"], sig["p_own"])
+    )
+    sig["explained"] = _explained(sig, zs)
+    unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
+    sig["p_account"] = np.minimum.reduce(
+        [
+            np.ones(len(sig)),
+            distill / PLAYBOOK_WEIGHTS["distill"],
+            ps["bias_ids"].to_numpy() / PLAYBOOK_WEIGHTS["logit_probe"],
+            unexplained / PLAYBOOK_WEIGHTS["unexplained_reach"],
+        ]
+    )
     alpha = cal.p_of_score(threshold)
     names = sig["account"].tolist()
     n_by = dict(zip(names, sig["n"], strict=True))
@@ -131,17 +177,25 @@ def score(
         rows = by.loc[com.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
         _, p_reach_group = cal.robust_tail(np.array([pooled]), reach_ref, 0.5)
-        p_members = float(np.median(rows["p_own"]))
+        # members' own evidence, pooled as p-values (Fisher), each corrected for being a candidate
+        corrected = np.minimum(1.0, rows["p_own"].to_numpy() / tuning.candidate_p)
+        p_members = float(combine_pvalues(np.maximum(corrected, 1e-300), method="fisher").pvalue)
+        typical = float(np.median(rows["p_own"]))
         p_group = max(com.cohesion_p, p_members)
         # a class or a public benchmark shares verbatim prompts: then members' own evidence must be extreme
-        partitioned = com.duplicate_share <= tuning.max_duplicate_share or p_members <= alpha**2
+        partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2
         is_campaign = (
             len(com.members) >= MIN_CAMPAIGN
             and partitioned
             and float(p_reach_group[0]) <= tuning.group_reach_p
             and p_group <= alpha
         )
-        facts = {"pooled_reach": pooled, "p_reach": float(p_reach_group[0]), "p_members": p_members}
+        facts = {
+            "pooled_reach": pooled,
+            "p_reach": float(p_reach_group[0]),
+            "p_members": p_members,
+            "typical": typical,
+        }
         cid = campaign_id(com.members)
         record = _campaign_record(cid, com.members, p_group, by, acc, links, com, facts)
         group_records.append(record)
@@ -211,6 +265,11 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
     }
     ranked = sorted((k for k in words if z.get(k, 0.0) >= 2.0), key=lambda k: -z[k])
     out = [words[k] for k in ranked]
+    if z["reach"] >= 2.0 and not row["explained"]:
+        out.append(
+            "no benign pattern explains that reach (not context-heavy, not short answers, not one "
+            "template, not repeated prompts)"
+        )
     p = float(row["p_account"])
     if out:
         out.append(

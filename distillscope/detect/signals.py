@@ -14,9 +14,10 @@ One row per account, every signal oriented so that larger is more suspicious:
 - ``amplification``: log of answer tokens per prompt token (~4 characters of
   everything but the assistant's turns): a distiller sends short prompts for long
   answers; a RAG app or an agent sends long contexts for short ones;
-- ``reach``: log of (distinct prompts x answer tokens x (1 + log-prob share x
-  top_logprobs)): new answer text and distribution entries collected (re-running
-  the same prompts adds nothing to a distiller);
+- ``reach``: log of (novel prompts x answer tokens x (1 + log-prob share x
+  top_logprobs)): new answer text and distribution entries collected. Novel
+  prompts are the distinct ones no other account asks verbatim: re-running the
+  same prompts, or a public benchmark other customers run too, adds nothing new;
 - ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
   sampled prompts (language-agnostic; templated traffic scores low);
 - ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
@@ -106,7 +107,10 @@ def signal_table(
     out["amplification"] = np.log(tokens / np.maximum(ask_tokens, 4.0))
     distinct = acc["n_distinct_prompts"].to_numpy(dtype=float) if "n_distinct_prompts" in acc else n
     out["distinct_prompts"] = distinct
-    out["reach"] = np.log(np.maximum(distinct, 1.0) * tokens * (1.0 + lp_rate * top))
+    shared = acc["n_shared_prompts"].to_numpy(dtype=float) if "n_shared_prompts" in acc else np.zeros(len(n))
+    out["shared_prompts"] = shared
+    novel = np.maximum(distinct - shared, 1.0)
+    out["reach"] = np.log(novel * tokens * (1.0 + lp_rate * top))
     jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])
     out["sample_jaccard"] = jac
     out["diversity"] = 1.0 - jac

@@ -25,6 +25,7 @@ FRAMES = {
     "infra": ("account", "kind", "value", "cnt"),
     "bins": ("account", "bin"),
     "bias": ("account", "distinct_bias_ids"),
+    "shared_prompts": ("account", "n_shared_prompts"),
 }
 
 
