@@ -1,4 +1,4 @@
-"""The red-team demo: settings, honest gaps, Ctrl-C, and one real end-to-end --quick run."""
+"""The red-team demo: settings, the progress board, honest gaps, Ctrl-C, and one real end-to-end run."""
 
 from __future__ import annotations
 
@@ -15,43 +15,71 @@ from typer.testing import CliRunner
 
 from distillscope import demo
 from distillscope.cli import app
+from distillscope.demo.progress import StageBoard
 from distillscope.report.browser import find_chromium, visit
 from distillscope.report.build import build_report
 from distillscope.report.schema import SECTIONS, load_report, write_report_json
 
 runner = CliRunner()
 
-# As small as the pipeline allows: every stage runs, on the real SmolLM2 teacher.
+# As small as the pipeline allows: every default stage runs, on the real SmolLM2 teacher.
 TINY = [
-    "--quick", "--attackers", "2", "--exchanges", "3", "--benign", "2", "--train-steps", "2",
-    "--eval-prompts", "3", "--task-size", "2", "--max-new-tokens", "16",
+    "--quick", "--benign-users", "4", "--live-hydra", "1", "--extractor-queries", "2",
+    "--hydra-queries", "2", "--live-benign", "2", "--train-steps", "1", "--task-size", "2",
+    "--max-new-tokens", "12",
 ]  # fmt: skip
 
 
 def test_settings_are_validated() -> None:
+    default = demo.DemoSettings()
+    assert default.mode == "default" and default.train_steps == 30 and default.radioactivity == 0
     quick = demo.DemoSettings(quick=True)
-    assert quick.exchanges == 12 and quick.attackers == 2
-    assert demo.DemoSettings(quick=True, exchanges=5).exchanges == 5  # explicit values win
-    with pytest.raises(ValueError, match="exchanges must be at least 1"):
-        demo.DemoSettings(exchanges=0)
+    assert quick.mode == "quick" and quick.extractor_queries < default.extractor_queries
+    full = demo.DemoSettings(full=True)
+    assert full.radioactivity == 1 and full.kd_student == 1 and full.train_steps > default.train_steps
+    assert demo.DemoSettings(quick=True, train_steps=5).train_steps == 5  # explicit values win
+    with pytest.raises(ValueError, match="extractor_queries must be at least 1"):
+        demo.DemoSettings(extractor_queries=0)
+    with pytest.raises(ValueError, match="not both"):
+        demo.DemoSettings(quick=True, full=True)
     with pytest.raises(ValueError, match="teacher-url"):
         demo.DemoSettings(teacher_url="ftp://x")
     result = runner.invoke(app, ["demo", "--top-logprobs", "21"])
     assert result.exit_code == 2 and "top_logprobs" in result.output
 
 
+def test_progress_board_scales_the_eta_by_the_pace_so_far() -> None:
+    board = StageBoard()
+    board.add("a", "first", 10.0)
+    board.add("b", "second", 20.0)
+    board.add("c", "third", 0.0)
+    assert board.pace() == 1.0 and board.remaining_s() == 30.0
+    board.start("a")
+    board.finish("a", "ok", 20.0)  # twice as slow as planned: the rest will be too
+    assert board.pace() == 2.0
+    assert board.remaining_s() == 40.0
+    board.start("b")
+    assert 0.0 < board.remaining_s() <= 40.0
+    board.skip("c", "runs under --full")
+    assert board.line("c").status == "skipped"
+
+
 def test_a_missing_component_is_reported_not_invented(tmp_path: Path) -> None:
     run = demo.DemoRun(demo.DemoSettings(quick=True), tmp_path)
-    with run.stage("watermark", "radioactivity"):
-        demo._need("distillscope.no_such_component", "radioactivity")
-    with run.stage("identity", "identity"):
-        raise RuntimeError("the student server died")
-    data = demo._report_json(run)
-    assert data["watermark"] == {
+    from distillscope.demo.run import _need
+
+    with run.stage("attribution"):
+        _need("distillscope.no_such_component", "detect_texts")
+    with run.stage("student"):
+        raise RuntimeError("the trainer died")
+    run.skip("radioactivity", "runs under --full")
+    data = demo.report_json(run)
+    assert data["attribution"] == {
         "not_measured": "not_available: distillscope.no_such_component is not available "
         "(No module named 'distillscope.no_such_component')"
     }
-    assert data["identity"]["not_measured"] == "failed: RuntimeError: the student server died"
+    assert data["student"]["not_measured"] == "failed: RuntimeError: the trainer died"
+    assert data["watermark"]["not_measured"] == "skipped: runs under --full"
     assert data["harvest"] == {"not_measured": "the stage did not run"}
     report = load_report(write_report_json(data, tmp_path / "report.json"))
     assert all(not report.sections[name].measured for name in SECTIONS)
@@ -62,21 +90,40 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["demo", *TINY, "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "Exposure as a target" in result.output and str(out / "report.html") in result.stdout
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     stages = {s["name"]: s for s in data["run"]["stages"]}
-    assert all(s["status"] == "ok" for s in stages.values()), stages
-    assert {"serve", "harvest", "guard", "detect", "students", "watermark", "identity", "share"} <= set(
-        stages
-    )
-    harvest = data["harvest"]
-    assert harvest["answered"] >= 1 and harvest["completion_tokens"] > 0
-    assert {a["account"] for a in harvest["accounts"]} == {"atk-1", "atk-2"}
-    roles = {a["account"]: a["role"] for a in data["guard"]["accounts"]}
-    assert roles == {"atk-1": "attacker", "atk-2": "attacker", "user-1": "benign", "user-2": "benign"}
-    assert data["guard"]["timeline"] and data["guard"]["offline"]["accounts"]
-    assert {m["method"] for m in data["student"]["methods"]} >= {"untrained", "sft"}
-    assert data["watermark"]["negative_control"]["p_value"] is not None
-    assert any(p["model"].startswith("student") for p in data["identity"]["probes"])
+    assert {n: s["status"] for n, s in stages.items()} == {
+        "world": "ok", "history": "ok", "live": "ok", "detect": "ok", "attribution": "ok", "student": "ok",
+        "radioactivity": "skipped", "identity": "skipped", "share": "ok", "report": "ok",
+    }  # fmt: skip
+    # The world: a population with hard negatives and two distillation styles, in the gateway's log.
+    world = data["world"]
+    styles = {g["style"] for g in world["groups"]}
+    assert {"hydra", "heavy_extractor", "corporate_nat", "eval_team", "batch_customer"} <= styles
+    assert world["history_exchanges"] > 100
+    # Every account of the world is judged online and offline, with its ground-truth role.
+    guard = data["guard"]
+    roles = {a["account"]: a["role"] for a in guard["accounts"]}
+    assert len(roles) == world["accounts"] and set(roles.values()) == {"attacker", "benign"}
+    assert {a["account"] for a in guard["offline"]["accounts"]} <= set(roles)
+    assert all(isinstance(a["reasons"], list) for a in guard["accounts"])
+    # The live window went through the real gateway: the harvesters' requests are in the cost table.
+    live = data["world"]["live"]
+    cost = {r["account"]: r for r in guard["policy_cost"]["accounts"]}
+    assert {live["extractor"], *live["hydra"]} <= set(cost)
+    assert data["harvest"]["answered"] >= 1 and data["harvest"]["completion_tokens"] > 0
+    # Attribution tested every account key and the controls; the harvesters' rows say what they took.
+    attribution = data["attribution"]
+    assert len(attribution["keys"]) == world["accounts"] and attribution["controls"]["count"] == 20
+    harvested = {k["account"]: k["harvested"] for k in attribution["keys"] if k["harvested"]}
+    assert set(harvested) <= {live["extractor"], *live["hydra"]} and sum(harvested.values()) >= 1
+    # The student, before and after, on held-out items of the harvested task.
+    methods = {m["method"]: m for m in data["student"]["methods"]}
+    assert set(methods) == {"untrained", "sft"}
+    assert all(m["fidelity"].get("agreement") is not None for m in methods.values())
+    assert data["student"]["teacher_task_score"] is not None
+    assert data["watermark"]["not_measured"].startswith("skipped")
     # Secrets stay out of the run directory and the report.
     assert not (out / "watermark.secret").exists()
     text = (out / "report.json").read_text(encoding="utf-8")
@@ -94,8 +141,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
         evaluate="Array.from(document.querySelectorAll('section[data-section]')).map(s => s.id)",
     )
     assert page.console_errors == [] and page.network == []
-    assert set(page.evaluated) == {"actions", *SECTIONS, "run"}
-    (tmp_path / "demo-report.png").write_bytes(page.screenshot or b"")
+    assert set(page.evaluated) == {"summary", "actions", *SECTIONS, "run"}
 
 
 @pytest.mark.slow
@@ -112,8 +158,8 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path: Path, teacher_d
     assert proc.stdout is not None
     for line in proc.stdout:
         seen.append(line)
-        if "gateway on" in line or time.monotonic() > deadline:
-            break
+        if "into the gateway's log" in line or time.monotonic() > deadline:
+            break  # the history is written: the live window is starting
     proc.send_signal(signal.SIGINT)
     try:
         code = proc.wait(timeout=300)
@@ -121,7 +167,9 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path: Path, teacher_d
         proc.kill()
     assert code == 130, "".join(seen)
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    serve = data["run"]["stages"][0]
-    assert serve["name"] == "serve" and serve["detail"] == "interrupted (Ctrl-C)"
+    stages = {s["name"]: s for s in data["run"]["stages"]}
+    assert stages["world"]["status"] == "ok"
+    assert any(s["detail"] == "interrupted (Ctrl-C)" for s in stages.values()), stages
     assert "not_measured" in data["student"]
     assert (out / "report.html").exists()
+    assert not (out / "watermark.secret").exists()

@@ -20,9 +20,13 @@ from distillscope import __version__
 from distillscope.report import plots
 from distillscope.report.recommend import recommend
 from distillscope.report.schema import KEY_PATTERN, Report, Section
+from distillscope.report.summary import counts, executive_summary
 
 TITLES = {
+    "summary": "Executive summary",
     "actions": "Recommended actions",
+    "world": "The exercise: who was in the gateway's log",
+    "attribution": "Watermark: who harvested the answers",
     "harvest": "What was harvested",
     "student": "What the student kept",
     "guard": "What the guard caught",
@@ -69,6 +73,9 @@ img.plot{width:100%;max-width:760px;height:auto;display:block;margin:.5rem 0}
 .quote{white-space:pre-wrap;word-break:break-word;background:var(--panel);border-left:3px solid var(--line);
 padding:.4rem .6rem;margin:.2rem 0;font-size:.9rem}
 ol.actions li{margin:.6rem 0}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(300px,100%),1fr));gap:1rem}
+.cols ul{margin:.2rem 0;padding-left:1.1rem}.cols li{margin:.3rem 0}
+#summary{border-top:none}
 .muted{color:var(--muted)}
 footer{color:var(--muted);font-size:.8rem;padding:1rem 0}
 @media (max-width:600px){body{font-size:15px}header h1{font-size:1.3rem}th,td{padding:.3rem}}
@@ -257,78 +264,138 @@ def _role_tag(role: Any) -> str:
 
 def detection_counts(accounts: list[dict[str, Any]]) -> dict[str, int]:
     """Hits and false positives against the run's own labels, with their denominators."""
-    attackers = [a for a in accounts if a.get("role") == "attacker"]
-    benign = [a for a in accounts if a.get("role") == "benign"]
-    return {
-        "attackers": len(attackers),
-        "attackers_flagged": sum(1 for a in attackers if a.get("flagged")),
-        "benign": len(benign),
-        "benign_flagged": sum(1 for a in benign if a.get("flagged")),
-    }
+    return counts(accounts)
+
+
+#: Account tables show at most this many rows one by one; the rest are summed up per group.
+ROWS_SHOWN = 25
+
+
+def _worth_a_row(a: dict[str, Any]) -> bool:
+    return bool(a.get("flagged") or a.get("live") or a.get("style") in ("heavy_extractor",)
+                or a.get("style") in ("corporate_nat", "eval_team", "batch_customer"))  # fmt: skip
+
+
+def _compact(accounts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows worth showing one by one (flagged, live, hard negatives) and one line per other group."""
+    shown = [a for a in accounts if _worth_a_row(a)][:ROWS_SHOWN]
+    rest: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for a in accounts:
+        if a not in shown:
+            rest.setdefault((str(a.get("role")), str(a.get("group") or "other")), []).append(a)
+    lines = []
+    for (role, group), rows in sorted(rest.items()):
+        scores = [float(r["score"]) for r in rows if r.get("score") is not None]
+        flagged = sum(1 for r in rows if r.get("flagged"))
+        top = f", highest score {max(scores):.2f}" if scores else ""
+        lines.append(f"{len(rows)} more {role} accounts of group {group}: {flagged} flagged{top}")
+    return shown, lines
+
+
+def _account_rows(rows: list[dict[str, Any]], online: bool) -> list[tuple[str, ...]]:
+    out = []
+    for a in rows:
+        cells = [esc(a["account"]), _role_tag(a.get("role")), esc(a.get("group") or "—")]
+        if online:
+            cells.append(_num(a.get("queries")))
+        cells += [
+            _num(a.get("score")),
+            _tag("flagged", "bad") if a.get("flagged") else _tag("not flagged", "ok"),
+        ]
+        if online:
+            cells.append(esc(a.get("action") or "—"))
+        else:
+            cells.append(esc(a.get("campaign") or "—"))
+        cells.append(esc("; ".join(a.get("reasons") or []) or "—"))
+        out.append(tuple(cells))
+    return out
+
+
+def _policy_cost(cost: dict[str, Any], policy: dict[str, Any]) -> str:
+    rows = [
+        (
+            esc(r["account"]),
+            _role_tag(r.get("role")),
+            _num(r.get("requests")),
+            _num(r.get("answered")),
+            _num(r.get("blocked")),
+            f"{_num(r.get('delayed'))} ({_num(r.get('delay_s'), 1)} s)",
+            f"{_num(r.get('logprobs_stripped'))} of {_num(r.get('asked_logprobs'))}",
+        )
+        for r in cost.get("accounts", [])
+    ]
+    rules = ", ".join(f"{k} ≥ {v}" for k, v in policy.items() if k != "throttle_delay_ms" and v is not None)
+    return (
+        f"<h3>The policy in the live window ({_num(cost.get('window_s'), 0)} s)</h3>"
+        f'<p class="muted">Default policy: {esc(rules)}; a throttle delays a request by '
+        f"{_num(policy.get('throttle_delay_ms'))} ms. Live benign requests delayed: "
+        f"{_num(cost.get('benign_requests_delayed'))} of {_num(cost.get('benign_requests'))}, refused: "
+        f"{_num(cost.get('benign_requests_refused'))}.</p>"
+        + _table(
+            ["account", "role", "requests", "answered", "refused (403)", "delayed", "log-probs stripped"],
+            rows,
+            {2, 3, 4},
+        )
+    )
 
 
 def _guard(data: dict[str, Any]) -> str:
     accounts = data.get("accounts", [])
-    counts = detection_counts(accounts)
+    on = detection_counts(accounts)
+    offline = data.get("offline")
+    off = detection_counts(offline.get("accounts", [])) if offline else None
     parts = [
         '<div class="cards">',
-        _card(f"{counts['attackers_flagged']} / {counts['attackers']}", "attacker accounts flagged online"),
-        _card(
-            f"{counts['benign_flagged']} / {counts['benign']}", "benign accounts flagged (false positives)"
-        ),
-        "</div>",
+        _card(f"{on['attackers_flagged']} / {on['attackers']}", "attacker accounts flagged online"),
+        _card(f"{on['benign_flagged']} / {on['benign']}", "benign accounts flagged online"),
     ]
-    parts.append(_plot(plots.guard_timeline(data), "online risk score per account over time"))
-    if accounts:
-        rows = [
-            (
-                esc(a["account"]),
-                _role_tag(a.get("role")),
-                _num(a.get("queries")),
-                _num(a.get("score")),
-                _tag("flagged", "bad") if a.get("flagged") else _tag("not flagged", "ok"),
-                esc(a.get("action") or "—"),
-                _ts(a.get("first_flagged_ts")),
-                esc("; ".join(a.get("reasons") or []) or "—"),
-            )
-            for a in accounts
+    if off:
+        parts += [
+            _card(f"{off['attackers_flagged']} / {off['attackers']}", "attacker accounts flagged offline"),
+            _card(f"{off['benign_flagged']} / {off['benign']}", "benign accounts flagged offline"),
         ]
+    parts.append("</div>")
+    if data.get("scored_from"):
+        parts.append(
+            f'<p class="muted">Online: {esc(data["scored_from"])}; an account counts as flagged when the '
+            f"policy acted on it or its score is at or above the first action threshold "
+            f"({_num(data.get('threshold'))}).</p>"
+        )
+    cost = data.get("policy_cost")
+    if cost:
+        parts.append(_policy_cost(cost, data.get("policy") or {}))
+    parts.append(_plot(plots.guard_timeline(data), "online risk score per account over the live window"))
+    if accounts:
+        shown, rest = _compact(accounts)
         parts.append("<h3>Online scores (the gateway, per account)</h3>")
         parts.append(
             _table(
-                ["account", "role", "queries", "score", "flag", "action", "first flagged", "why"],
-                rows,
-                {2, 3},
+                ["account", "role", "group", "requests", "score", "flag", "action", "why"],
+                _account_rows(shown, online=True),
+                {3, 4},
             )
         )
-    offline = data.get("offline")
+        parts += [f'<p class="muted">{esc(line)}</p>' for line in rest]
     if offline:
         parts.append(
-            f"<h3>Offline detector ({esc(offline.get('engine') or 'batch')}) over the server log</h3>"
+            f"<h3>Offline detector ({esc(offline.get('engine') or 'batch')}) over the gateway's log</h3>"
         )
-        off = detection_counts(offline.get("accounts", []))
+        shown, rest = _compact(offline.get("accounts", []))
         parts.append(
-            f"<p>Flagged {off['attackers_flagged']} of {off['attackers']} attacker accounts and "
-            f"{off['benign_flagged']} of {off['benign']} benign accounts.</p>"
-        )
-        rows = [
-            (
-                esc(a["account"]),
-                _role_tag(a.get("role")),
-                _num(a.get("score")),
-                _tag("flagged", "bad") if a.get("flagged") else _tag("not flagged", "ok"),
-                esc(a.get("campaign") or "—"),
-                esc("; ".join(a.get("reasons") or []) or "—"),
+            _table(
+                ["account", "role", "group", "score", "flag", "campaign", "why"],
+                _account_rows(shown, False),
+                {3},
             )
-            for a in offline.get("accounts", [])
-        ]
-        parts.append(_table(["account", "role", "score", "flag", "campaign", "why"], rows, {2}))
+        )
+        parts += [f'<p class="muted">{esc(line)}</p>' for line in rest]
         for campaign in offline.get("campaigns", []):
             evidence = campaign.get("evidence") or {}
-            shown = "; ".join(f"{esc(k)}: {esc(_short(v))}" for k, v in evidence.items()) or "—"
+            shown_ev = "; ".join(f"{esc(k)}: {esc(_short(v))}" for k, v in evidence.items()) or "—"
+            members = [str(m) for m in campaign.get("accounts", [])]
             parts.append(
-                f"<p><strong>Campaign {esc(campaign['campaign'])}</strong>: "
-                f"{esc(', '.join(map(str, campaign.get('accounts', []))))}. Evidence: {shown}</p>"
+                f"<p><strong>Campaign {esc(campaign['campaign'])}</strong> ({len(members)} accounts): "
+                f"{esc(_short(', '.join(members), 300))}. Evidence: {shown_ev}</p>"
             )
     return _wrap("guard", "".join(parts))
 
@@ -389,6 +456,72 @@ def _watermark(data: dict[str, Any]) -> str:
     if rows:
         parts.append(_table(["account key", "role", "p-value", "z", "tokens scored"], rows, {3, 4}))
     return _wrap("watermark", "".join(parts))
+
+
+def _world(data: dict[str, Any]) -> str:
+    parts = [
+        f"<p>Simulated by <code>{esc(data.get('simulator'))}</code>: {_num(data.get('accounts'))} accounts, "
+        f"{_num(data.get('history_exchanges'))} exchanges over {_num(data.get('history_hours'), 1)} h of "
+        "history in the gateway's log, then a live window through the real gateway. Roles are the "
+        "simulator's labels: used to count hits and false positives, never shown to a detector.</p>"
+    ]
+    rows = [
+        (
+            _role_tag(g.get("role")),
+            esc(g.get("group")),
+            esc(str(g.get("style") or "").replace("_", " "))
+            + (" " + _tag("hard negative", "muted") if g.get("hard_negative") else ""),
+            _num(g.get("accounts")),
+            _num(g.get("history_exchanges")),
+        )
+        for g in data.get("groups", [])
+    ]
+    parts.append(_table(["role", "group", "kind", "accounts", "exchanges in the log"], rows, {3, 4}))
+    live = data.get("live") or {}
+    if live:
+        parts.append(
+            f'<p class="muted">Live: extractor {esc(live.get("extractor") or "—")}; hydra accounts '
+            f"{esc(', '.join(live.get('hydra') or []) or '—')}; benign accounts "
+            f"{esc(', '.join(live.get('benign') or []) or '—')}.</p>"
+        )
+    return _wrap("world", "".join(parts))
+
+
+def _attribution(data: dict[str, Any]) -> str:
+    alpha = float(data.get("alpha") or 1e-6)
+    keys = data.get("keys", [])
+    shown = [k for k in keys if k.get("harvested") or k.get("named")]
+    rest = [k for k in keys if k not in shown]
+    controls = data.get("controls") or {}
+    parts = [
+        f"<p>{esc(data.get('method') or '')}: {_num(data.get('texts'))} answers, {_num(data.get('tokens'))} "
+        f"tokens; an account is named at adjusted p &lt; {alpha:g}.</p>"
+    ]
+    rows = [
+        (
+            esc(k["account"]),
+            _role_tag(k.get("role")),
+            _num(k.get("harvested")),
+            _pvalue(k.get("p_value"), alpha),
+            _num(k.get("z")),
+            _num(k.get("tokens_scored")),
+        )
+        for k in shown
+    ]
+    if rest:
+        smallest = min((k["p_value"] for k in rest if k.get("p_value") is not None), default=None)
+        rows.append(
+            (f"{len(rest)} other account keys", _tag("benign and idle", "muted"), "0",
+             f"smallest {_num(smallest)}", "—", "—")
+        )  # fmt: skip
+    rows.append(
+        (f"{_num(controls.get('count'))} control keys (no account)", _tag("control", "ok"), "0",
+         f"smallest {_num(controls.get('smallest_p'))}", "—", "—")
+    )  # fmt: skip
+    parts.append(
+        _table(["account key", "role", "answers harvested", "p-value", "z", "tokens scored"], rows, {2, 4, 5})
+    )
+    return _wrap("attribution", "".join(parts))
 
 
 def _identity(data: dict[str, Any]) -> str:
@@ -461,10 +594,26 @@ def _run(report: Report) -> str:
         )
         for s in stages
     ]
-    return _wrap("run", _table(["stage", "status", "seconds", "detail"], rows, {2}))
+    machine = report.run.get("machine") or {}
+    lead = ""
+    if report.run.get("duration_s") is not None:
+        load = machine.get("load_average_at_start")
+        lead = (
+            f"<p>The run took <strong>{float(report.run['duration_s']) / 60:.1f} min</strong>"
+            + (f" on {_num(machine.get('cpus'))} CPUs" if machine.get("cpus") else "")
+            + (
+                f" (load average {load[0]:.1f} at the start: other work was running)"
+                if load and load[0] > 1.5
+                else ""
+            )
+            + ".</p>"
+        )
+    return _wrap("run", lead + _table(["stage", "status", "seconds", "detail"], rows, {2}))
 
 
 _RENDERERS = {
+    "world": _world,
+    "attribution": _attribution,
     "harvest": _harvest,
     "student": _student,
     "guard": _guard,
@@ -474,35 +623,60 @@ _RENDERERS = {
 }
 
 
-def _summary(report: Report) -> str:
+def _headline_cards(report: Report) -> list[str]:
     cards = []
-    harvest = report.get("harvest")
-    if harvest:
-        cards.append(
-            _card(_num(harvest.get("queries")), f"queries harvested for {_money(harvest.get('cost_usd'))}")
-        )
-    student = report.get("student")
-    if student:
-        teacher = student.get("teacher_task_score")
-        best = max(
-            (m for m in student.get("methods", []) if m.get("task_score") is not None),
-            key=lambda m: m["task_score"],
-            default=None,
-        )
-        if best and teacher:
-            cards.append(
-                _card(_pct(best["task_score"] / teacher), f"of the teacher's score kept ({best['method']})")
-            )
     guard = report.get("guard")
     if guard:
-        counts = detection_counts(guard.get("accounts", []))
+        on = counts(guard.get("accounts", []))
         cards.append(
-            _card(f"{counts['attackers_flagged']} / {counts['attackers']}", "attacker accounts caught")
+            _card(f"{on['attackers_flagged']} / {on['attackers']}", "attacker accounts caught online")
         )
-    watermark = report.get("watermark")
-    if watermark and watermark.get("overall_p_value") is not None:
-        cards.append(_card(f"{watermark['overall_p_value']:.2g}", "watermark p-value on the student"))
-    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+        offline = guard.get("offline")
+        if offline:
+            off = counts(offline.get("accounts", []))
+            cards.append(_card(f"{off['attackers_flagged']} / {off['attackers']}", "caught offline"))
+            benign = {a["account"] for a in guard.get("accounts", []) + offline.get("accounts", [])
+                      if a.get("role") == "benign" and a.get("flagged")}  # fmt: skip
+            cards.append(_card(f"{len(benign)} / {on['benign']}", "benign accounts flagged (either)"))
+    attribution = report.get("attribution")
+    if attribution:
+        harvesters = [k for k in attribution.get("keys", []) if k.get("harvested")]
+        named = sum(1 for k in harvesters if k.get("named"))
+        cards.append(_card(f"{named} / {len(harvesters)}", "harvesting accounts named by the watermark"))
+    student = report.get("student")
+    if student:
+        methods = {m["method"]: m for m in student.get("methods", [])}
+        trained = next((m for name, m in methods.items() if name != "untrained"), None)
+        if trained and (trained.get("fidelity") or {}).get("agreement") is not None:
+            before = (methods.get("untrained", {}).get("fidelity") or {}).get("agreement")
+            label = "student's agreement with the teacher" + (
+                f" (from {_pct(before)})" if before is not None else ""
+            )
+            cards.append(_card(_pct(trained["fidelity"]["agreement"]), label))
+    return cards
+
+
+def _summary(report: Report) -> str:
+    summary = executive_summary(report)
+    cards = _headline_cards(report)
+    columns = []
+    for title, lines in (("Exposure as a target", summary.target), ("Exposure as a tactic", summary.tactic)):
+        items = "".join(f"<li>{esc(line)}</li>" for line in lines) or "<li>Not measured in this run.</li>"
+        columns.append(f'<div class="col"><h3>{title}</h3><ul>{items}</ul></div>')
+    actions = (
+        "".join(
+            f"<li><strong>{esc(a.title)}</strong> {_tag(a.effect_label, 'bad' if a.effect else 'muted')}"
+            f'<br><span class="muted">{esc(a.evidence)}</span></li>'
+            for a in summary.actions
+        )
+        or "<li>No evidence to base an action on.</li>"
+    )
+    body = (
+        (f'<div class="cards">{"".join(cards)}</div>' if cards else "")
+        + f'<div class="cols">{"".join(columns)}</div>'
+        + f'<h3>Three actions from this run\'s numbers</h3><ol class="actions">{actions}</ol>'
+    )
+    return _wrap("summary", body)
 
 
 def render_html(report: Report) -> str:
@@ -519,7 +693,18 @@ def render_html(report: Report) -> str:
         )
         if x
     )
-    order = ["actions", "harvest", "student", "guard", "watermark", "identity", "probes", "run"]
+    order = [
+        "actions",
+        "world",
+        "harvest",
+        "guard",
+        "attribution",
+        "student",
+        "watermark",
+        "identity",
+        "probes",
+        "run",
+    ]
     nav = "".join(f'<a href="#{n}">{esc(TITLES[n])}</a>' for n in order)
     body = [_summary(report), f"<nav>{nav}</nav>", _actions(report)]
     for name in order[1:-1]:

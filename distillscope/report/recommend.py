@@ -36,25 +36,43 @@ def _retention(method: dict[str, Any], teacher_score: float | None) -> tuple[flo
     return None, ""
 
 
+def _logprob_policy_action(report: Report) -> Action | None:
+    """How many of the log-prob answers the attackers asked for the policy let through."""
+    harvest = report.get("harvest") or {}
+    rows = [r for r in ((report.get("guard") or {}).get("policy_cost") or {}).get("accounts", [])
+            if r.get("role") == "attacker" and r.get("asked_logprobs")]  # fmt: skip
+    asked = sum(int(r["asked_logprobs"]) for r in rows)
+    if not asked:
+        return Action(
+            "Strip or cap top_logprobs for unverified accounts",
+            f"the attacker asked for top_logprobs={harvest.get('top_logprobs')}; this run measured neither "
+            "how many it got nor what they were worth to its student",
+            None,
+            "not measured",
+            "API surface",
+        )
+    stripped = sum(int(r.get("logprobs_stripped") or 0) for r in rows)
+    kept = asked - stripped
+    return Action(
+        "Strip top_logprobs from the first request of an unverified or suspicious account",
+        f"the attackers asked for top_logprobs={harvest.get('top_logprobs')} on {asked} answered requests; "
+        f"the policy stripped {stripped} and {kept} went out with the teacher's log-probs",
+        kept / asked,
+        f"{kept}/{asked} log-prob answers leaked",
+        "API surface",
+    )
+
+
 def _logprob_action(report: Report) -> Action | None:
     student = report.get("student")
     harvest = report.get("harvest") or {}
     if not student:
-        return None
+        return _logprob_policy_action(report) if harvest.get("top_logprobs") else None
     methods = {m["method"].lower(): m for m in student.get("methods", [])}
     kd = next((m for name, m in methods.items() if "kd" in name or "logprob" in name), None)
     sft = next((m for name, m in methods.items() if "sft" in name or "sequence" in name), None)
     if kd is None or sft is None:
-        if harvest.get("top_logprobs"):
-            return Action(
-                "Strip or cap top_logprobs for unverified accounts",
-                f"the attacker asked for top_logprobs={harvest['top_logprobs']}; this run trained no "
-                "SFT-vs-KD pair, so their value to the attacker was not measured",
-                None,
-                "not measured",
-                "API surface",
-            )
-        return None
+        return _logprob_policy_action(report) if harvest.get("top_logprobs") else None
     teacher_score = student.get("teacher_task_score")
     kd_kept, what = _retention(kd, teacher_score)
     sft_kept, _ = _retention(sft, teacher_score)
@@ -80,87 +98,177 @@ def _logprob_action(report: Report) -> Action | None:
     )
 
 
-def _attacker_queries_before_flag(guard: dict[str, Any]) -> tuple[int, int, list[str]]:
-    """(queries answered before each attacker's first flag, attacker queries in all, missed accounts)."""
-    attackers = [a for a in guard.get("accounts", []) if a.get("role") == "attacker"]
-    timeline = guard.get("timeline", [])
-    before = total = 0
-    missed = []
-    for account in attackers:
-        rows = [r for r in timeline if r["account"] == account["account"]]
-        count = len(rows) or int(account.get("queries") or 0)
-        total += count
-        flagged_at = account.get("first_flagged_ts")
-        if not account.get("flagged") or flagged_at is None:
-            missed.append(account["account"])
-            before += count
-        elif rows:
-            before += sum(1 for r in rows if r["ts"] < flagged_at)
-    return before, total, missed
+def _names(items: list[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def _guard_actions(report: Report) -> list[Action]:
-    guard = report.get("guard")
-    if not guard:
+def _answered_by(guard: dict[str, Any], accounts: set[str]) -> tuple[int, int]:
+    """(live answers the given accounts got, live answers all attackers got), from the policy cost table."""
+    rows = [r for r in (guard.get("policy_cost") or {}).get("accounts", []) if r.get("role") == "attacker"]
+    return sum(int(r.get("answered") or 0) for r in rows if r["account"] in accounts), sum(
+        int(r.get("answered") or 0) for r in rows
+    )
+
+
+def _detection_actions(guard: dict[str, Any]) -> list[Action]:
+    """Attackers the online guard let through that the offline detector caught, or nobody caught."""
+    online = {a["account"]: a for a in guard.get("accounts", []) if a.get("role") == "attacker"}
+    offline_rows = (guard.get("offline") or {}).get("accounts", [])
+    offline = {a["account"]: a for a in offline_rows if a.get("role") == "attacker"}
+    if not online:
         return []
+    missed_online = [a for a, row in online.items() if not row.get("flagged")]
+    caught_offline = [a for a in missed_online if offline.get(a, {}).get("flagged")]
+    missed_both = [a for a in missed_online if a not in caught_offline] if offline else []
     actions = []
-    before, total, missed = _attacker_queries_before_flag(guard)
-    if total:
-        share = before / total
-        if missed:
-            actions.append(
-                Action(
-                    "Tighten the online policy: lower per-account RPM and the flag threshold",
-                    f"{len(missed)} attacker account(s) were never flagged online ({', '.join(missed)}); "
-                    f"{before} of {total} attacker queries ({share:.0%}) were answered before any flag",
-                    share,
-                    f"{share:.0%} of attacker queries",
-                    "guard",
-                )
-            )
-        elif before:
-            actions.append(
-                Action(
-                    "Lower per-account RPM so campaigns are flagged sooner",
-                    f"{before} of {total} attacker queries ({share:.0%}) were answered before each "
-                    "attacker account's first flag",
-                    share,
-                    f"{share:.0%} of attacker queries",
-                    "guard",
-                )
-            )
-    offline = guard.get("offline") or {}
-    online_flagged = {a["account"] for a in guard.get("accounts", []) if a.get("flagged")}
-    for campaign in offline.get("campaigns", []):
-        unseen = [a for a in campaign.get("accounts", []) if a not in online_flagged]
-        if unseen:
-            members = len(campaign.get("accounts", []))
-            actions.append(
-                Action(
-                    "Run the offline campaign detector on a schedule and feed it back to the policy",
-                    f"campaign {campaign['campaign']} links {members} accounts; "
-                    f"{len(unseen)} of them were not flagged online ({', '.join(unseen)})",
-                    len(unseen) / members if members else None,
-                    f"{len(unseen)} of {members} campaign accounts",
-                    "detection",
-                )
-            )
-    benign = [a for a in guard.get("accounts", []) if a.get("role") == "benign"]
-    false_pos = [a["account"] for a in benign if a.get("flagged")]
-    if false_pos:
+    total = len(online)
+    if caught_offline:
+        got, all_got = _answered_by(guard, set(caught_offline))
+        live = f"; live, they took {got} of the attackers' {all_got} answers unhindered" if all_got else ""
         actions.append(
             Action(
-                "Review the flag threshold before blocking: benign accounts were flagged",
-                f"{len(false_pos)} of {len(benign)} benign accounts flagged ({', '.join(false_pos)})",
-                len(false_pos) / len(benign),
-                f"{len(false_pos)}/{len(benign)} false positives",
+                "Feed the offline detector's campaigns to the gateway's policy (a watch list)",
+                f"{len(caught_offline)} of {total} attacker accounts were never acted on online but the "
+                "offline "
+                f"detector flagged them ({_names(caught_offline)}){live}",
+                len(caught_offline) / total,
+                f"{len(caught_offline)}/{total} attacker accounts",
+                "detection",
+            )
+        )
+    if missed_both:
+        styles = sorted({str(online[a].get("style") or "?").replace("_", " ") for a in missed_both})
+        actions.append(
+            Action(
+                "Close the detection gap: attacker accounts passed both detectors",
+                f"{len(missed_both)} of {total} attacker accounts ({', '.join(styles)}) were flagged neither "
+                f"online nor offline ({_names(missed_both)})",
+                len(missed_both) / total,
+                f"{len(missed_both)}/{total} attacker accounts missed",
+                "detection",
+            )
+        )
+    elif not offline and missed_online:
+        actions.append(
+            Action(
+                "Tighten the online policy: attacker accounts were never flagged",
+                f"{len(missed_online)} of {total} attacker accounts were never flagged online "
+                f"({_names(missed_online)})",
+                len(missed_online) / total,
+                f"{len(missed_online)}/{total} attacker accounts",
                 "guard",
             )
         )
     return actions
 
 
+def _false_positive_action(guard: dict[str, Any]) -> Action | None:
+    """Benign accounts flagged online or offline, by group: review before enforcing."""
+    benign = [a for a in guard.get("accounts", []) if a.get("role") == "benign"]
+    offline = [a for a in (guard.get("offline") or {}).get("accounts", []) if a.get("role") == "benign"]
+    flagged = {a["account"]: a for a in benign if a.get("flagged")}
+    flagged.update({a["account"]: a for a in offline if a.get("flagged")})
+    if not benign or not flagged:
+        return None
+    groups: dict[str, int] = {}
+    for row in flagged.values():
+        groups[str(row.get("group") or row["account"])] = (
+            groups.get(str(row.get("group") or row["account"]), 0) + 1
+        )
+    cost = guard.get("policy_cost") or {}
+    delayed = cost.get("benign_requests_delayed")
+    requests = cost.get("benign_requests")
+    live = f"; {delayed} of {requests} live benign requests were delayed" if requests else ""
+    where = ", ".join(f"{g} ×{n}" for g, n in sorted(groups.items()))
+    return Action(
+        "Review the flag thresholds before enforcing: benign customers were flagged",
+        f"{len(flagged)} of {len(benign)} benign accounts flagged online or offline ({where}){live}",
+        len(flagged) / len(benign),
+        f"{len(flagged)}/{len(benign)} benign accounts",
+        "guard",
+    )
+
+
+def _enforcement_action(guard: dict[str, Any]) -> Action | None:
+    """Attackers the policy acted on that still got their answers: the action was too mild."""
+    rows = [r for r in (guard.get("policy_cost") or {}).get("accounts", []) if r.get("role") == "attacker"]
+    acted = [r for r in rows if r.get("delayed") or r.get("logprobs_stripped") or r.get("blocked")]
+    if not acted:
+        return None
+    answered = sum(int(r.get("answered") or 0) for r in acted)
+    requests = sum(int(r.get("requests") or 0) for r in acted)
+    delay = sum(float(r.get("delay_s") or 0.0) for r in acted)
+    if not requests or not answered:
+        return None
+    return Action(
+        "Rate-limit or block confirmed campaign accounts instead of only delaying them",
+        f"the policy acted on {len(acted)} attacker account(s) ({_names([r['account'] for r in acted])}), "
+        f"yet they got {answered} of {requests} requests answered; the delays cost them {delay:.1f} s in all",
+        answered / requests,
+        f"{answered}/{requests} answered anyway",
+        "guard",
+    )
+
+
+def _guard_actions(report: Report) -> list[Action]:
+    guard = report.get("guard")
+    if not guard:
+        return []
+    actions = _detection_actions(guard)
+    for build in (_false_positive_action, _enforcement_action):
+        action = build(guard)
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _attribution_action(report: Report) -> Action | None:
+    """Did the harvested text name the harvesting accounts' watermark keys?"""
+    data = report.get("attribution")
+    if not data:
+        return None
+    keys = data.get("keys", [])
+    harvesters = [k for k in keys if k.get("harvested")]
+    if not harvesters:
+        return None
+    named = [k for k in harvesters if k.get("named")]
+    wrong = [k["account"] for k in keys if k.get("named") and not k.get("harvested")]
+    controls = data.get("controls") or {}
+    if wrong or controls.get("named"):
+        return Action(
+            "Check the watermark keys: accounts that harvested nothing were named",
+            f"named without harvesting: {_names(wrong) or 'none'}; "
+            f"control keys named: {controls.get('named', 0)}",
+            None,
+            "check",
+            "watermark",
+        )
+    if len(named) == len(harvesters):
+        worst = max(k["p_value"] for k in named if k.get("p_value") is not None)
+        return Action(
+            "Keep the per-account watermark on: leaked answers name the accounts that harvested them",
+            f"the pooled harvested answers name all {len(named)} harvesting accounts' keys (largest adjusted "
+            f"p = {worst:.1e}), no other account key and none of {controls.get('count', 0)} control keys",
+            None,
+            "evidence obtained",
+            "watermark",
+        )
+    missed = [k["account"] for k in harvesters if not k.get("named")]
+    return Action(
+        "Strengthen the watermark (larger bias) or collect more text before attributing",
+        f"the harvested answers name {len(named)} of {len(harvesters)} harvesting accounts; not named: "
+        f"{_names(missed)} (the fewer answers an account took, the weaker its evidence)",
+        None,
+        "partly named",
+        "watermark",
+    )
+
+
 def _watermark_action(report: Report) -> Action | None:
+    text = _attribution_action(report)
+    if text is not None:
+        return text
     watermark = report.get("watermark")
     if watermark is None:
         return Action(

@@ -18,6 +18,11 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
       "run": {"id": str, "mode": str, "teacher": str, "student": str, "duration_s": float,
               "stages": [{"name": str, "status": "ok"|"failed"|"not_available"|"skipped",
                           "detail": str, "seconds": float}]},
+      "world": {                                 # the simulated population in the gateway's log
+        "simulator": str, "accounts": int, "history_exchanges": int, "history_hours": float,
+        "groups": [{"role": "attacker"|"benign", "group": str, "style": str, "accounts": int,
+                    "history_exchanges": int, "hard_negative": bool}],
+        "live": {"extractor": str|null, "hydra": [str], "benign": [str]}},
       "harvest": {                               # what the attacker took
         "queries": int, "answered": int, "failed": int,
         "prompt_tokens": int, "completion_tokens": int, "cost_usd": float,
@@ -37,9 +42,18 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
                       "score": float, "flagged": bool, "action": str|null,
                       "first_flagged_ts": float|null, "reasons": [str]}],
         "timeline": [{"ts": float, "account": str, "score": float, "action": str|null}],
+        "policy_cost": {"window_s": float, "benign_requests": int, "benign_requests_delayed": int,
+                        "benign_requests_refused": int,
+                        "accounts": [{"account", "role", "requests", "answered", "blocked", "rate_limited",
+                                      "delayed", "delay_s", "asked_logprobs", "logprobs_stripped", ...}]},
         "offline": {"engine": str,
                     "accounts": [{"account", "score", "flagged", "campaign", "reasons", "role"}],
                     "campaigns": [{"campaign": str, "accounts": [str], "evidence": {...}}]}},
+      "attribution": {                           # the watermark in the harvested text, per account key
+        "alpha": float, "texts": int, "tokens": int, "method": str,
+        "keys": [{"account": str, "role": str|null, "harvested": int, "p_value": float|null,
+                  "z": float|null, "tokens_scored": int, "named": bool}],
+        "controls": {"count": int, "smallest_p": float|null, "named": int}},
       "watermark": {                             # the radioactivity evidence
         "enabled": bool, "alpha": float, "suspect": str, "method": str,
         "accounts": [{"account": str, "role": str|null, "p_value": float|null,
@@ -70,7 +84,7 @@ from distillscope.errors import InputError
 SCHEMA_VERSION = 1
 
 #: Section names in report order.
-SECTIONS = ("harvest", "student", "guard", "watermark", "identity", "probes")
+SECTIONS = ("world", "harvest", "guard", "attribution", "student", "watermark", "identity", "probes")
 
 STAGE_STATUSES = {"ok", "failed", "not_available", "skipped"}
 
@@ -187,6 +201,23 @@ def _check_guard(data: dict[str, Any]) -> None:
         _rows(offline, "campaigns", ("campaign",), ())
 
 
+def _check_world(data: dict[str, Any]) -> None:
+    for key in ("accounts", "history_exchanges", "history_hours"):
+        _num(data, key)
+    _rows(data, "groups", ("role", "group"), ("accounts", "history_exchanges"))
+
+
+def _check_attribution(data: dict[str, Any]) -> None:
+    for key in ("alpha", "texts", "tokens"):
+        _num(data, key)
+    _rows(data, "keys", ("account",), ("p_value", "z", "tokens_scored", "harvested"))
+    controls = data.get("controls")
+    if controls is not None:
+        if not isinstance(controls, dict):
+            raise ValueError("'controls' must be an object")
+        _num(controls, "smallest_p")
+
+
 def _check_watermark(data: dict[str, Any]) -> None:
     if not isinstance(data.get("enabled", True), bool):
         raise ValueError("'enabled' must be true or false")
@@ -214,6 +245,8 @@ def _check_probes(data: dict[str, Any]) -> None:
 
 
 _CHECKS = {
+    "world": _check_world,
+    "attribution": _check_attribution,
     "harvest": _check_harvest,
     "student": _check_student,
     "guard": _check_guard,

@@ -38,7 +38,7 @@ def test_full_report_in_chromium(tmp_path: Path, report_data: dict[str, Any], ch
     assert page.console_errors == []
     assert page.network == []
     sections = {sid: status for sid, status, _ in page.evaluated}
-    assert set(sections) == {"actions", *SECTIONS, "run"}
+    assert set(sections) == {"summary", "actions", *SECTIONS, "run"}
     assert set(sections.values()) == {"measured"}
     # The artifact: kept under pytest's tmp dir (and copied by CI as an artifact if it wants).
     shot = tmp_path / "report-screenshot.png"

@@ -34,7 +34,7 @@ def _sections(html: str) -> dict[str, str]:
 def test_full_report_has_every_section_measured(report_data: dict[str, Any]) -> None:
     html = render_html(parse_report(report_data))
     found = _sections(html)
-    assert set(found) == {"actions", *SECTIONS, "run"}
+    assert set(found) == {"summary", "actions", *SECTIONS, "run"}
     assert all(status == "measured" for status in found.values()), found
     # The numbers of the fixture reach the page.
     assert "9,000" in html and "$0.0123" in html and "70.0%" in html
@@ -128,22 +128,57 @@ def test_load_report_errors(tmp_path: Path) -> None:
 
 def test_recommendations_are_computed_from_the_evidence(report_data: dict[str, Any]) -> None:
     actions = recommend(parse_report(report_data))
-    titles = [a.title for a in actions]
+    by_title = {a.title: a for a in actions}
     logprobs = next(a for a in actions if "top_logprobs" in a.title)
     # topk-kd kept 0.28/0.4 = 70%, SFT 0.2/0.4 = 50%: the log-probs were worth 20 points.
     assert logprobs.effect == pytest.approx(0.2)
-    # atk-2 never flagged (30 queries) + atk-1's 13 queries before its flag at T0+130 = 43 of 60.
-    guard = next(a for a in actions if a.area == "guard")
-    assert guard.effect == pytest.approx(43 / 60)
-    assert titles.index(guard.title) < titles.index(logprobs.title)  # larger effect first
+    # atk-2 was never acted on online, but the offline detector flagged it: feed it back.
+    feed = next(a for t, a in by_title.items() if t.startswith("Feed the offline detector"))
+    assert feed.effect == pytest.approx(1 / 2)
+    assert "atk-2" in feed.evidence and "58 of the attackers' 118 answers" in feed.evidence
+    # atk-1 was delayed 47 times yet got all 60 answers, atk-2 58 of 60: the actions were too mild.
+    enforce = next(a for t, a in by_title.items() if t.startswith("Rate-limit or block"))
+    assert enforce.effect == pytest.approx(118 / 120)
+    assert "118 of 120 requests answered" in enforce.evidence and "11.8 s" in enforce.evidence
+    watermark = next(a for a in actions if a.area == "watermark")
+    assert watermark.title.startswith("Keep the per-account watermark on") and "3.0e-09" in watermark.evidence
     measured = [a.effect for a in actions if a.effect is not None]
     assert measured == sorted(measured, reverse=True)
     assert all(a.effect is not None for a in actions[: len(measured)])
+    assert not any("benign" in a.title for a in actions)  # no benign account was flagged
 
     # If the log-probs did not help, the report says so instead of recommending to strip them.
-    report_data["student"]["methods"][1]["task_score"] = 0.18
+    report_data["student"]["methods"][2]["task_score"] = 0.18
     actions = recommend(parse_report(report_data))
     assert any(a.title.startswith("top_logprobs gave the attacker no measurable gain") for a in actions)
+
+
+def test_false_positives_and_misses_become_actions(report_data: dict[str, Any]) -> None:
+    guard = report_data["guard"]
+    guard["offline"]["accounts"][2]["flagged"] = True  # alice, benign, flagged offline
+    guard["offline"]["accounts"][1]["flagged"] = False  # atk-2 now passes both detectors
+    actions = {a.title: a for a in recommend(parse_report(report_data))}
+    review = next(a for t, a in actions.items() if t.startswith("Review the flag thresholds"))
+    assert review.effect == pytest.approx(1.0) and "1 of 1 benign accounts" in review.evidence
+    gap = next(a for t, a in actions.items() if t.startswith("Close the detection gap"))
+    assert gap.effect == pytest.approx(1 / 2) and "atk-2" in gap.evidence
+
+
+def test_executive_summary_states_this_runs_numbers(report_data: dict[str, Any]) -> None:
+    from distillscope.report.summary import executive_summary
+
+    summary = executive_summary(parse_report(report_data))
+    target = " ".join(summary.target)
+    assert "4,000 exchanges of 5 accounts" in target and "corp-nat (1)" in target
+    assert "1 of 2 attacker accounts flagged or acted on" in target
+    assert "Offline detector: 2 of 2 attacker accounts flagged, 0 of 1 benign" in target
+    assert "name 2 of 2 harvesting accounts' keys" in target and "0 of 20 control keys" in target
+    tactic = " ".join(summary.tactic)
+    assert "31.0% of answer tokens, from 1.0% untrained" in tactic
+    assert "Radioactivity of the student: p = 2.0e-07" in tactic
+    assert len(summary.actions) == 3
+    html = render_html(parse_report(report_data))
+    assert html.index('id="summary"') < html.index('id="actions"') < html.index('id="world"')
 
 
 def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:

@@ -1,0 +1,292 @@
+"""The defender's side of the demo: what the online guard, the policy, the offline detector and the
+watermark made of the run, each as a report section.
+
+Every verdict here comes from the project's own components (the guard's admin API
+and exchange log, ``distillscope.detect.run_detection``, the watermark detector
+and radioactivity test, the identity probe, the STIX exporter); this module only
+reads their outputs and counts them against the run's ground truth (the world's
+labels), which no detector ever sees. It must not score or decide anything itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from distillscope.demo.live import LiveResult
+from distillscope.demo.world import HARD_NEGATIVES, World
+
+_DELAY = re.compile(r"delayed (\d+) ms")
+#: Control keys (keys no account ever used) tested beside the account keys.
+CONTROL_KEYS = 20
+
+
+def _policy() -> Any:
+    from distillscope.guard.policy import PolicyConfig
+
+    return PolicyConfig()
+
+
+def guard_section(world: World, live: LiveResult, log: list[Any]) -> dict[str, Any]:
+    """Online scores (warmed up from the history, then live) and what the policy did live."""
+    policy = _policy()
+    threshold = policy.risk.throttle
+    online = {row["account"]: row for row in live.online}
+    live_rows = [e for e in log if e.ts >= live.started and e.account in world.members]
+    actions: dict[str, Counter[str]] = {}
+    first_flag: dict[str, float] = {}
+    timeline = []
+    for e in sorted(live_rows, key=lambda e: e.ts):
+        decision = e.extra.get("decision") or "allow"
+        actions.setdefault(e.account, Counter())[decision] += 1
+        if decision != "allow":
+            first_flag.setdefault(e.account, e.ts)
+        score = e.extra.get("risk_score")
+        if score is not None:
+            timeline.append({"ts": e.ts, "account": e.account, "score": float(score), "action": decision})
+    accounts = []
+    for name, member in world.members.items():
+        row = online.get(name, {})
+        score = row.get("score")
+        acted = {k: v for k, v in actions.get(name, {}).items() if k != "allow"}
+        flagged = bool(acted) or (score is not None and threshold is not None and score >= threshold)
+        accounts.append(
+            {
+                "account": name,
+                "role": member.role,
+                "group": member.group,
+                "style": member.style,
+                "queries": int(row.get("requests") or 0),
+                "score": score,
+                "flagged": flagged,
+                "action": ", ".join(f"{k} ×{v}" for k, v in sorted(acted.items())) or None,
+                "first_flagged_ts": first_flag.get(name),
+                "reasons": list(row.get("reasons") or []),
+                "live": name in actions,
+            }
+        )
+    accounts.sort(key=lambda a: (a["role"] != "attacker", -(a["score"] or 0.0)))
+    return {
+        "threshold": threshold,
+        "policy": {
+            "throttle": threshold,
+            "throttle_delay_ms": policy.risk.throttle_delay_ms,
+            "strip_logprobs": policy.risk.strip_logprobs,
+            "block": policy.risk.block,
+        },
+        "scored_from": "the guard's risk scores, warmed up from the logged history at start-up, then live",
+        "accounts": accounts,
+        "timeline": timeline,
+        "policy_cost": policy_cost(world, live, live_rows),
+    }
+
+
+def policy_cost(world: World, live: LiveResult, live_rows: list[Any]) -> dict[str, Any]:
+    """What the policy cost each live account: delays, stripped log-probs, refusals, time."""
+    by_account: dict[str, list[Any]] = {}
+    for e in live_rows:
+        by_account.setdefault(e.account, []).append(e)
+    rows = []
+    for account in dict.fromkeys(s.account for s in live.sent):
+        sent = [s for s in live.sent if s.account == account]
+        logged = by_account.get(account, [])
+        delays = [int(m.group(1)) for e in logged for r in e.extra.get("decision_reasons") or []
+                  if (m := _DELAY.search(str(r)))]  # fmt: skip
+        decisions = Counter(e.extra.get("decision") or "allow" for e in logged)
+        asked = [s for s in sent if s.asked_logprobs and s.status == 200]
+        rows.append(
+            {
+                "account": account,
+                "role": world.members[account].role if account in world.members else None,
+                "group": world.members[account].group if account in world.members else None,
+                "requests": len(sent),
+                "answered": sum(1 for s in sent if s.status == 200),
+                "blocked": sum(1 for s in sent if s.status == 403),
+                "rate_limited": sum(1 for s in sent if s.status == 429),
+                "delayed": len(delays),
+                "delay_s": round(sum(delays) / 1000.0, 2),
+                "asked_logprobs": len(asked),
+                "logprobs_stripped": sum(1 for s in asked if not s.got_logprobs),
+                "decisions": dict(decisions),
+                "seconds": round(sum(s.seconds for s in sent), 1),
+                "completion_tokens": sum(s.completion_tokens for s in sent),
+            }
+        )
+    benign = [r for r in rows if r["role"] == "benign"]
+    return {
+        "window_s": round(live.ended - live.started, 1),
+        "accounts": rows,
+        "benign_requests": sum(r["requests"] for r in benign),
+        "benign_requests_delayed": sum(r["delayed"] for r in benign),
+        "benign_requests_refused": sum(r["blocked"] + r["rate_limited"] for r in benign),
+    }
+
+
+def offline_detection(world: World, log: list[Any], out: Path) -> dict[str, Any]:
+    """The offline campaign detector over the gateway's whole log (history and live)."""
+    from distillscope.detect.run import run_detection
+    from distillscope.records import write_jsonl
+
+    log_path = out / "server-log.jsonl"
+    write_jsonl([e for e in log if e.account in world.members], log_path)
+    result = run_detection(log_path, out / "detect")
+    roles = world.roles()
+    return {
+        "engine": result.engine,
+        "exchanges": result.exchanges,
+        "accounts": [
+            {
+                **{k: a.get(k) for k in ("account", "score", "flagged", "campaign", "reasons")},
+                "role": roles.get(a["account"]),
+                "group": world.members[a["account"]].group if a["account"] in world.members else None,
+                "style": world.members[a["account"]].style if a["account"] in world.members else None,
+            }
+            for a in result.accounts
+        ],
+        "campaigns": [
+            {
+                "campaign": c.get("campaign"),
+                "accounts": c.get("accounts", []),
+                "evidence": c.get("evidence", {}),
+            }
+            for c in result.campaigns
+        ],
+    }
+
+
+def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int) -> dict[str, Any]:
+    """Does the text the attackers harvested carry their accounts' watermark keys?
+
+    The harvested answers are pooled (as a leaked dataset would be) and tested under the key of
+    every account in the log, Holm-adjusted together, beside control keys nobody used.
+    """
+    from distillscope.watermark.detector import detect_texts
+
+    if live.watermark is None:
+        return {"not_measured": live.watermark_note or "the watermark was off"}
+    texts = [e.response_text or "" for e in live.harvested]
+    if not texts:
+        return {"not_measured": "the attackers harvested no text"}
+    accounts = sorted(world.members)
+    [report] = detect_texts(
+        texts, live.watermark, tokenizer, vocab_size, accounts=accounts, controls=CONTROL_KEYS, alpha=1e-6
+    )
+    harvesters = Counter(e.account for e in live.harvested)
+    roles = world.roles()
+    keys = []
+    for score in report.accounts:
+        keys.append(
+            {
+                "account": score.name,
+                "role": roles.get(score.name),
+                "harvested": harvesters.get(score.name, 0),
+                "p_value": score.p_adjusted,
+                "z": score.test.z_score,
+                "tokens_scored": score.test.scored,
+                "named": bool(score.flagged),
+            }
+        )
+    keys.sort(key=lambda k: (k["p_value"] is None, k["p_value"] or 1.0))
+    controls = [c for c in report.controls if c.test.p_value is not None]
+    return {
+        "alpha": report.alpha,
+        "texts": report.documents,
+        "tokens": report.tokens,
+        "method": "keyed green-list test of the pooled harvested answers, exact binomial p-values with "
+        f"repeated (seed, token) pairs counted once, Holm-adjusted over {len(accounts)} account keys",
+        "keys": keys,
+        "controls": {
+            "count": len(report.controls),
+            "smallest_p": min((c.test.p_value for c in controls), default=None),
+            "named": sum(1 for c in report.controls if c.flagged),
+        },
+    }
+
+
+def radioactivity(world: World, live: LiveResult, student_dir: Path | None) -> dict[str, Any]:
+    """Reading-mode radioactivity test of the trained student (``--full``)."""
+    from distillscope.models import load_model
+    from distillscope.watermark.radioactivity import reading_mode
+    from distillscope.watermark.texts import read_documents
+
+    if live.watermark is None:
+        return {"not_measured": live.watermark_note or "the watermark was off"}
+    if student_dir is None or live.dataset is None:
+        return {"not_measured": "no student was trained"}
+    model, tokenizer = load_model(student_dir)
+    documents = read_documents(live.dataset).documents
+    harvesters = sorted({e.account for e in live.harvested})
+    others = sorted(a for a in world.members if a not in harvesters)[:20]
+    report = reading_mode(
+        model, tokenizer, documents, live.watermark, harvesters + others,
+        vocab_size=int(live.watermark.vocab_size or model.config.vocab_size), controls=5, suspect="student",
+    )  # fmt: skip
+    roles = world.roles()
+    controls = [c for c in report.controls if c.test.p_value is not None]
+    strongest = min(controls, key=lambda c: c.test.p_value, default=None)
+    return {
+        "enabled": True,
+        "alpha": report.alpha,
+        "suspect": "the student trained on the attackers' harvest",
+        "method": "reading mode on the harvested answers (fresh seeds), exact binomial test, Holm-adjusted",
+        "accounts": [
+            {
+                "account": s.name,
+                "role": roles.get(s.name),
+                "p_value": s.p_adjusted,
+                "z": s.test.z_score,
+                "tokens_scored": s.test.scored,
+            }
+            for s in report.accounts
+        ],  # fmt: skip
+        "overall_p_value": report.overall_p,
+        "negative_control": {
+            "model": f"the same student, {len(report.controls)} keys no account used (smallest p shown)",
+            "p_value": strongest.test.p_value if strongest else None,
+            "tokens_scored": strongest.test.scored if strongest else None,
+        },
+    }
+
+
+def identity(settings: Any, students: dict[str, Path]) -> dict[str, Any]:
+    """Ask the students and the teacher who trained them (``--full``)."""
+    from distillscope.probe.endpoint import Endpoint
+    from distillscope.probe.identity import DEFAULT_WATCH_NAMES, probe_identity
+    from distillscope.server.runner import serve_local
+
+    targets = [(f"student ({m})", p) for m, p in students.items()]
+    if not settings.teacher_url:
+        targets.append(("teacher", settings.model))
+    probes = []
+    questions = ["Who are you?", "Which company trained you?", "What model are you, exactly?"]
+    for label, path in targets:
+        with serve_local(path) as url:
+            result = probe_identity(
+                Endpoint(url, timeout=600), questions=questions, label=label, max_tokens=40
+            )
+        probes += [{"model": a.model, "question": a.question, "answer": a.answer, "hits": a.hits}
+                   for a in result.answers]  # fmt: skip
+    return {"watch_names": list(DEFAULT_WATCH_NAMES), "probes": probes}
+
+
+def share(out: Path, log: list[Any]) -> dict[str, Any]:
+    """Export the detected campaigns as STIX indicators (no prompt text)."""
+    from distillscope.share.export import build_bundle, read_detection, write_bundle
+
+    salt = secrets.token_bytes(24)  # a demo salt: a real one is agreed with the peer out of band
+    campaigns = read_detection(out / "detect")
+    members = {a for c in campaigns for a in c.accounts}
+    rows = [e for e in log if e.account in members]
+    bundle = build_bundle(campaigns, rows, salt, producer="distillscope demo")
+    target = out / "indicators.stix.json"
+    write_bundle(bundle, target)
+    objects = json.loads(target.read_text(encoding="utf-8")).get("objects", [])
+    return {"file": target.name, "objects": len(objects), "campaigns": len(campaigns)}
+
+
+def hard_negative_groups(world: World) -> set[str]:
+    return {m.group for m in world.members.values() if m.style in HARD_NEGATIVES}

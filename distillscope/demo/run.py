@@ -1,0 +1,400 @@
+"""The whole red-team exercise, stage by stage, and the report.json it writes.
+
+Stages (each timed, each recorded as ok / failed / not available / skipped):
+
+1. ``world``: the traffic simulator's population (benign users, hard negatives,
+   a hydra and a heavy extractor), cut at "now";
+2. ``history``: that history written into the gateway's exchange log;
+3. ``live``: the teacher served behind the real gateway (warmed up from the log,
+   default policy, per-account watermark); the attackers harvest a task and the
+   benign accounts keep working, all through real HTTP;
+4. ``detect``: the offline detector over the whole log;
+5. ``attribution``: the watermark test of the harvested answers, per account key;
+6. ``student``: the attacker's student trained on its harvest, before and after;
+7. ``radioactivity`` and ``identity`` (``--full``): the student tested for the
+   watermark, and asked who trained it;
+8. ``share``: the detected campaigns exported as STIX indicators;
+9. ``report``: ``report.json`` and ``report.html``.
+
+A stage that fails is recorded with its error and the run goes on; its report
+section says "not measured" with the reason: no number is ever made up. Ctrl-C
+writes the report of what was measured so far and exits 130. This module wires
+the stages together; it must not measure anything itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from distillscope.clitools import console
+from distillscope.errors import DistillscopeError
+from distillscope.demo.progress import LiveBoard, StageBoard
+from distillscope.demo.settings import ASSUMED_PRICE, PLANNED_SECONDS, DemoSettings
+
+STAGES = (
+    ("world", "simulating the world: users, hard negatives, a hydra and a heavy extractor"),
+    ("history", "writing that history into the gateway's log"),
+    ("live", "live: the teacher behind the gateway; attackers harvesting, benign users at work"),
+    ("detect", "offline detector over the gateway's log"),
+    ("attribution", "watermark: who harvested the answers?"),
+    ("student", "the attacker's student: trained on the harvest, measured before and after"),
+    ("radioactivity", "radioactivity of the student (--full)"),
+    ("identity", "who does the student say trained it? (--full)"),
+    ("share", "campaigns exported as STIX indicators (no prompt text)"),
+    ("report", "writing report.json and report.html"),
+)
+#: report.json section ← the stage that measures it (for "not measured: why").
+SECTION_STAGE = {"world": "world", "guard": "live", "harvest": "live", "attribution": "attribution",
+                 "student": "student", "watermark": "radioactivity", "identity": "identity"}  # fmt: skip
+
+
+class StageUnavailable(DistillscopeError, RuntimeError):
+    """A component the stage needs is not there (not built, or its API differs)."""
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str = "skipped"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class DemoRun:
+    """What the demo measured so far; becomes report.json."""
+
+    settings: DemoSettings
+    out: Path
+    stages: list[Stage] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    state: dict[str, Any] = field(default_factory=dict)  # hand-offs between stages
+    board: StageBoard = field(default_factory=StageBoard)
+    live_board: LiveBoard | None = None
+
+    def __post_init__(self) -> None:
+        planned = PLANNED_SECONDS[self.settings.mode]
+        for name, label in STAGES:
+            self.board.add(name, label, planned.get(name, 0.0))
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[Stage]:
+        stage = Stage(name)
+        self.stages.append(stage)
+        began = time.monotonic()
+        self.board.start(name)
+        try:
+            yield stage
+            stage.status = "ok"
+        except StageUnavailable as exc:
+            stage.status, stage.detail = "not_available", str(exc)
+        except KeyboardInterrupt:
+            stage.status, stage.detail = "failed", "interrupted (Ctrl-C)"
+            raise
+        except Exception as exc:  # one stage's failure must not lose the others' evidence
+            stage.status, stage.detail = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            stage.seconds = round(time.monotonic() - began, 1)
+            self.board.finish(name, stage.status, stage.seconds, stage.detail)
+            if self.live_board is not None:
+                self.live_board.ended(name)
+
+    def skip(self, name: str, why: str) -> None:
+        self.stages.append(Stage(name, "skipped", why, 0.0))
+        self.board.skip(name, why)
+        if self.live_board is not None:
+            self.live_board.ended(name)
+
+
+def _need(module: str, *names: str) -> Any:
+    """Import ``module`` and check it has ``names``; say plainly which API is missing."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise StageUnavailable(f"{module} is not available ({exc})") from exc
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise StageUnavailable(f"{module} has no {', '.join(missing)}")
+    return mod
+
+
+# -- the stages ------------------------------------------------------------------------------------
+
+
+def _world(run: DemoRun) -> None:
+    world_mod = _need("distillscope.demo.world", "build_world")
+    try:
+        world = world_mod.build_world(run.settings, run.out / "simulated", now=time.time())
+    except world_mod.WorldUnavailable as exc:
+        raise StageUnavailable(str(exc)) from exc
+    run.state["world"] = world
+    run.sections["world"] = world.summary()
+
+
+def _history(run: DemoRun) -> None:
+    from distillscope.demo.world import write_history
+
+    run.state["db_url"] = str(run.out / "guard.db")
+    run.state["logged_history"] = write_history(run.state["world"], run.state["db_url"])
+
+
+def _live(run: DemoRun) -> None:
+    from distillscope.demo.defence import guard_section
+    from distillscope.demo.live import run_live
+    from distillscope.guard.logstore import open_log_store
+
+    world = run.state["world"]
+    live = run_live(run.settings, world, run.out, run.state["db_url"])
+    run.state["live"] = live
+    store = open_log_store(run.state["db_url"])
+    try:
+        run.state["log"] = list(store.iter_exchanges())
+    finally:
+        store.close()
+    run.sections["guard"] = guard_section(world, live, run.state["log"])
+    run.sections["harvest"] = _harvest_section(run)
+
+
+def _harvest_section(run: DemoRun) -> dict[str, Any]:
+    live = run.state["live"]
+    world = run.state["world"]
+    rows = live.harvested
+    accounts = []
+    for account in [world.extractor, *world.hydra_live]:
+        if account is None:
+            continue
+        sent = [s for s in live.sent if s.account == account]
+        got = [e for e in rows if e.account == account]
+        accounts.append(
+            {
+                "account": account,
+                "style": world.members[account].style,
+                "queries": len(sent),
+                "answered": len(got),
+                "completion_tokens": sum(e.completion_tokens or 0 for e in got),
+                "cost_usd": round(sum(e.cost_usd or 0.0 for e in got), 6),
+                "stripped": sum(
+                    1 for s in sent if s.asked_logprobs and s.status == 200 and not s.got_logprobs
+                ),
+            }
+        )
+    queries = sum(a["queries"] for a in accounts)
+    return {
+        "queries": queries,
+        "answered": len(rows),
+        "failed": queries - len(rows),
+        "prompt_tokens": sum(e.prompt_tokens or 0 for e in rows),
+        "completion_tokens": sum(e.completion_tokens or 0 for e in rows),
+        "cost_usd": round(sum(e.cost_usd or 0.0 for e in rows), 6),
+        "price_assumption": f"${ASSUMED_PRICE['input']}/${ASSUMED_PRICE['output']} per 1M tokens "
+        f"({ASSUMED_PRICE['as']})",
+        "top_logprobs": run.settings.top_logprobs or None,
+        "strategy": f"reasoning-gym task harvested live by {len(accounts)} attacker accounts "
+        f"(disjoint slices; the extractor also asks top_logprobs), answers capped at "
+        f"{run.settings.max_new_tokens} tokens",
+        "seconds": round(live.ended - live.started, 1),
+        "accounts": accounts,
+        "examples": [{"prompt": e.last_user_text, "response": e.response_text or ""} for e in rows[:3]],
+        "errors": live.errors[:10],
+    }
+
+
+def _detect(run: DemoRun) -> None:
+    from distillscope.demo.defence import offline_detection
+
+    _need("distillscope.detect.run", "run_detection")
+    run.sections["guard"]["offline"] = offline_detection(run.state["world"], run.state["log"], run.out)
+
+
+def _attribution(run: DemoRun) -> None:
+    from distillscope.demo.defence import attribution
+
+    _need("distillscope.watermark.detector", "detect_texts")
+    live = run.state["live"]
+    if live.watermark is None:
+        raise StageUnavailable(live.watermark_note)
+    from transformers import AutoTokenizer
+
+    from distillscope.models import resolve_model_path
+
+    path = resolve_model_path(run.settings.model)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    vocab = int(live.watermark.vocab_size or _vocab_size(path))
+    run.sections["attribution"] = attribution(run.state["world"], live, tokenizer, vocab)
+
+
+def _vocab_size(path: Path) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(str(path)).vocab_size)
+
+
+def _student(run: DemoRun) -> None:
+    from distillscope.demo.student import student_section
+
+    _need("distillscope.train", "train_student", "TrainSettings")
+    section, paths = student_section(run.settings, run.state["live"], run.out)
+    run.sections["student"] = section
+    run.state["students"] = paths
+
+
+def _radioactivity(run: DemoRun) -> None:
+    from distillscope.demo.defence import radioactivity
+
+    students = run.state.get("students") or {}
+    result = radioactivity(run.state["world"], run.state["live"], students.get("sft"))
+    run.sections["watermark"] = result
+
+
+def _identity(run: DemoRun) -> None:
+    from distillscope.demo.defence import identity
+
+    students = run.state.get("students") or {}
+    if not students:
+        raise StageUnavailable("no student was trained")
+    run.sections["identity"] = identity(run.settings, students)
+
+
+def _share(run: DemoRun) -> None:
+    from distillscope.demo.defence import share
+
+    _need("distillscope.share.export", "build_bundle", "read_detection", "write_bundle")
+    run.state["share"] = share(run.out, run.state["log"])
+
+
+def _stages(run: DemoRun) -> None:
+    s = run.settings
+    with run.stage("world"):
+        _world(run)
+    if "world" not in run.state:
+        return
+    with run.stage("history"):
+        _history(run)
+    with run.stage("live"):
+        _live(run)
+    if "log" not in run.state:
+        return
+    with run.stage("detect"):
+        _detect(run)
+    with run.stage("attribution"):
+        _attribution(run)
+    with run.stage("student"):
+        _student(run)
+    if s.radioactivity:
+        with run.stage("radioactivity"):
+            _radioactivity(run)
+    else:
+        run.skip("radioactivity", "runs under --full (it needs a longer-trained student)")
+    if s.identity:
+        with run.stage("identity"):
+            _identity(run)
+    else:
+        run.skip("identity", "runs under --full")
+    if (run.out / "detect" / "campaigns.jsonl").exists():
+        with run.stage("share"):
+            _share(run)
+
+
+# -- report.json -----------------------------------------------------------------------------------
+
+
+def report_json(run: DemoRun) -> dict[str, Any]:
+    """Everything measured so far, in report.json's schema (version 1)."""
+    s = run.settings
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "run": {
+            "id": run.out.name,
+            "mode": s.mode,
+            "teacher": s.teacher_url or s.model or "smollm2-135m-instruct (embedded)",
+            "student": f"layer subset ({s.student_layers}) of the teacher",
+            "duration_s": round(time.time() - run.started, 1),
+            "sizes": s.sizes(),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_average_at_start": run.state.get("load_at_start"),
+                "load_average_at_end": [round(x, 2) for x in load] if load else None,
+            },
+            "stages": [st.__dict__ for st in run.stages],
+        },
+    }
+    for section, stage_name in SECTION_STAGE.items():
+        if section in run.sections:
+            data[section] = run.sections[section]
+        else:
+            stage = next((st for st in run.stages if st.name == stage_name), None)
+            reason = f"{stage.status}: {stage.detail}" if stage and stage.detail else "the stage did not run"
+            data[section] = {"not_measured": reason}
+    if "share" in run.state:
+        data["run"]["share"] = run.state["share"]
+    data["probes"] = {"not_measured": "hidden-size and equality probes are run with `distillscope probe`"}
+    return data
+
+
+def run_demo(settings: DemoSettings) -> Path:
+    """Run the whole exercise; return the run directory (report.json and report.html inside)."""
+    out = settings.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    run = DemoRun(settings, out.resolve())
+    _quiet_libraries()
+    if hasattr(os, "getloadavg"):
+        run.state["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    with LiveBoard(run.board, console) as live_board:
+        run.live_board = live_board
+        try:
+            _stages(run)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: writing the report of what was measured so far[/]")
+            _finish(run)
+            raise
+        return _finish(run)
+
+
+def _quiet_libraries() -> None:
+    """No per-file progress bars from transformers under the stage board."""
+    with contextlib.suppress(Exception):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+def _finish(run: DemoRun) -> Path:
+    from distillscope.report.build import build_report
+    from distillscope.report.schema import write_report_json
+
+    with run.stage("report"):
+        for leftover in ("watermark.secret",):
+            with contextlib.suppress(FileNotFoundError):
+                (run.out / leftover).unlink()
+        shutil.rmtree(run.out / "simulated", ignore_errors=True)
+        write_report_json(report_json(run), run.out / "report.json")
+        html = build_report(run.out)
+        if run.settings.screenshot is not None:
+            _screenshot(html, run.settings.screenshot)
+    # The report stage's own line is in the stage log too: write it once more with its time.
+    write_report_json(report_json(run), run.out / "report.json")
+    build_report(run.out)
+    return run.out
+
+
+def _screenshot(html: Path, target: Path) -> None:
+    from distillscope.report.browser import BrowserError, visit
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(visit(html, max_height=2400).screenshot or b"")
+    except BrowserError as exc:
+        console.print(f"[yellow]no screenshot: {exc}[/]")

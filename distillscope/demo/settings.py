@@ -1,0 +1,111 @@
+"""Sizes of a demo run: three presets (quick, default, full) and explicit overrides.
+
+The default preset is sized to finish in about six minutes on two idle CPU cores
+with the embedded SmolLM2 teacher; ``--full`` is the long exercise (a bigger
+world, a longer harvest, a second student trained on the log-probs, the
+radioactivity test and the identity probe); ``--quick`` is a smoke test with
+tiny budgets (CI runs it) whose numbers show the plumbing, not a finding.
+
+This module only validates settings; it must not import heavy libraries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+#: Price assumed for the harvested tokens (USD per 1M tokens): gpt-4o-mini's list price, so that
+#: "dollars" mean what the same harvest would cost against a typical hosted model.
+ASSUMED_PRICE = {"input": 0.15, "output": 0.60, "as": "gpt-4o-mini list price"}
+
+#: The task the attacker distils and the student is measured on: reasoning-gym's ``chain_sum``
+#: with two one-digit terms, which the embedded SmolLM2 answers right about 40% of the time
+#: (measured on 12 items, 2026-12-06). A task the teacher cannot do would make "retention"
+#: meaningless; the run measures the teacher's own score on its held-out items every time.
+TASK = "chain_sum"
+TASK_CONFIG = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
+
+MODES = ("quick", "default", "full")
+
+# fmt: off
+PRESETS: dict[str, dict[str, int]] = {
+    # world: simulated day; live: the attackers' harvest and the benign accounts still at work
+    "quick":   {"benign_users": 12, "days": 1, "live_hydra": 2, "extractor_queries": 6,
+                "hydra_queries": 3, "live_benign": 4, "max_new_tokens": 32, "train_steps": 3,
+                "task_size": 6, "kd_student": 0, "radioactivity": 0, "identity": 0},
+    "default": {"benign_users": 60, "days": 1, "live_hydra": 5, "extractor_queries": 40,
+                "hydra_queries": 8, "live_benign": 8, "max_new_tokens": 64, "train_steps": 30,
+                "task_size": 24, "kd_student": 0, "radioactivity": 0, "identity": 0},
+    "full":    {"benign_users": 200, "days": 3, "live_hydra": 8, "extractor_queries": 160,
+                "hydra_queries": 20, "live_benign": 12, "max_new_tokens": 96, "train_steps": 200,
+                "task_size": 48, "kd_student": 1, "radioactivity": 1, "identity": 1},
+}
+# fmt: on
+
+#: Planned seconds per stage on two idle cores (the progress display's ETA; scaled by how the
+#: finished stages went against plan).
+PLANNED_SECONDS: dict[str, dict[str, float]] = {
+    "quick": {"world": 8, "history": 4, "live": 45, "detect": 8, "attribution": 4, "student": 40,
+              "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
+    "default": {"world": 15, "history": 6, "live": 110, "detect": 10, "attribution": 6, "student": 130,
+                "radioactivity": 0, "identity": 0, "share": 2, "report": 5},
+    "full": {"world": 40, "history": 20, "live": 600, "detect": 30, "attribution": 15, "student": 1500,
+             "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
+}  # fmt: skip
+
+
+@dataclass
+class DemoSettings:
+    """Sizes of a demo run. ``mode`` picks a preset; explicit values win over it."""
+
+    out: Path | None = None
+    quick: bool = False
+    full: bool = False
+    model: str | None = None  # local teacher: embedded SmolLM2 or a HF directory
+    teacher_url: str | None = None  # or an OpenAI-compatible teacher behind the gateway
+    teacher_model: str | None = None
+    teacher_key_env: str | None = None
+    benign_users: int | None = None  # ordinary users in the simulated world (hard negatives come on top)
+    days: int | None = None  # simulated history before the live window
+    live_hydra: int | None = None  # hydra accounts that harvest live
+    extractor_queries: int | None = None  # live queries of the solo heavy extractor
+    hydra_queries: int | None = None  # live queries per live hydra account
+    live_benign: int | None = None  # benign accounts still sending requests in the live window
+    max_new_tokens: int | None = None
+    top_logprobs: int = 5
+    train_steps: int | None = None
+    task_size: int | None = None  # held-out task items for fidelity and task score
+    kd_student: int | None = None  # 1: also train a top-k KD student on the returned log-probs
+    radioactivity: int | None = None  # 1: test the trained student for the watermark
+    identity: int | None = None  # 1: ask the student and the teacher who trained them
+    student_layers: str = "every-other"
+    screenshot: Path | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.quick and self.full:
+            raise ValueError("choose --quick or --full, not both")
+        for name, value in PRESETS[self.mode].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        for name in PRESETS["default"]:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            low = 0 if name in ("kd_student", "radioactivity", "identity") else 1
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}")
+        if not 0 <= self.top_logprobs <= 20:
+            raise ValueError("top_logprobs must be within 0..20")
+        if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
+            raise ValueError("--teacher-url must be an http(s) base URL")
+        if self.out is not None:
+            self.out = Path(self.out)
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full" if self.full else "default"
+
+    def sizes(self) -> dict[str, int]:
+        """The resolved sizes, for the report."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in PRESETS["default"]}

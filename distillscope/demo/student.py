@@ -1,0 +1,156 @@
+"""The attacker's side: train a student on what the attackers harvested, and measure what it kept.
+
+The student is a layer subset of the teacher (``distillscope.models.build_student``)
+trained with ``distillscope.train`` on the attackers' dataset; it is measured
+before and after training against the teacher on held-out items of the task the
+attackers harvested (a different reasoning-gym seed, and any question seen in
+training is dropped): token agreement and KL with the teacher's greedy answers
+(``distillscope.evaluate.fidelity``), and the task score of each model with the
+dataset's own checker. The teacher's answers are generated once and shared by
+every student. This module must not re-implement training or evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from distillscope.demo.live import LiveResult
+from distillscope.demo.settings import TASK, TASK_CONFIG, DemoSettings
+
+EVAL_MAX_NEW_TOKENS = 48
+
+
+def held_out_items(size: int, seed: int, seen: set[str]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(task, dataset, item)`` for ``size`` task items whose question the attackers never asked."""
+    import reasoning_gym
+
+    dataset = reasoning_gym.create_dataset(TASK, size=size * 3, seed=seed, **TASK_CONFIG)
+    items = [(TASK, dataset, dataset[i]) for i in range(size * 3) if dataset[i]["question"] not in seen]
+    return items[:size]
+
+
+def _conversations(items: list[tuple[str, Any, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    from distillscope.evaluate.tasks import INSTRUCTION
+
+    return [[{"role": "user", "content": item["question"] + INSTRUCTION}] for _, _, item in items]
+
+
+def _teacher(settings: DemoSettings) -> Any:
+    from distillscope.evaluate.teachers import make_teacher
+
+    if settings.teacher_url:
+        import os
+
+        key = os.environ.get(settings.teacher_key_env, "") if settings.teacher_key_env else None
+        return make_teacher(settings.teacher_url, key, settings.teacher_model)
+    return make_teacher(settings.model or "smollm2-135m-instruct")
+
+
+def _measure(
+    model: Any, tokenizer: Any, teacher: Any, items: list[Any], references: list[Any]
+) -> dict[str, Any]:
+    from distillscope.evaluate.fidelity import fidelity, student_greedy
+    from distillscope.evaluate.tasks import task_accuracy
+
+    conversations = _conversations(items)
+    answers = student_greedy(model, tokenizer, conversations, EVAL_MAX_NEW_TOKENS)
+    scores = fidelity(
+        model,
+        tokenizer,
+        conversations,
+        references,
+        teacher=getattr(teacher, "model", None),
+        teacher_tokenizer=getattr(teacher, "tokenizer", None),
+        student_answers=answers,
+    )
+    task = task_accuracy(lambda _: answers, items)
+    keep = ("agreement", "kl", "student_ce", "exact_match")
+    return {
+        "task_score": task["accuracy"],
+        "fidelity": {k: scores.get(k) for k in keep if isinstance(scores.get(k), int | float)},
+    }
+
+
+def _train(settings: DemoSettings, dataset: Path, out: Path, method: str) -> Path:
+    from distillscope.train import TrainSettings, train_student
+
+    steps = int(settings.train_steps)
+    return Path(
+        train_student(
+            TrainSettings(
+                dataset=dataset,
+                out=out,
+                method=method,
+                teacher=settings.model or "smollm2-135m-instruct",
+                student_layers=settings.student_layers,
+                max_steps=steps,
+                epochs=1000.0,  # the step budget decides, not the epochs
+                batch_size=8,
+                max_seq_len=160,
+                learning_rate=2e-4,
+                save_every=steps,
+                seed=settings.seed,
+                progress=False,
+            )
+        )
+    )
+
+
+def student_section(
+    settings: DemoSettings, live: LiveResult, out: Path
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Train the student(s) on the harvest, measure them and the untrained one; return (section, paths)."""
+    from distillscope.evaluate.run import teacher_continuations
+    from distillscope.evaluate.tasks import task_accuracy
+    from distillscope.models import build_student, load_model
+
+    if live.dataset is None or not live.harvested:
+        raise RuntimeError("the attackers harvested nothing to train on")
+    seen = {m["content"] for e in live.harvested for m in (e.messages or [])}
+    items = held_out_items(int(settings.task_size), settings.seed + 2000, seen)
+    teacher = _teacher(settings)
+    references = teacher_continuations(
+        teacher, _conversations(items), EVAL_MAX_NEW_TOKENS, out / "eval" / "teacher_reference.json"
+    )
+    teacher_task = task_accuracy(lambda _: [c.text for c in references], items)["accuracy"]
+    base_model, tokenizer = load_model(settings.model)
+    untrained = build_student(base_model, settings.student_layers)
+    del base_model
+    rows = [{"method": "untrained", **_measure(untrained, tokenizer, teacher, items, references)}]
+    del untrained
+    paths: dict[str, Path] = {}
+    methods = ["sft"] + (["topk-kd"] if settings.kd_student and settings.top_logprobs else [])
+    errors = []
+    for method in methods:
+        try:
+            path = _train(settings, live.dataset, out / "students" / method, method)
+        except Exception as exc:  # e.g. top-k KD with every log-prob stripped by the guard
+            errors.append(f"{method}: {type(exc).__name__}: {exc}")
+            continue
+        paths[method] = path
+        model, tok = load_model(path)
+        rows.append({"method": method, **_measure(model, tok, teacher, items, references)})
+    queries = len(live.harvested)
+    cost = round(sum(e.cost_usd or 0.0 for e in live.harvested), 6)
+    curve = []  # each method's retention: from the untrained student (0 queries) to the trained one
+    untrained_row = rows[0]
+    for row in rows[1:]:
+        for point, spent in ((untrained_row, (0, 0.0)), (row, (queries, cost))):
+            agreement = point["fidelity"].get("agreement")
+            curve.append({"method": row["method"], "queries": spent[0], "cost_usd": spent[1],
+                          "task_score": point["task_score"], "agreement": agreement})  # fmt: skip
+    section = {
+        "task": {"name": f"{TASK} (reasoning-gym, two one-digit terms)", "n": len(items)},
+        "teacher_task_score": teacher_task,
+        "methods": rows,
+        "retention_curve": curve,
+        "queries": queries,
+        "cost_usd": cost,
+        "train_steps": int(settings.train_steps),
+        "student": f"layer subset ({settings.student_layers}) of the teacher",
+        "errors": errors,
+    }
+    if not paths:
+        raise RuntimeError("; ".join(errors) or "no student was trained")
+    return section, paths

@@ -1,0 +1,197 @@
+"""The demo's world: a simulated population, written into the gateway's log as its recent history.
+
+The project's traffic simulator writes a labelled log: ordinary users, hard
+negatives (a corporate NAT with a shared payment id, an evaluation team on a
+model's launch day, a batch customer) and two distillation styles (a hydra of
+many quiet accounts behind a proxy pool, a solo heavy extractor). The log is cut
+at "now": everything before the cut is shifted so that the cut falls on the
+wall clock and written into the gateway's exchange log, so the gateway starts
+with that history (its online risk scores are warmed up from it, and the
+offline detector reads it as it would read a real deployment's log). After the
+cut, a few accounts keep working live (see :mod:`distillscope.demo.live`).
+
+The labels (who is an attacker) are the run's ground truth: they are used to
+count hits and false positives in the report, and never shown to a detector.
+This module must not score or detect anything.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distillscope.demo.settings import DemoSettings
+from distillscope.errors import DistillscopeError
+
+CAMPAIGNS = ("hydra", "heavy_extractor")
+HARD_NEGATIVES = ("corporate_nat", "eval_team", "batch_customer")
+#: Benign groups asked to keep working live, in order of preference: the hard cases first.
+LIVE_BENIGN_ORDER = ("eval_team", "batch_customer", "corporate_nat", "corporate_nat")
+
+
+class WorldUnavailable(DistillscopeError, RuntimeError):
+    """The traffic simulator is missing or produced nothing usable."""
+
+
+@dataclass
+class Member:
+    """One account of the world and its ground truth."""
+
+    account: str
+    role: str  # "attacker" | "benign"
+    group: str
+    style: str
+
+
+@dataclass
+class World:
+    """The simulated population, its history (shifted to end now) and who goes live."""
+
+    members: dict[str, Member]
+    history: list[Any]  # Exchange records before the cut, shifted
+    future: dict[str, list[Any]]  # per account: its exchanges after the cut (shifted), in time order
+    cut: float  # wall-clock time the history ends at
+    simulator: str
+    extractor: str | None = None
+    hydra_live: list[str] = field(default_factory=list)
+    benign_live: list[str] = field(default_factory=list)
+
+    @property
+    def attackers(self) -> list[str]:
+        return [m.account for m in self.members.values() if m.role == "attacker"]
+
+    @property
+    def benign(self) -> list[str]:
+        return [m.account for m in self.members.values() if m.role == "benign"]
+
+    def roles(self) -> dict[str, str]:
+        return {m.account: m.role for m in self.members.values()}
+
+    def infrastructure(self, account: str) -> tuple[list[str], str | None]:
+        """The IPs and user agent an account used in its history (its live requests reuse them)."""
+        rows = [e for e in self.history if e.account == account] or self.future.get(account, [])
+        ips = list(dict.fromkeys(e.ip for e in rows if e.ip))
+        agents = Counter(e.user_agent for e in rows if e.user_agent)
+        return ips, (agents.most_common(1)[0][0] if agents else None)
+
+    def summary(self) -> dict[str, Any]:
+        """The population for the report: groups, their size, role and history volume."""
+        volume = Counter(e.account for e in self.history)
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for m in self.members.values():
+            groups.setdefault((m.role, m.group, m.style), []).append(m.account)
+        return {
+            "simulator": self.simulator,
+            "accounts": len(self.members),
+            "history_exchanges": len(self.history),
+            "history_hours": round((self.cut - min(e.ts for e in self.history)) / 3600, 1)
+            if self.history
+            else 0.0,
+            "groups": [
+                {
+                    "role": role,
+                    "group": group,
+                    "style": style,
+                    "accounts": len(names),
+                    "history_exchanges": sum(volume[n] for n in names),
+                    "hard_negative": style in HARD_NEGATIVES,
+                }
+                for (role, group, style), names in sorted(groups.items())
+            ],
+            "live": {
+                "extractor": self.extractor,
+                "hydra": list(self.hydra_live),
+                "benign": list(self.benign_live),
+            },
+        }
+
+
+def simulate(settings: DemoSettings, folder: Path) -> tuple[Path, Path, str]:
+    """Run the project's traffic simulator; return (exchanges, labels, simulator name)."""
+    try:
+        from distillscope.detect.simulate import simulate_traffic
+    except ImportError as exc:
+        raise WorldUnavailable(f"the traffic simulator is not available ({exc})") from exc
+    result = simulate_traffic(
+        folder,
+        benign_users=int(settings.benign_users),
+        days=int(settings.days),
+        seed=settings.seed,
+        campaigns=CAMPAIGNS,
+        hard_negatives=HARD_NEGATIVES,
+    )
+    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.detect.simulate"
+
+
+def build_world(settings: DemoSettings, folder: Path, now: float, future_s: float = 3 * 3600.0) -> World:
+    """Simulate, cut ``future_s`` before the log's end, shift the cut to ``now``; pick who goes live.
+
+    The exchanges after the cut are each account's "next requests": the live window plays the
+    first few of the benign accounts chosen to go live, and drops the rest.
+    """
+    import json
+
+    from distillscope.records import read_exchanges
+
+    exchanges_path, labels_path, simulator = simulate(settings, folder)
+    members = {}
+    lines = labels_path.read_text(encoding="utf-8").splitlines()
+    for row in (json.loads(line) for line in lines if line.strip()):
+        role = "attacker" if row.get("label") == "campaign" else "benign"
+        members[row["account"]] = Member(row["account"], role, str(row.get("group")), str(row.get("style")))
+    rows = sorted(read_exchanges(exchanges_path), key=lambda e: e.ts)
+    if not rows:
+        raise WorldUnavailable("the simulator wrote an empty log")
+    cut_at = rows[-1].ts - future_s
+    shift = now - cut_at
+    history, future = [], {}
+    for e in rows:
+        e.ts = round(e.ts + shift, 3)
+        if e.ts < now:
+            history.append(e)
+        else:
+            future.setdefault(e.account, []).append(e)
+    world = World(members, history, future, now, simulator)
+    _pick_live(world, settings)
+    return world
+
+
+def _pick_live(world: World, settings: DemoSettings) -> None:
+    rng = random.Random(settings.seed)
+    by_style: dict[str, list[str]] = {}
+    for m in sorted(world.members.values(), key=lambda m: m.account):
+        by_style.setdefault(m.style, []).append(m.account)
+    extractors = by_style.get("heavy_extractor", [])
+    world.extractor = extractors[0] if extractors else None
+    hydra = by_style.get("hydra", [])
+    world.hydra_live = sorted(rng.sample(hydra, min(len(hydra), int(settings.live_hydra))))
+    wanted = int(settings.live_benign)
+    chosen: list[str] = []
+    for style in LIVE_BENIGN_ORDER:
+        pool = [a for a in by_style.get(style, []) if a not in chosen and world.future.get(a)]
+        if pool and len(chosen) < wanted:
+            chosen.append(rng.choice(pool))
+    users = [
+        a
+        for a in world.benign
+        if a not in chosen and world.future.get(a) and world.members[a].style not in HARD_NEGATIVES
+    ]
+    rng.shuffle(users)
+    chosen += users[: max(0, wanted - len(chosen))]
+    world.benign_live = chosen
+
+
+def write_history(world: World, db_url: str, chunk: int = 5000) -> int:
+    """Write the history into the gateway's exchange log (the store its warm start reads)."""
+    from distillscope.guard.logstore import open_log_store
+
+    store = open_log_store(db_url, create=True)
+    try:
+        for start in range(0, len(world.history), chunk):
+            store.write_batch(world.history[start : start + chunk])
+        return store.count()
+    finally:
+        store.close()

@@ -1,0 +1,160 @@
+"""The executive summary a report opens with: exposure as a target, exposure as a tactic, three actions.
+
+Built from report.json alone, as short sentences that each carry their numbers
+and denominators; the demo prints the same summary on the terminal. A sentence
+whose evidence this run did not measure is left out (or says "not measured"),
+never guessed. This module must not compute evidence beyond counts and ratios.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from distillscope.report.recommend import Action, recommend
+from distillscope.report.schema import Report
+
+
+@dataclass
+class ExecutiveSummary:
+    target: list[str] = field(default_factory=list)
+    tactic: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+def counts(accounts: list[dict[str, Any]]) -> dict[str, int]:
+    """Hits and false positives against the run's own labels, with their denominators."""
+    attackers = [a for a in accounts if a.get("role") == "attacker"]
+    benign = [a for a in accounts if a.get("role") == "benign"]
+    return {
+        "attackers": len(attackers),
+        "attackers_flagged": sum(1 for a in attackers if a.get("flagged")),
+        "benign": len(benign),
+        "benign_flagged": sum(1 for a in benign if a.get("flagged")),
+    }
+
+
+def _p(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.1e}" if value < 1e-3 else f"{float(value):.3f}"
+
+
+def _world_line(world: dict[str, Any]) -> str | None:
+    groups = world.get("groups") or []
+    if not groups:
+        return None
+    hard = ", ".join(f"{g['group']} ({g['accounts']})" for g in groups if g.get("hard_negative"))
+    attackers = ", ".join(f"{g['style'].replace('_', ' ')} ({g['accounts']})" for g in groups
+                          if g.get("role") == "attacker")  # fmt: skip
+    benign = sum(g["accounts"] for g in groups if g.get("role") == "benign")
+    return (
+        f"The gateway's log held {world.get('history_exchanges', 0):,} exchanges of "
+        f"{world.get('accounts', 0)} accounts over {world.get('history_hours', 0)} h: {benign} benign "
+        f"(hard negatives: {hard or 'none'}) and the attackers: {attackers or 'none'}."
+    )
+
+
+def _target(report: Report) -> list[str]:
+    lines = []
+    world = report.get("world")
+    if world:
+        line = _world_line(world)
+        if line:
+            lines.append(line)
+    harvest = report.get("harvest")
+    if harvest:
+        lines.append(
+            f"Live, {len(harvest.get('accounts', []))} attacker accounts took "
+            f"{harvest.get('answered', 0)} answers "
+            f"({harvest.get('completion_tokens', 0):,} tokens, "
+            f"${harvest.get('cost_usd', 0):.4f} at list price) "
+            f"in {harvest.get('seconds', 0):.0f} s."
+        )
+    guard = report.get("guard")
+    if guard:
+        on = counts(guard.get("accounts", []))
+        cost = guard.get("policy_cost") or {}
+        lines.append(
+            f"Online guard: {on['attackers_flagged']} of {on['attackers']} attacker accounts flagged or "
+            "acted on, "
+            f"{on['benign_flagged']} of {on['benign']} benign accounts; "
+            f"{cost.get('benign_requests_delayed', 0)} of {cost.get('benign_requests', 0)} live benign "
+            "requests "
+            f"delayed, {cost.get('benign_requests_refused', 0)} refused."
+        )
+        offline = guard.get("offline")
+        if offline:
+            off = counts(offline.get("accounts", []))
+            lines.append(
+                f"Offline detector: {off['attackers_flagged']} of {off['attackers']} attacker accounts "
+                "flagged, "
+                f"{off['benign_flagged']} of {off['benign']} benign accounts; "
+                f"{len(offline.get('campaigns', []))} campaign(s)."
+            )
+    attribution = report.get("attribution")
+    if attribution:
+        keys = attribution.get("keys", [])
+        harvesters = [k for k in keys if k.get("harvested")]
+        named = [k for k in harvesters if k.get("named")]
+        others = [k for k in keys if not k.get("harvested") and k.get("named")]
+        controls = attribution.get("controls") or {}
+        worst = max((k["p_value"] for k in named if k.get("p_value") is not None), default=None)
+        lines.append(
+            f"Watermark: the harvested answers name {len(named)} of {len(harvesters)} harvesting "
+            "accounts' keys "
+            f"(p < {attribution.get('alpha')}; largest {_p(worst)}); {len(others)} other account keys and "
+            f"{controls.get('named', 0)} of {controls.get('count', 0)} control keys named."
+        )
+    return lines
+
+
+def _tactic(report: Report) -> list[str]:
+    lines = []
+    student = report.get("student")
+    if student:
+        methods = {m["method"]: m for m in student.get("methods", [])}
+        before = methods.get("untrained")
+        for name, after in methods.items():
+            if name == "untrained" or before is None:
+                continue
+            a0 = (before.get("fidelity") or {}).get("agreement")
+            a1 = (after.get("fidelity") or {}).get("agreement")
+            if a0 is None or a1 is None:
+                continue
+            queries = student.get("queries") or 0
+            cost = student.get("cost_usd") or 0.0
+            gain = a1 - a0
+            per_query = f"{100 * gain / queries:+.3f} per 100 queries" if queries else ""
+            per_dollar = f", {gain / cost:+.0f} per dollar" if cost else ""
+            lines.append(
+                f"The attacker's {name.upper()} student, trained {student.get('train_steps', '?')} steps on "
+                f"{queries} harvested answers (${cost:.4f}), agrees with the teacher on {a1:.1%} of "
+                "answer tokens, "
+                f"from {a0:.1%} untrained ({per_query}{per_dollar})."
+            )
+            t0, t1, teacher = (
+                before.get("task_score"),
+                after.get("task_score"),
+                student.get("teacher_task_score"),
+            )
+            if t1 is not None and teacher is not None:
+                task = (student.get("task") or {}).get("name", "the task")
+                lines.append(
+                    f"Task score on {task}: {t1:.2f} after, {t0 if t0 is None else f'{t0:.2f}'} before; "
+                    f"the teacher scores {teacher:.2f} on the same "
+                    f"{(student.get('task') or {}).get('n')} items."
+                )
+    watermark = report.sections.get("watermark")
+    if watermark is not None and watermark.measured:
+        data = watermark.data or {}
+        lines.append(
+            f"Radioactivity of the student: p = {_p(data.get('overall_p_value'))} "
+            f"(control {_p((data.get('negative_control') or {}).get('p_value'))})."
+        )
+    elif watermark is not None and watermark.not_measured:
+        lines.append(f"Radioactivity of the student: not measured in this run ({watermark.not_measured}).")
+    return lines
+
+
+def executive_summary(report: Report) -> ExecutiveSummary:
+    """The summary of one report: what was exposed, what the attacker got, the three top actions."""
+    return ExecutiveSummary(_target(report), _tactic(report), recommend(report)[:3])
