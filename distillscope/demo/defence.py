@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.demo.live import LiveResult
-from distillscope.demo.world import HARD_NEGATIVES, World
+from distillscope.demo.world import World
 
 _DELAY = re.compile(r"delayed (\d+) ms")
 #: Control keys (keys no account ever used) tested beside the account keys.
@@ -31,12 +31,49 @@ def _policy() -> Any:
     return PolicyConfig()
 
 
-def guard_section(world: World, live: LiveResult, log: list[Any]) -> dict[str, Any]:
-    """Online scores (warmed up from the history, then live) and what the policy did live."""
+def backtest(world: World, history: Path, out: Path) -> dict[str, Any]:
+    """The history through the gateway's online scorer and default policy (``guard replay``, open loop)."""
+    from distillscope.guard.replay import replay_log
+
+    policy = _policy()
+    labels = {m.account: {"label": "campaign" if m.role == "attacker" else "benign", "group": m.group,
+                          "style": m.style} for m in world.members.values()}  # fmt: skip
+    result = replay_log(history, policy, out / "replay", labels=labels)
+    rows = {}
+    for line in (out / "replay" / "accounts.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row["account"]] = row
+    metrics = result.metrics or {}
+    keep = ("first_n", "campaign_acted_within_first", "campaign_ever_throttled", "campaign_ever_blocked",
+            "benign_accounts_throttled", "benign_accounts_blocked", "benign_accounts_stripped",
+            "benign_requests_delayed", "campaign_by_style", "benign_by_group")  # fmt: skip
+    return {"exchanges": result.exchanges, "accounts": rows, "metrics": {k: metrics.get(k) for k in keep}}
+
+
+def watch_from_detection(detect_dir: Path, db_url: str, ttl_s: float = 7 * 86400.0) -> list[dict[str, Any]]:
+    """Put the offline detector's flagged accounts and campaign members on the gateway's watch list."""
+    from distillscope.guard.watchlist import WatchStore, entries_from_detection
+
+    entries = entries_from_detection(detect_dir, ttl_s=ttl_s)
+    store = WatchStore(db_url)
+    try:
+        store.add(entries)
+    finally:
+        store.close()
+    return [{"account": e.account, "campaign": e.campaign, "reason": e.reason} for e in entries]
+
+
+def guard_section(
+    world: World, live: LiveResult | None, log: list[Any], replay: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The online verdict per account: the backtest over the history, then what the gateway did live."""
     policy = _policy()
     threshold = policy.risk.throttle
-    online = {row["account"]: row for row in live.online}
-    live_rows = [e for e in log if e.ts >= live.started and e.account in world.members]
+    history = (replay or {}).get("accounts", {})
+    online = {row["account"]: row for row in (live.online if live else [])}
+    started = live.started if live else float("inf")
+    live_rows = [e for e in log if e.ts >= started and e.account in world.members]
     actions: dict[str, Counter[str]] = {}
     first_flag: dict[str, float] = {}
     timeline = []
@@ -50,22 +87,25 @@ def guard_section(world: World, live: LiveResult, log: list[Any]) -> dict[str, A
             timeline.append({"ts": e.ts, "account": e.account, "score": float(score), "action": decision})
     accounts = []
     for name, member in world.members.items():
-        row = online.get(name, {})
-        score = row.get("score")
-        acted = {k: v for k, v in actions.get(name, {}).items() if k != "allow"}
-        flagged = bool(acted) or (score is not None and threshold is not None and score >= threshold)
+        past = history.get(name, {})
+        now = online.get(name, {})
+        acted_live = {k: v for k, v in actions.get(name, {}).items() if k != "allow"}
+        acted_past = {k: v for k, v in (past.get("decisions") or {}).items() if k != "allow"}
+        both = Counter(acted_past) + Counter(acted_live)
+        score = max((x for x in (past.get("score"), now.get("score")) if x is not None), default=None)
         accounts.append(
             {
                 "account": name,
                 "role": member.role,
                 "group": member.group,
                 "style": member.style,
-                "queries": int(row.get("requests") or 0),
+                "queries": int(past.get("requests") or 0) + sum(actions.get(name, {}).values()),
                 "score": score,
-                "flagged": flagged,
-                "action": ", ".join(f"{k} ×{v}" for k, v in sorted(acted.items())) or None,
+                "flagged": bool(both),
+                "action": ", ".join(f"{k} ×{v}" for k, v in sorted(both.items())) or None,
+                "first_action_request": past.get("first_action_request"),
                 "first_flagged_ts": first_flag.get(name),
-                "reasons": list(row.get("reasons") or []),
+                "reasons": list(past.get("reasons") or now.get("reasons") or []),
                 "live": name in actions,
             }
         )
@@ -78,10 +118,13 @@ def guard_section(world: World, live: LiveResult, log: list[Any]) -> dict[str, A
             "strip_logprobs": policy.risk.strip_logprobs,
             "block": policy.risk.block,
         },
-        "scored_from": "the guard's risk scores, warmed up from the logged history at start-up, then live",
+        "scored_from": "the default policy's decisions, replayed over the history with each exchange's "
+        "timestamp as the clock (guard replay), then the real gateway's decisions in the live window; "
+        "flagged means the policy acted at least once (throttle, strip log-probs or block)",
+        "backtest": (replay or {}).get("metrics"),
         "accounts": accounts,
         "timeline": timeline,
-        "policy_cost": policy_cost(world, live, live_rows),
+        "policy_cost": policy_cost(world, live, live_rows) if live else None,
     }
 
 
@@ -112,7 +155,7 @@ def policy_cost(world: World, live: LiveResult, live_rows: list[Any]) -> dict[st
                 "asked_logprobs": len(asked),
                 "logprobs_stripped": sum(1 for s in asked if not s.got_logprobs),
                 "decisions": dict(decisions),
-                "seconds": round(sum(s.seconds for s in sent), 1),
+                "seconds": round(max(s.started + s.seconds for s in sent) - min(s.started for s in sent), 1),
                 "completion_tokens": sum(s.completion_tokens for s in sent),
             }
         )
@@ -126,15 +169,17 @@ def policy_cost(world: World, live: LiveResult, live_rows: list[Any]) -> dict[st
     }
 
 
-def offline_detection(world: World, log: list[Any], out: Path) -> dict[str, Any]:
-    """The offline campaign detector over the gateway's whole log (history and live)."""
+def offline_detection(world: World, log_path: Path, out: Path) -> dict[str, Any]:
+    """The offline campaign detector over the gateway's log (written to ``log_path``)."""
     from distillscope.detect.run import run_detection
-    from distillscope.records import write_jsonl
 
-    log_path = out / "server-log.jsonl"
-    write_jsonl([e for e in log if e.account in world.members], log_path)
     result = run_detection(log_path, out / "detect")
     roles = world.roles()
+
+    def member(account: str, field_name: str) -> Any:
+        m = world.members.get(account)
+        return getattr(m, field_name) if m else None
+
     return {
         "engine": result.engine,
         "exchanges": result.exchanges,
@@ -142,8 +187,8 @@ def offline_detection(world: World, log: list[Any], out: Path) -> dict[str, Any]
             {
                 **{k: a.get(k) for k in ("account", "score", "flagged", "campaign", "reasons")},
                 "role": roles.get(a["account"]),
-                "group": world.members[a["account"]].group if a["account"] in world.members else None,
-                "style": world.members[a["account"]].style if a["account"] in world.members else None,
+                "group": member(a["account"], "group"),
+                "style": member(a["account"], "style"),
             }
             for a in result.accounts
         ],
@@ -286,7 +331,3 @@ def share(out: Path, log: list[Any]) -> dict[str, Any]:
     write_bundle(bundle, target)
     objects = json.loads(target.read_text(encoding="utf-8")).get("objects", [])
     return {"file": target.name, "objects": len(objects), "campaigns": len(campaigns)}
-
-
-def hard_negative_groups(world: World) -> set[str]:
-    return {m.group for m in world.members.values() if m.style in HARD_NEGATIVES}

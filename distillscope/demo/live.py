@@ -38,6 +38,9 @@ from distillscope.demo.settings import ASSUMED_PRICE, TASK, TASK_CONFIG, DemoSet
 from distillscope.demo.world import World
 
 ADMIN = "demo-admin"
+COT_REQUEST = (
+    "Solve the following problem. Show your full reasoning step by step before the final answer.\n\n"
+)
 #: Seconds of the live window within which the benign accounts' next requests are sent.
 BENIGN_WINDOW_S = 45.0
 BENIGN_REQUESTS_PER_ACCOUNT = 3
@@ -75,11 +78,20 @@ class LiveResult:
     task_seed: int = 0
 
 
-def task_prompts(count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` items of the demo's task (question, answer, messages) for the harvest or evaluation."""
-    import reasoning_gym
+def task_message(question: str) -> list[dict[str, Any]]:
+    """The attackers' prompt for one task item: a reasoning trace, then a checkable final answer.
 
+    The phrasing is the one the simulator's hydra uses for problems; the last line is the
+    evaluation's own instruction, so the dataset's checker can score every answer.
+    """
     from distillscope.evaluate.tasks import INSTRUCTION
+
+    return [{"role": "user", "content": COT_REQUEST + question + INSTRUCTION}]
+
+
+def task_prompts(count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` items of the demo's task (question, answer, messages) for the harvest."""
+    import reasoning_gym
 
     dataset = reasoning_gym.create_dataset(TASK, size=count, seed=seed, **TASK_CONFIG)
     return [
@@ -87,7 +99,7 @@ def task_prompts(count: int, seed: int) -> list[dict[str, Any]]:
             "index": i,
             "question": dataset[i]["question"],
             "answer": dataset[i]["answer"],
-            "messages": [{"role": "user", "content": dataset[i]["question"] + INSTRUCTION}],
+            "messages": task_message(dataset[i]["question"]),
         }
         for i in range(count)
     ]
@@ -241,7 +253,13 @@ def _harvest_record(
             "teacher": "demo gateway",
             "base_url": base_url,
             "strategy": f"reasoning-gym {TASK} (live harvest)",
-            "query_meta": {"task": TASK, "seed": seed, "index": item["index"], "answer": item["answer"]},
+            "query_meta": {
+                "task": TASK,
+                "seed": seed,
+                "index": item["index"],
+                "question": item["question"],
+                "answer": item["answer"],
+            },
         },
     )
 
@@ -357,7 +375,7 @@ def run_live(settings: DemoSettings, world: World, out: Path, db_url: str) -> Li
     items = task_prompts(total, task_seed)
     live_accounts = ([extractor] if extractor else []) + hydra + list(world.benign_live)
     with serve(settings, out, db_url, len(world.history)) as (base_url, (keys, watermark, note), admin_key):
-        issued = {a: keys.create_key(a)[0] for a in live_accounts}
+        issued = {a: _key(keys, a, world) for a in live_accounts}
         model = _served_model(base_url, admin_key)
         recorder = _Recorder()
         run = {"world": world, "recorder": recorder, "base_url": base_url, "keys": issued, "model": model,
@@ -392,6 +410,15 @@ def run_live(settings: DemoSettings, world: World, out: Path, db_url: str) -> Li
         write_jsonl(result.harvested, result.dataset)
     (out / "live.json").write_text(json.dumps([s.__dict__ for s in recorder.sent]), encoding="utf-8")
     return result
+
+
+def _key(keys: Any, account: str, world: World) -> str:
+    """An API key for ``account`` carrying the organisation and payment id its history shows."""
+    org, payment = world.metadata(account)
+    try:
+        return keys.create_key(account, org=org, payment_id=payment)[0]
+    except TypeError:  # a key store without account metadata
+        return keys.create_key(account)[0]
 
 
 def _served_model(base_url: str, key: str) -> str:

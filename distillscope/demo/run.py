@@ -5,16 +5,19 @@ Stages (each timed, each recorded as ok / failed / not available / skipped):
 1. ``world``: the traffic simulator's population (benign users, hard negatives,
    a hydra and a heavy extractor), cut at "now";
 2. ``history``: that history written into the gateway's exchange log;
-3. ``live``: the teacher served behind the real gateway (warmed up from the log,
-   default policy, per-account watermark); the attackers harvest a task and the
-   benign accounts keep working, all through real HTTP;
-4. ``detect``: the offline detector over the whole log;
-5. ``attribution``: the watermark test of the harvested answers, per account key;
-6. ``student``: the attacker's student trained on its harvest, before and after;
-7. ``radioactivity`` and ``identity`` (``--full``): the student tested for the
+3. ``backtest``: the history through the gateway's online score and default
+   policy, each exchange's timestamp as the clock (``guard replay``);
+4. ``detect``: the offline detector over the history; what it flags goes on the
+   gateway's watch list;
+5. ``live``: the teacher served behind the real gateway (risk warmed up from the
+   log, default policy, the watch list, per-account watermark); the attackers
+   harvest a task and benign accounts keep working, all through real HTTP;
+6. ``attribution``: the watermark test of the harvested answers, per account key;
+7. ``student``: the attacker's student trained on its harvest, before and after;
+8. ``radioactivity`` and ``identity`` (``--full``): the student tested for the
    watermark, and asked who trained it;
-8. ``share``: the detected campaigns exported as STIX indicators;
-9. ``report``: ``report.json`` and ``report.html``.
+9. ``share``: the detected campaigns exported as STIX indicators;
+10. ``report``: ``report.json`` and ``report.html``.
 
 A stage that fails is recorded with its error and the run goes on; its report
 section says "not measured" with the reason: no number is ever made up. Ctrl-C
@@ -35,15 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.clitools import console
-from distillscope.errors import DistillscopeError
 from distillscope.demo.progress import LiveBoard, StageBoard
 from distillscope.demo.settings import ASSUMED_PRICE, PLANNED_SECONDS, DemoSettings
+from distillscope.errors import DistillscopeError
 
 STAGES = (
     ("world", "simulating the world: users, hard negatives, a hydra and a heavy extractor"),
     ("history", "writing that history into the gateway's log"),
+    ("backtest", "the history through the gateway's online score and default policy (guard replay)"),
+    ("detect", "offline detector over the log; its campaigns go on the gateway's watch list"),
     ("live", "live: the teacher behind the gateway; attackers harvesting, benign users at work"),
-    ("detect", "offline detector over the gateway's log"),
     ("attribution", "watermark: who harvested the answers?"),
     ("student", "the attacker's student: trained on the harvest, measured before and after"),
     ("radioactivity", "radioactivity of the student (--full)"),
@@ -52,7 +56,7 @@ STAGES = (
     ("report", "writing report.json and report.html"),
 )
 #: report.json section ← the stage that measures it (for "not measured: why").
-SECTION_STAGE = {"world": "world", "guard": "live", "harvest": "live", "attribution": "attribution",
+SECTION_STAGE = {"world": "world", "guard": "backtest", "harvest": "live", "attribution": "attribution",
                  "student": "student", "watermark": "radioactivity", "identity": "identity"}  # fmt: skip
 
 
@@ -66,6 +70,15 @@ class Stage:
     status: str = "skipped"
     detail: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time (all threads) in the stage
+
+
+def cpu_time() -> float:
+    """CPU seconds this process has used so far, all threads (user + system)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -90,7 +103,7 @@ class DemoRun:
     def stage(self, name: str) -> Iterator[Stage]:
         stage = Stage(name)
         self.stages.append(stage)
-        began = time.monotonic()
+        began, cpu = time.monotonic(), cpu_time()
         self.board.start(name)
         try:
             yield stage
@@ -104,6 +117,7 @@ class DemoRun:
             stage.status, stage.detail = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             stage.seconds = round(time.monotonic() - began, 1)
+            stage.cpu_seconds = round(cpu_time() - cpu, 1)
             self.board.finish(name, stage.status, stage.seconds, stage.detail)
             if self.live_board is not None:
                 self.live_board.ended(name)
@@ -144,26 +158,68 @@ def _world(run: DemoRun) -> None:
 
 def _history(run: DemoRun) -> None:
     from distillscope.demo.world import write_history
+    from distillscope.records import write_jsonl
 
+    world = run.state["world"]
     run.state["db_url"] = str(run.out / "guard.db")
-    run.state["logged_history"] = write_history(run.state["world"], run.state["db_url"])
+    run.state["logged_history"] = write_history(world, run.state["db_url"])
+    run.state["history_path"] = run.out / "history.jsonl"
+    write_jsonl(world.history, run.state["history_path"])
+
+
+def _backtest(run: DemoRun) -> None:
+    from distillscope.demo.defence import backtest
+
+    _need("distillscope.guard.replay", "replay_log")
+    run.state["replay"] = backtest(run.state["world"], run.state["history_path"], run.out)
+    _guard(run)
+
+
+def _detect(run: DemoRun) -> None:
+    from distillscope.demo.defence import offline_detection, watch_from_detection
+
+    _need("distillscope.detect.run", "run_detection")
+    run.state["offline"] = offline_detection(run.state["world"], run.state["history_path"], run.out)
+    _guard(run)
+    try:
+        run.state["watch"] = watch_from_detection(run.out / "detect", run.state["db_url"])
+    except ImportError as exc:
+        run.state["watch_note"] = f"no watch list ({exc})"
+    _guard(run)
 
 
 def _live(run: DemoRun) -> None:
-    from distillscope.demo.defence import guard_section
     from distillscope.demo.live import run_live
     from distillscope.guard.logstore import open_log_store
 
-    world = run.state["world"]
-    live = run_live(run.settings, world, run.out, run.state["db_url"])
+    live = run_live(run.settings, run.state["world"], run.out, run.state["db_url"])
     run.state["live"] = live
     store = open_log_store(run.state["db_url"])
-    try:
-        run.state["log"] = list(store.iter_exchanges())
+    try:  # the rows logged after the history are the live window's
+        fresh = store.count() - int(run.state["logged_history"])
+        run.state["log"] = (
+            [e for e in store.recent(max(fresh, 0)) if e.ts >= live.started] if fresh > 0 else []
+        )
     finally:
         store.close()
-    run.sections["guard"] = guard_section(world, live, run.state["log"])
+    _guard(run)
     run.sections["harvest"] = _harvest_section(run)
+
+
+def _guard(run: DemoRun) -> None:
+    """(Re)build the guard section from what the stages so far measured."""
+    from distillscope.demo.defence import guard_section
+
+    section = guard_section(run.state["world"], run.state.get("live"), run.state.get("log", []),
+                            run.state.get("replay"))  # fmt: skip
+    if "offline" in run.state:
+        section["offline"] = run.state["offline"]
+    if "watch" in run.state:
+        section["watch"] = {"entries": len(run.state["watch"]),
+                            "accounts": [w["account"] for w in run.state["watch"]]}  # fmt: skip
+    elif "watch_note" in run.state:
+        section["watch"] = {"not_measured": run.state["watch_note"]}
+    run.sections["guard"] = section
 
 
 def _harvest_section(run: DemoRun) -> dict[str, Any]:
@@ -208,13 +264,6 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
         "examples": [{"prompt": e.last_user_text, "response": e.response_text or ""} for e in rows[:3]],
         "errors": live.errors[:10],
     }
-
-
-def _detect(run: DemoRun) -> None:
-    from distillscope.demo.defence import offline_detection
-
-    _need("distillscope.detect.run", "run_detection")
-    run.sections["guard"]["offline"] = offline_detection(run.state["world"], run.state["log"], run.out)
 
 
 def _attribution(run: DemoRun) -> None:
@@ -270,7 +319,9 @@ def _share(run: DemoRun) -> None:
     from distillscope.demo.defence import share
 
     _need("distillscope.share.export", "build_bundle", "read_detection", "write_bundle")
-    run.state["share"] = share(run.out, run.state["log"])
+    from distillscope.records import read_exchanges
+
+    run.state["share"] = share(run.out, read_exchanges(run.state["history_path"]))
 
 
 def _stages(run: DemoRun) -> None:
@@ -281,12 +332,16 @@ def _stages(run: DemoRun) -> None:
         return
     with run.stage("history"):
         _history(run)
-    with run.stage("live"):
-        _live(run)
-    if "log" not in run.state:
+    if "history_path" not in run.state:
         return
+    with run.stage("backtest"):
+        _backtest(run)
     with run.stage("detect"):
         _detect(run)
+    with run.stage("live"):
+        _live(run)
+    if "live" not in run.state:
+        return
     with run.stage("attribution"):
         _attribution(run)
     with run.stage("student"):
@@ -301,9 +356,11 @@ def _stages(run: DemoRun) -> None:
             _identity(run)
     else:
         run.skip("identity", "runs under --full")
-    if (run.out / "detect" / "campaigns.jsonl").exists():
+    if run.state.get("offline", {}).get("campaigns"):
         with run.stage("share"):
             _share(run)
+    else:
+        run.skip("share", "the offline detector found no campaign to share")
 
 
 # -- report.json -----------------------------------------------------------------------------------
@@ -322,6 +379,7 @@ def report_json(run: DemoRun) -> dict[str, Any]:
             "teacher": s.teacher_url or s.model or "smollm2-135m-instruct (embedded)",
             "student": f"layer subset ({s.student_layers}) of the teacher",
             "duration_s": round(time.time() - run.started, 1),
+            "cpu_s": round(cpu_time() - run.state.get("cpu_at_start", 0.0), 1),
             "sizes": s.sizes(),
             "machine": {
                 "cpus": os.cpu_count(),
@@ -350,6 +408,7 @@ def run_demo(settings: DemoSettings) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     run = DemoRun(settings, out.resolve())
     _quiet_libraries()
+    run.state["cpu_at_start"] = cpu_time()
     if hasattr(os, "getloadavg"):
         run.state["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
     with LiveBoard(run.board, console) as live_board:

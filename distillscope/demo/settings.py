@@ -45,12 +45,12 @@ PRESETS: dict[str, dict[str, int]] = {
 #: Planned seconds per stage on two idle cores (the progress display's ETA; scaled by how the
 #: finished stages went against plan).
 PLANNED_SECONDS: dict[str, dict[str, float]] = {
-    "quick": {"world": 8, "history": 4, "live": 45, "detect": 8, "attribution": 4, "student": 40,
-              "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
-    "default": {"world": 15, "history": 6, "live": 110, "detect": 10, "attribution": 6, "student": 130,
-                "radioactivity": 0, "identity": 0, "share": 2, "report": 5},
-    "full": {"world": 40, "history": 20, "live": 600, "detect": 30, "attribution": 15, "student": 1500,
-             "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
+    "quick": {"world": 8, "history": 4, "backtest": 4, "live": 45, "detect": 8, "attribution": 4,
+              "student": 40, "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
+    "default": {"world": 15, "history": 6, "backtest": 8, "live": 110, "detect": 10, "attribution": 6,
+                "student": 130, "radioactivity": 0, "identity": 0, "share": 2, "report": 5},
+    "full": {"world": 40, "history": 20, "backtest": 30, "live": 600, "detect": 30, "attribution": 15,
+             "student": 1500, "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
 }  # fmt: skip
 
 

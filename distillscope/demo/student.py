@@ -15,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from distillscope.demo.live import LiveResult
+from distillscope.demo.live import LiveResult, task_message
 from distillscope.demo.settings import TASK, TASK_CONFIG, DemoSettings
-
-EVAL_MAX_NEW_TOKENS = 48
 
 
 def held_out_items(size: int, seed: int, seen: set[str]) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -31,9 +29,8 @@ def held_out_items(size: int, seed: int, seen: set[str]) -> list[tuple[str, Any,
 
 
 def _conversations(items: list[tuple[str, Any, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
-    from distillscope.evaluate.tasks import INSTRUCTION
-
-    return [[{"role": "user", "content": item["question"] + INSTRUCTION}] for _, _, item in items]
+    """The held-out items asked the way the attackers asked theirs."""
+    return [task_message(item["question"]) for _, _, item in items]
 
 
 def _teacher(settings: DemoSettings) -> Any:
@@ -48,13 +45,13 @@ def _teacher(settings: DemoSettings) -> Any:
 
 
 def _measure(
-    model: Any, tokenizer: Any, teacher: Any, items: list[Any], references: list[Any]
+    model: Any, tokenizer: Any, teacher: Any, items: list[Any], references: list[Any], max_new_tokens: int
 ) -> dict[str, Any]:
     from distillscope.evaluate.fidelity import fidelity, student_greedy
     from distillscope.evaluate.tasks import task_accuracy
 
     conversations = _conversations(items)
-    answers = student_greedy(model, tokenizer, conversations, EVAL_MAX_NEW_TOKENS)
+    answers = student_greedy(model, tokenizer, conversations, max_new_tokens)
     scores = fidelity(
         model,
         tokenizer,
@@ -107,17 +104,18 @@ def student_section(
 
     if live.dataset is None or not live.harvested:
         raise RuntimeError("the attackers harvested nothing to train on")
-    seen = {m["content"] for e in live.harvested for m in (e.messages or [])}
+    seen = {str((e.provenance or {}).get("query_meta", {}).get("question")) for e in live.harvested}
     items = held_out_items(int(settings.task_size), settings.seed + 2000, seen)
     teacher = _teacher(settings)
+    budget = int(settings.max_new_tokens)  # the harvest's answer budget: the same answers, measured
     references = teacher_continuations(
-        teacher, _conversations(items), EVAL_MAX_NEW_TOKENS, out / "eval" / "teacher_reference.json"
+        teacher, _conversations(items), budget, out / "eval" / "teacher_reference.json"
     )
     teacher_task = task_accuracy(lambda _: [c.text for c in references], items)["accuracy"]
     base_model, tokenizer = load_model(settings.model)
     untrained = build_student(base_model, settings.student_layers)
     del base_model
-    rows = [{"method": "untrained", **_measure(untrained, tokenizer, teacher, items, references)}]
+    rows = [{"method": "untrained", **_measure(untrained, tokenizer, teacher, items, references, budget)}]
     del untrained
     paths: dict[str, Path] = {}
     methods = ["sft"] + (["topk-kd"] if settings.kd_student and settings.top_logprobs else [])
@@ -130,7 +128,7 @@ def student_section(
             continue
         paths[method] = path
         model, tok = load_model(path)
-        rows.append({"method": method, **_measure(model, tok, teacher, items, references)})
+        rows.append({"method": method, **_measure(model, tok, teacher, items, references, budget)})
     queries = len(live.harvested)
     cost = round(sum(e.cost_usd or 0.0 for e in live.harvested), 6)
     curve = []  # each method's retention: from the untrained student (0 queries) to the trained one

@@ -27,9 +27,12 @@ from distillscope.demo.settings import DemoSettings
 from distillscope.errors import DistillscopeError
 
 CAMPAIGNS = ("hydra", "heavy_extractor")
-HARD_NEGATIVES = ("corporate_nat", "eval_team", "batch_customer")
+HARD_NEGATIVES = ("corporate_nat", "eval_harness", "batch_customer")
+#: The classic simulator's names for the same hard negatives.
+CLASSIC_NAMES = {"eval_harness": "eval_team"}
+HARD_NEGATIVE_STYLES = (*HARD_NEGATIVES, *CLASSIC_NAMES.values())
 #: Benign groups asked to keep working live, in order of preference: the hard cases first.
-LIVE_BENIGN_ORDER = ("eval_team", "batch_customer", "corporate_nat", "corporate_nat")
+LIVE_BENIGN_ORDER = ("eval_harness", "eval_team", "batch_customer", "corporate_nat", "corporate_nat")
 
 
 class WorldUnavailable(DistillscopeError, RuntimeError):
@@ -58,6 +61,7 @@ class World:
     extractor: str | None = None
     hydra_live: list[str] = field(default_factory=list)
     benign_live: list[str] = field(default_factory=list)
+    _by_account: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @property
     def attackers(self) -> list[str]:
@@ -72,10 +76,24 @@ class World:
 
     def infrastructure(self, account: str) -> tuple[list[str], str | None]:
         """The IPs and user agent an account used in its history (its live requests reuse them)."""
-        rows = [e for e in self.history if e.account == account] or self.future.get(account, [])
+        rows = self._rows(account)
         ips = list(dict.fromkeys(e.ip for e in rows if e.ip))
         agents = Counter(e.user_agent for e in rows if e.user_agent)
         return ips, (agents.most_common(1)[0][0] if agents else None)
+
+    def metadata(self, account: str) -> tuple[str | None, str | None]:
+        """The account's organisation and payment id, as its history carries them (for its API key)."""
+        rows = self._rows(account)
+        org = next((e.org for e in rows if e.org), None)
+        payment = next((e.payment_id for e in rows if e.payment_id), None)
+        return org, payment
+
+    def _rows(self, account: str) -> list[Any]:
+        if self._by_account is None:
+            self._by_account = {}
+            for e in self.history:
+                self._by_account.setdefault(e.account, []).append(e)
+        return self._by_account.get(account) or self.future.get(account, [])
 
     def summary(self) -> dict[str, Any]:
         """The population for the report: groups, their size, role and history volume."""
@@ -97,7 +115,7 @@ class World:
                     "style": style,
                     "accounts": len(names),
                     "history_exchanges": sum(volume[n] for n in names),
-                    "hard_negative": style in HARD_NEGATIVES,
+                    "hard_negative": style in HARD_NEGATIVE_STYLES,
                 }
                 for (role, group, style), names in sorted(groups.items())
             ],
@@ -110,20 +128,40 @@ class World:
 
 
 def simulate(settings: DemoSettings, folder: Path) -> tuple[Path, Path, str]:
-    """Run the project's traffic simulator; return (exchanges, labels, simulator name)."""
+    """Run the project's randomised traffic simulator; return (exchanges, labels, simulator name).
+
+    The classic simulator (``distillscope.detect.simulate``, the one the detector was first
+    written with) is used only when the randomised one is not installed.
+    """
+    try:
+        from distillscope.simulate import simulate_randomized
+    except ImportError:
+        return _simulate_classic(settings, folder)
+    result = simulate_randomized(
+        folder,
+        seed=settings.seed,
+        benign=int(settings.benign_users),
+        days=int(settings.days),
+        campaigns=CAMPAIGNS,
+        hard_negatives=HARD_NEGATIVES,
+    )
+    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.simulate (randomised)"
+
+
+def _simulate_classic(settings: DemoSettings, folder: Path) -> tuple[Path, Path, str]:
     try:
         from distillscope.detect.simulate import simulate_traffic
     except ImportError as exc:
-        raise WorldUnavailable(f"the traffic simulator is not available ({exc})") from exc
+        raise WorldUnavailable(f"no traffic simulator is available ({exc})") from exc
     result = simulate_traffic(
         folder,
         benign_users=int(settings.benign_users),
         days=int(settings.days),
         seed=settings.seed,
         campaigns=CAMPAIGNS,
-        hard_negatives=HARD_NEGATIVES,
+        hard_negatives=tuple(CLASSIC_NAMES.get(n, n) for n in HARD_NEGATIVES),
     )
-    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.detect.simulate"
+    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.detect.simulate (classic)"
 
 
 def build_world(settings: DemoSettings, folder: Path, now: float, future_s: float = 3 * 3600.0) -> World:
@@ -177,7 +215,7 @@ def _pick_live(world: World, settings: DemoSettings) -> None:
     users = [
         a
         for a in world.benign
-        if a not in chosen and world.future.get(a) and world.members[a].style not in HARD_NEGATIVES
+        if a not in chosen and world.future.get(a) and world.members[a].style not in HARD_NEGATIVE_STYLES
     ]
     rng.shuffle(users)
     chosen += users[: max(0, wanted - len(chosen))]

@@ -271,9 +271,12 @@ def detection_counts(accounts: list[dict[str, Any]]) -> dict[str, int]:
 ROWS_SHOWN = 25
 
 
+#: Styles always shown one by one: the solo extractor and the hard negatives.
+ALWAYS_SHOWN = ("heavy_extractor", "corporate_nat", "eval_team", "eval_harness", "batch_customer")
+
+
 def _worth_a_row(a: dict[str, Any]) -> bool:
-    return bool(a.get("flagged") or a.get("live") or a.get("style") in ("heavy_extractor",)
-                or a.get("style") in ("corporate_nat", "eval_team", "batch_customer"))  # fmt: skip
+    return bool(a.get("flagged") or a.get("live") or a.get("style") in ALWAYS_SHOWN)
 
 
 def _compact(accounts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -590,6 +593,7 @@ def _run(report: Report) -> str:
             esc(s["name"]),
             _tag(s["status"], kinds[s["status"]]),
             _num(s.get("seconds"), 1),
+            _num(s.get("cpu_seconds"), 1),
             esc(s.get("detail") or ""),
         )
         for s in stages
@@ -601,6 +605,7 @@ def _run(report: Report) -> str:
         lead = (
             f"<p>The run took <strong>{float(report.run['duration_s']) / 60:.1f} min</strong>"
             + (f" on {_num(machine.get('cpus'))} CPUs" if machine.get("cpus") else "")
+            + (f", {float(report.run['cpu_s']) / 60:.1f} min of CPU time" if report.run.get("cpu_s") else "")
             + (
                 f" (load average {load[0]:.1f} at the start: other work was running)"
                 if load and load[0] > 1.5
@@ -608,7 +613,7 @@ def _run(report: Report) -> str:
             )
             + ".</p>"
         )
-    return _wrap("run", lead + _table(["stage", "status", "seconds", "detail"], rows, {2}))
+    return _wrap("run", lead + _table(["stage", "status", "seconds", "CPU seconds", "detail"], rows, {2, 3}))
 
 
 _RENDERERS = {
