@@ -123,6 +123,7 @@ class _Run:
         self.helper_requests = 0
         self.skipped = 0
         self.interrupted = False
+        self.error: str | None = None
         self.started_at = time.time()
 
     async def main(self) -> HarvestResult:
@@ -170,6 +171,9 @@ class _Run:
                 await self._rounds()
         except asyncio.CancelledError:
             self.interrupted = True
+        except Exception as exc:
+            self.error = str(exc)  # the outputs are still written (finally), then the error is raised
+            raise
         finally:
             await client.aclose()
             if self.batch_runner is not None:
@@ -410,8 +414,15 @@ class _Run:
             manifest_path=path,
             warnings=self.warnings,
         )
-        _summary(result)
+        _summary(result, self.error)
         return result
+
+    def _status(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.interrupted:
+            return "interrupted"
+        return "budget_exhausted" if self.dispatcher.budget_exhausted else "complete"
 
     def _manifest(self, exchanges: list[Exchange], files: dict[str, str]) -> dict[str, Any]:
         settings, stats = self.settings, self.dispatcher.stats
@@ -424,9 +435,8 @@ class _Run:
             "run_id": settings.run_id,
             "started_at": iso(self.started_at),
             "finished_at": iso(time.time()),
-            "status": "interrupted"
-            if self.interrupted
-            else ("budget_exhausted" if self.dispatcher.budget_exhausted else "complete"),
+            "status": self._status(),
+            "error": self.error,
             "terms": settings.terms,
             "terms_stated": bool(settings.terms),
             "warnings": self.warnings,
@@ -484,10 +494,12 @@ class _Run:
         }
 
 
-def _summary(result: HarvestResult) -> None:
+def _summary(result: HarvestResult, error: str | None = None) -> None:
     state = (
         "interrupted" if result.interrupted else ("budget exhausted" if result.budget_exhausted else "done")
     )
+    if error is not None:
+        state = "stopped by an error (everything answered is kept; rerun to resume)"
     console.print(
         f"harvest {state}: {result.exchanges} exchanges ({result.from_cache} from cache, "
         f"{result.sent} request attempts), {result.failed} failed, {result.skipped} not sent, "

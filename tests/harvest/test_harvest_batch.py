@@ -171,3 +171,21 @@ def test_dry_run_counts_duplicates_and_the_run_reports_them(tmp_path: Path) -> N
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["totals"]["duplicate_queries"] == 3
     assert manifest["duplicates"]["examples"][0] == "q 0: tell me something"
+
+
+def test_a_refused_batch_call_stops_with_a_clear_error_and_a_rerun_resumes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from distillscope.harvest.batch.providers import BatchAPIError
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "wrong")
+    with WireServer(Faults(api_key="right")) as server:
+        with pytest.raises(BatchAPIError, match="HTTP 401"):
+            harvest(settings(tmp_path, server, questions(6), "anthropic"))
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["status"] == "error" and "401" in manifest["error"]
+        assert manifest["batches"][0]["stage"] == "creating"  # recorded, never created
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "right")
+        result = harvest(settings(tmp_path, server, questions(6), "anthropic"))
+        stats = server.stats()["batch"]
+    assert result.exchanges == 6 and stats["batches"] == 1 and stats["submitted_twice"] == []

@@ -159,7 +159,6 @@ class BatchRunner:
         self._mine.add(local_id)
         for request in chunk:
             self.submitted[request.key] += 1
-        self.stats.attempts += len(chunk)
         return len(chunk)
 
     # -- driving batches to their end ---------------------------------------------
@@ -212,6 +211,7 @@ class BatchRunner:
             self.store.advance(batch.local_id, "creating")
             remote_id = self.api.create(batch.local_id, batch.input_file_id, lines)
             self.store.advance(batch.local_id, "submitted", remote_id=remote_id)
+            self.stats.attempts += len(lines)
             console.print(
                 f"batch {batch.local_id}: submitted {len(lines)} requests as {remote_id} ({self.api.name})",
                 highlight=False,
