@@ -189,3 +189,12 @@ def test_a_refused_batch_call_stops_with_a_clear_error_and_a_rerun_resumes(
         result = harvest(settings(tmp_path, server, questions(6), "anthropic"))
         stats = server.stats()["batch"]
     assert result.exchanges == 6 and stats["batches"] == 1 and stats["submitted_twice"] == []
+
+
+def test_batches_are_split_at_the_byte_limit_too(tmp_path: Path) -> None:
+    with WireServer(Faults()) as server:
+        result = harvest(settings(tmp_path, server, questions(10), "openai", batch_max_bytes=1200))
+        inputs = [f for f in server.state.files.values() if f["purpose"] == "batch"]
+    assert result.exchanges == 10
+    assert len(inputs) >= 2 and all(f["bytes"] <= 1200 for f in inputs)
+    assert sum(len(f["_content"].splitlines()) for f in inputs) == 10
