@@ -26,7 +26,7 @@ from typing import Any, Literal
 import aiohttp
 
 from distillscope.harvest.formats import ANTHROPIC_VERSION, anthropic_rate_headers, is_answer
-from distillscope.harvest.limiter import parse_retry_after
+from distillscope.harvest.limiter import parse_duration, parse_retry_after
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 
@@ -120,6 +120,8 @@ class TeacherClient:
             return _answer(text, response_headers, latency)
         reason = f"HTTP {status}: {_error_message(text)}"
         retry_after = parse_retry_after(response_headers)
+        if retry_after is None and status == 429:
+            retry_after = retry_delay_in_body(text)
         kind: Kind = "transient" if status in TRANSIENT_STATUSES or status >= 500 else "permanent"
         return Outcome(
             kind, status, reason, headers=response_headers, latency_ms=latency, retry_after=retry_after
@@ -148,6 +150,20 @@ def _answer(text: str, headers: dict[str, str], latency: float) -> Outcome:
     if not is_answer(data):
         return Outcome("transient", 200, "HTTP 200 without an answer", headers=headers, latency_ms=latency)
     return Outcome("answer", 200, "ok", text=text, data=data, headers=headers, latency_ms=latency)
+
+
+def retry_delay_in_body(text: str) -> float | None:
+    """Seconds from a Google ``RetryInfo`` detail (``"retryDelay": "13s"``): how Gemini says when to retry."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    error = (data[0] if isinstance(data, list) and data else data) or {}
+    error = error.get("error") if isinstance(error, dict) else None
+    for detail in (error or {}).get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_duration(str(detail.get("retryDelay")))
+    return None
 
 
 def _error_message(text: str) -> str:

@@ -257,3 +257,20 @@ def test_exchange_row_equals_to_dict() -> None:
     assert exchange_row(exchange) == exchange.to_dict()
     bare = Exchange(id="y", ts=2.0, account="b", prompt="p")
     assert exchange_row(bare) == bare.to_dict()
+
+
+def test_gemini_retry_delay_is_read_from_the_error_body() -> None:
+    from distillscope.harvest.client import retry_delay_in_body
+
+    body = [
+        {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "13s"}],
+            }
+        }
+    ]
+    assert retry_delay_in_body(json.dumps(body)) == 13.0
+    assert retry_delay_in_body(json.dumps({"error": {"message": "slow down"}})) is None
+    assert retry_delay_in_body("not json") is None
