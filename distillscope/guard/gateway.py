@@ -21,6 +21,7 @@ module must never store or log a key in clear, and must not know about backends.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import ipaddress
@@ -28,6 +29,7 @@ import json
 import logging
 import math
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,6 +65,8 @@ ANONYMOUS_TEXT_LIMIT = 2000
 MAX_ANONYMOUS_MESSAGES = 16
 #: Request bodies larger than this have their risk features computed off the event loop.
 LARGE_BODY_BYTES = 64 * 1024
+#: Requests refused (429) within this many seconds count as waiting for the same slots.
+RETRY_WINDOW_S = 5.0
 #: Set to 1 to let open mode serve clients that are not on loopback (you have been warned).
 ALLOW_REMOTE_OPEN_ENV = "DISTILLSCOPE_ALLOW_REMOTE_OPEN"
 
@@ -166,6 +170,7 @@ class GuardGateway:
         )
         self.metrics = GuardMetrics(queue_depth=lambda: self.writer.depth)
         self._started = False
+        self._refused: dict[str, collections.deque[float]] = {}  # recent 429s per account (retry spread)
         self._blocking_lookup = keys is not None and keys.db.kind == "postgresql"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -283,6 +288,8 @@ class GuardGateway:
             "risk_score": round(score.score, 4),
         }
         if decision.action in ("block", "rate_limited"):
+            if decision.action == "rate_limited":
+                decision.retry_after_s = self._spread(principal.account, decision.retry_after_s, started)
             exc = self._refusal(decision)
             await self._log_refusal(
                 principal.account,
@@ -333,6 +340,23 @@ class GuardGateway:
         await asyncio.to_thread(self.store.write_rows, [row])
 
     # -- refusals ---------------------------------------------------------------------------
+
+    def _spread(self, account: str, wait_s: float, now: float) -> float:
+        """The retry advice for the next refused request of ``account``, spread over those waiting.
+
+        ``wait_s`` is when one slot frees; if k requests of the account were refused within
+        the last ``RETRY_WINDOW_S``, they wait for the same slot, so this one is advised a
+        uniformly drawn point in ``[wait_s, wait_s + k * slot]`` (a slot is 60 s / RPM): the
+        waiters retry spread out instead of all on the same tick (issue 19).
+        """
+        recent = self._refused.setdefault(account, collections.deque(maxlen=1024))
+        while recent and now - recent[0] > RETRY_WINDOW_S:
+            recent.popleft()
+        waiting = len(recent)
+        recent.append(now)
+        rpm = self.policy.config.limits_for(account).rpm
+        slot = 60.0 / rpm if rpm else max(wait_s, 0.05)
+        return wait_s + random.uniform(0.0, waiting * slot)
 
     @staticmethod
     def _refusal(decision: Decision) -> APIError:

@@ -97,14 +97,14 @@ def create_app(
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         await server.check_caller(request)  # as OpenAI: listing models needs a valid key
-        return {"object": "list", "data": [server.model_card()]}
+        return {"object": "list", "data": [server.model_card(name) for name in server.model_names]}
 
     @app.get("/v1/models/{model:path}")
     async def model(request: Request, model: str) -> dict[str, Any]:
         await server.check_caller(request)
-        if model != model_name:
+        if model not in server.model_names:
             raise model_not_found(model)
-        return server.model_card()
+        return server.model_card(model)
 
     @app.post(CHAT)
     async def chat(request: Request) -> Any:
@@ -168,8 +168,19 @@ class _Server:
         if authenticate is not None:
             await authenticate(request)
 
-    def model_card(self) -> dict[str, Any]:
-        return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "distillscope"}
+    @property
+    def model_names(self) -> list[str]:
+        """The ids this server answers: its model, then any more a backend relays (an upstream's)."""
+        more = getattr(self.backend, "served_models", None) or []
+        return [self.model_name, *(m for m in more if m != self.model_name)]
+
+    def model_card(self, name: str | None = None) -> dict[str, Any]:
+        return {
+            "id": name or self.model_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "distillscope",
+        }
 
     async def handle(self, request: Request, endpoint: str) -> Any:
         started = time.monotonic()
@@ -199,7 +210,7 @@ class _Server:
                 parsed.stream_options = StreamOptions(include_usage=True)
             processors = self.processors_for(admission.account) if self.processors_for else []
             ctx = RequestContext(
-                self.model_name,
+                parsed.model,  # the id asked for: this server's model, or another it relays
                 request_id=trace.exchange_id,
                 processors=list(processors),
                 account=admission.account,
@@ -207,6 +218,8 @@ class _Server:
             trace.upstream = self.backend.kind == "upstream"
             call = self.backend.chat if endpoint == CHAT else self.backend.complete
             result = await _unless_disconnected(request, call(parsed, ctx))  # type: ignore[arg-type]
+            # An upstream's own x-ratelimit-* pass on where the gateway sets none of its own.
+            headers = {**ctx.response_headers, **headers}
         except APIError as exc:
             self._release(claim)
             trace.fail(exc.status, exc.message)
@@ -267,7 +280,7 @@ class _Server:
             parsed = schema.model_validate(body)
         except ValidationError as exc:
             raise validation_error(exc) from None
-        if parsed.model != self.model_name:
+        if parsed.model != self.model_name and parsed.model not in self.model_names:
             raise model_not_found(parsed.model)
         return parsed
 

@@ -235,22 +235,22 @@ def _upstream_backend(settings: ServeSettings) -> tuple[Any, str]:
 
     import httpx
 
-    from distillscope.server.backends.upstream import UpstreamBackend, discover_model
+    from distillscope.server.backends.upstream import UpstreamBackend, discover_models
     from distillscope.server.urls import redact_in
 
     upstream = settings.upstream
     assert upstream is not None
     key = os.environ.get(settings.upstream_key_env) or None
-    model = settings.model
-    if model is None:
+    model, others = settings.model, []
+    if model is None:  # relay every model the upstream lists, each under its own id
         try:
-            model = asyncio.run(discover_model(upstream, key))
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            model, *others = asyncio.run(discover_models(upstream, key))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             shown = redact_in(
                 f"cannot list the models of {upstream} (name one with --model): {exc}", upstream
             )
             raise ConfigError(shown) from exc
-    backend = UpstreamBackend(upstream, upstream_model=model, api_key=key)
+    backend = UpstreamBackend(upstream, upstream_model=model, api_key=key, other_models=others)
     return backend, settings.served_model_name or model
 
 

@@ -30,6 +30,8 @@ class RequestContext:
     created: int = field(default_factory=lambda: int(time.time()))
     processors: list[Any] = field(default_factory=list)  # transformers LogitsProcessor, this request only
     account: str = "local"
+    #: Headers a backend learned for the answer (an upstream's ``x-ratelimit-*``), passed on by the app.
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -38,9 +38,13 @@ class UpstreamBackend:
         api_key: str | None = None,
         timeout: float = 600.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        other_models: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.upstream_model = upstream_model
+        #: More upstream models relayed under their own ids (``serve --upstream`` without ``--model``
+        #: relays every model the upstream lists); ``served_models`` tells the app.
+        self.served_models = [m for m in dict.fromkeys(other_models) if m != upstream_model]
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(timeout, connect=10.0)
         self._transport = transport
@@ -76,7 +80,7 @@ class UpstreamBackend:
         if self._client is None:
             raise APIError(503, "the upstream client is not started", "server_error")
         body = request.model_dump(exclude_none=True)
-        body["model"] = self.upstream_model
+        body["model"] = request.model if request.model in self.served_models else self.upstream_model
         if not request.stream:
             try:
                 response = await self._client.post(path, json=body)
@@ -84,6 +88,7 @@ class UpstreamBackend:
                 raise _network_error(exc) from None
             if response.status_code >= 400:
                 raise _upstream_error(response.status_code, response.content, response.headers)
+            ctx.response_headers.update(_rate_limit_headers(response.headers))
             data = _json_or_502(response.content)
             data["model"] = ctx.model_name
             return data
@@ -97,6 +102,7 @@ class UpstreamBackend:
             content = await response.aread()
             await response.aclose()
             raise _upstream_error(response.status_code, content, response.headers)
+        ctx.response_headers.update(_rate_limit_headers(response.headers))
         return self._relay(response, ctx)
 
     async def _relay(self, response: httpx.Response, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
@@ -123,6 +129,11 @@ class UpstreamBackend:
             raise _network_error(exc) from None
         finally:
             await response.aclose()
+
+
+def _rate_limit_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The upstream's ``x-ratelimit-*`` headers (its limits, which a client may pace itself by)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")}
 
 
 def _json_or_502(content: bytes) -> dict[str, Any]:
@@ -185,13 +196,18 @@ def _network_error(exc: httpx.HTTPError) -> APIError:
     )
 
 
-async def discover_model(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
-    """The first model id an upstream lists at ``GET /models``."""
+async def discover_models(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> list[str]:
+    """Every model id an upstream lists at ``GET /models``, in its order."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout) as client:
         response = await client.get("/models")
         response.raise_for_status()
         models = response.json().get("data") or []
     if not models:
-        raise ValueError(f"{base_url} lists no models")
-    return str(models[0]["id"])
+        raise ValueError(f"{redact_url(base_url)} lists no models")
+    return [str(m["id"]) for m in models]
+
+
+async def discover_model(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
+    """The first model id an upstream lists at ``GET /models``."""
+    return (await discover_models(base_url, api_key, timeout))[0]
