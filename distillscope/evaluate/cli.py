@@ -85,6 +85,18 @@ def curve_command(
     out: Path = typer.Option(..., "--out", "-o", help="Directory for students, curve.json and curve.png."),
     budgets: str = typer.Option("50,100,200,400", help="Exchanges per student (first N by harvest time)."),
     method: str = typer.Option("sft", help="Training method for every student (sft, topk-kd, mixed)."),
+    methods: str = typer.Option(
+        None,
+        help="Compare methods as arms, e.g. sft,topk-kd,on-policy: an on-policy point spends what its N "
+        "exchanges cost on scoring its own samples (equal dollars); needs --price-model for a local teacher.",
+    ),
+    price_model: str = typer.Option(
+        None, help="on-policy arms: price scoring calls as this model of the price table (e.g. gpt-4o-mini)."
+    ),
+    teacher_url: str = typer.Option(
+        None, help="on-policy arms: the teacher's base URL (default: serve --teacher on loopback)."
+    ),
+    sample_tokens: int = typer.Option(48, help="on-policy arms: longest student sample."),
     teacher: str = typer.Option(
         "smollm2-135m-instruct", help="Teacher (local) for fidelity, and the model students are cut from."
     ),
@@ -104,6 +116,7 @@ def curve_command(
     ),
 ) -> None:
     """Train students at several budgets per dataset and plot score against queries and dollars."""
+    from distillscope.errors import DistillscopeError
     from distillscope.evaluate.curve import run_curve
     from distillscope.models import ModelNotFoundError
     from distillscope.train.data import DatasetError
@@ -114,13 +127,15 @@ def curve_command(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         settings = TrainSettings(
             method=method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
-            teacher=teacher, student=student, student_layers=student_layers,
+            teacher=teacher, student=student, student_layers=student_layers, price_model=price_model,
+            teacher_url=teacher_url, sample_tokens=sample_tokens,
         )  # fmt: skip
+        arms = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
         result = run_curve(
             datasets, sizes, out, settings=settings, teacher=teacher, prompts=prompts, n=n,
-            max_new_tokens=max_new_tokens, metric=metric, seeds=seed_list,
+            max_new_tokens=max_new_tokens, metric=metric, seeds=seed_list, methods=arms,
         )  # fmt: skip
-    except (ModelNotFoundError, DatasetError, ValueError) as exc:
+    except (ModelNotFoundError, DatasetError, ValueError, DistillscopeError) as exc:
         fail(str(exc))
     from rich.table import Table
 

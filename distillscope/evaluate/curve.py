@@ -16,6 +16,12 @@ for a strategy whose order does not matter (anything but ``active``), on a fresh
 random draw of N exchanges from the whole dataset; an active arm keeps its
 selection order (its rounds are what it paid for), so only its training varies.
 It must not change the held-out prompts between points or seeds.
+
+Methods as arms (``methods=("sft", "topk-kd", "on-policy")``): every dataset is
+trained once per method, labelled ``label:method``. An ``on-policy`` point at budget
+N spends the same dollars as the N exchanges cost (``max_cost``): it uses their
+prompts, never their answers, and puts all the money into scoring its own samples
+(``alpha`` 1), so the points of all arms sit at (about) equal cost on the dollar axis.
 """
 
 from __future__ import annotations
@@ -67,8 +73,9 @@ def run_curve(
     metric: str = "agreement",
     include_untrained: bool = True,
     seeds: Sequence[int] = (0,),
+    methods: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Train and score every (dataset, budget, seed); write curve.json and curve.png under ``out``."""
+    """Train and score every (dataset, method, budget, seed); write curve.json and curve.png under ``out``."""
     from distillscope.evaluate.run import DEFAULT_PROMPTS, _messages_key, load_prompts, training_prompt_keys
     from distillscope.evaluate.teachers import make_teacher
     from distillscope.train import train_student
@@ -77,6 +84,12 @@ def run_curve(
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
+    from distillscope.train.settings import METHODS
+
+    arms_methods = list(dict.fromkeys(methods or []))
+    unknown = [m for m in arms_methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods {unknown}: choose from {', '.join(METHODS)}")
     seeds = list(dict.fromkeys(seeds))
     if not seeds or any(seed < 0 for seed in seeds):
         raise ValueError("seeds must be one or more integers >= 0")
@@ -95,7 +108,8 @@ def run_curve(
     common["prompts"] = [c for c in asked if _messages_key(c) not in seen]
     points: list[dict[str, Any]] = []
     if include_untrained:
-        model, tokenizer, _ = make_student(replace(base, lora=False))
+        calibration = _calibration(labelled[0][1]) if labelled else None
+        model, tokenizer, _ = make_student(replace(base, lora=False), calibration)
         untrained = evaluate_student((model, tokenizer), **common)
         points.append(_point("untrained", 0, untrained) | {"seed": None})
         del model
@@ -103,17 +117,24 @@ def run_curve(
         data = load_dataset(path)
         size = len(data.exchanges)
         adaptive = label in ADAPTIVE_STRATEGIES or _strategy(data) in ADAPTIVE_STRATEGIES
-        for seed in seeds:
-            source = path if seed == 0 or adaptive else _redraw(data, seed, out / label / f"data-seed{seed}")
-            for budget in sorted(b for b in budgets if b <= size):
-                target = out / label / (f"n{budget}" if seed == 0 else f"n{budget}-seed{seed}")
-                run = replace(base, dataset=source, out=target, limit=budget, resume=False, seed=seed)
-                if not _trained(target, run):
-                    draw = "first" if source == path else "random"
-                    console.print(f"[bold]{label}[/]: training on {draw} {budget} exchanges (seed {seed})")
-                    train_student(run)
-                scores = evaluate_student(target, **common)
-                points.append(_point(label, budget, scores) | {"seed": seed})
+        for method in arms_methods or [base.method]:
+            arm = f"{label}:{method}" if arms_methods else label
+            folder = out / label / method if arms_methods else out / label
+            for seed in seeds:
+                source = (
+                    path if seed == 0 or adaptive else _redraw(data, seed, out / label / f"data-seed{seed}")
+                )
+                drawn = data.exchanges if source == path else load_dataset(source).exchanges
+                for budget in sorted(b for b in budgets if b <= size):
+                    target = folder / (f"n{budget}" if seed == 0 else f"n{budget}-seed{seed}")
+                    run = replace(base, dataset=source, out=target, limit=budget, resume=False, seed=seed)
+                    run = _for_method(run, method, drawn[:budget])
+                    if not _trained(target, run):
+                        draw = "first" if source == path else "random"
+                        console.print(f"[bold]{arm}[/]: training on {draw} {budget} exchanges (seed {seed})")
+                        train_student(run)
+                    scores = evaluate_student(target, **common)
+                    points.append(_point(arm, budget, scores) | {"seed": seed, "method": method})
         skipped = [b for b in budgets if b > size]
         if skipped:
             console.print(f"[yellow]{label}: only {size} exchanges, budgets {skipped} skipped[/]")
@@ -129,6 +150,30 @@ def run_curve(
     (out / "curve.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     plot_curve(result, out / "curve.png")
     return result
+
+
+def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> TrainSettings:
+    """The settings of one arm's point: on-policy spends what the budget's exchanges cost."""
+    if method != "on-policy":
+        return replace(run, method=method)
+    dollars = float(sum(e.cost_usd or 0.0 for e in exchanges))
+    if dollars <= 0:
+        raise ValueError(
+            "an on-policy arm spends what the budget's exchanges cost, and these carry no cost_usd: "
+            "harvest with a priced teacher (or --prices)"
+        )
+    return replace(run, method="on-policy", alpha=1.0, max_cost=dollars, epochs=1000.0)
+
+
+def _calibration(path: Path) -> list[str] | None:
+    """What ``train`` would measure ``auto:N`` on for this dataset (its first prompts)."""
+    from distillscope.train.data import DatasetError, load_dataset
+    from distillscope.train.student import calibration_texts
+
+    try:
+        return calibration_texts(load_dataset(path))
+    except DatasetError:
+        return None
 
 
 def _strategy(data: Any) -> str | None:

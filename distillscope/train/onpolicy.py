@@ -75,10 +75,12 @@ def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
     prices = PriceTable.load(settings.prices_file)
     model_name = settings.teacher_model or settings.teacher
     price = prices.lookup(settings.price_model or model_name)
-    if price is None and settings.max_cost is not None:
+    free = price is None or (price.input <= 0 and price.output <= 0)
+    if free and settings.max_cost is not None:
         raise ValueError(
-            f"max_cost needs a price for {settings.price_model or model_name!r}: name a priced model "
-            "with --price-model or add it with --prices FILE"
+            f"max_cost needs a price for scoring calls, and {settings.price_model or model_name!r} has "
+            f"{'none' if price is None else 'price 0'}: name a priced model with --price-model "
+            "(e.g. the one the dataset was priced as) or add it with --prices FILE"
         )
     common = {
         "model": model_name,

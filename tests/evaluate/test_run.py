@@ -184,3 +184,28 @@ def test_curve_seeds_redraw_random_arms_keep_active_order_and_summarize(
     assert "mean ± sd" in result.output
     bad = CliRunner().invoke(app, [*args, "--seeds", "-1"])
     assert bad.exit_code == 2 and "seeds" in bad.output
+
+
+def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
+    tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "curve"
+    args = ["curve", f"rand={tiny_dataset}", "--out", str(out), "--budgets", "4", "--methods", "sft,on-policy",
+            "--teacher", str(tiny_model_dir), "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
+            "--max-new-tokens", "4", "--max-steps", "2", "--student", str(tiny_model_dir),
+            "--sample-tokens", "4"]  # fmt: skip
+    # A local teacher is free in the price table: equal dollars need a price for scoring calls.
+    refused = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "--price-model" in refused.output
+    result = CliRunner().invoke(app, [*args, "--price-model", "gpt-4o-mini"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "curve.json").read_text())
+    points = {p["strategy"]: p for p in data["points"]}
+    assert set(points) == {"untrained", "rand:sft", "rand:on-policy"}
+    assert points["rand:on-policy"]["method"] == "on-policy" and points["rand:sft"]["method"] == "sft"
+    # The SFT arm paid for 4 answers ($0.001 each); the on-policy arm spent at most that on scoring.
+    assert points["rand:sft"]["cost_usd"] == pytest.approx(0.004)
+    assert 0 < points["rand:on-policy"]["cost_usd"] <= 0.004
+    info = json.loads((out / "rand" / "on-policy" / "n4" / "training.json").read_text())
+    assert info["hyperparameters"]["max_cost"] == pytest.approx(0.004) and info["exchanges"] == 0
+    assert info["scoring"]["calls"] == 2 * 8 and info["steps"] == 2
