@@ -191,7 +191,8 @@ def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
 ) -> None:
     out = tmp_path / "curve"
     args = ["curve", f"rand={tiny_dataset}", "--out", str(out), "--budgets", "4",
-            "--methods", "sft,on-policy", "--teacher", str(tiny_model_dir), "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
+            "--methods", "sft,on-policy", "--teacher", str(tiny_model_dir),
+            "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
             "--max-new-tokens", "4", "--max-steps", "2", "--student", str(tiny_model_dir),
             "--sample-tokens", "4"]  # fmt: skip
     # A local teacher is free in the price table: equal dollars need a price for scoring calls.
