@@ -1,4 +1,4 @@
-"""Training throughput and peak memory: `train --method sft` vs TRL's SFTTrainer, and topk-kd vs sft.
+"""Training throughput and peak memory: `train --method sft` vs TRL SFTTrainer, topk-kd and on-policy vs sft.
 
 Same student (the layer-subset copy of the embedded teacher unless --student),
 same data (reasoning-gym gsm_symbolic worked answers as the teacher's text, with
@@ -7,7 +7,16 @@ size, sequence cap, learning rate and number of steps. Each arm runs in a fresh
 child process (spawned by this one, one after another) so that its peak RSS is
 its own; the ratios printed compare arms of this one run.
 
+The on-policy arm runs the whole loop of ``train --method on-policy``: the student
+samples (``--sample-tokens``), the embedded teacher behind a real loopback server
+(in the arm's process, sharing its CPU) scores every sample through
+``/v1/completions`` with echo + top-5 logprobs, and the student takes a reverse-KL
+step. It reports its training tokens/s over the whole loop (sampling and scoring
+included), sampled tokens/s, and teacher scoring calls per second (of scoring
+time, and of the whole loop).
+
 Run: .venv/bin/python bench/train.py [--steps 6 --batch-size 4 --examples 48 --top-k 20]
+     .venv/bin/python bench/train.py --arms sft,on-policy   (a subset of the arms)
 """
 
 from __future__ import annotations
@@ -133,6 +142,43 @@ def arm_trl(args: dict[str, Any], queue: Any) -> None:
     queue.put({"tokens": tokens[0], "seconds": seconds, "peak_mb": _peak_mb()})
 
 
+def arm_onpolicy(args: dict[str, Any], queue: Any) -> None:
+    import torch
+
+    from distillscope.train.data import Example, load_dataset, prompt_ids, prompt_messages
+    from distillscope.train.loop import fit
+    from distillscope.train.onpolicy import OnPolicyBatches, open_scorer
+    from distillscope.train.settings import TrainSettings
+    from distillscope.train.student import make_student
+
+    torch.set_num_threads(args["threads"])
+    settings = TrainSettings(
+        method="on-policy", alpha=1.0, batch_size=args["batch_size"], max_steps=args["steps"], epochs=1000.0,
+        max_seq_len=args["max_len"], learning_rate=5e-5, progress=False, student_layers=args["layers"],
+        sample_tokens=args["sample_tokens"], score_top_k=5,
+    )  # fmt: skip
+    model, tokenizer, _ = make_student(settings)
+    conversations = [prompt_messages(e) for e in load_dataset(args["data"]).exchanges]
+    with tempfile.TemporaryDirectory() as tmp, open_scorer(settings, Path(tmp)) as scorer:
+        scorer.detect()
+        batches = OnPolicyBatches(settings, tokenizer, conversations, scorer, None)
+        examples = [Example(prompt_ids(tokenizer, c), [], []) for c in conversations]
+        start = time.perf_counter()
+        report = fit(model, examples, settings, batches.pad, batch_loss=batches, steps=args["steps"])
+        seconds = time.perf_counter() - start
+        calls, scoring_s = scorer.stats.calls, scorer.stats.seconds
+    counters = batches.counters
+    queue.put(
+        {
+            "tokens": report.tokens, "seconds": seconds, "peak_mb": _peak_mb(),
+            "sampled_tokens": counters.sampled_tokens, "sample_seconds": counters.sample_seconds,
+            "sampled_tokens_per_s": counters.sampled_tokens / max(counters.sample_seconds, 1e-9),
+            "teacher_calls": calls, "scoring_seconds": scoring_s,
+            "teacher_calls_per_s": calls / max(scoring_s, 1e-9), "loop_calls_per_s": calls / seconds,
+        }
+    )  # fmt: skip
+
+
 def run_arm(target: Any, *extra: Any) -> dict[str, Any]:
     context = mp.get_context("spawn")
     queue = context.Queue()
@@ -153,27 +199,47 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--layers", default="every-other", help="student layers (distillscope rule)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sample-tokens", type=int, default=32, help="on-policy: longest student sample")
+    parser.add_argument("--arms", default="trl_sft,sft,topk_kd,on_policy", help="which arms to run")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = make_dataset(Path(tmp), args.examples, args.top_k, args.layers)
         shared = {"data": str(data), "batch_size": args.batch_size, "steps": args.steps}
         shared |= {"max_len": args.max_len, "layers": args.layers, "threads": args.threads}
-        results = {
-            "trl_sft": run_arm(arm_trl, shared),
-            "sft": run_arm(arm_distillscope, shared, "sft"),
-            "topk_kd": run_arm(arm_distillscope, shared, "topk-kd"),
+        shared["sample_tokens"] = args.sample_tokens
+        arms = {
+            "trl_sft": (arm_trl, shared),
+            "sft": (arm_distillscope, shared, "sft"),
+            "topk_kd": (arm_distillscope, shared, "topk-kd"),
+            "on_policy": (arm_onpolicy, shared),
         }
+        wanted = [a.strip().replace("-", "_") for a in args.arms.split(",") if a.strip()]
+        unknown = sorted(set(wanted) - set(arms))
+        if unknown:
+            parser.error(f"unknown arms {unknown}; choose from {', '.join(arms)}")
+        results = {name: run_arm(*arms[name]) for name in arms if name in wanted}
     print(f"settings: {vars(args)}")
     print(f"{'arm':<10} {'tokens/s':>10} {'peak RSS MB':>12} {'seconds':>9}")
     for name, r in results.items():
         print(f"{name:<10} {r['tokens_per_s']:>10.1f} {r['peak_mb']:>12.0f} {r['seconds']:>9.1f}")
-    ratios = {
-        "sft_vs_trl_tokens_per_s": results["sft"]["tokens_per_s"] / results["trl_sft"]["tokens_per_s"],
-        "sft_vs_trl_peak_mem": results["sft"]["peak_mb"] / results["trl_sft"]["peak_mb"],
-        "topk_vs_sft_tokens_per_s": results["topk_kd"]["tokens_per_s"] / results["sft"]["tokens_per_s"],
-        "topk_vs_sft_peak_mem": results["topk_kd"]["peak_mb"] / results["sft"]["peak_mb"],
+    if "on_policy" in results:
+        r = results["on_policy"]
+        print(
+            f"on-policy loop: {r['sampled_tokens_per_s']:.1f} sampled tokens/s while sampling, "
+            f"{r['teacher_calls_per_s']:.2f} teacher calls/s while scoring, "
+            f"{r['loop_calls_per_s']:.2f} calls/s over the loop"
+        )
+    pairs = {
+        "sft_vs_trl": ("sft", "trl_sft"),
+        "topk_vs_sft": ("topk_kd", "sft"),
+        "on_policy_vs_sft": ("on_policy", "sft"),
     }
+    ratios = {}
+    for name, (a, b) in pairs.items():
+        if a in results and b in results:
+            ratios[f"{name}_tokens_per_s"] = results[a]["tokens_per_s"] / results[b]["tokens_per_s"]
+            ratios[f"{name}_peak_mem"] = results[a]["peak_mb"] / results[b]["peak_mb"]
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}x")
     if args.out:
