@@ -47,6 +47,9 @@ def train_command(
         help="on-policy: the teacher's OpenAI-compatible base URL (default: serve --teacher on loopback).",
     ),
     teacher_model: str = typer.Option(None, help="on-policy: model name sent to --teacher-url."),
+    teacher_template: str = typer.Option(
+        None, help="on-policy: tokenizer dir whose chat template renders prompts for a URL teacher."
+    ),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="on-policy: env variable holding the API key."),
     score_top_k: int = typer.Option(5, help="on-policy: logprobs k of each scoring call (OpenAI allows 5)."),
     sample_tokens: int = typer.Option(48, help="on-policy: longest student sample, in tokens."),
@@ -80,7 +83,8 @@ def train_command(
             batch_size=batch_size, grad_accum=grad_accum, max_seq_len=max_seq_len, epochs=epochs,
             max_steps=max_steps, limit=limit, seed=seed, save_every=save_every, resume=resume,
             stop_after=stop_after, keep_checkpoints=keep_checkpoints, threads=threads,
-            teacher_url=teacher_url, teacher_model=teacher_model, api_key_env=api_key_env,
+            teacher_url=teacher_url, teacher_model=teacher_model, teacher_template=teacher_template,
+            api_key_env=api_key_env,
             score_top_k=score_top_k, sample_tokens=sample_tokens, sample_temperature=sample_temperature,
             divergence=divergence, beta=beta, max_cost=max_cost, price_model=price_model,
             prices_file=prices, rpm=rpm, scoring_cache=scoring_cache,

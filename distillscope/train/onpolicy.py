@@ -18,7 +18,8 @@ scoring calls are input tokens (plus one output token where ``max_tokens: 0`` is
 refused). With ``max_cost`` the run plans the steps the cap covers at the worst case
 (every sample at full length) and stops cleanly if the cap is reached anyway.
 The prompt is rendered for the teacher with the chat template of ``teacher_template``
-(default: the student's tokenizer, right for a student cut from the teacher).
+(default: a local teacher's own tokenizer; for a URL teacher the student's, right for
+a student cut from the teacher; name the teacher's tokenizer for a cross-family student).
 
 This module must not parse CLI options.
 """
@@ -303,9 +304,12 @@ def _used(dataset: Dataset, sft_examples: list[Example] | None) -> Dataset:
 
 
 def _teacher_tokenizer(settings: TrainSettings, student_tokenizer: Any) -> Any:
-    template = settings.extra.get("teacher_template")
-    if not template:
-        return student_tokenizer
+    """Whose chat template renders prompts for the teacher: ``teacher_template``, else a local
+    teacher's own tokenizer, else (a URL teacher) the student's."""
     from distillscope.models import load_tokenizer
 
-    return load_tokenizer(template)
+    if settings.teacher_template:
+        return load_tokenizer(settings.teacher_template)
+    if settings.teacher_url is None:
+        return load_tokenizer(settings.teacher)
+    return student_tokenizer

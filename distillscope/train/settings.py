@@ -54,6 +54,7 @@ class TrainSettings:
     # on-policy: the student samples, the teacher scores through /v1/completions (echo + logprobs)
     teacher_url: str | None = None  # OpenAI-compatible base URL; None: serve `teacher` on loopback
     teacher_model: str | None = None  # model name sent to the teacher URL (default: `teacher`)
+    teacher_template: str | None = None  # tokenizer dir whose chat template renders prompts for the teacher
     api_key_env: str = "OPENAI_API_KEY"
     score_top_k: int = 5  # logprobs k of each scoring call (OpenAI's legacy limit is 5)
     sample_tokens: int = 48  # longest student sample
@@ -123,6 +124,6 @@ class TrainSettings:
 
 
 ON_POLICY_FIELDS = (
-    "teacher_url", "teacher_model", "api_key_env", "score_top_k", "sample_tokens", "sample_temperature",
+    "teacher_url", "teacher_model", "teacher_template", "api_key_env", "score_top_k", "sample_tokens", "sample_temperature",
     "divergence", "beta", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
 )  # fmt: skip

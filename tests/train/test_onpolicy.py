@@ -216,3 +216,33 @@ def test_answer_entries_split_a_token_that_straddles_prompt_and_answer() -> None
     assert content[0]["top_logprobs"] == []  # no target where the teacher's token began in the prompt
     # The sampled token joins the top-k when it is not among them.
     assert {"token": "ef", "logprob": -2.0} in content[1]["top_logprobs"]
+
+
+@pytest.fixture(scope="module")
+def wordpiece_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny causal LM with another family's tokenizer: all-MiniLM-L6-v2's WordPiece (shipped offline)."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from distillscope.models import embedder_path, tiny_model_config
+
+    tokenizer = AutoTokenizer.from_pretrained(str(embedder_path()))
+    out = tmp_path_factory.mktemp("wordpiece-student")
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_model_config(len(tokenizer))).save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+def test_a_student_with_another_tokenizer_learns_from_the_teachers_scores(
+    dataset_file, tiny_model_dir, wordpiece_student, teacher_url, tmp_path
+) -> None:
+    out = train_student(
+        _settings(dataset_file, tmp_path / "cross", wordpiece_student, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", teacher_template=str(tiny_model_dir), max_steps=1)
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    # The teacher's SmolLM2 token strings were mapped onto WordPiece ids (vocab.py / align.py).
+    assert info["on_policy"]["kd_positions"] > 0 and info["scoring"]["calls"] == 3
+    rows = [json.loads(line) for line in (out / "scoring" / "exchanges.jsonl").read_text().splitlines()]
+    # The teacher saw its own chat template, not the student's plain transcript.
+    assert all("<|im_start|>assistant" in r["prompt"] for r in rows[1:])
