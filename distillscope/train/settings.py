@@ -124,6 +124,7 @@ class TrainSettings:
 
 
 ON_POLICY_FIELDS = (
-    "teacher_url", "teacher_model", "teacher_template", "api_key_env", "score_top_k", "sample_tokens", "sample_temperature",
+    "teacher_url", "teacher_model", "teacher_template", "api_key_env", "score_top_k", "sample_tokens",
+    "sample_temperature",
     "divergence", "beta", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
 )  # fmt: skip
