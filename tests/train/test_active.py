@@ -117,7 +117,7 @@ def test_disagreement_probe_picks_the_answers_the_student_finds_least_likely(
         q.key: f"The {w} answer is {i * 7}." for i, (q, w) in enumerate(zip(_pool(), WORDS, strict=True))
     }
     with pytest.raises(ValueError, match="teacher_probe"):
-        ActiveStrategy(_pool(), 2, probe="disagreement", model=model, tokenizer=tok)
+        ActiveStrategy(_pool(), 2, probe="disagreement", model=model, tokenizer=tok).next_round(0, [])
     strategy = ActiveStrategy(
         _pool(), 2, probe="disagreement", model=model, tokenizer=tok, train_steps=0,
         teacher_probe=lambda queries: [answers[q.key] for q in queries],
@@ -127,3 +127,30 @@ def test_disagreement_probe_picks_the_answers_the_student_finds_least_likely(
     ce = answer_cross_entropy(model, tok, [list(q.messages) for q in pool], [answers[q.key] for q in pool])
     expected = sorted(range(len(pool)), key=lambda i: -ce[i])[:2]
     assert [q.key for q in chosen] == [pool[i].key for i in expected]
+
+
+def test_disagreement_probe_inside_a_harvest_pays_through_the_harvesters_cache(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from distillscope.harvest.run import harvest
+    from distillscope.harvest.settings import HarvestSettings
+    from distillscope.models import load_model
+
+    def run() -> tuple:
+        model, tok = load_model(tiny_model_dir)
+        strategy = ActiveStrategy(
+            _pool(), 2, rounds=1, probe="disagreement", model=model, tokenizer=tok, train_steps=0, probe_tokens=4
+        )  # fmt: skip
+        settings = HarvestSettings(
+            out_dir=tmp_path / "h", strategy=strategy, teacher="local", model=str(tiny_model_dir),
+            max_new_tokens=6, progress=False, terms="test",
+        )  # fmt: skip
+        return harvest(settings), strategy
+
+    result, strategy = run()
+    manifest = __import__("json").loads(result.manifest_path.read_text())
+    # every candidate of the pool was probed once (short greedy answers), then 2 were asked
+    assert manifest["totals"]["helper_requests"] == len(WORDS) and result.exchanges == 2
+    assert len(strategy.last_scores) == len(WORDS)
+    again, _ = run()
+    assert again.sent == 0 and again.exchanges == 2  # probes and answers all from the cache

@@ -8,8 +8,10 @@ prompts are the round. Probes:
 - ``entropy`` (free): mean entropy of the student's next-token distribution
   along its own greedy continuation of ``probe_tokens`` tokens;
 - ``disagreement`` (costs teacher queries): the student's cross-entropy on the
-  teacher's short answer to the prompt, obtained through ``teacher_probe``
-  (which should go through the harvester's cache and budget).
+  teacher's short answer (``probe_tokens``, greedy) to the prompt, obtained through
+  ``teacher_probe``; without one, the harvester binds its own helper generations
+  (``bind_teacher``), so every probe answer is cached, budgeted, rate-limited and
+  counted in the manifest's ``helper_requests``.
 
 Rounds are remembered (and written to ``state_file`` when given), so a resumed
 harvest that replays a round gets the same prompts without retraining. This
@@ -63,8 +65,6 @@ class ActiveStrategy:
             raise ValueError("round_size must be >= 1")
         if probe not in PROBES:
             raise ValueError(f"probe must be one of {', '.join(PROBES)}")
-        if probe == "disagreement" and teacher_probe is None:
-            raise ValueError("the disagreement probe needs teacher_probe (short teacher answers)")
         self.pool = list(pool)
         self.round_size, self.rounds = round_size, rounds
         self.probe, self.probe_tokens, self.train_steps = probe, probe_tokens, train_steps
@@ -77,6 +77,18 @@ class ActiveStrategy:
         self.last_scores: dict[str, float] = {}
 
     # -- QueryStrategy -------------------------------------------------------------------
+
+    def bind_teacher(self, ask: Callable[[list[Query]], list[str | None]]) -> None:
+        """The harvester's helper generations become the disagreement probe (unless one was given)."""
+        if self.probe != "disagreement" or self.teacher_probe is not None:
+            return
+        sampling = {"max_tokens": self.probe_tokens, "temperature": 0}
+
+        def probe(queries: list[Query]) -> list[str]:
+            asked = [replace(q, meta={**q.meta, "sampling": sampling}) for q in queries]
+            return [answer or "" for answer in ask(asked)]
+
+        self.teacher_probe = probe
 
     def next_round(self, round_index: int, answered: Sequence[Exchange]) -> list[Query]:
         by_key = {q.key: q for q in self.pool}
@@ -107,7 +119,12 @@ class ActiveStrategy:
             return greedy_entropy(
                 self.model, self.tokenizer, conversations, self.probe_tokens, self.batch_size
             )
-        answers = self.teacher_probe(queries) if self.teacher_probe else []
+        if self.teacher_probe is None:
+            raise ValueError(
+                "the disagreement probe needs the teacher's short answers: pass teacher_probe, "
+                "or run the strategy inside a harvest (which binds its own)"
+            )
+        answers = self.teacher_probe(queries)
         return answer_cross_entropy(self.model, self.tokenizer, conversations, answers)
 
     # -- training ------------------------------------------------------------------------
