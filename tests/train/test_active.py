@@ -139,7 +139,8 @@ def test_disagreement_probe_inside_a_harvest_pays_through_the_harvesters_cache(
     def run() -> tuple:
         model, tok = load_model(tiny_model_dir)
         strategy = ActiveStrategy(
-            _pool(), 2, rounds=1, probe="disagreement", model=model, tokenizer=tok, train_steps=0, probe_tokens=4
+            _pool(), 2, rounds=1, probe="disagreement", model=model, tokenizer=tok, train_steps=0,
+            probe_tokens=4,
         )  # fmt: skip
         settings = HarvestSettings(
             out_dir=tmp_path / "h", strategy=strategy, teacher="local", model=str(tiny_model_dir),
