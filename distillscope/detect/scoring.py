@@ -26,7 +26,10 @@
    extraordinary (``p_group = max`` of the two <= alpha), together it collects
    more than a typical account (pooled reach tail <= 0.01), and its members do
    not share verbatim prompts (a class or a public benchmark does; then the
-   members' median own evidence must reach alpha squared). A member is flagged
+   members' median own evidence must reach alpha squared, or half the members
+   must be tied by rare infrastructure or synchronised timing), and most
+   members are not behind one /24 range or one payment id (one customer: a
+   campus, an office). A member is flagged
    for its own evidence (it is a candidate) plus that evidence of coordination;
    pooled signals alone never flag anyone.
 5. score = -log10(p) / 6 in 0..1; flagged at ``threshold`` (default 0.5, i.e.
@@ -46,11 +49,10 @@ import pandas as pd
 from scipy.stats import combine_pvalues
 
 from distillscope.detect import calibrate as cal
-from distillscope.detect import features as ft
 from distillscope.detect.communities import Community, find_communities
 from distillscope.detect.linkage import Links, build_links
 from distillscope.detect.signals import samples_by_account, signal_table
-from distillscope.detect.tables import FeatureTables
+from distillscope.detect.tables import FeatureTables, account_frame
 
 FLAG_THRESHOLD = 0.5
 CANDIDATE_P = 0.05
@@ -132,7 +134,7 @@ def score(
 ) -> Scored:
     """Score every account and every community; flag what reaches ``threshold``."""
     tuning = tuning or Tuning()
-    acc = ft.account_frame(tables)
+    acc = account_frame(tables)
     if acc.empty:
         return Scored([], [])
     samples = samples_by_account(tables)
@@ -170,6 +172,7 @@ def score(
     )
     communities = find_communities(sig, candidates, solo, samples, links, vectors)
     reach_ref = sig["reach"].to_numpy(dtype=float)
+    site_of = _site_values(tables["infra"])
     by = sig.set_index("account")
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
     group_records = []
@@ -183,10 +186,15 @@ def score(
         typical = float(np.median(rows["p_own"]))
         p_group = max(com.cohesion_p, p_members)
         # a class or a public benchmark shares verbatim prompts: then members' own evidence must be extreme
-        partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2
+        # ... unless the shared prompts come with shared rare infrastructure or synchronised timing
+        tied = _tied_share(com.members, links) >= 0.5
+        partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2 or tied
+        # most members behind one /24 (or /48) range or one payment id: one customer (a campus, an office)
+        one_site, site = _one_customer(com.members, site_of)
         is_campaign = (
             len(com.members) >= MIN_CAMPAIGN
             and partitioned
+            and not one_site
             and float(p_reach_group[0]) <= tuning.group_reach_p
             and p_group <= alpha
         )
@@ -195,6 +203,7 @@ def score(
             "p_reach": float(p_reach_group[0]),
             "p_members": p_members,
             "typical": typical,
+            "one_customer": site if one_site else "",
         }
         cid = campaign_id(com.members)
         record = _campaign_record(cid, com.members, p_group, by, acc, links, com, facts)
@@ -232,6 +241,46 @@ def score(
     out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
     campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
     return Scored(out_accounts, campaigns, group_records, sig)
+
+
+def _tied_share(members: list[str], links: Links) -> float:
+    """Share of members tied to another member by rare infrastructure or synchronised timing."""
+    inside = set(members)
+    tied = 0
+    for a in members:
+        kinds = links.partners.get(a, {})
+        if any(others & inside for kind, others in kinds.items() if kind != "template"):
+            tied += 1
+    return tied / max(1, len(members))
+
+
+#: Share of a community's members behind one range or payment id that makes it one customer.
+ONE_CUSTOMER_SHARE = 0.5
+
+
+def _site_values(infra: pd.DataFrame) -> dict[str, set[str]]:
+    """Per account, the /24 (or /48) ranges and payment ids that carry a real share of its traffic."""
+    if infra.empty:
+        return {}
+    inf = infra[infra["kind"].isin(["ip24", "payment"])]
+    totals = infra[infra["kind"] == "ip24"].groupby("account")["cnt"].sum()
+    out: dict[str, set[str]] = {}
+    for account, kind, value, cnt in inf[["account", "kind", "value", "cnt"]].itertuples(index=False):
+        if kind == "payment" or cnt >= 0.3 * float(totals.get(account, cnt)):
+            out.setdefault(account, set()).add(f"{kind}:{value}")
+    return out
+
+
+def _one_customer(members: list[str], site_of: dict[str, set[str]]) -> tuple[bool, str]:
+    """Whether most members sit behind one range or pay with one id (one customer), and which value."""
+    counts: dict[str, int] = {}
+    for a in members:
+        for v in site_of.get(a, ()):
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return False, ""
+    value, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return count >= ONE_CUSTOMER_SHARE * len(members), value
 
 
 def _band_words(z: float) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from distillscope.records import MalformedLine
 
 #: The frames every engine fills, with the columns of each.
@@ -45,3 +47,20 @@ class FeatureTables:
     @property
     def accounts(self) -> int:
         return len(self.frames["accounts"])
+
+
+def account_frame(tables: FeatureTables) -> pd.DataFrame:
+    """The accounts frame joined with the small per-account extras (bias ids, template stats)."""
+    acc = tables["accounts"].copy()
+    if acc.empty:
+        return acc
+    acc = acc.merge(tables["template_stats"], on="account", how="left")
+    acc = acc.merge(tables["bias"], on="account", how="left")
+    acc["distinct_bias_ids"] = acc["distinct_bias_ids"].fillna(0)
+    if "shared_prompts" in tables.frames:
+        acc = acc.merge(tables["shared_prompts"], on="account", how="left")
+        acc["n_shared_prompts"] = acc["n_shared_prompts"].fillna(0)
+    for col in acc.columns:
+        if col != "account":
+            acc[col] = pd.to_numeric(acc[col], errors="coerce").astype(float)
+    return acc.sort_values("account").reset_index(drop=True)
