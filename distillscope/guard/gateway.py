@@ -42,7 +42,7 @@ from distillscope.guard.metrics import GuardMetrics
 from distillscope.guard.online import assess
 from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
 from distillscope.guard.redact import install_redaction
-from distillscope.guard.risk import RiskConfig, RiskTracker, body_of, request_features
+from distillscope.guard.risk import RequestFeatures, RiskConfig, RiskTracker, body_of, request_features
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry
 from distillscope.guard.writer import BatchWriter, WriterConfig
@@ -95,6 +95,7 @@ class _Pending:
     decision: Decision
     recorded: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    features: RequestFeatures | None = None
 
 
 _pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar(
@@ -203,7 +204,16 @@ class GuardGateway:
         for exchange in recent:
             if exchange.account == UNAUTHENTICATED:
                 continue
-            self.risk.observe(exchange.account, request_features(body_of(exchange)), exchange.ts)
+            features = request_features(body_of(exchange))
+            self.risk.observe(exchange.account, features, exchange.ts)
+            if exchange.status is None or exchange.status < 400:
+                self.risk.answered(
+                    exchange.account,
+                    features,
+                    exchange.prompt_tokens,
+                    exchange.completion_tokens,
+                    exchange.ts,
+                )
         if recent:
             log.info("risk scores warmed up from the last %d logged exchanges", len(recent))
 
@@ -277,10 +287,11 @@ class GuardGateway:
         meta.update(principal.meta())
         assessing = (self.risk, self.policy, principal.account, body, started)
         if getattr(request.state, "body_bytes", 0) > LARGE_BODY_BYTES:
-            # A large prompt's features (MinHash of every shingle) take milliseconds: off the loop.
-            score, decision = await asyncio.to_thread(partial(assess, *assessing, watch=principal.watch))
+            # A large prompt's features take time to read: off the loop.
+            assessed = await asyncio.to_thread(partial(assess, *assessing, watch=principal.watch))
         else:
-            score, decision = assess(*assessing, watch=principal.watch)
+            assessed = assess(*assessing, watch=principal.watch)
+        features, score, decision = assessed
         self.metrics.decisions.labels(decision.action).inc()
         extra = {
             "decision": decision.action,
@@ -303,7 +314,7 @@ class GuardGateway:
                 decision.reasons,
             )
             raise exc
-        _pending.set(_Pending(principal.account, decision, extra=extra))
+        _pending.set(_Pending(principal.account, decision, extra=extra, features=features))
         if decision.delay_s > 0:
             await asyncio.sleep(decision.delay_s)
         return Admission(
@@ -326,6 +337,14 @@ class GuardGateway:
             self.policy.settle(
                 pending.account, pending.decision.estimated_tokens, _used_tokens(exchange), time.time()
             )
+            if pending.features is not None:  # the answer's length feeds the volume signal
+                self.risk.answered(
+                    pending.account,
+                    pending.features,
+                    exchange.prompt_tokens,
+                    exchange.completion_tokens,
+                    exchange.ts,
+                )
         exchange.extra.setdefault("decision", "allow")
         self.metrics.observe_request(exchange.endpoint, exchange.status, exchange.latency_ms)
         await self._enqueue(exchange)

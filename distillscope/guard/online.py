@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from distillscope.guard.policy import Decision, PolicyEngine
-from distillscope.guard.risk import RiskScore, RiskTracker, TokenDecoder, request_features
+from distillscope.guard.risk import RequestFeatures, RiskScore, RiskTracker, TokenDecoder, request_features
 from distillscope.guard.watchlist import WatchEntry
 
 
@@ -24,9 +24,14 @@ def assess(
     *,
     watch: WatchEntry | None = None,
     decode: TokenDecoder | None = None,
-) -> tuple[RiskScore, Decision]:
-    """Score one request of ``account`` at ``now`` and decide it (the policy's buckets are charged)."""
-    score = tracker.observe(account, request_features(body, decode), now)
+) -> tuple[RequestFeatures, RiskScore, Decision]:
+    """Score one request of ``account`` at ``now`` and decide it (the policy's buckets are charged).
+
+    The features come back too: once the request is answered, its usage goes to
+    ``tracker.answered(account, features, prompt_tokens, completion_tokens, ts)``.
+    """
+    features = request_features(body, decode)
+    score = tracker.observe(account, features, now)
     decision = policy.decide(
         account,
         score.score,
@@ -36,4 +41,4 @@ def assess(
         strip_risk=score.strip_score,
         watched=watch.describe() if watch is not None and watch.active(now) else None,
     )
-    return score, decision
+    return features, score, decision

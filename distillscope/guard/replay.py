@@ -136,9 +136,15 @@ def replay_log(
         last_ts = max(last_ts, ts)
         entry = watch.lookup(exchange.account, ts) if watch is not None else None
         body = body_of(exchange)
-        score, decision = assess(tracker, engine, exchange.account, body, ts, watch=entry, decode=decode)
+        features, score, decision = assess(
+            tracker, engine, exchange.account, body, ts, watch=entry, decode=decode
+        )
         if decision.action not in ("block", "rate_limited"):
             engine.settle(exchange.account, decision.estimated_tokens, _used_tokens(exchange), ts)
+            # open loop: the logged answer is counted as the gateway's record() counts it
+            tracker.answered(
+                exchange.account, features, exchange.prompt_tokens, exchange.completion_tokens, ts
+            )
         state = accounts[exchange.account]
         _note(state, ts, score.score, score.strip_score, score.reasons, decision, entry)
         total[decision.action] += 1

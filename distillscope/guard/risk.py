@@ -1,10 +1,11 @@
 """Online distillation-risk score per account: evidence against a benign ceiling, with reasons.
 
-Each request updates its account's state in O(1) plus one MinHash and one LSH
-look-up over that account's recent prompts. What counts as harvesting evidence:
+Each request updates its account's state in O(1); each recorded answer too. What
+counts as harvesting evidence:
 
 - **cot**: the request asks for written-out reasoning (any message role, or a
-  prompt) -- a reasoning trace is what a distiller wants most;
+  prompt; phrases of :mod:`distillscope.textsig`, the offline detector's own) -- a
+  reasoning trace is what a distiller wants most;
 - **logprobs**: the request asks for log-probs *and* a generation (a budget of at
   least ``generation_tokens``): token distributions of generated text are what
   log-prob distillation trains on. Scoring a fixed answer (``max_tokens`` 1, as
@@ -12,11 +13,14 @@ look-up over that account's recent prompts. What counts as harvesting evidence:
 - **logit_bias**: the request carries a ``logit_bias`` over a token set the
   account has not used recently (a sweep probing the softmax; a fixed ban list is
   not counted);
-- **volume**: "bare" requests -- single-turn, no tools, a prompt that is not a
-  near-duplicate of the account's recent ones (MinHash of the normalised prompt:
-  numbers, names and quotes are slots), asking for a generation -- counted with a time decay
-  (``volume_half_life_s``): many self-contained, ever-new questions around the
-  clock is how a harvest covers a model, and more than a person types.
+- **volume**: generative answers taken out -- answers to self-contained requests
+  (single-turn, no tools) of at least ``answer_tokens`` tokens and at least
+  ``answer_ratio`` times the prompt's tokens, counted with a time decay
+  (``volume_half_life_s``) as each answer is recorded (:meth:`RiskTracker.answered`).
+  A short question that gets a long answer is the unit of a distillation corpus;
+  a retrieval app (long context in, short answer out), a batch job (a label per
+  item), an agent's loop (history and tools) or an evaluation harness (one token)
+  does not produce them, and a person produces far fewer in a day than a harvest.
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
@@ -26,19 +30,17 @@ time", and the evidence is the Chernoff bound of the binomial tail,
 number of requests behind it (a single request is never a campaign) and a share
 at or below the ceiling gives none. Counts decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
-null is a quasi-Poisson with mean ``human_volume`` (dispersion
-``volume_dispersion``). The strongest signal, Bonferroni-corrected for the number
-of signals, is the account's evidence ``E`` (decimal digits of surprise);
-``score = min(1, E / evidence_scale)``. Log-prob evidence only feeds
-``strip_score`` (stripping log-probs is the action that fits it); the others feed
-both.
+null is a quasi-Poisson with mean ``human_volume`` and dispersion
+``volume_dispersion`` (a person's decayed count of such answers). The strongest
+signal, Bonferroni-corrected for the number of signals, is the account's evidence
+``E`` (decimal digits of surprise); ``score = min(1, E / evidence_scale)``.
+Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
+that fits it); the others feed both.
 
-What "asking for reasoning" is, how a prompt is normalised and shingled, and the
-MinHash itself (a process-independent hash, never Python's salted ``hash()``)
-come from :mod:`distillscope.textsig`, the definitions the offline detector uses,
-so the two agree and a score is identical in every process. This module keeps no
-raw prompt text (MinHash band keys and 64-bit text hashes only) and must not know
-about HTTP, keys or stores.
+Nothing here depends on Python's salted ``hash()`` or on dict order, so a score is
+identical in every process (two servers, a replay). This module keeps no prompt
+text (only per-account counts and 64-bit hashes of logit-bias token sets) and
+must not know about HTTP, keys or stores.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.textsig import asks_for_reasoning, hash32, minhash_of_hashes, prompt_shingles
+from distillscope.textsig import asks_for_reasoning
 
 LN10 = math.log(10.0)
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
@@ -68,31 +70,28 @@ TokenDecoder = Callable[[list[int]], str]
 class RiskConfig:
     """Calibration of the online score; the defaults are documented in docs/guard.md."""
 
-    window: int = 128
-    num_perm: int = 32
-    lsh_threshold: float = 0.6
     half_life: int = 256
     max_accounts: int = 10_000
     generation_tokens: int = 16
     null_rates: dict[str, float] = field(
         default_factory=lambda: {"cot": 0.5, "logprobs": 0.5, "logit_bias": 0.1}
     )
-    human_volume: float = 60.0
-    volume_half_life_s: float = 6 * 3600.0
-    volume_dispersion: float = 8.0
+    human_volume: float = 40.0
+    volume_half_life_s: float = 24 * 3600.0
+    volume_dispersion: float = 2.0
+    answer_tokens: int = 128
+    answer_ratio: float = 8.0
     evidence_scale: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.window < 2:
-            raise ValueError("RiskConfig.window must be at least 2")
-        if not 0 < self.lsh_threshold < 1:
-            raise ValueError("RiskConfig.lsh_threshold must be in (0, 1)")
         if self.half_life < 1 or self.max_accounts < 1 or self.generation_tokens < 1:
             raise ValueError("RiskConfig.half_life, max_accounts and generation_tokens must be >= 1")
         for name, value in (
             ("human_volume", self.human_volume),
             ("volume_half_life_s", self.volume_half_life_s),
             ("volume_dispersion", self.volume_dispersion),
+            ("answer_tokens", self.answer_tokens),
+            ("answer_ratio", self.answer_ratio),
             ("evidence_scale", self.evidence_scale),
         ):
             if not value > 0:
@@ -129,7 +128,7 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
     list of content parts), and completions prompts as a string, a list of strings,
     token ids or lists of token ids. Token ids are turned into text by ``decode``
     when one is given (the served model's tokenizer), so that the same prompt scores
-    the same whichever way it is sent; without it they are shingled as ids.
+    the same whichever way it is sent; without it they are read as words of letters.
     """
     if not isinstance(body, dict):
         body = {}
@@ -320,70 +319,17 @@ def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
     return (count * math.log(count / mean) - count + mean) / (dispersion * LN10)
 
 
-def _bands_for(num_perm: int, threshold: float) -> tuple[int, int]:
-    """(bands, rows) whose LSH threshold (1/b)^(1/r) is closest to ``threshold``."""
-    best = (num_perm, 1)
-    best_error = float("inf")
-    for rows in range(1, num_perm + 1):
-        if num_perm % rows:
-            continue
-        bands = num_perm // rows
-        error = abs((1 / bands) ** (1 / rows) - threshold)
-        if error < best_error:
-            best, best_error = (bands, rows), error
-    return best
-
-
-class _BandIndex:
-    """MinHash LSH over one account's recent prompts, answering only what the risk needs.
-
-    Each band's bucket counts the text hashes in it, so "is there a near-duplicate
-    with a different text?" is one dictionary look-up per band.
-    """
-
-    def __init__(self, bands: int, rows: int) -> None:
-        self.bands, self.rows = bands, rows
-        self.tables: list[dict[bytes, dict[str, int]]] = [{} for _ in range(bands)]
-
-    def keys(self, values: Any) -> list[bytes]:
-        return [values[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
-
-    def has_other(self, keys: list[bytes], text_hash: str) -> bool:
-        for table, key in zip(self.tables, keys, strict=True):
-            bucket = table.get(key)
-            if bucket and (len(bucket) > 1 or text_hash not in bucket):
-                return True
-        return False
-
-    def add(self, keys: list[bytes], text_hash: str) -> None:
-        for table, key in zip(self.tables, keys, strict=True):
-            bucket = table.setdefault(key, {})
-            bucket[text_hash] = bucket.get(text_hash, 0) + 1
-
-    def remove(self, keys: list[bytes], text_hash: str) -> None:
-        for table, key in zip(self.tables, keys, strict=True):
-            bucket = table[key]
-            bucket[text_hash] -= 1
-            if not bucket[text_hash]:
-                del bucket[text_hash]
-                if not bucket:
-                    del table[key]
-
-
 class _AccountState:
     """Streaming state of one account: decayed counts, recent prompts, recent logit-bias sets."""
 
-    __slots__ = ("n", "last_ts", "counts", "volume", "volume_ts", "recent", "hash_counts", "index", "biases")
+    __slots__ = ("n", "last_ts", "counts", "volume", "volume_ts", "biases")
 
-    def __init__(self, config: RiskConfig) -> None:
+    def __init__(self) -> None:
         self.n = 0
         self.last_ts: float | None = None
-        self.counts = [0.0, 0.0, 0.0, 0.0, 0.0]  # requests, cot, logprobs, logit_bias, template
+        self.counts = [0.0, 0.0, 0.0, 0.0]  # requests, cot, logprobs, logit_bias (decayed)
         self.volume = 0.0
         self.volume_ts: float | None = None
-        self.recent: deque[tuple[list[bytes] | None, str]] = deque()  # (band keys, text hash)
-        self.hash_counts: dict[str, int] = {}
-        self.index = _BandIndex(*_bands_for(config.num_perm, config.lsh_threshold))
         self.biases: deque[str] = deque(maxlen=32)
 
 
@@ -398,12 +344,8 @@ class RiskTracker:
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score."""
-        text = features.text.strip()
-        text_hash = _text_hash(text.lower())
         with self._lock:
             state = self._state(account)
-            keys = state.index.keys(self._signature(text)) if text else None
-            template, repeat = self._update_prompts(state, keys, text_hash)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
@@ -412,15 +354,14 @@ class RiskTracker:
                 features.cot,
                 features.logprobs and generates,
                 bias_new,
-                template,
             )
             d = self._decay
             counts = state.counts
             counts[0] = counts[0] * d + 1.0
             for i, flag in enumerate(flags, start=1):
                 counts[i] = counts[i] * d + (1.0 if flag else 0.0)
-            bare = not features.history and generates and not template and not repeat and bool(text)
-            self._update_volume(state, ts, bare)
+            state.volume = self._volume_at(state, ts)
+            state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
             state.n += 1
             state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
             return self._score(account, state, ts)
@@ -441,7 +382,7 @@ class RiskTracker:
     def _state(self, account: str) -> _AccountState:
         state = self._accounts.get(account)
         if state is None:
-            state = _AccountState(self.config)
+            state = _AccountState()
             self._accounts[account] = state
             while len(self._accounts) > self.config.max_accounts:
                 self._accounts.popitem(last=False)
@@ -449,35 +390,31 @@ class RiskTracker:
             self._accounts.move_to_end(account)
         return state
 
-    def _signature(self, text: str) -> Any:
-        # textsig's shingles and process-independent hash: two servers (or a replay) score
-        # one log identically, and near-duplicates mean what they mean to the detector.
-        return minhash_of_hashes(hash32(prompt_shingles(text)), self.config.num_perm)
+    def answered(
+        self,
+        account: str,
+        features: RequestFeatures,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        ts: float,
+    ) -> None:
+        """Count a finished answer of ``account`` (its usage) toward the volume signal.
 
-    def _update_prompts(
-        self, state: _AccountState, keys: list[bytes] | None, text_hash: str
-    ) -> tuple[bool, bool]:
-        """(template: a near-duplicate of another recent prompt, repeat: the same text again)."""
-        template = keys is not None and state.index.has_other(keys, text_hash)
-        repeat = text_hash in state.hash_counts
-        if keys is not None:
-            state.index.add(keys, text_hash)
-        state.recent.append((keys, text_hash))
-        state.hash_counts[text_hash] = state.hash_counts.get(text_hash, 0) + 1
-        if len(state.recent) > self.config.window:
-            old_keys, old_hash = state.recent.popleft()
-            if old_keys is not None:
-                state.index.remove(old_keys, old_hash)
-            state.hash_counts[old_hash] -= 1
-            if not state.hash_counts[old_hash]:
-                del state.hash_counts[old_hash]
-        return template, repeat
-
-    def _update_volume(self, state: _AccountState, ts: float, bare: bool) -> None:
-        state.volume = self._volume_at(state, ts)
-        state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
-        if bare:
-            state.volume += 1.0
+        Only a generative answer to a self-contained request counts (see the module
+        docstring); an answer without usage, or of an account no longer tracked, is ignored.
+        """
+        if completion_tokens is None or features.history:
+            return
+        cfg = self.config
+        prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4
+        if completion_tokens < cfg.answer_tokens or completion_tokens < cfg.answer_ratio * max(prompt, 1):
+            return
+        with self._lock:
+            state = self._accounts.get(account)
+            if state is None:
+                return
+            state.volume = self._volume_at(state, ts) + 1.0
+            state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
 
     def _volume_at(self, state: _AccountState, now: float) -> float:
         if state.volume_ts is None:
@@ -489,7 +426,7 @@ class RiskTracker:
 
     def _score(self, account: str, state: _AccountState, now: float) -> RiskScore:
         cfg = self.config
-        n_eff, cot, lp, bias, _template = state.counts
+        n_eff, cot, lp, bias = state.counts
         null = cfg.null_rates
         volume = self._volume_at(state, now)
         evidence = {
@@ -515,7 +452,7 @@ def _reason(name: str, digits: float, shares: dict[str, float], volume: float, c
     p = f"p <= 1e-{int(digits)}"
     if name == "volume":
         text = (
-            f"about {volume:.0f} self-contained new prompts in the last hours "
+            f"about {volume:.0f} long answers to short self-contained prompts in the last day "
             f"(a person: about {cfg.human_volume:.0f}; {p})"
         )
     elif name == "cot":
