@@ -32,8 +32,9 @@ at or below the ceiling gives none. Counts decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
 ``volume_dispersion`` (a person's decayed count of such answers). The strongest
-signal, Bonferroni-corrected for the number of signals, is the account's evidence
-``E`` (decimal digits of surprise); ``score = min(1, E / evidence_scale)``.
+signal (or Fisher's combination of reasoning and volume evidence), Bonferroni-
+corrected for the four, is the account's evidence ``E`` (decimal digits of
+surprise); ``score = min(1, E / evidence_scale)``.
 Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
 that fits it); the others feed both.
 
@@ -74,7 +75,7 @@ class RiskConfig:
     max_accounts: int = 10_000
     generation_tokens: int = 16
     null_rates: dict[str, float] = field(
-        default_factory=lambda: {"cot": 0.5, "logprobs": 0.5, "logit_bias": 0.1}
+        default_factory=lambda: {"cot": 0.4, "logprobs": 0.5, "logit_bias": 0.1}
     )
     human_volume: float = 40.0
     volume_half_life_s: float = 24 * 3600.0
@@ -312,6 +313,16 @@ def binomial_evidence(successes: float, trials: float, ceiling: float) -> float:
     return trials * kl / LN10
 
 
+def fisher_evidence(*digits: float) -> float:
+    """Decimal digits of Fisher's combined p-value of independent tests given in decimal digits."""
+    x = sum(digits) * LN10  # -sum(ln p) = X/2, X ~ chi-square with 2k degrees of freedom
+    if x <= 0:
+        return 0.0
+    # survival of chi-square(2k) at 2x: exp(-x) * sum_{i<k} x^i / i!
+    tail = sum(x**i / math.factorial(i) for i in range(len(digits)))
+    return max(x - math.log(tail), 0.0) / LN10
+
+
 def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
     """Decimal digits of evidence that ``count`` exceeds a quasi-Poisson(``mean``, ``dispersion``)."""
     if count <= mean:
@@ -435,7 +446,10 @@ class RiskTracker:
             "logit_bias": binomial_evidence(bias, n_eff, null.get("logit_bias", 0.1)),
             "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
         }
-        behaviour = max(evidence["cot"], evidence["logit_bias"], evidence["volume"]) - math.log10(3)
+        # Reasoning traces and generative answers are two views of one harvest: Fisher's
+        # method joins them (as if independent), and the best of the four counts.
+        joint = fisher_evidence(evidence["cot"], evidence["volume"])
+        behaviour = max(evidence["cot"], evidence["logit_bias"], evidence["volume"], joint) - math.log10(4)
         strip = max(behaviour, evidence["logprobs"] - math.log10(4))
         score = min(max(behaviour, 0.0) / cfg.evidence_scale, 1.0)
         strip_score = min(max(strip, 0.0) / cfg.evidence_scale, 1.0)

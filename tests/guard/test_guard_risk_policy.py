@@ -94,12 +94,12 @@ def test_evidence_grows_with_requests_a_single_request_is_no_campaign() -> None:
     ]
     values = [s.score for s in scores]
     assert values[10] < values[40] < values[80] and values[80] > 0.5
-    # a share at the benign ceiling (half the prompts ask for reasoning) gives next to no evidence
-    half = [
-        _chat("Show your reasoning: " + WORDS[i % 26] if i % 2 else "hello " + WORDS[i % 26])
+    # a share at the benign ceiling (two prompts in five ask for reasoning) gives next to no evidence
+    at_ceiling = [
+        _chat("Show your reasoning: " + WORDS[i % 26] if i % 5 < 2 else "hello " + WORDS[i % 26])
         for i in range(200)
     ]
-    assert _sequence(RiskTracker(), "c", half, 60.0).features["cot"] < 0.01
+    assert _sequence(RiskTracker(), "c", at_ceiling, 60.0).features["cot"] < 0.01
 
 
 def test_logprobs_of_generated_text_strip_but_scoring_a_fixed_answer_does_not() -> None:
@@ -122,30 +122,39 @@ def test_logit_bias_sweep_scores_and_a_fixed_ban_list_does_not() -> None:
     assert _sequence(RiskTracker(), "ban", fixed, 1.0).features["logit_bias"] == 0.0
 
 
-def test_volume_counts_new_self_contained_prompts_not_templates_or_agent_loops() -> None:
+def _answered(tracker: RiskTracker, account: str, bodies: list[dict], gap: float, usage: tuple[int, int]):
+    """Requests every ``gap`` seconds, each answered with ``usage`` (prompt, completion tokens)."""
+    score = None
+    for i, body in enumerate(bodies):
+        features = request_features(body)
+        score = tracker.observe(account, features, i * gap)
+        tracker.answered(account, features, usage[0], usage[1], i * gap + 1.0)
+    assert score is not None
+    return score
+
+
+def test_volume_counts_long_answers_to_short_self_contained_prompts() -> None:
     rng = random.Random(2)
-    fresh = [_chat(" ".join(rng.sample(WORDS, 9)) + f" {rng.random()}") for _ in range(400)]
-    harvest = _sequence(RiskTracker(), "h", fresh, 20.0)  # 400 new questions in about two hours
-    assert harvest.features["volume"] > 5 and harvest.reasons[0].startswith("volume")
-    batch = [
-        _chat(f"Classify the sentiment of review number {i} for product {i % 7}: great stuff")
-        for i in range(400)
-    ]
-    assert _sequence(RiskTracker(), "batch", batch, 20.0).features["volume"] == 0.0
+    fresh = [_chat(" ".join(rng.sample(WORDS, 9))) for _ in range(200)]
+    harvest = _answered(RiskTracker(), "h", fresh, 120.0, (15, 700))  # 200 long answers in under 7 hours
+    assert harvest.features["volume"] > 10 and harvest.reasons[0].startswith("volume")
+    assert harvest.score >= 0.5
+    # the same traffic, with answers that are not a corpus: none of it counts
+    assert _answered(RiskTracker(), "batch", fresh, 120.0, (30, 5)).features["volume"] == 0.0
+    assert _answered(RiskTracker(), "rag", fresh, 120.0, (600, 400)).features["volume"] == 0.0
     agent = [
-        {
-            "model": "m",
-            "messages": [
-                {"role": "user", "content": fresh[i]["messages"][0]["content"]},
-                {"role": "assistant", "content": "", "tool_calls": []},
-                {"role": "tool", "content": "result"},
-            ],
-        }
-        for i in range(400)
+        {"model": "m", "messages": [*body["messages"], {"role": "tool", "content": "result"}]}
+        for body in fresh
     ]
-    assert _sequence(RiskTracker(), "agent", agent, 20.0).features["volume"] == 0.0
-    person = _sequence(RiskTracker(), "p", fresh[:40], 90.0)  # a busy person: 40 questions in an hour
+    assert _answered(RiskTracker(), "agent", agent, 120.0, (15, 700)).features["volume"] == 0.0
+    tools = [{**body, "tools": [{"type": "function"}]} for body in fresh]
+    assert _answered(RiskTracker(), "tools", tools, 120.0, (15, 700)).features["volume"] == 0.0
+    # a busy person: 40 long answers in an afternoon is no evidence; the count decays over a day
+    person = _answered(RiskTracker(), "p", fresh[:40], 300.0, (15, 700))
     assert person.score == 0.0
+    tracker = RiskTracker()
+    _answered(tracker, "h", fresh, 120.0, (15, 700))
+    assert tracker.score("h", 200 * 120.0 + 3 * 86400).features["volume"] == 0.0
 
 
 def test_every_role_and_token_ids_score_the_same_as_user_text() -> None:
@@ -178,7 +187,7 @@ def test_every_role_and_token_ids_score_the_same_as_user_text() -> None:
         for i, body in enumerate(bodies):
             score = tracker.observe("t", request_features(body, decode), i * 30.0)
         assert score.score == pytest.approx(expected.score)
-    # without a tokenizer, token ids still count as prompts (template, volume), never crash
+    # without a tokenizer, token ids are still read (as words of letters), never a crash
     assert request_features({"prompt": [[1, 2, 3], [4, 50]]}).text == "tb tc td\nte tfa"
 
 
@@ -228,8 +237,11 @@ def test_scores_are_identical_in_processes_with_different_hash_seeds(tmp_path) -
         "out = []\n"
         "for i in range(300):\n"
         "    text = ' '.join(rng.choice(words) for _ in range(8)) + f' slot {i}'\n"
+        "    text += ' think step by step' if i % 4 else ''\n"
         "    body = {'messages': [{'role': 'user', 'content': text}]}\n"
-        "    s = t.observe(f'a{i % 3}', request_features(body), i * 7.0)\n"
+        "    f = request_features(body)\n"
+        "    s = t.observe(f'a{i % 3}', f, i * 7.0)\n"
+        "    t.answered(f'a{i % 3}', f, 10, 600, i * 7.0 + 1)\n"
         "    out.append([s.score, s.strip_score, s.features])\n"
         "print(json.dumps(out))\n"
     )
@@ -241,7 +253,7 @@ def test_scores_are_identical_in_processes_with_different_hash_seeds(tmp_path) -
         )
         results.append(json.loads(done.stdout))
     assert results[0] == results[1]
-    assert any(row[2]["volume"] > 0 for row in results[0])  # the MinHash path was exercised
+    assert any(row[2]["volume"] > 0 for row in results[0]) and any(row[2]["cot"] > 0 for row in results[0])
 
 
 def test_behaviour_change_is_seen_within_the_half_life() -> None:
@@ -266,8 +278,8 @@ def test_risk_config_validation() -> None:
         RiskConfig(null_rates={"nope": 0.5})
     with pytest.raises(ValueError, match="null_rates"):
         RiskConfig(null_rates={"cot": 1.0})
-    with pytest.raises(ValueError, match="lsh_threshold"):
-        RiskConfig(lsh_threshold=1.5)
+    with pytest.raises(ValueError, match="answer_ratio"):
+        RiskConfig(answer_ratio=0)
 
 
 # -- policy ----------------------------------------------------------------------------
