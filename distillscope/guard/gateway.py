@@ -39,10 +39,17 @@ from distillscope.guard.db import default_db_url
 from distillscope.guard.keys import KeyInfo, KeyStore
 from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
 from distillscope.guard.metrics import GuardMetrics
-from distillscope.guard.online import assess
+from distillscope.guard.online import assess, load_token_decoder
 from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
 from distillscope.guard.redact import install_redaction
-from distillscope.guard.risk import RequestFeatures, RiskConfig, RiskTracker, body_of, request_features
+from distillscope.guard.risk import (
+    RequestFeatures,
+    RiskConfig,
+    RiskTracker,
+    TokenDecoder,
+    body_of,
+    request_features,
+)
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry
 from distillscope.guard.writer import BatchWriter, WriterConfig
@@ -148,6 +155,7 @@ class GuardGateway:
         writer: WriterConfig | None = None,
         allow_remote_open: bool | None = None,
         warm_start_records: int = 20_000,
+        decode: TokenDecoder | None = None,
     ) -> None:
         if keys is None and not open_mode:
             raise ValueError("a key store is needed unless open_mode is set")
@@ -160,6 +168,7 @@ class GuardGateway:
         self.allow_remote_open = allow_remote_open
         self.policy = PolicyEngine(policy)
         self.risk = RiskTracker(risk)
+        self.decode = decode  # token ids -> text for the risk score ([scoring] tokenizer)
         # Rows are serialised on the request path (tens of µs) so that the writer thread
         # runs almost only the database driver's C code and rarely holds the GIL.
         self.writer = BatchWriter(
@@ -204,7 +213,7 @@ class GuardGateway:
         for exchange in recent:
             if exchange.account == UNAUTHENTICATED:
                 continue
-            features = request_features(body_of(exchange))
+            features = request_features(body_of(exchange), self.decode)
             self.risk.observe(exchange.account, features, exchange.ts)
             if exchange.status is None or exchange.status < 400:
                 self.risk.answered(
@@ -286,11 +295,12 @@ class GuardGateway:
         body = body if isinstance(body, dict) else {}
         meta.update(principal.meta())
         assessing = (self.risk, self.policy, principal.account, body, started)
+        options = {"watch": principal.watch, "decode": self.decode}
         if getattr(request.state, "body_bytes", 0) > LARGE_BODY_BYTES:
             # A large prompt's features take time to read: off the loop.
-            assessed = await asyncio.to_thread(partial(assess, *assessing, watch=principal.watch))
+            assessed = await asyncio.to_thread(partial(assess, *assessing, **options))
         else:
-            assessed = assess(*assessing, watch=principal.watch)
+            assessed = assess(*assessing, **options)
         features, score, decision = assessed
         self.metrics.decisions.labels(decision.action).inc()
         extra = {
@@ -510,5 +520,6 @@ def build_gateway(db_url: str | None, policy_path: str | None, open_mode: bool) 
     """The guard for ``distillscope serve``: keys and log in ``db_url`` (default ``<workdir>/guard.db``)."""
     url = db_url or default_db_url()
     policy = PolicyConfig.from_file(policy_path) if policy_path else PolicyConfig()
+    decode = load_token_decoder(policy.scoring.tokenizer) if policy.scoring.tokenizer else None
     keys = None if open_mode else KeyStore(url, load_server_secret())
-    return GuardGateway(keys, open_log_store(url, create=True), policy, open_mode=open_mode)
+    return GuardGateway(keys, open_log_store(url, create=True), policy, open_mode=open_mode, decode=decode)

@@ -8,6 +8,7 @@ exactly what the gateway would have. It must not know about HTTP or stores.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from distillscope.guard.policy import Decision, PolicyEngine
@@ -42,3 +43,25 @@ def assess(
         watched=watch.describe() if watch is not None and watch.active(now) else None,
     )
     return features, score, decision
+
+
+def load_token_decoder(path: str) -> TokenDecoder:
+    """Token ids -> text with a local tokenizer (the served model's), for scoring token-id prompts.
+
+    Read with ``local_files_only``: nothing is downloaded. A path that holds no
+    tokenizer is a clear ``ValueError``.
+    """
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise ValueError(f"scoring.tokenizer: {target} does not exist (a local tokenizer directory)")
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(target), local_files_only=True)
+    except Exception as exc:  # transformers raises OSError/ValueError/... for a folder without one
+        raise ValueError(f"scoring.tokenizer: no tokenizer could be read from {target} ({exc})") from None
+
+    def decode(ids: list[int]) -> str:
+        return tokenizer.decode(ids)
+
+    return decode

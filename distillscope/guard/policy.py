@@ -17,6 +17,9 @@ A policy file (TOML, or YAML by suffix) looks like::
     throttle = true
     block = false
 
+    [scoring]                # how requests are read for the risk score
+    tokenizer = "/models/served-model"   # a local tokenizer: token-id prompts score like text
+
     [accounts.mallory]
     action = "block"         # always block ("allow" exempts an account from risk actions)
     [accounts.batch-team]
@@ -93,6 +96,17 @@ class WatchActions:
 
 
 @dataclass
+class ScoringSettings:
+    """How requests are read for the risk score."""
+
+    tokenizer: str | None = None  # a local tokenizer directory; never downloaded
+
+    def __post_init__(self) -> None:
+        if self.tokenizer is not None and (not isinstance(self.tokenizer, str) or not self.tokenizer.strip()):
+            raise ValueError(f"scoring.tokenizer must be a path to a local tokenizer, got {self.tokenizer!r}")
+
+
+@dataclass
 class AccountPolicy:
     """Overrides for one account: its own limits and an optional forced action."""
 
@@ -114,6 +128,7 @@ class PolicyConfig:
     risk: RiskActions = field(default_factory=RiskActions)
     accounts: dict[str, AccountPolicy] = field(default_factory=dict)
     watch: WatchActions = field(default_factory=WatchActions)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, Limits):
@@ -125,10 +140,10 @@ class PolicyConfig:
     def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
         if not isinstance(data, dict):
             raise ValueError("a policy file must hold a table/mapping at the top level")
-        unknown = set(data) - {"limits", "risk", "accounts", "watch"}
+        unknown = set(data) - {"limits", "risk", "accounts", "watch", "scoring"}
         if unknown:
             raise ValueError(
-                f"unknown policy section(s) {sorted(unknown)}; known: limits, risk, accounts, watch"
+                f"unknown policy section(s) {sorted(unknown)}; known: limits, risk, accounts, watch, scoring"
             )
         accounts = data.get("accounts") or {}
         if not isinstance(accounts, dict):
@@ -138,6 +153,7 @@ class PolicyConfig:
             risk=_build(RiskActions, data.get("risk") or {}, "risk"),
             accounts={str(k): _build(AccountPolicy, v or {}, f"accounts.{k}") for k, v in accounts.items()},
             watch=_build(WatchActions, data.get("watch") or {}, "watch"),
+            scoring=_build(ScoringSettings, data.get("scoring") or {}, "scoring"),
         )
 
     @classmethod

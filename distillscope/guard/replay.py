@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distillscope.guard.online import assess
+from distillscope.guard.online import assess, load_token_decoder
 from distillscope.guard.policy import ACTIONS, PolicyConfig, PolicyEngine
 from distillscope.guard.risk import RiskConfig, RiskTracker, TokenDecoder, body_of
 from distillscope.guard.watchlist import WatchList
@@ -120,6 +120,8 @@ def replay_log(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tracker, engine = RiskTracker(risk), PolicyEngine(policy)
+    if decode is None and policy.scoring.tokenizer:
+        decode = load_token_decoder(policy.scoring.tokenizer)
     reader = ExchangeReader(source, on_error=on_error)
     accounts: dict[str, _Account] = defaultdict(_Account)
     total: Counter[str] = Counter()

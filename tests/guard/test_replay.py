@@ -207,3 +207,41 @@ def test_replay_cli_with_labels_next_to_the_log_and_bad_lines(tmp_path: Path) ->
         app, ["guard", "replay", str(log), "--policy", str(bad_policy), "--out", str(out)]
     )
     assert refused.exit_code == 2 and "0..1" in refused.output
+
+
+def test_token_id_prompts_score_like_text_with_the_policys_tokenizer(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from distillscope.guard.gateway import build_gateway
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    rows = []
+    for k in range(120):
+        text = f"Explain step by step and show your full reasoning: {WORDS[k % 14]} number {k}"
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        common = {"ts": 1000.0 + 30 * k, "endpoint": "/v1/completions", "params": {"max_tokens": 64}}
+        rows.append({"id": f"t{k}", "account": "as-text", "prompt": text, **common})
+        # the server logs a token-id prompt as its JSON text; one account sends a batch of one
+        rows.append({"id": f"i{k}", "account": "as-ids", "prompt": json.dumps(ids), **common})
+        rows.append({"id": f"b{k}", "account": "as-batch", "prompt": json.dumps([ids]), **common})
+    log = tmp_path / "log.jsonl"
+    write_jsonl(rows, log)
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(f'[scoring]\ntokenizer = "{tiny_model_dir}"\n')
+    policy = PolicyConfig.from_file(policy_file)
+    scores = {a: s.max_score for a, s in replay_log(log, policy, tmp_path / "with").accounts.items()}
+    assert scores["as-text"] > 0.5
+    assert scores["as-ids"] == pytest.approx(scores["as-text"]) == pytest.approx(scores["as-batch"])
+    blind = {
+        a: s.max_score for a, s in replay_log(log, PolicyConfig(), tmp_path / "without").accounts.items()
+    }
+    assert blind["as-ids"] == 0.0 and blind["as-text"] == pytest.approx(scores["as-text"])  # the control
+    # serve reads the same setting; a path without a tokenizer is a clear error, not a crash later
+    gateway = build_gateway(str(tmp_path / "g.db"), str(policy_file), open_mode=True)
+    assert gateway.decode is not None and "step by step" in gateway.decode(tokenizer.encode("step by step"))
+    gateway.store.close()
+    policy_file.write_text(f'[scoring]\ntokenizer = "{tmp_path}"\n')
+    with pytest.raises(ValueError, match="no tokenizer could be read"):
+        build_gateway(str(tmp_path / "g.db"), str(policy_file), open_mode=True)
