@@ -18,6 +18,7 @@ This module stores and reads the list; it must not decide actions, nor know HTTP
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -117,6 +118,7 @@ def entries_from_detection(
             f"{folder}: no accounts.jsonl or campaigns.jsonl (the output of `distillscope detect`)"
         )
     now = time.time() if now is None else now
+    expires = now + ttl_s if math.isfinite(now) and math.isfinite(ttl_s) else math.inf
     source = f"distillscope detect {folder.name}"
     entries: dict[str, WatchEntry] = {}
 
@@ -124,7 +126,7 @@ def entries_from_detection(
         if not isinstance(account, str) or not account or account in entries:
             return
         camp = str(campaign)[:_MAX_TEXT] if campaign not in (None, "") else None
-        entries[account] = WatchEntry(account, reason[:_MAX_TEXT], camp, source, now, now + ttl_s)
+        entries[account] = WatchEntry(account, reason[:_MAX_TEXT], camp, source, now, expires)
 
     if accounts_path.is_file():
         for row in _read_jsonl(accounts_path):

@@ -199,6 +199,22 @@ def test_replay_cli_with_labels_next_to_the_log_and_bad_lines(tmp_path: Path) ->
     assert summary["goals"]["benign_accounts_throttled"]["met"] is True
     assert "errors.txt" in result.output or (out / "errors.txt").read_text().count("\n") == 2
     assert (out / "summary.md").read_text().startswith("# guard replay")
+    det = tmp_path / "det"  # a `distillscope detect` output that lists the quiet account's campaign
+    det.mkdir()
+    (det / "campaigns.jsonl").write_text(
+        json.dumps({"campaign": "c9", "accounts": ["quiet"], "evidence": {}}) + "\n"
+    )
+    watched = RUNNER.invoke(
+        app, ["guard", "replay", str(log), "--out", str(tmp_path / "w"), "--watch", str(det)]
+    )
+    assert watched.exit_code == 0, watched.output
+    rows = {
+        r["account"]: r for r in map(json.loads, (tmp_path / "w" / "accounts.jsonl").read_text().splitlines())
+    }
+    assert rows["quiet"]["first_action_request"] == 1 and rows["quiet"]["campaign"] == "c9"
+    assert rows["person"]["first_action_request"] is None
+    metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
+    assert metrics["campaign_by_style"]["slow_and_low"]["ever_watched"] == 1
     stop = RUNNER.invoke(app, ["guard", "replay", str(log), "--out", str(out), "--on-error", "stop"])
     assert stop.exit_code == 2 and ":6:" in stop.output
     bad_policy = tmp_path / "bad.toml"
