@@ -21,17 +21,17 @@
 4. Candidates (own ``p_own <= CANDIDATE_P``) are grouped into communities of a
    behavioural-similarity graph (:mod:`~distillscope.detect.communities`). A
    community of three or more is a campaign when its cohesion against random
-   candidate sets and its members' own evidence (their p-values, each divided by
-   the candidate level it was selected at, pooled by Fisher's method) are both
-   extraordinary (``p_group = max`` of the two <= alpha), together it collects
-   more than a typical account (pooled reach tail <= 0.01), and its members do
-   not share verbatim prompts (a class or a public benchmark does; then the
-   members' median own evidence must reach alpha squared, or half the members
-   must be tied by rare infrastructure or synchronised timing), and most
-   members are not behind one /24 range or one payment id (one customer: a
-   campus, an office). A member is flagged
-   for its own evidence (it is a candidate) plus that evidence of coordination;
-   pooled signals alone never flag anyone.
+   candidate sets and its typical member's own evidence (the median p_own:
+   pooling similar accounts' p-values would make many weak signals one strong
+   one) are both extraordinary (``p_group = max`` of the two <= alpha),
+   together it collects more than a typical account (pooled reach tail <=
+   0.01), its members do not share verbatim prompts (a class or a public
+   benchmark does; then the median p_own must reach alpha squared, or half the
+   members must be tied by rare infrastructure or synchronised timing), and
+   most members are not behind one /24 range or one payment id (one customer:
+   a campus, an office). A member is flagged for its own evidence (it is a
+   candidate) plus that evidence of coordination; pooled signals alone never
+   flag anyone.
 5. score = -log10(p) / 6 in 0..1; flagged at ``threshold`` (default 0.5, i.e.
    p <= 1e-3; see docs/detect.md for choosing it for a target false-positive rate).
 
@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import combine_pvalues
 
 from distillscope.detect import calibrate as cal
 from distillscope.detect.communities import Community, find_communities
@@ -180,10 +179,10 @@ def score(
         rows = by.loc[com.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
         _, p_reach_group = cal.robust_tail(np.array([pooled]), reach_ref, 0.5)
-        # members' own evidence, pooled as p-values (Fisher), each corrected for being a candidate
-        corrected = np.minimum(1.0, rows["p_own"].to_numpy() / tuning.candidate_p)
-        p_members = float(combine_pvalues(np.maximum(corrected, 1e-300), method="fisher").pvalue)
+        # the typical member's own evidence (median): similar accounts' p-values are not independent,
+        # so pooling them (Fisher) would turn many weak signals into a strong one
         typical = float(np.median(rows["p_own"]))
+        p_members = typical
         p_group = max(com.cohesion_p, p_members)
         # a class or a public benchmark shares verbatim prompts: then members' own evidence must be extreme
         # ... unless the shared prompts come with shared rare infrastructure or synchronised timing
@@ -284,7 +283,7 @@ def _one_customer(members: list[str], site_of: dict[str, set[str]]) -> tuple[boo
 
 
 def _band_words(z: float) -> str:
-    return f"{z:.1f} robust SD above accounts of similar volume"
+    return f"{z:.1f} robust SD above the log's accounts"
 
 
 def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[str]:
