@@ -94,16 +94,19 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     stages = {s["name"]: s for s in data["run"]["stages"]}
     assert {n: s["status"] for n, s in stages.items()} == {
-        "world": "ok", "history": "ok", "live": "ok", "detect": "ok", "attribution": "ok", "student": "ok",
-        "radioactivity": "skipped", "identity": "skipped", "share": "ok", "report": "ok",
+        "world": "ok", "history": "ok", "backtest": "ok", "detect": "ok", "live": "ok", "attribution": "ok",
+        "student": "ok", "radioactivity": "skipped", "identity": "skipped", "report": "ok",
+        "share": stages["share"]["status"],  # skipped when the detector found no campaign
     }  # fmt: skip
+    assert stages["share"]["status"] in ("ok", "skipped")
     # The world: a population with hard negatives and two distillation styles, in the gateway's log.
     world = data["world"]
     styles = {g["style"] for g in world["groups"]}
-    assert {"hydra", "heavy_extractor", "corporate_nat", "eval_team", "batch_customer"} <= styles
+    assert {"hydra", "heavy_extractor", "corporate_nat", "eval_harness", "batch_customer"} <= styles
     assert world["history_exchanges"] > 100
-    # Every account of the world is judged online and offline, with its ground-truth role.
+    # Every account of the world is judged online (backtest + live) and offline, with its role.
     guard = data["guard"]
+    assert guard["backtest"]["benign_requests_delayed"]["of"] > 0
     roles = {a["account"]: a["role"] for a in guard["accounts"]}
     assert len(roles) == world["accounts"] and set(roles.values()) == {"attacker", "benign"}
     assert {a["account"] for a in guard["offline"]["accounts"]} <= set(roles)

@@ -342,6 +342,35 @@ def _policy_cost(cost: dict[str, Any], policy: dict[str, Any]) -> str:
     )
 
 
+def _rate(value: Any) -> str:
+    if not isinstance(value, dict) or value.get("of") is None:
+        return "—"
+    rate = value.get("rate")
+    return f"{_num(value.get('count'))} of {_num(value.get('of'))}" + (
+        f" ({rate:.1%})" if rate is not None else ""
+    )
+
+
+def _backtest(metrics: dict[str, Any]) -> str:
+    first = metrics.get("first_n") or 200
+    rows = [
+        (f"campaign accounts acted on within their first {first} requests",
+         _rate(metrics.get("campaign_acted_within_first"))),
+        ("campaign accounts ever throttled", _rate(metrics.get("campaign_ever_throttled"))),
+        ("campaign accounts ever blocked", _rate(metrics.get("campaign_ever_blocked"))),
+        ("benign accounts throttled", _rate(metrics.get("benign_accounts_throttled"))),
+        ("benign accounts blocked", _rate(metrics.get("benign_accounts_blocked"))),
+        ("benign requests delayed", _rate(metrics.get("benign_requests_delayed"))),
+    ]  # fmt: skip
+    for style, values in (metrics.get("campaign_by_style") or {}).items():
+        rows.append((f"{style.replace('_', ' ')} accounts ever acted on", _rate(values.get("ever_acted"))))
+    for group, values in (metrics.get("benign_by_group") or {}).items():
+        rows.append((f"{group.replace('_', ' ')}: requests delayed", _rate(values.get("requests_delayed"))))
+    return "<h3>Backtest: the default policy over the history (guard replay)</h3>" + _table(
+        ["measure", "value"], [(esc(a), b) for a, b in rows], {1}
+    )
+
+
 def _guard(data: dict[str, Any]) -> str:
     accounts = data.get("accounts", [])
     on = detection_counts(accounts)
@@ -364,9 +393,18 @@ def _guard(data: dict[str, Any]) -> str:
             f"policy acted on it or its score is at or above the first action threshold "
             f"({_num(data.get('threshold'))}).</p>"
         )
+    backtest = data.get("backtest")
+    if backtest:
+        parts.append(_backtest(backtest))
     cost = data.get("policy_cost")
     if cost:
         parts.append(_policy_cost(cost, data.get("policy") or {}))
+    watch = data.get("watch")
+    if watch and "entries" in watch:
+        parts.append(
+            f"<p>Watch list fed by the offline detector: <strong>{_num(watch['entries'])}</strong> accounts "
+            f"({esc(_short(', '.join(watch.get('accounts') or []) or 'none', 300))}).</p>"
+        )
     parts.append(_plot(plots.guard_timeline(data), "online risk score per account over the live window"))
     if accounts:
         shown, rest = _compact(accounts)

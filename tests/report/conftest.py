@@ -191,6 +191,16 @@ def full_report() -> dict[str, Any]:
             ],
             "timeline": timeline,
             "policy": {"throttle": 0.5, "throttle_delay_ms": 250, "strip_logprobs": 0.6, "block": 0.9},
+            "backtest": {
+                "first_n": 200,
+                "campaign_acted_within_first": {"count": 1, "of": 2, "rate": 0.5},
+                "benign_requests_delayed": {"count": 3, "of": 2400, "rate": 0.00125},
+                "campaign_by_style": {"hydra": {"ever_acted": {"count": 1, "of": 2, "rate": 0.5}}},
+                "benign_by_group": {
+                    "corporate_nat": {"requests_delayed": {"count": 0, "of": 50, "rate": 0.0}}
+                },
+            },
+            "watch": {"entries": 2, "accounts": ["atk-1", "atk-2"]},
             "policy_cost": {
                 "window_s": 300.0,
                 "benign_requests": 4,

@@ -38,6 +38,10 @@ def test_full_report_has_every_section_measured(report_data: dict[str, Any]) -> 
     assert all(status == "measured" for status in found.values()), found
     # The numbers of the fixture reach the page.
     assert "9,000" in html and "$0.0123" in html and "70.0%" in html
+    # The backtest and the live policy, each number with its denominator.
+    assert "3 of 2,400 (0.1%)" in html and "1 of 2 (50.0%)" in html
+    assert "40 of 60" in html  # atk-1's log-probs stripped in the live window
+    assert "Watch list fed by the offline detector: <strong>2</strong>" in html
 
 
 def test_user_text_is_escaped_and_keys_redacted(report_data: dict[str, Any]) -> None:
