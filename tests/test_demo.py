@@ -86,6 +86,7 @@ def test_a_missing_component_is_reported_not_invented(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # every stage on the real teacher: minutes on 2 idle cores, more on busy ones
 def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["demo", *TINY, "--out", str(out)])
