@@ -20,7 +20,7 @@ import pytest
 
 from distillscope.guard.logstore import open_log_store, row_of
 from distillscope.guard.writer import BatchWriter, WriterConfig, is_transient
-from distillscope.records import Exchange
+from distillscope.records import Exchange, read_exchanges
 
 
 def _exchange(i: int) -> Exchange:
@@ -193,6 +193,11 @@ def test_shutdown_budget_is_total_not_per_batch(tmp_path: Path) -> None:
     assert _spill_ids(writer.spill_path) == sorted(f"w-{i}" for i in range(40))
     # Once the budget is spent nothing is retried: a per-batch budget would have tried all 40.
     assert len(tried) < 40
+    # A spill file is an exchange log: loading it into the store later is idempotent on the ids.
+    store = open_log_store(str(tmp_path / "later.db"), create=True)
+    for _ in range(2):
+        store.write_batch(read_exchanges(writer.spill_path))
+    assert store.count() == 40
 
 
 def test_a_store_call_that_hangs_does_not_hang_shutdown(tmp_path: Path) -> None:
