@@ -49,6 +49,8 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_WINDOW_S = 24 * 3600.0
 #: Bodies larger than this are parsed in a worker thread, so the event loop keeps answering.
 OFF_LOOP_BYTES = 256 * 1024
+#: Set on an answer whose requested log-probs the policy removed (the answer is still an HTTP 200).
+LOGPROBS_REMOVED_HEADER = "x-distillscope-logprobs"
 #: Deepest nesting of a request body (OpenAI's bodies need about 6).
 MAX_JSON_DEPTH = 32
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -203,8 +205,8 @@ class _Server:
                 if stored is not None:
                     return self._replay(stored, trace, headers)
                 claim = (admission.account, idem)
-            if admission.strip_logprobs:
-                _strip_logprobs(parsed)
+            if admission.strip_logprobs and _strip_logprobs(parsed):
+                headers[LOGPROBS_REMOVED_HEADER] = "removed"  # an HTTP 200 must not hide it
             wants_usage = parsed.include_usage
             if parsed.stream:  # always ask for usage, so the log has it; dropped below if unwanted
                 parsed.stream_options = StreamOptions(include_usage=True)
@@ -491,12 +493,16 @@ def _drop_logprobs(answer: dict[str, Any]) -> None:
             choice["logprobs"] = None
 
 
-def _strip_logprobs(parsed: ChatCompletionRequest | CompletionRequest) -> None:
+def _strip_logprobs(parsed: ChatCompletionRequest | CompletionRequest) -> bool:
+    """Ask the backend for no log-probs; True when the client had asked for some (in any form)."""
     if isinstance(parsed, ChatCompletionRequest):
+        asked = bool(parsed.logprobs) or parsed.top_logprobs is not None
         parsed.logprobs = False
         parsed.top_logprobs = None
     else:
+        asked = parsed.logprobs is not None  # logprobs: 0 asks for the chosen tokens' log-probs
         parsed.logprobs = None
+    return asked
 
 
 class _Trace:

@@ -83,9 +83,18 @@ def test_every_form_of_logprobs_is_stripped(sqlite_url: str, backend: Any) -> No
         assert answer.choices[0].logprobs is None and answer.choices[0].message.content is not None
         chunks = list(client.chat.completions.create(**chat, logprobs=True, stream=True))
         assert all(c.logprobs is None for chunk in chunks for c in chunk.choices)
+        # The answer is an HTTP 200, so a header says what was removed; nothing is said when none was asked.
+        said = client.chat.completions.with_raw_response.create(**chat, logprobs=True, top_logprobs=2)
+        assert said.headers["x-distillscope-logprobs"] == "removed"
+        said = client.completions.with_raw_response.create(**common, max_tokens=1, logprobs=0)
+        assert said.headers["x-distillscope-logprobs"] == "removed"
+        silent = client.chat.completions.with_raw_response.create(**chat)
+        assert "x-distillscope-logprobs" not in silent.headers
     rows = _logged(sqlite_url)
-    assert len(rows) == 7
-    assert all(r.extra["decision"] == "strip_logprobs" and r.extra["logprobs_stripped"] for r in rows)
+    assert len(rows) == 10
+    asked, not_asked = rows[:-1], rows[-1]
+    assert all(r.extra["decision"] == "strip_logprobs" and r.extra["logprobs_stripped"] for r in asked)
+    assert "logprobs_stripped" not in not_asked.extra, not_asked.extra
 
 
 def test_each_prompt_of_a_batch_is_charged(sqlite_url: str, backend: Any) -> None:
