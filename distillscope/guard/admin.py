@@ -1,6 +1,7 @@
 """The admin API and ``/metrics``, mounted into the server by the guard gateway.
 
-- ``GET /admin/keys``, ``POST /admin/keys``, ``DELETE /admin/keys/{key_id}``: admin keys only.
+- ``GET /admin/keys``, ``POST /admin/keys`` (``account``, optional ``admin``, ``org``,
+  ``payment_id``: the latter stored only as a keyed hash), ``DELETE /admin/keys/{key_id}``: admin keys only.
   A created key is in the response once and never again.
 - ``GET /admin/accounts``: every account's risk score, features and reasons for an
   admin key; a non-admin key sees only its own account's usage and limits.
@@ -20,6 +21,7 @@ annotations here); the gateway imports it only when the app is built.
 """
 
 import asyncio
+import functools
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -80,8 +82,13 @@ def admin_router(gateway: "GuardGateway") -> APIRouter:
             raise APIError(400, "'account' (a string) is required.", param="account")
         if not isinstance(is_admin, bool):
             raise APIError(400, "'admin' must be a boolean.", param="admin")
+        meta = {name: body.get(name) for name in ("org", "payment_id")}
+        for name, value in meta.items():
+            if value is not None and not isinstance(value, str):
+                raise APIError(400, f"'{name}' must be a string.", param=name)
+        create = functools.partial(keystore().create_key, account, is_admin, **meta)
         try:
-            key, info = await asyncio.to_thread(keystore().create_key, account, is_admin)
+            key, info = await asyncio.to_thread(create)
         except KeyStoreError as exc:
             raise APIError(400, str(exc), param="account") from exc
         return {**info.to_dict(), "key": key, "note": "This key is shown once; store it now."}

@@ -214,9 +214,16 @@ def test_no_plaintext_key_in_the_sqlite_file_or_the_logs(
             _chat(_client(base_url, key + "typo"))
         created = httpx.post(
             f"{_root(base_url)}/admin/keys",
-            json={"account": "newbie"},
+            json={"account": "newbie", "org": "Newbie Ltd", "payment_id": "card-4242-secret"},
             headers={"Authorization": f"Bearer {admin_key}"},
         ).json()
+        assert created["org"] == "Newbie Ltd" and created["payment_id"].startswith("pay_")
+        bad = httpx.post(
+            f"{_root(base_url)}/admin/keys",
+            json={"account": "x", "payment_id": 42},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "payment_id"
         _chat(_client(base_url, created["key"]))
         logging.getLogger("distillscope.test").warning("client sent Authorization: Bearer %s", key)
         logging.getLogger("uvicorn.error").error("bad key %s", admin_key)
@@ -226,6 +233,7 @@ def test_no_plaintext_key_in_the_sqlite_file_or_the_logs(
         if os.path.exists(p)
     )
     assert b"acme" in blob and b"newbie" in blob  # the file holds the accounts and their exchanges
+    assert b"card-4242-secret" not in blob  # the payment id only as a keyed hash
     for secret in (key, key + "typo", admin_key, created["key"]):
         assert secret.encode() not in blob
         assert secret[3:].encode() not in blob
