@@ -1,0 +1,78 @@
+"""The official openai SDK through the gateway under its limits, as its users run it (issue 19).
+
+A crowd of concurrent requests at a low RPM must finish 100% with the SDK's own
+retry handling (it follows ``retry-after-ms``), and every request the SDK sent,
+retries included, must be one row of the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import httpx
+import openai
+
+from distillscope.guard.gateway import GuardGateway
+from distillscope.guard.keys import KeyStore
+from distillscope.guard.logstore import open_log_store
+from distillscope.guard.policy import PolicyConfig
+from distillscope.guard.secret import load_server_secret
+from distillscope.server.app import create_app
+from distillscope.server.backends.upstream import UpstreamBackend
+from distillscope.server.runner import serve_in_thread
+from distillscope.testing.wire_server import WireServer
+
+MODEL = "wire-model"
+
+
+@contextlib.contextmanager
+def _gateway(db_url: str, rpm: int) -> Iterator[tuple[str, str, GuardGateway]]:
+    keys = KeyStore(db_url, load_server_secret())
+    key, _ = keys.create_key("sdk-user")
+    policy = PolicyConfig.from_dict({"limits": {"rpm": rpm}})
+    gateway = GuardGateway(keys, open_log_store(db_url, create=True), policy)
+    with WireServer(model=MODEL) as wire:
+        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
+        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
+            yield base_url, key, gateway
+
+
+def test_async_sdk_crowd_finishes_under_the_limit_and_every_request_is_logged(sqlite_url: str) -> None:
+    prompts = [f"Question {i}: what is {i} + {i}?" for i in range(24)]
+    sent: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    with _gateway(sqlite_url, rpm=20) as (base_url, key, _):  # a burst of 20, then a slot every 3 s
+
+        async def crowd() -> list[str]:
+            http = httpx.AsyncClient(event_hooks={"request": [count]}, timeout=60)
+            client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=8, http_client=http)
+            limit = asyncio.Semaphore(16)
+
+            async def one(prompt: str) -> str:
+                async with limit:
+                    answer = await client.chat.completions.create(
+                        model=MODEL,
+                        messages=[{"role": "user", "content": prompt}],
+                        max_tokens=8,
+                        logprobs=True,
+                    )
+                    return answer.choices[0].message.content or ""
+
+            try:
+                return list(await asyncio.gather(*[one(p) for p in prompts]))
+            finally:
+                await http.aclose()
+
+        answers = asyncio.run(crowd())
+    assert len(answers) == len(prompts) and all(answers)  # 100% finished
+    rows = list(open_log_store(sqlite_url).iter_exchanges())
+    assert len(rows) == len(sent)  # every request sent, retries included, is one row
+    statuses = sorted(r.status for r in rows)
+    assert statuses.count(200) == len(prompts)
+    assert all(s in (200, 429) for s in statuses)
+    assert statuses.count(429) >= 1  # the limit was met, and the SDK's retries got through it
