@@ -76,3 +76,33 @@ def test_async_sdk_crowd_finishes_under_the_limit_and_every_request_is_logged(sq
     assert statuses.count(200) == len(prompts)
     assert all(s in (200, 429) for s in statuses)
     assert statuses.count(429) >= 1  # the limit was met, and the SDK's retries got through it
+
+
+def test_sync_sdk_without_limits_streams_and_logprobs_intact(sqlite_url: str) -> None:
+    with _gateway(sqlite_url, rpm=0) as (base_url, key, _):
+        client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=2)
+        for i in range(6):
+            stream = client.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": f"Tell me about {i}."}],
+                max_tokens=8,
+                stream=True,
+                logprobs=True,
+                top_logprobs=3,
+            )
+            chunks = list(stream)
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            tokens = [
+                t
+                for c in chunks
+                if c.choices and c.choices[0].logprobs
+                for t in c.choices[0].logprobs.content
+            ]
+            assert text and tokens and all(len(t.top_logprobs) == 3 for t in tokens)
+        raw = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4
+        )
+        assert raw.headers["x-request-id"] and raw.parse().choices[0].message.content
+    rows = list(open_log_store(sqlite_url).iter_exchanges())
+    assert len(rows) == 7 and all(r.status == 200 for r in rows)
+    assert any(r.extra.get("logprobs_stripped") for r in rows) is False
