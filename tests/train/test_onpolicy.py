@@ -246,3 +246,24 @@ def test_a_student_with_another_tokenizer_learns_from_the_teachers_scores(
     rows = [json.loads(line) for line in (out / "scoring" / "exchanges.jsonl").read_text().splitlines()]
     # The teacher saw its own chat template, not the student's plain transcript.
     assert all("<|im_start|>assistant" in r["prompt"] for r in rows[1:])
+
+
+def test_cli_names_the_missing_capability_and_loses_nothing(dataset_file, tiny_model_dir, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from distillscope.cli import app
+    from distillscope.server.runner import serve_in_thread
+
+    out = tmp_path / "cli"
+    with serve_in_thread(_legacy_app(echo=False, min_max_tokens=0)) as url:
+        result = CliRunner().invoke(
+            app,
+            ["train", str(dataset_file), "--out", str(out), "--method", "on-policy", "--student",
+             str(tiny_model_dir), "--teacher-url", url, "--teacher-model", "m", "--max-steps", "1",
+             "--threads", "1"],
+            env={"COLUMNS": "200"},
+        )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "echo: true and logprobs" in result.output and "cannot score text" in result.output
+    assert not (out / "model.safetensors").exists()  # no half-trained student left behind
+    assert (out / "scoring" / "cache.sqlite").exists()  # the probe's answer is kept (it was paid)
