@@ -201,7 +201,32 @@ def report() -> dict:
             if key in values["sft"] and key in values["on-policy"]
         }
     (OUT.parent / "onpolicy.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(markdown(summary, seeds, teacher_acc))
     return summary
+
+
+def markdown(summary: dict, seeds: dict, teacher_acc: float) -> str:
+    """The docs/train.md table: one row per run, then mean ± sd per arm."""
+    lines = [
+        "| arm | seed | agreement | KL nats/token | teacher $ | steps | task acc. (share of teacher's) "
+        "| train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in seeds.items():
+        for arm, r in runs.items():
+            share = r["tasks"]["accuracy"] / teacher_acc if teacher_acc else float("nan")
+            lines.append(
+                f"| {arm} | {name[4:]} | {r['agreement']:.3f} | {r['kl']:.2f} | {r['cost_usd']:.5f} | "
+                f"{r['steps']} | {r['tasks']['accuracy']:.2f} ({share:.0%}) | {r['train_seconds']:.0f} |"
+            )
+    for arm, row in summary["arms"].items():
+        cells = []
+        for key, digits in (("agreement", 3), ("kl", 2), ("cost_usd", 5)):
+            stats = row.get(key)
+            sd = f" ± {stats['sd']:.{digits}f}" if stats and stats["sd"] is not None else ""
+            cells.append(f"{stats['mean']:.{digits}f}{sd}" if stats else "")
+        lines.append(f"| **{arm}** mean ± sd | {row['runs']} runs | {' | '.join(cells)} | | | |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -217,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.report:
-        print(json.dumps(report(), indent=2, default=str))
+        report()
         return
     if args.baselines:
         baselines()
