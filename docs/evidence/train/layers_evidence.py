@@ -43,10 +43,18 @@ def main() -> None:
     )
     parser.add_argument("--trained", action="store_true", help="also train and score the auto:15 SFT student")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--on-policy",
+        action="store_true",
+        help="only: on-policy from the auto:15 student (8 steps, 16-token samples)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     record = json.loads(OUT.read_text()) if OUT.exists() else {}
     data = RUNS / "data-seed0"
+    if args.on_policy:
+        on_policy_from_auto(data, args.threads)
+        return
     texts = calibration_texts(load_dataset(data))
     if "redundancy" not in record:
         teacher, tokenizer = load_model()
@@ -75,6 +83,29 @@ def main() -> None:
         record["sft auto:15"] = fidelity_of(target, data)
         OUT.write_text(json.dumps(record, indent=2))
         log(f"sft auto:15: {record['sft auto:15']}")
+
+
+def on_policy_from_auto(data: Path, threads: int) -> None:
+    """On-policy from a student that is not broken: auto:15, 8 steps of 8 samples of <= 16 tokens."""
+    out = OUT.with_name("layers_onpolicy.json")
+    target = RUNS / "on-policy-auto15-seed0"
+    if not (target / "config.json").exists():
+        started = time.monotonic()
+        settings = replace(
+            SFT, method="on-policy", alpha=1.0, student_layers="auto:15", epochs=100, max_steps=8,
+            sample_tokens=16, price_model="gpt-4o-mini", max_cost=0.0025, threads=threads,
+        )  # fmt: skip
+        train_student(replace(settings, dataset=data, out=target))
+        log(f"on-policy auto:15 trained in {time.monotonic() - started:.0f} s")
+    info = json.loads((target / "training.json").read_text())
+    record = {
+        "on-policy auto:15": fidelity_of(target, data),
+        "cost_usd": info["cost_usd"],
+        "steps": info["steps"],
+    }
+    record["scoring"] = info["scoring"]
+    out.write_text(json.dumps(record, indent=2))
+    log(f"on-policy auto:15: {record}")
 
 
 if __name__ == "__main__":
