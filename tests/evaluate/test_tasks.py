@@ -31,3 +31,18 @@ def test_task_accuracy_uses_the_datasets_own_scorer() -> None:
     assert right["accuracy"] == 1.0 and right["items"] == 4
     assert wrong["accuracy"] == 0.0
     assert set(right["per_task"]) == {"basic_arithmetic"}
+
+
+def test_task_specs_carry_generator_settings() -> None:
+    from distillscope.evaluate.tasks import parse_task, task_items
+
+    assert parse_task("chain_sum:min_terms=2:max_digits=1") == (
+        "chain_sum",
+        {"min_terms": 2, "max_digits": 1},
+    )
+    assert parse_task("basic_arithmetic:operators=+-") == ("basic_arithmetic", {"operators": "+-"})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_task("chain_sum:max_digits")
+    items = task_items(["chain_sum:min_terms=2:max_terms=2:max_digits=1"], 5, 1)
+    assert all(item["question"].count("+") + item["question"].count("-") == 1 for _, _, item in items)
+    assert all(abs(int(item["answer"])) < 20 for _, _, item in items)
