@@ -148,3 +148,24 @@ def test_detect_from_the_guard_database(tmp_path: Path) -> None:
     assert from_db.scores() == from_file.scores()
     res = runner.invoke(app, ["detect", "--db", str(tmp_path / "absent.db"), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and _has(res, "no such exchange log")
+
+
+def test_target_fpr_sets_the_threshold_and_excludes_threshold(
+    tmp_path: Path, standard_sim: dict[str, Any]
+) -> None:
+    from distillscope.detect.calibrate import p_of_score, threshold_for_fpr
+
+    assert abs(threshold_for_fpr(1e-3) - 0.5) < 1e-9 and abs(p_of_score(0.5) - 1e-3) < 1e-12
+    log = str(standard_sim["sim"].exchanges_path)
+    both = runner.invoke(
+        app, ["detect", log, "--out", str(tmp_path / "x"), "--threshold", "0.5", "--target-fpr", "0.01"]
+    )
+    assert both.exit_code == 2 and _has(both, "not both")
+    strict = runner.invoke(app, ["detect", log, "--out", str(tmp_path / "s"), "--target-fpr", "1e-6"])
+    loose = runner.invoke(app, ["detect", log, "--out", str(tmp_path / "l"), "--target-fpr", "0.1"])
+    assert strict.exit_code == 0 and loose.exit_code == 0
+    flagged = [json.loads(r.stdout.strip().splitlines()[-1])["flagged"] for r in (strict, loose)]
+    assert flagged[0] < flagged[1]  # a looser target flags more
+    default = {a["account"] for a in standard_sim["result"].accounts if a["flagged"]}
+    rows = [json.loads(x) for x in (tmp_path / "s" / "accounts.jsonl").read_text().splitlines()]
+    assert {r["account"] for r in rows if r["flagged"]} <= default  # p <= 1e-6 is a subset of p <= 1e-3
