@@ -7,7 +7,7 @@ noise hits all alike:
 
 - ``direct``: the load generator calls the upstream itself (the baseline);
 - ``server``: through the server app with its upstream backend, open gateway (the bare relay);
-- ``guard``: the same app with ``build_gateway(db, policy)`` -- what ``serve --db --policy``
+- ``guard``: the same app built by ``serving.build_app`` with ``db``/``policy`` -- what ``serve --db --policy``
   runs: API keys, online risk, policy, exchange log to SQLite.
 
 For each concurrency level (``--levels 1,16,64``) it prints p50/p99 latency, the p50
@@ -79,14 +79,11 @@ def _role(argv: list[str]) -> None:
 
         app = create_wire_app(Faults(latency_s=args.latency), model=MODEL)
     else:
-        from distillscope.guard.gateway import build_gateway
-        from distillscope.server.app import create_app
-        from distillscope.server.backends.upstream import UpstreamBackend
-        from distillscope.server.gateway import OpenGateway
+        from distillscope.serving import ServeSettings, build_app
 
-        gateway = build_gateway(args.db, args.policy, open_mode=False) if args.db else OpenGateway()
-        backend = UpstreamBackend(args.upstream, upstream_model=MODEL)
-        app = create_app(backend, model_name=MODEL, gateway=gateway)
+        # What `serve --upstream URL --model MODEL [--db DB --policy FILE]` assembles.
+        settings = ServeSettings(upstream=args.upstream, model=MODEL, db=args.db, policy=args.policy)
+        app = build_app(settings).app
     loop, http = ("asyncio", "h11") if args.stack == "asyncio-h11" else ("auto", "h11")  # as `serve` runs
     if args.role == "wire":  # the upstream stays the same whatever stack the servers under test run
         loop, http = "asyncio", "h11"
