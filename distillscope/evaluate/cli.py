@@ -101,7 +101,10 @@ def curve_command(
         "smollm2-135m-instruct", help="Teacher (local) for fidelity, and the model students are cut from."
     ),
     student: str = typer.Option(None, help="Any local Hugging Face causal LM directory as every student."),
-    student_layers: str = typer.Option("every-other", help="Teacher layers to keep: every-other, first:N…"),
+    student_layers: str = typer.Option(
+        "every-other",
+        help="Teacher layers to keep: every-other, first:N, spread:N, 0,2,4, auto:N (measured).",
+    ),
     metric: str = typer.Option("agreement", help="Plotted score: agreement or kl."),
     prompts: str = typer.Option(None, help="Held-out prompts (as for evaluate)."),
     n: int = typer.Option(32, help="Number of held-out prompts."),

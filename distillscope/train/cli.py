@@ -25,7 +25,10 @@ def train_command(
     renormalize: bool = typer.Option(False, help="Renormalise over the top-k instead of a tail bucket."),
     teacher: str = typer.Option("smollm2-135m-instruct", help="Model the layer-subset student is cut from."),
     student: str = typer.Option(None, help="Any local Hugging Face causal LM directory as the student."),
-    student_layers: str = typer.Option("every-other", help="Teacher layers to keep: every-other, first:N…"),
+    student_layers: str = typer.Option(
+        "every-other",
+        help="Teacher layers to keep: every-other, first:N, spread:N, 0,2,4, auto:N (measured).",
+    ),
     lora: bool = typer.Option(False, help="Train LoRA adapters (peft) instead of all weights."),
     lora_r: int = typer.Option(8, help="LoRA rank."),
     lora_alpha: int = typer.Option(16, help="LoRA alpha."),
