@@ -6,6 +6,7 @@ seed-0 draw), then scores the untrained students and SFT students trained on the
 64 exchanges (settings and held-out set of onpolicy_evidence.py; the every-other SFT
 student is that script's ``sft-seed0``). Writes docs/evidence/train/layers.json.
 Run: PYTHONPATH=$PWD .venv/bin/python docs/evidence/train/layers_evidence.py [--trained]
+     then --on-policy (on-policy from auto:15) and --tasks (task accuracy of both trained students)
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--trained", action="store_true", help="also train and score the auto:15 SFT student")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--tasks", action="store_true", help="only: task accuracy of the trained auto:15 students"
+    )
+    parser.add_argument(
         "--on-policy",
         action="store_true",
         help="only: on-policy from the auto:15 student (8 steps, 16-token samples)",
@@ -54,6 +58,9 @@ def main() -> None:
     data = RUNS / "data-seed0"
     if args.on_policy:
         on_policy_from_auto(data, args.threads)
+        return
+    if args.tasks:
+        tasks_of_auto()
         return
     texts = calibration_texts(load_dataset(data))
     if "redundancy" not in record:
@@ -83,6 +90,17 @@ def main() -> None:
         record["sft auto:15"] = fidelity_of(target, data)
         OUT.write_text(json.dumps(record, indent=2))
         log(f"sft auto:15: {record['sft auto:15']}")
+
+
+def tasks_of_auto() -> None:
+    """Task accuracy (onpolicy_evidence's tasks) of the trained auto:15 students -> layers_tasks.json."""
+    from onpolicy_evidence import task_share
+
+    out = {}
+    for name in ("sft-auto15-seed0", "on-policy-auto15-seed0"):
+        out[name] = task_share(RUNS / name)
+        OUT.with_name("layers_tasks.json").write_text(json.dumps(out, indent=2))
+        log(f"{name}: {out[name]}")
 
 
 def on_policy_from_auto(data: Path, threads: int) -> None:
