@@ -199,12 +199,14 @@ def _enforcement_action(guard: dict[str, Any]) -> Action | None:
     answered = sum(int(r.get("answered") or 0) for r in acted)
     requests = sum(int(r.get("requests") or 0) for r in acted)
     delay = sum(float(r.get("delay_s") or 0.0) for r in acted)
+    stripped = sum(int(r.get("logprobs_stripped") or 0) for r in acted)
     if not requests or not answered:
         return None
     return Action(
         "Rate-limit or block confirmed campaign accounts instead of only delaying them",
         f"the policy acted on {len(acted)} attacker account(s) ({_names([r['account'] for r in acted])}), "
-        f"yet they got {answered} of {requests} requests answered; the delays cost them {delay:.1f} s in all",
+        f"yet they got {answered} of {requests} requests answered ({stripped} without log-probs); "
+        f"the delays cost them {delay:.1f} s in all",
         answered / requests,
         f"{answered}/{requests} answered anyway",
         "guard",

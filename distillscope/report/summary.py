@@ -143,6 +143,11 @@ def _tactic(report: Report) -> list[str]:
                     f"the teacher scores {teacher:.2f} on the same "
                     f"{(student.get('task') or {}).get('n')} items."
                 )
+    section = report.sections.get("student")
+    if section is not None and not section.measured:
+        lines.append(
+            f"The attacker's student: not measured in this run ({section.not_measured or section.invalid})."
+        )
     watermark = report.sections.get("watermark")
     if watermark is not None and watermark.measured:
         data = watermark.data or {}
