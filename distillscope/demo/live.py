@@ -120,20 +120,19 @@ def _watermark(settings: DemoSettings, out: Path) -> tuple[Any, str, Path | None
 
 
 def _app(settings: DemoSettings, gateway: Any, watermark: Any) -> Any:
-    from distillscope.server.runner import local_app
+    """The server the demo's gateway fronts, assembled like ``distillscope serve`` does."""
+    from distillscope.serving import ServeSettings, build_app
 
-    if settings.teacher_url is None:
-        from distillscope.watermark.processor import processors_for_account
-
-        hook = (lambda account: processors_for_account(watermark, account)) if watermark else None
-        return local_app(settings.model, max_batch_size=8, gateway=gateway, logits_processors_for=hook)
-    from distillscope.server.app import create_app
-    from distillscope.server.backends.upstream import UpstreamBackend
-
-    key = os.environ.get(settings.teacher_key_env, "") if settings.teacher_key_env else None
-    model = settings.teacher_model or "default"
-    backend = UpstreamBackend(settings.teacher_url, upstream_model=model, api_key=key or None)
-    return create_app(backend, model_name=model, gateway=gateway)
+    upstream = settings.teacher_url
+    serve_settings = ServeSettings(
+        model=(settings.teacher_model or "default") if upstream else settings.model,
+        upstream=upstream,
+        upstream_key_env=settings.teacher_key_env or "",  # "" reads no key
+        port=0,
+        max_batch_size=8,
+        watermark=None if upstream else watermark,
+    )
+    return build_app(serve_settings, gateway=gateway).app
 
 
 @contextlib.contextmanager
