@@ -45,7 +45,7 @@ from distillscope.guard.online import assess, load_token_decoder
 from distillscope.guard.policy import ACTIONS, PolicyConfig, PolicyEngine
 from distillscope.guard.risk import RiskConfig, RiskTracker, TokenDecoder, body_of
 from distillscope.guard.watchlist import WatchList
-from distillscope.records import ExchangeReader, MalformedLine, OnError, write_jsonl
+from distillscope.records import ExchangeReader, MalformedLine, OnError, iter_jsonl, write_jsonl
 
 #: The account name the gateway logs for requests without a valid key (never scored).
 UNAUTHENTICATED = "(unauthenticated)"
@@ -391,15 +391,10 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 def load_labels(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """A simulator's ``labels.jsonl`` (``{account, label, group, style}`` per line), by account."""
     labels: dict[str, dict[str, Any]] = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("account"), str):
-                raise ValueError(f"{path}:{number}: a label needs an 'account'")
-            labels[row["account"]] = row
+    for number, row, error in iter_jsonl(path):
+        if error is not None:
+            raise ValueError(f"{path}:{number}: {error}")
+        if not isinstance(row, dict) or not isinstance(row.get("account"), str):
+            raise ValueError(f"{path}:{number}: a label needs an 'account'")
+        labels[row["account"]] = row
     return labels

@@ -17,7 +17,6 @@ This module stores and reads the list; it must not decide actions, nor know HTTP
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+from distillscope.records import iter_jsonl
 
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -89,17 +89,12 @@ class WatchEntry:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object")
-            rows.append(row)
+    for number, row, error in iter_jsonl(path):
+        if error is not None:
+            raise ValueError(f"{path}:{number}: {error}")
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object")
+        rows.append(row)
     return rows
 
 

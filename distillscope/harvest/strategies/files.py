@@ -18,7 +18,7 @@ from typing import Any
 
 from distillscope.errors import InputError
 from distillscope.harvest.strategies.base import Query, StaticStrategy
-from distillscope.records import MalformedLine, OnError
+from distillscope.records import MalformedLine, OnError, iter_jsonl
 
 ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 TEXT_SUFFIXES = (".txt", ".text", ".lines")
@@ -111,23 +111,12 @@ def _records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     elif suffix == ".json" and path.read_text(encoding="utf-8", errors="replace").lstrip().startswith("["):
         yield from _json_array_records(path)
     elif suffix in (".jsonl", ".json", ".ndjson"):
-        yield from _jsonl_records(path)
+        yield from iter_jsonl(path)
     else:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for number, raw in enumerate(handle, start=1):
                 if raw.strip():
                     yield number, {"prompt": raw.rstrip("\n")}, None
-
-
-def _jsonl_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield number, json.loads(raw), None
-            except json.JSONDecodeError as exc:
-                yield number, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
 
 
 def _json_array_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
