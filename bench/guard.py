@@ -7,8 +7,8 @@ noise hits all alike:
 
 - ``direct``: the load generator calls the upstream itself (the baseline);
 - ``server``: through the server app with its upstream backend, open gateway (the bare relay);
-- ``guard``: the same app built by ``serving.build_app`` with ``db``/``policy`` -- what ``serve --db --policy``
-  runs: API keys, online risk, policy, exchange log to SQLite.
+- ``guard``: the same app built by ``serving.build_app`` with ``db``/``policy`` -- what
+  ``serve --db --policy`` runs: API keys, online risk, policy, exchange log to SQLite.
 
 For each concurrency level (``--levels 1,16,64``) it prints p50/p99 latency, the p50
 each server adds over ``direct``, requests per second, and the CPU time each server

@@ -38,8 +38,8 @@ def make_dataset(out: Path, examples: int, top_k: int, student_layers: str) -> P
 
     from distillscope.evaluate.generate import _entry
     from distillscope.models import load_model
+    from distillscope.models.runtime import prompt_ids
     from distillscope.records import Exchange, write_jsonl
-    from distillscope.train.data import prompt_ids
     from distillscope.train.vocab import is_byte_level
 
     model, tokenizer = load_model()
@@ -145,7 +145,8 @@ def arm_trl(args: dict[str, Any], queue: Any) -> None:
 def arm_onpolicy(args: dict[str, Any], queue: Any) -> None:
     import torch
 
-    from distillscope.train.data import Example, load_dataset, prompt_ids, prompt_messages
+    from distillscope.models.runtime import prompt_ids
+    from distillscope.train.data import Example, load_dataset, prompt_messages
     from distillscope.train.loop import fit
     from distillscope.train.onpolicy import OnPolicyBatches, open_scorer
     from distillscope.train.settings import TrainSettings

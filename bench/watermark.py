@@ -322,9 +322,9 @@ def text_detection(dirs: dict[str, Path], config_path: Path, vocab: int) -> dict
 
 def cost(config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     from distillscope.models import load_model
+    from distillscope.models.runtime import prompt_ids
     from distillscope.watermark.config import WatermarkConfig
     from distillscope.watermark.cost import watermark_cost
-    from distillscope.watermark.lm import prompt_ids
     from distillscope.watermark.processor import processor_for_key
 
     config = WatermarkConfig.from_file(config_path)
@@ -346,8 +346,9 @@ def cost(config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
 def black_box(student: Path, prompts: list[str], config_path: Path, vocab: int, max_new_tokens: int) -> dict:
     """Closed-model test: the suspect answers prompts like those it was trained on; its answers are scored."""
     from distillscope.models import load_model
+    from distillscope.models.runtime import prompt_ids
     from distillscope.watermark.config import WatermarkConfig
-    from distillscope.watermark.lm import generate, prompt_ids
+    from distillscope.watermark.lm import generate
     from distillscope.watermark.radioactivity import candidates_with_controls, score_answers
 
     config = WatermarkConfig.from_file(config_path)

@@ -22,7 +22,7 @@ import torch
 
 from distillscope.evaluate.generate import generate
 from distillscope.evaluate.teachers import Continuation
-from distillscope.train.data import prompt_ids
+from distillscope.models.runtime import prompt_ids
 
 
 def same_vocabulary(a: Any, b: Any) -> bool:

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from distillscope.models.runtime import prompt_ids
 from distillscope.models.tokens import unicode_to_bytes
 from distillscope.records import Exchange, new_exchange_id
-from distillscope.train.data import prompt_ids
 from distillscope.train.vocab import is_byte_level
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from distillscope.config import EMBEDDED_TEACHER, StudentSpec, cache_dir
 from distillscope.errors import DistillscopeError
+from distillscope.models.runtime import has_chat_template, prompt_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -214,17 +215,8 @@ def layer_redundancy(
         raise ValueError("layer redundancy needs at least one calibration text")
     rows = []
     for text in texts:
-        if getattr(tokenizer, "chat_template", None):
-            ids = tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}],
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=False,
-            )
-            ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "input_ids") else ids)
-        else:
-            ids = tokenizer.encode(text)
-        rows.append(ids[:max_tokens])
+        chat = [{"role": "user", "content": text}] if has_chat_template(tokenizer) else None
+        rows.append(prompt_ids(tokenizer, chat, text=text)[:max_tokens])
     layers = model.config.num_hidden_layers
     sums = torch.zeros(layers, dtype=torch.float64)
     count = 0

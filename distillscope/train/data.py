@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.errors import InputError
+from distillscope.models.runtime import prompt_ids
 from distillscope.records import Exchange, LogFormatError, read_exchanges
 from distillscope.train.align import align_answer
 from distillscope.train.vocab import TokenMapper
@@ -127,23 +128,6 @@ def prompt_messages(exchange: Exchange) -> list[dict[str, Any]]:
     if exchange.messages is not None:
         return [{"role": m.get("role"), "content": m.get("content") or ""} for m in exchange.messages]
     return [{"role": "user", "content": exchange.prompt or ""}]
-
-
-def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
-    """The student's chat-template rendering of the request, ending with the assistant header.
-
-    A tokenizer without a chat template (a base model) gets a plain
-    ``role: content`` transcript ending with ``assistant:``.
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        text = "".join(f"{m.get('role')}: {m.get('content')}\n" for m in messages) + "assistant:"
-        return list(tokenizer.encode(text))
-    ids = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=False
-    )
-    if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-        ids = ids["input_ids"]
-    return list(ids)
 
 
 def build_example(

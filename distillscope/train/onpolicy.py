@@ -37,9 +37,10 @@ from typing import Any
 
 import torch
 
+from distillscope.models.runtime import prompt_ids, prompt_text
 from distillscope.train.align import align_answer
 from distillscope.train.card import provenance, write_card
-from distillscope.train.data import Dataset, Example, build_examples, collate, load_dataset, prompt_ids
+from distillscope.train.data import Dataset, Example, build_examples, collate, load_dataset
 from distillscope.train.data import prompt_messages as messages_of
 from distillscope.train.loop import StopTraining, TrainState, fit, stream_indices, total_steps
 from distillscope.train.losses import completion_ce, sparse_divergence
@@ -56,13 +57,6 @@ class OnPolicyCounters:
     kd_positions: int = 0
     unscored: int = 0
     sample_seconds: float = 0.0
-
-
-def prompt_text(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
-    """The chat-template rendering of a request as text, ending with the assistant header."""
-    if not getattr(tokenizer, "chat_template", None):
-        return "".join(f"{m.get('role')}: {m.get('content')}\n" for m in messages) + "assistant:"
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 @contextlib.contextmanager

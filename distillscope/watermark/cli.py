@@ -421,9 +421,9 @@ def cost_command(
     from rich.progress import Progress
 
     from distillscope.models import ModelNotFoundError, load_model
+    from distillscope.models.runtime import prompt_ids
     from distillscope.records import LogFormatError
     from distillscope.watermark.cost import watermark_cost
-    from distillscope.watermark.lm import prompt_ids
     from distillscope.watermark.processor import processor_for_key
     from distillscope.watermark.texts import default_prompts, read_prompts
 

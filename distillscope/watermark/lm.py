@@ -1,6 +1,6 @@
-"""Batched helpers around a local causal LM for the watermark tests.
+"""Batched helpers around a local causal LM for the watermark tests (prompts are rendered by
+:func:`distillscope.models.runtime.prompt_ids`, as the server renders them).
 
-- :func:`prompt_ids`: a chat prompt (or plain text) as token ids, as the server would feed it;
 - :func:`generate`: greedy or sampled answers for many prompts, with per-call logits processors;
 - :func:`teacher_force`: for (prefix, continuation) pairs, the model's argmax prediction and the
   log-probability of each continuation token (one forward pass per batch).
@@ -18,16 +18,6 @@ from typing import Any
 import torch
 
 Progress = Callable[[int, int], None]
-
-
-def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]] | None, text: str | None = None) -> list[int]:
-    """Chat messages through the chat template (with the assistant header), or plain text."""
-    if messages:
-        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        if hasattr(encoded, "keys") and "input_ids" in encoded:  # transformers 5 returns a BatchEncoding
-            encoded = encoded["input_ids"]
-        return [int(i) for i in encoded]
-    return list(tokenizer(text or "", add_special_tokens=False)["input_ids"])
 
 
 def _pad_id(tokenizer: Any) -> int:

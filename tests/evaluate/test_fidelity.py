@@ -61,7 +61,7 @@ def test_a_different_model_is_measurably_further(tiny, other) -> None:
 
 def test_hand_computed_agreement_and_kl_on_one_position(tiny, other) -> None:
     """One answer token: agreement and KL equal a direct computation from the two models' logits."""
-    from distillscope.train.data import prompt_ids
+    from distillscope.models.runtime import prompt_ids
 
     model, tokenizer = tiny
     prompt = PROMPTS[:1]

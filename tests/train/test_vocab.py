@@ -120,7 +120,7 @@ def test_alignment_skips_student_tokens_inside_a_teacher_token(words) -> None:
 
 
 def test_prompt_without_a_chat_template_is_a_plain_transcript(words) -> None:
-    from distillscope.train.data import prompt_ids
+    from distillscope.models.runtime import prompt_ids
 
     ids = prompt_ids(words, [{"role": "user", "content": "hello world"}])
     assert ids == words.encode("user: hello world\nassistant:")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.harvest.strategies.base import Query
+from distillscope.models.runtime import cache_keyword, prompt_ids
 from distillscope.records import Exchange
 
 PROBES = ("entropy", "disagreement")
@@ -175,17 +176,6 @@ class ActiveStrategy:
         tmp.replace(self.state_file)
 
 
-def _cache_argument(model: Any) -> str:
-    """transformers >= 5.2x names the KV cache ``cache``; older releases ``past_key_values``."""
-    import inspect
-
-    try:
-        names = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return "past_key_values"
-    return "cache" if "cache" in names else "past_key_values"
-
-
 def _entropy(logits: Any) -> Any:
     import torch
 
@@ -198,8 +188,6 @@ def greedy_entropy(
 ) -> list[float]:
     """Mean next-token entropy along each prompt's greedy continuation (stops at EOS)."""
     import torch
-
-    from distillscope.train.data import prompt_ids
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     eos = tokenizer.eos_token_id
@@ -230,7 +218,7 @@ def greedy_entropy(
                 if cache is not None:  # incremental decoding with the KV cache
                     result = model(
                         input_ids=nxt[:, None], attention_mask=mask, position_ids=positions[:, -1:],
-                        use_cache=True, **{_cache_argument(model): cache},
+                        use_cache=True, **{cache_keyword(model): cache},
                     )  # fmt: skip
                 else:  # any causal LM module without a cache: recompute the prefix
                     result = model(input_ids=ids, attention_mask=mask, position_ids=positions)
@@ -243,8 +231,6 @@ def answer_cross_entropy(
 ) -> list[float]:
     """The student's mean cross-entropy (nats/token) on each teacher answer."""
     import torch
-
-    from distillscope.train.data import prompt_ids
 
     out = []
     with torch.no_grad():

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distillscope.errors import DistillscopeError
+from distillscope.models.runtime import cache_keyword
 from distillscope.server.backends.textstream import TextStream
 
 log = logging.getLogger("distillscope.server")
@@ -200,7 +201,7 @@ class BatchEngine:
         self._mask: Any = None
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._cache_arg = _cache_argument(model)
+        self._cache_arg = cache_keyword(model)
         self.stats = {"steps": 0, "prefills": 0, "tokens": 0, "max_rows": 0, "errors": 0}
 
     # -- public --------------------------------------------------------------------------
@@ -493,13 +494,6 @@ class BatchEngine:
             old.values = torch.cat([old.values, new.values], dim=0)
         self._mask = torch.cat([self._mask, mask], dim=0)
         self._rows.extend(rows)
-
-
-def _cache_argument(model: Any) -> str:
-    """The forward keyword for the KV cache: ``cache`` in newer transformers, ``past_key_values`` before."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _output_cache(out: Any) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.config import EMBEDDED_TEACHER
+from distillscope.models.runtime import NoChatTemplateError, prompt_ids
 from distillscope.server.backends.base import BackendResult, RequestContext, fingerprint
 from distillscope.server.backends.engine import (
     BatchEngine,
@@ -221,22 +222,19 @@ class LocalBackend:
         }
 
     def _chat_ids(self, messages: list[dict[str, Any]]) -> list[int]:
-        if not getattr(self.tokenizer, "chat_template", None):
+        try:
+            return prompt_ids(self.tokenizer, messages, transcript=False)
+        except NoChatTemplateError:
             raise invalid_request(
                 "this model has no chat template, so it cannot serve /v1/chat/completions; "
                 "use /v1/completions with a plain prompt",
                 param="messages",
                 code="no_chat_template",
-            )
-        try:
-            encoded = self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=True
-            )
+            ) from None
         except Exception as exc:  # jinja raises its own errors for message orders a template refuses
             raise invalid_request(
                 f"the chat template rejected the messages: {exc}", param="messages"
             ) from exc
-        return list(encoded["input_ids"])
 
     async def _chat_stream(
         self, generation: _Generation, request: ChatCompletionRequest, ctx: RequestContext, prompt_tokens: int
@@ -327,7 +325,7 @@ class LocalBackend:
 
     def _prompt_ids(self, prompt: str | list[int]) -> list[int]:
         if isinstance(prompt, str):
-            ids = list(self.tokenizer(prompt)["input_ids"])
+            ids = prompt_ids(self.tokenizer, text=prompt)
         else:
             vocab = self.engine.vocab
             bad = [t for t in prompt if not 0 <= t < vocab]
