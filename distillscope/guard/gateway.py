@@ -331,6 +331,7 @@ class GuardGateway:
             account=principal.account,
             key_id=principal.key_id,
             strip_logprobs=decision.strip_logprobs,
+            defend=decision.defend,
             reasons=list(decision.reasons),
             meta={**meta, **extra},
             headers=dict(decision.headers),  # x-ratelimit-* on every answer, as OpenAI sends them

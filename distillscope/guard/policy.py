@@ -11,17 +11,20 @@ A policy file (TOML, or YAML by suffix) looks like::
     throttle_delay_ms = 250
     strip_logprobs = 0.25    # answer without logprobs/top_logprobs (on the strip score)
     block = 1.0              # 403 permission_error
+    defend = 0.4             # serve with the server's countermeasures (`serve --defend-scope flagged`)
 
     [watch]                  # accounts on the watch list (fed by `distillscope detect`)
     strip_logprobs = true
     throttle = true
     block = false
+    defend = true            # countermeasures for watched accounts
 
     [scoring]                # how requests are read for the risk score
     tokenizer = "/models/served-model"   # a local tokenizer: token-id prompts score like text
 
     [accounts.mallory]
-    action = "block"         # always block ("allow" exempts an account from risk actions)
+    action = "block"         # always block ("allow" exempts an account from risk actions;
+                             # "defend" always serves it with the countermeasures)
     [accounts.batch-team]
     rpm = 60
     tpm = 20000
@@ -42,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ACTIONS = ("allow", "throttle", "strip_logprobs", "rate_limited", "block")
-_FORCED = ("allow", "block")
+ACTIONS = ("allow", "throttle", "strip_logprobs", "defend", "rate_limited", "block")
+_FORCED = ("allow", "block", "defend")
 
 
 @dataclass
@@ -68,9 +71,10 @@ class RiskActions:
     throttle_delay_ms: int = 250
     strip_logprobs: float | None = 0.25
     block: float | None = 1.0
+    defend: float | None = None  # countermeasures (log-prob defences, antidistillation, watermark dial)
 
     def __post_init__(self) -> None:
-        for name in ("throttle", "strip_logprobs", "block"):
+        for name in ("throttle", "strip_logprobs", "block", "defend"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise ValueError(f"risk.{name} must be a number in 0..1, got {value!r}")
@@ -88,9 +92,10 @@ class WatchActions:
     strip_logprobs: bool = True
     throttle: bool = True
     block: bool = False
+    defend: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("strip_logprobs", "throttle", "block"):
+        for name in ("strip_logprobs", "throttle", "block", "defend"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"watch.{name} must be true or false, got {getattr(self, name)!r}")
 
@@ -271,6 +276,7 @@ class Decision:
     risk: float
     delay_s: float = 0.0
     strip_logprobs: bool = False
+    defend: bool = False  # serve with the server's countermeasures
     retry_after_s: float = 0.0
     estimated_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
@@ -332,6 +338,7 @@ class PolicyEngine:
             return decision
         if watched:
             decision.reasons.append(f"watch list: {watched}")
+        self._defend(decision, risk, override, watched)
         wants_logprobs = _wants_logprobs(body)
         strip = actions.strip_logprobs is not None and strip_risk >= actions.strip_logprobs
         if wants_logprobs and (strip or (watched and watch.strip_logprobs)):
@@ -352,6 +359,23 @@ class PolicyEngine:
         if decision.action != "allow":
             decision.reasons.extend(risk_reasons)
         return decision
+
+    def _defend(
+        self, decision: Decision, risk: float, override: AccountPolicy | None, watched: str | None
+    ) -> None:
+        threshold = self.config.risk.defend
+        by_risk = threshold is not None and risk >= threshold
+        if (
+            by_risk
+            or (override is not None and override.action == "defend")
+            or (watched and self.config.watch.defend)
+        ):
+            decision.defend = True
+            decision.action = "defend"
+            if by_risk:
+                decision.reasons.append(f"risk {risk:.2f} >= defend threshold {threshold}")
+            elif not watched:
+                decision.reasons.append("account defended by policy")
 
     def _charge(
         self, account: str, estimate: int, now: float, requests: int = 1

@@ -2,8 +2,9 @@
 
 Every POST goes: read JSON (400 if malformed) -> ``gateway.admit`` (may reject or
 throttle) -> validate (400) -> model check (404) -> policy (strip logprobs) ->
-the account's logits processors -> backend -> JSON or SSE. Each admitted request
-is recorded once through ``gateway.record`` after it ended (streams included),
+the account's logits processors (and the countermeasures': antidistillation, the
+watermark dial) -> backend -> JSON or SSE (log-prob defences on each answer or
+chunk). Each admitted request is recorded once through ``gateway.record`` after it ended (streams included),
 from a background task so the answer never waits on the log. Bad input never
 becomes a 500. This module must not hold model code or sampling logic.
 """
@@ -62,6 +63,7 @@ def create_app(
     model_name: str,
     gateway: Gateway | None = None,
     logits_processors_for: Callable[[str], list[Any]] | None = None,
+    countermeasures: Any = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     idempotency_window_s: float | None = DEFAULT_IDEMPOTENCY_WINDOW_S,
 ) -> FastAPI:
@@ -70,6 +72,7 @@ def create_app(
     ``idempotency_window_s``: how long an ``Idempotency-Key``'s answer is replayed (None: keys ignored).
     """
     server = _Server(backend, model_name, gateway or OpenGateway(), logits_processors_for)
+    server.countermeasures = countermeasures
     server.max_body_bytes = max_body_bytes
     if idempotency_window_s is not None:
         server.idempotency = IdempotencyCache(window_s=idempotency_window_s)
@@ -163,6 +166,8 @@ class _Server:
         self.created = int(time.time())
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
         self.idempotency: IdempotencyCache | None = None
+        #: ``distillscope.defend.countermeasures.Countermeasures`` (or None): per-request defences.
+        self.countermeasures: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def check_caller(self, request: Request) -> None:
@@ -211,6 +216,9 @@ class _Server:
             if parsed.stream:  # always ask for usage, so the log has it; dropped below if unwanted
                 parsed.stream_options = StreamOptions(include_usage=True)
             processors = self.processors_for(admission.account) if self.processors_for else []
+            defence = self._defence(admission, body)
+            if defence is not None:
+                processors = defence.processors(list(processors))
             ctx = RequestContext(
                 parsed.model,  # the id asked for: this server's model, or another it relays
                 request_id=trace.exchange_id,
@@ -241,6 +249,8 @@ class _Server:
         if isinstance(result, dict):
             if admission.strip_logprobs:
                 _drop_logprobs(result)  # whatever a backend (an upstream) sent anyway
+            elif defence is not None:
+                defence.answer(result)
             trace.absorb(result)
             self._spawn(self._record(trace))
             content = _render(result)
@@ -248,7 +258,7 @@ class _Server:
                 answer = StoredAnswer(trace.exchange_id, body=content, headers=dict(admission.headers))
                 self.idempotency.store(*claim, answer)
             return Response(content, media_type="application/json", headers=headers)
-        stream = self._sse(result, trace, wants_usage, admission.strip_logprobs, claim)
+        stream = self._sse(result, trace, wants_usage, admission.strip_logprobs, claim, defence)
         return StreamingResponse(
             stream,
             media_type="text/event-stream",
@@ -272,6 +282,12 @@ class _Server:
             _lines(stored.stream or []), media_type="text/event-stream", headers=replayed
         )
 
+    def _defence(self, admission: Admission, body: dict[str, Any]) -> Any:
+        """This request's countermeasures (see ``distillscope.defend.countermeasures``), or None."""
+        if self.countermeasures is None:
+            return None
+        return self.countermeasures.for_request(admission.account, admission.defend, body)
+
     def _release(self, claim: tuple[str, str] | None) -> None:
         if claim is not None and self.idempotency is not None:
             self.idempotency.release(*claim)
@@ -293,12 +309,15 @@ class _Server:
         wants_usage: bool,
         strip: bool = False,
         claim: tuple[str, str] | None = None,
+        defence: Any = None,
     ) -> AsyncIterator[str]:
         sent: list[str] | None = [] if claim is not None else None
         try:
             async for chunk in chunks:
                 if strip:
                     _drop_logprobs(chunk)
+                elif defence is not None:
+                    defence.answer(chunk)
                 trace.absorb_chunk(chunk)
                 if not chunk.get("choices") and "usage" in chunk and not wants_usage:
                     continue

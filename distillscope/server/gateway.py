@@ -37,6 +37,7 @@ class Admission:
     account: str = "local"  # who is asking (the guard fills it from the API key)
     key_id: str | None = None  # public id of the key (never the key itself)
     strip_logprobs: bool = False  # policy: answer without logprobs/top_logprobs
+    defend: bool = False  # policy: serve with the server's countermeasures (when scoped to flagged requests)
     reasons: list[str] = field(default_factory=list)  # why the policy decided what it did
     meta: dict[str, Any] = field(default_factory=dict)  # ip, user_agent, payment_id, org ...
     headers: dict[str, str] = field(default_factory=dict)  # sent with the answer (x-ratelimit-* ...)

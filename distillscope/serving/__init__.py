@@ -118,6 +118,71 @@ class ServeSettings:
             "min": 0.001,
         },
     )
+    defend_scope: str = field(
+        default="all",
+        metadata={
+            "help": "Who gets the countermeasures (--logprob-*, --antidistill-lambda, --watermark-delta): "
+            "'all' requests, or 'flagged': only requests the guard's policy gives the 'defend' action "
+            "(risk.defend threshold, watch.defend, accounts.NAME.action = 'defend'; needs --db or --policy)."
+        },
+    )
+    logprob_round: int | None = field(
+        default=None,
+        metadata={
+            "min": 0,
+            "max": 6,
+            "help": "Countermeasure: report log-probs rounded to this many decimals.",
+        },
+    )
+    logprob_noise: float = field(
+        default=0.0,
+        metadata={
+            "min": 0.0,
+            "help": "Countermeasure: Gaussian noise of this sd (nats) on every reported log-prob, the same "
+            "for a repeat of a request (keyed by a per-process secret salt). 0 = off.",
+        },
+    )
+    logprob_max_top: int | None = field(
+        default=None,
+        metadata={"min": 0, "help": "Countermeasure: report at most this many top_logprobs per token."},
+    )
+    logprob_hide_tail: bool = field(
+        default=False,
+        metadata={
+            "help": "Countermeasure: renormalise the reported top_logprobs to sum to one (hides the tail "
+            "mass)."
+        },
+    )
+    antidistill_lambda: float = field(
+        default=0.0,
+        metadata={
+            "min": 0.0,
+            "help": "Countermeasure (local backend): antidistillation sampling strength in logit units "
+            "(tokens that would raise a proxy student's loss are favoured). 0 = off.",
+        },
+    )
+    antidistill_proxy: str = field(
+        default="spread:4",
+        metadata={
+            "help": "Antidistillation proxy student: a layer rule applied to the served model "
+            "('spread:4', 'first:2', '0,29') or a local model directory with the same tokenizer."
+        },
+    )
+    antidistill_downstream: str | None = field(
+        default=None,
+        metadata={
+            "help": "Antidistillation: a UTF-8 text file, one example per line, whose loss the proxy's "
+            "gradient defends (default: 32 reasoning-gym questions)."
+        },
+    )
+    watermark_delta: float | None = field(
+        default=None,
+        metadata={
+            "min": 0.0,
+            "help": "Countermeasure: the watermark's green-list bias for the defended requests, replacing "
+            "the config's delta (needs --watermark).",
+        },
+    )
     idempotency_window: float = field(
         default=24 * 3600.0,
         metadata={
@@ -150,6 +215,9 @@ class ServeSettings:
                 "--watermark works on the local backend only: an upstream's text cannot be watermarked "
                 "by the gateway (drop --watermark, or serve a local model)"
             )
+        from distillscope.serving.defence import check_defence_settings
+
+        check_defence_settings(self)
 
 
 @dataclass
@@ -160,6 +228,7 @@ class BuiltApp:
     model_name: str
     settings: ServeSettings
     gateway: Any
+    countermeasures: Any = None  # distillscope.defend.countermeasures.Countermeasures, or None
 
 
 def is_loopback(host: str) -> bool:
@@ -265,6 +334,9 @@ def build_app(settings: ServeSettings, *, gateway: Gateway | None = None) -> Bui
     processors_for = watermark_hook(settings)
     backend, name = build_backend(settings)
     from distillscope.server.app import create_app
+    from distillscope.serving.defence import build_countermeasures
+
+    countermeasures = build_countermeasures(settings, backend)
 
     app = create_app(
         backend,
@@ -273,8 +345,11 @@ def build_app(settings: ServeSettings, *, gateway: Gateway | None = None) -> Bui
         logits_processors_for=processors_for,
         max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
         idempotency_window_s=settings.idempotency_window or None,
+        countermeasures=countermeasures,
     )
-    return BuiltApp(app=app, model_name=name, settings=settings, gateway=chosen)
+    return BuiltApp(
+        app=app, model_name=name, settings=settings, gateway=chosen, countermeasures=countermeasures
+    )
 
 
 @contextlib.contextmanager
