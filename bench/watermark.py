@@ -346,16 +346,16 @@ def cost(config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
 def black_box(student: Path, prompts: list[str], config_path: Path, vocab: int, max_new_tokens: int) -> dict:
     """Closed-model test: the suspect answers prompts like those it was trained on; its answers are scored."""
     from distillscope.models import load_model
+    from distillscope.models.generate import generate
     from distillscope.models.runtime import prompt_ids
     from distillscope.watermark.config import WatermarkConfig
-    from distillscope.watermark.lm import generate
     from distillscope.watermark.radioactivity import candidates_with_controls, score_answers
 
     config = WatermarkConfig.from_file(config_path)
     model, tokenizer = load_model(student)
     ids = [prompt_ids(tokenizer, [{"role": "user", "content": p}]) for p in prompts]
     answers = generate(model, tokenizer, ids, max_new_tokens=max_new_tokens, batch_size=16)
-    texts = [tokenizer.decode(a, skip_special_tokens=True) for a in answers]
+    texts = [tokenizer.decode(a.ids, skip_special_tokens=True) for a in answers]
     candidates = candidates_with_controls(config, [*ATTACKERS, *BYSTANDERS], controls=5)
     report = score_answers(
         texts, tokenizer, config, candidates, vocab_size=vocab, alpha=1e-3, suspect=student.name

@@ -10,7 +10,8 @@ Per answer token (micro-averaged over all of them):
   each model (nats per token);
 - ``exact_match``: share of prompts whose greedy answers are identical strings.
 
-A model compared with itself scores agreement 1, KL 0, exact match 1.
+A model compared with itself scores agreement 1, KL 0, exact match 1. Both
+models are read with :func:`distillscope.models.generate.teacher_force`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,14 @@ from typing import Any
 
 import torch
 
-from distillscope.evaluate.generate import generate
+from distillscope.evaluate.generate import generate_answers
 from distillscope.evaluate.teachers import Continuation
+from distillscope.models.generate import Forced, teacher_force
 from distillscope.models.runtime import prompt_ids
 
 
 def same_vocabulary(a: Any, b: Any) -> bool:
     return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
-
-
-def _sequence(tokenizer: Any, messages: list[dict[str, Any]], answer: list[int]) -> tuple[list[int], int]:
-    prompt = prompt_ids(tokenizer, messages)
-    return prompt + answer, len(prompt)
 
 
 def _answer_ids(tokenizer: Any, cont: Continuation, teacher_ids_ok: bool) -> list[int]:
@@ -43,15 +40,6 @@ def _answer_ids(tokenizer: Any, cont: Continuation, teacher_ids_ok: bool) -> lis
     return ids
 
 
-@torch.no_grad()
-def _logits(model: Any, rows: list[list[int]], pad: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    return model(input_ids=ids, attention_mask=mask).logits.float()
-
-
-@torch.no_grad()
 def fidelity(
     student: Any,
     student_tokenizer: Any,
@@ -65,31 +53,19 @@ def fidelity(
     """Token-level fidelity and exact match (see the module doc); ``teacher=None`` for text-only."""
     shared = teacher is not None and same_vocabulary(student_tokenizer, teacher_tokenizer)
     pad = student_tokenizer.pad_token_id or 0
+    pairs = [
+        (prompt_ids(student_tokenizer, conversation), _answer_ids(student_tokenizer, cont, shared))
+        for conversation, cont in zip(conversations, continuations, strict=True)
+    ]
+    force = {"batch_size": batch_size, "max_length": None, "pad_id": pad, "keep_dist": True}
     totals = {"tokens": 0, "agree": 0, "kl": 0.0, "student_ce": 0.0, "teacher_ce": 0.0}
-    for start in range(0, len(conversations), batch_size):
-        chunk = range(start, min(start + batch_size, len(conversations)))
-        rows, cuts = [], []
-        for i in chunk:
-            answer = _answer_ids(student_tokenizer, continuations[i], shared)
-            row, cut = _sequence(student_tokenizer, conversations[i], answer)
-            rows.append(row)
-            cuts.append((cut, len(row)))
-        s_logits = _logits(student, rows, pad)
-        t_logits = _logits(teacher, rows, pad) if shared else None
-        for b, (cut, end) in enumerate(cuts):
-            if end <= cut:
-                continue
-            target = torch.tensor(rows[b][cut:end])
-            s_log = torch.log_softmax(s_logits[b, cut - 1 : end - 1], -1)
-            totals["tokens"] += len(target)
-            totals["student_ce"] += float(-s_log.gather(1, target[:, None]).sum())
-            if t_logits is not None:
-                t_log = torch.log_softmax(t_logits[b, cut - 1 : end - 1], -1)
-                totals["kl"] += float((t_log.exp() * (t_log - s_log)).sum())
-                totals["teacher_ce"] += float(-t_log.gather(1, target[:, None]).sum())
-                totals["agree"] += int((s_log.argmax(-1) == t_log.argmax(-1)).sum())
-            else:
-                totals["agree"] += int((s_log.argmax(-1) == target).sum())
+    for start in range(0, len(pairs), batch_size):  # one batch of full distributions in memory at a time
+        chunk = pairs[start : start + batch_size]
+        on_student = teacher_force(student, chunk, **force)
+        on_teacher = teacher_force(teacher, chunk, **force) if shared else [None] * len(chunk)
+        for s, t in zip(on_student, on_teacher, strict=True):
+            if s.dist is not None:
+                _add(totals, s, t)
     n = max(totals["tokens"], 1)
     result: dict[str, Any] = {
         "prompts": len(conversations),
@@ -105,7 +81,22 @@ def fidelity(
     return result
 
 
+def _add(totals: dict[str, Any], s: Forced, t: Forced | None) -> None:
+    """One answer's tokens into the running sums (teacher ``t`` only with a shared vocabulary)."""
+    target = torch.tensor(s.ids[s.start :])
+    s_log = s.dist
+    totals["tokens"] += len(target)
+    totals["student_ce"] += float(-s_log.gather(1, target[:, None]).sum())
+    if t is not None:
+        t_log = t.dist
+        totals["kl"] += float((t_log.exp() * (t_log - s_log)).sum())
+        totals["teacher_ce"] += float(-t_log.gather(1, target[:, None]).sum())
+        totals["agree"] += int((s_log.argmax(-1) == t_log.argmax(-1)).sum())
+    else:
+        totals["agree"] += int((s_log.argmax(-1) == target).sum())
+
+
 def student_greedy(
     model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, Any]]], max_new_tokens: int
 ) -> list[str]:
-    return [g.text for g in generate(model, tokenizer, conversations, max_new_tokens)]
+    return [g.text for g in generate_answers(model, tokenizer, conversations, max_new_tokens)]

@@ -1,7 +1,9 @@
-"""Batched generation from a local causal LM, with optional top-k log-probs in OpenAI's wire format.
+"""Answers of a local causal LM to chat conversations, with optional top-k log-probs in OpenAI's wire format.
 
-Used by evaluation (greedy continuations of teacher and student), the active
-strategy's probe, and to write teacher exchanges straight from a local model
+The generation itself is :func:`distillscope.models.generate.generate` (prompts
+rendered as the server renders them); this module adds the text and the wire
+format. Used by evaluation (greedy continuations of teacher and student),
+on-policy sampling, and to write teacher exchanges straight from a local model
 (the same ``logprobs.content`` shape an OpenAI-compatible API returns: decoded
 token text, its UTF-8 ``bytes``, and ``top_logprobs``). Log-probs are those of
 the model's raw next-token distribution (temperature 1), as APIs report them.
@@ -16,6 +18,7 @@ from typing import Any
 
 import torch
 
+from distillscope.models.generate import Generated, generate
 from distillscope.models.runtime import prompt_ids
 from distillscope.models.tokens import unicode_to_bytes
 from distillscope.records import Exchange, new_exchange_id
@@ -46,8 +49,7 @@ def _entry(tokenizer: Any, token_id: int, logprob: float, byte_level: bool) -> d
     return {"token": raw.decode("utf-8", errors="replace"), "logprob": logprob, "bytes": list(raw)}
 
 
-@torch.no_grad()
-def generate(
+def generate_answers(
     model: Any,
     tokenizer: Any,
     conversations: Sequence[list[dict[str, Any]]],
@@ -59,58 +61,37 @@ def generate(
     seed: int = 0,
     progress: Any = None,
 ) -> list[Generation]:
-    """Answer each conversation through the chat template (left-padded batches)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos = tokenizer.eos_token_id
+    """Answer each conversation as the server renders it (:func:`distillscope.models.generate.generate`);
+    ``progress(n)`` is told how many conversations each batch answered."""
+    prompts = [prompt_ids(tokenizer, c) for c in conversations]
+    generated = generate(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        do_sample=do_sample, temperature=temperature, seed=seed, keep_logits=top_logprobs > 0,
+        progress=_increments(progress),
+    )  # fmt: skip
     byte_level = is_byte_level(tokenizer)
-    results: list[Generation] = []
-    torch.manual_seed(seed)
-    for start in range(0, len(conversations), batch_size):
-        chunk = [prompt_ids(tokenizer, c) for c in conversations[start : start + batch_size]]
-        width = max(len(p) for p in chunk)
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
-        kwargs: dict[str, Any] = {"do_sample": do_sample, "max_new_tokens": max_new_tokens}
-        if do_sample:
-            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
-            pad_token_id=pad,
-            eos_token_id=eos,
-            return_dict_in_generate=True,
-            output_logits=top_logprobs > 0,
-            **kwargs,
-        )
-        new = out.sequences[:, width:]
-        for row, prompt in enumerate(chunk):
-            results.append(
-                _one(tokenizer, new[row].tolist(), out, row, eos, top_logprobs, byte_level, prompt)
-            )
-        if progress is not None:
-            progress(len(chunk))
-    return results
+    return [_one(tokenizer, g, top_logprobs, byte_level) for g in generated]
 
 
-def _one(
-    tokenizer: Any,
-    ids: list[int],
-    out: Any,
-    row: int,
-    eos: int,
-    top_logprobs: int,
-    byte_level: bool,
-    prompt: list[int],
-) -> Generation:
-    finish = "length"
-    if eos in ids:
-        ids = ids[: ids.index(eos)]
-        finish = "stop"
+def _increments(progress: Any) -> Any:
+    """Turn ``progress(n_more)`` into the ``progress(done, total)`` the model runtime calls."""
+    if progress is None:
+        return None
+    told = [0]
+
+    def tell(done: int, total: int) -> None:
+        progress(done - told[0])
+        told[0] = done
+
+    return tell
+
+
+def _one(tokenizer: Any, gen: Generated, top_logprobs: int, byte_level: bool) -> Generation:
     logprobs = None
-    if top_logprobs > 0:
+    if top_logprobs > 0 and gen.logits is not None:
         logprobs = []
-        for step, token_id in enumerate(ids):
-            dist = torch.log_softmax(out.logits[step][row].float(), dim=-1)
+        for step, token_id in enumerate(gen.ids):
+            dist = torch.log_softmax(gen.logits[step], dim=-1)
             values, indices = torch.topk(dist, top_logprobs)
             entry = _entry(tokenizer, token_id, float(dist[token_id]), byte_level)
             entry["top_logprobs"] = [
@@ -118,8 +99,8 @@ def _one(
                 for v, i in zip(values.tolist(), indices.tolist(), strict=True)
             ]
             logprobs.append(entry)
-    text = tokenizer.decode(ids, skip_special_tokens=True)
-    return Generation(text, ids, finish, logprobs, len(prompt))
+    text = tokenizer.decode(gen.ids, skip_special_tokens=True)
+    return Generation(text, gen.ids, gen.finish_reason, logprobs, gen.prompt_tokens)
 
 
 def exchanges_from_model(
@@ -142,7 +123,7 @@ def exchanges_from_model(
     ``price_per_million`` = (input, output) USD per million tokens, to give the
     exchanges a ``cost_usd`` as a priced API would (a local model costs nothing).
     """
-    generations = generate(
+    generations = generate_answers(
         model,
         tokenizer,
         conversations,

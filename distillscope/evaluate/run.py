@@ -16,7 +16,7 @@ from typing import Any
 
 from distillscope.clitools import console
 from distillscope.evaluate.fidelity import fidelity, student_greedy
-from distillscope.evaluate.generate import generate
+from distillscope.evaluate.generate import generate_answers
 from distillscope.evaluate.tasks import task_accuracy, task_items
 from distillscope.evaluate.teachers import Continuation, LocalTeacher, make_teacher
 
@@ -91,7 +91,7 @@ def teacher_continuations(
 def identity_answers(teacher: Any, student: Any, tokenizer: Any, max_new_tokens: int = 48) -> dict[str, Any]:
     conversation = [[{"role": "user", "content": IDENTITY_PROMPT}]]
     teacher_text = teacher.complete(conversation, max_new_tokens)[0].text
-    student_text = generate(student, tokenizer, conversation, max_new_tokens)[0].text
+    student_text = generate_answers(student, tokenizer, conversation, max_new_tokens)[0].text
 
     def names(text: str) -> list[str]:
         return [name for name in IDENTITY_NAMES if name.lower() in text.lower()]

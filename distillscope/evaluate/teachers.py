@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from distillscope.evaluate.generate import generate
+from distillscope.evaluate.generate import generate_answers
 
 
 @dataclass
@@ -38,7 +38,7 @@ class LocalTeacher:
     def complete(
         self, conversations: Sequence[list[dict[str, Any]]], max_new_tokens: int, progress: Any = None
     ) -> list[Continuation]:
-        out = generate(self.model, self.tokenizer, conversations, max_new_tokens, progress=progress)
+        out = generate_answers(self.model, self.tokenizer, conversations, max_new_tokens, progress=progress)
         return [Continuation(g.text, g.ids, g.finish_reason) for g in out]
 
 

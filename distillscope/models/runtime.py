@@ -1,4 +1,5 @@
-"""One model runtime: how a request becomes the ids a model reads, and the forward's KV-cache keyword.
+"""One model runtime: how a request becomes the ids a model reads, where generation stops, and the
+forward's KV-cache keyword.
 
 Watermark cost and detection, fidelity, training and the server all assume a
 prompt is rendered exactly as ``distillscope serve`` renders it, so every one of
@@ -72,3 +73,15 @@ def cache_keyword(model: Any) -> str:
     except (TypeError, ValueError):
         return "past_key_values"
     return "cache" if "cache" in names else "past_key_values"
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Where generation stops: the model's configured end-of-sequence ids and the tokenizer's EOS token."""
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in configured if isinstance(configured, list) else [configured]:
+        if isinstance(value, int):
+            ids.add(value)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids

@@ -177,21 +177,25 @@ class OnPolicyBatches:
         """Sample, score and align one batch; prompts the teacher could not score are skipped."""
         import time
 
-        from distillscope.evaluate.generate import generate
+        from distillscope.models.generate import generate
 
         settings = self.settings
         started = time.perf_counter()
         was_training = model.training
         model.eval()
         samples = generate(
-            model, self.tokenizer, conversations, max_new_tokens=settings.sample_tokens,
-            batch_size=len(conversations), do_sample=True, temperature=settings.sample_temperature,
-            seed=settings.seed * 1_000_003 + step,
+            model, self.tokenizer, [prompt_ids(self.tokenizer, c) for c in conversations],
+            max_new_tokens=settings.sample_tokens, batch_size=len(conversations), do_sample=True,
+            temperature=settings.sample_temperature, seed=settings.seed * 1_000_003 + step,
         )  # fmt: skip
         model.train(was_training)
         self.counters.sample_seconds += time.perf_counter() - started
         eos_text = self.tokenizer.eos_token or ""
-        answers = [s.text + (eos_text if s.finish_reason == "stop" else "") for s in samples]
+        answers = [
+            self.tokenizer.decode(s.ids, skip_special_tokens=True)
+            + (eos_text if s.finish_reason == "stop" else "")
+            for s in samples
+        ]
         texts = [
             (prompt_text(self.teacher_tokenizer, c), a) for c, a in zip(conversations, answers, strict=True)
         ]

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from distillscope.models.generate import Progress, generate, pad_token_id, teacher_force
 from distillscope.watermark.detector import PairTally
-from distillscope.watermark.lm import Progress, generate, teacher_force
 from distillscope.watermark.processor import GreenListLogitsProcessor
 
 
@@ -80,20 +80,14 @@ def watermark_cost(
     progress: Progress | None = None,
 ) -> CostReport:
     """Compare greedy answers with and without ``processor`` on ``prompts`` (token ids)."""
-    plain = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    budget = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
+    plain = [g.ids for g in generate(model, tokenizer, prompts, **budget)]
     if progress:
         progress(1, 3)
-    marked = generate(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        processors=[processor],
-    )
+    marked = [g.ids for g in generate(model, tokenizer, prompts, processors=[processor], **budget)]
     if progress:
         progress(2, 3)
-    pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    pad = pad_token_id(tokenizer)
     plain_pairs = [(list(p), a) for p, a in zip(prompts, plain, strict=True)]
     marked_pairs = [(list(p), a) for p, a in zip(prompts, marked, strict=True)]
     forced_plain = teacher_force(model, plain_pairs, batch_size=batch_size, pad_id=pad)

@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from distillscope.models.generate import Forced, Progress, teacher_force
 from distillscope.models.runtime import prompt_ids
 from distillscope.watermark.config import WatermarkConfig
 from distillscope.watermark.detector import (
@@ -54,7 +55,6 @@ from distillscope.watermark.detector import (
     spec_for,
 )
 from distillscope.watermark.keys import control_keys
-from distillscope.watermark.lm import Forced, Progress, teacher_force
 from distillscope.watermark.texts import Document
 
 READING_TEXT_ALPHA = 0.01

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, GenerationMixin, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutput
 
 from distillscope.harvest.strategies.active import ActiveStrategy, answer_cross_entropy
 from distillscope.harvest.strategies.base import Query, QueryStrategy
@@ -17,19 +17,28 @@ from distillscope.records import Exchange
 WORDS = ["apple", "zebra", "river", "zebra crossing", "mountain", "cloud"]
 
 
-class MarkerLM(torch.nn.Module):
-    """Uniform next-token distribution (maximal entropy) on rows holding the marker id, peaked elsewhere."""
+class MarkerLM(PreTrainedModel, GenerationMixin):
+    """Uniform next-token distribution (maximal entropy) on rows holding the marker id, peaked elsewhere.
+
+    A cache-less transformers model, so the one generation loop (``models.generate``) drives it."""
+
+    config_class = PretrainedConfig
 
     def __init__(self, vocab: int, marker: int, eos: int) -> None:
-        super().__init__()
+        config = PretrainedConfig(vocab_size=vocab, eos_token_id=eos, use_cache=False, num_hidden_layers=0)
+        super().__init__(config)
         self.vocab, self.marker, self.eos, self.calls = vocab, marker, eos, 0
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # a device and a dtype for transformers
+
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, **kwargs):
+        return {"input_ids": input_ids, "attention_mask": attention_mask}  # no cache: whole rows each step
 
     def forward(self, input_ids, attention_mask=None, **kwargs):
         self.calls += 1
         logits = torch.zeros(*input_ids.shape, self.vocab)
         unsure = (input_ids == self.marker).any(-1)
         logits[~unsure, :, 7] = 30.0  # confident rows: token 7 at every position
-        return SimpleNamespace(logits=logits, past_key_values=None)
+        return CausalLMOutput(logits=logits)
 
 
 class ExplodingLM(torch.nn.Module):

@@ -11,9 +11,9 @@ import torch
 from transformers import LlamaForCausalLM
 
 from distillscope.models import tiny_model_config
+from distillscope.models.generate import Forced
 from distillscope.watermark.config import WatermarkConfig
 from distillscope.watermark.detector import KeyCandidate, spec_for
-from distillscope.watermark.lm import Forced
 from distillscope.watermark.processor import processors_for_account
 from distillscope.watermark.radioactivity import (
     candidates_with_controls,

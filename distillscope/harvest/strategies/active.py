@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.harvest.strategies.base import Query
-from distillscope.models.runtime import cache_keyword, prompt_ids
+from distillscope.models.runtime import prompt_ids
 from distillscope.records import Exchange
 
 PROBES = ("entropy", "disagreement")
@@ -176,71 +176,39 @@ class ActiveStrategy:
         tmp.replace(self.state_file)
 
 
-def _entropy(logits: Any) -> Any:
-    import torch
-
-    log_p = torch.log_softmax(logits.float(), dim=-1)
-    return -(log_p.exp() * log_p).sum(-1)
-
-
 def greedy_entropy(
     model: Any, tokenizer: Any, conversations: list[list[dict[str, Any]]], tokens: int, batch_size: int = 8
 ) -> list[float]:
-    """Mean next-token entropy along each prompt's greedy continuation (stops at EOS)."""
+    """Mean next-token entropy along each prompt's greedy continuation (the EOS step included)."""
     import torch
 
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    eos = tokenizer.eos_token_id
-    out: list[float] = []
-    for start in range(0, len(conversations), batch_size):
-        rows = [prompt_ids(tokenizer, c) for c in conversations[start : start + batch_size]]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        sums = torch.zeros(len(rows))
-        counts = torch.zeros(len(rows))
-        alive = torch.ones(len(rows), dtype=torch.bool)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.no_grad():
-            result = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-            for step in range(max(1, tokens)):
-                logits = result.logits[:, -1]
-                sums += torch.where(alive, _entropy(logits), torch.zeros(len(rows)))
-                counts += alive.float()
-                nxt = logits.argmax(-1)
-                alive &= nxt != eos
-                if not bool(alive.any()) or step == tokens - 1:
-                    break
-                ids = torch.cat([ids, nxt[:, None]], 1)
-                mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype)], 1)
-                positions = torch.cat([positions, positions[:, -1:] + 1], 1)
-                cache = getattr(result, "cache", None) or getattr(result, "past_key_values", None)
-                if cache is not None:  # incremental decoding with the KV cache
-                    result = model(
-                        input_ids=nxt[:, None], attention_mask=mask, position_ids=positions[:, -1:],
-                        use_cache=True, **{cache_keyword(model): cache},
-                    )  # fmt: skip
-                else:  # any causal LM module without a cache: recompute the prefix
-                    result = model(input_ids=ids, attention_mask=mask, position_ids=positions)
-        out.extend((sums / counts.clamp(min=1)).tolist())
+    from distillscope.models.generate import generate
+
+    prompts = [prompt_ids(tokenizer, c) for c in conversations]
+    answers = generate(
+        model, tokenizer, prompts, max_new_tokens=max(1, tokens), batch_size=batch_size, keep_logits=True
+    )
+    out = []
+    for answer in answers:
+        log_p = torch.log_softmax(answer.logits, dim=-1)
+        total = torch.zeros(())
+        for entropy in -(log_p.exp() * log_p).sum(-1):  # float32, step by step: scores stay bit-stable
+            total += entropy
+        out.append(float(total / len(answer.logits)))
     return out
 
 
 def answer_cross_entropy(
     model: Any, tokenizer: Any, conversations: list[list[dict[str, Any]]], answers: list[str]
 ) -> list[float]:
-    """The student's mean cross-entropy (nats/token) on each teacher answer."""
+    """The student's mean cross-entropy (nats/token) on each teacher answer (inf for an empty one)."""
     import torch
 
-    out = []
-    with torch.no_grad():
-        for conversation, answer in zip(conversations, answers, strict=True):
-            prompt = prompt_ids(tokenizer, conversation)
-            target = tokenizer.encode(answer, add_special_tokens=False)
-            if not target:
-                out.append(math.inf)
-                continue
-            logits = model(input_ids=torch.tensor([prompt + target])).logits[0]
-            log_p = torch.log_softmax(logits[len(prompt) - 1 : -1].float(), -1)
-            out.append(float(-log_p.gather(1, torch.tensor(target)[:, None]).mean()))
-    return out
+    from distillscope.models.generate import pad_token_id, teacher_force
+
+    pairs = [
+        (prompt_ids(tokenizer, c), tokenizer.encode(a, add_special_tokens=False))
+        for c, a in zip(conversations, answers, strict=True)
+    ]
+    forced = teacher_force(model, pairs, batch_size=1, max_length=None, pad_id=pad_token_id(tokenizer))
+    return [float(-torch.tensor(f.logprobs).mean()) if f.logprobs else math.inf for f in forced]

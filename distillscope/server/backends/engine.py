@@ -26,6 +26,7 @@ from typing import Any
 
 from distillscope.errors import DistillscopeError
 from distillscope.models.runtime import cache_keyword
+from distillscope.models.runtime import eos_token_ids as model_eos_ids
 from distillscope.server.backends.textstream import TextStream
 
 log = logging.getLogger("distillscope.server")
@@ -188,7 +189,8 @@ class BatchEngine:
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.context_length = context_length or _context_length(model)
-        self.eos_token_ids = set(eos_token_ids if eos_token_ids is not None else _eos_ids(model, tokenizer))
+        configured = eos_token_ids if eos_token_ids is not None else model_eos_ids(model, tokenizer)
+        self.eos_token_ids = set(configured)
         self.vocab = int(model.get_output_embeddings().weight.shape[0])
         # The model may sit on an accelerator; bookkeeping and sampling stay on the CPU, so seeded
         # sampling gives the same tokens wherever the model runs.
@@ -546,17 +548,6 @@ def _context_length(model: Any) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 2048
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in configured if isinstance(configured, list) else [configured]:
-        if isinstance(value, int):
-            ids.add(value)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
 
 
 def wait_idle(engine: BatchEngine, timeout: float = 10.0) -> bool:
