@@ -48,7 +48,9 @@ import numpy as np
 import pandas as pd
 
 from distillscope.detect import calibrate as cal
-from distillscope.detect.communities import Community, find_communities
+from distillscope.detect import coordination as coord
+from distillscope.detect.communities import Community, duplicate_share, find_communities
+from distillscope.detect.coordination import CoordinatedGroup
 from distillscope.detect.linkage import Links, build_links
 from distillscope.detect.signals import samples_by_account, signal_table
 from distillscope.detect.tables import FeatureTables, account_frame
@@ -211,6 +213,24 @@ def score(
             for a in com.members:
                 group_of[a] = (cid, p_group, com, facts)
 
+    for grp, facts in _coordinated(
+        sig, tables, samples, n_by, vectors, alpha, tuning, site_of, set(group_of), solo
+    ):
+        cid = campaign_id(grp.members)
+        com = Community(
+            members=grp.members,
+            cohesion=grp.playbook,
+            cohesion_p=grp.p_value,
+            duplicate_share=facts["duplicate_share"],
+            edges=0,
+            infra_edges=0,
+            kinds=grp.kinds,
+        )
+        record = _campaign_record(cid, grp.members, grp.p_value, by, acc, facts["links"], com, facts)
+        group_records.append(record)
+        for a in grp.members:
+            group_of[a] = (cid, grp.p_value, com, facts)
+
     out_accounts, campaigns = (
         [],
         [g for g in group_records if g["campaign"] in {v[0] for v in group_of.values()}],
@@ -223,7 +243,7 @@ def score(
         if a in group_of:
             cid, p_group, com, facts = group_of[a]
             final_p, campaign = min(own_p, p_group), cid
-            reasons = _campaign_reasons(a, cid, com, facts, links) + reasons
+            reasons = _campaign_reasons(a, cid, com, facts, facts.get("links", links)) + reasons
         flagged = final_p <= alpha
         if flagged and campaign is None:
             campaign = campaign_id([a])
@@ -240,6 +260,88 @@ def score(
     out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
     campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
     return Scored(out_accounts, campaigns, group_records, sig)
+
+
+def _coordinated(
+    sig: pd.DataFrame,
+    tables: FeatureTables,
+    samples: dict[str, list[str]],
+    n_by: dict[str, float],
+    vectors: dict[str, np.ndarray] | None,
+    alpha: float,
+    tuning: Tuning,
+    site_of: dict[str, set[str]],
+    taken: set[str],
+    solo: set[str],
+) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
+    """Campaigns carried by coordination (see coordination.py), after the candidates' communities.
+
+    First groups tied by rare infrastructure or timing (tested on topic and playbook), then,
+    among the accounts left that collect at least the typical account's share with prompts of
+    their own, groups of one topic (tested on the playbook alone).
+    """
+    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
+    links = build_links(pool, n_by, empty, empty, tables["infra"], tables["bins"], population=len(n_by))
+    tied = coord.test_groups(coord.tie_groups(links, pool), sig, samples, vectors, population=pool)
+    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links)
+    shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
+    own = sig[
+        (sig["n"] >= coord.MIN_REQUESTS)
+        & (sig["p_reach"] <= coord.MEMBER_REACH_P)
+        & (shared <= coord.MEMBER_SHARED)
+        & ~sig["account"].isin(taken | solo)
+    ]["account"].tolist()
+    topical = coord.test_groups(
+        coord.topic_groups(own, samples), sig, samples, vectors, grouped_on="topic", population=own
+    )
+    return out + _accept_coordinated(topical, sig, samples, alpha, tuning, site_of, taken, links)
+
+
+def _accept_coordinated(
+    tested: list[CoordinatedGroup],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    alpha: float,
+    tuning: Tuning,
+    site_of: dict[str, set[str]],
+    taken: set[str],
+    links: Links,
+) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
+    """The tested groups that are campaigns: extraordinary behaviour test, enough members of their own,
+    together more than a typical account, different prompts, not one customer."""
+    reach_ref = sig["reach"].to_numpy(dtype=float)
+    by = sig.set_index("account")
+    out = []
+    for grp in tested:
+        grp.members = [a for a in grp.members if a not in taken]
+        if grp.p_value > alpha or len(grp.members) < coord.MIN_GROUP:
+            continue
+        rows = by.loc[grp.members]
+        pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
+        p_reach = float(cal.robust_tail(np.array([pooled]), reach_ref, 0.5)[1][0])
+        dup = duplicate_share(grp.members, samples)
+        one_site, _ = _one_customer(grp.members, site_of)
+        if one_site or dup > tuning.max_duplicate_share or p_reach > tuning.group_reach_p:
+            continue
+        inside = set(grp.members)
+        for a in grp.members:
+            for kind, others in links.partners.get(a, {}).items():
+                grp.kinds[kind] = grp.kinds.get(kind, 0) + len(others & inside)
+        grp.kinds = {k: v // 2 for k, v in grp.kinds.items() if v}
+        facts = {
+            "pooled_reach": pooled,
+            "p_reach": p_reach,
+            "p_members": grp.p_value,
+            "typical": float(np.median(rows["p_own"])),
+            "one_customer": "",
+            "duplicate_share": dup,
+            "coordinated": grp,
+            "links": links,
+        }
+        taken |= inside
+        out.append((grp, facts))
+    return out
 
 
 def _tied_share(members: list[str], links: Links) -> float:
@@ -328,6 +430,9 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
 
 
 def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], links: Links) -> list[str]:
+    grp = facts.get("coordinated")
+    if grp is not None:
+        return _coordinated_reasons(cid, com, grp, facts) + _link_reasons(a, links)
     out = [
         f"member of campaign {cid}: {len(com.members)} accounts with one playbook (behavioural cohesion "
         f"{com.cohesion:.2f}, p = {com.cohesion_p:.1e} against random sets of candidates), together "
@@ -336,6 +441,35 @@ def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], l
         "one task split between accounts",
     ]
     return out + _link_reasons(a, links)
+
+
+def _coordinated_reasons(cid: str, com: Community, grp: CoordinatedGroup, facts: dict[str, Any]) -> list[str]:
+    together = (
+        f"together {np.exp(facts['pooled_reach']):,.0f} prompt x answer tokens (p = {facts['p_reach']:.1e})"
+    )
+    if grp.grouped_on == "topic":
+        head = (
+            f"member of campaign {cid}: {len(com.members)} accounts covering one topic space "
+            f"({len(grp.tied)} grouped on topic) with one playbook of parameters and answer lengths: "
+            f"similarity "
+            f"{grp.playbook:.2f} vs {grp.playbook_null:.2f} for random accounts of the same volume "
+            f"(p = {grp.p_value:.1e}, over the groups tested); {together}"
+        )
+    else:
+        head = (
+            f"member of campaign {cid}: {len(com.members)} accounts tied by rare shared infrastructure or "
+            f"synchronised timing ({len(grp.tied)} tied in all) running one playbook: topic similarity "
+            f"{grp.topic:.2f} vs {grp.topic_null:.2f} and parameter similarity {grp.playbook:.2f} vs "
+            f"{grp.playbook_null:.2f} for random accounts of the same volume "
+            f"(p = {grp.p_value:.1e}, over the "
+            f"groups tested); {together}"
+        )
+    return [
+        head,
+        "its own part: prompts nobody else asks verbatim, on the campaign's topics and playbook, collecting "
+        f"more than the log's typical account; the members ask different prompts ({com.duplicate_share:.0%} "
+        "asked verbatim by two or more)",
+    ]
 
 
 def _link_reasons(a: str, links: Links) -> list[str]:

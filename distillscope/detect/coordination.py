@@ -1,0 +1,248 @@
+"""Campaigns carried by coordination: accounts tied by rare infrastructure or timing that run one playbook.
+
+A hydra spreads one extraction over many accounts behind a proxy pool; each
+account asks ordinary-looking questions at ordinary volume, so none is a
+candidate on its own evidence. What gives them away is coordination, and this
+module tests it without letting the grouping grade its own work:
+
+1. *Grouping on coordination*: accounts are tied when they share rare
+   infrastructure (IPs, /24 or /48 ranges, user agents, weighted by rarity in the
+   whole log, :mod:`~distillscope.detect.linkage`) strongly enough
+   (:data:`TIE_MIN`), or are active in the same 10-minute bins. A payment id or an
+   organisation never ties accounts (one customer paying for its staff is normal);
+   groups mostly behind one range, one payment id or one organisation are one
+   customer and are not tested. Groups are Louvain communities of the tie graph.
+2. *Testing on behaviour*, which the grouping never looked at: the group's mean
+   pairwise topic similarity (TF-IDF of character 3-5-grams of sampled prompts,
+   or MiniLM centroids) and playbook similarity (answer length, max_tokens, CoT
+   and log-prob rates) are each compared with random *volume-matched* sets of the
+   same size drawn from the log's accounts (a normal tail over
+   :data:`NULL_DRAWS` draws); the group's p-value is the larger of the two
+   (intersection-union: the same topics *and* the same parameters). Accounts that
+   merely share a carrier NAT or a VPN exit are unrelated people, so their
+   behaviour is no more alike than random accounts'.
+3. *Members*: a member is kept when its own traffic is inside the playbook (its
+   mean similarity to the other members above the 95th percentile of random
+   accounts' similarity to them, for topic and playbook) and it does something
+   of its own: it collects at least as much as the log's typical account (reach
+   tail <= :data:`MEMBER_REACH_P`) with prompts nobody else asks verbatim.
+
+This module groups and tests; it must not score single accounts or read logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from distillscope.detect.calibrate import bands
+from distillscope.detect.communities import playbook_similarity, topic_similarity
+from distillscope.detect.linkage import KIND_MAX, Links
+
+#: Pair strength of shared rare infrastructure (without payment ids) that ties two accounts.
+TIE_MIN = 0.3
+#: Smallest group tested (a coordinated campaign spreads over several accounts).
+MIN_GROUP = 5
+#: Accounts with fewer requests are not tied into groups (too little behaviour to compare).
+MIN_REQUESTS = 10
+#: Accounts of the log the null sets are drawn from (volume-matched per member).
+REFERENCE = 400
+NULL_DRAWS = 200
+#: A member's own reach tail must be at most this (it collects at least the typical account's share).
+MEMBER_REACH_P = 0.5
+#: A member's prompts are its own: at most this share of its distinct prompts asked by other accounts.
+MEMBER_SHARED = 0.5
+#: Percentile of random accounts' similarity to the group that a member must exceed: members of a
+#: tied group are already tied by infrastructure or timing; members of a topic group only by topic.
+MEMBER_PERCENTILE = {"ties": 95.0, "topic": 99.0}
+SEED = 0
+NEIGHBOURS = 10
+TOPIC_SAMPLES = 8
+TOPIC_CHARS = 160
+#: Kinds of link that tie accounts (a payment id marks one customer and never ties).
+TIE_KINDS = ("ip", "ip24", "ua", "timing")
+
+
+@dataclass
+class CoordinatedGroup:
+    """A group tied by coordination, its behaviour test and the members kept."""
+
+    tied: list[str]  # every account the ties grouped
+    members: list[str]  # those inside the playbook with evidence of their own
+    p_topic: float
+    p_playbook: float
+    topic: float  # mean pairwise topic similarity of the tied group
+    topic_null: float  # its mean over random volume-matched sets
+    playbook: float
+    playbook_null: float
+    kinds: dict[str, int] = field(default_factory=dict)  # tied pairs by kind of link
+    grouped_on: str = "ties"  # "ties" (infrastructure, timing) or "topic" (then only the playbook tests it)
+
+    @property
+    def p_value(self) -> float:
+        if self.grouped_on == "topic":
+            return self.p_playbook
+        return max(self.p_topic, self.p_playbook)
+
+
+def tie_strength(kinds: dict[str, float]) -> float:
+    """0..1: how strongly rare infrastructure and timing (never payment ids) tie a pair."""
+    return min(1.0, sum(min(w, KIND_MAX.get(k, w)) for k, w in kinds.items() if k in TIE_KINDS))
+
+
+def tie_groups(links: Links, accounts: list[str]) -> list[list[str]]:
+    """Louvain communities (>= MIN_GROUP) of the graph of coordination ties."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    chosen = set(accounts)
+    for (a, b), kinds in links.pair_weight.items():
+        if a not in chosen or b not in chosen:
+            continue
+        w = tie_strength(kinds)
+        if w >= TIE_MIN or kinds.get("timing", 0.0) > 0:
+            graph.add_edge(a, b, weight=w)
+    if graph.number_of_edges() == 0:
+        return []
+    groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
+    return sorted((sorted(g) for g in groups if len(g) >= MIN_GROUP), key=lambda g: (-len(g), g[0]))
+
+
+def topic_groups(accounts: list[str], samples: dict[str, list[str]]) -> list[list[str]]:
+    """Louvain communities (>= MIN_GROUP) of the mutual nearest-neighbour graph of the accounts' prompts.
+
+    Prompts are TF-IDF vectors of character 3-4-grams of the first :data:`TOPIC_SAMPLES`
+    sampled prompts (:data:`TOPIC_CHARS` characters each); each account keeps its
+    :data:`NEIGHBOURS` most similar accounts, and an edge needs both ends to keep each other.
+    """
+    import networkx as nx
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [" \n".join(t[:TOPIC_CHARS] for t in samples.get(a, [])[:TOPIC_SAMPLES]).lower() for a in accounts]
+    if len(accounts) < MIN_GROUP or not any(d.strip() for d in docs):
+        return []
+    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, max_features=1 << 15)
+    x = tfidf.fit_transform(docs)
+    k = min(NEIGHBOURS, len(accounts) - 1)
+    near: list[set[int]] = []
+    for start in range(0, len(accounts), 1000):
+        block = (x[start : start + 1000] @ x.T).toarray()
+        for row, i in enumerate(range(start, min(start + 1000, len(accounts)))):
+            block[row, i] = -1.0
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        near.extend({int(j) for j, v in zip(t, block[r, t], strict=True) if v > 0} for r, t in enumerate(top))
+    graph = nx.Graph()
+    for i, mine in enumerate(near):
+        for j in mine:
+            if j > i and i in near[j]:
+                graph.add_edge(accounts[i], accounts[j], weight=float(x[i].multiply(x[j]).sum()))
+    if graph.number_of_edges() == 0:
+        return []
+    groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
+    return sorted((sorted(g) for g in groups if len(g) >= MIN_GROUP), key=lambda g: (-len(g), g[0]))
+
+
+def _mean_offdiag(m: np.ndarray) -> float:
+    k = len(m)
+    return float((m.sum() - np.trace(m)) / max(1, k * (k - 1)))
+
+
+def test_groups(
+    groups: list[list[str]],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None = None,
+    grouped_on: str = "ties",
+    population: list[str] | None = None,
+) -> list[CoordinatedGroup]:
+    """Behaviour tests of each group against random volume-matched sets of the accounts it was formed from."""
+    if not groups:
+        return []
+    rng = np.random.default_rng(SEED)
+    by = sig.set_index("account")
+    pool = population if population is not None else by.index[by["n"] >= MIN_REQUESTS].tolist()
+    in_groups = {a for g in groups for a in g}
+    outside = [a for a in pool if a not in in_groups]
+    if len(outside) < MIN_GROUP:
+        return []
+    reference = sorted(rng.choice(outside, size=min(REFERENCE, len(outside)), replace=False).tolist())
+    names = sorted(in_groups) + reference
+    index = {a: i for i, a in enumerate(names)}
+    vec = None
+    if vectors is not None and all(a in vectors for a in names):
+        vec = np.stack([vectors[a] for a in names])
+    topic = topic_similarity([" \n".join(samples.get(a, [])) for a in names], vec)
+    play = playbook_similarity(by.loc[names].reset_index())
+    ref_idx = np.array([index[a] for a in reference])
+    ref_band = bands(by.loc[reference, "n"].to_numpy(dtype=float))
+    by_band = {b: ref_idx[ref_band == b] for b in np.unique(ref_band)}
+    out = []
+    for group in groups:
+        idx = np.array([index[a] for a in group])
+        draws = _matched_draws(rng, bands(by.loc[group, "n"].to_numpy(dtype=float)), by_band, ref_idx)
+        t_obs = _mean_offdiag(topic[np.ix_(idx, idx)])
+        p_obs = _mean_offdiag(play[np.ix_(idx, idx)])
+        t_null = np.array([_mean_offdiag(topic[np.ix_(d, d)]) for d in draws])
+        p_null = np.array([_mean_offdiag(play[np.ix_(d, d)]) for d in draws])
+        members = _members_inside(group, idx, topic, play, ref_idx, by, MEMBER_PERCENTILE[grouped_on])
+        tested = len(groups)  # Bonferroni over the groups tested in this round
+        out.append(
+            CoordinatedGroup(
+                tied=group,
+                members=members,
+                p_topic=min(1.0, tested * _tail(t_obs, t_null)),
+                p_playbook=min(1.0, tested * _tail(p_obs, p_null)),
+                topic=t_obs,
+                topic_null=float(t_null.mean()),
+                playbook=p_obs,
+                playbook_null=float(p_null.mean()),
+                grouped_on=grouped_on,
+            )
+        )
+    return out
+
+
+def _tail(observed: float, null: np.ndarray) -> float:
+    spread = max(float(null.std()), 1e-3)
+    return float(max(norm.sf((observed - float(null.mean())) / spread), 1e-16))
+
+
+def _matched_draws(
+    rng: np.random.Generator, group_bands: np.ndarray, by_band: dict[int, np.ndarray], every: np.ndarray
+) -> list[np.ndarray]:
+    """NULL_DRAWS sets of reference accounts, each member replaced by a random account of its volume band."""
+    draws = []
+    for _ in range(NULL_DRAWS):
+        picks = []
+        for b in group_bands:
+            source = by_band.get(int(b))
+            if source is None or len(source) < 3:
+                source = every
+            picks.append(int(rng.choice(source)))
+        draws.append(np.array(picks))
+    return draws
+
+
+def _members_inside(
+    group: list[str],
+    idx: np.ndarray,
+    topic: np.ndarray,
+    play: np.ndarray,
+    ref_idx: np.ndarray,
+    by: pd.DataFrame,
+    percentile: float,
+) -> list[str]:
+    """Members inside the group's playbook (topic and parameters) that collect something of their own."""
+    k = len(idx)
+    t_in = (topic[np.ix_(idx, idx)].sum(axis=1) - np.diag(topic[np.ix_(idx, idx)])) / max(1, k - 1)
+    p_in = (play[np.ix_(idx, idx)].sum(axis=1) - np.diag(play[np.ix_(idx, idx)])) / max(1, k - 1)
+    t_ref = np.percentile(topic[np.ix_(ref_idx, idx)].mean(axis=1), percentile)
+    p_ref = np.percentile(play[np.ix_(ref_idx, idx)].mean(axis=1), percentile)
+    rows = by.loc[group]
+    shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
+    own = (rows["p_reach"].to_numpy() <= MEMBER_REACH_P) & (shared <= MEMBER_SHARED)
+    keep = (t_in > t_ref) & (p_in > p_ref) & own
+    return [a for a, k_ in zip(group, keep, strict=True) if k_]
