@@ -268,7 +268,8 @@ def watermark_hook(settings: ServeSettings) -> Callable[[str], list[Any]] | None
             config = WatermarkConfig.from_file(config)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"cannot read the watermark config {settings.watermark}: {exc}") from exc
-    config.master_secret()  # fail now, not on the first request, when the secret is missing
+    if config.needs_secret:  # a global mode with an explicit hashing_key has none
+        config.master_secret()  # fail now, not on the first request, when the secret is missing
 
     def processors_for(account: str) -> list[Any]:
         return processors_for_account(config, account)

@@ -253,3 +253,16 @@ def test_policy_defend_action_by_account_risk_and_watch_list():
         PolicyConfig.from_dict({"risk": {"defend": 2}})
     with pytest.raises(ValueError, match="watch.defend"):
         PolicyConfig.from_dict({"watch": {"defend": "yes"}})
+
+
+def test_a_global_watermark_with_an_explicit_key_needs_no_master_secret(monkeypatch):
+    from distillscope.serving import watermark_hook
+    from distillscope.watermark.config import WatermarkConfig
+
+    monkeypatch.delenv("DISTILLSCOPE_WATERMARK_SECRET", raising=False)
+    hook = watermark_hook(ServeSettings(watermark=WatermarkConfig(mode="global", hashing_key=7, delta=3.0)))
+    assert hook is not None
+    [processor] = hook("anyone")
+    assert processor.delta == 3.0
+    with pytest.raises(ConfigError, match="master secret"):
+        watermark_hook(ServeSettings(watermark=WatermarkConfig()))
