@@ -39,8 +39,8 @@ def make_dataset(out: Path, examples: int, top_k: int, student_layers: str) -> P
     from distillscope.evaluate.generate import _entry
     from distillscope.models import load_model
     from distillscope.models.runtime import prompt_ids
+    from distillscope.models.tokens import is_byte_level
     from distillscope.records import Exchange, write_jsonl
-    from distillscope.train.vocab import is_byte_level
 
     model, tokenizer = load_model()
     byte_level = is_byte_level(tokenizer)
@@ -78,7 +78,8 @@ def _peak_mb() -> float:
 def arm_distillscope(args: dict[str, Any], method: str, queue: Any) -> None:
     import torch
 
-    from distillscope.train.data import build_examples, load_dataset
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.data import build_examples
     from distillscope.train.loop import fit
     from distillscope.train.settings import TrainSettings
     from distillscope.train.student import make_student
@@ -145,8 +146,9 @@ def arm_trl(args: dict[str, Any], queue: Any) -> None:
 def arm_onpolicy(args: dict[str, Any], queue: Any) -> None:
     import torch
 
+    from distillscope.exchanges import load_dataset, prompt_messages
     from distillscope.models.runtime import prompt_ids
-    from distillscope.train.data import Example, load_dataset, prompt_messages
+    from distillscope.train.data import Example
     from distillscope.train.loop import fit
     from distillscope.train.onpolicy import OnPolicyBatches, open_scorer
     from distillscope.train.settings import TrainSettings

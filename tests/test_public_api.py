@@ -55,7 +55,7 @@ def test_import_is_cheap():
         ("distillscope.watermark.config", "WatermarkConfigError", ConfigError),
         ("distillscope.harvest.teacher", "TeacherError", ConfigError),
         ("distillscope.harvest.run", "HarvestError", DistillscopeError),
-        ("distillscope.train.data", "DatasetError", InputError),
+        ("distillscope.exchanges", "DatasetError", InputError),
         ("distillscope.guard.keys", "KeyStoreError", DistillscopeError),
         ("distillscope.share.export", "ShareInputError", InputError),
     ],

@@ -1,25 +1,46 @@
 """Evaluate students against teachers: fidelity, task accuracy, identity, cost; retention curves.
 
-Public API: :func:`evaluate_student` and :func:`run_curve`. Importing this package
-stays light: torch is loaded on first use.
+The face (names load on first use, so importing this package loads no torch):
+:func:`evaluate_student`, :func:`run_curve`, :func:`fidelity`,
+:func:`teacher_continuations`, :func:`make_teacher`, :func:`task_accuracy` and
+:func:`exchanges_from_model` (teacher exchanges written straight from a local model).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["evaluate_student", "run_curve"]
+from distillscope.lazyface import lazy_getattr
 
+if TYPE_CHECKING:
+    from distillscope.evaluate.curve import run_curve
+    from distillscope.evaluate.fidelity import fidelity, student_greedy
+    from distillscope.evaluate.generate import exchanges_from_model
+    from distillscope.evaluate.run import evaluate_student, teacher_continuations
+    from distillscope.evaluate.tasks import task_accuracy
+    from distillscope.evaluate.teachers import make_teacher
 
-def evaluate_student(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """See :func:`distillscope.evaluate.run.evaluate_student`."""
-    from distillscope.evaluate.run import evaluate_student as run
+__all__ = [
+    "evaluate_student",
+    "exchanges_from_model",
+    "fidelity",
+    "make_teacher",
+    "run_curve",
+    "student_greedy",
+    "task_accuracy",
+    "teacher_continuations",
+]
 
-    return run(*args, **kwargs)
-
-
-def run_curve(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """See :func:`distillscope.evaluate.curve.run_curve`."""
-    from distillscope.evaluate.curve import run_curve as run
-
-    return run(*args, **kwargs)
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "evaluate_student": "distillscope.evaluate.run",
+        "teacher_continuations": "distillscope.evaluate.run",
+        "run_curve": "distillscope.evaluate.curve",
+        "fidelity": "distillscope.evaluate.fidelity",
+        "student_greedy": "distillscope.evaluate.fidelity",
+        "exchanges_from_model": "distillscope.evaluate.generate",
+        "task_accuracy": "distillscope.evaluate.tasks",
+        "make_teacher": "distillscope.evaluate.teachers",
+    },
+)

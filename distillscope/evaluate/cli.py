@@ -35,8 +35,8 @@ def evaluate_command(
 ) -> None:
     """Fidelity (agreement, KL, CE, exact match), task accuracy, identity and cost of a student."""
     from distillscope.evaluate.run import evaluate_student
+    from distillscope.exchanges import DatasetError
     from distillscope.models import ModelNotFoundError
-    from distillscope.train.data import DatasetError
 
     try:
         result = evaluate_student(
@@ -121,9 +121,9 @@ def curve_command(
     """Train students at several budgets per dataset and plot score against queries and dollars."""
     from distillscope.errors import DistillscopeError
     from distillscope.evaluate.curve import run_curve
+    from distillscope.exchanges import DatasetError
     from distillscope.models import ModelNotFoundError
-    from distillscope.train.data import DatasetError
-    from distillscope.train.settings import TrainSettings
+    from distillscope.train import TrainSettings
 
     try:
         sizes = [int(b) for b in budgets.split(",") if b.strip()]

@@ -36,7 +36,7 @@ from typing import Any
 
 from distillscope.clitools import console
 from distillscope.evaluate.run import evaluate_student
-from distillscope.train.settings import TrainSettings
+from distillscope.train import TrainSettings
 
 ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their selection
 METRICS = {"agreement": "top-1 agreement with the teacher", "kl": "KL(teacher || student), nats/token"}
@@ -46,7 +46,7 @@ def dataset_label(spec: str) -> tuple[str, Path]:
     if "=" in spec and not Path(spec).exists():
         label, path = spec.split("=", 1)
         return label, Path(path)
-    from distillscope.train.data import load_dataset
+    from distillscope.exchanges import load_dataset
 
     data = load_dataset(spec)
     strategy = (data.manifest or {}).get("strategy") or (data.exchanges[0].provenance or {}).get("strategy")
@@ -78,13 +78,12 @@ def run_curve(
     """Train and score every (dataset, method, budget, seed); write curve.json and curve.png under ``out``."""
     from distillscope.evaluate.run import DEFAULT_PROMPTS, _messages_key, load_prompts, training_prompt_keys
     from distillscope.evaluate.teachers import make_teacher
-    from distillscope.train import train_student
-    from distillscope.train.data import load_dataset
-    from distillscope.train.student import make_student
+    from distillscope.exchanges import load_dataset
+    from distillscope.train import make_student, train_student
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-    from distillscope.train.settings import METHODS
+    from distillscope.train import METHODS
 
     arms_methods = list(dict.fromkeys(methods or []))
     unknown = [m for m in arms_methods if m not in METHODS]
@@ -167,8 +166,7 @@ def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> Tr
 
 def _calibration(path: Path) -> list[str] | None:
     """What ``train`` would measure ``auto:N`` on for this dataset (its first prompts)."""
-    from distillscope.train.data import DatasetError, load_dataset
-    from distillscope.train.student import calibration_texts
+    from distillscope.exchanges import DatasetError, calibration_texts, load_dataset
 
     try:
         return calibration_texts(load_dataset(path))

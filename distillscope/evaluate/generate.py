@@ -20,9 +20,8 @@ import torch
 
 from distillscope.models.generate import Generated, generate
 from distillscope.models.runtime import prompt_ids
-from distillscope.models.tokens import unicode_to_bytes
+from distillscope.models.tokens import is_byte_level, unicode_to_bytes
 from distillscope.records import Exchange, new_exchange_id
-from distillscope.train.vocab import is_byte_level
 
 
 @dataclass

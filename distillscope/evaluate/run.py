@@ -52,7 +52,7 @@ def load_prompts(spec: str, n: int, seed: int) -> list[list[dict[str, Any]]]:
     if path.suffix == ".txt":
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [[{"role": "user", "content": line}] for line in lines][:n]
-    from distillscope.train.data import load_dataset, prompt_messages
+    from distillscope.exchanges import load_dataset, prompt_messages
 
     return [prompt_messages(e) for e in load_dataset(path).exchanges][:n]
 
@@ -60,7 +60,7 @@ def load_prompts(spec: str, n: int, seed: int) -> list[list[dict[str, Any]]]:
 def training_prompt_keys(dataset: str | Path | None) -> set[str]:
     if dataset is None or not Path(dataset).exists():
         return set()
-    from distillscope.train.data import DatasetError, load_dataset, prompt_messages
+    from distillscope.exchanges import DatasetError, load_dataset, prompt_messages
 
     try:
         return {_messages_key(prompt_messages(e)) for e in load_dataset(dataset).exchanges}
@@ -106,7 +106,7 @@ def identity_answers(teacher: Any, student: Any, tokenizer: Any, max_new_tokens:
 
 
 def _cost(student_dir: Path | None, dataset: str | Path | None) -> dict[str, Any]:
-    from distillscope.train.card import read_training_info
+    from distillscope.train import read_training_info
 
     info = read_training_info(student_dir) if student_dir is not None else None
     if info is not None:
@@ -116,7 +116,7 @@ def _cost(student_dir: Path | None, dataset: str | Path | None) -> dict[str, Any
             "source": "training.json",
         }
     if dataset is not None:
-        from distillscope.train.data import load_dataset
+        from distillscope.exchanges import load_dataset
 
         data = load_dataset(dataset)
         return {"exchanges": len(data.exchanges), "cost_usd": data.cost_usd, "source": str(data.source)}
@@ -142,7 +142,7 @@ def evaluate_student(
 ) -> dict[str, Any]:
     """Evaluate ``student`` (a path, or ``(model, tokenizer)``) against ``teacher`` (see module doc)."""
     from distillscope.models import load_model
-    from distillscope.train.card import read_training_info
+    from distillscope.train import read_training_info
 
     student_dir = None if isinstance(student, tuple) else Path(student)
     model, tokenizer = student if isinstance(student, tuple) else load_model(student)

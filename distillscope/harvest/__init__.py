@@ -8,5 +8,66 @@ Python API: ``distillscope.harvest.run.harvest(HarvestSettings(...)) -> HarvestR
 ``prices``, ``preflight`` (dry run), ``progress``, ``output`` (rows, files,
 manifest), ``run`` (rounds), ``strategies/`` (what to ask).
 
-Nothing heavy is imported here, so ``distillscope --help`` stays fast.
+The face other components use is the names below (each loads on first use, so
+``distillscope --help`` stays fast): the run (:func:`harvest`, :class:`HarvestSettings`,
+:class:`HarvestResult`) and the request machinery that on-policy scoring reuses
+(cache, budget, pacing, dispatch, prices, request keys). Other components must
+not import harvest's modules directly.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from distillscope.lazyface import lazy_getattr
+
+if TYPE_CHECKING:
+    from distillscope.harvest.budget import Budget, Caps, Usage
+    from distillscope.harvest.cache import AnswerCache
+    from distillscope.harvest.canonical import canonical_json, normalise_base_url, request_key
+    from distillscope.harvest.client import TeacherClient
+    from distillscope.harvest.dispatch import Dispatcher, PlannedRequest, Result
+    from distillscope.harvest.limiter import RateLimiter
+    from distillscope.harvest.prices import Price, PriceTable
+    from distillscope.harvest.run import HarvestResult, harvest
+    from distillscope.harvest.settings import HarvestSettings
+
+_FACE = {
+    "harvest": "distillscope.harvest.run",
+    "HarvestResult": "distillscope.harvest.run",
+    "HarvestSettings": "distillscope.harvest.settings",
+    "Budget": "distillscope.harvest.budget",
+    "Caps": "distillscope.harvest.budget",
+    "Usage": "distillscope.harvest.budget",
+    "AnswerCache": "distillscope.harvest.cache",
+    "canonical_json": "distillscope.harvest.canonical",
+    "normalise_base_url": "distillscope.harvest.canonical",
+    "request_key": "distillscope.harvest.canonical",
+    "TeacherClient": "distillscope.harvest.client",
+    "Dispatcher": "distillscope.harvest.dispatch",
+    "PlannedRequest": "distillscope.harvest.dispatch",
+    "Result": "distillscope.harvest.dispatch",
+    "RateLimiter": "distillscope.harvest.limiter",
+    "Price": "distillscope.harvest.prices",
+    "PriceTable": "distillscope.harvest.prices",
+}
+__all__ = [
+    "AnswerCache",
+    "Budget",
+    "Caps",
+    "Dispatcher",
+    "HarvestResult",
+    "HarvestSettings",
+    "PlannedRequest",
+    "Price",
+    "PriceTable",
+    "RateLimiter",
+    "Result",
+    "TeacherClient",
+    "Usage",
+    "canonical_json",
+    "harvest",
+    "normalise_base_url",
+    "request_key",
+]
+__getattr__ = lazy_getattr(__name__, _FACE)

@@ -308,7 +308,7 @@ def _active_strategy(
 ) -> Any:
     from distillscope.harvest.strategies.active import ActiveStrategy
     from distillscope.harvest.strategies.files import read_prompts
-    from distillscope.train.settings import TrainSettings
+    from distillscope.train import TrainSettings
 
     pool, _ = read_prompts(pool_file, system=system, on_error="raise")
     settings = TrainSettings(student=student, **({"teacher": teacher_model} if teacher_model else {}))

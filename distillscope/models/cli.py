@@ -68,8 +68,7 @@ def _calibration(path: Path) -> list[str]:
     if path.suffix == ".txt":
         texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
-        from distillscope.train.data import load_dataset
-        from distillscope.train.student import calibration_texts
+        from distillscope.exchanges import calibration_texts, load_dataset
 
         texts = calibration_texts(load_dataset(path), n=64)
     if not texts:

@@ -7,6 +7,7 @@ turned back into bytes or matched across tokenizers. Pure Python; no model loadi
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 
 @lru_cache(maxsize=1)
@@ -31,3 +32,12 @@ def bytes_to_unicode() -> dict[int, str]:
 def unicode_to_bytes() -> dict[str, int]:
     """The reverse table: a byte-level BPE character -> its byte."""
     return {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def is_byte_level(tokenizer: Any) -> bool:
+    """Whether a (fast) tokenizer uses a byte-level pre-tokenizer or decoder."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    parts = [backend.pre_tokenizer, backend.decoder]
+    return any("ByteLevel" in repr(part) for part in parts if part is not None)

@@ -37,16 +37,17 @@ from typing import Any
 
 import torch
 
+from distillscope.exchanges import Dataset, calibration_texts, load_dataset
+from distillscope.exchanges import prompt_messages as messages_of
 from distillscope.models.runtime import prompt_ids, prompt_text
 from distillscope.train.align import align_answer
 from distillscope.train.card import provenance, write_card
-from distillscope.train.data import Dataset, Example, build_examples, collate, load_dataset
-from distillscope.train.data import prompt_messages as messages_of
+from distillscope.train.data import Example, build_examples, collate
 from distillscope.train.loop import StopTraining, TrainState, fit, stream_indices, total_steps
 from distillscope.train.losses import completion_ce, sparse_divergence
 from distillscope.train.scorer import ScorerConfig, ScoringBudgetExhausted, TeacherScorer
 from distillscope.train.settings import TrainSettings
-from distillscope.train.student import calibration_texts, make_student, save_student
+from distillscope.train.student import make_student, save_student
 from distillscope.train.vocab import TokenMapper
 
 
@@ -64,8 +65,7 @@ def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
     """A scorer for the run's teacher: its URL, or ``teacher`` served on a loopback port meanwhile."""
     import hashlib
 
-    from distillscope.harvest.canonical import normalise_base_url
-    from distillscope.harvest.prices import PriceTable
+    from distillscope.harvest import PriceTable, normalise_base_url
 
     prices = PriceTable.load(settings.prices_file)
     model_name = settings.teacher_model or settings.teacher

@@ -1,4 +1,5 @@
-"""``train_student(settings) -> Path``: dataset in, Hugging Face student directory out.
+"""``train_student(settings) -> Path``: dataset in, Hugging Face student directory out; and
+``fit_exchanges``: a few steps in memory on exchanges (active selection's retraining).
 
 Order of work: read and check the dataset (clear errors before any model is
 loaded), build the student, build examples, fit with checkpoints, save the model
@@ -9,15 +10,19 @@ after a finished run unless ``keep_checkpoints``.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from distillscope.exchanges import Dataset, calibration_texts, load_dataset
+from distillscope.records import Exchange
 from distillscope.train.card import provenance, write_card
-from distillscope.train.data import build_examples, load_dataset
-from distillscope.train.loop import fit
+from distillscope.train.data import build_examples
+from distillscope.train.loop import FitReport, fit
 from distillscope.train.settings import TrainSettings
-from distillscope.train.student import calibration_texts, make_student, save_student
+from distillscope.train.student import make_student, save_student
 
 
 def set_threads(threads: int | None) -> None:
@@ -47,3 +52,12 @@ def train_student(settings: TrainSettings) -> Path:
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
+
+
+def fit_exchanges(
+    model: Any, tokenizer: Any, exchanges: Sequence[Exchange], settings: TrainSettings
+) -> FitReport:
+    """Train ``model`` in memory on answered ``exchanges`` as ``settings`` say: no checkpoints, no card."""
+    dataset = Dataset(Path("<memory>"), list(exchanges), None)
+    examples, _ = build_examples(dataset, tokenizer, settings.max_seq_len, settings.uses_kd)
+    return fit(model, examples, settings, tokenizer.pad_token_id or 0)

@@ -28,13 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.errors import ConfigError, DistillscopeError
-from distillscope.harvest.budget import Budget, Caps, Usage
-from distillscope.harvest.cache import AnswerCache
-from distillscope.harvest.canonical import canonical_json, request_key
-from distillscope.harvest.client import TeacherClient
-from distillscope.harvest.dispatch import Dispatcher, PlannedRequest, Result
-from distillscope.harvest.limiter import RateLimiter
-from distillscope.harvest.prices import Price
+from distillscope.harvest import (
+    AnswerCache,
+    Budget,
+    Caps,
+    Dispatcher,
+    PlannedRequest,
+    Price,
+    RateLimiter,
+    Result,
+    TeacherClient,
+    Usage,
+    canonical_json,
+    request_key,
+)
 from distillscope.records import Exchange, write_jsonl
 
 PROBE_PROMPT = "The capital of France is Paris."

@@ -39,16 +39,6 @@ def make_student(
     return model, tokenizer, origin
 
 
-def calibration_texts(dataset: Any, n: int = 32) -> list[str]:
-    """The first ``n`` prompts of a training dataset, as text for ``auto:N``'s redundancy measure."""
-    from distillscope.train.data import prompt_messages
-
-    texts = []
-    for exchange in dataset.exchanges[:n]:
-        texts.append("\n".join(str(m.get("content") or "") for m in prompt_messages(exchange)))
-    return texts
-
-
 def add_lora(model: Any, settings: TrainSettings) -> Any:
     from peft import LoraConfig, get_peft_model
 

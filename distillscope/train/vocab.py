@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from distillscope.models.tokens import bytes_to_unicode
+from distillscope.models.tokens import bytes_to_unicode, is_byte_level
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,6 @@ class TokenMapping:
     id: int | None  # None: unmappable (its mass goes to the tail)
     exact: bool
     rule: str  # which rule of the policy decided
-
-
-def is_byte_level(tokenizer: Any) -> bool:
-    """Whether a (fast) tokenizer uses a byte-level pre-tokenizer or decoder."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return False
-    parts = [backend.pre_tokenizer, backend.decoder]
-    return any("ByteLevel" in repr(part) for part in parts if part is not None)
 
 
 def token_text(token: str, token_bytes: list[int] | None) -> tuple[str, bytes]:

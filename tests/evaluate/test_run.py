@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from distillscope.cli import app
 from distillscope.evaluate import evaluate_student, run_curve
 from distillscope.records import write_jsonl
-from distillscope.train.settings import TrainSettings
+from distillscope.train import TrainSettings
 
 PROMPTS = [[{"role": "user", "content": f"Count to {i}."}] for i in range(4)]
 
@@ -53,7 +53,7 @@ def test_evaluate_a_model_against_itself(tiny_model_dir: Path, tiny_dataset: Pat
 
 
 def test_training_prompts_are_held_out(tiny_model_dir: Path, tiny_dataset: Path) -> None:
-    from distillscope.train.data import load_dataset, prompt_messages
+    from distillscope.exchanges import load_dataset, prompt_messages
 
     seen = [prompt_messages(e) for e in load_dataset(tiny_dataset).exchanges[:2]]
     result = evaluate_student(
@@ -137,7 +137,7 @@ def _prompt_file(tmp_path: Path) -> Path:
 def test_curve_seeds_redraw_random_arms_keep_active_order_and_summarize(
     tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    from distillscope.train.data import load_dataset, prompt_messages
+    from distillscope.exchanges import load_dataset, prompt_messages
 
     active = tmp_path / "active"
     active.mkdir()

@@ -100,7 +100,7 @@ def test_stops_after_its_rounds_or_an_exhausted_pool(tokenizer) -> None:
 
 def test_retrains_the_student_between_rounds(tokenizer, tiny_model_dir: Path) -> None:
     from distillscope.models import load_model
-    from distillscope.train.settings import TrainSettings
+    from distillscope.train import TrainSettings
 
     model, tok = load_model(tiny_model_dir)
     before = [p.detach().clone() for p in model.parameters()]

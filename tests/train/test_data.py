@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from distillscope.cli import app
-from distillscope.train.data import DatasetError, build_examples, load_dataset
+from distillscope.exchanges import DatasetError, load_dataset
+from distillscope.train.data import build_examples
 
 
 def test_empty_file_is_a_clear_error(tmp_path: Path) -> None:

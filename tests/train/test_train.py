@@ -73,7 +73,8 @@ def test_resume_refuses_a_checkpoint_from_other_settings(dataset_file, tiny_mode
 def test_ctrl_c_saves_a_checkpoint_and_stops(dataset_file, tiny_model_dir, tmp_path) -> None:
     from transformers import AutoTokenizer
 
-    from distillscope.train.data import build_examples, load_dataset
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.data import build_examples
     from distillscope.train.loop import fit
     from distillscope.train.student import make_student
 
@@ -111,7 +112,8 @@ def test_topk_kd_with_lora_learns_and_saves_a_merged_model(dataset_file, tiny_mo
 def test_kd_loss_goes_down(dataset_file, tiny_model_dir, tmp_path) -> None:
     from transformers import AutoTokenizer
 
-    from distillscope.train.data import build_examples, load_dataset
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.data import build_examples
     from distillscope.train.loop import fit
     from distillscope.train.student import make_student
 

@@ -1,7 +1,7 @@
 """Active selection: ask the teacher where the current student is most uncertain, retrain, repeat.
 
 Each round: (1) the student is trained for a few steps on everything answered so
-far (``distillscope.train``'s loop, in memory); (2) every prompt of the pool not
+far (``distillscope.train.fit_exchanges``, in memory); (2) every prompt of the pool not
 yet asked is scored by a cheap probe; (3) the ``round_size`` highest-scoring
 prompts are the round. Probes:
 
@@ -133,8 +133,7 @@ class ActiveStrategy:
     def _ensure_model(self) -> None:
         if self.model is not None:
             return
-        from distillscope.train.settings import TrainSettings
-        from distillscope.train.student import make_student
+        from distillscope.train import TrainSettings, make_student
 
         self.settings = self.settings or TrainSettings()
         self.model, self.tokenizer, _ = make_student(self.settings)
@@ -144,19 +143,14 @@ class ActiveStrategy:
         keys = {exchange_key(e) for e in answered if e.response_text}
         if not keys - self._trained_on or self.train_steps < 1:
             return
-        from distillscope.train.data import Dataset, build_examples
-        from distillscope.train.loop import fit
-        from distillscope.train.settings import TrainSettings
+        from distillscope.train import TrainSettings, fit_exchanges
 
         usable = sorted((e for e in answered if e.response_text), key=lambda e: e.ts)
         settings = replace(
             self.settings or TrainSettings(),
             max_steps=self.train_steps, epochs=1000.0, progress=False, resume=False, stop_after=None,
         )  # fmt: skip
-        examples, _ = build_examples(
-            Dataset(Path("<active>"), usable, None), self.tokenizer, settings.max_seq_len, settings.uses_kd
-        )
-        fit(self.model, examples, settings, self.tokenizer.pad_token_id or 0)
+        fit_exchanges(self.model, self.tokenizer, usable, settings)
         self._trained_on = keys
 
     # -- persistence ---------------------------------------------------------------------

@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from onpolicy_evidence import EVAL, RUNS, SFT, log  # noqa: E402
 
 from distillscope.evaluate.run import evaluate_student  # noqa: E402
+from distillscope.exchanges import calibration_texts, load_dataset  # noqa: E402
 from distillscope.models import choose_layers, layer_redundancy, load_model  # noqa: E402
-from distillscope.train import train_student  # noqa: E402
-from distillscope.train.data import load_dataset  # noqa: E402
-from distillscope.train.student import calibration_texts, make_student  # noqa: E402
+from distillscope.train import (
+    make_student,  # noqa: E402
+    train_student,  # noqa: E402
+)
 
 OUT = Path("docs/evidence/train/layers.json")
 
