@@ -6,7 +6,8 @@
   variants match. Two accounts for which one cluster holds >= 30% of their
   traffic share a template.
 - Infrastructure: IPs, /24 (or /48) ranges, user agents and payment ids shared
-  by 2..cap accounts of the whole log. A value's weight falls with how many
+  by 2..cap accounts of the whole log (an organisation is one customer and never
+  links accounts). A value's weight falls with how many
   accounts use it, and values used by more than ``cap`` accounts (a carrier NAT,
   a browser's user agent) carry none. A payment id marks one customer: it is a
   weak link like the others, never a campaign by itself.
@@ -221,6 +222,8 @@ def build_links(
             m = len(everyone)
             links.value_accounts[(kind, value)] = m
             accs = sorted(everyone & chosen)
+            if kind == "org":  # one organisation is one customer: never a link between its accounts
+                continue
             if m < 2 or m > cap or len(accs) < 2:
                 continue
             w = KIND_WEIGHT.get(kind, 0.2) * _rarity(m, population)

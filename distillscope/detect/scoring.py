@@ -81,6 +81,8 @@ CONTENT = ["diversity", "dispersion"]
 PLAYBOOK_WEIGHTS = {"distill": 0.8, "logit_probe": 0.1, "unexplained_reach": 0.1}
 #: Benign patterns that explain a large reach, each a robust z-score at or below -EXPLAIN_Z.
 EXPLAIN_Z = 1.5
+#: Share of an account's sampled prompts opening with one instruction head that makes it "one template".
+ONE_TEMPLATE_SHARE = 0.5
 
 
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
@@ -90,7 +92,12 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     rules = [
         ("long contexts for short answers (an agent, a RAG app)", z["amplification"] <= -EXPLAIN_Z),
         ("short answers (a classifier, a batch job, an evaluation)", z["answer_len"] <= -EXPLAIN_Z),
-        ("one template (a batch job, a tool)", z["diversity"] <= -EXPLAIN_Z),
+        # one instruction over many inputs; a sweep of many task families is not one template
+        (
+            "one template (a batch job, a tool)",
+            (z["diversity"] <= -EXPLAIN_Z).to_numpy()
+            & (sig["top_head_share"].fillna(1.0) >= ONE_TEMPLATE_SHARE).to_numpy(),
+        ),
         (
             "the same prompts again and again",
             (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < 0.5,
@@ -360,14 +367,14 @@ ONE_CUSTOMER_SHARE = 0.5
 
 
 def _site_values(infra: pd.DataFrame) -> dict[str, set[str]]:
-    """Per account, the /24 (or /48) ranges and payment ids that carry a real share of its traffic."""
+    """Per account, its organisation, payment ids and the /24 (or /48) ranges with a share of its traffic."""
     if infra.empty:
         return {}
-    inf = infra[infra["kind"].isin(["ip24", "payment"])]
+    inf = infra[infra["kind"].isin(["ip24", "payment", "org"])]
     totals = infra[infra["kind"] == "ip24"].groupby("account")["cnt"].sum()
     out: dict[str, set[str]] = {}
     for account, kind, value, cnt in inf[["account", "kind", "value", "cnt"]].itertuples(index=False):
-        if kind == "payment" or cnt >= 0.3 * float(totals.get(account, cnt)):
+        if kind in ("payment", "org") or cnt >= 0.3 * float(totals.get(account, cnt)):
             out.setdefault(account, set()).add(f"{kind}:{value}")
     return out
 

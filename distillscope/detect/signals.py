@@ -20,6 +20,10 @@ One row per account, every signal oriented so that larger is more suspicious:
   same prompts, or a public benchmark other customers run too, adds nothing new;
 - ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
   sampled prompts (language-agnostic; templated traffic scores low);
+- ``top_head_share``: share of the sampled prompts that open with the account's most
+  common instruction head (the first :data:`HEAD_WORDS` words of the normalised
+  prompt): a batch job or a tool repeats one instruction over many inputs (near
+  1), an enumeration of task families sweeps many (1 / families), a person varies;
 - ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
   prompts' MiniLM embeddings.
 
@@ -28,17 +32,20 @@ This module computes numbers; it must not read logs, calibrate or decide.
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
+from distillscope import textsig
 from distillscope.detect.tables import FeatureTables
 
 PRIOR_REQUESTS = 10.0
 GRAM = 4
 DIVERSITY_SAMPLES = 12
 DIVERSITY_CHARS = 160
+HEAD_WORDS = 5
 
 
 def char_grams(text: str, size: int = GRAM) -> frozenset[str]:
@@ -54,6 +61,14 @@ def mean_pairwise_jaccard(texts: list[str]) -> float:
     if len(sets) < 3:
         return float("nan")
     return float(np.mean([len(a & b) / len(a | b) for a, b in combinations(sets, 2)]))
+
+
+def top_head_share(texts: list[str]) -> float:
+    """Share of the texts opening with their most common instruction head (NaN under three texts)."""
+    heads = [" ".join(textsig.normalise_prompt(t).split()[:HEAD_WORDS]) for t in texts if t and t.strip()]
+    if len(heads) < 3:
+        return float("nan")
+    return max(Counter(heads).values()) / len(heads)
 
 
 def samples_by_account(tables: FeatureTables) -> dict[str, list[str]]:
@@ -114,6 +129,7 @@ def signal_table(
     jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])
     out["sample_jaccard"] = jac
     out["diversity"] = 1.0 - jac
+    out["top_head_share"] = [top_head_share(samples.get(a, [])) for a in out["account"]]
     if dispersion is not None:
         out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]
     return out

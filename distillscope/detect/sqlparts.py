@@ -59,6 +59,7 @@ EX_COLUMNS = (
     "ip24",
     "ua",
     "payment_id",
+    "org",
     "model",
     "tmpl",
     "tmpl_words",
@@ -172,6 +173,9 @@ SELECT account, 'ua' AS kind, ua AS value, count(*) AS cnt FROM ex WHERE ua IS N
 UNION ALL
 SELECT account, 'payment' AS kind, payment_id AS value, count(*) AS cnt FROM ex WHERE payment_id IS NOT NULL
   GROUP BY account, payment_id
+UNION ALL
+SELECT account, 'org' AS kind, org AS value, count(*) AS cnt FROM ex WHERE org IS NOT NULL
+  GROUP BY account, org
 ORDER BY account, kind, value""",
         "bins": f"""
 SELECT DISTINCT account, CAST(floor(ts / {BIN_S}) AS BIGINT) AS bin FROM ex ORDER BY account, bin""",

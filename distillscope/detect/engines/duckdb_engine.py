@@ -21,7 +21,9 @@ from distillscope.records import LogFormatError, MalformedLine, OnError
 _MESSAGE_TYPE = '[{"role":"VARCHAR","content":"VARCHAR"}]'
 _ROW_TYPE = (
     '{"id":"VARCHAR","ts":"DOUBLE","account":"VARCHAR","ip":"VARCHAR","user_agent":"VARCHAR",'
-    '"payment_id":"VARCHAR","model":"VARCHAR","prompt":"VARCHAR","messages":' + _MESSAGE_TYPE + ","
+    '"payment_id":"VARCHAR","org":"VARCHAR","model":"VARCHAR","prompt":"VARCHAR","messages":'
+    + _MESSAGE_TYPE
+    + ","
     '"params":"JSON","status":"BIGINT","completion_tokens":"BIGINT","finish_reason":"VARCHAR",'
     '"response_text":"VARCHAR"}'
 )
@@ -29,6 +31,7 @@ _OPTIONAL = {
     "ip": "VARCHAR",
     "user_agent": "VARCHAR",
     "payment_id": "VARCHAR",
+    "org": "VARCHAR",
     "model": "VARCHAR",
     "prompt": "VARCHAR",
     "status": "BIGINT",
@@ -90,7 +93,7 @@ SELECT line_no,
       THEN '''messages'' must be a non-empty list of {{role, content}}'
     WHEN NOT {absent.format(i=5)} AND t[5] <> 'VARCHAR' THEN '''prompt'' must be a string'
     ELSE NULL END AS bad,
-  r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.model, r.prompt, r.messages,
+  r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.org, r.model, r.prompt, r.messages,
   CAST(r.params AS VARCHAR) AS params, r.status, r.completion_tokens, r.finish_reason,
   length(r.response_text) AS resp_len
 FROM m""")
@@ -151,7 +154,7 @@ def _stage_ex(con: Any) -> None:
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE ex AS
 WITH s AS (
-  SELECT account, id, ts, ip, user_agent AS ua, payment_id, model, params, status, completion_tokens,
+  SELECT account, id, ts, ip, user_agent AS ua, payment_id, org, model, params, status, completion_tokens,
     finish_reason, resp_len,
     coalesce(prompt, (list_filter(messages, lambda m: m.role = 'user'))[-1].content,
       array_to_string(list_transform(messages, lambda m: coalesce(m.content, '')), ' '), '') AS user_text,
@@ -171,7 +174,7 @@ SELECT account, id, ts, ip,
   CASE WHEN ip LIKE '%:%' THEN regexp_extract(ip, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
        WHEN regexp_matches(ip, '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$')
        THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
-  ua, payment_id, model, tmpl,
+  ua, payment_id, org, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
   {sp.cot_sql("ask_text", "duckdb")} AS cot,
   CASE WHEN lp_raw = 'true' OR coalesce(TRY_CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0

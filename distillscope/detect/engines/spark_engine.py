@@ -20,7 +20,8 @@ from distillscope.records import LogFormatError, MalformedLine, OnError
 
 _MESSAGES = "ARRAY<STRUCT<role: STRING, content: STRING>>"
 _ROW = (
-    "id STRING, ts DOUBLE, account STRING, ip STRING, user_agent STRING, payment_id STRING, model STRING, "
+    "id STRING, ts DOUBLE, account STRING, ip STRING, user_agent STRING, payment_id STRING, org STRING, "
+    "model STRING, "
     f"prompt STRING, messages {_MESSAGES}, params STRING, status BIGINT, completion_tokens BIGINT, "
     "finish_reason STRING, response_text STRING"
 )
@@ -28,6 +29,7 @@ _OPTIONAL = (
     "ip",
     "user_agent",
     "payment_id",
+    "org",
     "model",
     "prompt",
     "status",
@@ -112,7 +114,7 @@ SELECT line_no,
     WHEN NOT {absent.format("messages")} AND (r.messages IS NULL OR size(r.messages) = 0)
       THEN '''messages'' must be a non-empty list of {{role, content}}'
     ELSE NULL END AS bad,
-  r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.model, r.prompt, r.messages, r.params,
+  r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.org, r.model, r.prompt, r.messages, r.params,
   r.status, r.completion_tokens, r.finish_reason, length(r.response_text) AS resp_len
 FROM p""").cache().createOrReplaceTempView("src")
 
@@ -167,7 +169,7 @@ FROM r""").cache().createOrReplaceTempView("src")
 def _stage_ex(spark: Any) -> None:
     norm = sp.normalise_sql("user_text", "spark")
     spark.sql("""
-SELECT account, id, ts, ip, user_agent AS ua, payment_id, model, params, status, completion_tokens,
+SELECT account, id, ts, ip, user_agent AS ua, payment_id, org, model, params, status, completion_tokens,
   finish_reason, resp_len,
   coalesce(prompt, element_at(filter(messages, m -> m.role = 'user'), -1).content,
     array_join(transform(messages, m -> coalesce(m.content, '')), ' '), '') AS user_text,
@@ -187,7 +189,7 @@ SELECT account, id, ts, ip,
   CASE WHEN ip LIKE '%:%' THEN regexp_extract(ip, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
        WHEN ip RLIKE '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'
        THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
-  ua, payment_id, model, tmpl,
+  ua, payment_id, org, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
   {sp.cot_sql("ask_text", "spark")} AS cot,
   CASE WHEN lp_raw = 'true' OR coalesce(CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0
