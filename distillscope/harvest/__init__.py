@@ -1,7 +1,8 @@
 """harvest: query a teacher at scale without losing or double-paying anything.
 
-Python API: ``distillscope.harvest.run.harvest(HarvestSettings(...)) -> HarvestResult``
-(settings in :mod:`distillscope.harvest.settings`). Modules, one idea each:
+Python API: ``distillscope.harvest.harvest(HarvestSettings(...)) -> HarvestResult``;
+the strategy is a query strategy object or a :class:`StrategySettings` (chosen by
+``strategies.factory.make_strategy``). Modules, one idea each:
 ``canonical`` (request keys), ``cache`` (SQLite answers), ``budget`` (hard caps),
 ``limiter`` (RPM/TPM pacing from headers), ``client`` (one HTTP attempt),
 ``dispatch`` (cache -> budget -> limiter -> retries), ``teacher`` (URL or local),
@@ -9,10 +10,9 @@ Python API: ``distillscope.harvest.run.harvest(HarvestSettings(...)) -> HarvestR
 manifest), ``run`` (rounds), ``strategies/`` (what to ask).
 
 The face other components use is the names below (each loads on first use, so
-``distillscope --help`` stays fast): the run (:func:`harvest`, :class:`HarvestSettings`,
-:class:`HarvestResult`) and the request machinery that on-policy scoring reuses
-(cache, budget, pacing, dispatch, prices, request keys). Other components must
-not import harvest's modules directly.
+``distillscope --help`` stays fast): the run and its settings, and the request
+machinery that on-policy scoring reuses (cache, budget, pacing, dispatch, prices,
+request keys). Other components must not import harvest's modules directly.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ if TYPE_CHECKING:
     from distillscope.harvest.prices import Price, PriceTable
     from distillscope.harvest.run import HarvestResult, harvest
     from distillscope.harvest.settings import HarvestSettings
+    from distillscope.harvest.strategies.factory import StrategySettings, make_strategy
 
 _FACE = {
     "harvest": "distillscope.harvest.run",
     "HarvestResult": "distillscope.harvest.run",
     "HarvestSettings": "distillscope.harvest.settings",
+    "StrategySettings": "distillscope.harvest.strategies.factory",
+    "make_strategy": "distillscope.harvest.strategies.factory",
     "Budget": "distillscope.harvest.budget",
     "Caps": "distillscope.harvest.budget",
     "Usage": "distillscope.harvest.budget",
@@ -63,10 +66,12 @@ __all__ = [
     "PriceTable",
     "RateLimiter",
     "Result",
+    "StrategySettings",
     "TeacherClient",
     "Usage",
     "canonical_json",
     "harvest",
+    "make_strategy",
     "normalise_base_url",
     "request_key",
 ]

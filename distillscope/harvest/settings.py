@@ -15,8 +15,12 @@ from urllib.parse import urlsplit
 from distillscope.config import EMBEDDED_TEACHER
 from distillscope.harvest.formats import ANTHROPIC_HOSTS, APIS, FormatError, body_for_api
 from distillscope.harvest.strategies.base import Query, QueryStrategy
+from distillscope.harvest.strategies.factory import StrategySettings, make_strategy
 
 LOCAL = "local"
+BUDGET = "Budget (hard caps over the whole run, restarts included)"
+RATE = "Throughput and politeness"
+BATCH = "Provider batch APIs (half price, results within 24 h)"
 
 
 @dataclass
@@ -34,54 +38,170 @@ class HarvestSettings:
 
     ``batch`` sends through the provider's batch API (half price, results within
     ``batch_window``): OpenAI Batch or Anthropic Message Batches, by ``api``.
+
+    ``strategy`` is a query strategy object or a :class:`StrategySettings`, made
+    into one here. Each field's help is the ``distillscope harvest`` option's help
+    (the command's options are generated from these fields).
     """
 
-    out_dir: Path
-    strategy: QueryStrategy
-    teacher: str = LOCAL
-    model: str = EMBEDDED_TEACHER
-    api_key_env: str | None = None
-    api: str = "auto"
+    out_dir: Path = field(
+        metadata={
+            "argument": True,
+            "help": "Output directory: exchanges.parquet/.jsonl, manifest.json, cache.",
+        }
+    )
+    strategy: QueryStrategy | StrategySettings = field(metadata={"options_from": StrategySettings})
+    teacher: str = field(
+        default=LOCAL,
+        metadata={
+            "help": "Base URL: OpenAI-compatible (https://api.openai.com/v1, Gemini's "
+            "https://generativelanguage.googleapis.com/v1beta/openai), "
+            "Anthropic (https://api.anthropic.com/v1), or 'local': --model in-process."
+        },
+    )
+    api: str = field(
+        default="auto",
+        metadata={
+            "help": "Wire format of the teacher: openai (chat completions), anthropic (Messages), "
+            "or auto (anthropic for api.anthropic.com)."
+        },
+    )
+    model: str = field(
+        default=EMBEDDED_TEACHER,
+        metadata={"help": "Model name at the teacher; with --teacher local: embedded name or HF dir."},
+    )
+    api_key_env: str | None = field(
+        default=None,
+        metadata={
+            "help": "Environment variable holding the API key (default OPENAI_API_KEY, ANTHROPIC_API_KEY for "
+            "--api anthropic; never pass a key on the command line)."
+        },
+    )
     # sampling: part of every request body, hence of every cache key
-    max_new_tokens: int = 256
-    temperature: float | None = 0.7
-    top_p: float | None = None
-    seed: int | None = None
-    top_logprobs: int = 0
-    stop: list[str] | None = None
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "max_tokens of each request (the completion cap)."}
+    )
+    temperature: float | None = field(default=0.7, metadata={"help": "Sampling temperature."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling top_p."})
+    seed: int | None = field(default=None, metadata={"help": "Sampling seed sent to the teacher."})
+    top_logprobs: int = field(
+        default=0, metadata={"help": "Ask for the top K log-probs of every token (0: none)."}
+    )
+    stop: list[str] | None = field(default=None, metadata={"cli": False})
     # throughput and politeness
-    concurrency: int = 8
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 8
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 60.0
-    idempotency_keys: bool = True
+    concurrency: int = field(default=8, metadata={"panel": RATE, "help": "Requests in flight at most."})
+    rpm: float | None = field(
+        default=None,
+        metadata={"panel": RATE, "help": "Requests per minute (learned from x-ratelimit-* headers too)."},
+    )
+    tpm: float | None = field(default=None, metadata={"panel": RATE, "help": "Tokens per minute."})
+    timeout_s: float = field(
+        default=120.0,
+        metadata={"panel": RATE, "flags": ("--timeout",), "help": "Seconds per request attempt."},
+    )
+    max_retries: int = field(
+        default=8,
+        metadata={
+            "panel": RATE,
+            "help": "Retries of a transient failure (429, 5xx, timeout, dropped connection).",
+        },
+    )
+    backoff_base_s: float = field(default=0.5, metadata={"cli": False})
+    backoff_max_s: float = field(default=60.0, metadata={"cli": False})
+    idempotency_keys: bool = field(default=True, metadata={"cli": False})
     # budget (hard caps over the whole run, restarts included)
-    max_requests: int | None = None
-    max_tokens: int | None = None
-    max_cost: float | None = None
-    prices_file: Path | None = None
+    max_requests: int | None = field(
+        default=None, metadata={"panel": BUDGET, "help": "Answers paid for at most."}
+    )
+    max_tokens: int | None = field(
+        default=None, metadata={"panel": BUDGET, "help": "Tokens (prompt + completion) paid for at most."}
+    )
+    max_cost: float | None = field(default=None, metadata={"panel": BUDGET, "help": "US dollars at most."})
+    prices_file: Path | None = field(
+        default=None,
+        metadata={
+            "panel": BUDGET,
+            "flags": ("--prices",),
+            "help": "Price table override (JSON/TOML: {models: {NAME: {input, output}}} per 1M tokens).",
+        },
+    )
     # bookkeeping
-    dry_run: bool = False
-    terms: str | None = None
-    account: str = "harvest"
-    cache_path: Path | None = None
-    retry_failed: bool = False
-    max_rounds: int = 1000
-    progress: bool = True
-    local_max_batch_size: int = 8
-    extra_body: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "panel": BUDGET,
+            "flags": ("--dry-run",),
+            "help": "Print the pre-flight estimate; send nothing.",
+        },
+    )
+    terms: str | None = field(
+        default=None,
+        metadata={"help": "The teacher's terms of use as you understand them (recorded in the manifest)."},
+    )
+    account: str = field(
+        default="harvest", metadata={"help": "The harvesting identity recorded in every exchange."}
+    )
+    cache_path: Path | None = field(
+        default=None,
+        metadata={"flags": ("--cache",), "help": "Answer cache (SQLite); default OUT/cache.sqlite."},
+    )
+    retry_failed: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--retry-failed",),
+            "help": "Retry requests that failed permanently in an earlier run.",
+        },
+    )
+    max_rounds: int = field(default=1000, metadata={"cli": False})
+    progress: bool = field(
+        default=True, metadata={"flags": ("--progress/--no-progress",), "help": "Show a progress bar."}
+    )
+    local_max_batch_size: int = field(default=8, metadata={"cli": False})
+    extra_body: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
     # provider batch APIs
-    batch: bool = False
-    batch_poll_s: float = 30.0
-    batch_max_requests: int | None = None  # None: the provider's own limit
-    batch_max_bytes: int | None = None
-    on_interrupt: str = "ask"  # Ctrl-C with batches in flight: ask | cancel | keep
+    batch: bool = field(
+        default=False,
+        metadata={
+            "panel": BATCH,
+            "flags": ("--batch",),
+            "help": "Send through the provider's batch API (OpenAI Batch or Anthropic Message Batches) "
+            "at half price. Kill-safe at every stage: rerun the same command to resume the same batches.",
+        },
+    )
+    batch_poll_s: float = field(
+        default=30.0,
+        metadata={
+            "panel": BATCH,
+            "flags": ("--poll",),
+            "help": "Seconds between two polls of a running batch.",
+        },
+    )
+    batch_max_requests: int | None = field(
+        default=None,
+        metadata={
+            "panel": BATCH,
+            "help": "Requests per batch at most (default: the provider's limit, 50,000 OpenAI / 100,000 "
+            "Anthropic).",
+        },
+    )
+    batch_max_bytes: int | None = field(default=None, metadata={"cli": False})
+    on_interrupt: str = field(
+        default="ask",
+        metadata={
+            "panel": BATCH,
+            "help": "Ctrl-C while batches run: ask (on a terminal; otherwise keep), cancel them at the "
+            "provider, or keep them running (a rerun collects them).",
+        },
+    )
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
+        if isinstance(self.strategy, StrategySettings):
+            self.strategy = make_strategy(
+                self.strategy,
+                teacher_model=self.model if self.teacher == LOCAL else None,
+                state_file=self.out_dir / "active-rounds.json",
+            )
         if not isinstance(self.strategy, QueryStrategy):
             raise ValueError("strategy must implement QueryStrategy (a name and next_round())")
         if not self.teacher:
