@@ -19,54 +19,161 @@ DIVERGENCES = ("forward-kl", "reverse-kl", "jsd")
 
 @dataclass
 class TrainSettings:
-    """Everything one training run needs. ``dataset``: a harvest output dir, .parquet or .jsonl."""
+    """Everything one training run needs. ``dataset``: a harvest output dir, .parquet or .jsonl.
 
-    dataset: Path | None = None
-    out: Path | None = None
-    method: str = "sft"
-    alpha: float = 0.5  # mixed: alpha * top-k KD + (1 - alpha) * SFT; on-policy: alpha * divergence + ...
-    temperature: float = 1.0
-    renormalize: bool = False  # top-k KD over the k ids only, instead of k + a tail bucket
-    teacher: str = EMBEDDED_TEACHER  # what the layer-subset student is copied from
-    student: str | None = None  # any local HF causal LM path instead of a layer subset
-    student_layers: str = "every-other"
-    lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_targets: str = "q_proj,k_proj,v_proj,o_proj"
-    learning_rate: float = 5e-5
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_seq_len: int = 256
-    epochs: float = 2.0
-    max_steps: int = 300
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    seed: int = 0
-    save_every: int = 50
-    resume: bool = False
-    stop_after: int | None = None  # stop (with a checkpoint) after this global step: train in chunks
-    keep_checkpoints: bool = False
-    limit: int | None = None  # use only the first N exchanges (by harvest time): budgets of a curve
-    threads: int | None = None
-    progress: bool = True
+    Each field's help is the ``distillscope train`` option's help (the command's
+    options are generated from these fields)."""
+
+    dataset: Path | None = field(
+        default=None,
+        metadata={
+            "argument": True,
+            "required": True,
+            "help": "Harvest output dir, or a .parquet/.jsonl exchanges file.",
+        },
+    )
+    out: Path | None = field(
+        default=None,
+        metadata={
+            "flags": ("--out", "-o"),
+            "required": True,
+            "help": "Directory for the student (Hugging Face format).",
+        },
+    )
+    method: str = field(
+        default="sft",
+        metadata={
+            "help": "sft (sequence KD) | topk-kd (API top_logprobs) | mixed | on-policy (the student "
+            "samples, the teacher scores its samples through /v1/completions with echo + logprobs)."
+        },
+    )
+    alpha: float = field(
+        default=0.5,
+        metadata={
+            "help": "mixed: weight of top-k KD; on-policy: weight of the divergence "
+            "(1 - alpha: SFT on answers)."
+        },
+    )
+    temperature: float = field(default=1.0, metadata={"help": "KD temperature (loss scaled by T^2)."})
+    renormalize: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--renormalize/--no-renormalize",),
+            "help": "Renormalise over the top-k instead of a tail bucket.",
+        },
+    )
+    teacher: str = field(
+        default=EMBEDDED_TEACHER, metadata={"help": "Model the layer-subset student is cut from."}
+    )
+    student: str | None = field(
+        default=None, metadata={"help": "Any local Hugging Face causal LM directory as the student."}
+    )
+    student_layers: str = field(
+        default="every-other",
+        metadata={
+            "help": "Teacher layers to keep: every-other, first:N, spread:N, 0,2,4, auto:N (measured)."
+        },
+    )
+    lora: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--lora/--no-lora",),
+            "help": "Train LoRA adapters (peft) instead of all weights.",
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_targets: str = field(
+        default="q_proj,k_proj,v_proj,o_proj", metadata={"help": "LoRA target modules, comma-separated."}
+    )
+    learning_rate: float = field(
+        default=5e-5, metadata={"flags": ("--lr",), "help": "Peak learning rate (AdamW, linear decay)."}
+    )
+    batch_size: int = field(default=8, metadata={"help": "Sequences per step."})
+    grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
+    max_seq_len: int = field(default=256, metadata={"help": "Prompt + answer tokens per sequence."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the data (capped by --max-steps)."})
+    max_steps: int = field(default=300, metadata={"help": "Hard cap on optimizer steps."})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Share of the steps spent warming up."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    seed: int = field(default=0, metadata={"help": "Seed of the data order and initialisation."})
+    save_every: int = field(default=50, metadata={"help": "Checkpoint every N steps."})
+    resume: bool = field(
+        default=False,
+        metadata={"flags": ("--resume/--no-resume",), "help": "Continue from the checkpoint in --out."},
+    )
+    stop_after: int | None = field(
+        default=None,
+        metadata={"help": "Stop (with a checkpoint) after this step; --resume goes on (train in chunks)."},
+    )
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--keep-checkpoints/--no-keep-checkpoints",),
+            "help": "Keep the checkpoint after a finished run.",
+        },
+    )
+    limit: int | None = field(
+        default=None,
+        metadata={"help": "Use only the first N exchanges (by harvest time): the budgets of a curve."},
+    )
+    threads: int | None = field(
+        default=None, metadata={"help": "CPU threads for torch (default: all cores, at most 8)."}
+    )
+    progress: bool = field(
+        default=True, metadata={"flags": ("--progress/--no-progress",), "help": "Show a progress bar."}
+    )
     # on-policy: the student samples, the teacher scores through /v1/completions (echo + logprobs)
-    teacher_url: str | None = None  # OpenAI-compatible base URL; None: serve `teacher` on loopback
-    teacher_model: str | None = None  # model name sent to the teacher URL (default: `teacher`)
-    teacher_template: str | None = None  # tokenizer dir whose chat template renders prompts for the teacher
-    api_key_env: str = "OPENAI_API_KEY"
-    score_top_k: int = 5  # logprobs k of each scoring call (OpenAI's legacy limit is 5)
-    sample_tokens: int = 48  # longest student sample
-    sample_temperature: float = 1.0
-    divergence: str = "reverse-kl"  # forward-kl | reverse-kl | jsd
-    beta: float = 0.5  # jsd mixture weight
-    max_cost: float | None = None  # USD cap on teacher spend (SFT answers used + scoring calls)
-    price_model: str | None = None  # price scoring calls as this model of the price table
-    prices_file: Path | None = None
-    rpm: float | None = None  # teacher requests per minute
-    scoring_cache: Path | None = None  # default: <out>/scoring/cache.sqlite
-    extra: dict[str, Any] = field(default_factory=dict)
+    teacher_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "on-policy: the teacher's OpenAI-compatible base URL "
+            "(default: serve --teacher on loopback)."
+        },
+    )
+    teacher_model: str | None = field(
+        default=None, metadata={"help": "on-policy: model name sent to --teacher-url (default: --teacher)."}
+    )
+    teacher_template: str | None = field(
+        default=None,
+        metadata={"help": "on-policy: tokenizer dir whose chat template renders prompts for a URL teacher."},
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "on-policy: env variable holding the API key."}
+    )
+    score_top_k: int = field(
+        default=5, metadata={"help": "on-policy: logprobs k of each scoring call (OpenAI allows 5)."}
+    )
+    sample_tokens: int = field(default=48, metadata={"help": "on-policy: longest student sample, in tokens."})
+    sample_temperature: float = field(
+        default=1.0, metadata={"help": "on-policy: the student's sampling temperature."}
+    )
+    divergence: str = field(
+        default="reverse-kl", metadata={"help": "on-policy: reverse-kl | forward-kl | jsd."}
+    )
+    beta: float = field(default=0.5, metadata={"help": "on-policy: the jsd mixture weight."})
+    max_cost: float | None = field(
+        default=None,
+        metadata={
+            "help": "on-policy: USD cap on teacher spend (answers trained on + scoring); plans the steps."
+        },
+    )
+    price_model: str | None = field(
+        default=None, metadata={"help": "on-policy: price scoring calls as this model of the table."}
+    )
+    prices_file: Path | None = field(
+        default=None,
+        metadata={
+            "flags": ("--prices",),
+            "help": "on-policy: price table override (JSON/TOML, USD per M tokens).",
+        },
+    )
+    rpm: float | None = field(default=None, metadata={"help": "on-policy: teacher requests per minute."})
+    scoring_cache: Path | None = field(
+        default=None, metadata={"help": "on-policy: SQLite cache of scoring calls (default in --out)."}
+    )
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
