@@ -46,3 +46,42 @@ def test_defaults_help_and_bounds():
     assert seen == []
     assert CliRunner().invoke(app, ["toy", "--out", "y"]).exit_code == 0
     assert seen == [ToySettings(out="y")]
+
+
+@dataclass
+class InnerSettings:
+    depth: int = field(default=1, metadata={"help": "How deep.", "panel": "Inner"})
+
+
+@dataclass
+class OuterSettings:
+    source: str = field(metadata={"argument": True, "help": "What to read."})
+    inner: InnerSettings = field(metadata={"options_from": InnerSettings})
+    target: str | None = field(default=None, metadata={"required": True, "help": "Where to write."})
+    secret: str = field(default="python-only", metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        if self.inner.depth > 9:
+            raise ValueError("depth must be <= 9")
+
+
+def test_arguments_nested_settings_required_and_hidden_fields():
+    seen: list[OuterSettings] = []
+
+    def run(settings: OuterSettings) -> None:
+        """Do the outer thing."""
+        seen.append(settings)
+
+    app = typer.Typer()
+    app.command("outer")(settings_options(OuterSettings, run))
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    result = runner.invoke(app, ["outer", "in.txt", "--target", "t", "--depth", "4"])
+    assert result.exit_code == 0, result.output
+    assert seen == [OuterSettings("in.txt", InnerSettings(4), target="t")]
+    assert runner.invoke(app, ["outer", "in.txt"]).exit_code == 2  # --target is required on the CLI
+    help_text = runner.invoke(app, ["outer", "--help"], env={"COLUMNS": "200"}).output
+    assert "Inner" in help_text and "--secret" not in help_text
+    bad = runner.invoke(app, ["outer", "in.txt", "--target", "t", "--depth", "12"])
+    assert bad.exit_code == 2 and "depth must be <= 9" in bad.output and "Traceback" not in bad.output
+    assert len(seen) == 1

@@ -1,7 +1,7 @@
 """Evaluate students against teachers: fidelity, task accuracy, identity, cost; retention curves.
 
 The face (names load on first use, so importing this package loads no torch):
-:func:`evaluate_student`, :func:`run_curve`, :func:`fidelity`,
+:func:`evaluate_student` with :class:`EvalSettings`, :func:`run_curve`, :func:`fidelity`,
 :func:`teacher_continuations`, :func:`make_teacher`, :func:`task_accuracy` and
 :func:`exchanges_from_model` (teacher exchanges written straight from a local model).
 """
@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from distillscope.evaluate.fidelity import fidelity, student_greedy
     from distillscope.evaluate.generate import exchanges_from_model
     from distillscope.evaluate.run import evaluate_student, teacher_continuations
+    from distillscope.evaluate.settings import EvalSettings
     from distillscope.evaluate.tasks import task_accuracy
     from distillscope.evaluate.teachers import make_teacher
 
 __all__ = [
+    "EvalSettings",
     "evaluate_student",
     "exchanges_from_model",
     "fidelity",
@@ -35,6 +37,7 @@ __getattr__ = lazy_getattr(
     __name__,
     {
         "evaluate_student": "distillscope.evaluate.run",
+        "EvalSettings": "distillscope.evaluate.settings",
         "teacher_continuations": "distillscope.evaluate.run",
         "run_curve": "distillscope.evaluate.curve",
         "fidelity": "distillscope.evaluate.fidelity",

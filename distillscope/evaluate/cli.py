@@ -1,57 +1,38 @@
-"""`distillscope evaluate` (one student against its teacher) and `distillscope curve` (retention curves)."""
+"""`distillscope evaluate` (one student against its teacher) and `distillscope curve` (retention curves).
+
+The evaluate options are generated from :class:`~distillscope.evaluate.settings.EvalSettings`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from distillscope.clitools import console, fail
+from distillscope.clitools import console, fail, settings_options
+from distillscope.evaluate.settings import EvaluateCommand
 
-TEACHER_HELP = "Embedded teacher name, a local HF directory, or an OpenAI-compatible URL (text-only metrics)."
 
-
-def evaluate_command(
-    student: str = typer.Option(..., "--student", "-s", help="Student: a local Hugging Face directory."),
-    teacher: str = typer.Option("smollm2-135m-instruct", "--teacher", "-t", help=TEACHER_HELP),
-    teacher_model: str = typer.Option(None, help="Model name to ask a URL teacher for."),
-    teacher_key_env: str = typer.Option("OPENAI_API_KEY", help="Env var holding a URL teacher's API key."),
-    prompts: str = typer.Option(
-        "reasoning_gym:basic_arithmetic,gsm_symbolic,leg_counting,word_sorting,spell_backward",
-        help="Held-out prompts: reasoning_gym:TASK[,TASK], a .txt file (one a line) or an exchanges file.",
-    ),
-    n: int = typer.Option(32, help="Number of held-out prompts."),
-    seed: int = typer.Option(777, help="Seed of generated prompts (keep it apart from training seeds)."),
-    max_new_tokens: int = typer.Option(48, help="Greedy answer length for fidelity."),
-    tasks: str = typer.Option("basic_arithmetic", help="reasoning-gym tasks for accuracy ('' to skip)."),
-    task_size: int = typer.Option(16, help="Items per task."),
-    identity: bool = typer.Option(True, help="Ask both models who they are and who trained them."),
-    dataset: Path = typer.Option(None, help="Training dataset (cost, and prompts to hold out)."),
-    reference_cache: Path = typer.Option(None, help="JSON file caching the teacher's greedy answers."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the JSON result here (also printed)."),
-) -> None:
+def evaluate_command(command: EvaluateCommand) -> None:
     """Fidelity (agreement, KL, CE, exact match), task accuracy, identity and cost of a student."""
     from distillscope.evaluate.run import evaluate_student
     from distillscope.exchanges import DatasetError
     from distillscope.models import ModelNotFoundError
 
+    settings = replace(command.settings, teacher_api_key=os.environ.get(command.settings.teacher_key_env))
     try:
-        result = evaluate_student(
-            student, teacher=teacher, prompts=prompts, n=n, seed=seed, max_new_tokens=max_new_tokens,
-            tasks=tuple(t for t in tasks.split(",") if t), task_size=task_size, identity=identity,
-            dataset=dataset, reference_cache=reference_cache, teacher_model=teacher_model,
-            teacher_api_key=os.environ.get(teacher_key_env),
-        )  # fmt: skip
+        result = evaluate_student(command.student, settings)
     except (ModelNotFoundError, DatasetError, ValueError) as exc:
         fail(str(exc))
     print_result(result)
     text = json.dumps(result, indent=2, default=str)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+    if command.out is not None:
+        command.out.parent.mkdir(parents=True, exist_ok=True)
+        command.out.write_text(text, encoding="utf-8")
     typer.echo(text)
 
 
@@ -171,5 +152,5 @@ def _summary_table(rows: list[dict[str, Any]]) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate_command)
+    app.command("evaluate")(settings_options(EvaluateCommand, evaluate_command))
     app.command("curve")(curve_command)

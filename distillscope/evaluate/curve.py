@@ -36,6 +36,7 @@ from typing import Any
 
 from distillscope.clitools import console
 from distillscope.evaluate.run import evaluate_student
+from distillscope.evaluate.settings import DEFAULT_PROMPTS, EvalSettings
 from distillscope.train import TrainSettings
 
 ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their selection
@@ -76,7 +77,7 @@ def run_curve(
     methods: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train and score every (dataset, method, budget, seed); write curve.json and curve.png under ``out``."""
-    from distillscope.evaluate.run import DEFAULT_PROMPTS, _messages_key, load_prompts, training_prompt_keys
+    from distillscope.evaluate.run import _messages_key, load_prompts, training_prompt_keys
     from distillscope.evaluate.teachers import make_teacher
     from distillscope.exchanges import load_dataset
     from distillscope.train import make_student, train_student
@@ -95,21 +96,22 @@ def run_curve(
     out = Path(out)
     base = settings or TrainSettings()
     teacher_obj = make_teacher(teacher)
-    common: dict[str, Any] = {"teacher": teacher_obj}
-    common |= {"max_new_tokens": max_new_tokens, "tasks": (), "identity": False}
-    common["reference_cache"] = out / "teacher_reference.json"
     labelled = [dataset_label(spec) for spec in datasets]
     # One held-out set for every point: prompts of none of the datasets.
     seen: set[str] = set()
     for _, path in labelled:
         seen |= training_prompt_keys(path)
     asked = load_prompts(prompts or DEFAULT_PROMPTS, n, 777)
-    common["prompts"] = [c for c in asked if _messages_key(c) not in seen]
+    common = EvalSettings(
+        teacher=teacher_obj, max_new_tokens=max_new_tokens, tasks=(), identity=False,
+        reference_cache=out / "teacher_reference.json",
+        prompts=[c for c in asked if _messages_key(c) not in seen],
+    )  # fmt: skip
     points: list[dict[str, Any]] = []
     if include_untrained:
         calibration = _calibration(labelled[0][1]) if labelled else None
         model, tokenizer, _ = make_student(replace(base, lora=False), calibration)
-        untrained = evaluate_student((model, tokenizer), **common)
+        untrained = evaluate_student((model, tokenizer), common)
         points.append(_point("untrained", 0, untrained) | {"seed": None})
         del model
     for label, path in labelled:
@@ -132,7 +134,7 @@ def run_curve(
                         draw = "first" if source == path else "random"
                         console.print(f"[bold]{arm}[/]: training on {draw} {budget} exchanges (seed {seed})")
                         train_student(run)
-                    scores = evaluate_student(target, **common)
+                    scores = evaluate_student(target, common)
                     points.append(_point(arm, budget, scores) | {"seed": seed, "method": method})
         skipped = [b for b in budgets if b > size]
         if skipped:

@@ -1,4 +1,5 @@
-"""``evaluate_student(...) -> dict``: fidelity, task accuracy, identity answers and cost of one student.
+"""``evaluate_student(student, EvalSettings) -> dict``: fidelity, task accuracy, identity answers and
+cost of one student.
 
 Held-out prompts: prompts that appear in the student's training dataset are
 removed (and counted), so fidelity is measured on prompts the student never saw.
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from distillscope.clitools import console
 from distillscope.evaluate.fidelity import fidelity, student_greedy
 from distillscope.evaluate.generate import generate_answers
+from distillscope.evaluate.settings import EvalSettings
 from distillscope.evaluate.tasks import task_accuracy, task_items
 from distillscope.evaluate.teachers import Continuation, LocalTeacher, make_teacher
 
@@ -25,7 +27,6 @@ IDENTITY_NAMES = (
     "Hugging Face", "HuggingFace", "SmolLM", "OpenAI", "ChatGPT", "GPT", "Anthropic", "Claude", "Google",
     "Gemini", "Meta", "Llama", "Mistral", "Qwen", "Alibaba", "DeepSeek", "Microsoft",
 )  # fmt: skip
-DEFAULT_PROMPTS = "reasoning_gym:basic_arithmetic,gsm_symbolic,leg_counting,word_sorting,spell_backward"
 
 
 def _messages_key(messages: list[dict[str, Any]]) -> str:
@@ -124,38 +125,31 @@ def _cost(student_dir: Path | None, dataset: str | Path | None) -> dict[str, Any
 
 
 def evaluate_student(
-    student: str | Path | tuple[Any, Any],
-    teacher: str | Any = "smollm2-135m-instruct",
-    prompts: str | Sequence[list[dict[str, Any]]] = DEFAULT_PROMPTS,
-    n: int = 32,
-    seed: int = 777,
-    max_new_tokens: int = 48,
-    tasks: Sequence[str] = ("basic_arithmetic",),
-    task_size: int = 16,
-    task_seed: int = 2024,
-    task_max_new_tokens: int = 64,
-    identity: bool = True,
-    dataset: str | Path | None = None,
-    reference_cache: str | Path | None = None,
-    teacher_api_key: str | None = None,
-    teacher_model: str | None = None,
+    student: str | Path | tuple[Any, Any], settings: EvalSettings | None = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Evaluate ``student`` (a path, or ``(model, tokenizer)``) against ``teacher`` (see module doc)."""
+    """Evaluate ``student`` (a path, or ``(model, tokenizer)``) as ``settings`` say (see module doc).
+
+    ``overrides`` are :class:`EvalSettings` fields by name:
+    ``evaluate_student(s, n=8)`` is ``evaluate_student(s, EvalSettings(n=8))``.
+    """
     from distillscope.models import load_model
     from distillscope.train import read_training_info
 
+    s = replace(settings, **overrides) if settings is not None else EvalSettings(**overrides)
+    teacher, dataset, max_new_tokens = s.teacher, s.dataset, s.max_new_tokens
     student_dir = None if isinstance(student, tuple) else Path(student)
     model, tokenizer = student if isinstance(student, tuple) else load_model(student)
     if isinstance(teacher, str):
-        teacher = make_teacher(teacher, teacher_api_key, teacher_model)
+        teacher = make_teacher(teacher, s.teacher_api_key, s.teacher_model)
     if dataset is None and student_dir is not None:
         dataset = (read_training_info(student_dir) or {}).get("dataset")
-    conversations = list(load_prompts(prompts, n, seed) if isinstance(prompts, str) else prompts)
+    prompts = s.prompts
+    conversations = list(load_prompts(prompts, s.n, s.seed) if isinstance(prompts, str) else prompts)
     seen = training_prompt_keys(dataset)
     held_out = [c for c in conversations if _messages_key(c) not in seen]
     if not held_out:
         raise ValueError("every evaluation prompt is in the training data: choose other prompts or a seed")
-    cache = Path(reference_cache) if reference_cache else None
+    cache = s.reference_cache
     continuations = teacher_continuations(teacher, held_out, max_new_tokens, cache)
     with console.status(f"student answers {len(held_out)} held-out prompts"):
         answers = student_greedy(model, tokenizer, held_out, max_new_tokens)
@@ -178,13 +172,13 @@ def evaluate_student(
         },
         "fidelity": scores,
         "cost": _cost(student_dir, dataset),
-        "settings": {"max_new_tokens": max_new_tokens, "seed": seed},
+        "settings": {"max_new_tokens": max_new_tokens, "seed": s.seed},
     }
-    if tasks:
+    if s.tasks:
         result["tasks"] = _tasks(
-            model, tokenizer, teacher, list(tasks), task_size, task_seed, task_max_new_tokens
+            model, tokenizer, teacher, list(s.tasks), s.task_size, s.task_seed, s.task_max_new_tokens
         )
-    if identity:
+    if s.identity:
         result["identity"] = identity_answers(teacher, model, tokenizer)
     return result
 

@@ -46,3 +46,14 @@ def test_task_specs_carry_generator_settings() -> None:
     items = task_items(["chain_sum:min_terms=2:max_terms=2:max_digits=1"], 5, 1)
     assert all(item["question"].count("+") + item["question"].count("-") == 1 for _, _, item in items)
     assert all(abs(int(item["answer"])) < 20 for _, _, item in items)
+
+
+def test_eval_settings_read_tasks_from_a_comma_list_and_refuse_unknown_overrides(tiny_model_dir) -> None:
+    from distillscope.evaluate import EvalSettings, evaluate_student
+
+    assert EvalSettings(tasks="a, b,,c").tasks == ("a", "b", "c")
+    assert EvalSettings(tasks="").tasks == ()
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        EvalSettings(n=0)
+    with pytest.raises(TypeError):
+        evaluate_student(tiny_model_dir, EvalSettings(), no_such_setting=1)

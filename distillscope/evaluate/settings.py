@@ -1,0 +1,92 @@
+"""Settings of one evaluation (:func:`distillscope.evaluate.run.evaluate_student`), each with its help.
+
+The ``distillscope evaluate`` options are generated from these fields. This
+module must not import torch or load models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distillscope.config import EMBEDDED_TEACHER
+
+DEFAULT_PROMPTS = "reasoning_gym:basic_arithmetic,gsm_symbolic,leg_counting,word_sorting,spell_backward"
+TEACHER_HELP = "Embedded teacher name, a local HF directory, or an OpenAI-compatible URL (text-only metrics)."
+
+
+@dataclass
+class EvalSettings:
+    """How a student is measured against its teacher: held-out prompts, tasks, identity, cost."""
+
+    teacher: Any = field(
+        default=EMBEDDED_TEACHER,
+        metadata={"flags": ("--teacher", "-t"), "cli_type": str, "help": TEACHER_HELP},
+    )  # in Python also a teacher object (``evaluate.make_teacher``), reused across students
+    teacher_model: str | None = field(default=None, metadata={"help": "Model name to ask a URL teacher for."})
+    teacher_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "Env var holding a URL teacher's API key (read by the command line)."},
+    )
+    teacher_api_key: str | None = field(default=None, metadata={"cli": False})  # Python: the key itself
+    prompts: Any = field(
+        default=DEFAULT_PROMPTS,
+        metadata={
+            "cli_type": str,
+            "help": "Held-out prompts: reasoning_gym:TASK[,TASK], a .txt file (one a line) or an exchanges "
+            "file.",
+        },
+    )  # in Python also a list of conversations
+    n: int = field(default=32, metadata={"help": "Number of held-out prompts."})
+    seed: int = field(
+        default=777, metadata={"help": "Seed of generated prompts (keep it apart from training seeds)."}
+    )
+    max_new_tokens: int = field(default=48, metadata={"help": "Greedy answer length for fidelity."})
+    tasks: Sequence[str] | str = field(
+        default="basic_arithmetic",
+        metadata={"cli_type": str, "help": "reasoning-gym tasks for accuracy, comma-separated ('' to skip)."},
+    )
+    task_size: int = field(default=16, metadata={"help": "Items per task."})
+    task_seed: int = field(default=2024, metadata={"help": "Seed of the task items."})
+    task_max_new_tokens: int = field(default=64, metadata={"help": "Answer length for task accuracy."})
+    identity: bool = field(
+        default=True,
+        metadata={
+            "flags": ("--identity/--no-identity",),
+            "help": "Ask both models who they are and who trained them.",
+        },
+    )
+    dataset: Path | None = field(
+        default=None, metadata={"help": "Training dataset (cost, and prompts to hold out)."}
+    )
+    reference_cache: Path | None = field(
+        default=None, metadata={"help": "JSON file caching the teacher's greedy answers."}
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tasks, str):
+            self.tasks = tuple(t.strip() for t in self.tasks.split(",") if t.strip())
+        self.tasks = tuple(self.tasks)
+        for name in ("n", "max_new_tokens", "task_size", "task_max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.dataset is not None:
+            self.dataset = Path(self.dataset)
+        if self.reference_cache is not None:
+            self.reference_cache = Path(self.reference_cache)
+
+
+@dataclass
+class EvaluateCommand:
+    """The ``distillscope evaluate`` command line: a student, where to write, and the evaluation."""
+
+    student: str = field(
+        metadata={"flags": ("--student", "-s"), "help": "Student: a local Hugging Face directory."}
+    )
+    out: Path | None = field(
+        default=None,
+        metadata={"flags": ("--out", "-o"), "help": "Write the JSON result here (also printed)."},
+    )
+    settings: EvalSettings = field(default_factory=EvalSettings, metadata={"options_from": EvalSettings})
