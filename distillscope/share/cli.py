@@ -49,22 +49,22 @@ def export(
     ),
 ) -> None:
     """Export detected campaigns as a STIX 2.1 bundle (MinHash templates, salted infrastructure hashes)."""
+    from distillscope.logs import open_log
     from distillscope.records import LogFormatError
     from distillscope.share.export import ShareInputError, build_bundle, read_detection, write_bundle
-    from distillscope.share.logs import iter_log
 
     salt = _salt(salt_file)
     if min_cluster < 1:
         fail("--min-cluster must be at least 1")
-    errors: list = []
     try:
         campaigns = read_detection(detect_dir)
         members = {a for c in campaigns for a in c.accounts}
-        rows = [e for e in iter_log(logs, errors) if e.account in members]
+        log = open_log(logs)
+        rows = [e for e in log if e.account in members]
         bundle = build_bundle(campaigns, rows, salt, producer=producer, min_cluster=min_cluster)
     except (ShareInputError, LogFormatError) as exc:
         fail(str(exc))
-    _report_malformed(errors)
+    _report_malformed(log.errors)
     write_bundle(bundle, out)
     kinds: dict[str, int] = {}
     for obj in bundle["objects"]:
@@ -84,20 +84,20 @@ def match(
     """Match a peer's indicators against your own log; print matching accounts (JSON lines on stdout)."""
     from rich.table import Table
 
+    from distillscope.logs import open_log
     from distillscope.records import LogFormatError
     from distillscope.share.export import ShareInputError
-    from distillscope.share.logs import iter_log
     from distillscope.share.match import load_bundle, match_logs
     from distillscope.share.sketch import SaltError
 
     salt = _salt(salt_file)
-    errors: list = []
     try:
         shared = load_bundle(bundle)
-        result = match_logs(shared, iter_log(logs, errors), salt, threshold)
+        log = open_log(logs)
+        result = match_logs(shared, log, salt, threshold)
     except (ShareInputError, SaltError, LogFormatError, ValueError) as exc:
         fail(str(exc))
-    _report_malformed(errors)
+    _report_malformed(log.errors)
     table = Table(title=f"{len(result.accounts)} account(s) match, of {result.scanned} exchanges scanned")
     for column in ("account", "matched / exchanges", "template hits", "infrastructure hits", "campaigns"):
         table.add_column(column)
