@@ -44,9 +44,9 @@ EVIDENCE = Path("docs/evidence/defend")
 #: condition name -> (kind, ServeSettings options, training methods)
 CONDITIONS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "reference": ("reference", {}, ("sft", "topk-kd")),
+    "antidistill-0.5": ("antidistill", {"antidistill_lambda": 0.5}, ("sft",)),
     "antidistill-1": ("antidistill", {"antidistill_lambda": 1.0}, ("sft",)),
     "antidistill-3": ("antidistill", {"antidistill_lambda": 3.0}, ("sft",)),
-    "antidistill-10": ("antidistill", {"antidistill_lambda": 10.0}, ("sft",)),
     "watermark-1": ("watermark", {"watermark_delta": 1.0}, ("sft",)),
     "watermark-2": ("watermark", {"watermark_delta": 2.0}, ("sft",)),
     "watermark-4": ("watermark", {"watermark_delta": 4.0}, ("sft",)),
