@@ -36,14 +36,13 @@ def make_dataset(out: Path, examples: int, top_k: int, student_layers: str) -> P
     import reasoning_gym
     import torch
 
-    from distillscope.evaluate.generate import _entry
     from distillscope.models import load_model
     from distillscope.models.runtime import prompt_ids
-    from distillscope.models.tokens import is_byte_level
+    from distillscope.models.tokens import TokenTexts
     from distillscope.records import Exchange, write_jsonl
 
     model, tokenizer = load_model()
-    byte_level = is_byte_level(tokenizer)
+    texts = TokenTexts(tokenizer)
     rows = []
     for i, item in enumerate(reasoning_gym.create_dataset("gsm_symbolic", size=examples, seed=7)):
         messages = [{"role": "user", "content": item["question"]}]
@@ -55,9 +54,9 @@ def make_dataset(out: Path, examples: int, top_k: int, student_layers: str) -> P
         values, indices = torch.topk(dist, top_k, dim=-1)
         content = []
         for pos, token_id in enumerate(answer_ids):
-            entry = _entry(tokenizer, token_id, float(dist[pos, token_id]), byte_level)
+            entry = texts.entry(token_id, float(dist[pos, token_id]))
             entry["top_logprobs"] = [
-                _entry(tokenizer, int(t), float(v), byte_level)
+                texts.entry(int(t), float(v))
                 for v, t in zip(values[pos].tolist(), indices[pos].tolist(), strict=True)
             ]
             content.append(entry)

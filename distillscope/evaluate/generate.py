@@ -20,7 +20,7 @@ import torch
 
 from distillscope.models.generate import Generated, generate
 from distillscope.models.runtime import prompt_ids
-from distillscope.models.tokens import is_byte_level, unicode_to_bytes
+from distillscope.models.tokens import TokenTexts
 from distillscope.records import Exchange, new_exchange_id
 
 
@@ -32,20 +32,6 @@ class Generation:
     logprobs: list[dict[str, Any]] | None = None
     prompt_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _token_bytes(tokenizer: Any, token_id: int, byte_level: bool) -> bytes:
-    if byte_level and token_id not in tokenizer.all_special_ids:
-        decoder = unicode_to_bytes()
-        raw = tokenizer.convert_ids_to_tokens(token_id)
-        if all(ch in decoder for ch in raw):
-            return bytes(decoder[ch] for ch in raw)
-    return tokenizer.decode([token_id], skip_special_tokens=False).encode("utf-8")
-
-
-def _entry(tokenizer: Any, token_id: int, logprob: float, byte_level: bool) -> dict[str, Any]:
-    raw = _token_bytes(tokenizer, token_id, byte_level)
-    return {"token": raw.decode("utf-8", errors="replace"), "logprob": logprob, "bytes": list(raw)}
 
 
 def generate_answers(
@@ -68,8 +54,8 @@ def generate_answers(
         do_sample=do_sample, temperature=temperature, seed=seed, keep_logits=top_logprobs > 0,
         progress=_increments(progress),
     )  # fmt: skip
-    byte_level = is_byte_level(tokenizer)
-    return [_one(tokenizer, g, top_logprobs, byte_level) for g in generated]
+    texts = TokenTexts(tokenizer)
+    return [_one(tokenizer, texts, g, top_logprobs) for g in generated]
 
 
 def _increments(progress: Any) -> Any:
@@ -85,17 +71,16 @@ def _increments(progress: Any) -> Any:
     return tell
 
 
-def _one(tokenizer: Any, gen: Generated, top_logprobs: int, byte_level: bool) -> Generation:
+def _one(tokenizer: Any, texts: TokenTexts, gen: Generated, top_logprobs: int) -> Generation:
     logprobs = None
     if top_logprobs > 0 and gen.logits is not None:
         logprobs = []
         for step, token_id in enumerate(gen.ids):
             dist = torch.log_softmax(gen.logits[step], dim=-1)
             values, indices = torch.topk(dist, top_logprobs)
-            entry = _entry(tokenizer, token_id, float(dist[token_id]), byte_level)
+            entry = texts.entry(token_id, float(dist[token_id]))
             entry["top_logprobs"] = [
-                _entry(tokenizer, int(i), float(v), byte_level)
-                for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+                texts.entry(int(i), float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)
             ]
             logprobs.append(entry)
     text = tokenizer.decode(gen.ids, skip_special_tokens=True)

@@ -36,9 +36,9 @@ def test_matching_vocabulary_maps_every_token_exactly(smol) -> None:
         decoded = smol.decode([token_id])
         raw = smol.convert_ids_to_tokens(token_id)
         # With bytes (OpenAI's format), including tokens that are partial UTF-8 sequences.
-        from distillscope.evaluate.generate import _token_bytes
+        from distillscope.models.tokens import TokenTexts
 
-        token_bytes = list(_token_bytes(smol, token_id, True))
+        token_bytes = TokenTexts(smol).bytes(token_id)
         mapping = mapper.map(bytes(token_bytes).decode("utf-8", errors="replace"), token_bytes)
         assert (mapping.id, mapping.exact) == (token_id, True), (token_id, raw)
         # Raw vocabulary form, as some servers send it (when it cannot be read as text:
@@ -125,3 +125,24 @@ def test_prompt_without_a_chat_template_is_a_plain_transcript(words) -> None:
     ids = prompt_ids(words, [{"role": "user", "content": "hello world"}])
     assert ids == words.encode("user: hello world\nassistant:")
     assert 1 in ids and 2 in ids
+
+
+def test_token_bytes_are_utf8_for_a_vocabulary_that_is_not_byte_level() -> None:
+    """'é' in a word-level vocabulary is two UTF-8 bytes, not GPT-2's byte 0xE9 for that character."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast
+
+    from distillscope.models.tokens import TokenTexts, is_byte_level
+
+    backend = Tokenizer(WordLevel({"é": 0, "plain": 1, "<unk>": 2}, unk_token="<unk>"))
+    backend.pre_tokenizer = Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    texts = TokenTexts(tokenizer)
+    assert not is_byte_level(tokenizer)
+    assert texts.bytes(0) == list("é".encode()) and texts.entry(1, -0.5) == {
+        "token": "plain",
+        "logprob": -0.5,
+        "bytes": list(b"plain"),
+    }

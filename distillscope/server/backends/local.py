@@ -19,6 +19,7 @@ from typing import Any
 
 from distillscope.config import EMBEDDED_TEACHER
 from distillscope.models.runtime import NoChatTemplateError, prompt_ids
+from distillscope.models.tokens import TokenTexts
 from distillscope.server.backends.base import BackendResult, RequestContext, fingerprint
 from distillscope.server.backends.engine import (
     BatchEngine,
@@ -32,7 +33,6 @@ from distillscope.server.backends.engine import (
     TokenEvent,
     TokenLogprob,
 )
-from distillscope.server.backends.textstream import TokenTexts
 from distillscope.server.errors import APIError, invalid_request, server_error
 from distillscope.server.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
 
@@ -268,15 +268,8 @@ class LocalBackend:
             yield {**head, "choices": [], "usage": _usage(prompt_tokens, completion)}
 
     def _chat_logprob(self, token: TokenLogprob) -> dict[str, Any]:
-        return {
-            "token": self.texts.text(token.token_id),
-            "logprob": token.logprob,
-            "bytes": self.texts.bytes(token.token_id),
-            "top_logprobs": [
-                {"token": self.texts.text(i), "logprob": lp, "bytes": self.texts.bytes(i)}
-                for i, lp in token.top or []
-            ],
-        }
+        top = [self.texts.entry(i, lp) for i, lp in token.top or []]
+        return self.texts.entry(token.token_id, token.logprob) | {"top_logprobs": top}
 
     # -- completions ---------------------------------------------------------------------
 

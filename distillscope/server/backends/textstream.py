@@ -1,50 +1,17 @@
-"""Incremental detokenisation with stop strings, and the text/bytes of single tokens.
+"""Incremental detokenisation with stop strings.
 
 :class:`TextStream` turns one row's generated token ids into text deltas that are
 safe to send: it holds back an incomplete UTF-8 character and any tail that could
 still become a stop string, and reports when a stop string completed (the text is
-cut before it). :class:`TokenTexts` gives each token id's display string and raw
-bytes, as OpenAI's ``logprobs`` show them. This module must not touch the model.
+cut before it). The text and bytes of single tokens (``logprobs``) are
+:class:`distillscope.models.tokens.TokenTexts`. This module must not touch the model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from distillscope.models.tokens import unicode_to_bytes
-
 REPLACEMENT = "\ufffd"
-
-
-class TokenTexts:
-    """Display string and raw bytes of token ids (cached), for logprobs answers."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self._text: dict[int, str] = {}
-        self._bytes: dict[int, list[int]] = {}
-
-    def text(self, token_id: int) -> str:
-        found = self._text.get(token_id)
-        if found is None:
-            found = self.tokenizer.decode([token_id], skip_special_tokens=False)
-            self._text[token_id] = found
-        return found
-
-    def bytes(self, token_id: int) -> list[int]:
-        found = self._bytes.get(token_id)
-        if found is None:
-            found = self._raw_bytes(token_id)
-            self._bytes[token_id] = found
-        return found
-
-    def _raw_bytes(self, token_id: int) -> list[int]:
-        piece = self.tokenizer.convert_ids_to_tokens(token_id)
-        decoder = unicode_to_bytes()
-        special = token_id in set(getattr(self.tokenizer, "all_special_ids", []) or [])
-        if isinstance(piece, str) and not special and all(ch in decoder for ch in piece):
-            return [decoder[ch] for ch in piece]
-        return list(self.text(token_id).encode("utf-8"))
 
 
 class TextStream:
