@@ -6,16 +6,18 @@ counts as harvesting evidence:
 - **cot**: the request asks for written-out reasoning (any message role, or a
   prompt; phrases of :mod:`distillscope.textsig`, the offline detector's own) -- a
   reasoning trace is what a distiller wants most;
-- **logprobs**: the request asks for log-probs *and* a generation (a budget of at
-  least ``generation_tokens``): token distributions of generated text are what
-  log-prob distillation trains on. Scoring a fixed answer (``max_tokens`` 1, as
-  evaluation harnesses do) is not counted;
+- **logprobs**: the request asks for log-probs *and* a generation (no budget, or a
+  budget of at least ``generation_tokens``): token distributions of generated text
+  are what log-prob distillation trains on. Scoring a fixed answer or a label over
+  a short budget (``max_tokens`` 1 to 16, as evaluation harnesses and classifiers
+  do) is not counted;
 - **logit_bias**: the request carries a ``logit_bias`` over a token set the
   account has not used recently (a sweep probing the softmax; a fixed ban list is
   not counted);
 - **volume**: generative answers taken out -- answers to self-contained requests
-  (single-turn, no tools) of at least ``answer_tokens`` tokens and at least
-  ``answer_ratio`` times the prompt's tokens, counted with a time decay
+  (single-turn, no tools) of at least ``answer_tokens`` tokens, to a short prompt
+  (at most ``short_prompt_tokens``) or at least ``answer_ratio`` times a longer
+  prompt's tokens, counted with a time decay
   (``volume_half_life_s``) as each answer is recorded (:meth:`RiskTracker.answered`).
   A short question that gets a long answer is the unit of a distillation corpus;
   a retrieval app (long context in, short answer out), a batch job (a label per
@@ -28,7 +30,10 @@ signals the null is "this account asks it at most ``null_rates[name]`` of the
 time", and the evidence is the Chernoff bound of the binomial tail,
 ``-log10 p <= n_eff * KL(share || ceiling) / ln 10``, so it grows with the
 number of requests behind it (a single request is never a campaign) and a share
-at or below the ceiling gives none. Counts decay with a half-life of
+at or below the ceiling gives none. Each ceiling is the lowest value (of 0.1,
+0.15, 0.2, 0.3, 0.4, 0.5) at which no benign account of the tuning logs gets more
+than half the evidence of the action the signal drives from that signal alone
+(reasoning: throttling; log-probs: stripping); docs/guard.md has the numbers. Counts decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
 ``volume_dispersion`` (a person's decayed count of such answers). The strongest
@@ -73,15 +78,16 @@ class RiskConfig:
 
     half_life: int = 256
     max_accounts: int = 10_000
-    generation_tokens: int = 16
+    generation_tokens: int = 64
     null_rates: dict[str, float] = field(
-        default_factory=lambda: {"cot": 0.4, "logprobs": 0.5, "logit_bias": 0.1}
+        default_factory=lambda: {"cot": 0.2, "logprobs": 0.2, "logit_bias": 0.1}
     )
     human_volume: float = 40.0
     volume_half_life_s: float = 24 * 3600.0
     volume_dispersion: float = 2.0
     answer_tokens: int = 128
     answer_ratio: float = 8.0
+    short_prompt_tokens: int = 64
     evidence_scale: float = 20.0
 
     def __post_init__(self) -> None:
@@ -93,6 +99,7 @@ class RiskConfig:
             ("volume_dispersion", self.volume_dispersion),
             ("answer_tokens", self.answer_tokens),
             ("answer_ratio", self.answer_ratio),
+            ("short_prompt_tokens", self.short_prompt_tokens),
             ("evidence_scale", self.evidence_scale),
         ):
             if not value > 0:
@@ -418,7 +425,9 @@ class RiskTracker:
             return
         cfg = self.config
         prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4
-        if completion_tokens < cfg.answer_tokens or completion_tokens < cfg.answer_ratio * max(prompt, 1):
+        if completion_tokens < cfg.answer_tokens:
+            return
+        if prompt > cfg.short_prompt_tokens and completion_tokens < cfg.answer_ratio * prompt:
             return
         with self._lock:
             state = self._accounts.get(account)

@@ -85,7 +85,7 @@ def test_harvester_scores_high_with_reasons_and_casual_user_low() -> None:
 def test_evidence_grows_with_requests_a_single_request_is_no_campaign() -> None:
     tracker = RiskTracker()
     one = tracker.observe("a", request_features(_chat("Think step by step: why is the sky blue?")), 0.0)
-    assert one.score == 0.0 and one.reasons == []
+    assert one.score < 0.01 and one.reasons == []  # one request: under a digit of evidence
     scores = [
         tracker.observe(
             "b", request_features(_chat(f"Explain step by step: topic {WORDS[i % 26]} {i}")), i * 60.0
@@ -93,10 +93,10 @@ def test_evidence_grows_with_requests_a_single_request_is_no_campaign() -> None:
         for i in range(120)
     ]
     values = [s.score for s in scores]
-    assert values[10] < values[40] < values[80] and values[80] > 0.5
-    # a share at the benign ceiling (two prompts in five ask for reasoning) gives next to no evidence
+    assert values[3] < values[8] < values[15] < 1.0 and values[40] > 0.5
+    # a share at the benign ceiling (one prompt in five asks for reasoning) gives next to no evidence
     at_ceiling = [
-        _chat("Show your reasoning: " + WORDS[i % 26] if i % 5 < 2 else "hello " + WORDS[i % 26])
+        _chat("Show your reasoning: " + WORDS[i % 26] if i % 5 < 1 else "hello " + WORDS[i % 26])
         for i in range(200)
     ]
     assert _sequence(RiskTracker(), "c", at_ceiling, 60.0).features["cot"] < 0.01
@@ -112,6 +112,25 @@ def test_logprobs_of_generated_text_strip_but_scoring_a_fixed_answer_does_not() 
         _chat(" ".join(rng.sample(WORDS, 7)), logprobs=True, top_logprobs=5, max_tokens=1) for _ in range(60)
     ]
     assert _sequence(RiskTracker(), "eval", evals, 0.5).strip_score == 0.0
+
+
+def test_logprobs_on_short_budgets_are_scoring_and_half_the_time_on_generations_is_a_harvest() -> None:
+    rng = random.Random(2)
+    # an evaluation harness or a classifier: label log-probs over a short budget (< 64 tokens)
+    label = {"logprobs": True, "top_logprobs": 10, "max_tokens": 16}
+    short = [_chat(" ".join(rng.sample(WORDS, 7)), **label) for _ in range(300)]
+    assert _sequence(RiskTracker(), "eval16", short, 0.5).strip_score == 0.0
+    # a harvester asking log-probs on half of its long generations is stripped within 100 requests...
+    half = [
+        _chat(" ".join(rng.sample(WORDS, 7)), max_tokens=4096, **({"logprobs": True} if i % 2 else {}))
+        for i in range(100)
+    ]
+    kd = _sequence(RiskTracker(), "kd-half", half, 60.0)
+    assert kd.strip_score >= 0.25 and kd.score == 0.0 and kd.reasons[0].startswith("logprobs")
+    # ... while a person asking them now and then (one request in ten) gets no evidence
+    asks = {"logprobs": True, "top_logprobs": 3}
+    casual = [_chat(" ".join(rng.sample(WORDS, 7)), **(asks if i % 10 == 0 else {})) for i in range(300)]
+    assert _sequence(RiskTracker(), "person", casual, 60.0).features["logprobs"] == 0.0
 
 
 def test_logit_bias_sweep_scores_and_a_fixed_ban_list_does_not() -> None:
@@ -142,6 +161,11 @@ def test_volume_counts_long_answers_to_short_self_contained_prompts() -> None:
     # the same traffic, with answers that are not a corpus: none of it counts
     assert _answered(RiskTracker(), "batch", fresh, 120.0, (30, 5)).features["volume"] == 0.0
     assert _answered(RiskTracker(), "rag", fresh, 120.0, (600, 400)).features["volume"] == 0.0
+    # a question of ~50 tokens answered at length counts whatever the ratio (~4x here) ...
+    assert _answered(RiskTracker(), "q50", fresh, 120.0, (50, 200)).features["volume"] > 10
+    # ... a retrieval prompt of 100 tokens with the same answer does not (under 8x a longer prompt)
+    assert _answered(RiskTracker(), "ctx", fresh, 120.0, (100, 200)).features["volume"] == 0.0
+    assert _answered(RiskTracker(), "ctx8", fresh, 120.0, (100, 800)).features["volume"] > 10
     agent = [
         {"model": "m", "messages": [*body["messages"], {"role": "tool", "content": "result"}]}
         for body in fresh

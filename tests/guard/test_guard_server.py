@@ -623,7 +623,7 @@ def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend
     with serving(_gateway(sqlite_url), backend) as base_url:
         for _ in range(12):
             _client(base_url, key).chat.completions.create(
-                model=MODEL, messages=harvest, max_tokens=16, logprobs=True, top_logprobs=20
+                model=MODEL, messages=harvest, max_tokens=64, logprobs=True, top_logprobs=20
             )
         before = httpx.get(
             _root(base_url) + "/admin/accounts/harvester", headers={"Authorization": f"Bearer {admin}"}
