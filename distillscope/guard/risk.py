@@ -23,6 +23,9 @@ counts as harvesting evidence:
   a retrieval app (long context in, short answer out), a batch job (a label per
   item), an agent's loop (history and tools) or an evaluation harness (one token)
   does not produce them, and a person produces far fewer in a day than a harvest.
+- **traces**: the volume answers whose request asked for reasoning -- reasoning
+  traces taken out, what a reasoning distiller harvests. A student who asks for
+  reasoning in half their questions takes out a few a day; a harvest, dozens.
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
@@ -36,10 +39,12 @@ than half the evidence of the action the signal drives from that signal alone
 (reasoning: throttling; log-probs: stripping); docs/guard.md has the numbers. Counts decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
-``volume_dispersion`` (a person's decayed count of such answers). The strongest
-signal (or Fisher's combination of reasoning and volume evidence), Bonferroni-
-corrected for the four, is the account's evidence ``E`` (decimal digits of
-surprise); ``score = min(1, E / evidence_scale)``.
+``volume_dispersion`` (a person's decayed count of such answers); the traces null
+one with mean ``human_traces``, chosen as the lowest mean at which no benign
+account of the tuning logs gets a quarter of the throttle's evidence from it. The
+strongest signal (or Fisher's combination of reasoning and volume evidence),
+Bonferroni-corrected for the five, is the account's evidence ``E`` (decimal digits
+of surprise); ``score = min(1, E / evidence_scale)``.
 Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
 that fits it); the others feed both.
 
@@ -65,7 +70,7 @@ LN10 = math.log(10.0)
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
 
 #: The signals, in the order reasons are tried.
-FEATURES = ("cot", "logprobs", "logit_bias", "volume")
+FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces")
 #: Roles whose presence means the request continues a conversation or an agent's loop.
 _HISTORY_ROLES = frozenset({"assistant", "tool", "function"})
 
@@ -80,11 +85,12 @@ class RiskConfig:
     max_accounts: int = 10_000
     generation_tokens: int = 64
     null_rates: dict[str, float] = field(
-        default_factory=lambda: {"cot": 0.2, "logprobs": 0.2, "logit_bias": 0.1}
+        default_factory=lambda: {"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1}
     )
     human_volume: float = 40.0
     volume_half_life_s: float = 24 * 3600.0
     volume_dispersion: float = 2.0
+    human_traces: float = 6.0
     answer_tokens: int = 128
     answer_ratio: float = 8.0
     short_prompt_tokens: int = 64
@@ -97,6 +103,7 @@ class RiskConfig:
             ("human_volume", self.human_volume),
             ("volume_half_life_s", self.volume_half_life_s),
             ("volume_dispersion", self.volume_dispersion),
+            ("human_traces", self.human_traces),
             ("answer_tokens", self.answer_tokens),
             ("answer_ratio", self.answer_ratio),
             ("short_prompt_tokens", self.short_prompt_tokens),
@@ -340,13 +347,14 @@ def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
 class _AccountState:
     """Streaming state of one account: decayed counts, recent prompts, recent logit-bias sets."""
 
-    __slots__ = ("n", "last_ts", "counts", "volume", "volume_ts", "biases")
+    __slots__ = ("n", "last_ts", "counts", "volume", "traces", "volume_ts", "biases")
 
     def __init__(self) -> None:
         self.n = 0
         self.last_ts: float | None = None
         self.counts = [0.0, 0.0, 0.0, 0.0]  # requests, cot, logprobs, logit_bias (decayed)
         self.volume = 0.0
+        self.traces = 0.0  # the volume answers to requests that asked for reasoning
         self.volume_ts: float | None = None
         self.biases: deque[str] = deque(maxlen=32)
 
@@ -378,8 +386,7 @@ class RiskTracker:
             counts[0] = counts[0] * d + 1.0
             for i, flag in enumerate(flags, start=1):
                 counts[i] = counts[i] * d + (1.0 if flag else 0.0)
-            state.volume = self._volume_at(state, ts)
-            state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
+            self._decay_volume(state, ts)
             state.n += 1
             state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
             return self._score(account, state, ts)
@@ -433,14 +440,23 @@ class RiskTracker:
             state = self._accounts.get(account)
             if state is None:
                 return
-            state.volume = self._volume_at(state, ts) + 1.0
-            state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
+            self._decay_volume(state, ts)
+            state.volume += 1.0
+            if features.cot:
+                state.traces += 1.0
 
-    def _volume_at(self, state: _AccountState, now: float) -> float:
+    def _volume_decay(self, state: _AccountState, now: float) -> float:
+        """The factor by which the volume counts have decayed between their last update and ``now``."""
         if state.volume_ts is None:
-            return state.volume
+            return 1.0
         elapsed = max(now - state.volume_ts, 0.0)
-        return state.volume * 0.5 ** (elapsed / self.config.volume_half_life_s)
+        return 0.5 ** (elapsed / self.config.volume_half_life_s)
+
+    def _decay_volume(self, state: _AccountState, ts: float) -> None:
+        factor = self._volume_decay(state, ts)
+        state.volume *= factor
+        state.traces *= factor
+        state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
 
     # -- scoring -------------------------------------------------------------------------
 
@@ -448,32 +464,44 @@ class RiskTracker:
         cfg = self.config
         n_eff, cot, lp, bias = state.counts
         null = cfg.null_rates
-        volume = self._volume_at(state, now)
+        decay = self._volume_decay(state, now)
+        volume, traces = state.volume * decay, state.traces * decay
         evidence = {
             "cot": binomial_evidence(cot, n_eff, null.get("cot", 0.5)),
             "logprobs": binomial_evidence(lp, n_eff, null.get("logprobs", 0.5)),
             "logit_bias": binomial_evidence(bias, n_eff, null.get("logit_bias", 0.1)),
             "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
+            "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
         }
         # Reasoning traces and generative answers are two views of one harvest: Fisher's
         # method joins them (as if independent), and the best of the four counts.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
-        behaviour = max(evidence["cot"], evidence["logit_bias"], evidence["volume"], joint) - math.log10(4)
-        strip = max(behaviour, evidence["logprobs"] - math.log10(4))
+        tests = math.log10(len(FEATURES))
+        behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces")))
+        behaviour -= tests
+        strip = max(behaviour, evidence["logprobs"] - tests)
         score = min(max(behaviour, 0.0) / cfg.evidence_scale, 1.0)
         strip_score = min(max(strip, 0.0) / cfg.evidence_scale, 1.0)
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
         reasons = [
-            _reason(name, evidence[name], shares, volume, cfg)
+            _reason(name, evidence[name], shares, (volume, traces), cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
             if evidence[name] >= 2.0
         ]
         return RiskScore(account, score, state.n, evidence, reasons, strip_score)
 
 
-def _reason(name: str, digits: float, shares: dict[str, float], volume: float, cfg: RiskConfig) -> str:
+def _reason(
+    name: str, digits: float, shares: dict[str, float], counts: tuple[float, float], cfg: RiskConfig
+) -> str:
     p = f"p <= 1e-{int(digits)}"
-    if name == "volume":
+    volume, traces = counts
+    if name == "traces":
+        text = (
+            f"about {traces:.0f} long answers to short prompts that asked for reasoning in the last day "
+            f"(reasoning traces; a person: about {cfg.human_traces:.0f}; {p})"
+        )
+    elif name == "volume":
         text = (
             f"about {volume:.0f} long answers to short self-contained prompts in the last day "
             f"(a person: about {cfg.human_volume:.0f}; {p})"

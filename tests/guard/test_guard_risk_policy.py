@@ -396,3 +396,19 @@ def test_token_bucket_oversized_request_waits_for_a_full_bucket() -> None:
     bucket = TokenBucket(60, 0.0)
     assert bucket.try_take(100, 0.0) == 0.0  # a full bucket admits one oversized request
     assert bucket.try_take(1, 0.0) > 0
+
+
+def test_reasoning_traces_taken_out_by_the_dozen_are_a_harvest_a_students_few_are_not() -> None:
+    rng = random.Random(3)
+    mixed = [
+        _chat(("Explain step by step: " if i % 5 < 3 else "Tell me about ") + " ".join(rng.sample(WORDS, 5)))
+        for i in range(200)
+    ]
+    # reasoning asked in 60% of requests, one long answer every 20 minutes for ~3 days
+    harvest = _answered(RiskTracker(), "h", mixed, 1200.0, (20, 400))
+    assert harvest.score >= 0.5 and harvest.reasons[0].startswith("traces")
+    blind = _answered(RiskTracker(RiskConfig(human_traces=1e9)), "h", mixed, 1200.0, (20, 400))
+    assert blind.score < 0.5  # reasoning share and volume alone: not enough yet
+    # a student with the same habits, twenty questions a day for ten days
+    student = _answered(RiskTracker(), "s", mixed, 86400.0 / 20, (20, 400))
+    assert student.score < 0.4 and student.features["traces"] < 2.5

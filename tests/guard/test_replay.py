@@ -65,7 +65,7 @@ def _traffic(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
                     "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": q}],
                     "logprobs": True,
                     "top_logprobs": 3,
-                    "max_tokens": 20,
+                    "max_tokens": 64,  # log-probs over a generation (short budgets are scoring)
                 },
             )
         )
