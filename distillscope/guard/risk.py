@@ -474,7 +474,7 @@ class RiskTracker:
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
         }
         # Reasoning traces and generative answers are two views of one harvest: Fisher's
-        # method joins them (as if independent), and the best of the four counts.
+        # method joins them (as if independent); the best of these counts, Bonferroni-corrected.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
         tests = math.log10(len(FEATURES))
         behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces")))
