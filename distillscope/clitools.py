@@ -37,7 +37,8 @@ def settings_options(
     (the help section), ``argument`` (a positional argument instead of an option),
     ``required`` (required on the command line though optional in Python),
     ``cli: False`` (not on the command line) and ``options_from`` (a settings class
-    whose fields become options too; the field gets that object). The command
+    whose fields become options too, or those named in ``only``; the field gets
+    that object). The command
     builds ``settings_cls(**options)``, turning a ``ValueError`` of the settings'
     checks into a clear error, and calls ``run`` with it; the command's help is
     ``run``'s docstring. (As TRL's ``HfArgumentParser`` and vLLM's ``add_cli_args``
@@ -50,7 +51,8 @@ def settings_options(
         if inner is None:
             parameters.append(_parameter(settings_cls, spec))
             continue
-        inner_fields = list(_cli_fields(inner, skip))
+        only = spec.metadata.get("only")
+        inner_fields = [f for f in _cli_fields(inner, skip) if only is None or f.name in only]
         nested[spec.name] = (inner, [f.name for f in inner_fields])
         parameters += [_parameter(inner, f) for f in inner_fields]
     names = [p.name for p in parameters]

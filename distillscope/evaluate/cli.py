@@ -1,6 +1,8 @@
 """`distillscope evaluate` (one student against its teacher) and `distillscope curve` (retention curves).
 
-The evaluate options are generated from :class:`~distillscope.evaluate.settings.EvalSettings`.
+The options are generated from :class:`~distillscope.evaluate.settings.EvalSettings`
+(evaluate) and :class:`~distillscope.evaluate.settings.CurveCommand` (curve: its own
+fields and those of ``TrainSettings`` a curve varies).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import typer
 
 from distillscope.clitools import console, fail, settings_options
-from distillscope.evaluate.settings import EvaluateCommand
+from distillscope.evaluate.settings import CurveCommand, EvaluateCommand
 
 
 def evaluate_command(command: EvaluateCommand) -> None:
@@ -61,70 +63,28 @@ def print_result(result: dict[str, Any]) -> None:
     console.print(table)
 
 
-def curve_command(
-    datasets: list[str] = typer.Argument(..., help="Datasets, one per strategy (label=PATH names it)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for students, curve.json and curve.png."),
-    budgets: str = typer.Option("50,100,200,400", help="Exchanges per student (first N by harvest time)."),
-    method: str = typer.Option("sft", help="Training method for every student (sft, topk-kd, mixed)."),
-    methods: str = typer.Option(
-        None,
-        help="Compare methods as arms, e.g. sft,topk-kd,on-policy: an on-policy point spends what its N "
-        "exchanges cost on scoring its own samples (equal dollars); needs --price-model for a local teacher.",
-    ),
-    price_model: str = typer.Option(
-        None, help="on-policy arms: price scoring calls as this model of the price table (e.g. gpt-4o-mini)."
-    ),
-    teacher_url: str = typer.Option(
-        None, help="on-policy arms: the teacher's base URL (default: serve --teacher on loopback)."
-    ),
-    sample_tokens: int = typer.Option(48, help="on-policy arms: longest student sample."),
-    teacher: str = typer.Option(
-        "smollm2-135m-instruct", help="Teacher (local) for fidelity, and the model students are cut from."
-    ),
-    student: str = typer.Option(None, help="Any local Hugging Face causal LM directory as every student."),
-    student_layers: str = typer.Option(
-        "every-other",
-        help="Teacher layers to keep: every-other, first:N, spread:N, 0,2,4, auto:N (measured).",
-    ),
-    metric: str = typer.Option("agreement", help="Plotted score: agreement or kl."),
-    prompts: str = typer.Option(None, help="Held-out prompts (as for evaluate)."),
-    n: int = typer.Option(32, help="Number of held-out prompts."),
-    max_new_tokens: int = typer.Option(48, help="Greedy answer length for fidelity."),
-    max_steps: int = typer.Option(300, help="Step cap per student."),
-    epochs: float = typer.Option(2.0, help="Passes over each budget's data."),
-    learning_rate: float = typer.Option(5e-5, "--lr", help="Peak learning rate."),
-    seeds: str = typer.Option(
-        "0",
-        help="Train every point once per seed (e.g. 0,1,2) and report mean ± sd: seed 0 takes the first N "
-        "exchanges, other seeds a random N (an active arm keeps its order; only training varies).",
-    ),
-) -> None:
+def curve_command(command: CurveCommand) -> None:
     """Train students at several budgets per dataset and plot score against queries and dollars."""
     from distillscope.errors import DistillscopeError
     from distillscope.evaluate.curve import run_curve
     from distillscope.exchanges import DatasetError
     from distillscope.models import ModelNotFoundError
-    from distillscope.train import TrainSettings
 
     try:
-        sizes = [int(b) for b in budgets.split(",") if b.strip()]
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        settings = TrainSettings(
-            method=method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
-            teacher=teacher, student=student, student_layers=student_layers, price_model=price_model,
-            teacher_url=teacher_url, sample_tokens=sample_tokens,
-        )  # fmt: skip
-        arms = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+        sizes = [int(b) for b in command.budgets.split(",") if b.strip()]
+        seed_list = [int(s) for s in command.seeds.split(",") if s.strip()]
+        arms = [m.strip() for m in command.methods.split(",") if m.strip()] if command.methods else None
         result = run_curve(
-            datasets, sizes, out, settings=settings, teacher=teacher, prompts=prompts, n=n,
-            max_new_tokens=max_new_tokens, metric=metric, seeds=seed_list, methods=arms,
+            command.datasets, sizes, command.out, settings=command.train, teacher=command.train.teacher,
+            prompts=command.prompts, n=command.n, max_new_tokens=command.max_new_tokens,
+            metric=command.metric, seeds=seed_list, methods=arms,
         )  # fmt: skip
     except (ModelNotFoundError, DatasetError, ValueError, DistillscopeError) as exc:
         fail(str(exc))
     from rich.table import Table
 
     columns = ("strategy", "exchanges", "seed", "cost_usd", "agreement", "kl", "exact_match")
-    table = Table(title=f"retention curve ({metric})")
+    table = Table(title=f"retention curve ({command.metric})")
     for column in columns:
         table.add_column(column, justify="right")
     for point in result["points"]:
@@ -132,7 +92,7 @@ def curve_command(
     console.print(table)
     if len(result["seeds"]) > 1:
         console.print(_summary_table(result["summary"]))
-    typer.echo(str(Path(out) / "curve.json"))
+    typer.echo(str(Path(command.out) / "curve.json"))
 
 
 def _summary_table(rows: list[dict[str, Any]]) -> Any:
@@ -153,4 +113,4 @@ def _summary_table(rows: list[dict[str, Any]]) -> Any:
 
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(settings_options(EvaluateCommand, evaluate_command))
-    app.command("curve")(curve_command)
+    app.command("curve")(settings_options(CurveCommand, curve_command))

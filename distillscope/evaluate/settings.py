@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.config import EMBEDDED_TEACHER
+from distillscope.train import TrainSettings
 
 DEFAULT_PROMPTS = "reasoning_gym:basic_arithmetic,gsm_symbolic,leg_counting,word_sorting,spell_backward"
 TEACHER_HELP = "Embedded teacher name, a local HF directory, or an OpenAI-compatible URL (text-only metrics)."
@@ -90,3 +91,48 @@ class EvaluateCommand:
         metadata={"flags": ("--out", "-o"), "help": "Write the JSON result here (also printed)."},
     )
     settings: EvalSettings = field(default_factory=EvalSettings, metadata={"options_from": EvalSettings})
+
+
+#: The training settings a curve's command line can set (the rest keep their defaults).
+CURVE_TRAIN_OPTIONS = (
+    "method", "teacher", "student", "student_layers", "max_steps", "epochs", "learning_rate",
+    "price_model", "teacher_url", "sample_tokens",
+)  # fmt: skip
+
+
+@dataclass
+class CurveCommand:
+    """The ``distillscope curve`` command line: datasets, budgets, seeds, how students are trained
+    (``train``; its ``teacher`` is also the teacher fidelity is measured against) and scored."""
+
+    datasets: list[str] = field(
+        metadata={"argument": True, "help": "Datasets, one per strategy (label=PATH names it)."}
+    )
+    out: Path = field(
+        metadata={"flags": ("--out", "-o"), "help": "Directory for students, curve.json and curve.png."}
+    )
+    budgets: str = field(
+        default="50,100,200,400", metadata={"help": "Exchanges per student (first N by harvest time)."}
+    )
+    methods: str | None = field(
+        default=None,
+        metadata={
+            "help": "Compare methods as arms, e.g. sft,topk-kd,on-policy: an on-policy point spends what its "
+            "N exchanges cost on scoring its own samples (equal dollars); needs --price-model for a local "
+            "teacher."
+        },
+    )
+    metric: str = field(default="agreement", metadata={"help": "Plotted score: agreement or kl."})
+    prompts: str | None = field(default=None, metadata={"help": "Held-out prompts (as for evaluate)."})
+    n: int = field(default=32, metadata={"help": "Number of held-out prompts."})
+    max_new_tokens: int = field(default=48, metadata={"help": "Greedy answer length for fidelity."})
+    seeds: str = field(
+        default="0",
+        metadata={
+            "help": "Train every point once per seed (e.g. 0,1,2) and report mean ± sd: seed 0 takes the "
+            "first N exchanges, other seeds a random N (an active arm keeps its order; only training varies)."
+        },
+    )
+    train: TrainSettings = field(
+        default_factory=TrainSettings, metadata={"options_from": TrainSettings, "only": CURVE_TRAIN_OPTIONS}
+    )
