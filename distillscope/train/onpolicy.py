@@ -45,7 +45,7 @@ from distillscope.train.card import provenance, write_card
 from distillscope.train.data import Example, build_examples, collate
 from distillscope.train.loop import StopTraining, TrainState, fit, stream_indices, total_steps
 from distillscope.train.losses import completion_ce, sparse_divergence
-from distillscope.train.scorer import ScorerConfig, ScoringBudgetExhausted, TeacherScorer
+from distillscope.train.scorer import ScorerSettings, ScoringBudgetExhausted, TeacherScorer
 from distillscope.train.settings import TrainSettings
 from distillscope.train.student import make_student, save_student
 from distillscope.train.vocab import TokenMapper
@@ -90,7 +90,7 @@ def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
     if settings.teacher_url:
         url = normalise_base_url(settings.teacher_url)
         key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
-        config = ScorerConfig(base_url=url, teacher_id=url, api_key=key, **common)
+        config = ScorerSettings(base_url=url, teacher_id=url, api_key=key, **common)
         with TeacherScorer(config) as scorer:
             yield scorer
         return
@@ -99,7 +99,7 @@ def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
 
     local = None if settings.teacher.lower() in EMBEDDED_ALIASES else settings.teacher
     with serve_local(local, served_model_name=model_name, max_batch_size=max(8, settings.batch_size)) as url:
-        config = ScorerConfig(
+        config = ScorerSettings(
             base_url=url, teacher_id=f"local:{settings.teacher}", probe_rate_limits=False, **common
         )
         with TeacherScorer(config) as scorer:

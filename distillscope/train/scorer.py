@@ -81,7 +81,7 @@ class ScoringStats:
 
 
 @dataclass
-class ScorerConfig:
+class ScorerSettings:
     """Where to send scoring calls and what they may cost (see the module doc)."""
 
     base_url: str
@@ -105,7 +105,7 @@ class ScorerConfig:
 class TeacherScorer:
     """Scores prompt + answer texts through the harvester's cache, budget and rate limiter."""
 
-    def __init__(self, config: ScorerConfig) -> None:
+    def __init__(self, config: ScorerSettings) -> None:
         self.config = config
         self.cache = AnswerCache(config.cache_path)
         self.budget = Budget(Caps(config.max_requests, None, config.max_cost), spent=self._spent_before())

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from distillscope.train import TrainSettings, train_student
 from distillscope.train.scorer import (
-    ScorerConfig,
+    ScorerSettings,
     ScoringUnsupported,
     TeacherScorer,
     answer_entries,
@@ -159,7 +159,7 @@ def _legacy_app(echo: bool, min_max_tokens: int):
 
 
 def _scorer(url: str, tmp_path: Path) -> TeacherScorer:
-    config = ScorerConfig(
+    config = ScorerSettings(
         base_url=url, model="m", teacher_id=url, cache_path=tmp_path / "cache.sqlite", run_id="r",
         probe_rate_limits=False, max_retries=0,
     )  # fmt: skip
