@@ -274,3 +274,18 @@ def test_gemini_retry_delay_is_read_from_the_error_body() -> None:
     assert retry_delay_in_body(json.dumps(body)) == 13.0
     assert retry_delay_in_body(json.dumps({"error": {"message": "slow down"}})) is None
     assert retry_delay_in_body("not json") is None
+
+
+def test_strategy_settings_choose_exactly_one_strategy_and_harvest_settings_make_it(tmp_path: Path) -> None:
+    from distillscope.harvest import HarvestSettings, StrategySettings, make_strategy
+    from distillscope.harvest.strategies.random_words import RandomWordStrategy
+
+    with pytest.raises(ValueError, match="got none"):
+        StrategySettings()
+    with pytest.raises(ValueError, match="got --random-words, --task"):
+        StrategySettings(random_words=3, task="gsm_symbolic")
+    chosen = StrategySettings(random_words=3, strategy_seed=7)
+    settings = HarvestSettings(tmp_path / "out", chosen)
+    assert isinstance(settings.strategy, RandomWordStrategy)
+    made = make_strategy(chosen)
+    assert [q.key for q in made.next_round(0, [])] == [q.key for q in settings.strategy.next_round(0, [])]
