@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from typer.testing import CliRunner
@@ -43,10 +44,10 @@ POLICY = {
 
 
 @contextlib.contextmanager
-def _serving(db_url: str, policy: dict[str, Any]) -> Iterator[str]:
+def _serving(db_url: str, policy: dict[str, Any], responder: Any = None) -> Iterator[str]:
     keys = KeyStore(db_url, load_server_secret())
     gateway = GuardGateway(keys, open_log_store(db_url, create=True), PolicyConfig.from_dict(policy))
-    with WireServer(model=MODEL) as wire:
+    with WireServer(model=MODEL, responder=responder) as wire:
         backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
         with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
             yield base_url
@@ -114,6 +115,44 @@ def test_replay_equals_the_real_admit_path(sqlite_url: str, tmp_path: Path) -> N
     # the sample is worth something: every action of the policy happened
     assert {"allow", "throttle", "strip_logprobs", "block", "rate_limited"} <= actions
     assert sum(result.decisions.values()) == sent
+
+
+def _long_answers(messages: list[dict[str, Any]], max_tokens: int) -> list[str]:
+    """An upstream that answers at length (300 tokens): every answer to a short prompt is corpus-sized."""
+    return [WORDS[i % len(WORDS)] for i in range(300)][:max_tokens]
+
+
+def test_reasoning_traces_through_the_real_server_are_scored_and_replayed_alike(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    keys = KeyStore(sqlite_url, load_server_secret())
+    secret = keys.create_key("tracer")[0]
+    admin = keys.create_key("ops", admin=True)[0]
+    keys.close()
+    policy = {"risk": {"throttle_delay_ms": 1}}
+    with _serving(sqlite_url, policy, responder=_long_answers) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key=secret, max_retries=0)
+        for i in range(60):  # reasoning asked in 3 requests of 5, each answered at length
+            ask = "Explain step by step:" if i % 5 < 3 else "Tell me about"
+            client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": f"{ask} {WORDS[i % 14]} {i}"}]
+            )
+        live = httpx.get(
+            base_url.removesuffix("/v1") + "/admin/accounts/tracer",
+            headers={"Authorization": f"Bearer {admin}"},
+        ).json()
+    store = open_log_store(sqlite_url)
+    logged = sorted((e for e in store.iter_exchanges() if e.account == "tracer"), key=lambda e: e.ts)
+    store.close()
+    assert len(logged) == 60 and all(e.completion_tokens >= 200 for e in logged)
+    assert live["features"]["traces"] > 5  # 36 traces in no time against a person's 6 a day
+    write_jsonl(logged, tmp_path / "log.jsonl")
+    replay_log(tmp_path / "log.jsonl", PolicyConfig.from_dict(policy), tmp_path / "out", per_exchange=True)
+    replayed = [json.loads(line) for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()]
+    for exchange, mine in zip(logged, replayed, strict=True):
+        assert mine["id"] == exchange.id and mine["action"] == exchange.extra["decision"]
+        assert mine["risk_score"] == pytest.approx(exchange.extra["risk_score"], abs=2e-3)
+    assert any(reason.startswith("traces") for reason in live["reasons"])
 
 
 def _row(i: int, account: str, ts: float, text: str, **params: Any) -> dict[str, Any]:
