@@ -119,7 +119,8 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     assert data["harvest"]["answered"] >= 1 and data["harvest"]["completion_tokens"] > 0
     # Attribution tested every account key and the controls; the harvesters' rows say what they took.
     attribution = data["attribution"]
-    assert len(attribution["keys"]) == world["accounts"] and attribution["controls"]["count"] == 20
+    answered = {r["account"] for r in guard["policy_cost"]["accounts"] if r["answered"]}
+    assert {k["account"] for k in attribution["keys"]} == answered and attribution["controls"]["count"] == 20
     harvested = {k["account"]: k["harvested"] for k in attribution["keys"] if k["harvested"]}
     assert set(harvested) <= {live["extractor"], *live["hydra"]} and sum(harvested.values()) >= 1
     # The student, before and after, on held-out items of the harvested task.
@@ -132,6 +133,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     assert not (out / "watermark.secret").exists()
     text = (out / "report.json").read_text(encoding="utf-8")
     assert "Bearer" not in text and '"key"' not in text
+    _catches_come_from_the_components_outputs(out, data)
     # The report is rebuilt from report.json alone, identically.
     first = (out / "report.html").read_text(encoding="utf-8")
     (out / "report.html").unlink()
@@ -146,6 +148,56 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     )
     assert page.console_errors == [] and page.network == []
     assert set(page.evaluated) == {"summary", "actions", *SECTIONS, "run"}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _catches_come_from_the_components_outputs(out: Path, data: dict) -> None:
+    """Every catch in report.json is what the shipped detector, replay, gateway and harvest wrote."""
+    from distillscope.report.summary import counts
+
+    guard = data["guard"]
+    roles = {a["account"]: a["role"] for a in guard["accounts"]}
+    # Offline: the report's flags are the detector's own output file, row for row.
+    detected = {r["account"]: r for r in _jsonl(out / "detect" / "accounts.jsonl")}
+    offline = guard["offline"]["accounts"]
+    assert {a["account"] for a in offline} == set(detected)
+    assert {a["account"]: a["flagged"] for a in offline} == {k: v["flagged"] for k, v in detected.items()}
+    flagged = {k for k, v in detected.items() if v["flagged"]}
+    assert counts(offline) == {
+        "attackers": sum(1 for r in roles.values() if r == "attacker"),
+        "attackers_flagged": sum(1 for a in flagged if roles[a] == "attacker"),
+        "benign": sum(1 for a in detected if roles[a] == "benign"),
+        "benign_flagged": sum(1 for a in flagged if roles[a] == "benign"),
+    }
+    # Online: an account is flagged iff guard replay's decisions or the live gateway's log acted on it.
+    replayed = {r["account"]: r for r in _jsonl(out / "replay" / "accounts.jsonl")}
+    live = {}
+    for sent in json.loads((out / "live.json").read_text(encoding="utf-8")):
+        live.setdefault(sent["account"], []).append(sent)
+    for account in guard["accounts"]:
+        past = {k for k, v in (replayed.get(account["account"], {}).get("decisions") or {}).items()
+                if k != "allow" and v}  # fmt: skip
+        if past:
+            assert account["flagged"], account
+        if not account["flagged"]:
+            assert all(s["status"] == 200 for s in live.get(account["account"], [])), account
+    # The live window: requests and answers per account are the client's own record of them.
+    for row in guard["policy_cost"]["accounts"]:
+        sent = live[row["account"]]
+        assert row["requests"] == len(sent)
+        assert row["answered"] == sum(1 for s in sent if s["status"] == 200)
+        assert row["blocked"] == sum(1 for s in sent if s["status"] == 403)
+    # Attribution: who harvested what is the attackers' dataset, the answers the watermark test read.
+    harvest = _jsonl(out / "harvest" / "exchanges.jsonl")
+    took = {}
+    for row in harvest:
+        took[row["account"]] = took.get(row["account"], 0) + 1
+    assert {k["account"]: k["harvested"] for k in data["attribution"]["keys"] if k["harvested"]} == took
+    assert data["attribution"]["texts"] == len(harvest) == data["harvest"]["answered"]
+    assert data["student"]["queries"] == len(harvest)
 
 
 @pytest.mark.slow

@@ -48,6 +48,11 @@ def demo_command(
     train_steps: int | None = typer.Option(None, help="Training steps of the attacker's student."),
     task_size: int | None = typer.Option(None, help="Held-out task items for fidelity and task score."),
     seed: int = typer.Option(0, help="Seed of the simulated world and the harvest."),
+    threads: int | None = typer.Option(
+        None,
+        help="Torch threads for generation, training and evaluation (default: 1 on a busy machine, "
+        "else every core).",
+    ),
     screenshot: Path | None = typer.Option(
         None, help="Also save a PNG of the report's top (needs chromium)."
     ),
@@ -62,7 +67,7 @@ def demo_command(
             days=days, live_hydra=live_hydra, extractor_queries=extractor_queries,
             hydra_queries=hydra_queries, live_benign=live_benign, max_new_tokens=max_new_tokens,
             top_logprobs=top_logprobs, train_steps=train_steps, task_size=task_size, seed=seed,
-            screenshot=screenshot,
+            threads=threads, screenshot=screenshot,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc))

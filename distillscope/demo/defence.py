@@ -207,7 +207,9 @@ def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int)
     """Does the text the attackers harvested carry their accounts' watermark keys?
 
     The harvested answers are pooled (as a leaked dataset would be) and tested under the key of
-    every account in the log, Holm-adjusted together, beside control keys nobody used.
+    every account the watermarking gateway answered (the only keys any of its text can carry: the
+    simulated history was never generated, so never watermarked), Holm-adjusted together, beside
+    control keys nobody used.
     """
     from distillscope.watermark.detector import detect_texts
 
@@ -216,7 +218,7 @@ def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int)
     texts = [e.response_text or "" for e in live.harvested]
     if not texts:
         return {"not_measured": "the attackers harvested no text"}
-    accounts = sorted(world.members)
+    accounts = sorted({sent.account for sent in live.sent if sent.status == 200})
     [report] = detect_texts(
         texts, live.watermark, tokenizer, vocab_size, accounts=accounts, controls=CONTROL_KEYS, alpha=1e-6
     )
@@ -242,7 +244,8 @@ def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int)
         "texts": report.documents,
         "tokens": report.tokens,
         "method": "keyed green-list test of the pooled harvested answers, exact binomial p-values with "
-        f"repeated (seed, token) pairs counted once, Holm-adjusted over {len(accounts)} account keys",
+        f"repeated (seed, token) pairs counted once, Holm-adjusted over the keys of the {len(accounts)} "
+        "accounts the watermarking gateway answered",
         "keys": keys,
         "controls": {
             "count": len(report.controls),

@@ -9,8 +9,9 @@ the ``X-Forwarded-For`` and ``User-Agent`` the account used in its history (as a
 load balancer in front of the gateway would pass them on).
 
 - the solo heavy extractor and a few hydra accounts harvest disjoint slices of a
-  reasoning-gym task, the extractor asking for ``top_logprobs`` as well; an
-  account that gets a 403 stops (its access was suspended), a 429 waits as told;
+  reasoning-gym task with the sampling parameters of their own history (the
+  extractor asking for ``top_logprobs`` as well); an account that gets a 403
+  stops (its access was suspended), a 429 waits as told;
 - the benign accounts chosen to go live send their own next requests from the
   simulated log, with their own gaps (answers capped to the run's token budget).
 
@@ -130,6 +131,7 @@ def _app(settings: DemoSettings, gateway: Any, watermark: Any) -> Any:
         upstream_key_env=settings.teacher_key_env or "",  # "" reads no key
         port=0,
         max_batch_size=8,
+        threads=settings.threads,
         watermark=None if upstream else watermark,
     )
     return build_app(serve_settings, gateway=gateway).app
@@ -178,17 +180,24 @@ def _headers(ips: list[str], agent: str | None, rng: random.Random) -> dict[str,
 class _Recorder:
     """Thread-safe list of what was sent and what the attackers kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, planned: int = 0, progress: Callable[[str], None] | None = None) -> None:
         self.lock = threading.Lock()
         self.sent: list[Sent] = []
         self.kept: list[Any] = []
         self.errors: list[str] = []
+        self.planned = planned  # the attackers' planned requests
+        self.progress = progress
 
     def add(self, sent: Sent, kept: Any = None) -> None:
         with self.lock:
             self.sent.append(sent)
             if kept is not None:
                 self.kept.append(kept)
+            attackers = sum(1 for s in self.sent if s.role == "attacker")
+            benign = len(self.sent) - attackers
+            note = f"attackers {attackers}/{self.planned} sent, {len(self.kept)} answered; benign {benign}"
+        if self.progress is not None:
+            self.progress(note)
 
     def error(self, text: str) -> None:
         with self.lock:
@@ -362,8 +371,16 @@ def online_scores(base_url: str, admin_key: str) -> list[dict[str, Any]]:
     return list(answer.json().get("data", []))
 
 
-def run_live(settings: DemoSettings, world: World, out: Path, db_url: str) -> LiveResult:
-    """Serve, run the live traffic, read the online scores; write the attackers' dataset."""
+def run_live(
+    settings: DemoSettings,
+    world: World,
+    out: Path,
+    db_url: str,
+    progress: Callable[[str], None] | None = None,
+) -> LiveResult:
+    """Serve, run the live traffic, read the online scores; write the attackers' dataset.
+
+    ``progress`` is told how far the live traffic is after every request."""
     from distillscope.records import write_jsonl
 
     task_seed = settings.seed + 1000
@@ -376,23 +393,21 @@ def run_live(settings: DemoSettings, world: World, out: Path, db_url: str) -> Li
     with serve(settings, out, db_url, len(world.history)) as (base_url, (keys, watermark, note), admin_key):
         issued = {a: _key(keys, a, world) for a in live_accounts}
         model = _served_model(base_url, admin_key)
-        recorder = _Recorder()
+        recorder = _Recorder(total, progress)
         run = {"world": world, "recorder": recorder, "base_url": base_url, "keys": issued, "model": model,
                "seed": settings.seed, "task_seed": task_seed, "settings": settings,
                "stop": threading.Event()}  # fmt: skip
-        text_only = {"max_tokens": int(settings.max_new_tokens), "temperature": 0.0}
-        with_logprobs = dict(text_only)
-        if settings.top_logprobs:
-            with_logprobs.update(logprobs=True, top_logprobs=int(settings.top_logprobs))
         jobs: list[Callable[[], None]] = []
         cursor = 0
         if extractor:
             share = items[: int(settings.extractor_queries)]
             cursor = len(share)
-            jobs.append(lambda: _attacker(run, extractor, share, with_logprobs, workers=4))
+            params = _harvest_params(settings, world, extractor, logprobs=True)
+            jobs.append(lambda: _attacker(run, extractor, share, params, workers=4))
         for i, account in enumerate(hydra):
             share_h = items[cursor + i * per_hydra : cursor + (i + 1) * per_hydra]
-            jobs.append(lambda a=account, s=share_h: _attacker(run, a, s, text_only, workers=1))
+            params_h = _harvest_params(settings, world, account, logprobs=False)
+            jobs.append(lambda a=account, s=share_h, p=params_h: _attacker(run, a, s, p, workers=4))
         jobs += [lambda a=account: _benign(run, a) for account in world.benign_live]
         started = time.time()
         try:
@@ -409,6 +424,16 @@ def run_live(settings: DemoSettings, world: World, out: Path, db_url: str) -> Li
         write_jsonl(result.harvested, result.dataset)
     (out / "live.json").write_text(json.dumps([s.__dict__ for s in recorder.sent]), encoding="utf-8")
     return result
+
+
+def _harvest_params(settings: DemoSettings, world: World, account: str, logprobs: bool) -> dict[str, Any]:
+    """An attacker's request parameters: the sampling of its own history (greedy if it has none),
+    answers capped at the run's token budget; the extractor also asks ``top_logprobs``."""
+    params: dict[str, Any] = {"temperature": 0.0, **world.sampling(account)}
+    params["max_tokens"] = int(settings.max_new_tokens)
+    if logprobs and settings.top_logprobs:
+        params.update(logprobs=True, top_logprobs=int(settings.top_logprobs))
+    return params
 
 
 def _key(keys: Any, account: str, world: World) -> str:

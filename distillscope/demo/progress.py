@@ -37,6 +37,7 @@ class BoardLine:
     seconds: float = 0.0
     detail: str = ""
     started: float | None = None
+    note: str = ""  # what the running stage is at ("23/64 answers")
 
 
 @dataclass
@@ -62,6 +63,10 @@ class StageBoard:
     def finish(self, name: str, status: str, seconds: float, detail: str = "") -> None:
         line = self.line(name)
         line.status, line.seconds, line.detail = status, seconds, detail
+
+    def progress(self, name: str, note: str) -> None:
+        """What the running stage is at, shown beside its line (e.g. "23/64 answers")."""
+        self.line(name).note = note
 
     def skip(self, name: str, detail: str) -> None:
         self.finish(name, "skipped", 0.0, detail)
@@ -103,6 +108,8 @@ class StageBoard:
             else:
                 when = f"{x.seconds:4.0f} s"
             label = Text(x.label, style=style if x.status != "pending" else "dim")
+            if x.status == "running" and x.note:
+                label.append(f" — {x.note}", style="cyan")
             if x.detail and x.status in ("failed", "not_available", "skipped"):
                 label.append(f" — {x.detail}", style="dim")
             table.add_row(Text(mark, style=style), label, Text(when, style="dim"))
@@ -138,6 +145,15 @@ class LiveBoard:
             self._live.refresh()
             self._live.__exit__(*exc)
             self._live = None
+
+    def began(self, name: str) -> None:
+        """A stage began: where nothing redraws, say so for a stage planned to take a while."""
+        x = self.board.line(name)
+        if self.redraws or x.planned_s < 30:
+            return
+        self.console.print(
+            f"[cyan]▶[/] {x.label} (about {_clock(x.planned_s * self.board.pace())})", highlight=False
+        )
 
     def ended(self, name: str) -> None:
         """A stage ended: print its line where the board does not redraw."""

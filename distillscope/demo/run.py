@@ -105,6 +105,8 @@ class DemoRun:
         self.stages.append(stage)
         began, cpu = time.monotonic(), cpu_time()
         self.board.start(name)
+        if self.live_board is not None:
+            self.live_board.began(name)
         try:
             yield stage
             stage.status = "ok"
@@ -157,14 +159,13 @@ def _world(run: DemoRun) -> None:
 
 
 def _history(run: DemoRun) -> None:
-    from distillscope.demo.world import write_history
-    from distillscope.records import write_jsonl
+    from distillscope.demo.world import write_history, write_history_file
 
     world = run.state["world"]
     run.state["db_url"] = str(run.out / "guard.db")
     run.state["logged_history"] = write_history(world, run.state["db_url"])
     run.state["history_path"] = run.out / "history.jsonl"
-    write_jsonl(world.history, run.state["history_path"])
+    write_history_file(world, run.state["history_path"])
 
 
 def _backtest(run: DemoRun) -> None:
@@ -192,7 +193,8 @@ def _live(run: DemoRun) -> None:
     from distillscope.demo.live import run_live
     from distillscope.guard.logstore import open_log_store
 
-    live = run_live(run.settings, run.state["world"], run.out, run.state["db_url"])
+    live = run_live(run.settings, run.state["world"], run.out, run.state["db_url"],
+                    progress=lambda note: run.board.progress("live", note))  # fmt: skip
     run.state["live"] = live
     store = open_log_store(run.state["db_url"])
     try:  # the rows logged after the history are the live window's
@@ -385,6 +387,7 @@ def report_json(run: DemoRun) -> dict[str, Any]:
                 "cpus": os.cpu_count(),
                 "load_average_at_start": run.state.get("load_at_start"),
                 "load_average_at_end": [round(x, 2) for x in load] if load else None,
+                "torch_threads": s.threads,
             },
             "stages": [st.__dict__ for st in run.stages],
         },
@@ -411,6 +414,9 @@ def run_demo(settings: DemoSettings) -> Path:
     run.state["cpu_at_start"] = cpu_time()
     if hasattr(os, "getloadavg"):
         run.state["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    load = run.state.get("load_at_start")
+    settings.threads = settings.torch_threads(os.cpu_count(), load[0] if load else None)
+    _use_threads(settings.threads)
     with LiveBoard(run.board, console) as live_board:
         run.live_board = live_board
         try:
@@ -420,6 +426,15 @@ def run_demo(settings: DemoSettings) -> Path:
             _finish(run)
             raise
         return _finish(run)
+
+
+def _use_threads(threads: int) -> None:
+    """This process's torch threads (evaluation, the student's generations); the server and the
+    trainer are given the same number."""
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _quiet_libraries() -> None:

@@ -33,10 +33,10 @@ PRESETS: dict[str, dict[str, int]] = {
     "quick":   {"benign_users": 12, "days": 1, "live_hydra": 2, "extractor_queries": 6,
                 "hydra_queries": 3, "live_benign": 4, "max_new_tokens": 32, "train_steps": 3,
                 "task_size": 6, "kd_student": 0, "radioactivity": 0, "identity": 0},
-    "default": {"benign_users": 60, "days": 1, "live_hydra": 5, "extractor_queries": 40,
-                "hydra_queries": 8, "live_benign": 8, "max_new_tokens": 64, "train_steps": 30,
+    "default": {"benign_users": 600, "days": 14, "live_hydra": 2, "extractor_queries": 24,
+                "hydra_queries": 32, "live_benign": 8, "max_new_tokens": 64, "train_steps": 30,
                 "task_size": 24, "kd_student": 0, "radioactivity": 0, "identity": 0},
-    "full":    {"benign_users": 200, "days": 3, "live_hydra": 8, "extractor_queries": 160,
+    "full":    {"benign_users": 600, "days": 14, "live_hydra": 8, "extractor_queries": 160,
                 "hydra_queries": 20, "live_benign": 12, "max_new_tokens": 96, "train_steps": 200,
                 "task_size": 48, "kd_student": 1, "radioactivity": 1, "identity": 1},
 }
@@ -66,7 +66,7 @@ class DemoSettings:
     teacher_model: str | None = None
     teacher_key_env: str | None = None
     benign_users: int | None = None  # ordinary users in the simulated world (hard negatives come on top)
-    days: int | None = None  # simulated history before the live window
+    days: int | None = None  # days of simulated history before the live window (0: the simulator draws)
     live_hydra: int | None = None  # hydra accounts that harvest live
     extractor_queries: int | None = None  # live queries of the solo heavy extractor
     hydra_queries: int | None = None  # live queries per live hydra account
@@ -78,7 +78,8 @@ class DemoSettings:
     kd_student: int | None = None  # 1: also train a top-k KD student on the returned log-probs
     radioactivity: int | None = None  # 1: test the trained student for the watermark
     identity: int | None = None  # 1: ask the student and the teacher who trained them
-    student_layers: str = "every-other"
+    threads: int | None = None  # torch threads for generation, training, evaluation (None: auto)
+    student_layers: str = "auto:15"  # 15 of 30 layers, chosen by measured redundancy (docs/train.md)
     screenshot: Path | None = None
     seed: int = 0
 
@@ -92,15 +93,28 @@ class DemoSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
-            low = 0 if name in ("kd_student", "radioactivity", "identity") else 1
+            low = 0 if name in ("days", "kd_student", "radioactivity", "identity") else 1
             if value < low:
                 raise ValueError(f"{name} must be at least {low}")
         if not 0 <= self.top_logprobs <= 20:
             raise ValueError("top_logprobs must be within 0..20")
         if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
             raise ValueError("--teacher-url must be an http(s) base URL")
+        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 1):
+            raise ValueError("threads must be at least 1")
         if self.out is not None:
             self.out = Path(self.out)
+
+    def torch_threads(self, cpus: int | None, load: float | None) -> int:
+        """The torch thread count: as set, else one thread on a busy machine (a load average of half
+        the cores or more: intra-op threads then wait on each other; measured 8x slower generation
+        with 2 threads than with 1 at load 7 on 2 cores), else every core (at most 8)."""
+        if self.threads is not None:
+            return int(self.threads)
+        cpus = max(1, cpus or 1)
+        if load is not None and load >= cpus / 2:
+            return 1
+        return min(8, cpus)
 
     @property
     def mode(self) -> str:

@@ -69,7 +69,21 @@ def _measure(
     }
 
 
-def _train(settings: DemoSettings, dataset: Path, out: Path, method: str) -> Path:
+def _untrained(settings: DemoSettings, dataset: Path, out: Path) -> tuple[Path, dict[str, Any]]:
+    """The student before training, saved to ``out``: made as ``train`` makes it (same code, same
+    calibration texts for ``auto:N``), so "before" and "after" are the same layers; ``(path, origin)``."""
+    from distillscope.train import TrainSettings
+    from distillscope.train.data import load_dataset
+    from distillscope.train.student import calibration_texts, make_student, save_student
+
+    spec = TrainSettings(teacher=settings.model or "smollm2-135m-instruct",
+                         student_layers=settings.student_layers)  # fmt: skip
+    model, tokenizer, origin = make_student(spec, calibration_texts(load_dataset(dataset)))
+    save_student(model, tokenizer, out)
+    return out, origin
+
+
+def _train(settings: DemoSettings, dataset: Path, start: Path, out: Path, method: str) -> Path:
     from distillscope.train import TrainSettings, train_student
 
     steps = int(settings.train_steps)
@@ -79,8 +93,7 @@ def _train(settings: DemoSettings, dataset: Path, out: Path, method: str) -> Pat
                 dataset=dataset,
                 out=out,
                 method=method,
-                teacher=settings.model or "smollm2-135m-instruct",
-                student_layers=settings.student_layers,
+                student=str(start),  # the untrained student measured above
                 max_steps=steps,
                 epochs=1000.0,  # the step budget decides, not the epochs
                 batch_size=8,
@@ -88,6 +101,7 @@ def _train(settings: DemoSettings, dataset: Path, out: Path, method: str) -> Pat
                 learning_rate=2e-4,
                 save_every=steps,
                 seed=settings.seed,
+                threads=settings.threads,
                 progress=False,
             )
         )
@@ -100,7 +114,7 @@ def student_section(
     """Train the student(s) on the harvest, measure them and the untrained one; return (section, paths)."""
     from distillscope.evaluate.run import teacher_continuations
     from distillscope.evaluate.tasks import task_accuracy
-    from distillscope.models import build_student, load_model
+    from distillscope.models import load_model
 
     if live.dataset is None or not live.harvested:
         raise RuntimeError("the attackers harvested nothing to train on")
@@ -112,9 +126,8 @@ def student_section(
         teacher, _conversations(items), budget, out / "eval" / "teacher_reference.json"
     )
     teacher_task = task_accuracy(lambda _: [c.text for c in references], items)["accuracy"]
-    base_model, tokenizer = load_model(settings.model)
-    untrained = build_student(base_model, settings.student_layers)
-    del base_model
+    start, origin = _untrained(settings, live.dataset, out / "students" / "untrained")
+    untrained, tokenizer = load_model(start)
     rows = [{"method": "untrained", **_measure(untrained, tokenizer, teacher, items, references, budget)}]
     del untrained
     paths: dict[str, Path] = {}
@@ -122,7 +135,7 @@ def student_section(
     errors = []
     for method in methods:
         try:
-            path = _train(settings, live.dataset, out / "students" / method, method)
+            path = _train(settings, live.dataset, start, out / "students" / method, method)
         except Exception as exc:  # e.g. top-k KD with every log-prob stripped by the guard
             errors.append(f"{method}: {type(exc).__name__}: {exc}")
             continue
@@ -146,7 +159,8 @@ def student_section(
         "queries": queries,
         "cost_usd": cost,
         "train_steps": int(settings.train_steps),
-        "student": f"layer subset ({settings.student_layers}) of the teacher",
+        "student": f"layer subset ({settings.student_layers}) of the teacher: {origin.get('layers')} layers, "
+        f"kept {origin.get('kept_layers')}",
         "errors": errors,
     }
     if not paths:

@@ -61,6 +61,7 @@ class World:
     extractor: str | None = None
     hydra_live: list[str] = field(default_factory=list)
     benign_live: list[str] = field(default_factory=list)
+    history_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the same, as log JSON
     _by_account: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -80,6 +81,15 @@ class World:
         ips = list(dict.fromkeys(e.ip for e in rows if e.ip))
         agents = Counter(e.user_agent for e in rows if e.user_agent)
         return ips, (agents.most_common(1)[0][0] if agents else None)
+
+    def sampling(self, account: str) -> dict[str, Any]:
+        """The sampling parameters (temperature, top_p) the account used most in its history."""
+        keys = ("temperature", "top_p")
+        seen = Counter(
+            tuple((k, e.params[k]) for k in keys if e.params and e.params.get(k) is not None)
+            for e in self._rows(account)
+        )
+        return dict(seen.most_common(1)[0][0]) if seen else {}
 
     def metadata(self, account: str) -> tuple[str | None, str | None]:
         """The account's organisation and payment id, as its history carries them (for its API key)."""
@@ -127,28 +137,32 @@ class World:
         }
 
 
-def simulate(settings: DemoSettings, folder: Path) -> tuple[Path, Path, str]:
-    """Run the project's randomised traffic simulator; return (exchanges, labels, simulator name).
+def simulate(settings: DemoSettings, folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Run the project's randomised traffic simulator; return (exchange rows, labels, simulator name).
 
-    The classic simulator (``distillscope.detect.simulate``, the one the detector was first
-    written with) is used only when the randomised one is not installed.
+    The randomised simulator runs in memory (its rows are the exchange log's JSON objects). The
+    classic simulator (``distillscope.detect.simulate``, the one the detector was first written
+    with) is used only when the randomised one is not installed; it writes files into ``folder``.
     """
     try:
-        from distillscope.simulate import simulate_randomized
+        from distillscope.simulate import generate
     except ImportError:
         return _simulate_classic(settings, folder)
-    result = simulate_randomized(
-        folder,
+    sim, labels = generate(
         seed=settings.seed,
         benign=int(settings.benign_users),
-        days=int(settings.days),
+        days=int(settings.days) or None,
         campaigns=CAMPAIGNS,
         hard_negatives=HARD_NEGATIVES,
     )
-    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.simulate (randomised)"
+    return sim.rows, labels, "distillscope.simulate (randomised)"
 
 
-def _simulate_classic(settings: DemoSettings, folder: Path) -> tuple[Path, Path, str]:
+def _simulate_classic(
+    settings: DemoSettings, folder: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    from distillscope.records import iter_jsonl
+
     try:
         from distillscope.detect.simulate import simulate_traffic
     except ImportError as exc:
@@ -156,12 +170,14 @@ def _simulate_classic(settings: DemoSettings, folder: Path) -> tuple[Path, Path,
     result = simulate_traffic(
         folder,
         benign_users=int(settings.benign_users),
-        days=int(settings.days),
+        days=int(settings.days) or 7,
         seed=settings.seed,
         campaigns=CAMPAIGNS,
         hard_negatives=tuple(CLASSIC_NAMES.get(n, n) for n in HARD_NEGATIVES),
     )
-    return Path(result.exchanges_path), Path(result.labels_path), "distillscope.detect.simulate (classic)"
+    rows = [row for _, row, _ in iter_jsonl(Path(result.exchanges_path)) if isinstance(row, dict)]
+    labels = [row for _, row, _ in iter_jsonl(Path(result.labels_path)) if isinstance(row, dict)]
+    return rows, labels, "distillscope.detect.simulate (classic)"
 
 
 def build_world(settings: DemoSettings, folder: Path, now: float, future_s: float = 3 * 3600.0) -> World:
@@ -170,29 +186,28 @@ def build_world(settings: DemoSettings, folder: Path, now: float, future_s: floa
     The exchanges after the cut are each account's "next requests": the live window plays the
     first few of the benign accounts chosen to go live, and drops the rest.
     """
-    import json
+    from distillscope.records import Exchange
 
-    from distillscope.records import read_exchanges
-
-    exchanges_path, labels_path, simulator = simulate(settings, folder)
+    raw, labels, simulator = simulate(settings, folder)
     members = {}
-    lines = labels_path.read_text(encoding="utf-8").splitlines()
-    for row in (json.loads(line) for line in lines if line.strip()):
+    for row in labels:
         role = "attacker" if row.get("label") == "campaign" else "benign"
         members[row["account"]] = Member(row["account"], role, str(row.get("group")), str(row.get("style")))
-    rows = sorted(read_exchanges(exchanges_path), key=lambda e: e.ts)
-    if not rows:
+    raw = sorted(raw, key=lambda r: float(r["ts"]))
+    if not raw:
         raise WorldUnavailable("the simulator wrote an empty log")
-    cut_at = rows[-1].ts - future_s
+    cut_at = float(raw[-1]["ts"]) - future_s
     shift = now - cut_at
-    history, future = [], {}
-    for e in rows:
-        e.ts = round(e.ts + shift, 3)
+    history, history_rows, future = [], [], {}
+    for row in raw:
+        row = {**row, "ts": round(float(row["ts"]) + shift, 3)}
+        e = Exchange.from_dict(row)
         if e.ts < now:
             history.append(e)
+            history_rows.append(row)
         else:
             future.setdefault(e.account, []).append(e)
-    world = World(members, history, future, now, simulator)
+    world = World(members, history, future, now, simulator, history_rows=history_rows)
     _pick_live(world, settings)
     return world
 
@@ -220,6 +235,13 @@ def _pick_live(world: World, settings: DemoSettings) -> None:
     rng.shuffle(users)
     chosen += users[: max(0, wanted - len(chosen))]
     world.benign_live = chosen
+
+
+def write_history_file(world: World, path: Path) -> int:
+    """Write the history as an exchange log file (JSONL), from the simulator's own JSON rows."""
+    from distillscope.records import write_jsonl
+
+    return write_jsonl(world.history_rows or world.history, path, private=True)
 
 
 def write_history(world: World, db_url: str, chunk: int = 5000) -> int:

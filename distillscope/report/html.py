@@ -552,7 +552,7 @@ def _attribution(data: dict[str, Any]) -> str:
     if rest:
         smallest = min((k["p_value"] for k in rest if k.get("p_value") is not None), default=None)
         rows.append(
-            (f"{len(rest)} other account keys", _tag("benign and idle", "muted"), "0",
+            (f"{len(rest)} other account keys", _tag("answered, not harvesters", "muted"), "0",
              f"smallest {_num(smallest)}", "—", "—")
         )  # fmt: skip
     rows.append(

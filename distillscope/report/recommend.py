@@ -98,6 +98,31 @@ def _logprob_action(report: Report) -> Action | None:
     )
 
 
+#: Online actions from the mildest to the harshest (what a flagged account's row is summed up by).
+SEVERITY = ("strip_logprobs", "throttle", "rate_limited", "block")
+ACTION_WORDS = {"strip_logprobs": "log-probs stripped", "throttle": "throttled",
+                "rate_limited": "rate-limited", "block": "blocked"}  # fmt: skip
+
+
+def harshest_actions(accounts: list[dict[str, Any]], role: str) -> dict[str, int]:
+    """Flagged accounts of ``role`` by the harshest online action taken on them ("block ×3, throttle ×9")."""
+    out: dict[str, int] = {}
+    for a in accounts:
+        if a.get("role") != role or not a.get("flagged"):
+            continue
+        parts = str(a.get("action") or "").split(",")
+        taken = {part.split(" ×")[0].strip() for part in parts if part.strip()}
+        worst = max((x for x in taken if x in SEVERITY), key=SEVERITY.index, default="flagged")
+        out[worst] = out.get(worst, 0) + 1
+    return out
+
+
+def describe_actions(by_action: dict[str, int]) -> str:
+    """``{"block": 1, "strip_logprobs": 2}`` -> "1 blocked, 2 log-probs stripped" (harshest first)."""
+    order = sorted(by_action, key=lambda x: -SEVERITY.index(x) if x in SEVERITY else 1)
+    return ", ".join(f"{by_action[x]} {ACTION_WORDS.get(x, x)}" for x in order)
+
+
 def _names(items: list[str], limit: int = 4) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
@@ -181,9 +206,13 @@ def _false_positive_action(guard: dict[str, Any]) -> Action | None:
     requests = cost.get("benign_requests")
     live = f"; {delayed} of {requests} live benign requests were delayed" if requests else ""
     where = ", ".join(f"{g} ×{n}" for g, n in sorted(groups.items()))
+    online = describe_actions(harshest_actions(benign, "benign"))
+    offline_n = sum(1 for a in offline if a.get("flagged"))
+    how = "; ".join(x for x in (f"online: {online}" if online else "",
+                                f"offline: {offline_n} flagged" if offline_n else "") if x)  # fmt: skip
     return Action(
         "Review the flag thresholds before enforcing: benign customers were flagged",
-        f"{len(flagged)} of {len(benign)} benign accounts flagged online or offline ({where}){live}",
+        f"{len(flagged)} of {len(benign)} benign accounts flagged online or offline ({where}; {how}){live}",
         len(flagged) / len(benign),
         f"{len(flagged)}/{len(benign)} benign accounts",
         "guard",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.report.recommend import Action, recommend
+from distillscope.report.recommend import Action, describe_actions, harshest_actions, recommend
 from distillscope.report.schema import Report
 
 
@@ -73,10 +73,13 @@ def _target(report: Report) -> list[str]:
     if guard:
         on = counts(guard.get("accounts", []))
         cost = guard.get("policy_cost") or {}
+        benign_how = describe_actions(harshest_actions(guard.get("accounts", []), "benign"))
         lines.append(
             f"Online guard: {on['attackers_flagged']} of {on['attackers']} attacker accounts flagged or "
             "acted on, "
-            f"{on['benign_flagged']} of {on['benign']} benign accounts; "
+            f"{on['benign_flagged']} of {on['benign']} benign accounts"
+            + (f" ({benign_how})" if benign_how else "")
+            + "; "
             f"{cost.get('benign_requests_delayed', 0)} of {cost.get('benign_requests', 0)} live benign "
             "requests "
             f"delayed, {cost.get('benign_requests_refused', 0)} refused."

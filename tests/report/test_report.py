@@ -168,6 +168,20 @@ def test_false_positives_and_misses_become_actions(report_data: dict[str, Any]) 
     assert gap.effect == pytest.approx(1 / 2) and "atk-2" in gap.evidence
 
 
+def test_benign_accounts_acted_on_are_described_by_the_harshest_action(report_data: dict[str, Any]) -> None:
+    from distillscope.report.summary import executive_summary
+
+    alice = report_data["guard"]["accounts"][2]
+    alice.update(flagged=True, action="strip_logprobs ×548, throttle ×3")
+    target = " ".join(executive_summary(parse_report(report_data)).target)
+    assert "1 of 1 benign accounts (1 throttled)" in target
+    review = next(a for a in recommend(parse_report(report_data)) if a.title.startswith("Review the flag"))
+    assert "(alice ×1; online: 1 throttled)" in review.evidence
+    alice.update(action="strip_logprobs ×548")
+    target = " ".join(executive_summary(parse_report(report_data)).target)
+    assert "1 of 1 benign accounts (1 log-probs stripped)" in target
+
+
 def test_executive_summary_states_this_runs_numbers(report_data: dict[str, Any]) -> None:
     from distillscope.report.summary import executive_summary
 
