@@ -32,7 +32,7 @@ TINY = [
 
 def test_settings_are_validated() -> None:
     default = demo.DemoSettings()
-    assert default.mode == "default" and default.train_steps == 30 and default.radioactivity == 0
+    assert default.mode == "default" and default.train_steps == 16 and default.radioactivity == 0
     quick = demo.DemoSettings(quick=True)
     assert quick.mode == "quick" and quick.extractor_queries < default.extractor_queries
     full = demo.DemoSettings(full=True)

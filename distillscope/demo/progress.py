@@ -152,7 +152,9 @@ class LiveBoard:
         if self.redraws or x.planned_s < 30:
             return
         self.console.print(
-            f"[cyan]▶[/] {x.label} (about {_clock(x.planned_s * self.board.pace())})", highlight=False
+            f"[cyan]▶[/] {x.label} (about {_clock(x.planned_s * self.board.pace())})",
+            highlight=False,
+            soft_wrap=True,  # one line per event in a log file, whatever its width
         )
 
     def ended(self, name: str) -> None:
@@ -166,4 +168,5 @@ class LiveBoard:
             f"[{style}]{mark}[/] {x.label} ({x.seconds:.0f} s){detail} — about "
             f"{_clock(self.board.remaining_s())} to go",
             highlight=False,
+            soft_wrap=True,
         )

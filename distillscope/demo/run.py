@@ -242,6 +242,7 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
                 "answered": len(got),
                 "completion_tokens": sum(e.completion_tokens or 0 for e in got),
                 "cost_usd": round(sum(e.cost_usd or 0.0 for e in got), 6),
+                "temperature": (got[0].params or {}).get("temperature") if got else None,
                 "stripped": sum(
                     1 for s in sent if s.asked_logprobs and s.status == 200 and not s.got_logprobs
                 ),

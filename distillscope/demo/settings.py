@@ -34,8 +34,8 @@ PRESETS: dict[str, dict[str, int]] = {
                 "hydra_queries": 3, "live_benign": 4, "max_new_tokens": 32, "train_steps": 3,
                 "task_size": 6, "kd_student": 0, "radioactivity": 0, "identity": 0},
     "default": {"benign_users": 600, "days": 14, "live_hydra": 2, "extractor_queries": 24,
-                "hydra_queries": 32, "live_benign": 8, "max_new_tokens": 64, "train_steps": 30,
-                "task_size": 24, "kd_student": 0, "radioactivity": 0, "identity": 0},
+                "hydra_queries": 32, "live_benign": 8, "max_new_tokens": 64, "train_steps": 16,
+                "task_size": 16, "kd_student": 0, "radioactivity": 0, "identity": 0},
     "full":    {"benign_users": 600, "days": 14, "live_hydra": 8, "extractor_queries": 160,
                 "hydra_queries": 20, "live_benign": 12, "max_new_tokens": 96, "train_steps": 200,
                 "task_size": 48, "kd_student": 1, "radioactivity": 1, "identity": 1},
@@ -47,8 +47,8 @@ PRESETS: dict[str, dict[str, int]] = {
 PLANNED_SECONDS: dict[str, dict[str, float]] = {
     "quick": {"world": 8, "history": 4, "backtest": 4, "live": 45, "detect": 8, "attribution": 4,
               "student": 40, "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
-    "default": {"world": 15, "history": 6, "backtest": 8, "live": 110, "detect": 10, "attribution": 6,
-                "student": 130, "radioactivity": 0, "identity": 0, "share": 2, "report": 5},
+    "default": {"world": 6, "history": 5, "backtest": 7, "live": 90, "detect": 10, "attribution": 12,
+                "student": 160, "radioactivity": 0, "identity": 0, "share": 14, "report": 2},
     "full": {"world": 40, "history": 20, "backtest": 30, "live": 600, "detect": 30, "attribution": 15,
              "student": 1500, "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
 }  # fmt: skip

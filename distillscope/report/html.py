@@ -174,18 +174,21 @@ def _harvest(data: dict[str, Any]) -> str:
             (
                 esc(a["account"]),
                 _num(a.get("queries")),
+                _num(a.get("answered")),
                 _num(a.get("completion_tokens")),
                 _money(a.get("cost_usd")),
+                _num(a.get("temperature")),
                 _num(a.get("stripped")),
             )
             for a in accounts
         ]
         parts.append(
             _table(
-                ["account", "queries", "completion tokens", "cost", "answers without logprobs"],
+                ["account", "queries", "answered", "completion tokens", "cost", "temperature",
+                 "answers without logprobs"],
                 rows,
-                {1, 2, 3, 4},
-            )
+                {1, 2, 3, 4, 5, 6},
+            )  # fmt: skip
         )
     examples = data.get("examples", [])
     if examples:

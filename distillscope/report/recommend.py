@@ -151,12 +151,20 @@ def _detection_actions(guard: dict[str, Any]) -> list[Action]:
     if caught_offline:
         got, all_got = _answered_by(guard, set(caught_offline))
         live = f"; live, they took {got} of the attackers' {all_got} answers unhindered" if all_got else ""
+        watched = set((guard.get("watch") or {}).get("accounts") or [])
+        on_list = sum(1 for a in caught_offline if a in watched)
+        title = (
+            "Keep feeding the offline detector's campaigns to the gateway (watch list)"
+            if on_list
+            else "Feed the offline detector's campaigns to the gateway's policy (a watch list)"
+        )
+        listed = f"; the watch list now holds {on_list} of them" if on_list else ""
         actions.append(
             Action(
-                "Feed the offline detector's campaigns to the gateway's policy (a watch list)",
+                title,
                 f"{len(caught_offline)} of {total} attacker accounts were never acted on online but the "
                 "offline "
-                f"detector flagged them ({_names(caught_offline)}){live}",
+                f"detector flagged them ({_names(caught_offline)}){live}{listed}",
                 len(caught_offline) / total,
                 f"{len(caught_offline)}/{total} attacker accounts",
                 "detection",

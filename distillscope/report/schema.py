@@ -28,8 +28,9 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
         "queries": int, "answered": int, "failed": int,
         "prompt_tokens": int, "completion_tokens": int, "cost_usd": float,
         "top_logprobs": int|null, "strategy": str,
-        "accounts": [{"account": str, "queries": int, "completion_tokens": int,
-                      "cost_usd": float, "stripped": int}],          # stripped: answers sent without logprobs
+        "accounts": [{"account": str, "queries": int, "answered": int, "completion_tokens": int,
+                      "cost_usd": float, "temperature": float|null,  # the sampling it asked for
+                      "stripped": int}],                             # stripped: answers sent without logprobs
         "examples": [{"prompt": str, "response": str}]},             # a few, shown HTML-escaped
       "student": {                               # what the student kept
         "task": {"name": str, "n": int}, "teacher_task_score": float|null,

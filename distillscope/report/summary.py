@@ -42,13 +42,21 @@ def _world_line(world: dict[str, Any]) -> str | None:
     groups = world.get("groups") or []
     if not groups:
         return None
-    hard = ", ".join(f"{g['group']} ({g['accounts']})" for g in groups if g.get("hard_negative"))
-    attackers = ", ".join(f"{g['style'].replace('_', ' ')} ({g['accounts']})" for g in groups
-                          if g.get("role") == "attacker")  # fmt: skip
+    def by_style(rows: list[dict[str, Any]]) -> str:
+        sizes: dict[str, int] = {}
+        for g in rows:
+            style = str(g.get("style") or g.get("group")).replace("_", " ")
+            sizes[style] = sizes.get(style, 0) + int(g.get("accounts") or 0)
+        return ", ".join(f"{style} ({n})" for style, n in sorted(sizes.items()))
+
+    hard = by_style([g for g in groups if g.get("hard_negative")])
+    attackers = by_style([g for g in groups if g.get("role") == "attacker"])
     benign = sum(g["accounts"] for g in groups if g.get("role") == "benign")
+    hours = float(world.get("history_hours") or 0)
+    span = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:g} h"
     return (
         f"The gateway's log held {world.get('history_exchanges', 0):,} exchanges of "
-        f"{world.get('accounts', 0)} accounts over {world.get('history_hours', 0)} h: {benign} benign "
+        f"{world.get('accounts', 0)} accounts over {span}: {benign} benign "
         f"(hard negatives: {hard or 'none'}) and the attackers: {attackers or 'none'}."
     )
 
@@ -63,8 +71,8 @@ def _target(report: Report) -> list[str]:
     harvest = report.get("harvest")
     if harvest:
         lines.append(
-            f"Live, {len(harvest.get('accounts', []))} attacker accounts took "
-            f"{harvest.get('answered', 0)} answers "
+            f"Live, {len(harvest.get('accounts', []))} attacker accounts asked {harvest.get('queries', 0)} "
+            f"questions and took {harvest.get('answered', 0)} answers "
             f"({harvest.get('completion_tokens', 0):,} tokens, "
             f"${harvest.get('cost_usd', 0):.4f} at list price) "
             f"in {harvest.get('seconds', 0):.0f} s."

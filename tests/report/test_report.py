@@ -137,7 +137,7 @@ def test_recommendations_are_computed_from_the_evidence(report_data: dict[str, A
     # topk-kd kept 0.28/0.4 = 70%, SFT 0.2/0.4 = 50%: the log-probs were worth 20 points.
     assert logprobs.effect == pytest.approx(0.2)
     # atk-2 was never acted on online, but the offline detector flagged it: feed it back.
-    feed = next(a for t, a in by_title.items() if t.startswith("Feed the offline detector"))
+    feed = next(a for t, a in by_title.items() if "feeding the offline detector" in t.lower())
     assert feed.effect == pytest.approx(1 / 2)
     assert "atk-2" in feed.evidence and "58 of the attackers' 118 answers" in feed.evidence
     # atk-1 was delayed 47 times yet got all 60 answers, atk-2 58 of 60: the actions were too mild.
@@ -187,7 +187,7 @@ def test_executive_summary_states_this_runs_numbers(report_data: dict[str, Any])
 
     summary = executive_summary(parse_report(report_data))
     target = " ".join(summary.target)
-    assert "4,000 exchanges of 5 accounts" in target and "corp-nat (1)" in target
+    assert "4,000 exchanges of 5 accounts over 24 h" in target and "hard negatives: corporate nat (1)" in target
     assert "1 of 2 attacker accounts flagged or acted on" in target
     assert "Offline detector: 2 of 2 attacker accounts flagged, 0 of 1 benign" in target
     assert "name 2 of 2 harvesting accounts' keys" in target and "0 of 20 control keys" in target
