@@ -48,6 +48,40 @@ def test_settings_are_validated() -> None:
     assert result.exit_code == 2 and "top_logprobs" in result.output
 
 
+def test_world_is_the_simulators_draw_cut_at_now(tmp_path: Path) -> None:
+    from distillscope.demo.world import build_world, write_history_file
+    from distillscope.records import read_exchanges
+
+    now = time.time()
+    world = build_world(demo.DemoSettings(quick=True, benign_users=12, days=3), tmp_path / "sim", now=now)
+    assert world.history and all(e.ts < now for e in world.history)
+    assert max(e.ts for e in world.history) > now - 6 * 3600  # the history runs up to the cut
+    ids = [e.id for e in world.history]
+    assert len(set(ids)) == len(ids)  # the gateway's log keys rows by id: none may collide
+    assert [r["id"] for r in world.history_rows] == ids
+    assert {m.style for m in world.members.values()} >= {"hydra", "heavy_extractor", "corporate_nat"}
+    assert set(world.roles().values()) == {"attacker", "benign"}
+    assert world.extractor in world.attackers and set(world.hydra_live) <= set(world.attackers)
+    assert set(world.benign_live) <= set(world.benign)
+    # A live attacker samples as it did in its history.
+    hydra = world.hydra_live[0]
+    used = {e.params.get("temperature") for e in world.history if e.account == hydra}
+    assert world.sampling(hydra).get("temperature") in used
+    # The history file the detector and the replay read is the same rows, time-shifted.
+    path = write_history_file(world, tmp_path / "history.jsonl") and tmp_path / "history.jsonl"
+    assert [(e.id, e.ts) for e in read_exchanges(path)] == [(e.id, e.ts) for e in world.history]
+
+
+def test_torch_threads_follow_the_machine() -> None:
+    settings = demo.DemoSettings()
+    assert settings.torch_threads(2, 0.2) == 2  # idle: every core
+    assert settings.torch_threads(2, 7.0) == 1  # busy: intra-op threads would wait on each other
+    assert settings.torch_threads(32, None) == 8
+    assert demo.DemoSettings(threads=3).torch_threads(2, 7.0) == 3  # as asked
+    with pytest.raises(ValueError, match="threads"):
+        demo.DemoSettings(threads=0)
+
+
 def test_progress_board_scales_the_eta_by_the_pace_so_far() -> None:
     board = StageBoard()
     board.add("a", "first", 10.0)

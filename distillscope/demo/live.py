@@ -138,8 +138,11 @@ def _app(settings: DemoSettings, gateway: Any, watermark: Any) -> Any:
 
 
 @contextlib.contextmanager
-def serve(settings: DemoSettings, out: Path, db_url: str, history: int) -> Iterator[tuple[str, Any, str]]:
-    """The teacher behind the guard on a free loopback port: (base_url, keys, admin_key)."""
+def serve(settings: DemoSettings, out: Path, db_url: str) -> Iterator[tuple[str, Any, str]]:
+    """The teacher behind the guard on a free loopback port: (base_url, keys, admin_key).
+
+    The guard warms its risk scores up from the log as it does at any restart (its default
+    number of most recent exchanges)."""
     from distillscope.guard.gateway import GuardGateway
     from distillscope.guard.keys import KeyStore
     from distillscope.guard.logstore import open_log_store
@@ -152,7 +155,6 @@ def serve(settings: DemoSettings, out: Path, db_url: str, history: int) -> Itera
         keys,
         open_log_store(db_url, create=True),
         PolicyConfig(),
-        warm_start_records=max(20_000, history + 1000),
     )
     watermark, note, _ = _watermark(settings, out)
     app = _app(settings, gateway, watermark)
@@ -390,7 +392,7 @@ def run_live(
     total = (int(settings.extractor_queries) if extractor else 0) + per_hydra * len(hydra)
     items = task_prompts(total, task_seed)
     live_accounts = ([extractor] if extractor else []) + hydra + list(world.benign_live)
-    with serve(settings, out, db_url, len(world.history)) as (base_url, (keys, watermark, note), admin_key):
+    with serve(settings, out, db_url) as (base_url, (keys, watermark, note), admin_key):
         issued = {a: _key(keys, a, world) for a in live_accounts}
         model = _served_model(base_url, admin_key)
         recorder = _Recorder(total, progress)

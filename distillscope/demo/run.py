@@ -322,9 +322,7 @@ def _share(run: DemoRun) -> None:
     from distillscope.demo.defence import share
 
     _need("distillscope.share.export", "build_bundle", "read_detection", "write_bundle")
-    from distillscope.records import read_exchanges
-
-    run.state["share"] = share(run.out, read_exchanges(run.state["history_path"]))
+    run.state["share"] = share(run.out, run.state["world"].history)  # the log's history, in memory
 
 
 def _stages(run: DemoRun) -> None:

@@ -72,9 +72,9 @@ def _measure(
 def _untrained(settings: DemoSettings, dataset: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     """The student before training, saved to ``out``: made as ``train`` makes it (same code, same
     calibration texts for ``auto:N``), so "before" and "after" are the same layers; ``(path, origin)``."""
+    from distillscope.exchanges import calibration_texts, load_dataset
     from distillscope.train import TrainSettings
-    from distillscope.train.data import load_dataset
-    from distillscope.train.student import calibration_texts, make_student, save_student
+    from distillscope.train.student import make_student, save_student
 
     spec = TrainSettings(teacher=settings.model or "smollm2-135m-instruct",
                          student_layers=settings.student_layers)  # fmt: skip

@@ -199,8 +199,12 @@ def build_world(settings: DemoSettings, folder: Path, now: float, future_s: floa
     cut_at = float(raw[-1]["ts"]) - future_s
     shift = now - cut_at
     history, history_rows, future = [], [], {}
+    seen: Counter[str] = Counter()
     for row in raw:
         row = {**row, "ts": round(float(row["ts"]) + shift, 3)}
+        seen[str(row["id"])] += 1
+        if seen[str(row["id"])] > 1:  # the gateway's log keys rows by id: a repeated id would be lost
+            row["id"] = f"{row['id']}-{seen[str(row['id'])]}"
         e = Exchange.from_dict(row)
         if e.ts < now:
             history.append(e)

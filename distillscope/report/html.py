@@ -184,8 +184,15 @@ def _harvest(data: dict[str, Any]) -> str:
         ]
         parts.append(
             _table(
-                ["account", "queries", "answered", "completion tokens", "cost", "temperature",
-                 "answers without logprobs"],
+                [
+                    "account",
+                    "queries",
+                    "answered",
+                    "completion tokens",
+                    "cost",
+                    "temperature",
+                    "answers without logprobs",
+                ],
                 rows,
                 {1, 2, 3, 4, 5, 6},
             )  # fmt: skip

@@ -42,6 +42,7 @@ def _world_line(world: dict[str, Any]) -> str | None:
     groups = world.get("groups") or []
     if not groups:
         return None
+
     def by_style(rows: list[dict[str, Any]]) -> str:
         sizes: dict[str, int] = {}
         for g in rows:
