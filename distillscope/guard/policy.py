@@ -10,7 +10,7 @@ A policy file (TOML, or YAML by suffix) looks like::
     throttle = 0.5           # delay requests by throttle_delay_ms
     throttle_delay_ms = 250
     strip_logprobs = 0.25    # answer without logprobs/top_logprobs (on the strip score)
-    block = 1.0              # 403 permission_error
+    block = 0.95             # 403 permission_error (off unless set)
     defend = 0.4             # serve with the server's countermeasures (`serve --defend-scope flagged`)
 
     [watch]                  # accounts on the watch list (fed by `distillscope detect`)
@@ -70,7 +70,7 @@ class RiskActions:
     throttle: float | None = 0.5
     throttle_delay_ms: int = 250
     strip_logprobs: float | None = 0.25
-    block: float | None = 1.0
+    block: float | None = None  # off by default: see docs/guard.md "Why the default does not block"
     defend: float | None = None  # countermeasures (log-prob defences, antidistillation, watermark dial)
 
     def __post_init__(self) -> None:

@@ -58,15 +58,22 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.textsig import asks_for_reasoning
+from distillscope.textsig import COT_PATTERN, asks_for_reasoning
 
 LN10 = math.log(10.0)
+#: Characters of a prompt that make its question key (as the offline detector's verbatim prompts).
+QUESTION_CHARS = 2000
+_COT_RE = re.compile(COT_PATTERN)
+_FOLD_RE = re.compile(r"[\W_]+")
+#: The ledger's mark of a question asked by two or more accounts.
+_SHARED = -1
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
 
 #: The signals, in the order reasons are tried.
@@ -95,10 +102,13 @@ class RiskConfig:
     answer_ratio: float = 8.0
     short_prompt_tokens: int = 64
     evidence_scale: float = 20.0
+    question_memory: int = 200_000
 
     def __post_init__(self) -> None:
-        if self.half_life < 1 or self.max_accounts < 1 or self.generation_tokens < 1:
-            raise ValueError("RiskConfig.half_life, max_accounts and generation_tokens must be >= 1")
+        if min(self.half_life, self.max_accounts, self.generation_tokens, self.question_memory) < 1:
+            raise ValueError(
+                "RiskConfig.half_life, max_accounts, generation_tokens and question_memory must be >= 1"
+            )
         for name, value in (
             ("human_volume", self.human_volume),
             ("volume_half_life_s", self.volume_half_life_s),
@@ -134,6 +144,8 @@ class RequestFeatures:
     max_tokens: int | None = None
     history: bool = False
     bias_key: str | None = None
+    question: int | None = None  # the question's key (see :func:`question_key`); None: no text
+    shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
 
 
 def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
@@ -173,7 +185,25 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         max_tokens=min(budget, 1 << 31) if _is_int(budget) else None,
         history=history or bool(tools),
         bias_key=bias_key,
+        question=question_key(text),
     )
+
+
+def question_key(text: str) -> int | None:
+    """A process-independent 64-bit key of the question a prompt asks (None for an empty prompt).
+
+    The prompt's first :data:`QUESTION_CHARS` characters, lower-cased, with the
+    reasoning requests of :data:`distillscope.textsig.COT_PATTERN` taken out and
+    every run of non-word characters folded to one space: "Q: 2+2? Let's think step
+    by step." and "q: 2+2?" are one question. This is a *verbatim* key, as the
+    offline detector's shared prompts are, not the template of
+    :func:`distillscope.textsig.normalise_prompt` (which turns names and numbers
+    into slots, so every question of one template would be one key).
+    """
+    folded = " ".join(_FOLD_RE.sub(" ", _COT_RE.sub(" ", text[:QUESTION_CHARS].lower())).split())
+    if not folded:
+        return None
+    return int.from_bytes(hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=8).digest(), "big")
 
 
 def _is_int(value: Any) -> bool:
@@ -359,25 +389,68 @@ class _AccountState:
         self.biases: deque[str] = deque(maxlen=32)
 
 
+class QuestionLedger:
+    """Which recent questions were asked by which account: O(1) per request, bounded, deterministic.
+
+    Maps a question key (:func:`question_key`) to the 64-bit key of the first
+    account that asked it, or to a mark once a second account asks it too; the
+    least recently asked questions are forgotten beyond ``capacity``. Keeps no text.
+    Not locked: :class:`RiskTracker` calls it under its own lock.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._owners: OrderedDict[int, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def ask(self, question: int, account: int) -> bool:
+        """Record that ``account`` asks ``question``; whether another account asked it before."""
+        owners = self._owners
+        owner = owners.get(question)
+        if owner is None:
+            owners[question] = account
+            if len(owners) > self.capacity:
+                owners.popitem(last=False)
+            return False
+        owners.move_to_end(question)
+        if owner == account:
+            return False
+        owners[question] = _SHARED
+        return True
+
+
+def _account_key(account: str) -> int:
+    return int.from_bytes(hashlib.blake2b(account.encode("utf-8", "replace"), digest_size=8).digest(), "big")
+
+
 class RiskTracker:
     """Per-account streaming risk state (thread-safe; LRU-bounded to ``max_accounts``)."""
 
     def __init__(self, config: RiskConfig | None = None) -> None:
         self.config = config or RiskConfig()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
+        self._questions = QuestionLedger(self.config.question_memory)
         self._lock = threading.Lock()
         self._decay = 0.5 ** (1.0 / self.config.half_life)
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
-        """Update ``account`` with one request at time ``ts``; returns the new score."""
+        """Update ``account`` with one request at time ``ts``; returns the new score.
+
+        Sets ``features.shared`` when another account asked the same question before
+        (the harvest signals then do not count it; see the module docstring).
+        """
         with self._lock:
+            if features.question is not None:
+                features.shared = self._questions.ask(features.question, _account_key(account))
             state = self._state(account)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
             generates = features.max_tokens is None or features.max_tokens >= self.config.generation_tokens
             flags = (
-                features.cot,
+                features.cot and not features.shared,
                 features.logprobs and generates,
                 bias_new,
             )
@@ -428,7 +501,7 @@ class RiskTracker:
         Only a generative answer to a self-contained request counts (see the module
         docstring); an answer without usage, or of an account no longer tracked, is ignored.
         """
-        if completion_tokens is None or features.history:
+        if completion_tokens is None or features.history or features.shared:
             return
         cfg = self.config
         prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4

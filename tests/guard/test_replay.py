@@ -274,13 +274,18 @@ def test_token_id_prompts_score_like_text_with_the_policys_tokenizer(
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     rows = []
     for k in range(120):
-        text = f"Explain step by step and show your full reasoning: {WORDS[k % 14]} number {k}"
-        ids = tokenizer.encode(text, add_special_tokens=False)
+        # each account its own questions (a question another account asked before is no harvest evidence)
+        text, id_text, batch_text = (
+            f"Explain step by step and show your full reasoning: {WORDS[k % 14]} number {k + offset}"
+            for offset in (0, 1000, 2000)
+        )
         common = {"ts": 1000.0 + 30 * k, "endpoint": "/v1/completions", "params": {"max_tokens": 64}}
         rows.append({"id": f"t{k}", "account": "as-text", "prompt": text, **common})
         # the server logs a token-id prompt as its JSON text; one account sends a batch of one
+        ids = tokenizer.encode(id_text, add_special_tokens=False)
         rows.append({"id": f"i{k}", "account": "as-ids", "prompt": json.dumps(ids), **common})
-        rows.append({"id": f"b{k}", "account": "as-batch", "prompt": json.dumps([ids]), **common})
+        batch = tokenizer.encode(batch_text, add_special_tokens=False)
+        rows.append({"id": f"b{k}", "account": "as-batch", "prompt": json.dumps([batch]), **common})
     log = tmp_path / "log.jsonl"
     write_jsonl(rows, log)
     policy_file = tmp_path / "policy.toml"
@@ -300,3 +305,45 @@ def test_token_id_prompts_score_like_text_with_the_policys_tokenizer(
     policy_file.write_text(f'[scoring]\ntokenizer = "{tmp_path}"\n')
     with pytest.raises(ValueError, match="no tokenizer could be read"):
         build_gateway(str(tmp_path / "g.db"), str(policy_file), open_mode=True)
+
+
+def test_a_harness_re_asking_a_public_benchmark_is_not_throttled_a_novel_reasoning_harvester_is(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Reasoning asked on questions other accounts asked before is no harvest evidence; on new ones it is."""
+    keys = KeyStore(sqlite_url, load_server_secret())
+    secrets = {name: keys.create_key(name)[0] for name in ("scorer", "cot-harness", "harvester")}
+    keys.close()
+    bench = [
+        f"Q: which is heavier, the {WORDS[i % 14]} or the {WORDS[(i * 5 + 1) % 14]} {i}?\nA:"
+        for i in range(50)
+    ]
+    policy = {"risk": {"throttle_delay_ms": 1}}  # the default thresholds
+    with _serving(sqlite_url, policy, responder=_long_answers) as base_url:
+        client = {n: openai.OpenAI(base_url=base_url, api_key=k, max_retries=0) for n, k in secrets.items()}
+        for item in bench:  # one evaluation team scores the benchmark (a label per item)...
+            client["scorer"].chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": item}], max_tokens=1, logprobs=True
+            )
+        for i, item in enumerate(bench):  # ...another runs it with reasoning; a harvester asks new questions
+            client["cot-harness"].chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": item + " Let's think step by step."}]
+            )
+            topic = f"{WORDS[(i * 3) % 14]} {WORDS[i % 14]} float {i + 100}"
+            novel = f"Q: why does the {topic}? Let's think step by step."
+            client["harvester"].chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": novel}]
+            )
+    store = open_log_store(sqlite_url)
+    logged = sorted(store.iter_exchanges(), key=lambda e: e.ts)
+    store.close()
+    assert len(logged) == 150 and all(e.status == 200 for e in logged)
+    decisions = {name: [e.extra["decision"] for e in logged if e.account == name] for name in secrets}
+    assert set(decisions["cot-harness"]) == {"allow"} and set(decisions["scorer"]) == {"allow"}
+    assert "throttle" in decisions["harvester"]
+    assert decisions["harvester"].index("throttle") < 40
+    # the replay of the log decides the same, request by request
+    write_jsonl(logged, tmp_path / "log.jsonl")
+    replay_log(tmp_path / "log.jsonl", PolicyConfig.from_dict(policy), tmp_path / "out", per_exchange=True)
+    replayed = [json.loads(line) for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()]
+    assert [r["action"] for r in replayed] == [e.extra["decision"] for e in logged]
