@@ -38,9 +38,12 @@ _PUBLIC: dict[str, str | tuple[str, str]] = {
     "run_harvest": ("distillscope.harvest.run", "harvest"),
     "HarvestSettings": "distillscope.harvest.settings",
     "HarvestResult": "distillscope.harvest.run",
+    "StrategySettings": "distillscope.harvest.strategies.factory",
     "train_student": "distillscope.train.run",
     "TrainSettings": "distillscope.train.settings",
     "evaluate_student": "distillscope.evaluate.run",
+    "EvalSettings": "distillscope.evaluate.settings",
+    "run_curve": "distillscope.evaluate.curve",
     # as a target
     "run_detection": "distillscope.detect.run",
     "DetectionResult": "distillscope.detect.run",
@@ -65,9 +68,12 @@ __all__ = [
     "run_harvest",
     "HarvestSettings",
     "HarvestResult",
+    "StrategySettings",
     "train_student",
     "TrainSettings",
     "evaluate_student",
+    "EvalSettings",
+    "run_curve",
     "run_detection",
     "DetectionResult",
     "WatermarkConfig",
@@ -83,10 +89,13 @@ if TYPE_CHECKING:
     from distillscope.demo import DemoSettings, run_demo
     from distillscope.detect.run import DetectionResult, run_detection
     from distillscope.errors import ConfigError, DistillscopeError, InputError
+    from distillscope.evaluate.curve import run_curve
     from distillscope.evaluate.run import evaluate_student
+    from distillscope.evaluate.settings import EvalSettings
     from distillscope.harvest.run import HarvestResult
     from distillscope.harvest.run import harvest as run_harvest
     from distillscope.harvest.settings import HarvestSettings
+    from distillscope.harvest.strategies.factory import StrategySettings
     from distillscope.records import Exchange, read_exchanges, write_exchanges
     from distillscope.report.build import build_report
     from distillscope.serving import ServeSettings, build_app, serve

@@ -94,3 +94,19 @@ def test_cli_turns_an_uncaught_known_failure_into_one_line(tmp_path):
     assert out.returncode == 2
     assert "error: the log is broken at line 7" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+SETTINGS = ("ServeSettings", "HarvestSettings", "StrategySettings", "TrainSettings", "EvalSettings")
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_the_settings_a_user_needs_are_on_the_face(name):
+    """Each is the component's own class, and every field the command line shows has its help."""
+    import dataclasses
+
+    cls = getattr(ds, name)
+    assert name in ds.__all__ and dataclasses.is_dataclass(cls)
+    shown = [f for f in dataclasses.fields(cls) if f.init and f.metadata.get("cli", True)]
+    assert shown, name
+    missing = [f.name for f in shown if "help" not in f.metadata and "options_from" not in f.metadata]
+    assert missing == [], f"{name}: no help for {missing}"
