@@ -2,7 +2,7 @@
 
 Same student (the layer-subset copy of the embedded teacher unless --student),
 same data (reasoning-gym gsm_symbolic worked answers as the teacher's text, with
-the teacher's top-k log-probs computed by one teacher-forced pass), same batch
+the teacher's top-k log-probs computed by ``models.generate.teacher_force``), same batch
 size, sequence cap, learning rate and number of steps. Each arm runs in a fresh
 child process (spawned by this one, one after another) so that its peak RSS is
 its own; the ratios printed compare arms of this one run.
@@ -37,29 +37,36 @@ def make_dataset(out: Path, examples: int, top_k: int, student_layers: str) -> P
     import torch
 
     from distillscope.models import load_model
+    from distillscope.models.generate import pad_token_id, teacher_force
     from distillscope.models.runtime import prompt_ids
     from distillscope.models.tokens import TokenTexts
     from distillscope.records import Exchange, write_jsonl
 
     model, tokenizer = load_model()
+    items = list(reasoning_gym.create_dataset("gsm_symbolic", size=examples, seed=7))
+    chats = [[{"role": "user", "content": item["question"]}] for item in items]
+    answers = [
+        tokenizer.encode(item["metadata"]["answer_cot"], add_special_tokens=False)[:128] for item in items
+    ]
+    pairs = [
+        (prompt_ids(tokenizer, messages), answer) for messages, answer in zip(chats, answers, strict=True)
+    ]
+    forced = teacher_force(
+        model, pairs, batch_size=1, max_length=None, pad_id=pad_token_id(tokenizer), keep_dist=True
+    )
     texts = TokenTexts(tokenizer)
     rows = []
-    for i, item in enumerate(reasoning_gym.create_dataset("gsm_symbolic", size=examples, seed=7)):
-        messages = [{"role": "user", "content": item["question"]}]
-        answer_ids = tokenizer.encode(item["metadata"]["answer_cot"], add_special_tokens=False)[:128]
-        prompt = prompt_ids(tokenizer, messages)
-        with torch.no_grad():
-            logits = model(torch.tensor([prompt + answer_ids])).logits[0, len(prompt) - 1 : -1]
-        dist = torch.log_softmax(logits.float(), -1)
-        values, indices = torch.topk(dist, top_k, dim=-1)
+    for i, (messages, answer_ids, view) in enumerate(zip(chats, answers, forced, strict=True)):
         content = []
-        for pos, token_id in enumerate(answer_ids):
-            entry = texts.entry(token_id, float(dist[pos, token_id]))
-            entry["top_logprobs"] = [
-                texts.entry(int(t), float(v))
-                for v, t in zip(values[pos].tolist(), indices[pos].tolist(), strict=True)
-            ]
-            content.append(entry)
+        if answer_ids:
+            values, indices = torch.topk(view.dist, top_k, dim=-1)
+            for pos, (token_id, logprob) in enumerate(zip(answer_ids, view.logprobs, strict=True)):
+                entry = texts.entry(token_id, logprob)
+                entry["top_logprobs"] = [
+                    texts.entry(int(t), float(v))
+                    for v, t in zip(values[pos].tolist(), indices[pos].tolist(), strict=True)
+                ]
+                content.append(entry)
         text = tokenizer.decode(answer_ids)
         rows.append(
             Exchange(id=f"b{i}", ts=float(i), account="bench", messages=messages, response_text=text,
