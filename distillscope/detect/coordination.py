@@ -22,10 +22,17 @@ module tests it without letting the grouping grade its own work:
    merely share a carrier NAT or a VPN exit are unrelated people, so their
    behaviour is no more alike than random accounts'.
 3. *Members*: a member is kept when its own traffic is inside the playbook (its
-   mean similarity to the other members above the 95th percentile of random
-   accounts' similarity to them, for topic and playbook) and it does something
+   mean similarity to the other members in the upper 5% tail of random
+   accounts' similarity to them, for topic and playbook; 5% / group size for a
+   group formed on topic alone) and it does something
    of its own: it collects at least as much as the log's typical account (reach
    tail <= :data:`MEMBER_REACH_P`) with prompts nobody else asks verbatim.
+
+Groups of one topic without ties (slow and low: home IPs, human hours) are
+formed from the accounts that pass the member's own condition, as mutual
+nearest neighbours in prompt space, and tested on the playbook alone (the
+grouping already used topic). Each round's p-values are Bonferroni-multiplied
+by the number of groups it tested.
 
 This module groups and tests; it must not score single accounts or read logs.
 """
@@ -33,13 +40,14 @@ This module groups and tests; it must not score single accounts or read logs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 from distillscope.detect.calibrate import bands
-from distillscope.detect.communities import playbook_similarity, topic_similarity
+from distillscope.detect.communities import playbook_similarity
 from distillscope.detect.linkage import KIND_MAX, Links
 
 #: Pair strength of shared rare infrastructure (without payment ids) that ties two accounts.
@@ -55,9 +63,10 @@ NULL_DRAWS = 200
 MEMBER_REACH_P = 0.5
 #: A member's prompts are its own: at most this share of its distinct prompts asked by other accounts.
 MEMBER_SHARED = 0.5
-#: Percentile of random accounts' similarity to the group that a member must exceed: members of a
-#: tied group are already tied by infrastructure or timing; members of a topic group only by topic.
-MEMBER_PERCENTILE = {"ties": 95.0, "topic": 99.0}
+#: A member's similarity to the rest of its group must reach this upper tail of random accounts'
+#: similarity to the group (a normal tail over the reference accounts), Bonferroni-divided by the
+#: group's size for a group formed on topic alone; members of a tied group are tied already.
+MEMBER_P = 0.05
 SEED = 0
 NEIGHBOURS = 10
 TOPIC_SAMPLES = 8
@@ -111,34 +120,72 @@ def tie_groups(links: Links, accounts: list[str]) -> list[list[str]]:
     return sorted((sorted(g) for g in groups if len(g) >= MIN_GROUP), key=lambda g: (-len(g), g[0]))
 
 
-def topic_groups(accounts: list[str], samples: dict[str, list[str]]) -> list[list[str]]:
-    """Louvain communities (>= MIN_GROUP) of the mutual nearest-neighbour graph of the accounts' prompts.
+@dataclass
+class PromptSpace:
+    """Unit-length prompt vectors per account: TF-IDF of character 3-4-grams of the first
+    :data:`TOPIC_SAMPLES` sampled prompts (:data:`TOPIC_CHARS` characters each), or MiniLM centroids."""
 
-    Prompts are TF-IDF vectors of character 3-4-grams of the first :data:`TOPIC_SAMPLES`
-    sampled prompts (:data:`TOPIC_CHARS` characters each); each account keeps its
-    :data:`NEIGHBOURS` most similar accounts, and an edge needs both ends to keep each other.
-    """
+    index: dict[str, int]
+    matrix: Any  # scipy sparse (TF-IDF) or numpy (embeddings), one unit-length row per account
+
+    @classmethod
+    def build(
+        cls, accounts: list[str], samples: dict[str, list[str]], vectors: dict[str, np.ndarray] | None = None
+    ) -> PromptSpace:
+        index = {a: i for i, a in enumerate(accounts)}
+        if vectors is not None and accounts and all(a in vectors for a in accounts):
+            v = np.stack([vectors[a] for a in accounts])
+            return cls(index, v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9))
+        from scipy.sparse import csr_matrix
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        docs = [
+            " \n".join(t[:TOPIC_CHARS] for t in samples.get(a, [])[:TOPIC_SAMPLES]).lower() for a in accounts
+        ]
+        if not any(d.strip() for d in docs):
+            return cls(index, csr_matrix((len(accounts), 1)))
+        tfidf = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, max_features=1 << 15
+        )
+        return cls(index, tfidf.fit_transform(docs))
+
+    def rows(self, names: list[str]) -> Any:
+        return self.matrix[[self.index[a] for a in names]]
+
+    def similarity(self, names: list[str]) -> np.ndarray:
+        m = self.rows(names)
+        sim = m @ m.T
+        return np.clip(sim.toarray() if hasattr(sim, "toarray") else sim, 0.0, 1.0)
+
+
+def topic_groups(accounts: list[str], space: PromptSpace) -> list[list[str]]:
+    """Louvain communities (>= MIN_GROUP) of the mutual nearest-neighbour graph of the accounts' prompts:
+    each account keeps its :data:`NEIGHBOURS` most similar accounts, and an edge needs both ends to keep
+    each other."""
     import networkx as nx
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    docs = [" \n".join(t[:TOPIC_CHARS] for t in samples.get(a, [])[:TOPIC_SAMPLES]).lower() for a in accounts]
-    if len(accounts) < MIN_GROUP or not any(d.strip() for d in docs):
+    if len(accounts) < MIN_GROUP:
         return []
-    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, max_features=1 << 15)
-    x = tfidf.fit_transform(docs)
+    x = space.rows(accounts)
     k = min(NEIGHBOURS, len(accounts) - 1)
     near: list[set[int]] = []
+    sims: dict[tuple[int, int], float] = {}
     for start in range(0, len(accounts), 1000):
-        block = (x[start : start + 1000] @ x.T).toarray()
+        block = x[start : start + 1000] @ x.T
+        block = block.toarray() if hasattr(block, "toarray") else np.array(block)
         for row, i in enumerate(range(start, min(start + 1000, len(accounts)))):
             block[row, i] = -1.0
         top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        near.extend({int(j) for j, v in zip(t, block[r, t], strict=True) if v > 0} for r, t in enumerate(top))
+        for r, t in enumerate(top):
+            mine = {int(j) for j in t if block[r, j] > 0}
+            near.append(mine)
+            for j in mine:
+                sims[(start + r, j)] = float(block[r, j])
     graph = nx.Graph()
     for i, mine in enumerate(near):
         for j in mine:
             if j > i and i in near[j]:
-                graph.add_edge(accounts[i], accounts[j], weight=float(x[i].multiply(x[j]).sum()))
+                graph.add_edge(accounts[i], accounts[j], weight=sims[(i, j)])
     if graph.number_of_edges() == 0:
         return []
     groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
@@ -153,8 +200,7 @@ def _mean_offdiag(m: np.ndarray) -> float:
 def test_groups(
     groups: list[list[str]],
     sig: pd.DataFrame,
-    samples: dict[str, list[str]],
-    vectors: dict[str, np.ndarray] | None = None,
+    space: PromptSpace,
     grouped_on: str = "ties",
     population: list[str] | None = None,
 ) -> list[CoordinatedGroup]:
@@ -165,29 +211,32 @@ def test_groups(
     by = sig.set_index("account")
     pool = population if population is not None else by.index[by["n"] >= MIN_REQUESTS].tolist()
     in_groups = {a for g in groups for a in g}
-    outside = [a for a in pool if a not in in_groups]
-    if len(outside) < MIN_GROUP:
+    if len(pool) < 2 * MIN_GROUP:
         return []
-    reference = sorted(rng.choice(outside, size=min(REFERENCE, len(outside)), replace=False).tolist())
-    names = sorted(in_groups) + reference
+    # the reference: the population the groups were formed from; each group is compared with the
+    # accounts outside it (other groups' members included)
+    reference = sorted(rng.choice(pool, size=min(REFERENCE, len(pool)), replace=False).tolist())
+    names = sorted(in_groups | set(reference))
     index = {a: i for i, a in enumerate(names)}
-    vec = None
-    if vectors is not None and all(a in vectors for a in names):
-        vec = np.stack([vectors[a] for a in names])
-    topic = topic_similarity([" \n".join(samples.get(a, [])) for a in names], vec)
+    topic = space.similarity(names)
     play = playbook_similarity(by.loc[names].reset_index())
-    ref_idx = np.array([index[a] for a in reference])
-    ref_band = bands(by.loc[reference, "n"].to_numpy(dtype=float))
-    by_band = {b: ref_idx[ref_band == b] for b in np.unique(ref_band)}
+    all_ref = np.array([index[a] for a in reference])
+    all_band = bands(by.loc[reference, "n"].to_numpy(dtype=float))
     out = []
     for group in groups:
         idx = np.array([index[a] for a in group])
+        outside = ~np.isin(all_ref, idx)
+        if outside.sum() < MIN_GROUP:
+            continue
+        ref_idx, ref_band = all_ref[outside], all_band[outside]
+        by_band = {int(b): ref_idx[ref_band == b] for b in np.unique(ref_band)}
         draws = _matched_draws(rng, bands(by.loc[group, "n"].to_numpy(dtype=float)), by_band, ref_idx)
         t_obs = _mean_offdiag(topic[np.ix_(idx, idx)])
         p_obs = _mean_offdiag(play[np.ix_(idx, idx)])
         t_null = np.array([_mean_offdiag(topic[np.ix_(d, d)]) for d in draws])
         p_null = np.array([_mean_offdiag(play[np.ix_(d, d)]) for d in draws])
-        members = _members_inside(group, idx, topic, play, ref_idx, by, MEMBER_PERCENTILE[grouped_on])
+        level = MEMBER_P / len(group) if grouped_on == "topic" else MEMBER_P
+        members = _members_inside(group, idx, topic, play, ref_idx, by, level)
         tested = len(groups)  # Bonferroni over the groups tested in this round
         out.append(
             CoordinatedGroup(
@@ -212,17 +261,15 @@ def _tail(observed: float, null: np.ndarray) -> float:
 
 def _matched_draws(
     rng: np.random.Generator, group_bands: np.ndarray, by_band: dict[int, np.ndarray], every: np.ndarray
-) -> list[np.ndarray]:
-    """NULL_DRAWS sets of reference accounts, each member replaced by a random account of its volume band."""
-    draws = []
-    for _ in range(NULL_DRAWS):
-        picks = []
-        for b in group_bands:
-            source = by_band.get(int(b))
-            if source is None or len(source) < 3:
-                source = every
-            picks.append(int(rng.choice(source)))
-        draws.append(np.array(picks))
+) -> np.ndarray:
+    """NULL_DRAWS x members: each member replaced by a random reference account of its volume band."""
+    draws = np.empty((NULL_DRAWS, len(group_bands)), dtype=np.int64)
+    for b in np.unique(group_bands):
+        cols = np.flatnonzero(group_bands == b)
+        source = by_band.get(int(b))
+        if source is None or len(source) < 3:
+            source = every
+        draws[:, cols] = rng.choice(source, size=(NULL_DRAWS, len(cols)))
     return draws
 
 
@@ -233,14 +280,17 @@ def _members_inside(
     play: np.ndarray,
     ref_idx: np.ndarray,
     by: pd.DataFrame,
-    percentile: float,
+    level: float,
 ) -> list[str]:
     """Members inside the group's playbook (topic and parameters) that collect something of their own."""
     k = len(idx)
     t_in = (topic[np.ix_(idx, idx)].sum(axis=1) - np.diag(topic[np.ix_(idx, idx)])) / max(1, k - 1)
     p_in = (play[np.ix_(idx, idx)].sum(axis=1) - np.diag(play[np.ix_(idx, idx)])) / max(1, k - 1)
-    t_ref = np.percentile(topic[np.ix_(ref_idx, idx)].mean(axis=1), percentile)
-    p_ref = np.percentile(play[np.ix_(ref_idx, idx)].mean(axis=1), percentile)
+    z = float(norm.isf(level))
+    t_null = topic[np.ix_(ref_idx, idx)].mean(axis=1)
+    p_null = play[np.ix_(ref_idx, idx)].mean(axis=1)
+    t_ref = float(t_null.mean() + z * max(float(t_null.std()), 1e-3))
+    p_ref = float(p_null.mean() + z * max(float(p_null.std()), 1e-3))
     rows = by.loc[group]
     shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
     own = (rows["p_reach"].to_numpy() <= MEMBER_REACH_P) & (shared <= MEMBER_SHARED)

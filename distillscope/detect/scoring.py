@@ -72,13 +72,14 @@ SPECS = [
     cal.SignalSpec("diversity", 0.05, banded=False),
     cal.SignalSpec("dispersion", 0.05, banded=False),
     cal.SignalSpec("reach", 0.5, banded=False),
+    cal.SignalSpec("round_the_clock", 0.04, banded=False),
 ]
 HARVEST = ["answer_len", "amplification", "cot", "logprob_entries", "bias_ids"]
 CONTENT = ["diversity", "dispersion"]
 
 
 #: Shares of the false-positive budget given to each playbook (weighted Bonferroni).
-PLAYBOOK_WEIGHTS = {"distill": 0.8, "logit_probe": 0.1, "unexplained_reach": 0.1}
+PLAYBOOK_WEIGHTS = {"distill": 0.7, "logit_probe": 0.1, "unexplained_reach": 0.1, "automated_reach": 0.1}
 #: Benign patterns that explain a large reach, each a robust z-score at or below -EXPLAIN_Z.
 EXPLAIN_Z = 1.5
 #: Share of an account's sampled prompts opening with one instruction head that makes it "one template".
@@ -146,7 +147,7 @@ def score(
     if acc.empty:
         return Scored([], [])
     samples = samples_by_account(tables)
-    sig = signal_table(acc, samples, embed_cov)
+    sig = signal_table(acc, samples, embed_cov, tables["hours"])
     specs = [s for s in SPECS if s.column in sig]
     zs, ps = cal.calibrate(sig, specs)
     zs.index = sig["account"].to_numpy()
@@ -162,12 +163,21 @@ def score(
     )
     sig["explained"] = _explained(sig, zs)
     unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
+    # unexplained reach collected round the clock: once the reach passes the gate, the clock decides
+    # (automation alone is no evidence: agents, batch jobs and harnesses are machines, explained above)
+    automated = np.where(
+        (sig["explained"] == "") & (sig["p_reach"] <= tuning.reach_gate),
+        ps["round_the_clock"].to_numpy(),
+        1.0,
+    )
+    sig["p_clock"] = ps["round_the_clock"].to_numpy()
     sig["p_account"] = np.minimum.reduce(
         [
             np.ones(len(sig)),
             distill / PLAYBOOK_WEIGHTS["distill"],
             ps["bias_ids"].to_numpy() / PLAYBOOK_WEIGHTS["logit_probe"],
             unexplained / PLAYBOOK_WEIGHTS["unexplained_reach"],
+            automated / PLAYBOOK_WEIGHTS["automated_reach"],
         ]
     )
     alpha = cal.p_of_score(threshold)
@@ -220,8 +230,9 @@ def score(
             for a in com.members:
                 group_of[a] = (cid, p_group, com, facts)
 
+    earlier = {a: v[0] for a, v in group_of.items()}
     for grp, facts in _coordinated(
-        sig, tables, samples, n_by, vectors, alpha, tuning, site_of, set(group_of), solo
+        sig, tables, samples, n_by, vectors, alpha, tuning, site_of, earlier, solo
     ):
         cid = campaign_id(grp.members)
         com = Community(
@@ -234,7 +245,8 @@ def score(
             kinds=grp.kinds,
         )
         record = _campaign_record(cid, grp.members, grp.p_value, by, acc, facts["links"], com, facts)
-        group_records.append(record)
+        # a community of the candidates with the same members is this campaign: keep one record
+        group_records = [g for g in group_records if g["campaign"] != cid] + [record]
         for a in grp.members:
             group_of[a] = (cid, grp.p_value, com, facts)
 
@@ -278,31 +290,36 @@ def _coordinated(
     alpha: float,
     tuning: Tuning,
     site_of: dict[str, set[str]],
-    taken: set[str],
+    earlier: dict[str, str],
     solo: set[str],
 ) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
     """Campaigns carried by coordination (see coordination.py), after the candidates' communities.
 
     First groups tied by rare infrastructure or timing (tested on topic and playbook), then,
     among the accounts left that collect at least the typical account's share with prompts of
-    their own, groups of one topic (tested on the playbook alone).
+    their own and are in no campaign yet, groups of one topic (tested on the playbook alone).
+    A tied group that passes absorbs
+    the candidates' campaigns its members were in (``earlier``: account -> campaign), so one
+    campaign split by the candidates' graph comes out whole.
     """
+    taken: set[str] = set()
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
     links = build_links(pool, n_by, empty, empty, tables["infra"], tables["bins"], population=len(n_by))
-    tied = coord.test_groups(coord.tie_groups(links, pool), sig, samples, vectors, population=pool)
-    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links)
+    space = coord.PromptSpace.build(pool, samples, vectors)
+    tied = coord.test_groups(coord.tie_groups(links, pool), sig, space, population=pool)
+    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier)
     shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
     own = sig[
         (sig["n"] >= coord.MIN_REQUESTS)
         & (sig["p_reach"] <= coord.MEMBER_REACH_P)
         & (shared <= coord.MEMBER_SHARED)
-        & ~sig["account"].isin(taken | solo)
+        & ~sig["account"].isin(taken | set(earlier) | solo)
     ]["account"].tolist()
     topical = coord.test_groups(
-        coord.topic_groups(own, samples), sig, samples, vectors, grouped_on="topic", population=own
+        coord.topic_groups(own, space), sig, space, grouped_on="topic", population=own
     )
-    return out + _accept_coordinated(topical, sig, samples, alpha, tuning, site_of, taken, links)
+    return out + _accept_coordinated(topical, sig, samples, alpha, tuning, site_of, taken, links, earlier)
 
 
 def _accept_coordinated(
@@ -314,16 +331,22 @@ def _accept_coordinated(
     site_of: dict[str, set[str]],
     taken: set[str],
     links: Links,
+    earlier: dict[str, str],
 ) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
     """The tested groups that are campaigns: extraordinary behaviour test, enough members of their own,
     together more than a typical account, different prompts, not one customer."""
     reach_ref = sig["reach"].to_numpy(dtype=float)
     by = sig.set_index("account")
     out = []
+    members_of: dict[str, list[str]] = {}
+    for a, cid in earlier.items():
+        members_of.setdefault(cid, []).append(a)
     for grp in tested:
-        grp.members = [a for a in grp.members if a not in taken]
-        if grp.p_value > alpha or len(grp.members) < coord.MIN_GROUP:
+        kept = [a for a in grp.members if a not in taken]
+        if grp.p_value > alpha or len(kept) < coord.MIN_GROUP:
             continue
+        absorbed = {earlier[a] for a in kept if a in earlier}
+        grp.members = sorted(set(kept) | {m for cid in absorbed for m in members_of[cid]} - taken)
         rows = by.loc[grp.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
         p_reach = float(cal.robust_tail(np.array([pooled]), reach_ref, 0.5)[1][0])
@@ -419,6 +442,8 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
         f"sampled prompts ({_band_words(z['diversity'])})",
         "dispersion": f"prompts spread over many topics (MiniLM dispersion {row.get('dispersion', 0):.2f}, "
         f"{_band_words(z.get('dispersion', 0.0))})",
+        "round_the_clock": f"round the clock: {row['quiet_share']:.0%} of requests in its quietest 8 hours "
+        f"of the day, where people sleep ({_band_words(z.get('round_the_clock', 0.0))})",
     }
     ranked = sorted((k for k in words if z.get(k, 0.0) >= 2.0), key=lambda k: -z[k])
     out = [words[k] for k in ranked]
@@ -431,7 +456,7 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
     if out:
         out.append(
             f"combined: p = {p:.1e} (reach {row['p_reach']:.1e}; harvest {row['p_harvest']:.1e}; "
-            f"content {row['p_content']:.1e})"
+            f"content {row['p_content']:.1e}; clock {row['p_clock']:.1e})"
         )
     return out
 

@@ -24,6 +24,10 @@ One row per account, every signal oriented so that larger is more suspicious:
   common instruction head (the first :data:`HEAD_WORDS` words of the normalised
   prompt): a batch job or a tool repeats one instruction over many inputs (near
   1), an enumeration of task families sweeps many (1 / families), a person varies;
+- ``round_the_clock``: share of the requests sent in the account's quietest eight
+  consecutive hours of the day (any time zone: the window is the account's own),
+  shrunk towards 0 by :data:`PRIOR_REQUESTS` pseudo-requests: people sleep (near
+  0), a machine spread over the day sends about a third there;
 - ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
   prompts' MiniLM embeddings.
 
@@ -71,6 +75,22 @@ def top_head_share(texts: list[str]) -> float:
     return max(Counter(heads).values()) / len(heads)
 
 
+QUIET_HOURS = 8
+
+
+def quiet_window_counts(hours: pd.DataFrame, accounts: list[str]) -> np.ndarray:
+    """Per account, the requests in its quietest QUIET_HOURS consecutive hours of the day (circular)."""
+    if hours is None or hours.empty:
+        return np.zeros(len(accounts))
+    table = hours.pivot_table(index="account", columns="hod", values="cnt", aggfunc="sum", fill_value=0)
+    table = table.reindex(index=accounts, columns=range(24), fill_value=0)
+    m = table.to_numpy(dtype=float)
+    wrapped = np.concatenate([m, m[:, : QUIET_HOURS - 1]], axis=1)
+    sums = np.cumsum(np.pad(wrapped, ((0, 0), (1, 0))), axis=1)
+    windows = sums[:, QUIET_HOURS:] - sums[:, :-QUIET_HOURS]
+    return windows[:, :24].min(axis=1)
+
+
 def samples_by_account(tables: FeatureTables) -> dict[str, list[str]]:
     frame = tables["samples"]
     if frame.empty:
@@ -79,7 +99,10 @@ def samples_by_account(tables: FeatureTables) -> dict[str, list[str]]:
 
 
 def signal_table(
-    acc: pd.DataFrame, samples: dict[str, list[str]], dispersion: dict[str, float] | None = None
+    acc: pd.DataFrame,
+    samples: dict[str, list[str]],
+    dispersion: dict[str, float] | None = None,
+    hours: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The per-account signals (see the module docstring) next to the raw counts they come from."""
     n = acc["n"].to_numpy(dtype=float)
@@ -129,6 +152,9 @@ def signal_table(
     jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])
     out["sample_jaccard"] = jac
     out["diversity"] = 1.0 - jac
+    quiet = quiet_window_counts(hours, out["account"].tolist()) if hours is not None else np.zeros(len(n))
+    out["quiet_share"] = quiet / np.maximum(n, 1)
+    out["round_the_clock"] = quiet / (n + PRIOR_REQUESTS)
     out["top_head_share"] = [top_head_share(samples.get(a, [])) for a in out["account"]]
     if dispersion is not None:
         out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]

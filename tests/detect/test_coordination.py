@@ -130,3 +130,15 @@ def test_instruction_head_share() -> None:
     assert top_head_share(batch) == 1.0
     assert top_head_share(sweep) == 0.25
     assert np.isnan(top_head_share(["one", "two"]))
+
+
+def test_quiet_window_counts_any_time_zone() -> None:
+    import pandas as pd
+
+    from distillscope.detect.signals import quiet_window_counts
+
+    # a person awake 07-23 in UTC+9 (quiet 14-22 UTC), a machine spread over the day
+    person = [{"account": "p", "hod": (h - 9) % 24, "cnt": 5} for h in range(7, 23)]
+    machine = [{"account": "m", "hod": h, "cnt": 10} for h in range(24)]
+    counts = quiet_window_counts(pd.DataFrame(person + machine), ["p", "m", "absent"])
+    assert counts.tolist() == [0.0, 80.0, 0.0]
