@@ -144,8 +144,15 @@ class PromptSpace:
         ]
         if not any(d.strip() for d in docs):
             return cls(index, csr_matrix((len(accounts), 1)))
+        # grams in more than a fifth of the accounts (a language's function words) say nothing of topic
+        # and make the similarity products dense; they are left out
         tfidf = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True, max_features=1 << 15
+            analyzer="char_wb",
+            ngram_range=(3, 4),
+            sublinear_tf=True,
+            max_features=1 << 15,
+            max_df=0.2 if len(docs) >= 50 else 1.0,
+            dtype=np.float32,
         )
         return cls(index, tfidf.fit_transform(docs))
 
@@ -210,31 +217,31 @@ def test_groups(
     rng = np.random.default_rng(SEED)
     by = sig.set_index("account")
     pool = population if population is not None else by.index[by["n"] >= MIN_REQUESTS].tolist()
-    in_groups = {a for g in groups for a in g}
     if len(pool) < 2 * MIN_GROUP:
         return []
     # the reference: the population the groups were formed from; each group is compared with the
     # accounts outside it (other groups' members included)
-    reference = sorted(rng.choice(pool, size=min(REFERENCE, len(pool)), replace=False).tolist())
-    names = sorted(in_groups | set(reference))
-    index = {a: i for i, a in enumerate(names)}
-    topic = space.similarity(names)
-    play = playbook_similarity(by.loc[names].reset_index())
-    all_ref = np.array([index[a] for a in reference])
-    all_band = bands(by.loc[reference, "n"].to_numpy(dtype=float))
+    reference = reference_sample(pool)
+    ref_topic = space.similarity(reference)
+    ref_pos = {a: i for i, a in enumerate(reference)}
     out = []
     for group in groups:
-        idx = np.array([index[a] for a in group])
-        outside = ~np.isin(all_ref, idx)
-        if outside.sum() < MIN_GROUP:
+        inside = set(group)
+        ref = [a for a in reference if a not in inside]
+        if len(ref) < MIN_GROUP:
             continue
-        ref_idx, ref_band = all_ref[outside], all_band[outside]
+        names = list(group) + ref
+        topic = _topic_block(space, list(group), ref, ref_topic, ref_pos)
+        play = playbook_similarity(by.loc[names].reset_index())
+        k = len(group)
+        idx, ref_idx = np.arange(k), np.arange(k, len(names))
+        ref_band = bands(by.loc[ref, "n"].to_numpy(dtype=float))
         by_band = {int(b): ref_idx[ref_band == b] for b in np.unique(ref_band)}
         draws = _matched_draws(rng, bands(by.loc[group, "n"].to_numpy(dtype=float)), by_band, ref_idx)
-        t_obs = _mean_offdiag(topic[np.ix_(idx, idx)])
-        p_obs = _mean_offdiag(play[np.ix_(idx, idx)])
-        t_null = np.array([_mean_offdiag(topic[np.ix_(d, d)]) for d in draws])
-        p_null = np.array([_mean_offdiag(play[np.ix_(d, d)]) for d in draws])
+        t_obs = _mean_offdiag(topic[:k, :k])
+        p_obs = _mean_offdiag(play[:k, :k])
+        t_null = _draw_means(topic, draws)
+        p_null = _draw_means(play, draws)
         level = MEMBER_P / len(group) if grouped_on == "topic" else MEMBER_P
         members = _members_inside(group, idx, topic, play, ref_idx, by, level)
         tested = len(groups)  # Bonferroni over the groups tested in this round
@@ -252,6 +259,36 @@ def test_groups(
             )
         )
     return out
+
+
+def reference_sample(pool: list[str]) -> list[str]:
+    """The accounts the null sets are drawn from: at most REFERENCE of ``pool`` (seeded)."""
+    rng = np.random.default_rng(SEED)
+    return sorted(rng.choice(sorted(pool), size=min(REFERENCE, len(pool)), replace=False).tolist())
+
+
+def _topic_block(
+    space: PromptSpace, group: list[str], ref: list[str], ref_topic: np.ndarray, ref_pos: dict[str, int]
+) -> np.ndarray:
+    """Topic similarity over group + ref, reusing the reference block computed once."""
+    cross = space.rows(group) @ space.rows(group + ref).T
+    cross = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
+    k, r = len(group), [ref_pos[a] for a in ref]
+    out = np.empty((k + len(ref), k + len(ref)))
+    out[:k, :] = cross
+    out[k:, :k] = cross[:, k:].T
+    out[k:, k:] = ref_topic[np.ix_(r, r)]
+    return out
+
+
+def _draw_means(m: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Mean off-diagonal similarity of each drawn set (rows of ``draws``)."""
+    n_draws, k = draws.shape
+    if n_draws * k * k <= 4_000_000:
+        sub = m[draws[:, :, None], draws[:, None, :]]
+        diag = m[draws, draws].sum(axis=1)
+        return (sub.sum(axis=(1, 2)) - diag) / max(1, k * (k - 1))
+    return np.array([_mean_offdiag(m[np.ix_(d, d)]) for d in draws])
 
 
 def _tail(observed: float, null: np.ndarray) -> float:

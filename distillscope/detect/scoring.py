@@ -306,16 +306,21 @@ def _coordinated(
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
     links = build_links(pool, n_by, empty, empty, tables["infra"], tables["bins"], population=len(n_by))
-    space = coord.PromptSpace.build(pool, samples, vectors)
-    tied = coord.test_groups(coord.tie_groups(links, pool), sig, space, population=pool)
-    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier)
+    groups = coord.tie_groups(links, pool)
     shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
-    own = sig[
+    own_mask = (
         (sig["n"] >= coord.MIN_REQUESTS)
         & (sig["p_reach"] <= coord.MEMBER_REACH_P)
         & (shared <= coord.MEMBER_SHARED)
-        & ~sig["account"].isin(taken | set(earlier) | solo)
-    ]["account"].tolist()
+    )
+    # prompt vectors only where they are used: tied groups, the own pool, the references drawn from pool
+    needed = (
+        {a for g in groups for a in g} | set(sig[own_mask]["account"]) | set(coord.reference_sample(pool))
+    )
+    space = coord.PromptSpace.build(sorted(needed), samples, vectors)
+    tied = coord.test_groups(groups, sig, space, population=pool)
+    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier)
+    own = sig[own_mask & ~sig["account"].isin(taken | set(earlier) | solo)]["account"].tolist()
     topical = coord.test_groups(
         coord.topic_groups(own, space), sig, space, grouped_on="topic", population=own
     )
