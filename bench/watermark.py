@@ -268,24 +268,16 @@ def radioactivity(
     from distillscope.models import load_model
     from distillscope.watermark.config import WatermarkConfig
     from distillscope.watermark.radioactivity import reading_mode
+    from distillscope.watermark.settings import RadioactivityTest
     from distillscope.watermark.texts import read_documents
 
     config = WatermarkConfig.from_file(config_path)
     model, tokenizer = load_model(student)
     documents = read_documents(reading).documents
+    test = RadioactivityTest(controls=5, alpha=1e-3, batch_size=8, max_length=256, fresh_seeds=fresh_seeds)
+    accounts = [*ATTACKERS, *BYSTANDERS]
     report = reading_mode(
-        model,
-        tokenizer,
-        documents,
-        config,
-        [*ATTACKERS, *BYSTANDERS],
-        vocab_size=vocab,
-        controls=5,
-        alpha=1e-3,
-        batch_size=8,
-        max_length=256,
-        suspect=student.name,
-        fresh_seeds=fresh_seeds,
+        model, tokenizer, documents, config, accounts, test, vocab_size=vocab, suspect=student.name
     )
     return report.to_dict()
 

@@ -48,6 +48,7 @@ _PUBLIC: dict[str, str | tuple[str, str]] = {
     "run_detection": "distillscope.detect.run",
     "DetectionResult": "distillscope.detect.run",
     "WatermarkConfig": "distillscope.watermark.config",
+    "RadioactivityTest": "distillscope.watermark.settings",
     "ServeSettings": "distillscope.serving",
     "build_app": "distillscope.serving",
     "serve": "distillscope.serving",
@@ -77,6 +78,7 @@ __all__ = [
     "run_detection",
     "DetectionResult",
     "WatermarkConfig",
+    "RadioactivityTest",
     "ServeSettings",
     "build_app",
     "serve",
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
     from distillscope.train.run import train_student
     from distillscope.train.settings import TrainSettings
     from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.settings import RadioactivityTest
 
 
 def __getattr__(name: str) -> Any:

@@ -96,7 +96,10 @@ def test_cli_turns_an_uncaught_known_failure_into_one_line(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-SETTINGS = ("ServeSettings", "HarvestSettings", "StrategySettings", "TrainSettings", "EvalSettings")
+SETTINGS = (
+    "ServeSettings", "HarvestSettings", "StrategySettings", "TrainSettings", "EvalSettings",
+    "RadioactivityTest",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SETTINGS)

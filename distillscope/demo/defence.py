@@ -259,6 +259,7 @@ def radioactivity(world: World, live: LiveResult, student_dir: Path | None) -> d
     """Reading-mode radioactivity test of the trained student (``--full``)."""
     from distillscope.models import load_model
     from distillscope.watermark.radioactivity import reading_mode
+    from distillscope.watermark.settings import RadioactivityTest
     from distillscope.watermark.texts import read_documents
 
     if live.watermark is None:
@@ -271,7 +272,8 @@ def radioactivity(world: World, live: LiveResult, student_dir: Path | None) -> d
     others = sorted(a for a in world.members if a not in harvesters)[:20]
     report = reading_mode(
         model, tokenizer, documents, live.watermark, harvesters + others,
-        vocab_size=int(live.watermark.vocab_size or model.config.vocab_size), controls=5, suspect="student",
+        RadioactivityTest(controls=5), vocab_size=int(live.watermark.vocab_size or model.config.vocab_size),
+        suspect="student",
     )  # fmt: skip
     roles = world.roles()
     controls = [c for c in report.controls if c.test.p_value is not None]

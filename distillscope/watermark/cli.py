@@ -1,7 +1,10 @@
 """`distillscope watermark ...`: detect the watermark, test a suspect model for radioactivity, cost it.
 
-Commands print a table on stderr and, with ``--json``, the full result on
-stdout. Heavy imports stay inside the commands. Keys are never printed unless
+Each command's options are generated from its settings in
+:mod:`distillscope.watermark.settings` (radioactivity's test knobs are a
+:class:`~distillscope.watermark.settings.RadioactivityTest`). Commands print a
+table on stderr and, with ``--json``, the full result on stdout. Heavy imports
+stay inside the commands. Keys are never printed unless
 ``key --reveal`` asks for one.
 """
 
@@ -10,21 +13,27 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from distillscope.clitools import console, fail
+from distillscope.clitools import console, fail, settings_options
+from distillscope.watermark.settings import (
+    CostCommand,
+    DetectCommand,
+    KeyCommand,
+    NewSecretCommand,
+    RadioactivityCommand,
+    RadioactivityTest,
+    names,
+)
 
 watermark_app = typer.Typer(
     help="Watermark answers per account, detect it in text, and test suspect models for radioactivity.",
     no_args_is_help=True,
 )
-
-CONFIG_HELP = "Watermark config (.toml or .json), the same file as `distillscope serve --watermark`."
-TEACHER_HELP = "The watermarking model: its tokenizer and vocabulary size define the green lists."
 
 
 def _load_config(path: Path) -> Any:
@@ -55,18 +64,18 @@ def _tokenizer_and_vocab(model: str) -> tuple[Any, int]:
 
 
 def _accounts(accounts: str | None, accounts_from: Path | None) -> list[str]:
-    names = [a.strip() for a in (accounts or "").split(",") if a.strip()]
+    found = list(names(accounts))
     if accounts_from is not None:
         from distillscope.records import ExchangeReader, LogFormatError
 
         try:
             reader = ExchangeReader(accounts_from, on_error="skip")
-            names += [exchange.account for exchange in reader]
+            found += [exchange.account for exchange in reader]
         except LogFormatError as exc:
             fail(str(exc))
         if reader.errors:
             console.print(f"[yellow]{len(reader.errors)} malformed line(s) skipped in {accounts_from}[/]")
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(found))
 
 
 def _report_errors(errors: list[Any], strict: bool) -> None:
@@ -112,66 +121,47 @@ def _print_scores(report: Any, title: str) -> None:
     console.print(table)
 
 
-@watermark_app.command("detect")
-def detect_command(
-    paths: list[Path] = typer.Argument(
-        None, help="Text (.txt), JSONL or Parquet files (exchanges: response_text)."
-    ),
-    text: str | None = typer.Option(None, "--text", help="Score this text instead of files."),
-    config_path: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
-    accounts: str | None = typer.Option(
-        None, help="Comma-separated accounts whose keys to test (per-account mode)."
-    ),
-    accounts_from: Path | None = typer.Option(None, help="Test every account found in this exchange log."),
-    model: str = typer.Option("smollm2-135m-instruct", help=TEACHER_HELP),
-    alpha: float = typer.Option(0.01, help="Family-wise significance level (after Holm's correction)."),
-    per_document: bool = typer.Option(False, help="One test per document instead of one pooled test."),
-    dedup: bool = typer.Option(True, help="Count each distinct (seed, token) pair once."),
-    controls: int = typer.Option(0, help="Also test this many unused keys as negative controls."),
-    strict: bool = typer.Option(False, help="Stop at the first malformed input line."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
-) -> None:
+def detect_command(command: DetectCommand) -> None:
     """Is this text watermarked, and with which account's key? (exact binomial test, Holm-corrected)"""
     from distillscope.records import LogFormatError
     from distillscope.watermark.detector import detect_texts
     from distillscope.watermark.texts import read_documents
 
-    if not 0 < alpha < 1:
-        fail("--alpha must lie between 0 and 1")
-    config = _load_config(config_path)
-    names = _accounts(accounts, accounts_from)
-    texts: list[str] = [] if text is None else [text]
-    labels: list[str] = [] if text is None else ["--text"]
-    for path in paths or []:
+    config = _load_config(command.config_path)
+    found = _accounts(command.accounts, command.accounts_from)
+    texts: list[str] = [] if command.text is None else [command.text]
+    labels: list[str] = [] if command.text is None else ["--text"]
+    for path in command.paths or []:
         try:
-            documents = read_documents(path, on_error="raise" if strict else "skip")
+            documents = read_documents(path, on_error="raise" if command.strict else "skip")
         except LogFormatError as exc:
             fail(str(exc))
-        _report_errors(documents.errors, strict)
+        _report_errors(documents.errors, command.strict)
         texts += [d.text for d in documents.documents]
         labels += [d.id for d in documents.documents]
-        if config.mode == "per-account" and accounts is None and accounts_from is None:
-            names += [d.account for d in documents.documents if d.account]
+        if config.mode == "per-account" and command.accounts is None and command.accounts_from is None:
+            found += [d.account for d in documents.documents if d.account]
     if not texts:
         fail("nothing to score: give files or --text")
-    names = list(dict.fromkeys(names))
-    if config.mode == "per-account" and not names:
+    found = list(dict.fromkeys(found))
+    if config.mode == "per-account" and not found:
         fail("per-account mode: name the accounts to test with --accounts or --accounts-from LOG")
-    tokenizer, vocab = _tokenizer_and_vocab(model)
+    tokenizer, vocab = _tokenizer_and_vocab(command.model)
     try:
         reports = detect_texts(
             texts,
             config,
             tokenizer,
             vocab,
-            accounts=names,
-            controls=controls,
-            alpha=alpha,
-            dedup=dedup,
-            per_document=per_document,
+            accounts=found,
+            controls=command.controls,
+            alpha=command.alpha,
+            dedup=command.dedup,
+            per_document=command.per_document,
         )
     except ValueError as exc:
         fail(str(exc))
+    per_document = command.per_document
     for label, report in zip(labels if per_document else ["all input"], reports, strict=True):
         _print_scores(report, f"{label}: {report.documents} document(s), {report.tokens} tokens")
         if report.too_short:
@@ -182,8 +172,10 @@ def detect_command(
         elif report.attributed:
             console.print(f"[bold red]watermark detected[/]: key(s) of {', '.join(report.attributed)}")
         else:
-            console.print(f"no watermark detected at alpha={alpha} (Holm over {len(report.accounts)} key(s))")
-    if as_json:
+            console.print(
+                f"no watermark detected at alpha={command.alpha} (Holm over {len(report.accounts)} key(s))"
+            )
+    if command.as_json:
         payload = [
             r.to_dict() | {"label": label}
             for label, r in zip(labels if per_document else ["all"], reports, strict=True)
@@ -191,92 +183,45 @@ def detect_command(
         typer.echo(json.dumps(payload if per_document else payload[0], indent=2))
 
 
-@watermark_app.command("radioactivity")
-def radioactivity_command(
-    config_path: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
-    suspect: str | None = typer.Option(
-        None, help="Reading mode: the suspect's local Hugging Face directory."
-    ),
-    suspect_url: str | None = typer.Option(
-        None, help="Black-box mode: the suspect's OpenAI-compatible base URL."
-    ),
-    suspect_model: str = typer.Option("default", help="Black-box mode: the model name to ask the API for."),
-    api_key_env: str | None = typer.Option(
-        None, help="Black-box mode: environment variable holding the API key."
-    ),
-    texts: Path | None = typer.Option(
-        None,
-        help="Reading mode: texts to read (JSONL/Parquet exchanges or .txt), e.g. the answers the accounts "
-        "harvested (with fresh seeds, watermarked text is valid reading).",
-    ),
-    prompts: Path | None = typer.Option(
-        None, help="Black-box mode: prompts (.txt a line, or JSONL). Default: packaged."
-    ),
-    accounts: str | None = typer.Option(None, help="Comma-separated accounts whose keys to test."),
-    accounts_from: Path | None = typer.Option(None, help="Test every account found in this exchange log."),
-    control_accounts: str | None = typer.Option(
-        None, help="Accounts known NOT to have harvested: extra controls."
-    ),
-    controls: int = typer.Option(
-        5, min=1, help="Unused random keys tested as negative controls (at least 1)."
-    ),
-    teacher: str = typer.Option("smollm2-135m-instruct", help=TEACHER_HELP),
-    limit: int = typer.Option(0, help="Use at most this many texts/prompts (0 = all)."),
-    max_new_tokens: int = typer.Option(64, help="Black-box mode: tokens per answer."),
-    temperature: float = typer.Option(
-        0.0, min=0.0, max=2.0, help="Black-box mode: sampling temperature (raise it if greedy answers loop)."
-    ),
-    seed: int = typer.Option(0, help="Black-box mode: prompt i is asked with seed + i (reproducible runs)."),
-    batch_size: int = typer.Option(8, min=1),
-    max_length: int = typer.Option(512, min=8, help="Reading mode: tokens per sequence."),
-    fresh_seeds: bool = typer.Option(
-        True,
-        "--fresh-seeds/--all-seeds",
-        help="Reading mode: score only positions whose watermark window is new in its text (lefthash; "
-        "makes watermarked reading texts valid). --all-seeds needs unwatermarked texts.",
-    ),
-    alpha: float = typer.Option(0.01, help="Family-wise significance level (Holm over the account keys)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
-) -> None:
+def radioactivity_command(command: RadioactivityCommand) -> None:
     """Was a suspect model trained on our watermarked answers? Names the accounts' keys; runs controls."""
-    if (suspect is None) == (suspect_url is None):
-        fail("give exactly one of --suspect (open weights, reading mode) or --suspect-url (black-box mode)")
-    if not 0 < alpha < 1:
-        fail("--alpha must lie between 0 and 1")
-    config = _load_config(config_path)
-    names = _accounts(accounts, accounts_from)
-    if config.mode == "per-account" and not names:
+    config = _load_config(command.config_path)
+    found = _accounts(command.accounts, command.accounts_from)
+    if config.mode == "per-account" and not found:
         fail("per-account mode: name the accounts to test with --accounts or --accounts-from LOG")
-    extra_controls = [a.strip() for a in (control_accounts or "").split(",") if a.strip()]
-    tokenizer, vocab = _tokenizer_and_vocab(teacher)
-    test = _KeyTest(config, names, extra_controls, controls, tokenizer, vocab, alpha)
-    if suspect is not None:
-        report = _reading(test, suspect, texts, limit, (batch_size, max_length), fresh_seeds)
+    tokenizer, vocab = _tokenizer_and_vocab(command.teacher)
+    suspect = _Suspect(config, found, command.test, tokenizer, vocab, command.limit)
+    if command.suspect is not None:
+        report = _reading(suspect, command.suspect, command.texts)
     else:
-        sampling = (max_new_tokens, temperature, seed)
-        report = _black_box(test, suspect_url or "", suspect_model, api_key_env, prompts, limit, sampling)
+        url = command.suspect_url or ""
+        report = _black_box(suspect, url, command.suspect_model, command.api_key_env, command.prompts)
     _print_scores(report, f"radioactivity ({report.mode}) of {report.suspect}: {report.tokens} predictions")
     _print_verdict(report)
-    if as_json:
+    if command.as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
 
 
-@dataclass
-class _KeyTest:
-    """What both radioactivity modes share: the keys to test, their controls, the green-list vocabulary."""
+class _Suspect:
+    """What both radioactivity modes share: the keys to test, the test, the green-list vocabulary."""
 
-    config: Any
-    names: list[str]
-    extra_controls: list[str]
-    controls: int
-    tokenizer: Any
-    vocab: int
-    alpha: float
+    def __init__(
+        self,
+        config: Any,
+        accounts: list[str],
+        test: RadioactivityTest,
+        tokenizer: Any,
+        vocab: int,
+        limit: int,
+    ) -> None:
+        self.config, self.accounts, self.test = config, accounts, test
+        self.tokenizer, self.vocab, self.limit = tokenizer, vocab, limit
+
+    def first(self, items: list[Any]) -> list[Any]:
+        return items[: self.limit] if self.limit else items
 
 
-def _reading(
-    test: _KeyTest, suspect: str, texts: Path | None, limit: int, shape: tuple[int, int], fresh_seeds: bool
-) -> Any:
+def _reading(suspect: _Suspect, path: str, texts: Path | None) -> Any:
     from rich.progress import Progress
 
     from distillscope.models import ModelNotFoundError, load_model
@@ -296,46 +241,28 @@ def _reading(
             fail(str(exc))
         _report_errors(loaded.errors, strict=False)
         documents = loaded.documents
-    documents = documents[:limit] if limit else documents
-    fresh = fresh_seeds and test.config.seeding_scheme == "lefthash"
-    if fresh_seeds and not fresh:
+    test = suspect.test
+    if test.fresh_seeds is not False and suspect.config.seeding_scheme != "lefthash":
         console.print(
             "selfhash seeds include the predicted token: every position is scored, so the reading "
             "texts must not be watermarked with the keys under test"
         )
+        test = replace(test, fresh_seeds=False)
     try:
-        model, _ = load_model(suspect)
+        model, _ = load_model(path)
     except ModelNotFoundError as exc:
         fail(str(exc))
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("reading", total=len(documents))
-        report = reading_mode(
-            model,
-            test.tokenizer,
-            documents,
-            test.config,
-            test.names,
-            vocab_size=test.vocab,
-            controls=test.controls,
-            control_accounts=test.extra_controls,
-            alpha=test.alpha,
-            batch_size=shape[0],
-            max_length=shape[1],
-            fresh_seeds=fresh,
-            suspect=suspect,
+        task = bar.add_task("reading", total=len(suspect.first(documents)))
+        return reading_mode(
+            model, suspect.tokenizer, suspect.first(documents), suspect.config, suspect.accounts, test,
+            vocab_size=suspect.vocab, suspect=path,
             progress=lambda done, total: bar.update(task, completed=done),
-        )
-    return report
+        )  # fmt: skip
 
 
 def _black_box(
-    test: _KeyTest,
-    url: str,
-    model_name: str,
-    api_key_env: str | None,
-    prompts: Path | None,
-    limit: int,
-    sampling: tuple[int, float, int],
+    suspect: _Suspect, url: str, model_name: str, api_key_env: str | None, prompts: Path | None
 ) -> Any:
     import openai
     from rich.progress import Progress
@@ -357,27 +284,15 @@ def _black_box(
         except LogFormatError as exc:
             fail(str(exc))
         _report_errors(errors, strict=False)
-    chats = chats[:limit] if limit else chats
+    chats = suspect.first(chats)
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("asking the suspect", total=len(chats))
             return black_box_mode(
-                url,
-                model_name,
-                chats,
-                test.tokenizer,
-                test.config,
-                test.names,
-                vocab_size=test.vocab,
-                api_key=api_key,
-                max_tokens=sampling[0],
-                temperature=sampling[1],
-                seed=sampling[2],
-                controls=test.controls,
-                control_accounts=test.extra_controls,
-                alpha=test.alpha,
+                url, model_name, chats, suspect.tokenizer, suspect.config, suspect.accounts, suspect.test,
+                vocab_size=suspect.vocab, api_key=api_key,
                 progress=lambda done, total: bar.update(task, completed=done),
-            )
+            )  # fmt: skip
     except openai.OpenAIError as exc:
         fail(f"the suspect's API failed: {exc}")
 
@@ -404,19 +319,7 @@ def _print_verdict(report: Any) -> None:
     console.print(f"negative controls ({len(report.controls)} unused key(s)): p = {control_ps} -> {status}")
 
 
-@watermark_app.command("cost")
-def cost_command(
-    config_path: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
-    account: str = typer.Option("cost-probe", help="The account whose key watermarks the answers."),
-    model: str = typer.Option("smollm2-135m-instruct", help="The teacher."),
-    prompts: Path | None = typer.Option(
-        None, help="Prompts (.txt a line, or JSONL). Default: packaged prompts."
-    ),
-    n: int = typer.Option(16, min=1, help="Number of prompts."),
-    max_new_tokens: int = typer.Option(48, min=1),
-    batch_size: int = typer.Option(8, min=1),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-) -> None:
+def cost_command(command: CostCommand) -> None:
     """What the watermark does to the teacher's answers: agreement and perplexity vs. unwatermarked."""
     from rich.progress import Progress
 
@@ -427,16 +330,16 @@ def cost_command(
     from distillscope.watermark.processor import processor_for_key
     from distillscope.watermark.texts import default_prompts, read_prompts
 
-    config = _load_config(config_path)
+    config = _load_config(command.config_path)
     try:
-        chats = default_prompts() if prompts is None else read_prompts(prompts)[0]
-        teacher, tokenizer = load_model(model)
+        chats = default_prompts() if command.prompts is None else read_prompts(command.prompts)[0]
+        teacher, tokenizer = load_model(command.model)
     except (LogFormatError, ModelNotFoundError) as exc:
         fail(str(exc))
-    chats = chats[:n]
+    chats = chats[: command.n]
     if not chats:
         fail("no prompts")
-    processor = processor_for_key(config, config.key_for(account))
+    processor = processor_for_key(config, config.key_for(command.account))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{len(chats)} prompts, with and without the watermark", total=3)
         report = watermark_cost(
@@ -444,8 +347,8 @@ def cost_command(
             tokenizer,
             [prompt_ids(tokenizer, c) for c in chats],
             processor,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
+            max_new_tokens=command.max_new_tokens,
+            batch_size=command.batch_size,
             progress=lambda done, total: bar.update(task, completed=done),
         )
     console.print(
@@ -459,17 +362,13 @@ def cost_command(
         f"  green fraction: {report.green_fraction_watermarked:.2f} watermarked vs "
         f"{report.green_fraction_plain:.2f} plain (null {config.gamma})"
     )
-    if as_json:
+    if command.as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
 
 
-@watermark_app.command("new-secret")
-def new_secret_command(
-    path: Path = typer.Argument(
-        ..., help="File to write a fresh master secret to (mode 600; never overwritten)."
-    ),
-) -> None:
+def new_secret_command(command: NewSecretCommand) -> None:
     """Write a new random master secret (32 bytes, hex) for per-account keys."""
+    path = command.path
     if path.exists():
         fail(f"{path} exists; refusing to overwrite a master secret (keys derived from it would change)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -479,21 +378,14 @@ def new_secret_command(
     console.print(f"wrote a master secret to {path}; point secret_file at it in the watermark config")
 
 
-@watermark_app.command("key")
-def key_command(
-    account: str = typer.Argument(..., help="The account (ignored in global mode)."),
-    config_path: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
-    reveal: bool = typer.Option(
-        False, help="Print the integer key itself (a secret) for use with transformers."
-    ),
-) -> None:
+def key_command(command: KeyCommand) -> None:
     """Show an account's key id, and with --reveal a transformers WatermarkingConfig for it."""
     from distillscope.watermark.keys import fingerprint
 
-    config = _load_config(config_path)
-    key = config.key_for(account)
-    payload: dict[str, Any] = {"account": account, "key_id": fingerprint(key), "mode": config.mode}
-    if reveal:
+    config = _load_config(command.config_path)
+    key = config.key_for(command.account)
+    payload: dict[str, Any] = {"account": command.account, "key_id": fingerprint(key), "mode": config.mode}
+    if command.reveal:
         payload["transformers_watermarking_config"] = {
             "greenlist_ratio": config.gamma,
             "bias": config.delta,
@@ -502,6 +394,13 @@ def key_command(
             "context_width": config.context_width,
         }
     typer.echo(json.dumps(payload, indent=2))
+
+
+watermark_app.command("detect")(settings_options(DetectCommand, detect_command))
+watermark_app.command("radioactivity")(settings_options(RadioactivityCommand, radioactivity_command))
+watermark_app.command("cost")(settings_options(CostCommand, cost_command))
+watermark_app.command("new-secret")(settings_options(NewSecretCommand, new_secret_command))
+watermark_app.command("key")(settings_options(KeyCommand, key_command))
 
 
 def register(app: typer.Typer) -> None:

@@ -55,6 +55,7 @@ from distillscope.watermark.detector import (
     spec_for,
 )
 from distillscope.watermark.keys import control_keys
+from distillscope.watermark.settings import RadioactivityTest
 from distillscope.watermark.texts import Document
 
 READING_TEXT_ALPHA = 0.01
@@ -185,36 +186,34 @@ def reading_mode(
     documents: Sequence[Document],
     config: WatermarkConfig,
     accounts: Iterable[str],
+    test: RadioactivityTest | None = None,
     *,
     vocab_size: int,
-    controls: int = 5,
-    control_accounts: Iterable[str] = (),
-    alpha: float = 0.01,
-    batch_size: int = 8,
-    max_length: int = 512,
-    chat: bool = True,
     suspect: str = "",
     progress: Progress | None = None,
-    fresh_seeds: bool | None = None,
 ) -> RadioactivityReport:
     """Radioactivity of an open-weight suspect, read on ``documents`` (see the module docstring)."""
-    candidates = candidates_with_controls(
-        config, accounts, controls=controls, control_accounts=control_accounts
-    )
+    test = test or RadioactivityTest()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return read_suspect(
         model,
-        reading_pairs(tokenizer, documents, chat=chat),
+        reading_pairs(tokenizer, documents, chat=test.chat),
         config,
-        candidates,
+        candidates_for_test(config, accounts, test),
+        test,
         vocab_size=vocab_size,
-        alpha=alpha,
-        batch_size=batch_size,
-        max_length=max_length,
         pad_id=int(pad or 0),
         suspect=suspect,
         progress=progress,
-        fresh_seeds=fresh_seeds,
+    )
+
+
+def candidates_for_test(
+    config: WatermarkConfig, accounts: Iterable[str], test: RadioactivityTest
+) -> list[KeyCandidate]:
+    """The account keys under test and ``test``'s negative controls."""
+    return candidates_with_controls(
+        config, accounts, controls=test.controls, control_accounts=test.control_accounts
     )
 
 
@@ -223,23 +222,27 @@ def read_suspect(
     pairs: Sequence[tuple[list[int], list[int]]],
     config: WatermarkConfig,
     candidates: Sequence[KeyCandidate],
+    test: RadioactivityTest | None = None,
     *,
     vocab_size: int,
-    alpha: float = 0.01,
-    batch_size: int = 8,
-    max_length: int = 512,
     pad_id: int = 0,
     suspect: str = "",
     progress: Progress | None = None,
-    fresh_seeds: bool | None = None,
 ) -> RadioactivityReport:
     """Reading mode on token ids: (prefix, text) pairs; predictions are scored on the text part."""
-    fresh = resolve_fresh_seeds(config, fresh_seeds)
+    test = test or RadioactivityTest()
+    fresh = resolve_fresh_seeds(config, test.fresh_seeds)
     forced = teacher_force(
-        model, pairs, batch_size=batch_size, max_length=max_length, pad_id=pad_id, progress=progress
+        model, pairs, batch_size=test.batch_size, max_length=test.max_length, pad_id=pad_id, progress=progress
     )
     return score_predictions(
-        forced, config, candidates, vocab_size=vocab_size, alpha=alpha, suspect=suspect, fresh_seeds=fresh
+        forced,
+        config,
+        candidates,
+        vocab_size=vocab_size,
+        alpha=test.alpha,
+        suspect=suspect,
+        fresh_seeds=fresh,
     )
 
 
@@ -283,27 +286,30 @@ def ask_api(
     base_url: str,
     model: str,
     prompts: Sequence[list[dict[str, Any]]],
+    test: RadioactivityTest | None = None,
     *,
     api_key: str = "not-needed",
-    max_tokens: int = 64,
-    temperature: float = 0.0,
-    seed: int | None = 0,
     timeout: float = 120.0,
     progress: Progress | None = None,
 ) -> list[str]:
     """The suspect's answers to chat prompts (greedy by default), through an OpenAI-compatible API.
 
-    With ``seed``, prompt i is asked with ``seed + i``: a rerun asks the same questions the same
-    way (APIs that honour ``seed`` answer the same); None leaves sampling unseeded.
+    With ``test.seed``, prompt i is asked with ``seed + i``: a rerun asks the same questions the
+    same way (APIs that honour ``seed`` answer the same); None leaves sampling unseeded.
     """
     from openai import OpenAI
 
+    test = test or RadioactivityTest()
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=3)
     answers = []
     for i, messages in enumerate(prompts):
-        extra = {} if seed is None else {"seed": seed + i}
+        extra = {} if test.seed is None else {"seed": test.seed + i}
         response = client.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=temperature, **extra
+            model=model,
+            messages=messages,
+            max_tokens=test.max_new_tokens,
+            temperature=test.temperature,
+            **extra,
         )
         answers.append(response.choices[0].message.content or "")
         if progress:
@@ -343,37 +349,17 @@ def black_box_mode(
     tokenizer: Any,
     config: WatermarkConfig,
     accounts: Iterable[str],
+    test: RadioactivityTest | None = None,
     *,
     vocab_size: int,
     api_key: str = "not-needed",
-    max_tokens: int = 64,
-    temperature: float = 0.0,
-    seed: int | None = 0,
-    controls: int = 5,
-    control_accounts: Iterable[str] = (),
-    alpha: float = 0.01,
     progress: Progress | None = None,
 ) -> RadioactivityReport:
     """Radioactivity of a suspect reachable only through its API: generate, then score."""
-    candidates = candidates_with_controls(
-        config, accounts, controls=controls, control_accounts=control_accounts
-    )
-    answers = ask_api(
-        base_url,
-        model,
-        prompts,
-        api_key=api_key,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        progress=progress,
-    )
+    test = test or RadioactivityTest()
+    candidates = candidates_for_test(config, accounts, test)
+    answers = ask_api(base_url, model, prompts, test, api_key=api_key, progress=progress)
+    suspect = f"{model} @ {base_url}"
     return score_answers(
-        answers,
-        tokenizer,
-        config,
-        candidates,
-        vocab_size=vocab_size,
-        alpha=alpha,
-        suspect=f"{model} @ {base_url}",
+        answers, tokenizer, config, candidates, vocab_size=vocab_size, alpha=test.alpha, suspect=suspect
     )

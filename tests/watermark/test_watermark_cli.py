@@ -277,3 +277,23 @@ def test_new_secret_and_key_reveal(tmp_path, monkeypatch):
     expected = WatermarkConfig.from_file(config).key_for("alice")
     assert shown["transformers_watermarking_config"]["hashing_key"] == expected
     assert shown["key_id"] == hidden["key_id"]
+
+
+def test_options_come_from_the_settings_and_bad_values_are_clear(config_file, tiny_model_dir):
+    """--control-accounts, --all-seeds and --alpha reach the RadioactivityTest; a bad alpha is one line."""
+    bad = runner.invoke(
+        app, ["watermark", "radioactivity", "-c", str(config_file), "--suspect", "x", "--alpha", "1.5"]
+    )
+    assert (
+        bad.exit_code == 2 and "alpha must lie between 0 and 1" in err(bad) and "Traceback" not in bad.output
+    )
+    bad = runner.invoke(app, ["watermark", "detect", "--text", "x", "-c", str(config_file), "--alpha", "0"])
+    assert bad.exit_code == 2 and "alpha must lie between 0 and 1" in err(bad)
+    args = ["watermark", "radioactivity", "-c", str(config_file), "--suspect", str(tiny_model_dir)]
+    args += ["--teacher", str(tiny_model_dir), "--accounts", "alice", "--control-accounts", "dave,erin"]
+    result = runner.invoke(app, [*args, "--controls", "1", "--all-seeds", "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    controls = sorted(k["name"] for k in report["keys"] if k["role"] == "control")
+    assert controls == ["control-key-1", "control:dave", "control:erin"]
+    assert report["fresh_seeds"] is False and report["documents"] == 2

@@ -21,9 +21,12 @@ from distillscope.watermark.radioactivity import (
     read_suspect,
     score_predictions,
 )
+from distillscope.watermark.settings import RadioactivityTest
 
 VOCAB = 1000
 LANGUAGE = list(range(100, 140))  # a 40-token language a tiny model learns in seconds
+STRICT = RadioactivityTest(alpha=1e-3)
+ALL_SEEDS = RadioactivityTest(fresh_seeds=False)
 
 
 @pytest.mark.parametrize("scheme, width", [("lefthash", 1), ("lefthash", 3), ("selfhash", 2)])
@@ -83,7 +86,7 @@ def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_en
     )
 
     student = _train(watermarked, seed=0)
-    report = read_suspect(student, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    report = read_suspect(student, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert report.attributed == ["alice"], report.to_dict()
     assert report.overall_p < 1e-6
     assert report.controls_ok and len(report.controls) == 6
@@ -93,7 +96,7 @@ def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_en
         _train(plain, seed=0),
         LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval(),
     ):
-        clean = read_suspect(suspect, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+        clean = read_suspect(suspect, reading, config, candidates, STRICT, vocab_size=VOCAB)
         assert clean.attributed == [] and clean.overall_p > 0.05, clean.to_dict()
         assert clean.controls_ok
 
@@ -105,7 +108,7 @@ def test_reading_watermarked_text_is_flagged_as_not_evidence(secret_env, synth):
     suspect = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval()
     candidates = candidates_with_controls(config, ["alice", "bob"], controls=1)
     reading = [([], ids) for ids in watermarked]
-    report = read_suspect(suspect, reading, config, candidates, vocab_size=VOCAB, fresh_seeds=False)
+    report = read_suspect(suspect, reading, config, candidates, ALL_SEEDS, vocab_size=VOCAB)
     assert report.invalid_keys == ["alice"]
     assert report.to_dict()["invalid_keys"] == ["alice"]
 
@@ -142,7 +145,7 @@ def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, 
     candidates = candidates_with_controls(config, ["alice", "bob"], controls=3)
     innocent = CopyingSuspect(VOCAB)
 
-    fooled = read_suspect(innocent, reading, config, candidates, vocab_size=VOCAB, fresh_seeds=False)
+    fooled = read_suspect(innocent, reading, config, candidates, ALL_SEEDS, vocab_size=VOCAB)
     assert fooled.attributed == ["alice"] and fooled.invalid_keys == ["alice"]  # why the filter exists
     valid = read_suspect(innocent, reading, config, candidates, vocab_size=VOCAB)  # default: fresh seeds
     assert valid.fresh_seeds and valid.invalid_keys == []
@@ -151,10 +154,10 @@ def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, 
 
     # The same watermarked texts, read by a model that was trained on them: named, p tiny.
     student = _train(watermarked, seed=0)
-    report = read_suspect(student, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    report = read_suspect(student, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert report.attributed == ["alice"] and report.overall_p < 1e-6 and report.controls_ok
     plain = _train(synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE), seed=0)
-    clean = read_suspect(plain, reading, config, candidates, vocab_size=VOCAB, alpha=1e-3)
+    clean = read_suspect(plain, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert clean.attributed == [] and clean.overall_p > 0.05, clean.to_dict()
 
 
@@ -192,10 +195,8 @@ def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
             tokenizer,
             config,
             ["local", "alice"],
+            RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2),
             vocab_size=49152,
-            max_tokens=32,
-            temperature=1.0,
-            controls=2,
         )
     assert report.mode == "black-box" and report.documents == 6
     assert report.attributed == ["local"] and report.controls_ok, report.to_dict()
@@ -209,9 +210,16 @@ def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
             tokenizer,
             config,
             ["local", "alice"],
+            RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2),
             vocab_size=49152,
-            max_tokens=32,
-            temperature=1.0,
-            controls=2,
         )
     assert clean.attributed == [] and clean.controls_ok, clean.to_dict()
+
+
+def test_radioactivity_test_settings_check_themselves():
+    assert RadioactivityTest(control_accounts=" dave, erin,,dave").control_accounts == ("dave", "erin")
+    assert RadioactivityTest(control_accounts=["x"]).control_accounts == ("x",)
+    with pytest.raises(ValueError, match="negative control"):
+        RadioactivityTest(controls=0)
+    with pytest.raises(ValueError, match="alpha must lie between 0 and 1"):
+        RadioactivityTest(alpha=1.0)
