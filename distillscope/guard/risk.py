@@ -27,6 +27,17 @@ counts as harvesting evidence:
   traces taken out, what a reasoning distiller harvests. A student who asks for
   reasoning in half their questions takes out a few a day; a harvest, dozens.
 
+Only questions no other account asked before count as harvest evidence for
+**cot**, **volume** and **traces**: a distiller wants answers to new questions,
+while an evaluation harness asks a public benchmark that other harnesses (and
+re-runs) ask too. A bounded :class:`QuestionLedger` (the ``question_memory`` most
+recently asked question keys, 64-bit blake2b of the prompt with its reasoning
+requests taken out, see :func:`question_key`) remembers which account asked each
+first; it is filled by :meth:`RiskTracker.observe`, so the gateway's warm start
+fills it from the log like every other state. A question another account asked
+before still counts as a request (it dilutes the shares). The first account to run
+a benchmark nobody has asked yet is not helped (its questions are new).
+
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
 signals the null is "this account asks it at most ``null_rates[name]`` of the
@@ -50,7 +61,7 @@ that fits it); the others feed both.
 
 Nothing here depends on Python's salted ``hash()`` or on dict order, so a score is
 identical in every process (two servers, a replay). This module keeps no prompt
-text (only per-account counts and 64-bit hashes of logit-bias token sets) and
+text (only per-account counts, 64-bit hashes of logit-bias token sets and of recent questions) and
 must not know about HTTP, keys or stores.
 """
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from distillscope.guard.policy import PolicyConfig, PolicyEngine, TokenBucket, estimate_tokens
-from distillscope.guard.risk import RiskConfig, RiskTracker, request_features
+from distillscope.guard.risk import QuestionLedger, RiskConfig, RiskTracker, question_key, request_features
 
 WORDS = [
     "apple",
@@ -412,3 +412,42 @@ def test_reasoning_traces_taken_out_by_the_dozen_are_a_harvest_a_students_few_ar
     # a student with the same habits, twenty questions a day for ten days
     student = _answered(RiskTracker(), "s", mixed, 86400.0 / 20, (20, 400))
     assert student.score < 0.4 and student.features["traces"] < 2.5
+
+
+def test_question_key_is_the_question_without_its_reasoning_request_and_process_independent() -> None:
+    asked = question_key("Q: 2+2? Let's think step by step.")
+    assert asked == question_key("q:  2+2?") == 2081257445832612833  # blake2b: the same in every process
+    assert question_key("Q: 2+3?") != asked
+    assert question_key("") is None and question_key("Let's think step by step.") is None
+
+
+def test_question_ledger_is_bounded_and_tells_other_accounts_apart() -> None:
+    ledger = QuestionLedger(3)
+    assert [ledger.ask(q, 1) for q in (10, 11, 12)] == [False, False, False]
+    assert ledger.ask(10, 1) is False  # the same account again
+    assert ledger.ask(10, 2) is True  # another account
+    assert ledger.ask(10, 1) is True  # now asked by two: shared for both
+    for q in (13, 14):
+        ledger.ask(q, 1)
+    assert len(ledger) == 3 and ledger.ask(11, 2) is False  # 11 was the least recent: forgotten
+
+
+def test_reasoning_on_questions_other_accounts_asked_is_no_evidence() -> None:
+    tracker = RiskTracker()
+    items = [f"Question: what is {WORDS[i % 26]} {i}?\nAnswer:" for i in range(60)]
+    for i, item in enumerate(items):
+        tracker.observe("scorer", request_features({"messages": [{"role": "user", "content": item}]}), i)
+    cot = [request_features(_chat(item + " Let's think step by step.")) for item in items]
+    novel = [
+        request_features(_chat(f"why is {WORDS[i % 26]} {i + 500} so? Let's think step by step."))
+        for i in range(60)
+    ]
+    for i, (a, b) in enumerate(zip(cot, novel, strict=True)):
+        tracker.observe("cot-harness", a, 100.0 + i)
+        tracker.answered("cot-harness", a, 20, 600, 100.5 + i)
+        tracker.observe("harvester", b, 100.0 + i)
+        tracker.answered("harvester", b, 20, 600, 100.5 + i)
+    assert all(f.shared for f in cot) and not any(f.shared for f in novel)
+    harness, harvester = tracker.score("cot-harness", 200.0), tracker.score("harvester", 200.0)
+    assert harness.score == 0.0 and harness.features["cot"] == harness.features["traces"] == 0.0
+    assert harvester.score >= 0.5 and harvester.features["cot"] > 10
