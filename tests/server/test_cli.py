@@ -139,9 +139,9 @@ def test_bad_watermark_config_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_embedded_teacher_answers_paris_with_top_logprobs(teacher_dir: Path) -> None:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
-    with serve_local(None, threads=1) as base_url:
+    with serve(ServeSettings(threads=1, port=0)) as base_url:
         client = openai.OpenAI(base_url=base_url, api_key="local", max_retries=0)
         assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct"]
         response = client.chat.completions.create(

@@ -136,7 +136,7 @@ def test_server_still_serves_after_bad_input(tiny_server: TinyServer) -> None:
 
 
 def test_a_model_without_chat_template_says_so(tiny_model_dir, tmp_path) -> None:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     base = tmp_path / "base-model"
     shutil.copytree(tiny_model_dir, base)
@@ -145,7 +145,7 @@ def test_a_model_without_chat_template_says_so(tiny_model_dir, tmp_path) -> None
     data.pop("chat_template", None)
     config.write_text(json.dumps(data))
     (base / "chat_template.jinja").unlink(missing_ok=True)
-    with serve_local(base, threads=1) as url:
+    with serve(ServeSettings(model=str(base), threads=1, port=0)) as url:
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         with pytest.raises(openai.BadRequestError) as caught:
             client.chat.completions.create(model="base-model", messages=MSG)

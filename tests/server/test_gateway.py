@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from distillscope.records import Exchange
-from distillscope.server.gateway import Admission, OpenGateway
+from distillscope.server.gateway import Admission
 
 from .helpers import TINY, TinyServer
 
@@ -82,12 +82,13 @@ def test_strip_logprobs_policy(tiny_server: TinyServer) -> None:
 
 def test_open_gateway_appends_jsonl(tmp_path, tiny_model_dir) -> None:
     from distillscope.records import read_exchanges
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     log = tmp_path / "exchanges.jsonl"
-    with serve_local(
-        tiny_model_dir, served_model_name="t", gateway=OpenGateway(log_path=log), threads=1
-    ) as url:
+    settings = ServeSettings(
+        model=str(tiny_model_dir), served_model_name="t", log_jsonl=str(log), threads=1, port=0
+    )
+    with serve(settings) as url:  # open mode's gateway: OpenGateway(log_path=log)
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         client.chat.completions.create(model="t", messages=[{"role": "user", "content": "a"}], max_tokens=2)
         with pytest.raises(openai.NotFoundError):

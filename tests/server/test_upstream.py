@@ -9,20 +9,32 @@ import httpx
 import openai
 import pytest
 
-from distillscope.server.app import create_app
 from distillscope.server.backends.upstream import UpstreamBackend, discover_model
 from distillscope.server.runner import serve_in_thread
+from distillscope.serving import ServeSettings, serve
 
 from .helpers import TINY, TinyServer
 
 FRONT = "front-model"
 
 
+def relay(upstream: str, model: str, served_as: str | None = None) -> ServeSettings:
+    """The standard relay stack: open mode in front of ``upstream``, its key from $UPSTREAM_TEST_KEY."""
+    return ServeSettings(
+        upstream=upstream,
+        model=model,
+        served_model_name=served_as,
+        upstream_key_env="UPSTREAM_TEST_KEY",
+        port=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def front(tiny_server: TinyServer) -> Iterator[str]:
-    backend = UpstreamBackend(tiny_server.base_url, upstream_model=TINY, api_key="sk-upstream-secret")
-    with serve_in_thread(create_app(backend, model_name=FRONT)) as base_url:
-        yield base_url
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("UPSTREAM_TEST_KEY", "sk-upstream-secret")
+        with serve(relay(tiny_server.base_url, TINY, FRONT)) as base_url:
+            yield base_url
 
 
 def _client(base_url: str) -> openai.OpenAI:
@@ -79,8 +91,7 @@ def _closed_port() -> int:
 
 
 def test_unreachable_upstream_is_502_not_500() -> None:
-    backend = UpstreamBackend(f"http://127.0.0.1:{_closed_port()}/v1", upstream_model="m")
-    with serve_in_thread(create_app(backend, model_name="m")) as base_url:
+    with serve(relay(f"http://127.0.0.1:{_closed_port()}/v1", "m")) as base_url:
         client = _client(base_url)
         for stream in (False, True):
             with pytest.raises(openai.APIStatusError) as caught:
@@ -100,7 +111,7 @@ def test_discover_model_and_key_is_sent_only_upstream(tiny_server: TinyServer) -
     assert "sk-secret-value" not in str(backend.health())
 
 
-def test_upstream_auth_failure_is_a_gateway_error() -> None:
+def test_upstream_auth_failure_is_a_gateway_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
@@ -116,14 +127,13 @@ def test_upstream_auth_failure_is_a_gateway_error() -> None:
         error = {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}
         return JSONResponse({"error": error}, status_code=429, headers={"retry-after": "7"})
 
-    with serve_in_thread(fake) as upstream_url:
-        backend = UpstreamBackend(upstream_url, upstream_model="m", api_key="wrong")
-        with serve_in_thread(create_app(backend, model_name="m")) as base_url:
-            response = httpx.post(
-                base_url + "/chat/completions",
-                json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
-            )
-            assert response.status_code == 502
-            assert response.json()["error"]["code"] == "upstream_auth_failed"
-            response = httpx.post(base_url + "/completions", json={"model": "m", "prompt": "x"})
-            assert response.status_code == 429 and response.headers["retry-after"] == "7"
+    monkeypatch.setenv("UPSTREAM_TEST_KEY", "wrong")
+    with serve_in_thread(fake) as upstream_url, serve(relay(upstream_url, "m")) as base_url:
+        response = httpx.post(
+            base_url + "/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_auth_failed"
+        response = httpx.post(base_url + "/completions", json={"model": "m", "prompt": "x"})
+        assert response.status_code == 429 and response.headers["retry-after"] == "7"

@@ -179,40 +179,26 @@ def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
     """A suspect behind an OpenAI-compatible API whose answers carry account 'local''s watermark."""
     from transformers import AutoTokenizer
 
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
     from distillscope.watermark.radioactivity import black_box_mode
     from distillscope.watermark.texts import default_prompts
 
     config = WatermarkConfig(delta=6.0, min_tokens=20)
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     prompts = default_prompts()[:6]
-    hook = lambda account: processors_for_account(config, account)  # noqa: E731
-    with serve_local(tiny_model_dir, served_model_name="tiny", logits_processors_for=hook) as base_url:
-        report = black_box_mode(
-            base_url,
-            "tiny",
-            prompts,
-            tokenizer,
-            config,
-            ["local", "alice"],
-            RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2),
-            vocab_size=49152,
+    test = RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2)
+    reports = {}
+    for watermark in (config, None):  # the same model with and without the watermark
+        settings = ServeSettings(
+            model=str(tiny_model_dir), served_model_name="tiny", watermark=watermark, port=0
         )
+        with serve(settings) as base_url:
+            reports[watermark is not None] = black_box_mode(
+                base_url, "tiny", prompts, tokenizer, config, ["local", "alice"], test, vocab_size=49152
+            )
+    report, clean = reports[True], reports[False]
     assert report.mode == "black-box" and report.documents == 6
     assert report.attributed == ["local"] and report.controls_ok, report.to_dict()
-    with serve_local(
-        tiny_model_dir, served_model_name="tiny"
-    ) as base_url:  # the same model without the watermark
-        clean = black_box_mode(
-            base_url,
-            "tiny",
-            prompts,
-            tokenizer,
-            config,
-            ["local", "alice"],
-            RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2),
-            vocab_size=49152,
-        )
     assert clean.attributed == [] and clean.controls_ok, clean.to_dict()
 
 
