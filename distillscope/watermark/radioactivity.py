@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from distillscope.models.generate import Forced, Progress, teacher_force
+from distillscope.models.generate import Forced, Progress, pad_token_id, teacher_force
 from distillscope.models.runtime import prompt_ids
 from distillscope.watermark.config import WatermarkConfig
 from distillscope.watermark.detector import (
@@ -194,7 +194,6 @@ def reading_mode(
 ) -> RadioactivityReport:
     """Radioactivity of an open-weight suspect, read on ``documents`` (see the module docstring)."""
     test = test or RadioactivityTest()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return read_suspect(
         model,
         reading_pairs(tokenizer, documents, chat=test.chat),
@@ -202,7 +201,7 @@ def reading_mode(
         candidates_for_test(config, accounts, test),
         test,
         vocab_size=vocab_size,
-        pad_id=int(pad or 0),
+        pad_id=pad_token_id(tokenizer),
         suspect=suspect,
         progress=progress,
     )

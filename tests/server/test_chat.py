@@ -15,6 +15,17 @@ def _eos(tiny_server: TinyServer) -> dict[str, int]:
     return {str(t): -100 for t in tiny_server.backend.engine.eos_token_ids}
 
 
+def _greedy_to_the_end(tiny_server: TinyServer, max_tokens: int) -> dict:
+    """A greedy chat request on PROMPT that runs to exactly ``max_tokens`` (end tokens banned)."""
+    return {
+        "model": TINY,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "logit_bias": _eos(tiny_server),
+    }
+
+
 def test_models_health_and_model_card(tiny_server: TinyServer) -> None:
     client = tiny_server.client()
     assert [m.id for m in client.models.list()] == [TINY]
@@ -182,13 +193,7 @@ def test_n_choices_are_rows_with_exact_usage(tiny_server: TinyServer) -> None:
 
 def test_stop_string_cuts_the_text(tiny_server: TinyServer) -> None:
     client = tiny_server.client()
-    kwargs = {
-        "model": TINY,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 16,
-        "temperature": 0,
-        "logit_bias": _eos(tiny_server),
-    }
+    kwargs = _greedy_to_the_end(tiny_server, 16)
     full = client.chat.completions.create(**kwargs).choices[0].message.content
     stop = full[len(full) // 2 : len(full) // 2 + 3]
     expected = full[: full.index(stop)]
@@ -201,13 +206,7 @@ def test_stop_string_cuts_the_text(tiny_server: TinyServer) -> None:
 
 def test_streaming_chunks_done_and_usage(tiny_server: TinyServer) -> None:
     client = tiny_server.client()
-    kwargs = {
-        "model": TINY,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 6,
-        "temperature": 0,
-        "logit_bias": _eos(tiny_server),
-    }
+    kwargs = _greedy_to_the_end(tiny_server, 6)
     whole = client.chat.completions.create(**kwargs)
     chunks = list(
         client.chat.completions.create(

@@ -17,6 +17,12 @@ from distillscope.watermark.processor import processors_for_account
 runner = CliRunner()
 
 
+def detect(log, config, model, *options: str):
+    """`distillscope watermark detect LOG -c CONFIG --model MODEL OPTIONS...`"""
+    args = ["watermark", "detect", str(log), "-c", str(config), "--model", str(model), *options]
+    return runner.invoke(app, args)
+
+
 def err(result) -> str:
     """stderr with rich's line wrapping undone."""
     return " ".join(result.stderr.split())
@@ -74,21 +80,7 @@ def exchanges_file(tmp_path, tiny_model_dir, secret_env):
 
 
 def test_detect_names_the_account_from_an_exchange_log(config_file, exchanges_file, tiny_model_dir):
-    result = runner.invoke(
-        app,
-        [
-            "watermark",
-            "detect",
-            str(exchanges_file),
-            "-c",
-            str(config_file),
-            "--model",
-            str(tiny_model_dir),
-            "--controls",
-            "2",
-            "--json",
-        ],
-    )
+    result = detect(exchanges_file, config_file, tiny_model_dir, "--controls", "2", "--json")
     assert result.exit_code == 0, result.output
     unwrapped = "".join(result.stderr.split())
     assert "skipped" in unwrapped and "exchanges.jsonl:2:invalidJSON" in unwrapped  # the bad line, by number
@@ -100,19 +92,7 @@ def test_detect_names_the_account_from_an_exchange_log(config_file, exchanges_fi
 
 
 def test_detect_strict_stops_at_a_malformed_line(config_file, exchanges_file, tiny_model_dir):
-    result = runner.invoke(
-        app,
-        [
-            "watermark",
-            "detect",
-            str(exchanges_file),
-            "-c",
-            str(config_file),
-            "--model",
-            str(tiny_model_dir),
-            "--strict",
-        ],
-    )
+    result = detect(exchanges_file, config_file, tiny_model_dir, "--strict")
     assert result.exit_code == 2 and "line 2" not in result.stdout
     assert "invalid JSON" in err(result)
 
