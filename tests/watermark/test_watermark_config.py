@@ -138,3 +138,19 @@ def test_processors_for_account_fails_loudly_without_a_secret(monkeypatch):
     monkeypatch.delenv("DISTILLSCOPE_WATERMARK_SECRET", raising=False)
     with pytest.raises(WatermarkConfigError, match="not set"):
         processors_for_account(WatermarkConfig(), "alice")
+
+
+def test_the_watermark_face_resolves_and_imports_lazily():
+    """Every face name is the defining module's object; importing the package loads no torch."""
+    import subprocess
+    import sys
+    from importlib import import_module
+
+    import distillscope.watermark as face
+
+    assert sorted(face.__all__) == sorted(face._FACE)
+    for name in face.__all__:
+        assert getattr(face, name) is getattr(import_module(face._FACE[name]), name), name
+    code = "import sys, distillscope.watermark; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
