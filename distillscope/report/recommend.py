@@ -42,6 +42,16 @@ def _logprob_policy_action(report: Report) -> Action | None:
     rows = [r for r in ((report.get("guard") or {}).get("policy_cost") or {}).get("accounts", [])
             if r.get("role") == "attacker" and r.get("asked_logprobs")]  # fmt: skip
     asked = sum(int(r["asked_logprobs"]) for r in rows)
+    refused = _refused_logprob_askers(report)
+    if not asked and refused:
+        return Action(
+            "Keep refusing the accounts that ask for top_logprobs at harvest volume",
+            f"the attacker asked for top_logprobs={harvest.get('top_logprobs')}, but its "
+            f"{refused} requests were all refused: no log-probs went out in this run",
+            0.0,
+            "0 log-prob answers leaked",
+            "API surface",
+        )
     if not asked:
         return Action(
             "Strip or cap top_logprobs for unverified accounts",
@@ -61,6 +71,17 @@ def _logprob_policy_action(report: Report) -> Action | None:
         f"{kept}/{asked} log-prob answers leaked",
         "API surface",
     )
+
+
+def _refused_logprob_askers(report: Report) -> int:
+    """Requests refused (403/429) to the live extractor (the attacker that asks for log-probs) when
+    it got no answer at all; 0 when it got any."""
+    extractor = ((report.get("world") or {}).get("live") or {}).get("extractor")
+    rows = ((report.get("guard") or {}).get("policy_cost") or {}).get("accounts", [])
+    row = next((r for r in rows if r.get("account") == extractor), None)
+    if row is None or row.get("answered"):
+        return 0
+    return int(row.get("blocked") or 0) + int(row.get("rate_limited") or 0)
 
 
 def _logprob_action(report: Report) -> Action | None:

@@ -168,6 +168,34 @@ def test_false_positives_and_misses_become_actions(report_data: dict[str, Any]) 
     assert gap.effect == pytest.approx(1 / 2) and "atk-2" in gap.evidence
 
 
+def test_a_refused_logprob_extractor_leaks_no_logprobs(report_data: dict[str, Any]) -> None:
+    report_data["student"]["methods"] = [
+        m for m in report_data["student"]["methods"] if m["method"] != "topk-kd"
+    ]
+    cost = report_data["guard"]["policy_cost"]["accounts"]
+    cost[0]["asked_logprobs"] = cost[0]["logprobs_stripped"] = 0
+    cost.append(
+        {
+            "account": "xtr",
+            "role": "attacker",
+            "requests": 4,
+            "answered": 0,
+            "blocked": 4,
+            "rate_limited": 0,
+            "delayed": 0,
+            "delay_s": 0.0,
+            "asked_logprobs": 0,
+            "logprobs_stripped": 0,
+        }
+    )
+    report_data["world"]["live"]["extractor"] = "xtr"
+    action = next(a for a in recommend(parse_report(report_data)) if a.area == "API surface")
+    assert action.title.startswith("Keep refusing") and "4 requests were all refused" in action.evidence
+    cost[-1].update(answered=1, requests=5)  # it got an answer: the run measured a different thing
+    action = next(a for a in recommend(parse_report(report_data)) if a.area == "API surface")
+    assert not action.title.startswith("Keep refusing")
+
+
 def test_benign_accounts_acted_on_are_described_by_the_harshest_action(report_data: dict[str, Any]) -> None:
     from distillscope.report.summary import executive_summary
 
