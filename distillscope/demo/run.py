@@ -422,9 +422,20 @@ def run_demo(settings: DemoSettings) -> Path:
             _stages(run)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: writing the report of what was measured so far[/]")
+            _mark_interrupted(run)
             _finish(run)
             raise
         return _finish(run)
+
+
+def _mark_interrupted(run: DemoRun) -> None:
+    """Ctrl-C between two stages: the next stage is recorded as interrupted before it began."""
+    if any(st.detail.startswith("interrupted") for st in run.stages):
+        return
+    done = {st.name for st in run.stages}
+    upcoming = next((name for name, _ in STAGES if name not in done and name != "report"), None)
+    if upcoming is not None:
+        run.stages.append(Stage(upcoming, "failed", "interrupted (Ctrl-C) before it began"))
 
 
 def _use_threads(threads: int) -> None:
