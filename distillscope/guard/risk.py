@@ -187,20 +187,21 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         keys = ",".join(sorted(str(k) for k in bias))
         bias_key = _text_hash(keys)
     tools = body.get("tools") or body.get("functions")
+    cot = asks_for_reasoning(text)
     return RequestFeatures(
         text=text,
         logprobs=asked,
         top_logprobs=min(top_n, 100),
         logit_bias=bias_key is not None,
-        cot=asks_for_reasoning(text),
+        cot=cot,
         max_tokens=min(budget, 1 << 31) if _is_int(budget) else None,
         history=history or bool(tools),
         bias_key=bias_key,
-        question=question_key(text),
+        question=question_key(text, cot),
     )
 
 
-def question_key(text: str) -> int | None:
+def question_key(text: str, reasoning: bool | None = None) -> int | None:
     """A process-independent 64-bit key of the question a prompt asks (None for an empty prompt).
 
     The prompt's first :data:`QUESTION_CHARS` characters, lower-cased, with the
@@ -210,8 +211,14 @@ def question_key(text: str) -> int | None:
     offline detector's shared prompts are, not the template of
     :func:`distillscope.textsig.normalise_prompt` (which turns names and numbers
     into slots, so every question of one template would be one key).
+
+    ``reasoning`` (whether the text asks for reasoning, when already known) skips the
+    search for reasoning phrases in a text that has none.
     """
-    folded = " ".join(_FOLD_RE.sub(" ", _COT_RE.sub(" ", text[:QUESTION_CHARS].lower())).split())
+    low = text[:QUESTION_CHARS].lower()
+    if reasoning is None or reasoning:
+        low = _COT_RE.sub(" ", low)
+    folded = " ".join(_FOLD_RE.sub(" ", low).split())
     if not folded:
         return None
     return int.from_bytes(hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=8).digest(), "big")
