@@ -65,16 +65,16 @@ def extract(
 
 def export_store(db_url: str, directory: str | os.PathLike[str], chunk: int = 200_000) -> Path:
     """Copy a guard log store (sqlite/postgres) to Parquet parts the engines can read."""
-    from distillscope.guard.logstore import open_log_store
+    from distillscope.logs import open_log
     from distillscope.records import write_parquet
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    store = open_log_store(db_url)
+    store = open_log(db_url)
     try:
         batch: list[Exchange] = []
         part = 0
-        for exchange in store.iter_exchanges():
+        for exchange in store:
             batch.append(exchange)
             if len(batch) >= chunk:
                 write_parquet(batch, out / f"part-{part:05d}.parquet")
@@ -99,7 +99,14 @@ def run_detection(
     threads: int | None = None,
     embeddings: bool = False,
 ) -> DetectionResult:
-    """Detect distillation in a log file (JSONL/Parquet) or a guard database; write the outputs."""
+    """Detect distillation in a log file (JSONL/Parquet) or a guard database; write the outputs.
+
+    ``source`` may itself be a log store URL (``logs.open_log`` tells them apart).
+    """
+    from distillscope.logs import is_store_url
+
+    if source is not None and db_url is None and is_store_url(source):
+        source, db_url = None, str(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="distillscope-detect-") as tmp:

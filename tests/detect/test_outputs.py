@@ -146,6 +146,8 @@ def test_detect_from_the_guard_database(tmp_path: Path) -> None:
     assert from_db.exchanges == from_file.exchanges == 330
     assert from_db.flagged == from_file.flagged == ["sweeper"]
     assert from_db.scores() == from_file.scores()
+    as_source = run_detection(f"sqlite:///{db}", tmp_path / "url")  # a store URL as the log itself
+    assert as_source.flagged == ["sweeper"] and as_source.scores() == from_file.scores()
     res = runner.invoke(app, ["detect", "--db", str(tmp_path / "absent.db"), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and _has(res, "no such exchange log")
 
