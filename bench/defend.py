@@ -335,15 +335,35 @@ def report(args: argparse.Namespace) -> dict:
     EVIDENCE.mkdir(parents=True, exist_ok=True)
     (EVIDENCE / "frontier.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     plot(result, EVIDENCE / "frontier.png")
-    for row in rows:
-        cut = row["gain_cut"]["mean"] if row["gain_cut"] else float("nan")
-        teacher = row["teacher"]
-        print(
-            f"{row['condition']:>15} {row['method']:>8}  teacher acc {teacher.get('task_accuracy', 0):.3f} "
-            f"ppl {teacher.get('perplexity', 0):.2f}  student agr {row['student_agreement']['mean']:.3f}"
-            f"  gain cut {cut:+.2f}  seeds {row['seeds']}"
-        )
+    print(markdown(result))
     return result
+
+
+def _cell(stat: dict | None, digits: int = 3) -> str:
+    if not stat:
+        return "–"
+    sd = f" ± {stat['sd']:.{digits}f}" if stat.get("sd") is not None else ""
+    return f"{stat['mean']:.{digits}f}{sd}"
+
+
+def markdown(result: dict) -> str:
+    """The frontier as a Markdown table (one row per condition and training method)."""
+    lines = [
+        "| condition | student by | teacher task acc. | teacher ppl (undefended) | teacher agreement "
+        "| student agreement | student KL | student task acc. | gain cut | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = list(CONDITIONS)
+    for row in sorted(result["rows"], key=lambda r: (r["method"], order.index(r["condition"]))):
+        teacher = row["teacher"]
+        lines.append(
+            f"| {row['condition']} | {row['method']} | {teacher.get('task_accuracy', float('nan')):.3f} "
+            f"| {teacher.get('perplexity', float('nan')):.2f} "
+            f"| {teacher.get('agreement_with_undefended', float('nan')):.3f} "
+            f"| {_cell(row['student_agreement'])} | {_cell(row['student_kl'], 2)} "
+            f"| {_cell(row['student_task_accuracy'])} | {_cell(row['gain_cut'], 2)} | {len(row['seeds'])} |"
+        )
+    return "\n".join(lines)
 
 
 def plot(result: dict, path: Path) -> None:
@@ -363,14 +383,20 @@ def plot(result: dict, path: Path) -> None:
         for row in result["rows"]:
             if row["method"] != method:
                 continue
-            x = row["teacher_accuracy_cost_points"]
+            # SFT: the text changed, so its perplexity under the undefended teacher is the cost;
+            # top-k KD: the text is the reference's, the x axis is the log-prob noise.
+            x = row["teacher"]["perplexity"] if method == "sft" else row["strength"].get("logprob_noise", 0.0)
             y = row["student_agreement"]
             ax.errorbar(x, y["mean"], yerr=y["sd"] or 0, fmt="o", color=colors[row["kind"]], capsize=3)
             ax.annotate(
                 row["condition"], (x, y["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
             )
         ax.axhline(result["untrained_student"]["agreement"], color="grey", ls=":", label="untrained student")
-        ax.set_xlabel("teacher task accuracy lost (points)")
+        if method == "sft":
+            ax.set_xscale("log")
+            ax.set_xlabel("teacher cost: perplexity of its defended answers under the undefended teacher")
+        else:
+            ax.set_xlabel("log-prob noise sd (nats); the text is the reference's")
         ax.set_ylabel("student top-1 agreement with the undefended teacher")
         ax.set_title(f"student trained by {method} on {result['train_answers']} defended answers")
         ax.legend(fontsize=7)
