@@ -46,8 +46,41 @@ def cot_sql(text_expr: str, dialect: Dialect) -> str:
     """SQL (0/1) for :func:`distillscope.textsig.asks_for_reasoning` of ``text_expr``."""
     scanned = f"lower(left({text_expr}, {textsig.COT_SCAN_CHARS}))"
     pattern = sql_string(textsig.COT_PATTERN, dialect)
-    test = f"regexp_matches({scanned}, {pattern})" if dialect == "duckdb" else f"{scanned} RLIKE {pattern}"
-    return f"CASE WHEN {test} THEN 1 ELSE 0 END"
+    return f"CASE WHEN {_matches(scanned, pattern, dialect)} THEN 1 ELSE 0 END"
+
+
+def _matches(expr: str, pattern: str, dialect: Dialect) -> str:
+    return f"regexp_matches({expr}, {pattern})" if dialect == "duckdb" else f"{expr} RLIKE {pattern}"
+
+
+def _size(expr: str, dialect: Dialect) -> str:
+    return f"len({expr})" if dialect == "duckdb" else f"size({expr})"
+
+
+def staged_validity_sql(dialect: Dialect) -> str:
+    """The ``bad`` column of rows staged from typed (Parquet) columns: why a row is refused, or NULL.
+
+    JSON lines are checked on their raw text by each engine (the JSON functions differ);
+    once columns are typed, the required-field rules are these, for both engines.
+    """
+    return f"""CASE
+    WHEN id IS NULL OR ts IS NULL OR account IS NULL THEN 'missing required field(s): ' ||
+      concat_ws(', ', CASE WHEN id IS NULL THEN 'id' END, CASE WHEN ts IS NULL THEN 'ts' END,
+                CASE WHEN account IS NULL THEN 'account' END)
+    WHEN id = '' THEN '''id'' must be a non-empty string'
+    WHEN account = '' THEN '''account'' must be a non-empty string'
+    WHEN prompt IS NULL AND (messages IS NULL OR {_size("messages", dialect)} = 0)
+      THEN 'one of ''messages'' or ''prompt'' is required'
+    ELSE NULL END"""
+
+
+def ip_range_sql(ip_expr: str, dialect: Dialect) -> str:
+    """An address's range: its /48 for IPv6, its /24 for IPv4, else NULL."""
+    dotted = sql_string("^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$", dialect)
+    return f"""CASE WHEN {ip_expr} LIKE '%:%'
+       THEN regexp_extract({ip_expr}, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
+       WHEN {_matches(ip_expr, dotted, dialect)}
+       THEN regexp_extract({ip_expr}, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END"""
 
 
 #: The staged columns every engine must produce in table ``ex``.

@@ -131,15 +131,7 @@ WITH r AS (
     TRY_CAST({need["ts"]} AS DOUBLE) AS ts, CAST({need["account"]} AS VARCHAR) AS account, {", ".join(cols)}
   FROM read_parquet({_q(path)}, file_row_number = true)
 )
-SELECT CASE
-    WHEN id IS NULL OR ts IS NULL OR account IS NULL THEN 'missing required field(s): ' ||
-      concat_ws(', ', CASE WHEN id IS NULL THEN 'id' END, CASE WHEN ts IS NULL THEN 'ts' END,
-                CASE WHEN account IS NULL THEN 'account' END)
-    WHEN id = '' THEN '''id'' must be a non-empty string'
-    WHEN account = '' THEN '''account'' must be a non-empty string'
-    WHEN prompt IS NULL AND (messages IS NULL OR len(messages) = 0)
-      THEN 'one of ''messages'' or ''prompt'' is required'
-    ELSE NULL END AS bad, *
+SELECT {sp.staged_validity_sql("duckdb")} AS bad, *
 FROM r""")
 
 
@@ -171,9 +163,7 @@ WITH s AS (
   FROM s
 )
 SELECT account, id, ts, ip,
-  CASE WHEN ip LIKE '%:%' THEN regexp_extract(ip, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
-       WHEN regexp_matches(ip, '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$')
-       THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
+  {sp.ip_range_sql("ip", "duckdb")} AS ip24,
   ua, payment_id, org, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
   {sp.cot_sql("ask_text", "duckdb")} AS cot,

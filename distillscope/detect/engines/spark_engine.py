@@ -153,16 +153,8 @@ SELECT _row_index + 1 AS line_no, CAST({need["id"]} AS STRING) AS id,
   CAST({need["ts"]} AS DOUBLE) AS ts,
   CAST({need["account"]} AS STRING) AS account, {", ".join(cols)}
 FROM pq""").createOrReplaceTempView("r")
-    spark.sql("""
-SELECT CASE
-    WHEN id IS NULL OR ts IS NULL OR account IS NULL THEN 'missing required field(s): ' ||
-      concat_ws(', ', CASE WHEN id IS NULL THEN 'id' END, CASE WHEN ts IS NULL THEN 'ts' END,
-                CASE WHEN account IS NULL THEN 'account' END)
-    WHEN id = '' THEN '''id'' must be a non-empty string'
-    WHEN account = '' THEN '''account'' must be a non-empty string'
-    WHEN prompt IS NULL AND (messages IS NULL OR size(messages) = 0)
-      THEN 'one of ''messages'' or ''prompt'' is required'
-    ELSE NULL END AS bad, *
+    spark.sql(f"""
+SELECT {sp.staged_validity_sql("spark")} AS bad, *
 FROM r""").cache().createOrReplaceTempView("src")
 
 
@@ -186,9 +178,7 @@ SELECT *, {norm} AS tmpl,
 FROM s""").createOrReplaceTempView("t")
     ex = spark.sql(f"""
 SELECT account, id, ts, ip,
-  CASE WHEN ip LIKE '%:%' THEN regexp_extract(ip, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
-       WHEN ip RLIKE '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$'
-       THEN regexp_extract(ip, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END AS ip24,
+  {sp.ip_range_sql("ip", "spark")} AS ip24,
   ua, payment_id, org, model, tmpl,
   CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
   {sp.cot_sql("ask_text", "spark")} AS cot,
