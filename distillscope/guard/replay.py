@@ -49,8 +49,9 @@ from distillscope.records import ExchangeReader, MalformedLine, OnError, iter_js
 
 #: The account name the gateway logs for requests without a valid key (never scored).
 UNAUTHENTICATED = "(unauthenticated)"
-#: Actions that count as "acted on" (a rate limit is a quota, not a risk action).
-ACTED = ("throttle", "strip_logprobs", "block")
+#: Actions that count as "acted on" (a rate limit is a quota, not a risk action; a countermeasure
+#: from defend/ changes what the account receives, so it counts).
+ACTED = ("throttle", "strip_logprobs", "defend", "block")
 #: Campaign styles the online score is not expected to see alone: acted on via the watch list.
 WATCH_STYLES = ("hydra", "slow_and_low")
 MAX_POINTS = 256

@@ -254,6 +254,16 @@ def test_replay_cli_with_labels_next_to_the_log_and_bad_lines(tmp_path: Path) ->
     assert rows["person"]["first_action_request"] is None
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["campaign_by_style"]["slow_and_low"]["ever_watched"] == 1
+    defended = tmp_path / "defend.toml"  # a countermeasure is an action on the account
+    defended.write_text('[accounts.person]\naction = "defend"\n')
+    dres = RUNNER.invoke(
+        app, ["guard", "replay", str(log), "--policy", str(defended), "--out", str(tmp_path / "d")]
+    )
+    assert dres.exit_code == 0, dres.output
+    rows = {
+        r["account"]: r for r in map(json.loads, (tmp_path / "d" / "accounts.jsonl").read_text().splitlines())
+    }
+    assert rows["person"]["first_action_request"] == 1 and rows["person"]["decisions"].get("defend")
     stop = RUNNER.invoke(app, ["guard", "replay", str(log), "--out", str(out), "--on-error", "stop"])
     assert stop.exit_code == 2 and ":6:" in stop.output
     bad_policy = tmp_path / "bad.toml"
