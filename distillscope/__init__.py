@@ -46,6 +46,7 @@ _PUBLIC: dict[str, str | tuple[str, str]] = {
     "run_curve": "distillscope.evaluate.curve",
     # as a target
     "run_detection": "distillscope.detect.run",
+    "DetectSettings": "distillscope.detect.settings",
     "DetectionResult": "distillscope.detect.run",
     "WatermarkConfig": "distillscope.watermark.config",
     "RadioactivityTest": "distillscope.watermark.settings",
@@ -76,6 +77,7 @@ __all__ = [
     "EvalSettings",
     "run_curve",
     "run_detection",
+    "DetectSettings",
     "DetectionResult",
     "WatermarkConfig",
     "RadioactivityTest",
@@ -90,6 +92,7 @@ __all__ = [
 if TYPE_CHECKING:
     from distillscope.demo import DemoSettings, run_demo
     from distillscope.detect.run import DetectionResult, run_detection
+    from distillscope.detect.settings import DetectSettings
     from distillscope.errors import ConfigError, DistillscopeError, InputError
     from distillscope.evaluate.curve import run_curve
     from distillscope.evaluate.run import evaluate_student

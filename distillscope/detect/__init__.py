@@ -4,6 +4,7 @@
 the guard's database), extracts per-account features with DuckDB or Spark, links
 accounts by shared templates, infrastructure and timing, scores accounts and
 groups, and writes ``accounts.jsonl``, ``campaigns.jsonl`` and ``summary.md``.
+``DetectSettings(...).run()`` does the same from the command line's settings;
 ``distillscope.detect.simulate.simulate_traffic`` writes labelled logs to test it on.
 Imports are lazy so that importing this package stays cheap.
 """
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from distillscope.detect.run import DetectionResult, run_detection
+    from distillscope.detect.settings import DetectSettings, SimulateSettings
     from distillscope.detect.simulate import simulate_traffic
 
-__all__ = ["DetectionResult", "run_detection", "simulate_traffic"]
+__all__ = ["DetectSettings", "DetectionResult", "SimulateSettings", "run_detection", "simulate_traffic"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +26,10 @@ def __getattr__(name: str) -> Any:
         from distillscope.detect import run
 
         return getattr(run, name)
+    if name in ("DetectSettings", "SimulateSettings"):
+        from distillscope.detect import settings
+
+        return getattr(settings, name)
     if name == "simulate_traffic":
         from distillscope.detect.simulate import simulate_traffic
 

@@ -52,10 +52,10 @@ from distillscope.detect import coordination as coord
 from distillscope.detect.communities import Community, duplicate_share, find_communities
 from distillscope.detect.coordination import CoordinatedGroup
 from distillscope.detect.linkage import Links, build_links
+from distillscope.detect.settings import FLAG_THRESHOLD
 from distillscope.detect.signals import samples_by_account, signal_table
 from distillscope.detect.tables import FeatureTables, account_frame
 
-FLAG_THRESHOLD = 0.5
 CANDIDATE_P = 0.05
 #: An account's own evidence decides once its reach passes this tail level (it collects more than most).
 REACH_GATE = 0.01

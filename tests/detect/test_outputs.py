@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from distillscope.cli import app
@@ -171,3 +172,31 @@ def test_target_fpr_sets_the_threshold_and_excludes_threshold(
     default = {a["account"] for a in standard_sim["result"].accounts if a["flagged"]}
     rows = [json.loads(x) for x in (tmp_path / "s" / "accounts.jsonl").read_text().splitlines()]
     assert {r["account"] for r in rows if r["flagged"]} <= default  # p <= 1e-6 is a subset of p <= 1e-3
+
+
+def test_detect_settings_check_themselves_and_run_like_the_command(
+    tmp_path: Path, standard_sim: dict[str, Any]
+) -> None:
+    from distillscope.detect import DetectSettings, SimulateSettings
+
+    log = standard_sim["sim"].exchanges_path
+    for bad, words in (
+        ({"logs": log, "out": tmp_path, "threshold": 0.4, "target_fpr": 0.01}, "not both"),
+        ({"logs": log, "out": tmp_path, "engine": "sqlite"}, "unknown engine"),
+        ({"logs": log, "db": "x.db", "out": tmp_path}, "exactly one source"),
+        ({"logs": log}, "--out"),
+        ({"logs": log, "out": tmp_path, "on_error": "ignore"}, "skip or stop"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            DetectSettings(**bad)
+    with pytest.raises(ValueError, match="unknown styles"):
+        SimulateSettings(out=tmp_path, campaigns="hydra,nope")
+    assert SimulateSettings(out=tmp_path, design="randomized", campaigns="none").styles == ()
+    settings = DetectSettings(logs=log, out=tmp_path / "py", target_fpr=1e-6)
+    assert abs(settings.flag_threshold - 1.0) < 1e-9
+    result = settings.run()
+    cli = runner.invoke(app, ["detect", str(log), "--out", str(tmp_path / "cli"), "--target-fpr", "1e-6"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout.strip().splitlines()[-1])["flagged"] == len(result.flagged)
+    py, cli_rows = (tmp_path / d / "accounts.jsonl" for d in ("py", "cli"))
+    assert py.read_text() == cli_rows.read_text()
