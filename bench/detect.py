@@ -155,7 +155,7 @@ GRID = {
 def simulate(design: str, seed: int, benign: int, days: int | None, workdir: Path) -> tuple[Path, Path, int]:
     out = workdir / f"{design}-{seed}-{benign}"
     if design == "classic":
-        from distillscope.detect.simulate import simulate_traffic
+        from distillscope.simulate.classic import simulate_traffic
 
         sim = simulate_traffic(out, benign_users=benign, days=days or 7, seed=seed, fmt="parquet")
     else:

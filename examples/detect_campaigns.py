@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import distillscope as ds
-from distillscope.detect import simulate_traffic
+from distillscope.simulate import simulate_traffic
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ def simulate(settings: DemoSettings, folder: Path) -> tuple[list[dict[str, Any]]
     """Run the project's randomised traffic simulator; return (exchange rows, labels, simulator name).
 
     The randomised simulator runs in memory (its rows are the exchange log's JSON objects). The
-    classic simulator (``distillscope.detect.simulate``, the one the detector was first written
+    classic simulator (``distillscope.simulate.classic``, the one the detector was first written
     with) is used only when the randomised one is not installed; it writes files into ``folder``.
     """
     try:
@@ -164,7 +164,7 @@ def _simulate_classic(
     from distillscope.records import iter_jsonl
 
     try:
-        from distillscope.detect.simulate import simulate_traffic
+        from distillscope.simulate.classic import simulate_traffic
     except ImportError as exc:
         raise WorldUnavailable(f"no traffic simulator is available ({exc})") from exc
     result = simulate_traffic(
@@ -177,7 +177,7 @@ def _simulate_classic(
     )
     rows = [row for _, row, _ in iter_jsonl(Path(result.exchanges_path)) if isinstance(row, dict)]
     labels = [row for _, row, _ in iter_jsonl(Path(result.labels_path)) if isinstance(row, dict)]
-    return rows, labels, "distillscope.detect.simulate (classic)"
+    return rows, labels, "distillscope.simulate.classic (classic)"
 
 
 def build_world(settings: DemoSettings, folder: Path, now: float, future_s: float = 3 * 3600.0) -> World:

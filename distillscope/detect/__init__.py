@@ -4,8 +4,8 @@
 the guard's database), extracts per-account features with DuckDB or Spark, links
 accounts by shared templates, infrastructure and timing, scores accounts and
 groups, and writes ``accounts.jsonl``, ``campaigns.jsonl`` and ``summary.md``.
-``DetectSettings(...).run()`` does the same from the command line's settings;
-``distillscope.detect.simulate.simulate_traffic`` writes labelled logs to test it on.
+``DetectSettings(...).run()`` does the same from the command line's settings.
+Labelled logs to test it on come from ``distillscope.simulate`` (its own package).
 Imports are lazy so that importing this package stays cheap.
 """
 
@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from distillscope.detect.run import DetectionResult, run_detection
     from distillscope.detect.settings import DetectSettings, SimulateSettings
-    from distillscope.detect.simulate import simulate_traffic
 
-__all__ = ["DetectSettings", "DetectionResult", "SimulateSettings", "run_detection", "simulate_traffic"]
+__all__ = ["DetectSettings", "DetectionResult", "SimulateSettings", "run_detection"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,8 +29,4 @@ def __getattr__(name: str) -> Any:
         from distillscope.detect import settings
 
         return getattr(settings, name)
-    if name == "simulate_traffic":
-        from distillscope.detect.simulate import simulate_traffic
-
-        return simulate_traffic
     raise AttributeError(name)

@@ -167,7 +167,7 @@ class SimulateSettings:
 
     def _catalogue(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if self.design == "classic":
-            from distillscope.detect.simulate import CAMPAIGN_STYLES, HARD_NEGATIVES
+            from distillscope.simulate.classic import CAMPAIGN_STYLES, HARD_NEGATIVES
         else:
             from distillscope.simulate.randomized import CAMPAIGN_STYLES, HARD_NEGATIVES
         return tuple(CAMPAIGN_STYLES), tuple(HARD_NEGATIVES)
@@ -189,7 +189,7 @@ class SimulateSettings:
     def simulate(self) -> Any:
         """Write the log; returns the simulator's result (``exchanges``, ``accounts``, paths)."""
         if self.design == "classic":
-            from distillscope.detect.simulate import simulate_traffic
+            from distillscope.simulate.classic import simulate_traffic
 
             return simulate_traffic(
                 self.out,

@@ -4,9 +4,10 @@
 (domain randomisation: rates, volumes, languages, phrasings, timing,
 infrastructure, answer lengths) with ten campaign styles and eight kinds of hard
 negatives, and writes ``exchanges.jsonl``, ``labels.jsonl`` and ``scenario.json``.
-The classic simulator, the one the detector was first written with, stays at
-``distillscope.detect.simulate``. Nothing in this package may be imported by the
-detector. Imports are lazy so that importing this package stays cheap.
+The classic simulator, the one the detector was first written with, is
+``simulate_traffic`` (``distillscope.simulate.classic``). Nothing in this package
+may be imported by the detector's scoring (only its command line offers them).
+Imports are lazy so that importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from distillscope.simulate.classic import simulate_traffic
     from distillscope.simulate.randomized import (
         BENIGN_STYLES,
         CAMPAIGN_STYLES,
@@ -30,10 +32,15 @@ __all__ = [
     "RandomizedResult",
     "generate",
     "simulate_randomized",
+    "simulate_traffic",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "simulate_traffic":
+        from distillscope.simulate.classic import simulate_traffic
+
+        return simulate_traffic
     if name in __all__:
         from distillscope.simulate import randomized
 

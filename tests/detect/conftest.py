@@ -13,7 +13,7 @@ def standard_sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One simulated log with every campaign style and hard negative, detected once with DuckDB."""
     from distillscope.detect import run_detection
     from distillscope.detect.evaluation import load_labels
-    from distillscope.detect.simulate import simulate_traffic
+    from distillscope.simulate.classic import simulate_traffic
 
     out = tmp_path_factory.mktemp("sim")
     sim = simulate_traffic(out, benign_users=130, days=4, seed=11, scale=0.6)

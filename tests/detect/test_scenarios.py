@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from distillscope.detect import run_detection
-from distillscope.detect.simulate import HARD_NEGATIVES
+from distillscope.simulate.classic import HARD_NEGATIVES
 from distillscope.simulate.randomized import HARD_NEGATIVES as RANDOM_NEGATIVES
 
 from .helpers import T0, ex, write_log

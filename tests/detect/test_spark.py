@@ -9,7 +9,7 @@ import pytest
 
 from distillscope.detect import run_detection
 from distillscope.detect.engines import duckdb_engine, spark_engine
-from distillscope.detect.simulate import simulate_traffic
+from distillscope.simulate.classic import simulate_traffic
 
 from .helpers import T0, ex, write_log
 

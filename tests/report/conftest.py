@@ -36,7 +36,7 @@ def full_report() -> dict[str, Any]:
             ],
         },
         "world": {
-            "simulator": "distillscope.detect.simulate",
+            "simulator": "distillscope.simulate.classic",
             "accounts": 5,
             "history_exchanges": 4000,
             "history_hours": 24.0,
