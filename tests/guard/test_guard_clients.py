@@ -15,28 +15,20 @@ import httpx
 import openai
 
 from distillscope.guard.gateway import GuardGateway
-from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
-from distillscope.guard.secret import load_server_secret
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import WireServer
+
+from .stack import guard_gateway, relay
 
 MODEL = "wire-model"
 
 
 @contextlib.contextmanager
 def _gateway(db_url: str, rpm: int) -> Iterator[tuple[str, str, GuardGateway]]:
-    keys = KeyStore(db_url, load_server_secret())
+    gateway, keys = guard_gateway(db_url, {"limits": {"rpm": rpm}})
     key, _ = keys.create_key("sdk-user")
-    policy = PolicyConfig.from_dict({"limits": {"rpm": rpm}})
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), policy)
-    with WireServer(model=MODEL) as wire:
-        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
-            yield base_url, key, gateway
+    with WireServer(model=MODEL) as wire, relay(gateway, wire.base_url, MODEL) as base_url:
+        yield base_url, key, gateway
 
 
 def test_async_sdk_crowd_finishes_under_the_limit_and_every_request_is_logged(sqlite_url: str) -> None:

@@ -9,7 +9,6 @@ of examples.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distillscope.guard.gateway import GuardGateway
-from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store, wait_for_count
-from distillscope.guard.policy import PolicyConfig
+
+from .stack import guard_gateway, serve_backend
 
 SECRET = b"fuzz-secret-0123456789abcdefgh"
 MODEL = "tiny"
@@ -177,20 +175,15 @@ def _expect_row(db: str) -> None:
 def fuzz_server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str, str, str]]:
-    from distillscope.server.app import create_app
     from distillscope.server.backends.local import LocalBackend
-    from distillscope.server.runner import serve_in_thread
 
     db = str(tmp_path_factory.mktemp("fuzz") / "guard.db")
-    keys = KeyStore(db, SECRET)
+    policy = {"risk": {"throttle": None, "strip_logprobs": 0.5, "block": None}}
+    gateway, keys = guard_gateway(db, policy, secret=SECRET)
     key, _ = keys.create_key("fuzzer")
     admin, _ = keys.create_key("ops", admin=True)
-    policy = PolicyConfig.from_dict({"risk": {"throttle": None, "strip_logprobs": 0.5, "block": None}})
-    gateway = GuardGateway(keys, open_log_store(db, create=True), policy)
     backend = LocalBackend.from_model_path(str(tiny_model_dir), max_batch_size=4)
-    app = create_app(backend, model_name=MODEL, gateway=gateway)
-    with contextlib.ExitStack() as stack:
-        base_url = stack.enter_context(serve_in_thread(app))
+    with serve_backend(gateway, backend, MODEL) as base_url:
         yield base_url, key, admin, db
 
 

@@ -18,18 +18,13 @@ import httpx
 import pytest
 
 from distillscope.guard.gateway import UNAUTHENTICATED, GuardGateway
-from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
-from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import WireServer
 
+from .stack import NO_RISK_ACTIONS, guard_gateway, relay
+
 MODEL = "wire-model"
-NO_RISK_ACTIONS = {"risk": {"throttle": None, "strip_logprobs": None, "block": None}}
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +34,13 @@ def wire() -> Iterator[WireServer]:
 
 
 def _guard(db_url: str, policy: dict[str, Any] | None = None) -> tuple[GuardGateway, str]:
-    keys = KeyStore(db_url, load_server_secret())
+    gateway, keys = guard_gateway(db_url, policy or NO_RISK_ACTIONS)
     key, _ = keys.create_key("alice")
-    config = PolicyConfig.from_dict(policy or NO_RISK_ACTIONS)
-    return GuardGateway(keys, open_log_store(db_url, create=True), config), key
+    return gateway, key
 
 
-@contextlib.contextmanager
-def _serving(gateway: GuardGateway, wire: WireServer) -> Iterator[str]:
-    backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-    with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
-        yield base_url
+def _serving(gateway: GuardGateway, wire: WireServer) -> contextlib.AbstractContextManager[str]:
+    return relay(gateway, wire.base_url, MODEL)
 
 
 def _logged(db_url: str) -> list[Exchange]:

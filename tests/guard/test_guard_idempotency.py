@@ -15,16 +15,11 @@ import httpx
 import openai
 import pytest
 
-from distillscope.guard.gateway import GuardGateway
-from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
-from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import Faults, WireServer
+
+from .stack import NO_RISK_ACTIONS, guard_gateway, relay
 
 MODEL = "wire-model"
 CHAT = {"model": MODEL, "max_tokens": 6, "messages": [{"role": "user", "content": "tell me a fact"}]}
@@ -38,13 +33,10 @@ def wire() -> Iterator[WireServer]:
 
 @contextlib.contextmanager
 def _serving(db_url: str, wire: WireServer) -> Iterator[tuple[str, str, str]]:
-    keys = KeyStore(db_url, load_server_secret())
+    gateway, keys = guard_gateway(db_url, NO_RISK_ACTIONS)
     alice, _ = keys.create_key("alice")
     bob, _ = keys.create_key("bob")
-    policy = PolicyConfig.from_dict({"risk": {"throttle": None, "strip_logprobs": None, "block": None}})
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), policy)
-    backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-    with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
+    with relay(gateway, wire.base_url, MODEL) as base_url:
         yield base_url, alice, bob
 
 

@@ -17,12 +17,10 @@ import httpx
 import openai
 import pytest
 
-from distillscope.guard.gateway import GuardGateway
-from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
-from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
+
+from .stack import guard_gateway, serve_backend
 
 MODEL = "tiny"
 
@@ -43,13 +41,9 @@ def backend(tiny_model: tuple[Any, Any]) -> Any:
 
 @contextlib.contextmanager
 def _serving(db_url: str, backend: Any, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    from distillscope.server.app import create_app
-    from distillscope.server.runner import serve_in_thread
-
-    keys = KeyStore(db_url, load_server_secret())
+    gateway, keys = guard_gateway(db_url, policy)
     key, _ = keys.create_key("harvester")
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), PolicyConfig.from_dict(policy))
-    with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
+    with serve_backend(gateway, backend, MODEL) as base_url:
         yield base_url, key
 
 

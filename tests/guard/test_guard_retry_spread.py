@@ -13,15 +13,9 @@ from collections.abc import Iterator
 
 import httpx
 
-from distillscope.guard.gateway import GuardGateway
-from distillscope.guard.keys import KeyStore
-from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
-from distillscope.guard.secret import load_server_secret
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import WireServer
+
+from .stack import guard_gateway, relay
 
 MODEL = "wire-model"
 CHAT = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
@@ -29,14 +23,10 @@ CHAT = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content"
 
 @contextlib.contextmanager
 def _serving(db_url: str, rpm: int) -> Iterator[tuple[str, str]]:
-    keys = KeyStore(db_url, load_server_secret())
+    gateway, keys = guard_gateway(db_url, {"limits": {"rpm": rpm}, "risk": {"throttle": None, "block": None}})
     key, _ = keys.create_key("crowd")
-    policy = PolicyConfig.from_dict({"limits": {"rpm": rpm}, "risk": {"throttle": None, "block": None}})
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), policy)
-    with WireServer(model=MODEL) as wire:
-        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
-            yield base_url, key
+    with WireServer(model=MODEL) as wire, relay(gateway, wire.base_url, MODEL) as base_url:
+        yield base_url, key
 
 
 def test_retry_advice_is_spread_over_the_waiters(sqlite_url: str) -> None:
@@ -63,11 +53,12 @@ def test_upstream_rate_limit_headers_pass_on_unless_the_gateway_sets_its_own(sql
     from distillscope.server.gateway import OpenGateway
     from distillscope.testing.wire_server import Faults
 
-    with WireServer(Faults(rpm=5000, tpm=900_000), model=MODEL) as wire:
-        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=OpenGateway())) as base_url:
-            plain = httpx.post(base_url + "/chat/completions", json=CHAT, timeout=30)
-            streamed = httpx.post(base_url + "/chat/completions", json={**CHAT, "stream": True}, timeout=30)
+    with (
+        WireServer(Faults(rpm=5000, tpm=900_000), model=MODEL) as wire,
+        relay(OpenGateway(), wire.base_url, MODEL) as base_url,
+    ):
+        plain = httpx.post(base_url + "/chat/completions", json=CHAT, timeout=30)
+        streamed = httpx.post(base_url + "/chat/completions", json={**CHAT, "stream": True}, timeout=30)
     assert plain.status_code == streamed.status_code == 200
     assert plain.headers["x-ratelimit-limit-requests"] == "5000"  # the upstream's, no local limits
     assert plain.headers["x-ratelimit-limit-tokens"] == "900000"

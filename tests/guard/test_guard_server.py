@@ -23,9 +23,10 @@ import pytest
 from distillscope.guard.gateway import GuardGateway, build_gateway, check_open_mode
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
 from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
+
+from .stack import NO_RISK_ACTIONS, guard_gateway, serve_backend
 
 MODEL = "tiny"
 CHAT = [{"role": "user", "content": "Say hi."}]
@@ -77,20 +78,12 @@ def backend(tiny_model: tuple[Any, Any]) -> CountingBackend:
 
 @contextlib.contextmanager
 def serving(gateway: GuardGateway, backend: CountingBackend) -> Iterator[str]:
-    from distillscope.server.app import create_app
-    from distillscope.server.runner import serve_in_thread
-
-    app = create_app(backend, model_name=MODEL, gateway=gateway)
-    with serve_in_thread(app) as base_url:
+    with serve_backend(gateway, backend, MODEL) as base_url:
         yield base_url
 
 
 def _gateway(db_url: str, policy: dict | None = None, **kwargs: Any) -> GuardGateway:
-    config = PolicyConfig.from_dict(
-        policy or {"risk": {"throttle": None, "strip_logprobs": None, "block": None}}
-    )
-    keys = KeyStore(db_url, load_server_secret())
-    return GuardGateway(keys, open_log_store(db_url, create=True), config, **kwargs)
+    return guard_gateway(db_url, policy or NO_RISK_ACTIONS, **kwargs)[0]
 
 
 def _client(base_url: str, key: str) -> openai.OpenAI:

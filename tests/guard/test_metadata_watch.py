@@ -20,17 +20,14 @@ import pytest
 from typer.testing import CliRunner
 
 from distillscope.cli import app
-from distillscope.guard.gateway import GuardGateway
 from distillscope.guard.keys import KeyStore, KeyStoreError, payment_hash
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry, WatchStore, entries_from_detection, parse_ttl
 from distillscope.records import Exchange
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import WireServer
+
+from .stack import guard_gateway, relay
 
 MODEL = "wire-model"
 CHAT = [{"role": "user", "content": "Say hi."}]
@@ -45,11 +42,8 @@ def wire() -> Iterator[WireServer]:
 
 @contextlib.contextmanager
 def _serving(db_url: str, wire: WireServer, policy: dict[str, Any] | None = None) -> Iterator[str]:
-    keys = KeyStore(db_url, load_server_secret())
-    config = PolicyConfig.from_dict(policy or {})
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), config)
-    backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-    with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
+    gateway, _ = guard_gateway(db_url, policy)
+    with relay(gateway, wire.base_url, MODEL) as base_url:
         yield base_url
 
 

@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from distillscope.cli import app
-from distillscope.guard.gateway import GuardGateway
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
 from distillscope.guard.policy import PolicyConfig
@@ -27,10 +26,9 @@ from distillscope.guard.replay import goal_metrics, replay_log
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry, WatchList
 from distillscope.records import write_jsonl
-from distillscope.server.app import create_app
-from distillscope.server.backends.upstream import UpstreamBackend
-from distillscope.server.runner import serve_in_thread
 from distillscope.testing.wire_server import WireServer
+
+from .stack import guard_gateway, relay
 
 MODEL = "wire-model"
 RUNNER = CliRunner()
@@ -45,12 +43,12 @@ POLICY = {
 
 @contextlib.contextmanager
 def _serving(db_url: str, policy: dict[str, Any], responder: Any = None) -> Iterator[str]:
-    keys = KeyStore(db_url, load_server_secret())
-    gateway = GuardGateway(keys, open_log_store(db_url, create=True), PolicyConfig.from_dict(policy))
-    with WireServer(model=MODEL, responder=responder) as wire:
-        backend = UpstreamBackend(wire.base_url, upstream_model=MODEL)
-        with serve_in_thread(create_app(backend, model_name=MODEL, gateway=gateway)) as base_url:
-            yield base_url
+    gateway, _ = guard_gateway(db_url, policy)
+    with (
+        WireServer(model=MODEL, responder=responder) as wire,
+        relay(gateway, wire.base_url, MODEL) as base_url,
+    ):
+        yield base_url
 
 
 def _traffic(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
