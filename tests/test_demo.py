@@ -100,17 +100,14 @@ def test_progress_board_scales_the_eta_by_the_pace_so_far() -> None:
 
 def test_a_missing_component_is_reported_not_invented(tmp_path: Path) -> None:
     run = demo.DemoRun(demo.DemoSettings(quick=True), tmp_path)
-    from distillscope.demo.run import _need
-
-    with run.stage("attribution"):
-        _need("distillscope.no_such_component", "detect_texts")
+    with run.stage("attribution"):  # a stage that cannot run says why
+        raise demo.StageUnavailable("the live window served no watermarked answers")
     with run.stage("student"):
         raise RuntimeError("the trainer died")
     run.skip("radioactivity", "runs under --full")
     data = demo.report_json(run)
     assert data["attribution"] == {
-        "not_measured": "not_available: distillscope.no_such_component is not available "
-        "(No module named 'distillscope.no_such_component')"
+        "not_measured": "not_available: the live window served no watermarked answers"
     }
     assert data["student"]["not_measured"] == "failed: RuntimeError: the trainer died"
     assert data["watermark"]["not_measured"] == "skipped: runs under --full"

@@ -131,28 +131,15 @@ class DemoRun:
             self.live_board.ended(name)
 
 
-def _need(module: str, *names: str) -> Any:
-    """Import ``module`` and check it has ``names``; say plainly which API is missing."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise StageUnavailable(f"{module} is not available ({exc})") from exc
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise StageUnavailable(f"{module} has no {', '.join(missing)}")
-    return mod
-
-
 # -- the stages ------------------------------------------------------------------------------------
 
 
 def _world(run: DemoRun) -> None:
-    world_mod = _need("distillscope.demo.world", "build_world")
+    from distillscope.demo.world import WorldUnavailable, build_world
+
     try:
-        world = world_mod.build_world(run.settings, run.out / "simulated", now=time.time())
-    except world_mod.WorldUnavailable as exc:
+        world = build_world(run.settings, run.out / "simulated", now=time.time())
+    except WorldUnavailable as exc:
         raise StageUnavailable(str(exc)) from exc
     run.state["world"] = world
     run.sections["world"] = world.summary()
@@ -171,7 +158,6 @@ def _history(run: DemoRun) -> None:
 def _backtest(run: DemoRun) -> None:
     from distillscope.demo.defence import backtest
 
-    _need("distillscope.guard.replay", "replay_log")
     run.state["replay"] = backtest(run.state["world"], run.state["history_path"], run.out)
     _guard(run)
 
@@ -179,7 +165,6 @@ def _backtest(run: DemoRun) -> None:
 def _detect(run: DemoRun) -> None:
     from distillscope.demo.defence import offline_detection, watch_from_detection
 
-    _need("distillscope.detect.run", "run_detection")
     run.state["offline"] = offline_detection(run.state["world"], run.state["history_path"], run.out)
     _guard(run)
     try:
@@ -272,7 +257,6 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
 def _attribution(run: DemoRun) -> None:
     from distillscope.demo.defence import attribution
 
-    _need("distillscope.watermark.detector", "detect_texts")
     live = run.state["live"]
     if live.watermark is None:
         raise StageUnavailable(live.watermark_note)
@@ -295,7 +279,6 @@ def _vocab_size(path: Path) -> int:
 def _student(run: DemoRun) -> None:
     from distillscope.demo.student import student_section
 
-    _need("distillscope.train", "train_student", "TrainSettings")
     section, paths = student_section(run.settings, run.state["live"], run.out)
     run.sections["student"] = section
     run.state["students"] = paths
@@ -321,7 +304,6 @@ def _identity(run: DemoRun) -> None:
 def _share(run: DemoRun) -> None:
     from distillscope.demo.defence import share
 
-    _need("distillscope.share.export", "build_bundle", "read_detection", "write_bundle")
     run.state["share"] = share(run.out, run.state["world"].history)  # the log's history, in memory
 
 

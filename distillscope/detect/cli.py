@@ -17,14 +17,6 @@ def detect(settings: DetectSettings) -> None:
 
     out = settings.out
     assert out is not None  # the settings refuse a run without it
-    if settings.db is not None:
-        try:
-            import distillscope.guard.logstore  # noqa: F401
-        except ImportError:
-            fail(
-                "reading the server's database needs the guard component (distillscope.guard.logstore), "
-                "which is not installed here; export the log to JSONL and pass it as LOGS"
-            )
     try:
         with console.status(f"reading, aggregating and scoring with {settings.engine} ..."):
             result = settings.run()
