@@ -86,11 +86,11 @@ def harvest(out: Path, name: str, options: dict[str, Any], convs: list[Any], max
     import openai
 
     from distillscope.serving import ServeSettings, serve
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
     extra = dict(options)
     if "watermark_delta" in extra:
-        extra["watermark"] = WatermarkConfig(mode="global", hashing_key=424242, delta=2.0)
+        extra["watermark"] = WatermarkSettings(mode="global", hashing_key=424242, delta=2.0)
     if "antidistill_lambda" in extra:
         extra["antidistill_downstream"] = str(downstream_file(out))
     settings = ServeSettings(port=0, threads=1, max_batch_size=16, **extra)

@@ -149,14 +149,14 @@ def _in_process(requests: int, work: Path) -> dict[str, float]:
     from starlette.requests import Request
 
     from distillscope.guard.gateway import GuardGateway
-    from distillscope.guard.policy import PolicyConfig
+    from distillscope.guard.policy import PolicySettings
     from distillscope.records import Exchange
     from distillscope.server.gateway import OpenGateway
 
     db = str(work / "inproc.db")
     keys = KeyStore(db, load_server_secret())
     key, _ = keys.create_key("bench")
-    policy = PolicyConfig.from_dict({"risk": {"throttle": 1.0, "strip_logprobs": 1.0, "block": 1.0}})
+    policy = PolicySettings.from_dict({"risk": {"throttle": 1.0, "strip_logprobs": 1.0, "block": 1.0}})
     guard = GuardGateway(keys, open_log_store(db, create=True), policy)
     headers = [
         (b"authorization", f"Bearer {key}".encode()),

@@ -173,7 +173,7 @@ class watermarking_server:  # noqa: N801 - used like contextlib's helpers
         from distillscope.guard.gateway import GuardGateway
         from distillscope.guard.keys import KeyStore
         from distillscope.guard.logstore import open_log_store
-        from distillscope.guard.policy import PolicyConfig
+        from distillscope.guard.policy import PolicySettings
         from distillscope.serving import ServeSettings, serve
 
         server_secret = secrets.token_hex(32).encode()
@@ -183,7 +183,7 @@ class watermarking_server:  # noqa: N801 - used like contextlib's helpers
         keys = KeyStore(db, server_secret)
         api_keys = {account: keys.create_key(account)[0] for account in [*ATTACKERS, INTERNAL]}
         # The guard logs every exchange but never throttles or blocks here: this run measures the watermark.
-        policy = PolicyConfig.from_dict({"risk": {"throttle": None, "strip_logprobs": None, "block": None}})
+        policy = PolicySettings.from_dict({"risk": {"throttle": None, "strip_logprobs": None, "block": None}})
         gateway = GuardGateway(keys, open_log_store(db, create=True), policy)
         settings = ServeSettings(
             served_model_name="teacher", port=0, max_batch_size=16, watermark=str(self.config_path)
@@ -266,12 +266,12 @@ def radioactivity(
     student: Path, reading: Path, config_path: Path, vocab: int, fresh_seeds: bool
 ) -> dict[str, Any]:
     from distillscope.models import load_model
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.radioactivity import reading_mode
     from distillscope.watermark.settings import RadioactivityTest
     from distillscope.watermark.texts import read_documents
 
-    config = WatermarkConfig.from_file(config_path)
+    config = WatermarkSettings.from_file(config_path)
     model, tokenizer = load_model(student)
     documents = read_documents(reading).documents
     test = RadioactivityTest(controls=5, alpha=1e-3, batch_size=8, max_length=256, fresh_seeds=fresh_seeds)
@@ -284,10 +284,10 @@ def radioactivity(
 
 def text_detection(dirs: dict[str, Path], config_path: Path, vocab: int) -> dict[str, Any]:
     from distillscope.models import load_tokenizer
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.detector import detect_texts
 
-    config = WatermarkConfig.from_file(config_path)
+    config = WatermarkSettings.from_file(config_path)
     tokenizer = load_tokenizer()
     out = {}
     for account, path in dirs.items():
@@ -315,11 +315,11 @@ def text_detection(dirs: dict[str, Path], config_path: Path, vocab: int) -> dict
 def cost(config_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     from distillscope.models import load_model
     from distillscope.models.runtime import prompt_ids
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.cost import watermark_cost
     from distillscope.watermark.processor import processor_for_key
 
-    config = WatermarkConfig.from_file(config_path)
+    config = WatermarkSettings.from_file(config_path)
     model, tokenizer = load_model()
     prompts = [
         prompt_ids(tokenizer, [{"role": "user", "content": p}]) for p in all_prompts()[-args.cost_prompts :]
@@ -340,10 +340,10 @@ def black_box(student: Path, prompts: list[str], config_path: Path, vocab: int, 
     from distillscope.models import load_model
     from distillscope.models.generate import generate
     from distillscope.models.runtime import prompt_ids
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.radioactivity import candidates_with_controls, score_answers
 
-    config = WatermarkConfig.from_file(config_path)
+    config = WatermarkSettings.from_file(config_path)
     model, tokenizer = load_model(student)
     ids = [prompt_ids(tokenizer, [{"role": "user", "content": p}]) for p in prompts]
     answers = generate(model, tokenizer, ids, max_new_tokens=max_new_tokens, batch_size=16)

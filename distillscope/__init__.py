@@ -48,7 +48,7 @@ _PUBLIC: dict[str, str | tuple[str, str]] = {
     "run_detection": "distillscope.detect.run",
     "DetectSettings": "distillscope.detect.settings",
     "DetectionResult": "distillscope.detect.run",
-    "WatermarkConfig": "distillscope.watermark.config",
+    "WatermarkSettings": "distillscope.watermark.config",
     "RadioactivityTest": "distillscope.watermark.settings",
     "ServeSettings": "distillscope.serving",
     "build_app": "distillscope.serving",
@@ -79,7 +79,7 @@ __all__ = [
     "run_detection",
     "DetectSettings",
     "DetectionResult",
-    "WatermarkConfig",
+    "WatermarkSettings",
     "RadioactivityTest",
     "ServeSettings",
     "build_app",
@@ -106,7 +106,7 @@ if TYPE_CHECKING:
     from distillscope.serving import ServeSettings, build_app, serve
     from distillscope.train.run import train_student
     from distillscope.train.settings import TrainSettings
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.settings import RadioactivityTest
 
 

@@ -47,7 +47,7 @@ def test_guarded_and_watermarked_server_from_settings(tiny_model_dir, tmp_path, 
     from distillscope.guard.keys import KeyStore
     from distillscope.guard.logstore import open_log_store
     from distillscope.guard.secret import load_server_secret
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
     monkeypatch.setenv("DISTILLSCOPE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DISTILLSCOPE_SERVER_SECRET", "s" * 32)
@@ -60,7 +60,7 @@ def test_guarded_and_watermarked_server_from_settings(tiny_model_dir, tmp_path, 
         port=0,
         threads=1,
         db=db,
-        watermark=WatermarkConfig(secret_file=str(secret)),
+        watermark=WatermarkSettings(secret_file=str(secret)),
     )
     built_mode = settings.mode
     processors_for = watermark_hook(settings)

@@ -26,9 +26,9 @@ CONTROL_KEYS = 20
 
 
 def _policy() -> Any:
-    from distillscope.guard.policy import PolicyConfig
+    from distillscope.guard.policy import PolicySettings
 
-    return PolicyConfig()
+    return PolicySettings()
 
 
 def backtest(world: World, history: Path, out: Path) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class LiveResult:
     dataset: Path | None = None  # the attackers' harvest (harvest format)
     harvested: list[Any] = field(default_factory=list)  # Exchange records of that harvest
     errors: list[str] = field(default_factory=list)
-    watermark: Any = None  # the WatermarkConfig the server used (None: no watermark)
+    watermark: Any = None  # the WatermarkSettings the server used (None: no watermark)
     watermark_note: str = ""
     task_seed: int = 0
 
@@ -110,13 +110,13 @@ def _watermark(settings: DemoSettings, out: Path) -> tuple[Any, str, Path | None
     """A per-account watermark config with a fresh master secret (the run deletes it when it ends)."""
     if settings.teacher_url:
         return None, "the teacher is upstream: the gateway cannot watermark what it relays", None
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
     secret = out / "watermark.secret"
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_hex(32))
-    config = WatermarkConfig(secret_file=str(secret), exempt_accounts=(ADMIN,))
+    config = WatermarkSettings(secret_file=str(secret), exempt_accounts=(ADMIN,))
     return config, "per-account keys (HMAC of a master secret and the account)", secret
 
 
@@ -146,7 +146,7 @@ def serve(settings: DemoSettings, out: Path, db_url: str) -> Iterator[tuple[str,
     from distillscope.guard.gateway import GuardGateway
     from distillscope.guard.keys import KeyStore
     from distillscope.guard.logstore import open_log_store
-    from distillscope.guard.policy import PolicyConfig
+    from distillscope.guard.policy import PolicySettings
     from distillscope.server.runner import serve_in_thread
 
     # The key-hashing secret lives only in this process: the keys of a demo run die with it.
@@ -154,7 +154,7 @@ def serve(settings: DemoSettings, out: Path, db_url: str) -> Iterator[tuple[str,
     gateway = GuardGateway(
         keys,
         open_log_store(db_url, create=True),
-        PolicyConfig(),
+        PolicySettings(),
     )
     watermark, note, _ = _watermark(settings, out)
     app = _app(settings, gateway, watermark)

@@ -184,7 +184,7 @@ def replay(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from distillscope.guard.policy import PolicyConfig
+    from distillscope.guard.policy import PolicySettings
     from distillscope.guard.replay import load_labels, replay_log
     from distillscope.guard.watchlist import WatchList, entries_from_detection
     from distillscope.records import LogFormatError
@@ -194,7 +194,7 @@ def replay(
     if not log.exists():
         fail(f"{log}: no such file")
     try:
-        config = PolicyConfig.from_file(policy) if policy is not None else PolicyConfig()
+        config = PolicySettings.from_file(policy) if policy is not None else PolicySettings()
         label_path = labels if labels is not None else log.parent / "labels.jsonl"
         if labels is not None and not labels.is_file():
             fail(f"{labels}: no such labels file")

@@ -40,11 +40,11 @@ from distillscope.guard.keys import KeyInfo, KeyStore
 from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
 from distillscope.guard.metrics import GuardMetrics
 from distillscope.guard.online import assess, load_token_decoder
-from distillscope.guard.policy import Decision, PolicyConfig, PolicyEngine
+from distillscope.guard.policy import Decision, PolicyEngine, PolicySettings
 from distillscope.guard.redact import install_redaction
 from distillscope.guard.risk import (
     RequestFeatures,
-    RiskConfig,
+    RiskSettings,
     RiskTracker,
     TokenDecoder,
     body_of,
@@ -52,7 +52,7 @@ from distillscope.guard.risk import (
 )
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry
-from distillscope.guard.writer import BatchWriter, WriterConfig
+from distillscope.guard.writer import BatchWriter, WriterSettings
 from distillscope.records import SAMPLING_PARAMS, Exchange, new_exchange_id
 from distillscope.server.errors import APIError
 from distillscope.server.gateway import Admission, client_meta, refuse_cross_site
@@ -148,11 +148,11 @@ class GuardGateway:
         self,
         keys: KeyStore | None,
         store: SQLLogStore,
-        policy: PolicyConfig | None = None,
+        policy: PolicySettings | None = None,
         *,
         open_mode: bool = False,
-        risk: RiskConfig | None = None,
-        writer: WriterConfig | None = None,
+        risk: RiskSettings | None = None,
+        writer: WriterSettings | None = None,
         allow_remote_open: bool | None = None,
         warm_start_records: int = 20_000,
         decode: TokenDecoder | None = None,
@@ -520,7 +520,7 @@ def _used_tokens(exchange: Exchange) -> int | None:
 def build_gateway(db_url: str | None, policy_path: str | None, open_mode: bool) -> GuardGateway:
     """The guard for ``distillscope serve``: keys and log in ``db_url`` (default ``<workdir>/guard.db``)."""
     url = db_url or default_db_url()
-    policy = PolicyConfig.from_file(policy_path) if policy_path else PolicyConfig()
+    policy = PolicySettings.from_file(policy_path) if policy_path else PolicySettings()
     decode = load_token_decoder(policy.scoring.tokenizer) if policy.scoring.tokenizer else None
     keys = None if open_mode else KeyStore(url, load_server_secret())
     return GuardGateway(keys, open_log_store(url, create=True), policy, open_mode=open_mode, decode=decode)

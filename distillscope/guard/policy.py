@@ -126,7 +126,7 @@ class AccountPolicy:
 
 
 @dataclass
-class PolicyConfig:
+class PolicySettings:
     """A whole policy file."""
 
     limits: Limits = field(default_factory=Limits)
@@ -142,7 +142,7 @@ class PolicyConfig:
             raise ValueError("risk must be a table")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
+    def from_dict(cls, data: dict[str, Any]) -> PolicySettings:
         if not isinstance(data, dict):
             raise ValueError("a policy file must hold a table/mapping at the top level")
         unknown = set(data) - {"limits", "risk", "accounts", "watch", "scoring"}
@@ -162,7 +162,7 @@ class PolicyConfig:
         )
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> PolicyConfig:
+    def from_file(cls, path: str | os.PathLike[str]) -> PolicySettings:
         """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) policy file."""
         target = Path(path)
         if not target.is_file():
@@ -283,10 +283,10 @@ class Decision:
 
 
 class PolicyEngine:
-    """Applies a :class:`PolicyConfig` to requests: buckets per account, actions by risk."""
+    """Applies a :class:`PolicySettings` to requests: buckets per account, actions by risk."""
 
-    def __init__(self, config: PolicyConfig | None = None) -> None:
-        self.config = config or PolicyConfig()
+    def __init__(self, config: PolicySettings | None = None) -> None:
+        self.config = config or PolicySettings()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 

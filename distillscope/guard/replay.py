@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.guard.online import assess, load_token_decoder
-from distillscope.guard.policy import ACTIONS, PolicyConfig, PolicyEngine
-from distillscope.guard.risk import RiskConfig, RiskTracker, TokenDecoder, body_of
+from distillscope.guard.policy import ACTIONS, PolicyEngine, PolicySettings
+from distillscope.guard.risk import RiskSettings, RiskTracker, TokenDecoder, body_of
 from distillscope.guard.watchlist import WatchList
 from distillscope.records import ExchangeReader, MalformedLine, OnError, iter_jsonl, write_jsonl
 
@@ -105,12 +105,12 @@ def _used_tokens(exchange: Any) -> int | None:
 
 def replay_log(
     source: str | os.PathLike[str],
-    policy: PolicyConfig,
+    policy: PolicySettings,
     out_dir: str | os.PathLike[str],
     *,
     labels: dict[str, dict[str, Any]] | None = None,
     watch: WatchList | None = None,
-    risk: RiskConfig | None = None,
+    risk: RiskSettings | None = None,
     decode: TokenDecoder | None = None,
     on_error: OnError = "skip",
     first_n: int = 200,

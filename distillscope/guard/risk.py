@@ -96,7 +96,7 @@ TokenDecoder = Callable[[list[int]], str]
 
 
 @dataclass
-class RiskConfig:
+class RiskSettings:
     """Calibration of the online score; the defaults are documented in docs/guard.md."""
 
     half_life: int = 256
@@ -118,7 +118,7 @@ class RiskConfig:
     def __post_init__(self) -> None:
         if min(self.half_life, self.max_accounts, self.generation_tokens, self.question_memory) < 1:
             raise ValueError(
-                "RiskConfig.half_life, max_accounts, generation_tokens and question_memory must be >= 1"
+                "RiskSettings.half_life, max_accounts, generation_tokens and question_memory must be >= 1"
             )
         for name, value in (
             ("human_volume", self.human_volume),
@@ -131,13 +131,13 @@ class RiskConfig:
             ("evidence_scale", self.evidence_scale),
         ):
             if not value > 0:
-                raise ValueError(f"RiskConfig.{name} must be positive")
+                raise ValueError(f"RiskSettings.{name} must be positive")
         unknown = set(self.null_rates) - {"cot", "logprobs", "logit_bias"}
         if unknown:
-            raise ValueError(f"RiskConfig.null_rates: unknown signal(s) {sorted(unknown)}")
+            raise ValueError(f"RiskSettings.null_rates: unknown signal(s) {sorted(unknown)}")
         for name, rate in self.null_rates.items():
             if not 0 < rate < 1:
-                raise ValueError(f"RiskConfig.null_rates[{name!r}] must be in (0, 1)")
+                raise ValueError(f"RiskSettings.null_rates[{name!r}] must be in (0, 1)")
 
 
 # -- what one request says ---------------------------------------------------------------
@@ -446,8 +446,8 @@ def _account_key(account: str) -> int:
 class RiskTracker:
     """Per-account streaming risk state (thread-safe; LRU-bounded to ``max_accounts``)."""
 
-    def __init__(self, config: RiskConfig | None = None) -> None:
-        self.config = config or RiskConfig()
+    def __init__(self, config: RiskSettings | None = None) -> None:
+        self.config = config or RiskSettings()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
         self._questions = QuestionLedger(self.config.question_memory)
         self._lock = threading.Lock()
@@ -583,7 +583,7 @@ class RiskTracker:
 
 
 def _reason(
-    name: str, digits: float, shares: dict[str, float], counts: tuple[float, float], cfg: RiskConfig
+    name: str, digits: float, shares: dict[str, float], counts: tuple[float, float], cfg: RiskSettings
 ) -> str:
     p = f"p <= 1e-{int(digits)}"
     volume, traces = counts

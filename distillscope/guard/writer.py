@@ -65,7 +65,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @dataclass
-class WriterConfig:
+class WriterSettings:
     """How the writer batches, bounds and retries."""
 
     batch_size: int = 256
@@ -79,16 +79,16 @@ class WriterConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError("WriterConfig.batch_size must be at least 1")
+            raise ValueError("WriterSettings.batch_size must be at least 1")
         if self.flush_interval <= 0:
-            raise ValueError("WriterConfig.flush_interval must be positive")
+            raise ValueError("WriterSettings.flush_interval must be positive")
         if not 0 < self.poll_interval <= self.flush_interval / 2:
-            raise ValueError("WriterConfig.poll_interval must be positive and at most flush_interval / 2")
+            raise ValueError("WriterSettings.poll_interval must be positive and at most flush_interval / 2")
         if self.max_queue < self.batch_size:
-            raise ValueError("WriterConfig.max_queue must be at least batch_size")
+            raise ValueError("WriterSettings.max_queue must be at least batch_size")
         if self.retry_max_delay <= 0 or self.close_timeout <= 0 or self.close_join_grace <= 0:
             raise ValueError(
-                "WriterConfig.retry_max_delay, close_timeout and close_join_grace must be positive"
+                "WriterSettings.retry_max_delay, close_timeout and close_join_grace must be positive"
             )
 
 
@@ -98,12 +98,12 @@ class BatchWriter:
     def __init__(
         self,
         write_batch: Callable[[Sequence[Any]], None],
-        config: WriterConfig | None = None,
+        config: WriterSettings | None = None,
         on_written: Callable[[int, float], None] | None = None,
         spill_line: Callable[[Any], str] | None = None,
         on_spilled: Callable[[int], None] | None = None,
     ) -> None:
-        self.config = config or WriterConfig()
+        self.config = config or WriterSettings()
         self._spill_line = spill_line or _exchange_line
         self._write_batch = write_batch
         self._on_written = on_written

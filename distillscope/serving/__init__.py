@@ -26,7 +26,7 @@ from distillscope.errors import ConfigError
 
 if TYPE_CHECKING:
     from distillscope.server.gateway import Gateway
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -98,12 +98,12 @@ class ServeSettings:
     policy: str | None = field(
         default=None, metadata={"help": "Guard: policy file (throttle / strip logprobs / block)."}
     )
-    watermark: str | WatermarkConfig | None = field(
+    watermark: str | WatermarkSettings | None = field(
         default=None,
         metadata={
             "cli_type": str | None,
             "help": "Watermark config file: keyed green-list watermark per account (local backend only; "
-            "refused with --upstream). In Python also a WatermarkConfig.",
+            "refused with --upstream). In Python also a WatermarkSettings.",
         },
     )
     log_jsonl: str | None = field(
@@ -259,13 +259,13 @@ def watermark_hook(settings: ServeSettings) -> Callable[[str], list[Any]] | None
     """Per-account logits processors from the watermark config, or None without one."""
     if settings.watermark is None:
         return None
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
     from distillscope.watermark.processor import processors_for_account
 
     config = settings.watermark
-    if not isinstance(config, WatermarkConfig):
+    if not isinstance(config, WatermarkSettings):
         try:
-            config = WatermarkConfig.from_file(config)
+            config = WatermarkSettings.from_file(config)
         except (ValueError, OSError) as exc:
             raise ConfigError(f"cannot read the watermark config {settings.watermark}: {exc}") from exc
     if config.needs_secret:  # a global mode with an explicit hashing_key has none

@@ -176,7 +176,7 @@ GYM_TASKS = [
 
 
 @dataclass
-class SimConfig:
+class ClassicSimSettings:
     """How much traffic to simulate. ``scale`` multiplies campaign and hard-negative sizes."""
 
     out_dir: str | Path
@@ -190,17 +190,17 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if self.benign_users < 0:
-            raise ValueError("SimConfig.benign_users must be >= 0")
+            raise ValueError("ClassicSimSettings.benign_users must be >= 0")
         if not 1 <= self.days <= 365:
-            raise ValueError("SimConfig.days must be between 1 and 365")
+            raise ValueError("ClassicSimSettings.days must be between 1 and 365")
         if self.scale <= 0:
-            raise ValueError("SimConfig.scale must be > 0")
+            raise ValueError("ClassicSimSettings.scale must be > 0")
         if self.fmt not in ("jsonl", "parquet"):
-            raise ValueError("SimConfig.fmt must be 'jsonl' or 'parquet'")
+            raise ValueError("ClassicSimSettings.fmt must be 'jsonl' or 'parquet'")
         unknown = set(self.campaigns) - set(CAMPAIGN_STYLES) | set(self.hard_negatives) - set(HARD_NEGATIVES)
         if unknown:
             raise ValueError(
-                f"SimConfig: unknown styles {sorted(unknown)}; campaigns: {CAMPAIGN_STYLES}, "
+                f"ClassicSimSettings: unknown styles {sorted(unknown)}; campaigns: {CAMPAIGN_STYLES}, "
                 f"hard negatives: {HARD_NEGATIVES}"
             )
 
@@ -319,7 +319,7 @@ class Prompts:
 
 
 class _Sim:
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(self, cfg: ClassicSimSettings) -> None:
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
         self.prompts = Prompts(self.rng, cfg.seed)
@@ -765,7 +765,9 @@ def simulate_traffic(
     hard_negatives: tuple[str, ...] = HARD_NEGATIVES,
 ) -> SimResult:
     """Simulate labelled traffic; write ``exchanges.{jsonl,parquet}`` and ``labels.jsonl`` to ``out_dir``."""
-    cfg = SimConfig(out_dir, benign_users, days, seed, scale, fmt, tuple(campaigns), tuple(hard_negatives))
+    cfg = ClassicSimSettings(
+        out_dir, benign_users, days, seed, scale, fmt, tuple(campaigns), tuple(hard_negatives)
+    )
     sim = _Sim(cfg)
     sim.run()
     out = Path(out_dir)

@@ -1,7 +1,7 @@
 """watermark: a keyed green-list watermark per account, its detector, its cost, and radioactivity tests.
 
 The face (names load on first use, so importing this package loads no torch):
-:class:`WatermarkConfig` (keys, modes, the config file), :func:`processors_for_account`
+:class:`WatermarkSettings` (keys, modes, the config file), :func:`processors_for_account`
 (the logits processors the server applies), :func:`detect_texts` (is this text
 watermarked, with whose key), :func:`reading_mode` / :func:`black_box_mode` with
 :class:`RadioactivityTest` (was a model trained on our answers), :func:`watermark_cost`,
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from distillscope.lazyface import lazy_getattr
 
 if TYPE_CHECKING:
-    from distillscope.watermark.config import WatermarkConfig, WatermarkConfigError
+    from distillscope.watermark.config import WatermarkConfigError, WatermarkSettings
     from distillscope.watermark.cost import CostReport, watermark_cost
     from distillscope.watermark.detector import DetectionReport, detect_texts
     from distillscope.watermark.processor import processors_for_account
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from distillscope.watermark.texts import Document, read_documents, read_prompts
 
 _FACE = {
-    "WatermarkConfig": "distillscope.watermark.config",
+    "WatermarkSettings": "distillscope.watermark.config",
     "WatermarkConfigError": "distillscope.watermark.config",
     "processors_for_account": "distillscope.watermark.processor",
     "detect_texts": "distillscope.watermark.detector",
@@ -47,7 +47,7 @@ __all__ = [
     "Document",
     "RadioactivityReport",
     "RadioactivityTest",
-    "WatermarkConfig",
+    "WatermarkSettings",
     "WatermarkConfigError",
     "black_box_mode",
     "detect_texts",

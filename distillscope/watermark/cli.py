@@ -37,10 +37,10 @@ watermark_app = typer.Typer(
 
 
 def _load_config(path: Path) -> Any:
-    from distillscope.watermark.config import WatermarkConfig, WatermarkConfigError
+    from distillscope.watermark.config import WatermarkConfigError, WatermarkSettings
 
     try:
-        config = WatermarkConfig.from_file(path)
+        config = WatermarkSettings.from_file(path)
         if config.needs_secret:
             config.master_secret()  # fail now, with a clear message, rather than mid-run
     except WatermarkConfigError as exc:

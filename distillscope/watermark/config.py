@@ -39,7 +39,7 @@ class WatermarkConfigError(ConfigError):
 
 
 @dataclass(frozen=True)
-class WatermarkConfig:
+class WatermarkSettings:
     """How outputs are watermarked and how keys are found.
 
     - ``gamma``: fraction of the vocabulary in each green list (transformers' ``greenlist_ratio``).
@@ -112,7 +112,7 @@ class WatermarkConfig:
     @classmethod
     def from_dict(
         cls, data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None
-    ) -> WatermarkConfig:
+    ) -> WatermarkSettings:
         """Build from a parsed mapping; a ``[watermark]`` table is unwrapped; unknown keys are errors.
 
         A relative ``secret_file`` is resolved against ``base_dir`` (the config file's folder).
@@ -144,7 +144,7 @@ class WatermarkConfig:
             raise WatermarkConfigError(str(exc)) from exc
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> WatermarkConfig:
+    def from_file(cls, path: str | os.PathLike[str]) -> WatermarkSettings:
         """Load from a ``.toml`` or ``.json`` file (the server's ``--watermark PATH``)."""
         source = Path(path)
         if not source.is_file():

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.greenlist import GreenListSpec, scoring_windows
 from distillscope.watermark.keys import control_keys, fingerprint
 from distillscope.watermark.stats import BinomialTest, binomial_test, holm
@@ -174,7 +174,7 @@ def finalize(tallies: dict[KeyCandidate, PairTally], *, min_tokens: int, alpha: 
     return scores
 
 
-def spec_for(config: WatermarkConfig, key: int, vocab_size: int) -> GreenListSpec:
+def spec_for(config: WatermarkSettings, key: int, vocab_size: int) -> GreenListSpec:
     return GreenListSpec(
         key=key,
         vocab_size=config.vocab_size or vocab_size,
@@ -185,7 +185,7 @@ def spec_for(config: WatermarkConfig, key: int, vocab_size: int) -> GreenListSpe
 
 
 def candidates_for(
-    config: WatermarkConfig, accounts: Iterable[str] = (), controls: int = 0, control_seed: int = 0
+    config: WatermarkSettings, accounts: Iterable[str] = (), controls: int = 0, control_seed: int = 0
 ) -> list[KeyCandidate]:
     """The keys to test: every named account (or the global key), plus ``controls`` unused keys."""
     if config.mode == "global":
@@ -204,7 +204,7 @@ def candidates_for(
 
 def detect_sequences(
     sequences: Iterable[Sequence[int]],
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     candidates: Sequence[KeyCandidate],
     vocab_size: int,
     *,
@@ -231,7 +231,7 @@ def tokenize(tokenizer: Any, texts: Iterable[str]) -> list[list[int]]:
 
 def detect_texts(
     texts: Sequence[str],
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     tokenizer: Any,
     vocab_size: int,
     *,

@@ -22,7 +22,7 @@ from functools import lru_cache
 import torch
 from transformers import LogitsProcessor
 
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.greenlist import SELFHASH_CANDIDATES, GreenListSpec, single_thread
 from distillscope.watermark.keys import fingerprint
 
@@ -101,7 +101,7 @@ def _spec(key: int, vocab_size: int, gamma: float, scheme: str, context_width: i
     )
 
 
-def processor_for_key(config: WatermarkConfig, key: int) -> GreenListLogitsProcessor:
+def processor_for_key(config: WatermarkSettings, key: int) -> GreenListLogitsProcessor:
     """A processor with ``config``'s scheme and an explicit integer key."""
     return GreenListLogitsProcessor(
         key,
@@ -114,11 +114,11 @@ def processor_for_key(config: WatermarkConfig, key: int) -> GreenListLogitsProce
 
 
 @lru_cache(maxsize=4096)
-def _cached_processor(config: WatermarkConfig, account: str) -> GreenListLogitsProcessor:
+def _cached_processor(config: WatermarkSettings, account: str) -> GreenListLogitsProcessor:
     return processor_for_key(config, config.key_for(account))
 
 
-def processors_for_account(config: WatermarkConfig, account: str) -> list[LogitsProcessor]:
+def processors_for_account(config: WatermarkSettings, account: str) -> list[LogitsProcessor]:
     """The logits processors that watermark ``account``'s answers (empty when exempt or disabled).
 
     In ``per-account`` mode the key is HMAC(master secret, account); in ``global``

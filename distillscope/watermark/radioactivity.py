@@ -45,7 +45,7 @@ import torch
 
 from distillscope.models.generate import Forced, Progress, pad_token_id, teacher_force
 from distillscope.models.runtime import prompt_ids
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.detector import (
     DetectionReport,
     KeyCandidate,
@@ -95,7 +95,7 @@ class RadioactivityReport(DetectionReport):
 
 
 def candidates_with_controls(
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     accounts: Iterable[str],
     *,
     controls: int = 5,
@@ -132,7 +132,7 @@ def reading_pairs(
 
 
 def prediction_pairs(
-    forced: Forced, config: WatermarkConfig, fresh_seeds: bool = False
+    forced: Forced, config: WatermarkSettings, fresh_seeds: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Watermark windows from the text and the suspect's predicted tokens, one row per position.
 
@@ -171,7 +171,7 @@ def first_occurrences(windows: torch.Tensor) -> torch.Tensor:
     return torch.tensor(keep, dtype=torch.bool)
 
 
-def resolve_fresh_seeds(config: WatermarkConfig, fresh_seeds: bool | None) -> bool:
+def resolve_fresh_seeds(config: WatermarkSettings, fresh_seeds: bool | None) -> bool:
     """The default: on wherever it is defined (lefthash)."""
     if fresh_seeds is None:
         return config.seeding_scheme == "lefthash"
@@ -184,7 +184,7 @@ def reading_mode(
     model: Any,
     tokenizer: Any,
     documents: Sequence[Document],
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     accounts: Iterable[str],
     test: RadioactivityTest | None = None,
     *,
@@ -208,7 +208,7 @@ def reading_mode(
 
 
 def candidates_for_test(
-    config: WatermarkConfig, accounts: Iterable[str], test: RadioactivityTest
+    config: WatermarkSettings, accounts: Iterable[str], test: RadioactivityTest
 ) -> list[KeyCandidate]:
     """The account keys under test and ``test``'s negative controls."""
     return candidates_with_controls(
@@ -219,7 +219,7 @@ def candidates_for_test(
 def read_suspect(
     model: Any,
     pairs: Sequence[tuple[list[int], list[int]]],
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     candidates: Sequence[KeyCandidate],
     test: RadioactivityTest | None = None,
     *,
@@ -247,7 +247,7 @@ def read_suspect(
 
 def score_predictions(
     forced: Sequence[Forced],
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     candidates: Sequence[KeyCandidate],
     *,
     vocab_size: int,
@@ -319,7 +319,7 @@ def ask_api(
 def score_answers(
     answers: Sequence[str],
     tokenizer: Any,
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     candidates: Sequence[KeyCandidate],
     *,
     vocab_size: int,
@@ -346,7 +346,7 @@ def black_box_mode(
     model: str,
     prompts: Sequence[list[dict[str, Any]]],
     tokenizer: Any,
-    config: WatermarkConfig,
+    config: WatermarkSettings,
     accounts: Iterable[str],
     test: RadioactivityTest | None = None,
     *,

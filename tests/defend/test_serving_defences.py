@@ -178,12 +178,12 @@ def test_flagged_scope_defends_the_policys_accounts_only(tiny_model_dir, undefen
 
 
 def test_watermark_delta_dial(tiny_model_dir, tmp_path, monkeypatch):
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
     secret = tmp_path / "wm.secret"
     secret.write_text("w" * 64)
     os.chmod(secret, 0o600)
-    config = WatermarkConfig(secret_file=str(secret), delta=2.0)
+    config = WatermarkSettings(secret_file=str(secret), delta=2.0)
     with serve(_settings(tiny_model_dir, served_model_name="tiny")) as url:
         plain = _chat(url, max_tokens=12)
     with serve(
@@ -233,9 +233,9 @@ def test_serve_cli_lists_the_countermeasure_options():
 
 
 def test_policy_defend_action_by_account_risk_and_watch_list():
-    from distillscope.guard.policy import PolicyConfig, PolicyEngine
+    from distillscope.guard.policy import PolicyEngine, PolicySettings
 
-    config = PolicyConfig.from_dict(
+    config = PolicySettings.from_dict(
         {
             "risk": {"defend": 0.4, "throttle": None, "strip_logprobs": None},
             "watch": {"defend": True, "throttle": False, "strip_logprobs": False},
@@ -250,19 +250,19 @@ def test_policy_defend_action_by_account_risk_and_watch_list():
     assert engine.decide("mallory", 0.0, [], body, 0.0).defend
     assert engine.decide("bob", 0.0, [], body, 0.0, watched="campaign c1").defend
     with pytest.raises(ValueError, match="risk.defend"):
-        PolicyConfig.from_dict({"risk": {"defend": 2}})
+        PolicySettings.from_dict({"risk": {"defend": 2}})
     with pytest.raises(ValueError, match="watch.defend"):
-        PolicyConfig.from_dict({"watch": {"defend": "yes"}})
+        PolicySettings.from_dict({"watch": {"defend": "yes"}})
 
 
 def test_a_global_watermark_with_an_explicit_key_needs_no_master_secret(monkeypatch):
     from distillscope.serving import watermark_hook
-    from distillscope.watermark.config import WatermarkConfig
+    from distillscope.watermark.config import WatermarkSettings
 
     monkeypatch.delenv("DISTILLSCOPE_WATERMARK_SECRET", raising=False)
-    hook = watermark_hook(ServeSettings(watermark=WatermarkConfig(mode="global", hashing_key=7, delta=3.0)))
+    hook = watermark_hook(ServeSettings(watermark=WatermarkSettings(mode="global", hashing_key=7, delta=3.0)))
     assert hook is not None
     [processor] = hook("anyone")
     assert processor.delta == 3.0
     with pytest.raises(ConfigError, match="master secret"):
-        watermark_hook(ServeSettings(watermark=WatermarkConfig()))
+        watermark_hook(ServeSettings(watermark=WatermarkSettings()))

@@ -17,7 +17,7 @@ from typing import Any
 from distillscope.guard.gateway import GuardGateway
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
+from distillscope.guard.policy import PolicySettings
 from distillscope.guard.secret import load_server_secret
 
 #: A policy with every risk action off: what a test of logging or limits wants.
@@ -30,7 +30,7 @@ def guard_gateway(
     """The guard over ``db_url`` with ``policy``, and its key store (to create keys with)."""
     keys = KeyStore(db_url, secret if secret is not None else load_server_secret())
     store = open_log_store(db_url, create=True)
-    return GuardGateway(keys, store, PolicyConfig.from_dict(policy or {}), **kwargs), keys
+    return GuardGateway(keys, store, PolicySettings.from_dict(policy or {}), **kwargs), keys
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from distillscope.guard.policy import PolicyConfig, PolicyEngine, TokenBucket, estimate_tokens
-from distillscope.guard.risk import QuestionLedger, RiskConfig, RiskTracker, question_key, request_features
+from distillscope.guard.policy import PolicyEngine, PolicySettings, TokenBucket, estimate_tokens
+from distillscope.guard.risk import QuestionLedger, RiskSettings, RiskTracker, question_key, request_features
 
 WORDS = [
     "apple",
@@ -281,7 +281,7 @@ def test_scores_are_identical_in_processes_with_different_hash_seeds(tmp_path) -
 
 
 def test_behaviour_change_is_seen_within_the_half_life() -> None:
-    tracker = RiskTracker(RiskConfig(half_life=20))
+    tracker = RiskTracker(RiskSettings(half_life=20))
     for i in range(60):
         tracker.observe("a", request_features(_chat(f"step by step q {WORDS[i % 26]}")), i * 60.0)
     high = tracker.score("a", 60 * 60.0).features["cot"]
@@ -291,7 +291,7 @@ def test_behaviour_change_is_seen_within_the_half_life() -> None:
 
 
 def test_account_state_is_bounded() -> None:
-    tracker = RiskTracker(RiskConfig(max_accounts=3))
+    tracker = RiskTracker(RiskSettings(max_accounts=3))
     for i in range(5):
         tracker.observe(f"acct{i}", request_features(_chat("hi")), float(i))
     assert tracker.accounts() == ["acct2", "acct3", "acct4"]
@@ -299,11 +299,11 @@ def test_account_state_is_bounded() -> None:
 
 def test_risk_config_validation() -> None:
     with pytest.raises(ValueError, match="null_rates"):
-        RiskConfig(null_rates={"nope": 0.5})
+        RiskSettings(null_rates={"nope": 0.5})
     with pytest.raises(ValueError, match="null_rates"):
-        RiskConfig(null_rates={"cot": 1.0})
+        RiskSettings(null_rates={"cot": 1.0})
     with pytest.raises(ValueError, match="answer_ratio"):
-        RiskConfig(answer_ratio=0)
+        RiskSettings(answer_ratio=0)
 
 
 # -- policy ----------------------------------------------------------------------------
@@ -315,12 +315,12 @@ def test_policy_file_toml_and_yaml(tmp_path) -> None:
         "[limits]\nrpm = 100\ntpm = 5000\n[risk]\nblock = 0.95\nthrottle_delay_ms = 10\n"
         '[accounts.mallory]\naction = "block"\n[accounts.batch]\nrpm = 5\n'
     )
-    config = PolicyConfig.from_file(toml)
+    config = PolicySettings.from_file(toml)
     assert config.limits_for("batch").rpm == 5 and config.limits_for("batch").tpm == 5000
     assert config.limits_for("anyone").rpm == 100
     yaml_path = tmp_path / "p.yaml"
     yaml_path.write_text("limits:\n  rpm: 7\naccounts:\n  x:\n    action: allow\n")
-    assert PolicyConfig.from_file(yaml_path).limits.rpm == 7
+    assert PolicySettings.from_file(yaml_path).limits.rpm == 7
 
 
 @pytest.mark.parametrize(
@@ -339,12 +339,12 @@ def test_bad_policy_files_are_clear_errors(tmp_path, text: str, message: str) ->
     path = tmp_path / "p.toml"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
-        PolicyConfig.from_file(path)
+        PolicySettings.from_file(path)
 
 
 def test_policy_actions_by_risk() -> None:
     engine = PolicyEngine(
-        PolicyConfig.from_dict({"risk": {"throttle": 0.3, "strip_logprobs": 0.5, "block": 0.8}})
+        PolicySettings.from_dict({"risk": {"throttle": 0.3, "strip_logprobs": 0.5, "block": 0.8}})
     )
     body = _chat("hi", logprobs=True, top_logprobs=5)
     assert engine.decide("a", 0.1, [], body, 0.0).action == "allow"
@@ -359,7 +359,7 @@ def test_policy_actions_by_risk() -> None:
 
 def test_forced_account_actions() -> None:
     engine = PolicyEngine(
-        PolicyConfig.from_dict(
+        PolicySettings.from_dict(
             {"risk": {"block": 0.5}, "accounts": {"bad": {"action": "block"}, "ok": {"action": "allow"}}}
         )
     )
@@ -369,7 +369,7 @@ def test_forced_account_actions() -> None:
 
 
 def test_rpm_bucket_429_then_refill_and_headers() -> None:
-    engine = PolicyEngine(PolicyConfig.from_dict({"limits": {"rpm": 3}}))
+    engine = PolicyEngine(PolicySettings.from_dict({"limits": {"rpm": 3}}))
     decisions = [engine.decide("a", 0.0, [], _chat("hi"), 0.0) for _ in range(4)]
     assert [d.action for d in decisions] == ["allow", "allow", "allow", "rate_limited"]
     assert decisions[0].headers["x-ratelimit-limit-requests"] == "3"
@@ -380,7 +380,7 @@ def test_rpm_bucket_429_then_refill_and_headers() -> None:
 
 
 def test_tpm_bucket_with_settlement() -> None:
-    engine = PolicyEngine(PolicyConfig.from_dict({"limits": {"tpm": 1000}}))
+    engine = PolicyEngine(PolicySettings.from_dict({"limits": {"tpm": 1000}}))
     body = _chat("x" * 400, max_tokens=400)  # estimate 100 + 400
     assert estimate_tokens(body) == 500
     first = engine.decide("a", 0.0, [], body, 0.0)
@@ -407,7 +407,7 @@ def test_reasoning_traces_taken_out_by_the_dozen_are_a_harvest_a_students_few_ar
     # reasoning asked in 60% of requests, one long answer every 20 minutes for ~3 days
     harvest = _answered(RiskTracker(), "h", mixed, 1200.0, (20, 400))
     assert harvest.score >= 0.5 and harvest.reasons[0].startswith("traces")
-    blind = _answered(RiskTracker(RiskConfig(human_traces=1e9)), "h", mixed, 1200.0, (20, 400))
+    blind = _answered(RiskTracker(RiskSettings(human_traces=1e9)), "h", mixed, 1200.0, (20, 400))
     assert blind.score < 0.5  # reasoning share and volume alone: not enough yet
     # a student with the same habits, twenty questions a day for ten days
     student = _answered(RiskTracker(), "s", mixed, 86400.0 / 20, (20, 400))

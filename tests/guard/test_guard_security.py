@@ -20,7 +20,7 @@ from distillscope.guard.db import parse_db_url
 from distillscope.guard.gateway import UNAUTHENTICATED, GuardGateway
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
+from distillscope.guard.policy import PolicySettings
 from distillscope.guard.redact import install_redaction
 from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
@@ -51,7 +51,7 @@ def _serving(gateway: Any, upstream: str, **app_kwargs: Any) -> Iterator[str]:
 
 
 def _guard(db_url: str, open_mode: bool = False) -> tuple[GuardGateway, str | None]:
-    config = PolicyConfig.from_dict(NO_RISK_ACTIONS)
+    config = PolicySettings.from_dict(NO_RISK_ACTIONS)
     if open_mode:
         return GuardGateway(None, open_log_store(db_url, create=True), config, open_mode=True), None
     keys = KeyStore(db_url, load_server_secret())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from distillscope.guard.logstore import open_log_store, row_of
-from distillscope.guard.writer import BatchWriter, WriterConfig, is_transient
+from distillscope.guard.writer import BatchWriter, WriterSettings, is_transient
 from distillscope.records import Exchange, read_exchanges
 
 
@@ -31,7 +31,7 @@ def test_many_threads_nothing_lost_and_batched(sqlite_url: str) -> None:
     store = open_log_store(sqlite_url, create=True)
     sizes: list[int] = []
     writer = BatchWriter(
-        store.write_batch, WriterConfig(batch_size=64), on_written=lambda n, s: sizes.append(n)
+        store.write_batch, WriterSettings(batch_size=64), on_written=lambda n, s: sizes.append(n)
     )
     writer.start()
 
@@ -58,7 +58,7 @@ def test_async_put_waits_when_full_instead_of_dropping(sqlite_url: str) -> None:
         gate.wait()
         store.write_batch(batch)
 
-    writer = BatchWriter(slow_write, WriterConfig(batch_size=2, max_queue=4))
+    writer = BatchWriter(slow_write, WriterSettings(batch_size=2, max_queue=4))
     writer.start()
 
     async def main() -> None:
@@ -85,7 +85,7 @@ def test_store_errors_are_retried_without_duplicates(sqlite_url: str) -> None:
             raise sqlite3.OperationalError("database is locked")
         store.write_batch(batch)
 
-    writer = BatchWriter(flaky, WriterConfig(batch_size=8, retry_max_delay=0.05))
+    writer = BatchWriter(flaky, WriterSettings(batch_size=8, retry_max_delay=0.05))
     writer.start()
     for i in range(50):
         writer.put_blocking(_exchange(i))
@@ -99,7 +99,7 @@ def test_close_spills_to_jsonl_when_the_store_is_gone(tmp_path: Path) -> None:
         raise ConnectionError("server gone")
 
     writer = BatchWriter(
-        broken, WriterConfig(retry_max_delay=0.01, close_timeout=0.1, spill_dir=str(tmp_path))
+        broken, WriterSettings(retry_max_delay=0.01, close_timeout=0.1, spill_dir=str(tmp_path))
     )
     writer.start()
     for i in range(10):
@@ -142,9 +142,9 @@ def test_kill_9_loses_nothing_older_than_the_flush_window(sqlite_url: str) -> No
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        WriterConfig(batch_size=0)
+        WriterSettings(batch_size=0)
     with pytest.raises(ValueError, match="max_queue"):
-        WriterConfig(batch_size=10, max_queue=5)
+        WriterSettings(batch_size=10, max_queue=5)
 
 
 def _spill_ids(path: Path) -> list[str]:
@@ -160,7 +160,7 @@ def test_a_row_the_store_refuses_is_spilled_and_the_rows_behind_it_written(
     poison = list(rows[7])
     poison[-1] = poison[-1].replace('"p7"', '"p7 \ud800"')  # the driver cannot encode this
     rows[7] = tuple(poison)
-    writer = BatchWriter(store.write_rows, WriterConfig(batch_size=8), spill_line=lambda row: row[-1])
+    writer = BatchWriter(store.write_rows, WriterSettings(batch_size=8), spill_line=lambda row: row[-1])
     writer.start()
     for row in rows:
         writer.put_blocking(row)
@@ -183,7 +183,7 @@ def test_shutdown_budget_is_total_not_per_batch(tmp_path: Path) -> None:
         tried.update(e.id for e in batch)
         raise ConnectionError("server gone")
 
-    config = WriterConfig(batch_size=1, retry_max_delay=0.05, close_timeout=0.3, spill_dir=str(tmp_path))
+    config = WriterSettings(batch_size=1, retry_max_delay=0.05, close_timeout=0.3, spill_dir=str(tmp_path))
     writer = BatchWriter(down, config)
     writer.start()
     for i in range(40):
@@ -207,7 +207,7 @@ def test_a_store_call_that_hangs_does_not_hang_shutdown(tmp_path: Path) -> None:
         release.wait()
         raise ConnectionError("gone")
 
-    config = WriterConfig(batch_size=4, close_timeout=0.2, close_join_grace=0.2, spill_dir=str(tmp_path))
+    config = WriterSettings(batch_size=4, close_timeout=0.2, close_join_grace=0.2, spill_dir=str(tmp_path))
     writer = BatchWriter(hangs, config)
     writer.start()
     for i in range(10):
@@ -222,7 +222,7 @@ def test_a_store_call_that_hangs_does_not_hang_shutdown(tmp_path: Path) -> None:
 
 def test_spill_file_holds_any_string() -> None:
     odd = Exchange(id="odd", ts=1.0, account="acme", prompt="a\ud800b\x00c")
-    config = WriterConfig(close_timeout=0.05)
+    config = WriterSettings(close_timeout=0.05)
 
     def down(batch):
         raise ConnectionError("gone")

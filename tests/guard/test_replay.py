@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from distillscope.cli import app
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
-from distillscope.guard.policy import PolicyConfig
+from distillscope.guard.policy import PolicySettings
 from distillscope.guard.replay import goal_metrics, replay_log
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry, WatchList
@@ -97,7 +97,7 @@ def test_replay_equals_the_real_admit_path(sqlite_url: str, tmp_path: Path) -> N
     assert len(logged) == sent
     log = tmp_path / "log.jsonl"
     write_jsonl(sorted(logged, key=lambda e: e.ts), log)
-    result = replay_log(log, PolicyConfig.from_dict(POLICY), tmp_path / "out", per_exchange=True)
+    result = replay_log(log, PolicySettings.from_dict(POLICY), tmp_path / "out", per_exchange=True)
     replayed = {
         row["id"]: row
         for row in map(json.loads, (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines())
@@ -145,7 +145,7 @@ def test_reasoning_traces_through_the_real_server_are_scored_and_replayed_alike(
     assert len(logged) == 60 and all(e.completion_tokens >= 200 for e in logged)
     assert live["features"]["traces"] > 5  # 36 traces in no time against a person's 6 a day
     write_jsonl(logged, tmp_path / "log.jsonl")
-    replay_log(tmp_path / "log.jsonl", PolicyConfig.from_dict(policy), tmp_path / "out", per_exchange=True)
+    replay_log(tmp_path / "log.jsonl", PolicySettings.from_dict(policy), tmp_path / "out", per_exchange=True)
     replayed = [json.loads(line) for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()]
     for exchange, mine in zip(logged, replayed, strict=True):
         assert mine["id"] == exchange.id and mine["action"] == exchange.extra["decision"]
@@ -195,7 +195,7 @@ def test_goal_metrics_with_denominators_and_the_watch_list(tmp_path: Path) -> No
     log, labels_path = _labelled_log(tmp_path)
     labels = {row["account"]: row for row in map(json.loads, labels_path.read_text().splitlines())}
     watch = WatchList([WatchEntry("quiet", "member of a campaign found offline", "c1", added=0.0)])
-    result = replay_log(log, PolicyConfig(), tmp_path / "out", labels=labels, watch=watch)
+    result = replay_log(log, PolicySettings(), tmp_path / "out", labels=labels, watch=watch)
     assert len(result.errors) == 2 and {e.line for e in result.errors} == {6, 10}
     m = result.metrics
     assert m is not None
@@ -298,12 +298,12 @@ def test_token_id_prompts_score_like_text_with_the_policys_tokenizer(
     write_jsonl(rows, log)
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(f'[scoring]\ntokenizer = "{tiny_model_dir}"\n')
-    policy = PolicyConfig.from_file(policy_file)
+    policy = PolicySettings.from_file(policy_file)
     scores = {a: s.max_score for a, s in replay_log(log, policy, tmp_path / "with").accounts.items()}
     assert scores["as-text"] > 0.5
     assert scores["as-ids"] == pytest.approx(scores["as-text"]) == pytest.approx(scores["as-batch"])
     blind = {
-        a: s.max_score for a, s in replay_log(log, PolicyConfig(), tmp_path / "without").accounts.items()
+        a: s.max_score for a, s in replay_log(log, PolicySettings(), tmp_path / "without").accounts.items()
     }
     assert blind["as-ids"] == 0.0 and blind["as-text"] == pytest.approx(scores["as-text"])  # the control
     # serve reads the same setting; a path without a tokenizer is a clear error, not a crash later
@@ -352,6 +352,6 @@ def test_a_harness_re_asking_a_public_benchmark_is_not_throttled_a_novel_reasoni
     assert decisions["harvester"].index("throttle") < 40
     # the replay of the log decides the same, request by request
     write_jsonl(logged, tmp_path / "log.jsonl")
-    replay_log(tmp_path / "log.jsonl", PolicyConfig.from_dict(policy), tmp_path / "out", per_exchange=True)
+    replay_log(tmp_path / "log.jsonl", PolicySettings.from_dict(policy), tmp_path / "out", per_exchange=True)
     replayed = [json.loads(line) for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()]
     assert [r["action"] for r in replayed] == [e.extra["decision"] for e in logged]

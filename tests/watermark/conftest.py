@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from distillscope.watermark import processor as processor_module
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 
 SECRET = "test-master-secret-0123456789abcdef"
 
@@ -35,9 +35,9 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def small_config(secret_env: str) -> WatermarkConfig:
+def small_config(secret_env: str) -> WatermarkSettings:
     """Per-account keys over a 1000-token vocabulary (fast permutations)."""
-    return WatermarkConfig(vocab_size=1000, delta=2.0, gamma=0.25, min_tokens=20)
+    return WatermarkSettings(vocab_size=1000, delta=2.0, gamma=0.25, min_tokens=20)
 
 
 def synthetic_texts(

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from distillscope.cli import app
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.processor import processors_for_account
 
 runner = CliRunner()
@@ -42,7 +42,7 @@ def exchanges_file(tmp_path, tiny_model_dir, secret_env):
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     model = LlamaForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
-    processor = processors_for_account(WatermarkConfig(delta=4.0), "alice")
+    processor = processors_for_account(WatermarkSettings(delta=4.0), "alice")
     torch.manual_seed(0)
     prompt = torch.randint(0, 49152, (3, 4), generator=torch.Generator().manual_seed(1))
     out = model.generate(
@@ -189,7 +189,7 @@ def test_radioactivity_black_box_mode_through_a_real_server(
     """The suspect is an API whose answers carry alice's watermark: the command names alice, not bob."""
     from distillscope.server.runner import serve_local
 
-    config = WatermarkConfig.from_file(config_file)
+    config = WatermarkSettings.from_file(config_file)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(f"Tell me about topic number {i}." for i in range(6)) + "\n")
     monkeypatch.setenv("SUSPECT_KEY", "sk-anything")
@@ -254,7 +254,7 @@ def test_new_secret_and_key_reveal(tmp_path, monkeypatch):
     shown = json.loads(
         runner.invoke(app, ["watermark", "key", "alice", "-c", str(config), "--reveal"]).stdout
     )
-    expected = WatermarkConfig.from_file(config).key_for("alice")
+    expected = WatermarkSettings.from_file(config).key_for("alice")
     assert shown["transformers_watermarking_config"]["hashing_key"] == expected
     assert shown["key_id"] == hidden["key_id"]
 

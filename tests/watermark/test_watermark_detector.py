@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.detector import KeyCandidate, candidates_for, detect_sequences, detect_texts
 from distillscope.watermark.processor import processors_for_account
 from distillscope.watermark.stats import binomial_test, holm
@@ -15,7 +15,7 @@ VOCAB = 1000
 ALPHA = 0.01
 
 
-def _one(config: WatermarkConfig, account: str = "alice") -> list[KeyCandidate]:
+def _one(config: WatermarkSettings, account: str = "alice") -> list[KeyCandidate]:
     return [KeyCandidate(account, config.key_for(account))]
 
 
@@ -109,7 +109,7 @@ def test_attribution_names_the_harvesting_account_only(small_config, synth):
 
 
 def test_global_mode_uses_one_key_for_everyone(secret_env, synth):
-    config = WatermarkConfig(mode="global", vocab_size=VOCAB)
+    config = WatermarkSettings(mode="global", vocab_size=VOCAB)
     texts = synth(3, 50, VOCAB, processor=processors_for_account(config, "anyone")[0], seed=6)
     report = detect_sequences(texts, config, candidates_for(config), VOCAB)
     assert [s.name for s in report.accounts] == ["*"] and report.attributed == ["*"]

@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaForCausalLM, WatermarkDetector, WatermarkingConfig
 from transformers.generation.logits_process import WatermarkLogitsProcessor
 
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.detector import KeyCandidate, detect_sequences
 from distillscope.watermark.greenlist import GreenListSpec, single_thread
 from distillscope.watermark.processor import GreenListLogitsProcessor, processors_for_account
@@ -64,7 +64,7 @@ def _prompt_ids(rows: int = 3) -> torch.Tensor:
 
 
 def test_text_watermarked_by_transformers_is_detected_by_us(tiny_lm, secret_env):
-    config = WatermarkConfig(delta=4.0)
+    config = WatermarkSettings(delta=4.0)
     key = config.key_for("alice")  # the per-account key, used as transformers' plain hashing_key
     hf_config = WatermarkingConfig(greenlist_ratio=0.25, bias=4.0, hashing_key=key, seeding_scheme="lefthash")
     torch.manual_seed(0)
@@ -87,7 +87,7 @@ def test_text_watermarked_by_transformers_is_detected_by_us(tiny_lm, secret_env)
 
 
 def test_text_watermarked_by_us_is_detected_by_transformers(tiny_lm, secret_env):
-    config = WatermarkConfig(delta=4.0)
+    config = WatermarkSettings(delta=4.0)
     torch.manual_seed(1)
     prompt = _prompt_ids()
     with single_thread():

@@ -12,7 +12,7 @@ from transformers import LlamaForCausalLM
 
 from distillscope.models import tiny_model_config
 from distillscope.models.generate import Forced
-from distillscope.watermark.config import WatermarkConfig
+from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.detector import KeyCandidate, spec_for
 from distillscope.watermark.processor import processors_for_account
 from distillscope.watermark.radioactivity import (
@@ -31,7 +31,7 @@ ALL_SEEDS = RadioactivityTest(fresh_seeds=False)
 
 @pytest.mark.parametrize("scheme, width", [("lefthash", 1), ("lefthash", 3), ("selfhash", 2)])
 def test_predictions_are_scored_against_the_green_list_of_their_own_position(secret_env, scheme, width):
-    config = WatermarkConfig(vocab_size=VOCAB, seeding_scheme=scheme, context_width=width)
+    config = WatermarkSettings(vocab_size=VOCAB, seeding_scheme=scheme, context_width=width)
     key = config.key_for("alice")
     spec = spec_for(config, key, VOCAB)
     rng = np.random.default_rng(0)
@@ -75,7 +75,7 @@ def _train(sequences: list[list[int]], seed: int, steps: int = 120) -> LlamaForC
 
 
 def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_env, synth):
-    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0, min_tokens=20)
+    config = WatermarkSettings(vocab_size=VOCAB, delta=4.0, min_tokens=20)
     alice = processors_for_account(config, "alice")[0]
     watermarked = synth(256, 40, VOCAB, processor=alice, seed=1, peak=1.0, allowed=LANGUAGE)
     plain = synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE)
@@ -102,7 +102,7 @@ def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_en
 
 
 def test_reading_watermarked_text_is_flagged_as_not_evidence(secret_env, synth):
-    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0)
+    config = WatermarkSettings(vocab_size=VOCAB, delta=4.0)
     alice = processors_for_account(config, "alice")[0]
     watermarked = synth(20, 40, VOCAB, processor=alice, seed=4)
     suspect = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval()
@@ -138,7 +138,7 @@ class CopyingSuspect(torch.nn.Module):
 
 def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, synth):
     """Copying a green token the text chose under the same seed fakes radioactivity; first seeds do not."""
-    config = WatermarkConfig(vocab_size=VOCAB, delta=4.0, min_tokens=20)
+    config = WatermarkSettings(vocab_size=VOCAB, delta=4.0, min_tokens=20)
     alice = processors_for_account(config, "alice")[0]
     watermarked = synth(120, 40, VOCAB, processor=alice, seed=5, peak=1.0, allowed=LANGUAGE)
     reading = [([], ids) for ids in watermarked]
@@ -162,17 +162,17 @@ def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, 
 
 
 def test_fresh_seeds_keep_first_occurrences_only(secret_env):
-    config = WatermarkConfig(vocab_size=VOCAB)
+    config = WatermarkSettings(vocab_size=VOCAB)
     forced = Forced([5, 7, 5, 7, 9, 5], 1, [1, 2, 3, 4, 6], [0.0] * 5)
     windows, predicted = prediction_pairs(forced, config, fresh_seeds=True)
     assert windows[:, 0].tolist() == [5, 7, 9] and predicted.tolist() == [1, 2, 6]
     with pytest.raises(ValueError, match="lefthash"):
-        prediction_pairs(forced, WatermarkConfig(vocab_size=VOCAB, seeding_scheme="selfhash"), True)
+        prediction_pairs(forced, WatermarkSettings(vocab_size=VOCAB, seeding_scheme="selfhash"), True)
 
 
 def test_radioactivity_always_runs_a_negative_control(secret_env):
     with pytest.raises(ValueError, match="negative control"):
-        candidates_with_controls(WatermarkConfig(), ["alice"], controls=0)
+        candidates_with_controls(WatermarkSettings(), ["alice"], controls=0)
 
 
 def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
@@ -183,7 +183,7 @@ def test_black_box_mode_through_a_real_server(secret_env, tiny_model_dir):
     from distillscope.watermark.radioactivity import black_box_mode
     from distillscope.watermark.texts import default_prompts
 
-    config = WatermarkConfig(delta=6.0, min_tokens=20)
+    config = WatermarkSettings(delta=6.0, min_tokens=20)
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     prompts = default_prompts()[:6]
     test = RadioactivityTest(max_new_tokens=32, temperature=1.0, controls=2)
