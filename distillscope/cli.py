@@ -42,6 +42,7 @@ def _root(
 
 
 def _register_all() -> None:
+    from distillscope.defend.cli import register as defend
     from distillscope.demo import register as demo
     from distillscope.detect.cli import register as detect
     from distillscope.evaluate.cli import register as evaluate
@@ -64,6 +65,7 @@ def _register_all() -> None:
         evaluate,
         detect,
         watermark,
+        defend,
         probe,
         share,
         report,
