@@ -78,12 +78,16 @@ def curve_command(command: CurveCommand) -> None:
             command.datasets, sizes, command.out, settings=command.train, teacher=command.train.teacher,
             prompts=command.prompts, n=command.n, max_new_tokens=command.max_new_tokens,
             metric=command.metric, seeds=seed_list, methods=arms,
+            tasks=[t.strip() for t in command.tasks.split(",") if t.strip()], task_size=command.task_size,
+            task_max_new_tokens=command.task_max_new_tokens,
         )  # fmt: skip
     except (ModelNotFoundError, DatasetError, ValueError, DistillscopeError) as exc:
         fail(str(exc))
     from rich.table import Table
 
     columns = ("strategy", "exchanges", "seed", "cost_usd", "agreement", "kl", "exact_match")
+    if "retention" in result:
+        columns += ("task_accuracy", "task_share")
     table = Table(title=f"retention curve ({command.metric})")
     for column in columns:
         table.add_column(column, justify="right")
@@ -92,6 +96,8 @@ def curve_command(command: CurveCommand) -> None:
     console.print(table)
     if len(result["seeds"]) > 1:
         console.print(_summary_table(result["summary"]))
+    if result["compare"]:
+        console.print(_compare_table(result["compare"]))
     typer.echo(str(Path(command.out) / "curve.json"))
 
 
@@ -108,6 +114,22 @@ def _summary_table(rows: list[dict[str, Any]]) -> Any:
             sd = f" ± {stats['sd']:.4f}" if stats["sd"] is not None else ""
             cells.append(f"{stats['mean']:.4f}{sd} ({stats['min']:.4f}–{stats['max']:.4f})")
         table.add_row(row["strategy"], str(row["exchanges"]), str(row["runs"]), *cells)
+    return table
+
+
+def _compare_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="arm A − arm B over seeds (exact permutation p, two-sided)")
+    for column in ("exchanges", "A", "B", "runs", "agreement", "kl", "task_share"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        cells = [
+            f"{row[k]['difference']:+.4f} (p={row[k]['p_value']:.3f})" if k in row else "–"
+            for k in ("agreement", "kl", "task_share")
+        ]
+        runs = "/".join(str(r) for r in row["runs"])
+        table.add_row(str(row["exchanges"]), *row["arms"], runs, *cells)
     return table
 
 

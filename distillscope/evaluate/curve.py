@@ -22,6 +22,13 @@ trained once per method, labelled ``label:method``. An ``on-policy`` point at bu
 N spends the same dollars as the N exchanges cost (``max_cost``): it uses their
 prompts, never their answers, and puts all the money into scoring its own samples
 (``alpha`` 1), so the points of all arms sit at (about) equal cost on the dollar axis.
+``compare`` then tests every pair of arms at each budget over the seeds: the difference
+of means and an exact two-sided permutation p-value (every split of the runs enumerated).
+
+Retention (``tasks``): each point's task accuracy on reasoning-gym items, and its share
+of the teacher's accuracy on the same items (measured once per curve). Scores of a
+point are cached next to its student (``curve_eval.json``, keyed by what was measured),
+so a resumed or extended curve scores each student once.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from distillscope.train import TrainSettings
 
 ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their selection
 METRICS = {"agreement": "top-1 agreement with the teacher", "kl": "KL(teacher || student), nats/token"}
+COMPARED = ("agreement", "kl", "task_share")
+EVAL_FILE = "curve_eval.json"
 
 
 def dataset_label(spec: str) -> tuple[str, Path]:
@@ -75,6 +84,9 @@ def run_curve(
     include_untrained: bool = True,
     seeds: Sequence[int] = (0,),
     methods: Sequence[str] | None = None,
+    tasks: Sequence[str] = (),
+    task_size: int = 16,
+    task_max_new_tokens: int = 48,
 ) -> dict[str, Any]:
     """Train and score every (dataset, method, budget, seed); write curve.json and curve.png under ``out``."""
     from distillscope.evaluate.run import _messages_key, load_prompts, training_prompt_keys
@@ -107,12 +119,15 @@ def run_curve(
         reference_cache=out / "teacher_reference.json",
         prompts=[c for c in asked if _messages_key(c) not in seen],
     )  # fmt: skip
+    retention = Retention(list(tasks), task_size, task_max_new_tokens, teacher_obj, out) if tasks else None
     points: list[dict[str, Any]] = []
     if include_untrained:
         calibration = _calibration(labelled[0][1]) if labelled else None
         model, tokenizer, _ = make_student(replace(base, lora=False), calibration)
-        untrained = evaluate_student((model, tokenizer), common)
-        points.append(_point("untrained", 0, untrained) | {"seed": None})
+        untrained = _point("untrained", 0, evaluate_student((model, tokenizer), common))
+        if retention is not None:
+            untrained |= retention.of(model, tokenizer)
+        points.append(untrained | {"seed": None})
         del model
     for label, path in labelled:
         data = load_dataset(path)
@@ -134,8 +149,8 @@ def run_curve(
                         draw = "first" if source == path else "random"
                         console.print(f"[bold]{arm}[/]: training on {draw} {budget} exchanges (seed {seed})")
                         train_student(run)
-                    scores = evaluate_student(target, common)
-                    points.append(_point(arm, budget, scores) | {"seed": seed, "method": method})
+                    point = _scored(target, common, retention) | {"strategy": arm, "exchanges": budget}
+                    points.append(point | {"seed": seed, "method": method})
         skipped = [b for b in budgets if b > size]
         if skipped:
             console.print(f"[yellow]{label}: only {size} exchanges, budgets {skipped} skipped[/]")
@@ -144,13 +159,117 @@ def run_curve(
         "seeds": seeds,
         "points": points,
         "summary": summarize(points),
+        "compare": compare_arms(points),
         "settings": base.hyperparameters(),
         "teacher": teacher,
     }
+    if retention is not None:
+        result["retention"] = {"tasks": list(tasks), "items_per_task": task_size} | retention.teacher
     out.mkdir(parents=True, exist_ok=True)
     (out / "curve.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     plot_curve(result, out / "curve.png")
     return result
+
+
+class Retention:
+    """Task accuracy of students on reasoning-gym items, as a share of the teacher's (measured once)."""
+
+    def __init__(self, tasks: list[str], size: int, max_new_tokens: int, teacher: Any, out: Path) -> None:
+        from distillscope.evaluate.tasks import task_accuracy, task_items
+
+        self.items, self.max_new_tokens = task_items(tasks, size, 2024), max_new_tokens
+        self.key = json.dumps([tasks, size, max_new_tokens])
+        cache = out / "teacher_tasks.json"
+        stored = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
+        if stored.get("key") != self.key:
+            with console.status(f"teacher answers {len(self.items)} task items"):
+                scored = task_accuracy(
+                    lambda c: [x.text for x in teacher.complete(c, max_new_tokens)], self.items
+                )
+            stored = {
+                "key": self.key,
+                "teacher_accuracy": scored["accuracy"],
+                "teacher_per_task": scored["per_task"],
+            }
+            out.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(stored, indent=2), encoding="utf-8")
+        self.teacher = {k: stored[k] for k in ("teacher_accuracy", "teacher_per_task")}
+
+    def of(self, model: Any, tokenizer: Any) -> dict[str, Any]:
+        from distillscope.evaluate.fidelity import student_greedy
+        from distillscope.evaluate.tasks import task_accuracy
+
+        with console.status(f"student answers {len(self.items)} task items"):
+            scored = task_accuracy(
+                lambda c: student_greedy(model, tokenizer, c, self.max_new_tokens), self.items
+            )
+        teacher = self.teacher["teacher_accuracy"]
+        return {
+            "task_accuracy": scored["accuracy"],
+            "task_items": scored["items"],
+            "task_share": scored["accuracy"] / teacher if teacher else None,
+        }
+
+
+def _scored(target: Path, common: EvalSettings, retention: Retention | None) -> dict[str, Any]:
+    """One student's scores, from ``curve_eval.json`` when it measured the same thing before."""
+    from distillscope.evaluate.run import _messages_key
+
+    key = json.dumps(
+        [getattr(common.teacher, "name", str(common.teacher)), common.max_new_tokens,
+         sorted(_messages_key(c) for c in common.prompts), retention.key if retention else None,
+         (target / "training.json").stat().st_mtime],
+    )  # fmt: skip
+    cache = target / EVAL_FILE
+    if cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return stored["point"]
+    point = _point("", 0, evaluate_student(target, common))
+    if retention is not None:
+        from distillscope.models import load_model
+
+        point |= retention.of(*load_model(target))
+    cache.write_text(json.dumps({"key": key, "point": point}, indent=2), encoding="utf-8")
+    return point
+
+
+def compare_arms(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pair of arms at each budget with >= 2 runs each: difference of means and exact p-values."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for point in points:
+        if point["strategy"] != "untrained":
+            groups.setdefault((point["exchanges"], point["strategy"]), []).append(point)
+    rows = []
+    budgets = sorted({budget for budget, _ in groups})
+    for budget in budgets:
+        arms = sorted(arm for b, arm in groups if b == budget and len(groups[(b, arm)]) >= 2)
+        for i, first in enumerate(arms):
+            for second in arms[i + 1 :]:
+                a, b = groups[(budget, first)], groups[(budget, second)]
+                row: dict[str, Any] = {"exchanges": budget, "arms": [first, second], "runs": [len(a), len(b)]}
+                for key in COMPARED:
+                    xs, ys = [p.get(key) for p in a], [p.get(key) for p in b]
+                    if any(v is None for v in xs + ys):
+                        continue
+                    row[key] = {
+                        "difference": statistics.fmean(xs) - statistics.fmean(ys),
+                        "p_value": exact_permutation_p(xs, ys),
+                    }
+                rows.append(row)
+    return rows
+
+
+def exact_permutation_p(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Two-sided p-value of the difference of means, over every split of the pooled runs (exact)."""
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    test = permutation_test(
+        (list(xs), list(ys)), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+        permutation_type="independent", n_resamples=np.inf, alternative="two-sided", vectorized=True,
+    )  # fmt: skip
+    return float(test.pvalue)
 
 
 def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> TrainSettings:
@@ -208,8 +327,10 @@ def summarize(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (strategy, budget), group in groups.items():
         row: dict[str, Any] = {"strategy": strategy, "exchanges": budget, "runs": len(group)}
-        for key in ("agreement", "kl", "cost_usd"):
-            values = [p[key] for p in group]
+        for key in ("agreement", "kl", "cost_usd", "task_share"):
+            values = [p.get(key) for p in group]
+            if any(v is None for v in values):
+                continue
             row[key] = {
                 "mean": statistics.fmean(values),
                 "sd": statistics.stdev(values) if len(values) > 1 else None,
@@ -236,7 +357,8 @@ def _point(label: str, budget: int, scores: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot_curve(result: dict[str, Any], path: Path) -> None:
-    """Score against queries (left) and dollars (right), one line per strategy."""
+    """Score against queries (left) and dollars (middle), one line per strategy; with retention,
+    the task-accuracy share of the teacher's against dollars (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -246,26 +368,30 @@ def plot_curve(result: dict[str, Any], path: Path) -> None:
     rows = result.get("summary") or summarize(result["points"])
     base = [r for r in rows if r["strategy"] == "untrained"]
     strategies = sorted({r["strategy"] for r in rows} - {"untrained"})
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = [("exchanges", metric), ("cost_usd", metric)]
+    if "retention" in result:
+        panels.append(("cost_usd", "task_share"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for label in strategies:
         rows_of = base + sorted((r for r in rows if r["strategy"] == label), key=lambda r: r["exchanges"])
         runs = [p for p in result["points"] if p["strategy"] == label]
-        for ax, x_of in zip(axes, ("exchanges", "cost_usd"), strict=True):
-            xs = [r[x_of] if x_of == "exchanges" else r[x_of]["mean"] for r in rows_of]
-            means = [r[metric]["mean"] for r in rows_of]
-            spread = [r[metric]["sd"] or 0.0 for r in rows_of]
+        for ax, (x_of, y_of) in zip(axes, panels, strict=True):
+            shown = [r for r in rows_of if y_of in r]
+            xs = [r[x_of] if x_of == "exchanges" else r[x_of]["mean"] for r in shown]
+            means = [r[y_of]["mean"] for r in shown]
+            spread = [r[y_of]["sd"] or 0.0 for r in shown]
             line = ax.errorbar(xs, means, yerr=spread, marker="o", capsize=3, label=label)
-            if len(runs) > len(rows_of) - len(base):  # several seeds: each run a faint dot
+            dots = [p for p in runs if p.get(y_of) is not None]
+            if len(dots) > len(shown) - len(base):  # several seeds: each run a faint dot
                 color = line.lines[0].get_color()
-                ax.scatter([p[x_of] for p in runs], [p[metric] for p in runs], s=10, alpha=0.35, color=color)
-    axes[0].set_xlabel("teacher queries (exchanges)")
-    axes[1].set_xlabel("cost of the queries (USD)")
-    for ax in axes:
-        ax.set_ylabel(METRICS[metric])
+                ax.scatter([p[x_of] for p in dots], [p[y_of] for p in dots], s=10, alpha=0.35, color=color)
+    for ax, (x_of, y_of) in zip(axes, panels, strict=True):
+        ax.set_xlabel("teacher queries (exchanges)" if x_of == "exchanges" else "teacher spend (USD)")
+        ax.set_ylabel(METRICS.get(y_of, "task accuracy / teacher's"))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     held = result["points"][0]["held_out_prompts"] if result["points"] else 0
-    fig.suptitle(f"What the student kept ({held} held-out prompts)")
+    fig.suptitle(f"What the student kept ({held} held-out prompts; mean ± sd over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -96,7 +96,8 @@ class EvaluateCommand:
 #: The training settings a curve's command line can set (the rest keep their defaults).
 CURVE_TRAIN_OPTIONS = (
     "method", "teacher", "student", "student_layers", "max_steps", "epochs", "learning_rate",
-    "price_model", "teacher_url", "sample_tokens",
+    "price_model", "teacher_url", "sample_tokens", "sample_temperature", "divergence", "score_top_k",
+    "batch_size", "max_seq_len", "threads",
 )  # fmt: skip
 
 
@@ -123,6 +124,15 @@ class CurveCommand:
         },
     )
     metric: str = field(default="agreement", metadata={"help": "Plotted score: agreement or kl."})
+    tasks: str = field(
+        default="",
+        metadata={
+            "help": "Retention: reasoning-gym task specs (comma-separated; name:key=value for settings) "
+            "scored for every student, as a share of the teacher's accuracy on the same items."
+        },
+    )
+    task_size: int = field(default=16, metadata={"help": "Retention: items per task (seed 2024)."})
+    task_max_new_tokens: int = field(default=48, metadata={"help": "Retention: answer length."})
     prompts: str | None = field(default=None, metadata={"help": "Held-out prompts (as for evaluate)."})
     n: int = field(default=32, metadata={"help": "Number of held-out prompts."})
     max_new_tokens: int = field(default=48, metadata={"help": "Greedy answer length for fidelity."})

@@ -9,7 +9,9 @@ after a finished run unless ``keep_checkpoints``.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import torch
 
 from distillscope.exchanges import Dataset, calibration_texts, load_dataset
 from distillscope.records import Exchange
-from distillscope.train.card import provenance, write_card
+from distillscope.train.card import TRAINING_FILE, provenance, read_training_info, write_card
 from distillscope.train.data import build_examples
 from distillscope.train.loop import FitReport, fit
 from distillscope.train.settings import TrainSettings
@@ -33,9 +35,35 @@ def set_threads(threads: int | None) -> None:
 
 
 def train_student(settings: TrainSettings) -> Path:
-    """Train a student as ``settings`` say and return its output directory."""
+    """Train a student as ``settings`` say and return its output directory.
+
+    ``training.json`` gets the run's ``compute``: wall seconds, the process's CPU seconds
+    and the CPU seconds of this (the training) thread. A local on-policy teacher is served
+    from other threads of the same process, so with one torch thread the thread's CPU is the
+    student's alone (sampling and training) and the process's includes the teacher's scoring.
+    """
     if settings.dataset is None or settings.out is None:
         raise ValueError("TrainSettings.dataset and TrainSettings.out are required")
+    started = _clocks()
+    out = _train(settings)
+    info = read_training_info(out)
+    if info is not None:
+        wall, process, thread = (now - then for now, then in zip(_clocks(), started, strict=True))
+        info["compute"] = {
+            "wall_seconds": round(wall, 2),
+            "process_cpu_seconds": round(process, 2),
+            "thread_cpu_seconds": round(thread, 2),
+            "torch_threads": torch.get_num_threads(),
+        }
+        (out / TRAINING_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    return out
+
+
+def _clocks() -> tuple[float, float, float]:
+    return time.perf_counter(), time.process_time(), time.thread_time()
+
+
+def _train(settings: TrainSettings) -> Path:
     if settings.on_policy:
         from distillscope.train.onpolicy import train_on_policy
 

@@ -126,6 +126,40 @@ def test_curve_trains_each_budget_and_plots(tiny_model_dir: Path, tiny_dataset: 
         [f"rand={tiny_dataset}"], [4], tmp_path / "curve", settings=settings, include_untrained=False, **again
     )
     assert (tmp_path / "curve" / "rand" / "n4" / "training.json").stat().st_mtime == stamp
+    # ... and its scores: curve_eval.json is read, not rewritten, when the same thing is measured.
+    scored = tmp_path / "curve" / "rand" / "n4" / "curve_eval.json"
+    assert json.loads(scored.read_text())["point"]["agreement"] == points[1]["agreement"]
+    stamp = scored.stat().st_mtime_ns
+    run_curve(
+        [f"rand={tiny_dataset}"], [4], tmp_path / "curve", settings=settings, include_untrained=False, **again
+    )
+    assert scored.stat().st_mtime_ns == stamp
+    info = json.loads((tmp_path / "curve" / "rand" / "n4" / "training.json").read_text())
+    compute = info["compute"]
+    assert compute["wall_seconds"] > 0 and compute["process_cpu_seconds"] > 0
+    assert 0 < compute["thread_cpu_seconds"] <= compute["process_cpu_seconds"] + 0.01
+
+
+def test_compare_arms_gives_exact_permutation_p_values() -> None:
+    from distillscope.evaluate.curve import compare_arms, exact_permutation_p
+
+    # 4 vs 4 runs fully separated: 2 of the 70 splits are as extreme (two-sided), p = 2/70.
+    assert exact_permutation_p([0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(2 / 70)
+    assert exact_permutation_p([0.1, 0.4, 0.5, 0.8], [0.2, 0.3, 0.6, 0.7]) == pytest.approx(1.0)
+    points = [
+        {"strategy": arm, "exchanges": 8, "agreement": a, "kl": k, "task_share": t}
+        for arm, a, k, t in [
+            ("d:sft", 0.2, 3.0, 0.1), ("d:sft", 0.3, 2.9, None), ("d:sft", 0.25, 3.1, 0.2),
+            ("d:on-policy", 0.4, 2.0, 0.3), ("d:on-policy", 0.5, 2.1, 0.4), ("d:on-policy", 0.45, 1.9, 0.5),
+            ("d:topk-kd", 0.1, 4.0, 0.0),  # one run: not compared
+        ]
+    ] + [{"strategy": "untrained", "exchanges": 0, "agreement": 0.0, "kl": 9.0}] * 2  # fmt: skip
+    rows = compare_arms(points)
+    assert len(rows) == 1 and rows[0]["arms"] == ["d:on-policy", "d:sft"] and rows[0]["runs"] == [3, 3]
+    assert rows[0]["agreement"]["difference"] == pytest.approx(0.2)
+    assert rows[0]["agreement"]["p_value"] == pytest.approx(2 / 20)  # 3 vs 3: 20 splits
+    assert rows[0]["kl"]["difference"] == pytest.approx(-1.0)
+    assert "task_share" not in rows[0]  # a run without it: no test on half the data
 
 
 def _prompt_file(tmp_path: Path) -> Path:
@@ -194,7 +228,8 @@ def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
             "--methods", "sft,on-policy", "--teacher", str(tiny_model_dir),
             "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
             "--max-new-tokens", "4", "--max-steps", "2", "--student", str(tiny_model_dir),
-            "--sample-tokens", "4"]  # fmt: skip
+            "--sample-tokens", "4", "--tasks", "chain_sum:min_terms=2:max_terms=2:max_digits=1",
+            "--task-size", "2", "--task-max-new-tokens", "4"]  # fmt: skip
     # A local teacher is free in the price table: equal dollars need a price for scoring calls.
     refused = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert refused.exit_code == 2 and "--price-model" in refused.output
@@ -210,3 +245,14 @@ def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
     info = json.loads((out / "rand" / "on-policy" / "n4" / "training.json").read_text())
     assert info["hyperparameters"]["max_cost"] == pytest.approx(0.004) and info["exchanges"] == 0
     assert info["scoring"]["calls"] == 2 * 8 and info["steps"] == 2
+    # Retention: the teacher's accuracy is measured once; every point carries its share of it.
+    retention = data["retention"]
+    assert retention["tasks"] == ["chain_sum:min_terms=2:max_terms=2:max_digits=1"]
+    assert 0.0 <= retention["teacher_accuracy"] <= 1.0
+    for point in points.values():
+        assert point["task_items"] == 2 and 0.0 <= point["task_accuracy"] <= 1.0
+        expected = (
+            point["task_accuracy"] / retention["teacher_accuracy"] if retention["teacher_accuracy"] else None
+        )
+        assert point["task_share"] == expected
+    assert "task_share" in result.output
