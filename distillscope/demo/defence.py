@@ -306,7 +306,7 @@ def identity(settings: Any, students: dict[str, Path]) -> dict[str, Any]:
     """Ask the students and the teacher who trained them (``--full``)."""
     from distillscope.probe.endpoint import Endpoint
     from distillscope.probe.identity import DEFAULT_WATCH_NAMES, probe_identity
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     targets = [(f"student ({m})", p) for m, p in students.items()]
     if not settings.teacher_url:
@@ -314,7 +314,7 @@ def identity(settings: Any, students: dict[str, Path]) -> dict[str, Any]:
     probes = []
     questions = ["Who are you?", "Which company trained you?", "What model are you, exactly?"]
     for label, path in targets:
-        with serve_local(path) as url:
+        with serve(ServeSettings(model=str(path) if path is not None else None, port=0)) as url:
             result = probe_identity(
                 Endpoint(url, timeout=600), questions=questions, label=label, max_tokens=40
             )

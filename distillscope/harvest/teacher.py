@@ -1,7 +1,7 @@
 """Where the requests go: an OpenAI-compatible URL, or the local model served in-process.
 
 Both kinds are reached the same way, over HTTP: the local teacher is the real
-``distillscope serve`` app (:func:`distillscope.server.runner.serve_local`) on a
+``distillscope serve`` app (:func:`distillscope.serving.serve`) on a
 free loopback port for the duration of the run, so there is one code path.
 
 A teacher has a stable identity for the cache, independent of the port it
@@ -73,12 +73,13 @@ def open_teacher(settings: HarvestSettings) -> Iterator[Teacher]:
         teacher.api_key = _api_key(settings, teacher.base_url)
         yield teacher
         return
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     model = None if teacher.teacher_id == f"local:{EMBEDDED_TEACHER}" else settings.model
-    with serve_local(
-        model, served_model_name=teacher.model, max_batch_size=settings.local_max_batch_size
-    ) as base_url:
+    local = ServeSettings(
+        model=model, served_model_name=teacher.model, max_batch_size=settings.local_max_batch_size, port=0
+    )
+    with serve(local) as base_url:
         teacher.base_url = base_url
         teacher.api_key = "local"
         yield teacher

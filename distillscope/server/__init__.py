@@ -8,8 +8,9 @@ assembles them around it, and ``distillscope serve`` lives there.
   :mod:`distillscope.server.backends.upstream` — a relay to any OpenAI-compatible URL.
 - :mod:`distillscope.server.gateway` — the seam the guard plugs into (``Admission``, ``Gateway``,
   ``OpenGateway``); :mod:`distillscope.server.errors` — OpenAI-shaped ``APIError``.
-- :mod:`distillscope.server.runner` — ``serve_in_thread``, ``serve_local`` (a local server in three
-  lines) and the foreground runner with graceful shutdown.
+- :mod:`distillscope.server.runner` — ``serve_in_thread`` (any app on a loopback port, in a
+  thread) and the foreground runner with graceful shutdown. A whole server (local model or
+  upstream, open or guarded) is stood up by ``distillscope.serving.serve(ServeSettings(...))``.
 
 Nothing is imported here, so that importing a submodule stays cheap.
 """

@@ -1,31 +1,25 @@
 """Run the server: in a background thread on a free loopback port, or in the foreground.
 
 - :func:`serve_in_thread` runs any ASGI app with uvicorn in a daemon thread and
-  yields its base URL (``http://127.0.0.1:PORT/v1``); tests, benchmarks, harvest's
-  local teacher and the demo use it.
-- :func:`local_app` / :func:`serve_local` build the whole local server (a model
-  directory or the embedded teacher behind the batching backend) in one call.
+  yields its base URL (``http://127.0.0.1:PORT/v1``); :func:`distillscope.serving.serve`
+  (the one way to stand up a whole server, local model or upstream, open or guarded)
+  runs its app with it.
 - :func:`run_forever` runs an app in the foreground with uvicorn's graceful
   shutdown: Ctrl-C or SIGTERM stops accepting, lets in-flight requests finish,
   then the app's lifespan drains the backend and calls ``gateway.shutdown()``.
 
-This module must not contain request handling or model code.
+This module must not contain request handling or model code, and must not assemble
+an app (that is :mod:`distillscope.serving`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from distillscope.server.gateway import Gateway
+from typing import Any
 
 #: Seconds uvicorn waits for in-flight requests on shutdown before closing them.
 GRACEFUL_SHUTDOWN_S = 60
@@ -174,52 +168,3 @@ def _quiet_exit_server_class() -> type:
 
 def _QuietExitServer(config: Any) -> Any:  # noqa: N802 - reads like the class it builds
     return _quiet_exit_server_class()(config)
-
-
-def local_app(
-    model: str | os.PathLike[str] | None = None,
-    *,
-    served_model_name: str | None = None,
-    max_batch_size: int = 32,
-    gateway: Gateway | None = None,
-    logits_processors_for: Callable[[str], list[Any]] | None = None,
-    threads: int | None = None,
-) -> FastAPI:
-    """The full server app on a local model (a HF directory, or the embedded teacher when None)."""
-    from distillscope.server.app import create_app
-    from distillscope.server.backends.local import LocalBackend, default_model_name
-
-    backend = LocalBackend.from_model_path(model, max_batch_size=max_batch_size, threads=threads)
-    return create_app(
-        backend,
-        model_name=served_model_name or default_model_name(model),
-        gateway=gateway,
-        logits_processors_for=logits_processors_for,
-    )
-
-
-@contextlib.contextmanager
-def serve_local(
-    model: str | os.PathLike[str] | None = None,
-    *,
-    served_model_name: str | None = None,
-    max_batch_size: int = 32,
-    gateway: Gateway | None = None,
-    logits_processors_for: Callable[[str], list[Any]] | None = None,
-    threads: int | None = None,
-) -> Iterator[str]:
-    """Serve a local model on a free loopback port; yield the base URL. Three lines for anyone::
-
-    with serve_local(model_dir) as base_url:
-        client = openai.OpenAI(base_url=base_url, api_key="local")
-    """
-    app = local_app(
-        model,
-        served_model_name=served_model_name,
-        max_batch_size=max_batch_size,
-        gateway=gateway,
-        logits_processors_for=logits_processors_for,
-        threads=threads,
-    )
-    with serve_in_thread(app) as base_url:
-        yield base_url

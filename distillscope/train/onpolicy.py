@@ -95,10 +95,13 @@ def open_scorer(settings: TrainSettings, out: Path) -> Iterator[TeacherScorer]:
             yield scorer
         return
     from distillscope.models import EMBEDDED_ALIASES
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     local = None if settings.teacher.lower() in EMBEDDED_ALIASES else settings.teacher
-    with serve_local(local, served_model_name=model_name, max_batch_size=max(8, settings.batch_size)) as url:
+    teacher = ServeSettings(
+        model=local, served_model_name=model_name, max_batch_size=max(8, settings.batch_size), port=0
+    )
+    with serve(teacher) as url:
         config = ScorerSettings(
             base_url=url, teacher_id=f"local:{settings.teacher}", probe_rate_limits=False, **common
         )

@@ -68,9 +68,9 @@ def test_training_prompts_are_held_out(tiny_model_dir: Path, tiny_dataset: Path)
 
 
 def test_url_teacher_gives_text_only_metrics(tiny_model_dir: Path) -> None:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
-    with serve_local(tiny_model_dir, served_model_name="tiny") as base_url:
+    with serve(ServeSettings(model=str(tiny_model_dir), served_model_name="tiny", port=0)) as base_url:
         result = evaluate_student(
             tiny_model_dir, teacher=base_url, teacher_model="tiny", prompts=PROMPTS, max_new_tokens=6,
             tasks=(), identity=True,

@@ -10,9 +10,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_url(tiny_model_dir: Path) -> Iterator[str]:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
-    with serve_local(tiny_model_dir) as url:
+    with serve(ServeSettings(model=str(tiny_model_dir), port=0)) as url:
         yield url
 
 
@@ -41,12 +41,12 @@ def _sharp_model(out: Path, teacher_dir: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="session")
 def sharp_urls(teacher_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
     a = _sharp_model(tmp_path_factory.mktemp("sharp-a"), teacher_dir, 0)
     b = _sharp_model(tmp_path_factory.mktemp("sharp-b"), teacher_dir, 1)
     with (
-        serve_local(a, served_model_name="sharp-a") as url_a,
-        serve_local(b, served_model_name="sharp-b") as url_b,
+        serve(ServeSettings(model=str(a), served_model_name="sharp-a", port=0)) as url_a,
+        serve(ServeSettings(model=str(b), served_model_name="sharp-b", port=0)) as url_b,
     ):
         yield url_a, url_b

@@ -45,9 +45,9 @@ def test_identity_probe_through_a_real_server(tiny_url: str) -> None:
 
 @pytest.mark.slow
 def test_identity_probe_catches_smollm2(teacher_dir: Path) -> None:
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
-    with serve_local(teacher_dir) as url:
+    with serve(ServeSettings(model=str(teacher_dir), port=0)) as url:
         result = probe_identity(Endpoint(url, timeout=600), max_tokens=48)
     # Greedy SmolLM2 names itself in answer to at least one phrasing ("What model are you, exactly?").
     assert result.leaked, [a.answer for a in result.answers]

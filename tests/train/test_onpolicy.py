@@ -35,9 +35,12 @@ def _settings(dataset: Path, out: Path, student: Path, **over) -> TrainSettings:
 
 @pytest.fixture(scope="module")
 def teacher_url(tiny_model_dir: Path):
-    from distillscope.server.runner import serve_local
+    from distillscope.serving import ServeSettings, serve
 
-    with serve_local(str(tiny_model_dir), served_model_name="tiny-teacher", max_batch_size=8) as url:
+    local = ServeSettings(
+        model=str(tiny_model_dir), served_model_name="tiny-teacher", max_batch_size=8, port=0
+    )
+    with serve(local) as url:
         yield url
 
 

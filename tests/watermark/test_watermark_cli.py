@@ -186,15 +186,26 @@ def test_radioactivity_reading_mode_prints_keys_and_controls(tmp_path, config_fi
 def test_radioactivity_black_box_mode_through_a_real_server(
     tmp_path, config_file, tiny_model_dir, monkeypatch
 ):
-    """The suspect is an API whose answers carry alice's watermark: the command names alice, not bob."""
-    from distillscope.server.runner import serve_local
+    """The suspect is an API whose answers carry alice's watermark: the command names alice, not bob.
+
+    The suspect is the guarded, watermarked server itself, queried with alice's key, so every
+    answer is marked with alice's per-account key, exactly as the server marks her harvest.
+    """
+    from distillscope.guard.keys import KeyStore
+    from distillscope.guard.secret import load_server_secret
+    from distillscope.serving import ServeSettings, serve
 
     config = WatermarkSettings.from_file(config_file)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(f"Tell me about topic number {i}." for i in range(6)) + "\n")
-    monkeypatch.setenv("SUSPECT_KEY", "sk-anything")
-    hook = lambda account: processors_for_account(config, "alice")  # noqa: E731
-    with serve_local(tiny_model_dir, served_model_name="tiny", logits_processors_for=hook) as base_url:
+    monkeypatch.setenv("DISTILLSCOPE_SERVER_SECRET", "a-test-server-secret-of-32-bytes")
+    db = str(tmp_path / "guard.db")
+    alice_key, _ = KeyStore(db, load_server_secret()).create_key("alice")
+    monkeypatch.setenv("SUSPECT_KEY", alice_key)
+    suspect = ServeSettings(
+        model=str(tiny_model_dir), served_model_name="tiny", port=0, db=db, watermark=config
+    )
+    with serve(suspect) as base_url:
         args = ["watermark", "radioactivity", "-c", str(config_file), "--suspect-url", base_url]
         args += ["--suspect-model", "tiny", "--api-key-env", "SUSPECT_KEY", "--prompts", str(prompts)]
         args += ["--teacher", str(tiny_model_dir), "--accounts", "alice,bob", "--max-new-tokens", "32"]
