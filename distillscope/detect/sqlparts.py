@@ -2,13 +2,19 @@
 
 Both engines (DuckDB and Spark SQL) stage the log into one table ``ex`` with the
 same columns, then run the aggregate queries below, so that the same log gives
-the same feature table on either engine. Only dialect details (lambdas,
-``regexp_replace`` flags, JSON access) differ and live in the engine modules.
-This module holds strings and small helpers only; it must not import an engine.
+the same feature table on either engine. The staging rules are here too, built
+per dialect: the log's fields and their column types (:data:`LOG_FIELDS`, the
+type a JSON line is parsed into), the casts of typed (Parquet) columns, and why a
+row is refused (:func:`row_validity_sql`, in the words of ``records.ExchangeReader``).
+Only how each engine reads its input (line numbering, JSON parse checks, lambdas)
+lives in the engine modules. This module holds strings and small helpers only; it
+must not import an engine.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from distillscope import textsig
@@ -57,21 +63,185 @@ def _size(expr: str, dialect: Dialect) -> str:
     return f"len({expr})" if dialect == "duckdb" else f"size({expr})"
 
 
+#: The exchange fields the engines read, each with its kind (a column type per dialect).
+LOG_FIELDS: dict[str, str] = {
+    "id": "text",
+    "ts": "float",
+    "account": "text",
+    "ip": "text",
+    "user_agent": "text",
+    "payment_id": "text",
+    "org": "text",
+    "model": "text",
+    "prompt": "text",
+    "messages": "messages",
+    "params": "json",
+    "status": "int",
+    "completion_tokens": "int",
+    "finish_reason": "text",
+    "response_text": "text",
+}
+REQUIRED_FIELDS = ("id", "ts", "account")
+#: Optional fields staged as they are: cast to their kind, NULL where the log lacks them.
+OPTIONAL_FIELDS = (
+    "ip",
+    "user_agent",
+    "payment_id",
+    "org",
+    "model",
+    "prompt",
+    "status",
+    "completion_tokens",
+    "finish_reason",
+)
+_TYPES: dict[str, dict[str, str]] = {
+    "duckdb": {
+        "text": "VARCHAR",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "json": "JSON",
+        "messages": "STRUCT(role VARCHAR, content VARCHAR)[]",
+    },
+    "spark": {
+        "text": "STRING",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "json": "STRING",
+        "messages": "ARRAY<STRUCT<role: STRING, content: STRING>>",
+    },
+}
+#: DuckDB's ``json_transform`` structure of ``messages``.
+_DUCK_MESSAGES_JSON = '[{"role":"VARCHAR","content":"VARCHAR"}]'
+
+
+def sql_type(kind: str, dialect: Dialect) -> str:
+    """The column type of a field kind (``text``, ``int``, ``float``, ``json``, ``messages``)."""
+    return _TYPES[dialect][kind]
+
+
+def json_row_type(dialect: Dialect) -> str:
+    """What a JSON line is parsed into: DuckDB's ``json_transform`` structure, or Spark's DDL schema."""
+    if dialect == "duckdb":
+        shape = {
+            name: json.loads(_DUCK_MESSAGES_JSON) if kind == "messages" else sql_type(kind, dialect)
+            for name, kind in LOG_FIELDS.items()
+        }
+        return json.dumps(shape, separators=(",", ":"))
+    return ", ".join(f"{name} {sql_type(kind, dialect)}" for name, kind in LOG_FIELDS.items())
+
+
+def messages_from_json_sql(json_expr: str, dialect: Dialect) -> str:
+    """SQL parsing a JSON text into the ``messages`` list of ``{role, content}``."""
+    if dialect == "duckdb":
+        return f"json_transform({json_expr}, {sql_string(_DUCK_MESSAGES_JSON, dialect)})"
+    return f"from_json({json_expr}, {sql_string(sql_type('messages', dialect), dialect)})"
+
+
+def _lenient_cast(expr: str, kind: str, dialect: Dialect) -> str:
+    # NULL where a value does not convert (Spark: the engine's sessions run with ANSI casts off)
+    cast = "TRY_CAST" if dialect == "duckdb" else "CAST"
+    return f"{cast}({expr} AS {sql_type(kind, dialect)})"
+
+
+def typed_columns_sql(types: Mapping[str, str], dialect: Dialect) -> str:
+    """The staged columns of a log with typed columns (Parquet), given the file's column types.
+
+    ``types`` maps each column the file has to its type name as the engine reports it
+    (``VARCHAR`` / ``string`` for text). Absent columns become NULL; ``messages`` and
+    ``params`` stored as JSON text or as nested columns both work.
+    """
+    text = sql_type("text", dialect)
+
+    def is_text(name: str) -> bool:
+        return types[name].lower() in ("varchar", "string")
+
+    need = {k: (k if k in types else "NULL") for k in REQUIRED_FIELDS}
+    cols = [
+        f"CAST({need['id']} AS {text}) AS id",
+        f"{_lenient_cast(need['ts'], 'float', dialect)} AS ts",
+        f"CAST({need['account']} AS {text}) AS account",
+    ]
+    for name in OPTIONAL_FIELDS:
+        cast = _lenient_cast(name, LOG_FIELDS[name], dialect)
+        cols.append(f"{cast} AS {name}" if name in types else f"NULL AS {name}")
+    if "messages" not in types:
+        cols.append(f"CAST(NULL AS {sql_type('messages', dialect)}) AS messages")
+    else:
+        source = "messages" if is_text("messages") else "to_json(messages)"
+        cols.append(f"{messages_from_json_sql(source, dialect)} AS messages")
+    if "params" not in types:
+        cols.append(f"CAST(NULL AS {text}) AS params")
+    else:
+        cols.append("params" if is_text("params") else f"CAST(to_json(params) AS {text}) AS params")
+    cols.append("length(response_text) AS resp_len" if "response_text" in types else "NULL AS resp_len")
+    return ", ".join(cols)
+
+
+def _is_null(name: str) -> str:
+    return f"{name} IS NULL"
+
+
+def row_validity_sql(
+    dialect: Dialect,
+    *,
+    row: str = "",
+    absent: Callable[[str], str] = _is_null,
+    parse_checks: Sequence[tuple[str, str]] = (),
+    wrong_type: Mapping[str, str] | None = None,
+) -> str:
+    """The ``bad`` column: why a staged row is refused (the words of ``records.ExchangeReader``), or NULL.
+
+    The rules, in order: the engine's ``parse_checks`` (condition SQL, message SQL) on a
+    raw line; a required field absent; ``id``, ``ts`` or ``account`` of the wrong type or
+    empty; neither ``messages`` nor ``prompt``; ``messages`` not a non-empty list;
+    ``prompt`` not a string. ``row`` prefixes the parsed values (``"r."``); ``absent(f)``
+    says field ``f`` is missing (default: its column is NULL); ``wrong_type[f]``, where
+    given, says ``f`` is there with the wrong JSON type.
+    """
+    wrong = wrong_type or {}
+
+    def bad_type(name: str) -> str:
+        return f"{wrong[name]} OR " if name in wrong else ""
+
+    missing = ", ".join(f"CASE WHEN {absent(f)} THEN '{f}' END" for f in REQUIRED_FIELDS)
+    rules = [
+        *parse_checks,
+        (
+            " OR ".join(absent(f) for f in REQUIRED_FIELDS),
+            f"'missing required field(s): ' || concat_ws(', ', {missing})",
+        ),
+        (f"{bad_type('id')}{row}id = ''", "'''id'' must be a non-empty string'"),
+    ]
+    if "ts" in wrong:
+        rules.append((wrong["ts"], "'''ts'' must be a number (Unix seconds, UTC)'"))
+    rules += [
+        (f"{bad_type('account')}{row}account = ''", "'''account'' must be a non-empty string'"),
+        (f"{absent('messages')} AND {absent('prompt')}", "'one of ''messages'' or ''prompt'' is required'"),
+        (
+            f"NOT {absent('messages')} AND ({bad_type('messages')}{row}messages IS NULL"
+            f" OR {_size(row + 'messages', dialect)} = 0)",
+            "'''messages'' must be a non-empty list of {role, content}'",
+        ),
+    ]
+    if "prompt" in wrong:
+        rules.append((f"NOT {absent('prompt')} AND {wrong['prompt']}", "'''prompt'' must be a string'"))
+    cases = "\n    ".join(f"WHEN {cond} THEN {message}" for cond, message in rules)
+    return f"CASE\n    {cases}\n    ELSE NULL END"
+
+
 def staged_validity_sql(dialect: Dialect) -> str:
     """The ``bad`` column of rows staged from typed (Parquet) columns: why a row is refused, or NULL.
 
-    JSON lines are checked on their raw text by each engine (the JSON functions differ);
-    once columns are typed, the required-field rules are these, for both engines.
+    An empty ``messages`` list counts as absent, so such a row without a prompt is
+    refused as having neither.
     """
-    return f"""CASE
-    WHEN id IS NULL OR ts IS NULL OR account IS NULL THEN 'missing required field(s): ' ||
-      concat_ws(', ', CASE WHEN id IS NULL THEN 'id' END, CASE WHEN ts IS NULL THEN 'ts' END,
-                CASE WHEN account IS NULL THEN 'account' END)
-    WHEN id = '' THEN '''id'' must be a non-empty string'
-    WHEN account = '' THEN '''account'' must be a non-empty string'
-    WHEN prompt IS NULL AND (messages IS NULL OR {_size("messages", dialect)} = 0)
-      THEN 'one of ''messages'' or ''prompt'' is required'
-    ELSE NULL END"""
+
+    def absent(name: str) -> str:
+        if name == "messages":
+            return f"(messages IS NULL OR {_size('messages', dialect)} = 0)"
+        return _is_null(name)
+
+    return row_validity_sql(dialect, absent=absent)
 
 
 def ip_range_sql(ip_expr: str, dialect: Dialect) -> str:
@@ -81,6 +251,62 @@ def ip_range_sql(ip_expr: str, dialect: Dialect) -> str:
        THEN regexp_extract({ip_expr}, '^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*)', 1) || '::/48'
        WHEN {_matches(ip_expr, dotted, dialect)}
        THEN regexp_extract({ip_expr}, '^([0-9]+[.][0-9]+[.][0-9]+)[.]', 1) || '.0/24' END"""
+
+
+def _json_text(expr: str, path: str, dialect: Dialect) -> str:
+    function = "json_extract_string" if dialect == "duckdb" else "get_json_object"
+    return f"{function}({expr}, '{path}')"
+
+
+def _json_keys(expr: str, path: str, dialect: Dialect) -> str:
+    if dialect == "duckdb":
+        return f"json_keys(json_extract({expr}, '{path}'))"
+    return f"map_keys(from_json({_json_text(expr, path, dialect)}, 'MAP<STRING, DOUBLE>'))"
+
+
+def request_params_sql(params: str, dialect: Dialect) -> str:
+    """The request parameters ``ex`` is built from, read from the JSON text ``params``.
+
+    Columns: ``lp_raw`` (the ``logprobs`` value as text), ``top_raw``, ``bias_keys``
+    (the token ids of ``logit_bias``), ``max_tokens_raw`` (``max_tokens`` or
+    ``max_completion_tokens``); values that are not numbers become NULL.
+    """
+    top = _lenient_cast(_json_text(params, "$.top_logprobs", dialect), "int", dialect)
+    limit = (
+        f"coalesce({_json_text(params, '$.max_tokens', dialect)}, "
+        f"{_json_text(params, '$.max_completion_tokens', dialect)})"
+    )
+    return (
+        f"{_json_text(params, '$.logprobs', dialect)} AS lp_raw, {top} AS top_raw,\n"
+        f"  {_json_keys(params, '$.logit_bias', dialect)} AS bias_keys,\n"
+        f"  {_lenient_cast(limit, 'int', dialect)} AS max_tokens_raw"
+    )
+
+
+def ex_select_sql(dialect: Dialect) -> str:
+    """The columns of ``ex`` (:data:`EX_COLUMNS`, plus ``bias_keys``) from staged rows.
+
+    The rows have the staged fields, ``tmpl`` (:func:`normalise_sql` of the user's
+    text), ``ask_text``, ``user_text``, ``resp_len`` and :func:`request_params_sql`'s columns.
+    """
+    lp_number = _lenient_cast("lp_raw", "float", dialect)
+    n = _lenient_cast(_json_text("params", "$.n", dialect), "int", dialect)
+    return f"""account, id, ts, ip,
+  {ip_range_sql("ip", dialect)} AS ip24,
+  ua, payment_id, org, model, tmpl,
+  CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
+  {cot_sql("ask_text", dialect)} AS cot,
+  CASE WHEN lp_raw = 'true' OR coalesce({lp_number}, 0) > 0 OR coalesce(top_raw, 0) > 0
+       THEN 1 ELSE 0 END AS lp,
+  greatest(coalesce(top_raw, 0), coalesce({_lenient_cast("lp_raw", "int", dialect)}, 0)) AS top_lp,
+  CASE WHEN bias_keys IS NULL THEN 0 ELSE {_size("bias_keys", dialect)} END AS bias_n, bias_keys,
+  max_tokens_raw AS max_tokens,
+  coalesce(completion_tokens, CAST(floor(resp_len / 4) AS BIGINT)) AS comp_tokens,
+  CASE WHEN coalesce(max_tokens_raw, 0) >= 1024
+    OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
+  CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
+  coalesce({n}, 1) AS n_param,
+  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars"""
 
 
 #: The staged columns every engine must produce in table ``ex``.

@@ -18,31 +18,9 @@ from distillscope.detect import sqlparts as sp
 from distillscope.detect.tables import FeatureTables
 from distillscope.records import LogFormatError, MalformedLine, OnError
 
-_MESSAGE_TYPE = '[{"role":"VARCHAR","content":"VARCHAR"}]'
-_ROW_TYPE = (
-    '{"id":"VARCHAR","ts":"DOUBLE","account":"VARCHAR","ip":"VARCHAR","user_agent":"VARCHAR",'
-    '"payment_id":"VARCHAR","org":"VARCHAR","model":"VARCHAR","prompt":"VARCHAR","messages":'
-    + _MESSAGE_TYPE
-    + ","
-    '"params":"JSON","status":"BIGINT","completion_tokens":"BIGINT","finish_reason":"VARCHAR",'
-    '"response_text":"VARCHAR"}'
-)
-_OPTIONAL = {
-    "ip": "VARCHAR",
-    "user_agent": "VARCHAR",
-    "payment_id": "VARCHAR",
-    "org": "VARCHAR",
-    "model": "VARCHAR",
-    "prompt": "VARCHAR",
-    "status": "BIGINT",
-    "completion_tokens": "BIGINT",
-    "finish_reason": "VARCHAR",
-}
-
 
 def _q(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+    return sp.sql_string(text, "duckdb")
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None, temp_dir: str | None = None) -> Any:
@@ -64,11 +42,30 @@ def _stage_jsonl(con: Any, path: str) -> None:
         f"{_q(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', quote = '', "
         "escape = '', auto_detect = false, strict_mode = false, max_line_size = 67108864)"
     )
-    missing = " || ".join(
-        f"CASE WHEN t[{i}] IS NULL OR t[{i}] = 'NULL' THEN {_q(name + ',')} ELSE '' END"
-        for i, name in ((1, "id"), (2, "ts"), (3, "account"))
+    # json_type of the fields the checks need, in this order (1-based, as DuckDB lists index)
+    checked = ("id", "ts", "account", "messages", "prompt")
+
+    def absent(name: str) -> str:
+        i = checked.index(name) + 1
+        return f"(t[{i}] IS NULL OR t[{i}] = 'NULL')"
+
+    bad = sp.row_validity_sql(
+        "duckdb",
+        row="r.",
+        absent=absent,
+        parse_checks=[
+            ("NOT ok", "'invalid JSON'"),
+            ("jt <> 'OBJECT'", "'expected a JSON object, got ' || lower(jt)"),
+        ],
+        wrong_type={
+            "id": "t[1] <> 'VARCHAR'",
+            "ts": "t[2] NOT IN ('DOUBLE', 'UBIGINT', 'BIGINT')",
+            "account": "t[3] <> 'VARCHAR'",
+            "messages": "t[4] <> 'ARRAY'",
+            "prompt": "t[5] <> 'VARCHAR'",
+        },
     )
-    absent = "(t[{i}] IS NULL OR t[{i}] = 'NULL')"
+    paths = ", ".join(f"'$.{name}'" for name in checked)
     con.execute(f"""
 CREATE OR REPLACE TEMP VIEW src AS
 WITH p AS (
@@ -77,26 +74,15 @@ WITH p AS (
 ), p2 AS (
   SELECT line_no, ok, json_type(jl) AS jt, CASE WHEN json_type(jl) = 'OBJECT' THEN jl END AS ol FROM p
 ), q AS (
-  SELECT line_no, ok, jt, json_type(ol, ['$.id', '$.ts', '$.account', '$.messages', '$.prompt']) AS t,
-    json_transform(ol, {_q(_ROW_TYPE)}) AS r
+  SELECT line_no, ok, jt, json_type(ol, [{paths}]) AS t,
+    json_transform(ol, {_q(sp.json_row_type("duckdb"))}) AS r
   FROM p2
-), m AS (SELECT *, {missing} AS miss FROM q)
-SELECT line_no,
-  CASE WHEN NOT ok THEN 'invalid JSON'
-    WHEN jt <> 'OBJECT' THEN 'expected a JSON object, got ' || lower(jt)
-    WHEN miss <> '' THEN 'missing required field(s): ' || replace(rtrim(miss, ','), ',', ', ')
-    WHEN t[1] <> 'VARCHAR' OR r.id = '' THEN '''id'' must be a non-empty string'
-    WHEN t[2] NOT IN ('DOUBLE', 'UBIGINT', 'BIGINT') THEN '''ts'' must be a number (Unix seconds, UTC)'
-    WHEN t[3] <> 'VARCHAR' OR r.account = '' THEN '''account'' must be a non-empty string'
-    WHEN {absent.format(i=4)} AND {absent.format(i=5)} THEN 'one of ''messages'' or ''prompt'' is required'
-    WHEN NOT {absent.format(i=4)} AND (t[4] <> 'ARRAY' OR r.messages IS NULL OR len(r.messages) = 0)
-      THEN '''messages'' must be a non-empty list of {{role, content}}'
-    WHEN NOT {absent.format(i=5)} AND t[5] <> 'VARCHAR' THEN '''prompt'' must be a string'
-    ELSE NULL END AS bad,
+)
+SELECT line_no, {bad} AS bad,
   r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.org, r.model, r.prompt, r.messages,
   CAST(r.params AS VARCHAR) AS params, r.status, r.completion_tokens, r.finish_reason,
   length(r.response_text) AS resp_len
-FROM m""")
+FROM q""")
 
 
 def _stage_parquet(con: Any, path: str) -> None:
@@ -107,42 +93,18 @@ def _stage_parquet(con: Any, path: str) -> None:
         }
     except Exception as exc:  # duckdb raises IOException / InvalidInputException
         raise LogFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
-    cols = []
-    for name, sql_type in _OPTIONAL.items():
-        cols.append(f"TRY_CAST({name} AS {sql_type}) AS {name}" if name in schema else f"NULL AS {name}")
-    if "messages" not in schema:
-        cols.append(f"CAST(NULL AS {_duck_struct_list()}) AS messages")
-    elif schema["messages"] == "VARCHAR":
-        cols.append(f"json_transform(messages, {_q(_MESSAGE_TYPE)}) AS messages")
-    else:
-        cols.append(f"json_transform(to_json(messages), {_q(_MESSAGE_TYPE)}) AS messages")
-    if "params" not in schema:
-        cols.append("NULL AS params")
-    elif schema["params"] == "VARCHAR":
-        cols.append("params")
-    else:
-        cols.append("CAST(to_json(params) AS VARCHAR) AS params")
-    cols.append("length(response_text) AS resp_len" if "response_text" in schema else "NULL AS resp_len")
-    need = {k: (k if k in schema else "NULL") for k in ("id", "ts", "account")}
     con.execute(f"""
 CREATE OR REPLACE TEMP VIEW src AS
 WITH r AS (
-  SELECT file_row_number + 1 AS line_no, CAST({need["id"]} AS VARCHAR) AS id,
-    TRY_CAST({need["ts"]} AS DOUBLE) AS ts, CAST({need["account"]} AS VARCHAR) AS account, {", ".join(cols)}
+  SELECT file_row_number + 1 AS line_no, {sp.typed_columns_sql(schema, "duckdb")}
   FROM read_parquet({_q(path)}, file_row_number = true)
 )
 SELECT {sp.staged_validity_sql("duckdb")} AS bad, *
 FROM r""")
 
 
-def _duck_struct_list() -> str:
-    return "STRUCT(role VARCHAR, content VARCHAR)[]"
-
-
 def _stage_ex(con: Any) -> None:
     norm = sp.normalise_sql("user_text", "duckdb")
-    lp_raw = "json_extract_string(params, '$.logprobs')"
-    top = "TRY_CAST(json_extract_string(params, '$.top_logprobs') AS BIGINT)"
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE ex AS
 WITH s AS (
@@ -155,29 +117,10 @@ WITH s AS (
       AS ask_text
   FROM src WHERE bad IS NULL
 ), t AS (
-  SELECT *, {norm} AS tmpl,
-    {lp_raw} AS lp_raw, {top} AS top_raw,
-    json_keys(json_extract(params, '$.logit_bias')) AS bias_keys,
-    TRY_CAST(coalesce(json_extract_string(params, '$.max_tokens'),
-      json_extract_string(params, '$.max_completion_tokens')) AS BIGINT) AS max_tokens_raw
+  SELECT *, {norm} AS tmpl, {sp.request_params_sql("params", "duckdb")}
   FROM s
 )
-SELECT account, id, ts, ip,
-  {sp.ip_range_sql("ip", "duckdb")} AS ip24,
-  ua, payment_id, org, model, tmpl,
-  CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
-  {sp.cot_sql("ask_text", "duckdb")} AS cot,
-  CASE WHEN lp_raw = 'true' OR coalesce(TRY_CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0
-       THEN 1 ELSE 0 END AS lp,
-  greatest(coalesce(top_raw, 0), coalesce(TRY_CAST(lp_raw AS BIGINT), 0)) AS top_lp,
-  coalesce(len(bias_keys), 0) AS bias_n, bias_keys,
-  max_tokens_raw AS max_tokens,
-  coalesce(completion_tokens, CAST(floor(resp_len / 4) AS BIGINT)) AS comp_tokens,
-  CASE WHEN coalesce(max_tokens_raw, 0) >= 1024
-    OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
-  CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
-  coalesce(TRY_CAST(json_extract_string(params, '$.n') AS BIGINT), 1) AS n_param,
-  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars
+SELECT {sp.ex_select_sql("duckdb")}
 FROM t""")
 
 

@@ -18,28 +18,9 @@ from distillscope.detect import sqlparts as sp
 from distillscope.detect.tables import FeatureTables
 from distillscope.records import LogFormatError, MalformedLine, OnError
 
-_MESSAGES = "ARRAY<STRUCT<role: STRING, content: STRING>>"
-_ROW = (
-    "id STRING, ts DOUBLE, account STRING, ip STRING, user_agent STRING, payment_id STRING, org STRING, "
-    "model STRING, "
-    f"prompt STRING, messages {_MESSAGES}, params STRING, status BIGINT, completion_tokens BIGINT, "
-    "finish_reason STRING, response_text STRING"
-)
-_OPTIONAL = (
-    "ip",
-    "user_agent",
-    "payment_id",
-    "org",
-    "model",
-    "prompt",
-    "status",
-    "completion_tokens",
-    "finish_reason",
-)
-
 
 def _q(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return sp.sql_string(text, "spark")
 
 
 def session(master: str = "local[2]", app_name: str = "distillscope-detect") -> Any:
@@ -89,31 +70,33 @@ def _numbered_lines(spark: Any, path: str) -> Any:
 
 def _stage_jsonl(spark: Any, path: str) -> None:
     _numbered_lines(spark, path).createOrReplaceTempView("raw")
-    absent = "get_json_object(line, '$.{0}') IS NULL"
+
+    def absent(name: str) -> str:
+        return f"get_json_object(line, '$.{name}') IS NULL"
+
+    bad = sp.row_validity_sql(
+        "spark",
+        row="r.",
+        absent=absent,
+        parse_checks=[
+            (
+                "NOT ok AND NOT obj",
+                "(CASE WHEN ltrim(line) LIKE '[%' THEN 'expected a JSON object, got array' "
+                "ELSE 'invalid JSON' END)",
+            ),
+            ("NOT ok", "'invalid JSON'"),
+            ("NOT obj", "'expected a JSON object'"),
+        ],
+        wrong_type={"ts": "r.ts IS NULL"},
+    )
     spark.sql(f"""
 SELECT line_no, line,
   get_json_object(line, '$') IS NOT NULL AS ok,
   ltrim(line) LIKE '{{%' AS obj,
-  from_json(line, {_q(_ROW)}) AS r
+  from_json(line, {_q(sp.json_row_type("spark"))}) AS r
 FROM raw WHERE line IS NOT NULL AND trim(line) <> ''""").createOrReplaceTempView("p")
     spark.sql(f"""
-SELECT line_no,
-  CASE WHEN NOT ok AND NOT obj THEN (CASE WHEN ltrim(line) LIKE '[%' THEN 'expected a JSON object, got array'
-      ELSE 'invalid JSON' END)
-    WHEN NOT ok THEN 'invalid JSON'
-    WHEN NOT obj THEN 'expected a JSON object'
-    WHEN {absent.format("id")} OR {absent.format("ts")} OR {absent.format("account")}
-      THEN 'missing required field(s): ' || concat_ws(', ',
-        CASE WHEN {absent.format("id")} THEN 'id' END, CASE WHEN {absent.format("ts")} THEN 'ts' END,
-        CASE WHEN {absent.format("account")} THEN 'account' END)
-    WHEN r.id = '' THEN '''id'' must be a non-empty string'
-    WHEN r.ts IS NULL THEN '''ts'' must be a number (Unix seconds, UTC)'
-    WHEN r.account = '' THEN '''account'' must be a non-empty string'
-    WHEN {absent.format("messages")} AND {absent.format("prompt")}
-      THEN 'one of ''messages'' or ''prompt'' is required'
-    WHEN NOT {absent.format("messages")} AND (r.messages IS NULL OR size(r.messages) = 0)
-      THEN '''messages'' must be a non-empty list of {{role, content}}'
-    ELSE NULL END AS bad,
+SELECT line_no, {bad} AS bad,
   r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.org, r.model, r.prompt, r.messages, r.params,
   r.status, r.completion_tokens, r.finish_reason, length(r.response_text) AS resp_len
 FROM p""").cache().createOrReplaceTempView("src")
@@ -128,30 +111,8 @@ def _stage_parquet(spark: Any, path: str) -> None:
     from pyspark.sql import functions as F
 
     df.select("*", F.col("_metadata.row_index").alias("_row_index")).createOrReplaceTempView("pq")
-    cols = [
-        f"CAST({c} AS {'BIGINT' if c in ('status', 'completion_tokens') else 'STRING'}) AS {c}"
-        if c in types
-        else f"NULL AS {c}"
-        for c in _OPTIONAL
-    ]
-    if "messages" not in types:
-        cols.append(f"CAST(NULL AS {_MESSAGES}) AS messages")
-    elif types["messages"] == "string":
-        cols.append(f"from_json(messages, {_q(_MESSAGES)}) AS messages")
-    else:
-        cols.append(f"from_json(to_json(messages), {_q(_MESSAGES)}) AS messages")
-    if "params" not in types:
-        cols.append("CAST(NULL AS STRING) AS params")
-    elif types["params"] == "string":
-        cols.append("params")
-    else:
-        cols.append("to_json(params) AS params")
-    cols.append("length(response_text) AS resp_len" if "response_text" in types else "NULL AS resp_len")
-    need = {k: (k if k in types else "NULL") for k in ("id", "ts", "account")}
     spark.sql(f"""
-SELECT _row_index + 1 AS line_no, CAST({need["id"]} AS STRING) AS id,
-  CAST({need["ts"]} AS DOUBLE) AS ts,
-  CAST({need["account"]} AS STRING) AS account, {", ".join(cols)}
+SELECT _row_index + 1 AS line_no, {sp.typed_columns_sql(types, "spark")}
 FROM pq""").createOrReplaceTempView("r")
     spark.sql(f"""
 SELECT {sp.staged_validity_sql("spark")} AS bad, *
@@ -169,30 +130,10 @@ SELECT account, id, ts, ip, user_agent AS ua, payment_id, org, model, params, st
     filter(messages, m -> m.role <> 'assistant'), m -> coalesce(m.content, '')), ' '), '') AS ask_text
 FROM src WHERE bad IS NULL""").createOrReplaceTempView("s")
     spark.sql(f"""
-SELECT *, {norm} AS tmpl,
-  get_json_object(params, '$.logprobs') AS lp_raw,
-  CAST(get_json_object(params, '$.top_logprobs') AS BIGINT) AS top_raw,
-  map_keys(from_json(get_json_object(params, '$.logit_bias'), 'MAP<STRING, DOUBLE>')) AS bias_keys,
-  CAST(coalesce(get_json_object(params, '$.max_tokens'), get_json_object(params, '$.max_completion_tokens'))
-    AS BIGINT) AS max_tokens_raw
+SELECT *, {norm} AS tmpl, {sp.request_params_sql("params", "spark")}
 FROM s""").createOrReplaceTempView("t")
     ex = spark.sql(f"""
-SELECT account, id, ts, ip,
-  {sp.ip_range_sql("ip", "spark")} AS ip24,
-  ua, payment_id, org, model, tmpl,
-  CASE WHEN tmpl = '' THEN 0 ELSE length(tmpl) - length(replace(tmpl, ' ', '')) + 1 END AS tmpl_words,
-  {sp.cot_sql("ask_text", "spark")} AS cot,
-  CASE WHEN lp_raw = 'true' OR coalesce(CAST(lp_raw AS DOUBLE), 0) > 0 OR coalesce(top_raw, 0) > 0
-       THEN 1 ELSE 0 END AS lp,
-  greatest(coalesce(top_raw, 0), coalesce(CAST(lp_raw AS BIGINT), 0)) AS top_lp,
-  CASE WHEN bias_keys IS NULL THEN 0 ELSE size(bias_keys) END AS bias_n, bias_keys,
-  max_tokens_raw AS max_tokens,
-  coalesce(completion_tokens, CAST(floor(resp_len / 4) AS BIGINT)) AS comp_tokens,
-  CASE WHEN coalesce(max_tokens_raw, 0) >= 1024
-    OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
-  CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
-  coalesce(CAST(get_json_object(params, '$.n') AS BIGINT), 1) AS n_param,
-  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars
+SELECT {sp.ex_select_sql("spark")}
 FROM t""")
     ex.cache().createOrReplaceTempView("ex")
 
