@@ -8,6 +8,12 @@ tokens. Two ways to see it:
   that prediction is green for the green list seeded by the text's preceding
   tokens (the "watermark window"). Each distinct (seed, predicted token) pair is
   counted once over the whole test.
+- **pooled reading** (:func:`pooled_reading`): when a harvest is spread thin over
+  many accounts, each key sees too little text for its own test; each reading
+  text is then scored under the key of the account that harvested it and all
+  pairs go into ONE binomial test ("was this model trained on our watermarked
+  answers, whoever asked for them?"), next to control sets that give every
+  account an unused key instead.
 - **black-box mode** (API only): let the suspect answer prompts through its
   OpenAI-compatible API (greedy), then score its answers like any text, pairs
   de-duplicated over all answers.
@@ -56,6 +62,7 @@ from distillscope.watermark.detector import (
 )
 from distillscope.watermark.keys import control_keys
 from distillscope.watermark.settings import RadioactivityTest
+from distillscope.watermark.stats import BinomialTest, binomial_test
 from distillscope.watermark.texts import Document
 
 READING_TEXT_ALPHA = 0.01
@@ -275,6 +282,108 @@ def score_predictions(
     )
     report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
     report.reading_text_p = {c.name: t.test(config.min_tokens).p_value for c, t in as_text.items()}
+    return report
+
+
+# -- pooled reading -----------------------------------------------------------------
+
+
+@dataclass
+class PooledTest:
+    """One binomial test over every reading text, each scored under its own account's key."""
+
+    name: str
+    role: str  # "accounts" (the harvesters' keys) or "control" (an unused key per account)
+    test: BinomialTest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, **self.test.to_dict()}
+
+
+@dataclass
+class PooledReport:
+    """The pooled test of one suspect and its control sets."""
+
+    documents: int
+    accounts: int
+    alpha: float
+    pooled: PooledTest
+    controls: list[PooledTest] = field(default_factory=list)
+    suspect: str = ""
+
+    @property
+    def named(self) -> bool:
+        """Whether the suspect is shown to have trained on our watermarked answers."""
+        p = self.pooled.test.p_value
+        return p is not None and p < self.alpha
+
+    @property
+    def controls_ok(self) -> bool:
+        return all(c.test.p_value is None or c.test.p_value >= self.alpha for c in self.controls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": "pooled-reading",
+            "suspect": self.suspect,
+            "documents": self.documents,
+            "accounts": self.accounts,
+            "alpha": self.alpha,
+            "named": self.named,
+            "controls_ok": self.controls_ok,
+            "pooled": self.pooled.to_dict(),
+            "controls": [c.to_dict() for c in self.controls],
+        }
+
+
+def pooled_reading(
+    forced: Sequence[Forced],
+    owners: Sequence[str],
+    config: WatermarkSettings,
+    *,
+    vocab_size: int,
+    controls: int = 20,
+    control_seed: int = 1,
+    alpha: float = 0.01,
+    fresh_seeds: bool | None = None,
+    suspect: str = "",
+) -> PooledReport:
+    """Pool teacher-forced predictions of texts ``forced[i]``, harvested by ``owners[i]``, in one test.
+
+    Pairs are de-duplicated per key (as in :func:`score_predictions`) and summed over the
+    keys; under the null every de-duplicated pair is green with probability ``p0`` whatever
+    key scores it, so the sum is one exact binomial test. Each control set gives every
+    account its own unused key and goes through the same pooling.
+    """
+    if len(forced) != len(owners):
+        raise ValueError(f"{len(forced)} reading texts but {len(owners)} owners")
+    if controls < 1:
+        raise ValueError("the pooled test always runs control sets: controls must be >= 1")
+    fresh = resolve_fresh_seeds(config, fresh_seeds)
+    accounts = sorted(set(owners))
+    pairs = [prediction_pairs(item, config, fresh) for item in forced]
+    unused = control_keys(controls * len(accounts), control_seed)
+
+    def pooled(keys: dict[str, int]) -> BinomialTest:
+        tallies = {a: PairTally(spec_for(config, key, vocab_size)) for a, key in keys.items()}
+        for (windows, predicted), owner in zip(pairs, owners, strict=True):
+            tallies[owner].add_pairs(windows, predicted)
+        p0 = next(iter(tallies.values())).spec.p_green
+        green = sum(t.green for t in tallies.values())
+        scored = sum(t.scored for t in tallies.values())
+        return binomial_test(green, scored, p0, config.min_tokens)
+
+    report = PooledReport(
+        documents=len(forced),
+        accounts=len(accounts),
+        alpha=alpha,
+        pooled=PooledTest(
+            "harvesting accounts", "accounts", pooled({a: config.key_for(a) for a in accounts})
+        ),
+        suspect=suspect,
+    )
+    for j in range(controls):
+        keys = dict(zip(accounts, unused[j * len(accounts) : (j + 1) * len(accounts)], strict=True))
+        report.controls.append(PooledTest(f"control-set-{j + 1}", "control", pooled(keys)))
     return report
 
 
