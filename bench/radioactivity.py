@@ -618,7 +618,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenario", required=True, choices=[*SCENARIOS, "all"])
+    parser.add_argument(
+        "--scenario", required=True, help=f"one of {', '.join(SCENARIOS)}, a comma-separated list, or all"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/radioactivity"))
     parser.add_argument(
         "--evidence",
@@ -650,7 +652,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     bench = Bench(args)
-    for name in SCENARIOS if args.scenario == "all" else [args.scenario]:
+    chosen = (
+        SCENARIOS if args.scenario == "all" else [n.strip() for n in args.scenario.split(",") if n.strip()]
+    )
+    unknown = [n for n in chosen if n not in SCENARIOS]
+    if unknown or not chosen:
+        parser.error(f"unknown scenario {unknown}: choose from {', '.join(SCENARIOS)} or all")
+    for name in chosen:
         path = bench.out / "results" / f"{name}.json"
         if path.exists():
             result = json.loads(path.read_text())
