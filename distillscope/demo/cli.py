@@ -56,6 +56,11 @@ def demo_command(
     screenshot: Path | None = typer.Option(
         None, help="Also save a PNG of the report's top (needs chromium)."
     ),
+    frontier: Path | None = typer.Option(
+        None,
+        help="frontier.json written by `distillscope defend evaluate`, shown in the report as measured "
+        "there (default: the repository's docs/evidence/defend/frontier.json).",
+    ),
 ) -> None:
     """Red-team exercise on your own model, offline: a simulated population and live attackers through
     the real gateway; what was caught online and offline, who the watermark names, what the attacker's
@@ -67,7 +72,7 @@ def demo_command(
             days=days, live_hydra=live_hydra, extractor_queries=extractor_queries,
             hydra_queries=hydra_queries, live_benign=live_benign, max_new_tokens=max_new_tokens,
             top_logprobs=top_logprobs, train_steps=train_steps, task_size=task_size, seed=seed,
-            threads=threads, screenshot=screenshot,
+            threads=threads, screenshot=screenshot, frontier=frontier,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc))

@@ -14,6 +14,9 @@ Stages (each timed, each recorded as ok / failed / not available / skipped):
    harvest a task and benign accounts keep working, all through real HTTP;
 6. ``attribution``: the watermark test of the harvested answers, per account key;
 7. ``student``: the attacker's student trained on its harvest, before and after;
+   ``frontier``: the countermeasure frontier measured by ``distillscope defend evaluate``
+   (read from its file, labelled as measured there) and the served watermark's cost to
+   the teacher, measured in this run;
 8. ``radioactivity`` and ``identity`` (``--full``): the student tested for the
    watermark, and asked who trained it;
 9. ``share``: the detected campaigns exported as STIX indicators;
@@ -50,6 +53,7 @@ STAGES = (
     ("live", "live: the teacher behind the gateway; attackers harvesting, benign users at work"),
     ("attribution", "watermark: who harvested the answers?"),
     ("student", "the attacker's student: trained on the harvest, measured before and after"),
+    ("frontier", "countermeasure frontier: the evaluated table, and the watermark's cost measured now"),
     ("radioactivity", "radioactivity of the student (--full)"),
     ("identity", "who does the student say trained it? (--full)"),
     ("share", "campaigns exported as STIX indicators (no prompt text)"),
@@ -57,7 +61,8 @@ STAGES = (
 )
 #: report.json section ← the stage that measures it (for "not measured: why").
 SECTION_STAGE = {"world": "world", "guard": "backtest", "harvest": "live", "attribution": "attribution",
-                 "student": "student", "watermark": "radioactivity", "identity": "identity"}  # fmt: skip
+                 "student": "student", "frontier": "frontier", "watermark": "radioactivity",
+                 "identity": "identity"}  # fmt: skip
 
 
 class StageUnavailable(DistillscopeError, RuntimeError):
@@ -276,12 +281,27 @@ def _vocab_size(path: Path) -> int:
     return int(AutoConfig.from_pretrained(str(path)).vocab_size)
 
 
+def _teacher(run: DemoRun) -> Any:
+    """The teacher the student and frontier stages measure against, made once."""
+    from distillscope.demo.student import make_demo_teacher
+
+    if "teacher" not in run.state:
+        run.state["teacher"] = make_demo_teacher(run.settings)
+    return run.state["teacher"]
+
+
 def _student(run: DemoRun) -> None:
     from distillscope.demo.student import student_section
 
-    section, paths = student_section(run.settings, run.state["live"], run.out)
+    section, paths = student_section(run.settings, run.state["live"], run.out, _teacher(run))
     run.sections["student"] = section
     run.state["students"] = paths
+
+
+def _frontier(run: DemoRun) -> None:
+    from distillscope.demo.frontier import frontier_section
+
+    run.sections["frontier"] = frontier_section(run.settings, run.state["live"], _teacher(run), run.out)
 
 
 def _radioactivity(run: DemoRun) -> None:
@@ -329,6 +349,8 @@ def _stages(run: DemoRun) -> None:
         _attribution(run)
     with run.stage("student"):
         _student(run)
+    with run.stage("frontier"):
+        _frontier(run)
     if s.radioactivity:
         with run.stage("radioactivity"):
             _radioactivity(run)

@@ -47,11 +47,11 @@ PRESETS: dict[str, dict[str, int]] = {
 #: finished stages went against plan).
 PLANNED_SECONDS: dict[str, dict[str, float]] = {
     "quick": {"world": 8, "history": 4, "backtest": 4, "live": 45, "detect": 8, "attribution": 4,
-              "student": 40, "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
+              "student": 40, "frontier": 4, "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
     "default": {"world": 6, "history": 5, "backtest": 7, "live": 90, "detect": 10, "attribution": 12,
-                "student": 160, "radioactivity": 0, "identity": 0, "share": 14, "report": 2},
+                "student": 100, "frontier": 15, "radioactivity": 0, "identity": 0, "share": 14, "report": 2},
     "full": {"world": 40, "history": 20, "backtest": 30, "live": 600, "detect": 30, "attribution": 15,
-             "student": 1500, "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
+             "student": 1500, "frontier": 30, "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
 }  # fmt: skip
 
 
@@ -82,6 +82,7 @@ class DemoSettings:
     threads: int | None = None  # torch threads for generation, training, evaluation (None: auto)
     student_layers: str = "auto:15"  # 15 of 30 layers, chosen by measured redundancy (docs/train.md)
     screenshot: Path | None = None
+    frontier: Path | None = None  # frontier.json of `distillscope defend evaluate` (None: the repository's)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -105,6 +106,8 @@ class DemoSettings:
             raise ValueError("threads must be at least 1")
         if self.out is not None:
             self.out = Path(self.out)
+        if self.frontier is not None:
+            self.frontier = Path(self.frontier)
 
     def torch_threads(self, cpus: int | None, load: float | None) -> int:
         """The torch thread count: as set, else one thread on a busy machine (a load average of half

@@ -33,7 +33,8 @@ def _conversations(items: list[tuple[str, Any, dict[str, Any]]]) -> list[list[di
     return [task_message(item["question"]) for _, _, item in items]
 
 
-def _teacher(settings: DemoSettings) -> Any:
+def make_demo_teacher(settings: DemoSettings) -> Any:
+    """The teacher the run measures against (the local model, or the upstream behind the gateway)."""
     from distillscope.evaluate.teachers import make_teacher
 
     if settings.teacher_url:
@@ -109,9 +110,11 @@ def _train(settings: DemoSettings, dataset: Path, start: Path, out: Path, method
 
 
 def student_section(
-    settings: DemoSettings, live: LiveResult, out: Path
+    settings: DemoSettings, live: LiveResult, out: Path, teacher: Any = None
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Train the student(s) on the harvest, measure them and the untrained one; return (section, paths)."""
+    """Train the student(s) on the harvest, measure them and the untrained one; return (section, paths).
+
+    ``teacher`` is the one to measure against (made from the settings when not given)."""
     from distillscope.evaluate.run import teacher_continuations
     from distillscope.evaluate.tasks import task_accuracy
     from distillscope.models import load_model
@@ -120,7 +123,7 @@ def student_section(
         raise RuntimeError("the attackers harvested nothing to train on")
     seen = {str((e.provenance or {}).get("query_meta", {}).get("question")) for e in live.harvested}
     items = held_out_items(int(settings.task_size), settings.seed + 2000, seen)
-    teacher = _teacher(settings)
+    teacher = teacher if teacher is not None else make_demo_teacher(settings)
     budget = int(settings.max_new_tokens)  # the harvest's answer budget: the same answers, measured
     references = teacher_continuations(
         teacher, _conversations(items), budget, out / "eval" / "teacher_reference.json"

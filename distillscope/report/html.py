@@ -29,6 +29,7 @@ TITLES = {
     "attribution": "Watermark: who harvested the answers",
     "harvest": "What was harvested",
     "student": "What the student kept",
+    "frontier": "Countermeasures: teacher quality lost vs fidelity denied",
     "guard": "What the guard caught",
     "watermark": "Watermark evidence",
     "identity": "Identity leakage",
@@ -575,6 +576,78 @@ def _attribution(data: dict[str, Any]) -> str:
     return _wrap("attribution", "".join(parts))
 
 
+def _points(value: Any, se: Any = None) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value):+.1f}" + (f" ± {float(se):.1f}" if se is not None else "")
+
+
+def _this_run_point(point: dict[str, Any]) -> str:
+    if "not_measured" in point:
+        return (
+            '<div class="missing"><strong>Not measured in this run:</strong> '
+            f"the watermark's cost to the teacher ({esc(point['not_measured'])}).</div>"
+        )
+    return (
+        f"<h3>Measured in this run: {esc(point.get('condition'))}</h3>"
+        f"<p>{esc(point.get('method') or '')}: on {_num(point.get('items'))} questions the teacher scored "
+        f"<strong>{_pct(point.get('teacher_accuracy_with'))}</strong> with the watermark and "
+        f"<strong>{_pct(point.get('teacher_accuracy_without'))}</strong> without it: a cost of "
+        f"<strong>{_points(point.get('teacher_cost_points'), point.get('teacher_cost_se'))} points</strong> "
+        f"(mean ± standard error; {_num(point.get('identical_answers'))} of {_num(point.get('items'))} "
+        "answers identical). The student's fidelity denied at this strength is not measured in this run: "
+        "that needs a second student trained on unwatermarked answers (the table below).</p>"
+    )
+
+
+def _frontier(data: dict[str, Any]) -> str:
+    parts = [_this_run_point(data.get("this_run") or {"not_measured": "no measurement"})]
+    rows = data.get("rows") or []
+    if not rows:
+        parts.append(f'<div class="missing"><strong>No evaluated frontier:</strong> '
+                     f"{esc(data.get('unavailable') or 'no rows')}</div>")  # fmt: skip
+        return _wrap("frontier", "".join(parts))
+    parts.append(
+        "<h3>Measured separately, not in this run</h3>"
+        f"<p>By <code>{esc(data.get('measured_by'))}</code>, read from <code>{esc(data.get('source'))}</code>"
+        f" (machine: {esc(data.get('machine') or 'not recorded')}): task {esc(data.get('task'))}, "
+        f"{_num(data.get('train_answers'))} harvested answers per condition through a defended server, "
+        f"students of {esc(data.get('student_layers'))} layers. <em>Teacher cost</em> is task accuracy lost "
+        "in points; <em>gain cut</em> is the share of the undefended student's fidelity gain the "
+        "countermeasure denied (1 = all of it).</p>"
+    )
+    parts.append(_plot(plots.frontier(data), "countermeasure frontier: teacher cost against gain cut"))
+    table = [
+        (
+            esc(r["condition"]),
+            esc(r.get("method")),
+            _num(r.get("seeds")),
+            _points(r.get("teacher_cost_points"), r.get("teacher_cost_se")),
+            "—"
+            if r.get("gain_cut") is None
+            else f"{r['gain_cut']:.2f}" + (f" ± {r['gain_cut_sd']:.2f}" if r.get("gain_cut_sd") else ""),
+            _num(r.get("fidelity_gain")),
+        )
+        for r in rows
+    ]
+    parts.append(
+        _table(
+            ["condition", "student", "seeds", "teacher cost (points)", "gain cut", "student's gain"],
+            table,
+            {2, 3, 4, 5},
+        )  # fmt: skip
+    )
+    goal = data.get("goal") or {}
+    if goal:
+        met = goal.get("met_by") or []
+        parts.append(
+            f"<p>Goal: cut the gain by {_pct(goal.get('gain_cut'))} for at most "
+            f"{_pct(goal.get('max_relative_accuracy_cost'))} of the teacher's accuracy; met by "
+            f"<strong>{esc(', '.join(met) or 'no condition')}</strong>.</p>"
+        )
+    return _wrap("frontier", "".join(parts))
+
+
 def _identity(data: dict[str, Any]) -> str:
     names = data.get("watch_names", [])
     parts = [f"<p>Names watched for: {esc(', '.join(names) or '—')}.</p>"]
@@ -669,6 +742,7 @@ _RENDERERS = {
     "attribution": _attribution,
     "harvest": _harvest,
     "student": _student,
+    "frontier": _frontier,
     "guard": _guard,
     "watermark": _watermark,
     "identity": _identity,
@@ -753,6 +827,7 @@ def render_html(report: Report) -> str:
         "guard",
         "attribution",
         "student",
+        "frontier",
         "watermark",
         "identity",
         "probes",

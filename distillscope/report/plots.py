@@ -125,3 +125,37 @@ def watermark_pvalues(watermark: dict[str, Any]) -> str | None:
     ax.invert_yaxis()
     ax.legend(frameon=False, fontsize=8)
     return _to_uri(fig)
+
+
+def frontier(section: dict[str, Any]) -> str | None:
+    """Each countermeasure's teacher cost (points) against the student's gain it cut, by student method;
+    this run's measured watermark cost as a vertical band (its fidelity side was not measured)."""
+    rows = [r for r in section.get("rows", []) if r.get("teacher_cost_points") is not None
+            and r.get("gain_cut") is not None and r.get("kind") != "reference"]  # fmt: skip
+    if not rows:
+        return None
+    fig, ax = _figure(7.0, 4.0)
+    markers = {"watermark": "o", "antidistill": "s", "logprobs": "^"}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        series = [r for r in rows if r["method"] == method]
+        color = ACCENT if method == "sft" else ATTACKER
+        for r in series:
+            ax.errorbar(r["teacher_cost_points"], r["gain_cut"], xerr=r.get("teacher_cost_se"),
+                        yerr=r.get("gain_cut_sd"), fmt=markers.get(r.get("kind"), "D"), color=color,
+                        capsize=2, markersize=5)  # fmt: skip
+            ax.annotate(r["condition"], (r["teacher_cost_points"], r["gain_cut"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        ax.plot([], [], "o", color=color, label=f"{method} student (measured separately)")
+    point = section.get("this_run") or {}
+    if point.get("teacher_cost_points") is not None:
+        cost, se = float(point["teacher_cost_points"]), point.get("teacher_cost_se")
+        if se:
+            ax.axvspan(cost - float(se), cost + float(se), color=CONTROL, alpha=0.15)
+        ax.axvline(cost, color=CONTROL, linewidth=1.5,
+                   label=f"{point.get('condition')}: teacher cost measured in this run")  # fmt: skip
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_xlabel("teacher task accuracy lost (points; left is cheaper)")
+    ax.set_ylabel("student's fidelity gain cut (1 = all)")
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return _to_uri(fig)

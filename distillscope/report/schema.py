@@ -56,6 +56,18 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
         "keys": [{"account": str, "role": str|null, "harvested": int, "p_value": float|null,
                   "z": float|null, "tokens_scored": int, "named": bool}],
         "controls": {"count": int, "smallest_p": float|null, "named": int}},
+      "frontier": {                              # countermeasures: teacher quality lost vs fidelity denied
+        "source": str, "measured_by": str, "machine": str|null,   # where the table was measured
+        "task": str, "train_answers": int, "student_layers": str, "goal": {...}|null,
+        "rows": [{"condition": str, "kind": str, "method": str, "seeds": int,
+                  "teacher_cost_points": float|null, "teacher_cost_se": float|null,
+                  "fidelity_gain": float|null, "gain_cut": float|null, "gain_cut_sd": float|null,
+                  "meets_goal": bool|null}],
+        "unavailable": str,                      # instead of rows, when no frontier file was readable
+        "this_run": {"condition": str, "items": int, "teacher_accuracy_with": float,
+                     "teacher_accuracy_without": float, "teacher_cost_points": float,
+                     "teacher_cost_se": float|null, "identical_answers": int, "method": str}
+                    | {"not_measured": str}},
       "watermark": {                             # the radioactivity evidence
         "enabled": bool, "alpha": float, "suspect": str, "method": str,
         "accounts": [{"account": str, "role": str|null, "p_value": float|null,
@@ -86,7 +98,17 @@ from distillscope.errors import InputError
 SCHEMA_VERSION = 1
 
 #: Section names in report order.
-SECTIONS = ("world", "harvest", "guard", "attribution", "student", "watermark", "identity", "probes")
+SECTIONS = (
+    "world",
+    "harvest",
+    "guard",
+    "attribution",
+    "student",
+    "frontier",
+    "watermark",
+    "identity",
+    "probes",
+)
 
 STAGE_STATUSES = {"ok", "failed", "not_available", "skipped"}
 
@@ -220,6 +242,18 @@ def _check_attribution(data: dict[str, Any]) -> None:
         _num(controls, "smallest_p")
 
 
+def _check_frontier(data: dict[str, Any]) -> None:
+    numbers = ("teacher_cost_points", "teacher_cost_se", "gain_cut", "gain_cut_sd", "fidelity_gain", "seeds")
+    _rows(data, "rows", ("condition", "method"), numbers)
+    this_run = data.get("this_run")
+    if this_run is not None:
+        if not isinstance(this_run, dict):
+            raise ValueError("'this_run' must be an object")
+        for key in ("items", "teacher_cost_points", "teacher_cost_se", "teacher_accuracy_with",
+                    "teacher_accuracy_without"):  # fmt: skip
+            _num(this_run, key)
+
+
 def _check_watermark(data: dict[str, Any]) -> None:
     if not isinstance(data.get("enabled", True), bool):
         raise ValueError("'enabled' must be true or false")
@@ -251,6 +285,7 @@ _CHECKS = {
     "attribution": _check_attribution,
     "harvest": _check_harvest,
     "student": _check_student,
+    "frontier": _check_frontier,
     "guard": _check_guard,
     "watermark": _check_watermark,
     "identity": _check_identity,

@@ -116,7 +116,43 @@ def _target(report: Report) -> list[str]:
             f"(p < {attribution.get('alpha')}; largest {_p(worst)}); {len(others)} other account keys and "
             f"{controls.get('named', 0)} of {controls.get('count', 0)} control keys named."
         )
+    frontier = _frontier_line(report.get("frontier"))
+    if frontier:
+        lines.append(frontier)
     return lines
+
+
+def _frontier_line(frontier: dict[str, Any] | None) -> str | None:
+    """The served watermark's measured cost, and the evaluated frontier's best cut (labelled as such)."""
+    if not frontier:
+        return None
+    parts = []
+    point = frontier.get("this_run") or {}
+    if point.get("teacher_cost_points") is not None:
+        se = point.get("teacher_cost_se")
+        parts.append(
+            f"In this run the watermark ({point.get('condition')}) cost the teacher "
+            f"{point['teacher_cost_points']:+.1f}" + (f" ± {se:.1f}" if se is not None else "")
+            + f" points of task accuracy on {point.get('items')} paired greedy answers."
+        )  # fmt: skip
+    rows = [r for r in frontier.get("rows", []) if r.get("kind") != "reference"
+            and r.get("gain_cut") is not None and r.get("teacher_cost_points") is not None]  # fmt: skip
+    if rows:
+        halving = [r for r in rows if r["gain_cut"] >= 0.5]
+        cheap = [r for r in rows if r["teacher_cost_points"] <= 1.0]
+        found = []
+        if halving:
+            best = min(halving, key=lambda r: r["teacher_cost_points"])
+            found.append(f"the cheapest countermeasure that halves the student's fidelity gain is "
+                         f"{best['condition']} ({best['method'].upper()} student: cut {best['gain_cut']:.0%} "
+                         f"for {best['teacher_cost_points']:.1f} points of teacher accuracy)")  # fmt: skip
+        if cheap:
+            top = max(cheap, key=lambda r: r["gain_cut"])
+            found.append(f"the best costing at most 1 point is {top['condition']} "
+                         f"({top['method'].upper()}: cut {top['gain_cut']:.0%})")  # fmt: skip
+        line = f"Measured separately ({frontier.get('measured_by')}, {len(rows)} rows): " + "; ".join(found)
+        parts.append(line + ".")
+    return " ".join(parts) or None
 
 
 def _tactic(report: Report) -> list[str]:

@@ -57,7 +57,8 @@ def test_page_is_self_contained(report_data: dict[str, Any]) -> None:
     html = render_html(parse_report(report_data))
     assert not re.search(r'(src|href)="(?!data:|#)', html), "only inline data: and in-page links are allowed"
     assert "default-src 'none'" in html  # CSP: the browser itself refuses any fetch
-    assert html.count('src="data:image/svg+xml;base64,') == 4  # harvest, retention, timeline, watermark
+    # harvest, retention, timeline, frontier, watermark
+    assert html.count('src="data:image/svg+xml;base64,') == 5
 
 
 def test_secret_fields_are_dropped_wherever_they_are(report_data: dict[str, Any]) -> None:
@@ -226,6 +227,35 @@ def test_executive_summary_states_this_runs_numbers(report_data: dict[str, Any])
     assert len(summary.actions) == 3
     html = render_html(parse_report(report_data))
     assert html.index('id="summary"') < html.index('id="actions"') < html.index('id="world"')
+
+
+def test_frontier_section_labels_where_each_number_was_measured(report_data: dict[str, Any]) -> None:
+    from distillscope.report.summary import executive_summary
+
+    html = render_html(parse_report(report_data))
+    section = html[
+        html.index('<section id="frontier"') : html.index("</section>", html.index('id="frontier"'))
+    ]
+    assert "Measured in this run: watermark delta 2" in section and "37.5%" in section and "50.0%" in section
+    assert "+12.5 ± 6.9 points" in section and "5 of 24" in section
+    assert "Measured separately, not in this run" in section and "a 2-core test box" in section
+    assert "docs/evidence/defend/frontier.json" in section and "<img" in section  # the plot
+    assert "watermark-4" in section and "+10.9 ± 4.2" in section and "0.95" in section
+    assert "&lt;i&gt;with&lt;/i&gt;" in section  # text from the file is escaped
+    target = " ".join(executive_summary(parse_report(report_data)).target)
+    assert "cost the teacher +12.5 ± 6.9 points of task accuracy on 24 paired greedy answers" in target
+    assert "halves the student's fidelity gain is watermark-4" in target and "noise-2" in target
+    # No evaluated table: this run's point still shows, and the gap says why.
+    report_data["frontier"].update(rows=[], unavailable="no frontier file at x.json")
+    html = render_html(parse_report(report_data))
+    assert "No evaluated frontier" in html and "no frontier file at x.json" in html
+    assert "Measured in this run: watermark delta 2" in html
+    # A malformed row is shown as invalid, not drawn.
+    report_data["frontier"]["rows"] = [{"condition": "x", "method": "sft", "gain_cut": "lots"}]
+    assert (
+        parse_report(report_data).sections["frontier"].invalid
+        == "rows[0]: 'gain_cut' must be a number, got str"
+    )
 
 
 def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from distillscope import demo
 from distillscope.cli import app
+from distillscope.demo.frontier import DEFAULT_FRONTIER
 from distillscope.demo.progress import StageBoard
 from distillscope.report.browser import find_chromium, visit
 from distillscope.report.build import build_report
@@ -127,7 +128,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     stages = {s["name"]: s for s in data["run"]["stages"]}
     assert {n: s["status"] for n, s in stages.items()} == {
         "world": "ok", "history": "ok", "backtest": "ok", "detect": "ok", "live": "ok", "attribution": "ok",
-        "student": "ok", "radioactivity": "skipped", "identity": "skipped", "report": "ok",
+        "student": "ok", "frontier": "ok", "radioactivity": "skipped", "identity": "skipped", "report": "ok",
         "share": stages["share"]["status"],  # skipped when the detector found no campaign
     }  # fmt: skip
     assert stages["share"]["status"] in ("ok", "skipped")
@@ -229,6 +230,27 @@ def _catches_come_from_the_components_outputs(out: Path, data: dict) -> None:
     assert {k["account"]: k["harvested"] for k in data["attribution"]["keys"] if k["harvested"]} == took
     assert data["attribution"]["texts"] == len(harvest) == data["harvest"]["answered"]
     assert data["student"]["queries"] == len(harvest)
+    # The frontier: the evaluated rows are the frontier file's, and this run's point is paired on the
+    # answers the gateway gave greedily, against the unwatermarked teacher's answers it cached.
+    frontier = data["frontier"]
+    source = json.loads(DEFAULT_FRONTIER.read_text(encoding="utf-8"))
+    assert [(r["condition"], r["method"], r["gain_cut"]) for r in frontier["rows"]] == [
+        (r["condition"], r["method"], r["gain_cut"]["mean"]) for r in source["rows"]
+    ]
+    point = frontier["this_run"]
+    greedy = [r for r in harvest if not (r.get("params") or {}).get("temperature")]
+    if not greedy:
+        assert "not_measured" in point
+        return
+    plain = json.loads((out / "eval" / "unwatermarked.json").read_text(encoding="utf-8"))["continuations"]
+    assert point["items"] == len(greedy) == len(plain)
+    assert sorted(point["accounts"]) == sorted({r["account"] for r in greedy})
+    identical = sum(
+        1 for r, c in zip(greedy, plain, strict=True) if r["response_text"].strip() == c["text"].strip()
+    )
+    assert point["identical_answers"] == identical
+    expected = 100 * (point["teacher_accuracy_without"] - point["teacher_accuracy_with"])
+    assert abs(point["teacher_cost_points"] - expected) < 1e-9
 
 
 @pytest.mark.slow
