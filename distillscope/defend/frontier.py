@@ -105,7 +105,7 @@ def check_experiment(settings: FrontierSettings) -> None:
 
 def conversations(task: str, size: int, seed: int) -> tuple[list[Any], list[list[dict[str, str]]]]:
     """``size`` items of ``task`` and their user messages (with the evaluation's answer instruction)."""
-    from distillscope.evaluate.tasks import INSTRUCTION, task_items
+    from distillscope.evaluate import INSTRUCTION, task_items
 
     items = task_items([task], size, seed)
     return items, [[{"role": "user", "content": item["question"] + INSTRUCTION}] for _, _, item in items]
@@ -124,7 +124,7 @@ def downstream_file(settings: FrontierSettings) -> Path:
 def serve_settings(settings: FrontierSettings, condition: Condition) -> Any:
     """The ``ServeSettings`` that serve ``condition`` (what ``distillscope serve`` options would give)."""
     from distillscope.serving import ServeSettings
-    from distillscope.watermark.config import WatermarkSettings
+    from distillscope.watermark import WatermarkSettings
 
     extra = dict(condition.options)
     if "watermark_delta" in extra:
@@ -205,7 +205,7 @@ def teacher_utility(
     """Per answer: task score, NLL under the undefended teacher, tokens that are its top-1, tokens."""
     import torch
 
-    from distillscope.evaluate.tasks import extract_answer
+    from distillscope.evaluate import extract_answer
     from distillscope.models.runtime import prompt_ids
 
     per_item = []
@@ -254,9 +254,7 @@ def summarise_utility(per_item: list[dict], resamples: int = 1000) -> dict[str, 
 
 def score_student(model: Any, tokenizer: Any, settings: FrontierSettings, evals: Evals) -> dict[str, Any]:
     """Fidelity to the undefended teacher on held-out prompts, and task accuracy on held-out items."""
-    from distillscope.evaluate import evaluate_student
-    from distillscope.evaluate.fidelity import student_greedy
-    from distillscope.evaluate.tasks import task_accuracy
+    from distillscope.evaluate import evaluate_student, student_greedy, task_accuracy
 
     report = evaluate_student(
         (model, tokenizer),
@@ -352,7 +350,7 @@ def run_frontier(settings: FrontierSettings, progress: Callable[[str], None] = l
     """Compute what is missing in ``settings.out`` (calling ``progress`` before each step), then report."""
     import torch
 
-    from distillscope.evaluate.teachers import LocalTeacher
+    from distillscope.evaluate import LocalTeacher
     from distillscope.models import build_student, load_model
 
     torch.set_num_threads(settings.threads)

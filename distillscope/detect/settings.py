@@ -166,11 +166,11 @@ class SimulateSettings:
             )
 
     def _catalogue(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        import distillscope.simulate as sim
+
         if self.design == "classic":
-            from distillscope.simulate.classic import CAMPAIGN_STYLES, HARD_NEGATIVES
-        else:
-            from distillscope.simulate.randomized import CAMPAIGN_STYLES, HARD_NEGATIVES
-        return tuple(CAMPAIGN_STYLES), tuple(HARD_NEGATIVES)
+            return tuple(sim.CLASSIC_CAMPAIGN_STYLES), tuple(sim.CLASSIC_HARD_NEGATIVES)
+        return tuple(sim.CAMPAIGN_STYLES), tuple(sim.HARD_NEGATIVES)
 
     @property
     def styles(self) -> tuple[str, ...]:
@@ -189,7 +189,7 @@ class SimulateSettings:
     def simulate(self) -> Any:
         """Write the log; returns the simulator's result (``exchanges``, ``accounts``, paths)."""
         if self.design == "classic":
-            from distillscope.simulate.classic import simulate_traffic
+            from distillscope.simulate import simulate_traffic
 
             return simulate_traffic(
                 self.out,

@@ -2,7 +2,8 @@
 
 The face (names load on first use, so importing this package loads no torch):
 :func:`evaluate_student` with :class:`EvalSettings`, :func:`run_curve`, :func:`fidelity`,
-:func:`teacher_continuations`, :func:`make_teacher`, :func:`task_accuracy` and
+:func:`teacher_continuations`, :func:`make_teacher` / :class:`LocalTeacher`, the task set
+(:func:`task_items`, :data:`INSTRUCTION`, :func:`extract_answer`, :func:`task_accuracy`) and
 :func:`exchanges_from_model` (teacher exchanges written straight from a local model).
 """
 
@@ -18,18 +19,22 @@ if TYPE_CHECKING:
     from distillscope.evaluate.generate import exchanges_from_model
     from distillscope.evaluate.run import evaluate_student, teacher_continuations
     from distillscope.evaluate.settings import EvalSettings
-    from distillscope.evaluate.tasks import task_accuracy
-    from distillscope.evaluate.teachers import make_teacher
+    from distillscope.evaluate.tasks import INSTRUCTION, extract_answer, task_accuracy, task_items
+    from distillscope.evaluate.teachers import LocalTeacher, make_teacher
 
 __all__ = [
+    "INSTRUCTION",
     "EvalSettings",
+    "LocalTeacher",
     "evaluate_student",
     "exchanges_from_model",
+    "extract_answer",
     "fidelity",
     "make_teacher",
     "run_curve",
     "student_greedy",
     "task_accuracy",
+    "task_items",
     "teacher_continuations",
 ]
 
@@ -44,6 +49,10 @@ __getattr__ = lazy_getattr(
         "student_greedy": "distillscope.evaluate.fidelity",
         "exchanges_from_model": "distillscope.evaluate.generate",
         "task_accuracy": "distillscope.evaluate.tasks",
+        "task_items": "distillscope.evaluate.tasks",
+        "extract_answer": "distillscope.evaluate.tasks",
+        "INSTRUCTION": "distillscope.evaluate.tasks",
         "make_teacher": "distillscope.evaluate.teachers",
+        "LocalTeacher": "distillscope.evaluate.teachers",
     },
 )
