@@ -9,6 +9,7 @@ A policy file (TOML, or YAML by suffix) looks like::
     [risk]                   # actions by the account's online risk score (0..1)
     throttle = 0.5           # delay requests by throttle_delay_ms
     throttle_delay_ms = 250
+    throttle_asked_before = false  # also delay questions asked before (by the account or another)
     strip_logprobs = 0.25    # answer without logprobs/top_logprobs (on the strip score)
     block = 0.95             # 403 permission_error (off unless set)
     defend = 0.4             # serve with the server's countermeasures (`serve --defend-scope flagged`)
@@ -69,6 +70,8 @@ class RiskActions:
 
     throttle: float | None = 0.5
     throttle_delay_ms: int = 250
+    # A question asked before takes out no new answer: by default the score does not delay it.
+    throttle_asked_before: bool = False
     strip_logprobs: float | None = 0.25
     block: float | None = None  # off by default: see docs/guard.md "Why the default does not block"
     defend: float | None = None  # countermeasures (log-prob defences, antidistillation, watermark dial)
@@ -80,6 +83,10 @@ class RiskActions:
                 raise ValueError(f"risk.{name} must be a number in 0..1, got {value!r}")
             if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"risk.{name} must be in 0..1, got {value!r}")
+        if not isinstance(self.throttle_asked_before, bool):
+            raise ValueError(
+                f"risk.throttle_asked_before must be true or false, got {self.throttle_asked_before!r}"
+            )
         delay = self.throttle_delay_ms
         if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 60_000:
             raise ValueError(f"risk.throttle_delay_ms must be an integer in 0..60000, got {delay!r}")
@@ -307,11 +314,16 @@ class PolicyEngine:
         *,
         strip_risk: float | None = None,
         watched: str | None = None,
+        asked_before: bool = False,
     ) -> Decision:
         """The decision for one request of ``account`` (buckets are charged).
 
         ``risk`` drives throttling and blocking, ``strip_risk`` (default: ``risk``)
         stripping log-probs; ``watched`` is why the account is on the watch list, if it is.
+        ``asked_before``: the request's question was asked before (by this account or
+        another; :attr:`RequestFeatures.known`): the score does not delay it unless
+        ``risk.throttle_asked_before`` (it takes out no new answer: a re-run, a public
+        benchmark). Stripping, blocking and the watch list's actions still apply.
         """
         override = self.config.accounts.get(account)
         estimate = estimate_tokens(body)
@@ -348,7 +360,11 @@ class PolicyEngine:
                 decision.reasons.append(
                     f"risk {strip_risk:.2f} >= strip_logprobs threshold {actions.strip_logprobs}"
                 )
-        throttle = actions.throttle is not None and risk >= actions.throttle
+        throttle = (
+            actions.throttle is not None
+            and risk >= actions.throttle
+            and (actions.throttle_asked_before or not asked_before)
+        )
         if (throttle or (watched and watch.throttle)) and actions.throttle_delay_ms > 0:
             decision.delay_s = actions.throttle_delay_ms / 1000.0
             if decision.action == "allow":

@@ -85,6 +85,8 @@ _COT_RE = re.compile(COT_PATTERN)
 _FOLD_RE = re.compile(r"[\W_]+")
 #: The ledger's mark of a question asked by two or more accounts.
 _SHARED = -1
+#: What :meth:`QuestionLedger.ask` says of a question: never asked, asked by the same account, by another.
+NEW, AGAIN, SHARED = "new", "again", "shared"
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
 
 #: The signals, in the order reasons are tried.
@@ -157,6 +159,12 @@ class RequestFeatures:
     bias_key: str | None = None
     question: int | None = None  # the question's key (see :func:`question_key`); None: no text
     shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
+    repeated: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it before
+
+    @property
+    def known(self) -> bool:
+        """Whether the question was asked before, by this account or another: no new answer taken out."""
+        return self.shared or self.repeated
 
 
 def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
@@ -423,20 +431,23 @@ class QuestionLedger:
     def __len__(self) -> int:
         return len(self._owners)
 
-    def ask(self, question: int, account: int) -> bool:
-        """Record that ``account`` asks ``question``; whether another account asked it before."""
+    def ask(self, question: int, account: int) -> str:
+        """Record that ``account`` asks ``question``: ``NEW``, ``AGAIN`` (its own question) or ``SHARED``.
+
+        ``SHARED``: another account asked it before (or two accounts did).
+        """
         owners = self._owners
         owner = owners.get(question)
         if owner is None:
             owners[question] = account
             if len(owners) > self.capacity:
                 owners.popitem(last=False)
-            return False
+            return NEW
         owners.move_to_end(question)
         if owner == account:
-            return False
+            return AGAIN
         owners[question] = _SHARED
-        return True
+        return SHARED
 
 
 def _account_key(account: str) -> int:
@@ -461,14 +472,15 @@ class RiskTracker:
         """
         with self._lock:
             if features.question is not None:
-                features.shared = self._questions.ask(features.question, _account_key(account))
+                asked = self._questions.ask(features.question, _account_key(account))
+                features.shared, features.repeated = asked == SHARED, asked == AGAIN
             state = self._state(account)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
             generates = features.max_tokens is None or features.max_tokens >= self.config.generation_tokens
             flags = (
-                features.cot and not features.shared,
+                features.cot and not features.known,
                 features.logprobs and generates,
                 bias_new,
             )
@@ -519,7 +531,7 @@ class RiskTracker:
         Only a generative answer to a self-contained request counts (see the module
         docstring); an answer without usage, or of an account no longer tracked, is ignored.
         """
-        if completion_tokens is None or features.history or features.shared:
+        if completion_tokens is None or features.history or features.known:
             return
         cfg = self.config
         prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4

@@ -7,7 +7,16 @@ import random
 import pytest
 
 from distillscope.guard.policy import PolicyEngine, PolicySettings, TokenBucket, estimate_tokens
-from distillscope.guard.risk import QuestionLedger, RiskSettings, RiskTracker, question_key, request_features
+from distillscope.guard.risk import (
+    AGAIN,
+    NEW,
+    SHARED,
+    QuestionLedger,
+    RiskSettings,
+    RiskTracker,
+    question_key,
+    request_features,
+)
 
 WORDS = [
     "apple",
@@ -283,7 +292,7 @@ def test_scores_are_identical_in_processes_with_different_hash_seeds(tmp_path) -
 def test_behaviour_change_is_seen_within_the_half_life() -> None:
     tracker = RiskTracker(RiskSettings(half_life=20))
     for i in range(60):
-        tracker.observe("a", request_features(_chat(f"step by step q {WORDS[i % 26]}")), i * 60.0)
+        tracker.observe("a", request_features(_chat(f"step by step q {WORDS[i % 26]} {i}")), i * 60.0)
     high = tracker.score("a", 60 * 60.0).features["cot"]
     for i in range(60, 200):
         tracker.observe("a", request_features(_chat(f"q {WORDS[i % 26]} x")), i * 60.0)
@@ -423,13 +432,54 @@ def test_question_key_is_the_question_without_its_reasoning_request_and_process_
 
 def test_question_ledger_is_bounded_and_tells_other_accounts_apart() -> None:
     ledger = QuestionLedger(3)
-    assert [ledger.ask(q, 1) for q in (10, 11, 12)] == [False, False, False]
-    assert ledger.ask(10, 1) is False  # the same account again
-    assert ledger.ask(10, 2) is True  # another account
-    assert ledger.ask(10, 1) is True  # now asked by two: shared for both
+    assert [ledger.ask(q, 1) for q in (10, 11, 12)] == [NEW, NEW, NEW]
+    assert ledger.ask(10, 1) == AGAIN  # the same account again
+    assert ledger.ask(10, 2) == SHARED  # another account
+    assert ledger.ask(10, 1) == SHARED  # now asked by two: shared for both
     for q in (13, 14):
         ledger.ask(q, 1)
-    assert len(ledger) == 3 and ledger.ask(11, 2) is False  # 11 was the least recent: forgotten
+    assert len(ledger) == 3 and ledger.ask(11, 2) == NEW  # 11 was the least recent: forgotten
+
+
+def test_a_rerun_of_the_accounts_own_questions_adds_no_evidence_and_is_not_delayed() -> None:
+    """An evaluation harness re-running its suite (on a new model, or again) takes out nothing new."""
+    tracker, engine = RiskTracker(), PolicyEngine(PolicySettings())
+    items = [f"why is {WORDS[i % 26]} {i} so? Let's think step by step." for i in range(120)]
+    for i, item in enumerate(items):  # the first run: 120 new reasoning questions in two minutes
+        features = request_features(_chat(item))
+        tracker.observe("harness", features, float(i))
+        tracker.answered("harness", features, 20, 300, i + 0.5)
+        assert features.known is False
+    first = tracker.score("harness", 130.0)
+    assert first.score >= 0.5  # online, a first run of new questions is a reasoning harvest
+    for i, item in enumerate(items):  # the same suite again a day later
+        features = request_features(_chat(item))
+        score = tracker.observe("harness", features, 86_400.0 + i)
+        tracker.answered("harness", features, 20, 300, 86_400.5 + i)
+        assert features.repeated and not features.shared and features.known
+        decision = engine.decide(
+            "harness", score.score, score.reasons, _chat(item), 86_400.0 + i, asked_before=features.known
+        )
+        assert decision.delay_s == 0.0 and decision.action == "allow"
+    rerun = tracker.score("harness", 86_530.0)
+    assert rerun.features["traces"] < first.features["traces"] / 2  # no new traces: only decay
+    assert rerun.features["cot"] < first.features["cot"]  # the re-asked questions dilute the share
+    # a new question from the same account is still delayed while the score is high
+    fresh = request_features(_chat("why is the sky green 9999? Let's think step by step."))
+    score = tracker.observe("harness", fresh, 86_600.0)
+    decision = engine.decide(
+        "harness", score.score, score.reasons, _chat("x"), 86_600.0, asked_before=fresh.known
+    )
+    assert score.score >= 0.5 and decision.action == "throttle" and decision.delay_s > 0
+    # and an operator who wants re-asked questions delayed too can say so
+    strict = PolicyEngine(PolicySettings.from_dict({"risk": {"throttle_asked_before": True}}))
+    again = request_features(_chat(items[0]))
+    score = tracker.observe("harness", again, 86_700.0)
+    assert again.known and score.score >= 0.5
+    assert (
+        strict.decide("harness", score.score, [], _chat("x"), 86_700.0, asked_before=True).action
+        == "throttle"
+    )
 
 
 def test_reasoning_on_questions_other_accounts_asked_is_no_evidence() -> None:

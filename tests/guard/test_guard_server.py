@@ -343,11 +343,11 @@ def test_risk_block_after_reasoning_harvesting(sqlite_url: str, backend: Countin
     key, _ = _new_key(sqlite_url, "harvester")
     casual, _ = _new_key(sqlite_url, "casual")
     policy = {"risk": {"block": 0.1, "throttle": None, "strip_logprobs": None}}
-    harvest = [{"role": "user", "content": "Solve step by step and show your full reasoning: 2 + 2?"}]
     with serving(_gateway(sqlite_url, policy), backend) as base_url:
         client = _client(base_url, key)
         blocked_at = None
-        for i in range(40):
+        for i in range(40):  # a harvest asks new questions (a re-asked one takes out nothing new)
+            harvest = [{"role": "user", "content": f"Solve step by step, show your full reasoning: {i} + 2?"}]
             try:
                 client.chat.completions.create(model=MODEL, messages=harvest, max_tokens=4)
             except openai.PermissionDeniedError:

@@ -153,6 +153,36 @@ def test_reasoning_traces_through_the_real_server_are_scored_and_replayed_alike(
     assert any(reason.startswith("traces") for reason in live["reasons"])
 
 
+def test_a_question_asked_before_is_not_delayed_through_the_real_server(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A flagged account re-running its own questions takes out nothing new: not delayed, replayed alike."""
+    keys = KeyStore(sqlite_url, load_server_secret())
+    secret = keys.create_key("harness")[0]
+    keys.close()
+    policy = {"risk": {"throttle": 0.12, "throttle_delay_ms": 1}}
+    suite = [f"Question: {WORDS[i % 14]} {i}?\nAnswer: Let's think step by step." for i in range(40)]
+    with _serving(sqlite_url, policy, responder=_long_answers) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key=secret, max_retries=0)
+        for text in [*suite, *suite[:10], "Question: a new one?\nAnswer: Let's think step by step."]:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
+    store = open_log_store(sqlite_url)
+    logged = sorted((e for e in store.iter_exchanges() if e.account == "harness"), key=lambda e: e.ts)
+    store.close()
+    decisions = [e.extra["decision"] for e in logged]
+    assert len(logged) == 51 and "throttle" in decisions[:40]  # new reasoning questions, taken out at length
+    assert logged[39].extra["risk_score"] >= 0.12
+    assert decisions[40:50] == ["allow"] * 10  # the re-run: asked before, not delayed
+    assert all(e.extra["risk_score"] >= 0.12 for e in logged[40:50])  # ... though the score is still high
+    assert decisions[50] == "throttle"  # a new question is delayed again
+    write_jsonl(logged, tmp_path / "log.jsonl")
+    replay_log(tmp_path / "log.jsonl", PolicySettings.from_dict(policy), tmp_path / "out", per_exchange=True)
+    replayed = [
+        json.loads(line)["action"] for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()
+    ]
+    assert replayed == decisions
+
+
 def _row(i: int, account: str, ts: float, text: str, **params: Any) -> dict[str, Any]:
     return {
         "id": f"x{i}",
