@@ -27,16 +27,18 @@ counts as harvesting evidence:
   traces taken out, what a reasoning distiller harvests. A student who asks for
   reasoning in half their questions takes out a few a day; a harvest, dozens.
 
-Only questions no other account asked before count as harvest evidence for
-**cot**, **volume** and **traces**: a distiller wants answers to new questions,
-while an evaluation harness asks a public benchmark that other harnesses (and
-re-runs) ask too. A bounded :class:`QuestionLedger` (the ``question_memory`` most
-recently asked question keys, 64-bit blake2b of the prompt with its reasoning
+Only questions nobody asked before -- neither another account nor this one --
+count as harvest evidence for **cot**, **volume** and **traces**: a distiller wants
+answers to new questions, while an evaluation harness asks a public benchmark that
+other harnesses ask too, and re-runs its own suite (a baseline model, the new model
+on launch day, a rerun). A bounded :class:`QuestionLedger` (the ``question_memory``
+most recently asked question keys, 64-bit blake2b of the prompt with its reasoning
 requests taken out, see :func:`question_key`) remembers which account asked each
 first; it is filled by :meth:`RiskTracker.observe`, so the gateway's warm start
-fills it from the log like every other state. A question another account asked
-before still counts as a request (it dilutes the shares). The first account to run
-a benchmark nobody has asked yet is not helped (its questions are new).
+fills it from the log like every other state. A question asked before still counts
+as a request (it dilutes the shares), and :attr:`RequestFeatures.known` tells the
+policy, which by default does not delay it (it takes out no new answer). The first
+account to run a benchmark nobody has asked yet is not helped (its questions are new).
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share

@@ -612,9 +612,9 @@ def test_risk_scores_survive_a_restart(sqlite_url: str, backend: CountingBackend
 
     key, _ = _new_key(sqlite_url, "harvester")
     admin, _ = _new_key(sqlite_url, "ops", admin=True)
-    harvest = [{"role": "user", "content": "Solve step by step and show your full reasoning: 2 + 2?"}]
     with serving(_gateway(sqlite_url), backend) as base_url:
-        for _ in range(12):
+        for i in range(12):  # new questions: a re-asked one is no harvest evidence
+            harvest = [{"role": "user", "content": f"Solve step by step, show your full reasoning: {i} + 2?"}]
             _client(base_url, key).chat.completions.create(
                 model=MODEL, messages=harvest, max_tokens=64, logprobs=True, top_logprobs=20
             )
