@@ -98,7 +98,7 @@ def test_cli_turns_an_uncaught_known_failure_into_one_line(tmp_path):
 
 SETTINGS = (
     "ServeSettings", "HarvestSettings", "StrategySettings", "TrainSettings", "EvalSettings", "DetectSettings",
-    "RadioactivityTest",
+    "RadioactivityTest", "DemoSettings",
 )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ This module only validates settings; it must not import heavy libraries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 #: Price assumed for the harvested tokens (USD per 1M tokens): gpt-4o-mini's list price, so that
@@ -57,33 +57,88 @@ PLANNED_SECONDS: dict[str, dict[str, float]] = {
 
 @dataclass
 class DemoSettings:
-    """Sizes of a demo run. ``mode`` picks a preset; explicit values win over it."""
+    """Sizes of a demo run. ``mode`` picks a preset; explicit values win over it.
 
-    out: Path | None = None
-    quick: bool = False
-    full: bool = False
-    model: str | None = None  # local teacher: embedded SmolLM2 or a HF directory
-    teacher_url: str | None = None  # or an OpenAI-compatible teacher behind the gateway
-    teacher_model: str | None = None
-    teacher_key_env: str | None = None
-    benign_users: int | None = None  # ordinary users in the simulated world (hard negatives come on top)
-    days: int | None = None  # days of simulated history before the live window (0: the simulator draws)
-    live_hydra: int | None = None  # hydra accounts that harvest live
-    extractor_queries: int | None = None  # live queries of the solo heavy extractor
-    hydra_queries: int | None = None  # live queries per live hydra account
-    live_benign: int | None = None  # benign accounts still sending requests in the live window
-    max_new_tokens: int | None = None
-    top_logprobs: int = 5
-    train_steps: int | None = None
-    task_size: int | None = None  # held-out task items for fidelity and task score
-    kd_student: int | None = None  # 1: also train a top-k KD student on the returned log-probs
-    radioactivity: int | None = None  # 1: test the trained student for the watermark
-    identity: int | None = None  # 1: ask the student and the teacher who trained them
-    threads: int | None = None  # torch threads for generation, training, evaluation (None: auto)
-    student_layers: str = "auto:15"  # 15 of 30 layers, chosen by measured redundancy (docs/train.md)
-    screenshot: Path | None = None
-    frontier: Path | None = None  # frontier.json of `distillscope defend evaluate` (None: the repository's)
-    seed: int = 0
+    Every field with a ``help`` is an option of ``distillscope demo`` (``clitools.settings_options``).
+    """
+
+    out: Path | None = field(default=None, metadata={"help": "Run directory (default: runs/<timestamp>)."})
+    quick: bool = field(
+        default=False,
+        metadata={"flags": ("--quick",), "help": "Smoke test with tiny budgets (numbers show plumbing)."},
+    )
+    full: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--full",),
+            "help": "The long exercise: bigger world and harvest, a top-k KD student, radioactivity and "
+            "identity probes (about an hour on 2 cores).",
+        },
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "Local teacher: embedded SmolLM2 or a HF directory."}
+    )
+    teacher_url: str | None = field(
+        default=None,
+        metadata={"help": "Put an OpenAI-compatible teacher behind the gateway instead."},
+    )
+    teacher_model: str | None = field(default=None, metadata={"help": "Model id at --teacher-url."})
+    teacher_key_env: str | None = field(default=None, metadata={"help": "Env var with its API key."})
+    benign_users: int | None = field(
+        default=None,
+        metadata={"help": "Ordinary users in the simulated world (hard negatives come on top)."},
+    )
+    days: int | None = field(
+        default=None,
+        metadata={"help": "Days of simulated history before the live window (0: the simulator draws)."},
+    )
+    live_hydra: int | None = field(default=None, metadata={"help": "Hydra accounts that harvest live."})
+    extractor_queries: int | None = field(
+        default=None, metadata={"help": "Live queries of the solo heavy extractor."}
+    )
+    hydra_queries: int | None = field(default=None, metadata={"help": "Live queries per live hydra account."})
+    live_benign: int | None = field(
+        default=None, metadata={"help": "Benign accounts still at work in the live window."}
+    )
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Tokens per live answer."})
+    top_logprobs: int = field(
+        default=5, metadata={"help": "top_logprobs the extractor asks for (0: text only)."}
+    )
+    train_steps: int | None = field(
+        default=None, metadata={"help": "Training steps of the attacker's student."}
+    )
+    task_size: int | None = field(
+        default=None, metadata={"help": "Held-out task items for fidelity and task score."}
+    )
+    kd_student: int | None = field(  # 1: also train a top-k KD student on the returned log-probs
+        default=None, metadata={"cli": False}
+    )
+    radioactivity: int | None = field(  # 1: test the trained student for the watermark
+        default=None, metadata={"cli": False}
+    )
+    identity: int | None = field(  # 1: ask the student and the teacher who trained them
+        default=None, metadata={"cli": False}
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "Torch threads for generation, training and evaluation (default: 1 on a busy "
+            "machine, else every core)."
+        },
+    )
+    # 15 of 30 layers, chosen by measured redundancy (docs/train.md)
+    student_layers: str = field(default="auto:15", metadata={"cli": False})
+    screenshot: Path | None = field(
+        default=None, metadata={"help": "Also save a PNG of the report's top (needs chromium)."}
+    )
+    frontier: Path | None = field(
+        default=None,
+        metadata={
+            "help": "frontier.json written by `distillscope defend evaluate`, shown in the report as "
+            "measured there (default: the repository's docs/evidence/defend/frontier.json)."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the simulated world and the harvest."})
 
     def __post_init__(self) -> None:
         if self.quick and self.full:
