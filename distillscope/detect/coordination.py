@@ -333,3 +333,57 @@ def _members_inside(
     own = (rows["p_reach"].to_numpy() <= MEMBER_REACH_P) & (shared <= MEMBER_SHARED)
     keep = (t_in > t_ref) & (p_in > p_ref) & own
     return [a for a, k_ in zip(group, keep, strict=True) if k_]
+
+
+def attach(
+    singles: list[str],
+    campaigns: dict[str, list[str]],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    pool: list[str],
+) -> dict[str, str]:
+    """Accounts flagged on their own evidence that sit inside one campaign's topics *and* playbook.
+
+    A campaign member that is extraordinary by itself (it asks for reasoning, say) is flagged alone and
+    would come out as a campaign of one. Such an account joins a campaign (of at least
+    :data:`MIN_GROUP`) when its mean topic similarity and its mean playbook similarity to the members
+    are both in the upper tail of random accounts' similarity to them (level :data:`MEMBER_P`, divided
+    by the campaign's size and by the number of campaigns: every pairing is a test), and it is at
+    least as close to the members, in both, as the loosest member is to the others (a heavy solo
+    extractor asking the same kind of questions with its own parameters is another operation). The best such
+    campaign wins. Returns account -> campaign. Only the grouping changes: nobody is flagged by it.
+    """
+    big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= MIN_GROUP}
+    if not singles or not big:
+        return {}
+    members = sorted({a for ms in big.values() for a in ms})
+    reference = [a for a in reference_sample(pool) if a not in set(members) | set(singles)]
+    if len(reference) < 2 * MIN_GROUP:
+        return {}
+    names = sorted(set(singles)) + members + reference
+    space = PromptSpace.build(names, samples, vectors)
+    pos = {a: i for i, a in enumerate(names)}
+    topic = space.similarity(names)
+    play = playbook_similarity(sig.set_index("account").loc[names].reset_index())
+    ref_idx = np.array([pos[a] for a in reference])
+    out: dict[str, str] = {}
+    best: dict[str, float] = {}
+    for cid, ms in big.items():
+        idx = np.array([pos[a] for a in ms])
+        z = float(norm.isf(MEMBER_P / (len(ms) * len(big))))
+        bars = []
+        for m in (topic, play):
+            null = m[np.ix_(ref_idx, idx)].mean(axis=1)
+            inner = m[np.ix_(idx, idx)]
+            loosest = float(((inner.sum(axis=1) - np.diag(inner)) / max(1, len(idx) - 1)).min())
+            bars.append((float(null.mean()), max(float(null.std()), 1e-3), loosest))
+        for a in singles:
+            i = pos[a]
+            sims = [float(m[i, idx].mean()) for m in (topic, play)]
+            if any(s < loosest for s, (_, _, loosest) in zip(sims, bars, strict=True)):
+                continue  # farther from the members than the loosest member is from the others
+            zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
+            if min(zs) > z and min(zs) > best.get(a, -np.inf):
+                out[a], best[a] = cid, min(zs)
+    return out

@@ -73,7 +73,10 @@ SPECS = [
     cal.SignalSpec("dispersion", 0.05, banded=False),
     cal.SignalSpec("reach", 0.5, banded=False),
     cal.SignalSpec("round_the_clock", 0.04, banded=False),
+    cal.SignalSpec("long_session", 0.35, banded=False),
 ]
+#: Signs of a machine, evidence only once an unexplained reach passes the gate (Bonferroni minimum).
+AUTOMATION = ["round_the_clock", "long_session"]
 HARVEST = ["answer_len", "amplification", "cot", "logprob_entries", "bias_ids"]
 CONTENT = ["diversity", "dispersion"]
 
@@ -84,6 +87,8 @@ PLAYBOOK_WEIGHTS = {"distill": 0.7, "logit_probe": 0.1, "unexplained_reach": 0.1
 EXPLAIN_Z = 1.5
 #: Share of an account's sampled prompts opening with one instruction head that makes it "one template".
 ONE_TEMPLATE_SHARE = 0.5
+#: Below this share of distinct prompts among its requests an account repeats itself (it is not harvesting).
+REPEATED_SHARE = 0.5
 
 
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
@@ -101,7 +106,7 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
         ),
         (
             "the same prompts again and again",
-            (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < 0.5,
+            (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < REPEATED_SHARE,
         ),
     ]
     for words, mask in reversed(rules):
@@ -162,15 +167,22 @@ def score(
         sig["p_reach"] <= tuning.reach_gate, sig["p_own"], np.maximum(sig["p_reach"], sig["p_own"])
     )
     sig["explained"] = _explained(sig, zs)
+    # the same prompts asked again and again (a benchmark re-run at temperature 0 on a new model) collect
+    # no new text: the gate stays shut, so the reach must be extraordinary as well (intersection-union)
+    repeated = (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < REPEATED_SHARE
+    distill = np.where(repeated, np.maximum(sig["p_reach"], sig["p_own"]), distill)
     unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
-    # unexplained reach collected round the clock: once the reach passes the gate, the clock decides
-    # (automation alone is no evidence: agents, batch jobs and harnesses are machines, explained above)
+    # unexplained reach collected like a machine (round the clock, or in sessions of hundreds of requests):
+    # once the reach passes the gate, the automation tail decides (automation alone is no evidence:
+    # agents, batch jobs and harnesses are machines, explained above)
+    sig["p_clock"] = ps["round_the_clock"].to_numpy()
+    sig["p_session"] = ps["long_session"].to_numpy()
+    sig["p_automation"] = cal.family_p(ps, AUTOMATION)
     automated = np.where(
         (sig["explained"] == "") & (sig["p_reach"] <= tuning.reach_gate),
-        ps["round_the_clock"].to_numpy(),
+        sig["p_automation"].to_numpy(),
         1.0,
     )
-    sig["p_clock"] = ps["round_the_clock"].to_numpy()
     sig["p_account"] = np.minimum.reduce(
         [
             np.ones(len(sig)),
@@ -250,6 +262,8 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, grp.p_value, com, facts)
 
+    _attach_singles(sig, samples, vectors, alpha, group_of)
+
     out_accounts, campaigns = (
         [],
         [g for g in group_records if g["campaign"] in {v[0] for v in group_of.values()}],
@@ -279,6 +293,26 @@ def score(
     out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
     campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
     return Scored(out_accounts, campaigns, group_records, sig)
+
+
+def _attach_singles(
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    alpha: float,
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+) -> None:
+    """Accounts flagged alone that sit inside a campaign's topics and playbook join it (grouping only)."""
+    singles = sig[(sig["p_account"] <= alpha) & ~sig["account"].isin(group_of)]["account"].tolist()
+    campaigns: dict[str, list[str]] = {}
+    for a, (cid, *_rest) in group_of.items():
+        campaigns.setdefault(cid, []).append(a)
+    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    for a, cid in coord.attach(singles, campaigns, sig, samples, vectors, pool).items():
+        first = campaigns[cid][0]
+        _, p_group, com, facts = group_of[first]
+        com.members = sorted({*com.members, a})
+        group_of[a] = (cid, p_group, com, facts)
 
 
 def _coordinated(
@@ -449,6 +483,8 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
         f"{_band_words(z.get('dispersion', 0.0))})",
         "round_the_clock": f"round the clock: {row['quiet_share']:.0%} of requests in its quietest 8 hours "
         f"of the day, where people sleep ({_band_words(z.get('round_the_clock', 0.0))})",
+        "long_session": f"sessions like a script's: {row['longest_session']:,.0f} requests in its longest "
+        f"session without a 30-minute pause ({_band_words(z.get('long_session', 0.0))})",
     }
     ranked = sorted((k for k in words if z.get(k, 0.0) >= 2.0), key=lambda k: -z[k])
     out = [words[k] for k in ranked]
@@ -461,7 +497,7 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
     if out:
         out.append(
             f"combined: p = {p:.1e} (reach {row['p_reach']:.1e}; harvest {row['p_harvest']:.1e}; "
-            f"content {row['p_content']:.1e}; clock {row['p_clock']:.1e})"
+            f"content {row['p_content']:.1e}; automation {row['p_automation']:.1e})"
         )
     return out
 

@@ -28,6 +28,9 @@ One row per account, every signal oriented so that larger is more suspicious:
   consecutive hours of the day (any time zone: the window is the account's own),
   shrunk towards 0 by :data:`PRIOR_REQUESTS` pseudo-requests: people sleep (near
   0), a machine spread over the day sends about a third there;
+- ``long_session``: log(1 + requests in the account's longest session, requests
+  less than 30 minutes apart): a person's conversation ends after tens of
+  requests, a script keeps going for hundreds;
 - ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
   prompts' MiniLM embeddings.
 
@@ -155,6 +158,9 @@ def signal_table(
     quiet = quiet_window_counts(hours, out["account"].tolist()) if hours is not None else np.zeros(len(n))
     out["quiet_share"] = quiet / np.maximum(n, 1)
     out["round_the_clock"] = quiet / (n + PRIOR_REQUESTS)
+    longest = acc["max_session_n"].to_numpy(dtype=float) if "max_session_n" in acc else np.ones(len(n))
+    out["longest_session"] = np.nan_to_num(longest, nan=1.0)
+    out["long_session"] = np.log1p(out["longest_session"].to_numpy())
     out["top_head_share"] = [top_head_share(samples.get(a, [])) for a in out["account"]]
     if dispersion is not None:
         out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]

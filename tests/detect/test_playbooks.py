@@ -1,0 +1,149 @@
+"""Playbooks beyond the raw signals: scripted sessions, re-run benchmarks, campaign members flagged alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from distillscope.detect import run_detection
+from distillscope.detect.coordination import attach
+
+from .helpers import T0, ex, write_log
+from .test_coordination import WORDS, _person
+
+HOUR = 3600.0
+ASKS = ["Write a short guide about", "Compose a poem on", "List ten facts on", "Draft an email about",
+        "Create a quiz on", "Summarise the debate on", "Invent a story linking", "Compare"]  # fmt: skip
+FOR = ["for beginners", "for children", "for experts", "as a table", "in French", "briefly", "with examples"]
+
+
+def _people(rng: np.random.Generator, count: int, low: int, high: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for u in range(count):
+        rows += _person(rng, f"user{u:03d}", int(rng.integers(low, high)), f"10.{u}.{u % 7}.{u % 200 + 1}")
+    return rows
+
+
+def _daytime(rng: np.random.Generator, n: int, per_session: int, gap_s: float) -> list[float]:
+    """Timestamps in sessions of ``per_session`` requests ``gap_s`` apart, between 09:00 and 18:00 UTC."""
+    out: list[float] = []
+    day = 0
+    while len(out) < n:
+        start = T0 + day * 86400 + 9 * HOUR
+        for s in range(max(1, int(9 * HOUR // (per_session * gap_s + 2 * HOUR)))):
+            t0 = start + s * (per_session * gap_s + 2 * HOUR)
+            out += [t0 + k * gap_s + float(rng.uniform(0, 1)) for k in range(per_session)]
+        day += 1
+    return out[:n]
+
+
+def _solo(rng: np.random.Generator, account: str, times: list[float]) -> list[dict[str, Any]]:
+    """Self-instruct style: new instructions over two random topics, ordinary answers, human hours."""
+    return [
+        ex(
+            i,
+            account,
+            t,
+            f"{rng.choice(ASKS)} {' and '.join(rng.choice(WORDS, 2))} {rng.choice(FOR)} {rng.integers(1e9)}",
+            ip="198.51.100.7",
+            params={"max_tokens": 1024, "temperature": 0.7},
+            completion_tokens=int(rng.lognormal(np.log(400), 0.3)),
+        )
+        for i, t in enumerate(times)
+    ]
+
+
+def test_unexplained_reach_collected_in_script_long_sessions_is_flagged(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    rows = _people(rng, 150, 40, 250)
+    # the same volume at human hours: one account in sessions of 300 requests 20 s apart, one in
+    # sessions of 12 requests (a person's pace would be fewer still; it is the session length that differs)
+    rows += _solo(rng, "scripted", _daytime(rng, 900, 300, 20.0))
+    rows += _solo(rng, "paced", _daytime(rng, 900, 12, 60.0))
+    result = run_detection(write_log(tmp_path / "log.jsonl", rows), tmp_path / "out")
+    by = {r["account"]: r for r in result.accounts}
+    assert by["scripted"]["flagged"]
+    assert any("sessions like a script's" in reason for reason in by["scripted"]["reasons"])
+    assert not by["paced"]["flagged"]
+    assert [a for a in by if a.startswith("user") and by[a]["flagged"]] == []
+
+
+def _cot_account(
+    rng: np.random.Generator, account: str, prompts: list[str], runs: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for r in range(runs):
+        start = T0 + r * 2 * 86400 + 10 * HOUR
+        for k, text in enumerate(prompts):
+            rows.append(
+                ex(
+                    r * len(prompts) + k,
+                    account,
+                    start + 3.0 * k,
+                    f"{text} Let's think step by step.",
+                    ip=f"192.0.2.{len(account)}",
+                    model="teacher-v2" if r else "teacher-v1",
+                    params={"max_tokens": 512, "temperature": 0.0},
+                    completion_tokens=int(rng.integers(200, 500)),
+                )
+            )
+    return rows
+
+
+def test_a_benchmark_rerun_with_reasoning_is_not_harvesting_but_the_same_volume_of_new_prompts_is(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(5)
+    rows = _people(rng, 200, 40, 250)
+    bench = [f"Problem {i}: what is {i} times {i + 7} minus {i % 13}?" for i in range(1100)]
+    rows += _cot_account(rng, "eval-harness", bench, runs=3)  # the same 1,100 items, three runs on two models
+    fresh = [f"Problem {i}: {' '.join(rng.choice(WORDS, 3))} {int(rng.integers(1e9))}?" for i in range(1200)]
+    rows += _cot_account(rng, "extractor", fresh, runs=1)
+    result = run_detection(write_log(tmp_path / "log.jsonl", rows), tmp_path / "out")
+    by = {r["account"]: r for r in result.accounts}
+    assert by["extractor"]["flagged"]
+    assert not by["eval-harness"]["flagged"]
+
+
+def _sig(names: list[str], answer: list[float], cot: list[float], n: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account": names,
+            "n": n,
+            "answer_len": np.log1p(answer),
+            "mean_max_tokens": [2048.0 if c > 0.2 else 512.0 for c in cot],
+            "cot_rate": cot,
+            "lp_rate": 0.0,
+        }
+    )
+
+
+def test_a_member_flagged_alone_joins_its_campaign_and_a_look_alike_solo_does_not() -> None:
+    rng = np.random.default_rng(0)
+    topic = [
+        "quantum spin",
+        "qubit decoherence",
+        "entanglement entropy",
+        "bell inequality",
+        "quantum tunnelling",
+    ]
+    members = [f"m{k}" for k in range(8)]
+    people = [f"p{k:02d}" for k in range(60)]
+    samples: dict[str, list[str]] = {}
+    for a in [*members, "member-alone", "solo-same-topic"]:
+        samples[a] = [
+            f"explain {rng.choice(topic)} step by step, part {int(rng.integers(1e6))}" for _ in range(8)
+        ]
+    for a in people:
+        samples[a] = [f"{' '.join(rng.choice(WORDS, 4))} please" for _ in range(8)]
+    names = [*members, "member-alone", "solo-same-topic", *people]
+    answer = [700.0] * 9 + [150.0] + list(rng.uniform(80, 600, len(people)))
+    cot = [0.6] * 9 + [0.0] + list(rng.uniform(0, 0.1, len(people)))
+    sig = _sig(names, answer, cot, [60.0] * len(names))
+    found = attach(["member-alone", "solo-same-topic"], {"camp-x": members}, sig, samples, None, names)
+    assert found == {"member-alone": "camp-x"}
+    # a campaign below the smallest group size takes no one
+    assert attach(["member-alone"], {"camp-y": members[:3]}, sig, samples, None, names) == {}
