@@ -17,15 +17,14 @@ on a resumed run, so replaying the rounds rebuilds the same instructions.
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from distillscope.harvest.strategies.base import Ask, Query
-from distillscope.records import Exchange
+from distillscope.records import Exchange, iter_jsonl
 
 PROMPT_HEADER = (
     "You are asked to come up with a set of {n} diverse task instructions. These task instructions "
@@ -61,17 +60,9 @@ def read_seed_tasks(path: str | Path) -> list[str]:
         raise ValueError(f"seed tasks file {path} does not exist")
     seeds: list[str] = []
     problems: list[str] = []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
-            seeds.append(raw.strip())
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})")
+    for number, record, error in _seed_records(path):
+        if error is not None:
+            problems.append(f"{path}:{number}: {error}")
             continue
         text = record.get("instruction") or record.get("prompt") if isinstance(record, dict) else None
         if not isinstance(text, str) or not text.strip():
@@ -83,6 +74,17 @@ def read_seed_tasks(path: str | Path) -> list[str]:
     if not seeds:
         raise ValueError(f"{path} holds no seed tasks")
     return seeds
+
+
+def _seed_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, record, parse error) per non-blank line: JSON lines, or plain text as a prompt."""
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        yield from iter_jsonl(path)
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield number, {"prompt": raw.strip()}, None
 
 
 def parse_instructions(text: str) -> list[str]:
