@@ -63,7 +63,9 @@ def evaluate_command(settings: FrontierSettings) -> None:
     console.print(
         f"goal (gain cut >= {result['goal']['gain_cut']:.0%} for <= "
         f"{result['goal']['max_relative_accuracy_cost']:.0%} of teacher accuracy): "
-        + (", ".join(met) if met else "met by no condition measured"),
+        + (", ".join(met) if met else "met by no condition measured")
+        + "; against the distiller's best method (SFT on unchanged text included): "
+        + (", ".join(result["goal"]["met_against_best_response"]) or "none"),
         highlight=False,
     )
     typer.echo(str((settings.report_dir or settings.out) / "frontier.json"))

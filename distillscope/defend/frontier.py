@@ -437,6 +437,7 @@ def build_report(settings: FrontierSettings) -> dict[str, Any]:
         )
     order = {c.name: i for i, c in enumerate(settings.condition_list)}
     rows.sort(key=lambda r: (r["method"], order.get(r["condition"], len(order)), r["condition"]))
+    best = best_response(rows)
     result = {
         "format": FORMAT,
         "experiment": settings.experiment(),
@@ -450,11 +451,12 @@ def build_report(settings: FrontierSettings) -> dict[str, Any]:
         "untrained_student": untrained,
         "reference_teacher": {k: v for k, v in ref_util.items() if k != "per_item"},
         "rows": rows,
-        "best_response": best_response(rows),
+        "best_response": best,
         "goal": {
             "gain_cut": GOAL_GAIN_CUT,
             "max_relative_accuracy_cost": GOAL_RELATIVE_ACCURACY_COST,
             "met_by": [f"{r['condition']} ({r['method']})" for r in rows if r["meets_goal"]],
+            "met_against_best_response": [b["condition"] for b in best if b["meets_goal"]],
         },
         "machine": MACHINE,
     }
@@ -525,10 +527,12 @@ def best_response(rows: list[dict]) -> list[dict[str, Any]]:
     """
     gains: dict[str, dict[str, float]] = {}
     kinds: dict[str, str] = {}
+    costs: dict[str, float | None] = {}
     for row in rows:
         if row["fidelity_gain"]:
             gains.setdefault(row["condition"], {})[row["method"]] = row["fidelity_gain"]["mean"]
             kinds[row["condition"]] = row["kind"]
+            costs[row["condition"]] = row.get("teacher_accuracy_cost_relative")
     reference = gains.get("reference", {})
     if not reference:
         return []
@@ -538,13 +542,23 @@ def best_response(rows: list[dict]) -> list[dict[str, Any]]:
         if not parse_condition(name).changes_text and "sft" in reference:
             by_method = {**by_method, "sft": reference["sft"]}
         method, gain = max(by_method.items(), key=lambda kv: kv[1])
+        cut = 1 - gain / best_ref if best_ref > 0 else None
+        cost = costs[name]
         out.append(
             {
                 "condition": name,
                 "kind": kinds[name],
                 "best_method": method,
                 "best_gain": gain,
-                "gain_cut": 1 - gain / best_ref if best_ref > 0 else None,
+                "gain_cut": cut,
+                "teacher_accuracy_cost_relative": cost,
+                "meets_goal": bool(
+                    name != "reference"
+                    and cut is not None
+                    and cut >= GOAL_GAIN_CUT
+                    and cost is not None
+                    and cost <= GOAL_RELATIVE_ACCURACY_COST
+                ),
             }
         )
     return out

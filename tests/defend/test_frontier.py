@@ -192,6 +192,11 @@ def test_best_response_takes_the_reference_sft_gain_for_unchanged_text():
         row("noise-4", "logprobs", "topk-kd", 0.1),
         row("watermark-4", "watermark", "sft", 0.2),
     ]
+    rows[2]["teacher_accuracy_cost_relative"] = 0.0
+    rows[3]["teacher_accuracy_cost_relative"] = 0.04
     best = {b["condition"]: b for b in best_response(rows)}
     assert best["noise-4"]["best_method"] == "sft" and best["noise-4"]["gain_cut"] == pytest.approx(0.0)
-    assert best["watermark-4"]["gain_cut"] == pytest.approx(0.75)
+    assert not best["noise-4"]["meets_goal"]  # the top-k KD student lost 7/8 of its gain, SFT nothing
+    assert best["watermark-4"]["gain_cut"] == pytest.approx(0.75) and best["watermark-4"]["meets_goal"]
+    rows[3]["teacher_accuracy_cost_relative"] = 0.06
+    assert not {b["condition"]: b for b in best_response(rows)}["watermark-4"]["meets_goal"]
