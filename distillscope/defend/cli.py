@@ -53,6 +53,8 @@ def evaluate_command(settings: FrontierSettings) -> None:
                         bar.advance(task)
                     started[0] = True
                     bar.update(task, description=description)
+                    if not console.is_terminal:  # a log file gets one line per step
+                        console.log(f"[{bar.tasks[0].completed:.0f}/{steps}] {description}", highlight=False)
 
                 result = run_frontier(settings, step)
                 bar.update(task, completed=steps, description="frontier done")

@@ -43,6 +43,9 @@ def frontier(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("frontier")
     result = runner.invoke(app, _args(tiny_model_dir, out))
     assert result.exit_code == 0, result.output
+    # progress: one line per step when the output is not a terminal
+    assert "reference: teacher answers and their utility" in result.output
+    assert "watermark-6: student by sft, seed 1" in result.output
     return out, json.loads((out / "frontier.json").read_text())
 
 
