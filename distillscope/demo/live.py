@@ -120,12 +120,12 @@ def _watermark(settings: DemoSettings, out: Path) -> tuple[Any, str, Path | None
     return config, "per-account keys (HMAC of a master secret and the account)", secret
 
 
-def _app(settings: DemoSettings, gateway: Any, watermark: Any) -> Any:
-    """The server the demo's gateway fronts, assembled like ``distillscope serve`` does."""
-    from distillscope.serving import ServeSettings, build_app
+def _serve_settings(settings: DemoSettings, watermark: Any) -> Any:
+    """What the demo's gateway fronts, as ``distillscope serve`` options would say it."""
+    from distillscope.serving import ServeSettings
 
     upstream = settings.teacher_url
-    serve_settings = ServeSettings(
+    return ServeSettings(
         model=(settings.teacher_model or "default") if upstream else settings.model,
         upstream=upstream,
         upstream_key_env=settings.teacher_key_env or "",  # "" reads no key
@@ -134,7 +134,6 @@ def _app(settings: DemoSettings, gateway: Any, watermark: Any) -> Any:
         threads=settings.threads,
         watermark=None if upstream else watermark,
     )
-    return build_app(serve_settings, gateway=gateway).app
 
 
 @contextlib.contextmanager
@@ -147,7 +146,7 @@ def serve(settings: DemoSettings, out: Path, db_url: str) -> Iterator[tuple[str,
     from distillscope.guard.keys import KeyStore
     from distillscope.guard.logstore import open_log_store
     from distillscope.guard.policy import PolicySettings
-    from distillscope.server.runner import serve_in_thread
+    from distillscope.serving import serve as serve_app
 
     # The key-hashing secret lives only in this process: the keys of a demo run die with it.
     keys = KeyStore(db_url, secrets.token_bytes(32))
@@ -157,9 +156,9 @@ def serve(settings: DemoSettings, out: Path, db_url: str) -> Iterator[tuple[str,
         PolicySettings(),
     )
     watermark, note, _ = _watermark(settings, out)
-    app = _app(settings, gateway, watermark)
     admin_key, _ = keys.create_key(ADMIN, admin=True)
-    with serve_in_thread(app, startup_timeout=600) as base_url:
+    served = _serve_settings(settings, watermark)
+    with serve_app(served, gateway=gateway, startup_timeout=600) as base_url:
         yield base_url, (keys, watermark, note), admin_key
 
 

@@ -355,16 +355,24 @@ def build_app(settings: ServeSettings, *, gateway: Gateway | None = None) -> Bui
 
 @contextlib.contextmanager
 def serve(
-    settings: ServeSettings | None = None, *, gateway: Gateway | None = None, log_level: str = "warning"
+    settings: ServeSettings | None = None,
+    *,
+    gateway: Gateway | None = None,
+    log_level: str = "warning",
+    startup_timeout: float = 120.0,
 ) -> Iterator[str]:
     """Serve in a background thread for the length of a ``with`` block; yield the base URL::
 
     with serve(ServeSettings(model="runs/student", port=0)) as base_url:
         openai.OpenAI(base_url=base_url, api_key="local").models.list()
+
+    ``gateway`` as in :func:`build_app`; ``startup_timeout``: seconds the app's startup may take.
     """
     from distillscope.server.runner import serve_in_thread
 
     settings = settings or ServeSettings(port=0)
     built = build_app(settings, gateway=gateway)
-    with serve_in_thread(built.app, settings.host, settings.port, log_level=log_level) as base_url:
+    with serve_in_thread(
+        built.app, settings.host, settings.port, log_level=log_level, startup_timeout=startup_timeout
+    ) as base_url:
         yield base_url
