@@ -3,9 +3,9 @@
 ``guard_gateway`` opens the key store and log store of ``db_url`` with a policy
 given as a dict (the TOML's shape); ``relay`` serves it in front of an
 OpenAI-compatible upstream (a ``WireServer``) through ``serving.serve``, as
-``distillscope serve --upstream`` does; ``serve_backend`` serves it in front of a
-test's own backend (a counting or tiny local one), the only case that needs
-``create_app`` by hand.
+``distillscope serve --upstream`` does (any other ``ServeSettings`` field too);
+``serve_backend`` serves it in front of a test's own backend (a counting or tiny
+local one), the only case that needs ``create_app`` by hand.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from distillscope.guard.gateway import GuardGateway
 from distillscope.guard.keys import KeyStore
 from distillscope.guard.logstore import open_log_store
 from distillscope.guard.policy import PolicySettings
 from distillscope.guard.secret import load_server_secret
 
+#: The environment variable the relay's upstream key travels in.
+KEY_ENV = "DS_TEST_UPSTREAM_KEY"
 #: A policy with every risk action off: what a test of logging or limits wants.
 NO_RISK_ACTIONS: dict[str, Any] = {"risk": {"throttle": None, "strip_logprobs": None, "block": None}}
 
@@ -34,14 +38,27 @@ def guard_gateway(
 
 
 @contextlib.contextmanager
-def relay(gateway: Any, upstream_url: str, model: str) -> Iterator[str]:
-    """Serve ``gateway`` in front of the upstream at ``upstream_url`` (its model ``model``); yield the URL."""
+def relay(
+    gateway: Any, upstream_url: str, model: str, *, upstream_key: str | None = None, **settings: Any
+) -> Iterator[str]:
+    """Serve ``gateway`` in front of the upstream at ``upstream_url`` (its model ``model``); yield the URL.
+
+    ``upstream_key`` is the key sent upstream (through an environment variable, as
+    ``--upstream-key-env`` takes it); ``settings`` are further ``ServeSettings`` fields.
+    """
     from distillscope.serving import ServeSettings, serve
 
-    # no upstream key: the wire server needs none, and a developer's OPENAI_API_KEY must not leak into it
-    settings = ServeSettings(upstream=upstream_url, model=model, port=0, upstream_key_env="DS_TEST_NO_KEY")
-    with serve(settings, gateway=gateway) as base_url:
-        yield base_url
+    # by default no upstream key: the wire server needs none, and a developer's OPENAI_API_KEY must not
+    # leak into it
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv(KEY_ENV, raising=False)
+        if upstream_key is not None:
+            env.setenv(KEY_ENV, upstream_key)
+        served = ServeSettings(
+            upstream=upstream_url, model=model, port=0, upstream_key_env=KEY_ENV, **settings
+        )
+        with serve(served, gateway=gateway) as base_url:
+            yield base_url
 
 
 @contextlib.contextmanager

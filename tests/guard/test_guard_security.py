@@ -6,12 +6,10 @@ tests need no model. Each checks what is stored or relayed, not only the status.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -24,12 +22,12 @@ from distillscope.guard.policy import PolicySettings
 from distillscope.guard.redact import install_redaction
 from distillscope.guard.secret import load_server_secret
 from distillscope.records import Exchange
-from distillscope.server.app import create_app
 from distillscope.server.backends.upstream import UpstreamBackend
 from distillscope.server.gateway import OpenGateway
-from distillscope.server.runner import serve_in_thread
 from distillscope.server.urls import redact_url
 from distillscope.testing.wire_server import Faults, WireServer
+
+from .stack import relay
 
 MODEL = "wire-model"
 NO_RISK_ACTIONS = {"risk": {"throttle": None, "strip_logprobs": None, "block": None}}
@@ -40,14 +38,6 @@ CHAT = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content"
 def wire() -> Iterator[WireServer]:
     with WireServer(model=MODEL) as server:
         yield server
-
-
-@contextlib.contextmanager
-def _serving(gateway: Any, upstream: str, **app_kwargs: Any) -> Iterator[str]:
-    backend = UpstreamBackend(upstream, upstream_model=MODEL, api_key=app_kwargs.pop("api_key", None))
-    app = create_app(backend, model_name=MODEL, gateway=gateway, **app_kwargs)
-    with serve_in_thread(app) as base_url:
-        yield base_url
 
 
 def _guard(db_url: str, open_mode: bool = False) -> tuple[GuardGateway, str | None]:
@@ -79,7 +69,7 @@ def test_oversized_bodies_are_413_and_refused_rows_are_capped(sqlite_url: str, w
     limit = 256 * 1024
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * (limit + 10)}]}
     large = {**CHAT, "messages": [{"role": "user", "content": "y" * 200_000}], "stop": ["z" * 50_000]}
-    with _serving(gateway, wire.base_url, max_body_bytes=limit) as base_url:
+    with relay(gateway, wire.base_url, MODEL, max_body_mb=limit / 2**20) as base_url:
         for headers in ({}, _auth(key)):  # refused while reading, before or after a key
             answer = httpx.post(base_url + "/chat/completions", json=big, headers=headers, timeout=30)
             assert answer.status_code in (401, 413), answer.text
@@ -116,7 +106,7 @@ def test_oversized_bodies_are_413_and_refused_rows_are_capped(sqlite_url: str, w
 def test_health_and_errors_never_show_upstream_credentials(wire: WireServer) -> None:
     port = wire.base_url.split(":")[-1].split("/")[0]
     upstream = f"http://operator:hunter2@127.0.0.1:{port}/v1"
-    with _serving(OpenGateway(), upstream) as base_url:
+    with relay(OpenGateway(), upstream, MODEL) as base_url:
         health = httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5)
         assert health.status_code == 200 and "hunter2" not in health.text and "operator" not in health.text
         assert health.json()["upstream"] == f"http://***@127.0.0.1:{port}/v1"
@@ -127,7 +117,7 @@ def test_health_and_errors_never_show_upstream_credentials(wire: WireServer) -> 
 
 def test_upstream_auth_errors_are_not_relayed_verbatim(wire: WireServer) -> None:
     wire.set_faults(Faults(api_key="the-right-key"))
-    with _serving(OpenGateway(), wire.base_url, api_key="sk-wrong-key-1234") as base_url:
+    with relay(OpenGateway(), wire.base_url, MODEL, upstream_key="sk-wrong-key-1234") as base_url:
         answer = httpx.post(base_url + "/chat/completions", json=CHAT, timeout=30)
     assert answer.status_code == 502 and answer.json()["error"]["code"] == "upstream_auth_failed"
     assert "Incorrect API key" not in answer.text and "1234" not in answer.text
@@ -140,7 +130,7 @@ def test_upstream_auth_errors_are_not_relayed_verbatim(wire: WireServer) -> None
 def test_open_mode_refuses_web_pages(sqlite_url: str, wire: WireServer, kind: str) -> None:
     gateway = _guard(sqlite_url, open_mode=True)[0] if kind == "guard-open" else OpenGateway()
     body = json.dumps(CHAT)
-    with _serving(gateway, wire.base_url) as base_url:
+    with relay(gateway, wire.base_url, MODEL) as base_url:
         url = base_url + "/chat/completions"
         port = base_url.split(":")[-1].split("/")[0]
         simple = httpx.post(url, content=body, headers={"Content-Type": "text/plain"}, timeout=30)
@@ -193,7 +183,7 @@ def test_key_redaction_keeps_uvicorn_access_log_working() -> None:
 
 def test_non_text_content_never_reaches_the_upstream(wire: WireServer) -> None:
     image = [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]
-    with _serving(OpenGateway(), wire.base_url) as base_url:
+    with relay(OpenGateway(), wire.base_url, MODEL) as base_url:
         answer = httpx.post(
             base_url + "/chat/completions",
             json={**CHAT, "messages": [{"role": "user", "content": image}]},
