@@ -19,7 +19,7 @@ from typing import Any
 from distillscope import __version__
 from distillscope.report import plots
 from distillscope.report.recommend import recommend
-from distillscope.report.schema import KEY_PATTERN, Report, Section
+from distillscope.report.schema import KEY_PATTERN, SECTIONS, Report, Section
 from distillscope.report.summary import counts, executive_summary
 
 TITLES = {
@@ -820,19 +820,7 @@ def render_html(report: Report) -> str:
         )
         if x
     )
-    order = [
-        "actions",
-        "world",
-        "harvest",
-        "guard",
-        "attribution",
-        "student",
-        "frontier",
-        "watermark",
-        "identity",
-        "probes",
-        "run",
-    ]
+    order = ["actions", *SECTIONS, "run"]
     nav = "".join(f'<a href="#{n}">{esc(TITLES[n])}</a>' for n in order)
     body = [_summary(report), f"<nav>{nav}</nav>", _actions(report)]
     for name in order[1:-1]:
