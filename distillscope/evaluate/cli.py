@@ -77,7 +77,7 @@ def curve_command(command: CurveCommand) -> None:
         result = run_curve(
             command.datasets, sizes, command.out, settings=command.train, teacher=command.train.teacher,
             prompts=command.prompts, n=command.n, max_new_tokens=command.max_new_tokens,
-            metric=command.metric, seeds=seed_list, methods=arms,
+            metric=command.metric, seeds=seed_list, methods=arms, include_untrained=command.untrained,
             tasks=[t.strip() for t in command.tasks.split(",") if t.strip()], task_size=command.task_size,
             task_max_new_tokens=command.task_max_new_tokens,
         )  # fmt: skip

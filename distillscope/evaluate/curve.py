@@ -123,12 +123,16 @@ def run_curve(
     points: list[dict[str, Any]] = []
     if include_untrained:
         calibration = _calibration(labelled[0][1]) if labelled else None
-        model, tokenizer, _ = make_student(replace(base, lora=False), calibration)
-        untrained = _point("untrained", 0, evaluate_student((model, tokenizer), common))
-        if retention is not None:
-            untrained |= retention.of(model, tokenizer)
+        key = _eval_key(common, retention, [base.teacher, base.student, base.student_layers, calibration])
+        untrained = _cached(out / "untrained" / EVAL_FILE, key)
+        if untrained is None:
+            model, tokenizer, _ = make_student(replace(base, lora=False), calibration)
+            untrained = _point("untrained", 0, evaluate_student((model, tokenizer), common))
+            if retention is not None:
+                untrained |= retention.of(model, tokenizer)
+            _store(out / "untrained" / EVAL_FILE, key, untrained)
+            del model
         points.append(untrained | {"seed": None})
-        del model
     for label, path in labelled:
         data = load_dataset(path)
         size = len(data.exchanges)
@@ -213,25 +217,40 @@ class Retention:
 
 def _scored(target: Path, common: EvalSettings, retention: Retention | None) -> dict[str, Any]:
     """One student's scores, from ``curve_eval.json`` when it measured the same thing before."""
-    from distillscope.evaluate.run import _messages_key
-
-    key = json.dumps(
-        [getattr(common.teacher, "name", str(common.teacher)), common.max_new_tokens,
-         sorted(_messages_key(c) for c in common.prompts), retention.key if retention else None,
-         (target / "training.json").stat().st_mtime],
-    )  # fmt: skip
-    cache = target / EVAL_FILE
-    if cache.exists():
-        stored = json.loads(cache.read_text(encoding="utf-8"))
-        if stored.get("key") == key:
-            return stored["point"]
+    key = _eval_key(common, retention, (target / "training.json").stat().st_mtime)
+    cached = _cached(target / EVAL_FILE, key)
+    if cached is not None:
+        return cached
     point = _point("", 0, evaluate_student(target, common))
     if retention is not None:
         from distillscope.models import load_model
 
         point |= retention.of(*load_model(target))
-    cache.write_text(json.dumps({"key": key, "point": point}, indent=2), encoding="utf-8")
+    _store(target / EVAL_FILE, key, point)
     return point
+
+
+def _eval_key(common: EvalSettings, retention: Retention | None, student: Any) -> str:
+    """What a score depends on: teacher, answer length, held-out prompts, tasks and the student."""
+    from distillscope.evaluate.run import _messages_key
+
+    return json.dumps(
+        [getattr(common.teacher, "name", str(common.teacher)), common.max_new_tokens,
+         sorted(_messages_key(c) for c in common.prompts), retention.key if retention else None, student],
+        default=str,
+    )  # fmt: skip
+
+
+def _cached(path: Path, key: str) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return stored["point"] if stored.get("key") == key else None
+
+
+def _store(path: Path, key: str, point: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "point": point}, indent=2), encoding="utf-8")
 
 
 def compare_arms(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -124,6 +124,14 @@ class CurveCommand:
         },
     )
     metric: str = field(default="agreement", metadata={"help": "Plotted score: agreement or kl."})
+    untrained: bool = field(
+        default=True,
+        metadata={
+            "flags": ("--untrained/--no-untrained",),
+            "help": "Score the untrained student at budget 0 (--no-untrained: leave it out, e.g. in one "
+            "of several processes that share --out).",
+        },
+    )
     tasks: str = field(
         default="",
         metadata={

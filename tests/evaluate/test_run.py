@@ -134,6 +134,11 @@ def test_curve_trains_each_budget_and_plots(tiny_model_dir: Path, tiny_dataset: 
         [f"rand={tiny_dataset}"], [4], tmp_path / "curve", settings=settings, include_untrained=False, **again
     )
     assert scored.stat().st_mtime_ns == stamp
+    # The untrained student's scores are cached too (curve/untrained/curve_eval.json).
+    untrained_file = tmp_path / "curve" / "untrained" / "curve_eval.json"
+    stamp = untrained_file.stat().st_mtime_ns
+    again_result = run_curve([f"rand={tiny_dataset}"], [4], tmp_path / "curve", settings=settings, **again)
+    assert again_result["points"][0] == points[0] and untrained_file.stat().st_mtime_ns == stamp
     info = json.loads((tmp_path / "curve" / "rand" / "n4" / "training.json").read_text())
     compute = info["compute"]
     assert compute["wall_seconds"] > 0 and compute["process_cpu_seconds"] > 0
