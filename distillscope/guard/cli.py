@@ -176,6 +176,12 @@ def replay(
     ),
     per_exchange: bool = typer.Option(False, "--per-exchange", help="Also write one line per exchange."),
     on_error: str = typer.Option("skip", help="Malformed log lines: skip (report and go on) or stop."),
+    warm: Path | None = typer.Option(
+        None,
+        "--warm",
+        help="An earlier log (the traffic before LOG) fed into the scorer first, undecided and "
+        "uncounted: the state a gateway that served it would hold (scores, questions asked).",
+    ),
 ) -> None:
     """Backtest a policy: replay a logged stream through the online scorer, open loop.
 
@@ -193,6 +199,8 @@ def replay(
         fail(f"--on-error must be skip or stop, not {on_error!r}")
     if not log.exists():
         fail(f"{log}: no such file")
+    if warm is not None and not warm.exists():
+        fail(f"{warm}: no such file (--warm)")
     try:
         config = PolicySettings.from_file(policy) if policy is not None else PolicySettings()
         label_path = labels if labels is not None else log.parent / "labels.jsonl"
@@ -228,6 +236,7 @@ def replay(
                 first_n=first_n,
                 per_exchange=per_exchange,
                 progress=tick,
+                warm=warm,
             )
     except (LogFormatError, ValueError) as exc:
         fail(str(exc))
@@ -246,6 +255,7 @@ def replay(
                 "decisions": dict(result.decisions),
                 "acted_on_accounts": sum(a.first_action is not None for a in result.accounts.values()),
                 "malformed": len(result.errors),
+                "warmed": result.warmed,
                 "goals": result.metrics["goals"] if result.metrics else None,
                 "out": str(out),
             }

@@ -39,7 +39,7 @@ from distillscope.guard.db import default_db_url
 from distillscope.guard.keys import KeyInfo, KeyStore
 from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
 from distillscope.guard.metrics import GuardMetrics
-from distillscope.guard.online import assess, load_token_decoder
+from distillscope.guard.online import UNAUTHENTICATED, assess, load_token_decoder, warm_up
 from distillscope.guard.policy import Decision, PolicyEngine, PolicySettings
 from distillscope.guard.redact import install_redaction
 from distillscope.guard.risk import (
@@ -47,8 +47,6 @@ from distillscope.guard.risk import (
     RiskSettings,
     RiskTracker,
     TokenDecoder,
-    body_of,
-    request_features,
 )
 from distillscope.guard.secret import load_server_secret
 from distillscope.guard.watchlist import WatchEntry
@@ -63,8 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("distillscope.guard")
 
-#: The account name logged for requests without a valid key (not a valid account name).
-UNAUTHENTICATED = "(unauthenticated)"
 OPEN_ACCOUNT = "local"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 #: Text kept per message of a request without a valid key (anyone can send those).
@@ -210,19 +206,7 @@ class GuardGateway:
         except Exception as exc:  # a damaged row must not stop the server from starting
             log.warning("risk warm start skipped: %s", exc)
             return
-        for exchange in recent:
-            if exchange.account == UNAUTHENTICATED:
-                continue
-            features = request_features(body_of(exchange), self.decode)
-            self.risk.observe(exchange.account, features, exchange.ts)
-            if exchange.status is None or exchange.status < 400:
-                self.risk.answered(
-                    exchange.account,
-                    features,
-                    exchange.prompt_tokens,
-                    exchange.completion_tokens,
-                    exchange.ts,
-                )
+        warm_up(self.risk, recent, self.decode)
         if recent:
             log.info("risk scores warmed up from the last %d logged exchanges", len(recent))
 

@@ -8,12 +8,23 @@ exactly what the gateway would have. It must not know about HTTP or stores.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from distillscope.guard.policy import Decision, PolicyEngine
-from distillscope.guard.risk import RequestFeatures, RiskScore, RiskTracker, TokenDecoder, request_features
+from distillscope.guard.risk import (
+    RequestFeatures,
+    RiskScore,
+    RiskTracker,
+    TokenDecoder,
+    body_of,
+    request_features,
+)
 from distillscope.guard.watchlist import WatchEntry
+
+#: The account name the gateway logs for requests without a valid key (never scored).
+UNAUTHENTICATED = "(unauthenticated)"
 
 
 def assess(
@@ -44,6 +55,29 @@ def assess(
         asked_before=features.known,
     )
     return features, score, decision
+
+
+def warm_up(tracker: RiskTracker, exchanges: Iterable[Any], decode: TokenDecoder | None = None) -> int:
+    """Feed logged exchanges into ``tracker`` as the gateway saw them (no decisions); how many.
+
+    Each request is observed and each answered one (status below 400 or unknown)
+    counted, so scores, shares and the question ledger are what a gateway that served
+    this traffic would hold: the gateway's warm start after a restart, and
+    ``guard replay --warm`` (the traffic before the replayed log). Unauthenticated
+    rows are skipped, as the gateway never scores them.
+    """
+    count = 0
+    for exchange in exchanges:
+        if exchange.account == UNAUTHENTICATED:
+            continue
+        features = request_features(body_of(exchange), decode)
+        tracker.observe(exchange.account, features, exchange.ts)
+        if exchange.status is None or exchange.status < 400:
+            tracker.answered(
+                exchange.account, features, exchange.prompt_tokens, exchange.completion_tokens, exchange.ts
+            )
+        count += 1
+    return count
 
 
 def load_token_decoder(path: str) -> TokenDecoder:

@@ -41,14 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distillscope.guard.online import assess, load_token_decoder
+from distillscope.guard.online import UNAUTHENTICATED, assess, load_token_decoder, warm_up
 from distillscope.guard.policy import ACTIONS, PolicyEngine, PolicySettings
 from distillscope.guard.risk import RiskSettings, RiskTracker, TokenDecoder, body_of
 from distillscope.guard.watchlist import WatchList
 from distillscope.records import ExchangeReader, MalformedLine, OnError, iter_jsonl, write_jsonl
 
-#: The account name the gateway logs for requests without a valid key (never scored).
-UNAUTHENTICATED = "(unauthenticated)"
 #: Actions that count as "acted on" (a rate limit is a quota, not a risk action; a countermeasure
 #: from defend/ changes what the account receives, so it counts).
 ACTED = ("throttle", "strip_logprobs", "defend", "block")
@@ -95,6 +93,7 @@ class ReplayResult:
     errors: list[MalformedLine]
     out_of_order: int = 0
     metrics: dict[str, Any] | None = None
+    warmed: int = 0  # exchanges of the ``warm`` log fed into the scorer first
 
 
 def _used_tokens(exchange: Any) -> int | None:
@@ -116,13 +115,24 @@ def replay_log(
     first_n: int = 200,
     per_exchange: bool = False,
     progress: Callable[[int], None] | None = None,
+    warm: str | os.PathLike[str] | None = None,
 ) -> ReplayResult:
-    """Replay ``source`` through the online scorer and ``policy``; write the outputs to ``out_dir``."""
+    """Replay ``source`` through the online scorer and ``policy``; write the outputs to ``out_dir``.
+
+    ``warm``: an earlier log (the traffic before ``source``) fed into the scorer first,
+    as a gateway that served it would hold it (:func:`~distillscope.guard.online.warm_up`:
+    scores, shares, the question ledger); nothing of it is decided or counted.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tracker, engine = RiskTracker(risk), PolicyEngine(policy)
     if decode is None and policy.scoring.tokenizer:
         decode = load_token_decoder(policy.scoring.tokenizer)
+    warmed, warm_errors = 0, []
+    if warm is not None:
+        warm_reader = ExchangeReader(warm, on_error=on_error)
+        warmed = warm_up(tracker, warm_reader, decode)
+        warm_errors = warm_reader.errors
     reader = ExchangeReader(source, on_error=on_error)
     accounts: dict[str, _Account] = defaultdict(_Account)
     total: Counter[str] = Counter()
@@ -165,7 +175,8 @@ def replay_log(
             )
         if progress is not None:
             progress(count)
-    result = ReplayResult(out, count, skipped, dict(accounts), total, reader.errors, out_of_order)
+    errors = [*warm_errors, *reader.errors]
+    result = ReplayResult(out, count, skipped, dict(accounts), total, errors, out_of_order, warmed=warmed)
     if labels is not None:
         result.metrics = goal_metrics(result.accounts, labels, first_n)
     _write(result, per_exchange_rows if per_exchange else None)

@@ -385,3 +385,65 @@ def test_a_harness_re_asking_a_public_benchmark_is_not_throttled_a_novel_reasoni
     replay_log(tmp_path / "log.jsonl", PolicySettings.from_dict(policy), tmp_path / "out", per_exchange=True)
     replayed = [json.loads(line) for line in (tmp_path / "out" / "exchanges.jsonl").read_text().splitlines()]
     assert [r["action"] for r in replayed] == [e.extra["decision"] for e in logged]
+
+
+def test_replay_warmed_with_the_earlier_log_decides_as_the_full_replay(tmp_path: Path) -> None:
+    """A second half replayed after `--warm FIRST_HALF` is decided as in a replay of the whole log.
+
+    The benchmark's questions were asked in the first half (a label-scoring harness);
+    a reasoning harness asks them again in the second: without the earlier traffic the
+    replay cannot know they were asked before and throttles it, as a gateway that
+    had not seen them would.
+    """
+    suite = [f"Question: what is {WORDS[i % 14]} {i}?\nAnswer:" for i in range(150)]
+    first = [
+        {**_row(i, "scorer", 1000.0 + i, q, max_tokens=1, logprobs=True), "completion_tokens": 1}
+        for i, q in enumerate(suite)
+    ]
+    second = [
+        {
+            **_row(
+                500 + i, "cot-harness", 90_000.0 + 2 * i, q + " Let's think step by step.", max_tokens=512
+            ),
+            "prompt_tokens": 20,
+            "completion_tokens": 250,
+        }
+        for i, q in enumerate(suite)
+    ]
+    second += [  # and a reasoning harvest of new questions in the same hours
+        {
+            **_row(
+                900 + i, "harvester", 90_001.0 + 2 * i, f"Explain step by step: topic {i} {WORDS[i % 14]}"
+            ),
+            "prompt_tokens": 12,
+            "completion_tokens": 600,
+        }
+        for i in range(150)
+    ]
+    second.sort(key=lambda r: r["ts"])
+    write_jsonl(first, tmp_path / "a.jsonl")
+    write_jsonl(second, tmp_path / "b.jsonl")
+    write_jsonl(first + second, tmp_path / "all.jsonl")
+
+    def replay(*args: str) -> tuple[dict[str, Any], dict[str, str]]:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = RUNNER.invoke(app, ["guard", "replay", *args, "--out", str(out), "--per-exchange"])
+        assert result.exit_code == 0, result.output
+        rows = map(json.loads, (out / "exchanges.jsonl").read_text().splitlines())
+        return json.loads(result.stdout.strip().splitlines()[-1]), {r["id"]: r["action"] for r in rows}
+
+    whole = replay(str(tmp_path / "all.jsonl"))[1]
+    cold_summary, cold = replay(str(tmp_path / "b.jsonl"))
+    warm_summary, warm = replay(str(tmp_path / "b.jsonl"), "--warm", str(tmp_path / "a.jsonl"))
+    assert warm == {k: v for k, v in whole.items() if k in warm} and len(warm) == 300
+    assert warm_summary["warmed"] == 150 and warm_summary["exchanges"] == cold_summary["exchanges"] == 300
+    harness = [r["id"] for r in second if r["account"] == "cot-harness"]
+    harvest = [r["id"] for r in second if r["account"] == "harvester"]
+    assert "throttle" in {cold[i] for i in harness}  # cold: the benchmark looks new
+    assert {warm[i] for i in harness} == {"allow"}  # warmed: asked before, no evidence
+    assert "throttle" in {warm[i] for i in harvest}  # the harvest of new questions is still acted on
+    missing = RUNNER.invoke(
+        app,
+        ["guard", "replay", str(tmp_path / "b.jsonl"), "--out", str(tmp_path / "x"), "--warm", "nope.jsonl"],
+    )
+    assert missing.exit_code != 0 and "nope.jsonl: no such file (--warm)" in missing.output
