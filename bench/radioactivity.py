@@ -18,7 +18,8 @@ Scenarios (``--scenario``):
   clean       negative control: the student learns the unwatermarked teacher's
               answers to the same prompts
   mixed10     our answers are 10% of the training tokens, the rest the
-  mixed5      unwatermarked teacher's answers to other prompts (5%)
+  mixed5      unwatermarked teacher's answers to other prompts (5%); 2 epochs, so
+              each of our answers is seen half as often as in ``pure``
   paraphrase  every harvested answer rewritten by the unwatermarked teacher first
   delta3      the watermark at delta 3 / 2 (the harvest is regenerated)
   delta2
@@ -57,6 +58,9 @@ from watermark import TEMPLATES, TOPICS  # noqa: E402  (bench/watermark.py: the 
 
 #: In order of priority (``--scenario all`` runs them in this order; mixed5 costs the most).
 SCENARIOS = ["pure", "clean", "mixed10", "paraphrase", "delta3", "delta2", "small", "spread", "mixed5"]
+#: The large mixed sets train 2 epochs, not --epochs: each watermarked answer is seen half as often
+#: as in ``pure`` (harder for detection), and the run fits a shared CPU.
+MIXED_EPOCHS = 2.0
 HARVESTERS = ["attacker-1", "attacker-2"]
 BYSTANDERS = ["bystander-1", "bystander-2", "bystander-3"]
 INTERNAL = "internal"
@@ -477,8 +481,9 @@ def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
         )
         result["training"].update(layers=args.small_layers, lr=args.small_lr, epochs=args.small_epochs)
     else:
-        student = bench.train(name, data)
-        result["training"].update(layers=args.student_layers, lr=args.lr, epochs=args.epochs)
+        epochs = MIXED_EPOCHS if name.startswith("mixed") else args.epochs
+        student = bench.train(name, data, epochs=epochs)
+        result["training"].update(layers=args.student_layers, lr=args.lr, epochs=epochs)
     seconds = student / "train_seconds.txt"
     result["training"]["seconds"] = float(seconds.read_text()) if seconds.exists() else None
     log(f"read: {name} on the harvest (delta {delta:g})")
@@ -614,12 +619,87 @@ def print_row(name: str, result: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
+DESCRIPTIONS = {
+    "pure": "our answers are all of it",
+    "clean": "negative control: unwatermarked answers to the same prompts",
+    "mixed10": "our answers 10 % of the tokens, the rest unwatermarked answers to other prompts",
+    "mixed5": "our answers 5 % of the tokens",
+    "paraphrase": "every answer rewritten by the unwatermarked teacher",
+    "delta3": "watermark delta 3",
+    "delta2": "watermark delta 2",
+    "small": "10-layer student (auto:10)",
+    "spread": "harvest spread over many accounts, 1 answer each",
+}
+
+
+def markdown_row(name: str, result: dict[str, Any]) -> str:
+    """One row of docs/watermark.md's table of scenarios."""
+    s = result["suspect"]["summary"]
+    training = result["training"]
+    data = f"{training['examples']} answers, {training['answer_tokens']:,} tokens"
+    if "mix" in result:
+        mix = result["mix"]
+        data = (
+            f"{mix['marked']} ours + {mix['filler']} others: {mix['share']:.1%} of "
+            f"{mix['marked_tokens'] + mix['filler_tokens']:,} tokens"
+        )
+    if len(s["harvesters"]) > 4:
+        ps = [v["p"] for v in s["harvesters"].values() if v["p"] is not None]
+        pooled = result["pooled"]["pooled"]
+        keys = (
+            f"each of {len(ps)} keys alone: min p {_p(min(ps))}, {len(s['named'])} named; "
+            f"**pooled p {_p(pooled['p_value'])}** ({pooled['scored']} pairs, "
+            f"green {pooled['green_fraction']:.0%})"
+        )
+    else:
+        keys = "; ".join(
+            f"{_p(v['p'])} ({v['scored']} pairs, green {v['green_fraction']:.0%})"
+            for v in s["harvesters"].values()
+        )
+    controls = (
+        f"min {_p(s['controls_min_p'])}, {s['controls_below_0.05']} of {s['controls']} < 0.05, "
+        f"Holm-min {_p(s['controls_min_p_holm'])}"
+    )
+    if "pooled" in result:
+        sets = [c["p_value"] for c in result["pooled"]["controls"] if c["p_value"] is not None]
+        controls += f"; {len(sets)} pooled control sets min {_p(min(sets))}"
+        untrained = f"pooled {_p(result['untrained_pooled']['pooled']['p_value'])}"
+    else:
+        u = result["untrained"]["summary"]["harvesters"]
+        untrained = _p(min(v["p"] if v["p"] is not None else 1.0 for v in u.values()))
+    extra = ""
+    if "paraphrase" in result:
+        para = result["paraphrase"]
+        residual = max(v["p_value"] for v in para["residual_watermark_in_paraphrases"].values())
+        extra = f" ({para['bigrams_copied']:.0%} of bigrams copied; paraphrases as text: p <= {_p(residual)})"
+    if "black_box" in result:
+        bb = result["black_box"]["summary"]["harvesters"]
+        extra = "; black-box (sampled 0.7): " + ", ".join(_p(v["p"]) for v in bb.values())
+    command = f"`python bench/radioactivity.py --scenario {name}`"
+    return (
+        f"| {name}: {DESCRIPTIONS[name]}{extra} | {data} | {keys} | {_p(s['bystanders_min_p'])} | "
+        f"{controls} | {untrained} | {command} |"
+    )
+
+
+def print_table(directory: Path) -> None:
+    print(
+        "| scenario | student's training data | harvesting accounts' keys: p (pairs) | 3 bystanders: min p "
+        "| 20 control keys: p | untrained copy: min p | reproduce |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in SCENARIOS:
+        path = directory / f"radioactivity-{name}.json"
+        if path.exists():
+            print(markdown_row(name, json.loads(path.read_text())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--scenario", required=True, help=f"one of {', '.join(SCENARIOS)}, a comma-separated list, or all"
+        "--scenario", default="all", help=f"one of {', '.join(SCENARIOS)}, a comma-separated list, or all"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/radioactivity"))
     parser.add_argument(
@@ -645,7 +725,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    parser.add_argument(
+        "--table", action="store_true", help="print the markdown table of --evidence's results"
+    )
     args = parser.parse_args()
+    if args.table:
+        print_table(args.evidence)
+        return
     if args.evidence is not None and str(args.evidence) in ("", "."):
         args.evidence = None
     import torch
