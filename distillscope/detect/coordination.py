@@ -68,6 +68,11 @@ MEMBER_SHARED = 0.5
 #: group's size for a group formed on topic alone; members of a tied group are tied already.
 MEMBER_P = 0.05
 SEED = 0
+#: How close an account must be to join a campaign (see :func:`attach`): this share of the way from random
+#: accounts' mean similarity to the members up to the loosest member's similarity to the others.
+ATTACH_WAY = 2 / 3
+#: An account joins a campaign only within this factor of its members' smallest and largest volume.
+VOLUME_FACTOR = 4.0
 NEIGHBOURS = 10
 TOPIC_SAMPLES = 8
 TOPIC_CHARS = 160
@@ -343,16 +348,18 @@ def attach(
     vectors: dict[str, np.ndarray] | None,
     pool: list[str],
 ) -> dict[str, str]:
-    """Accounts flagged on their own evidence that sit inside one campaign's topics *and* playbook.
+    """Accounts that sit inside one campaign's topics *and* playbook: which campaign each joins.
 
-    A campaign member that is extraordinary by itself (it asks for reasoning, say) is flagged alone and
-    would come out as a campaign of one. Such an account joins a campaign (of at least
+    ``singles`` are accounts flagged on their own evidence (a campaign member that asks for reasoning
+    would otherwise come out as a campaign of one) and accounts doing a part of their own that no
+    grouping reached (the caller decides who qualifies). Such an account joins a campaign (of at least
     :data:`MIN_GROUP`) when its mean topic similarity and its mean playbook similarity to the members
     are both in the upper tail of random accounts' similarity to them (level :data:`MEMBER_P`, divided
-    by the campaign's size and by the number of campaigns: every pairing is a test), and it is at
-    least as close to the members, in both, as the loosest member is to the others (a heavy solo
-    extractor asking the same kind of questions with its own parameters is another operation). The best such
-    campaign wins. Returns account -> campaign. Only the grouping changes: nobody is flagged by it.
+    by the campaign's size and by the number of campaigns: every pairing is a test), and in both it is
+    at least :data:`ATTACH_WAY` of the way from random accounts' similarity to the loosest member's
+    similarity to the others, and its volume is within :data:`VOLUME_FACTOR` of the members' range (a
+    heavy solo extractor asking the same kind of questions is another operation). The best such
+    campaign wins. Returns account -> campaign.
     """
     big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= MIN_GROUP}
     if not singles or not big:
@@ -367,22 +374,27 @@ def attach(
     topic = space.similarity(names)
     play = playbook_similarity(sig.set_index("account").loc[names].reset_index())
     ref_idx = np.array([pos[a] for a in reference])
+    volume = sig.set_index("account").loc[names, "n"].to_numpy(dtype=float)
     out: dict[str, str] = {}
     best: dict[str, float] = {}
     for cid, ms in big.items():
         idx = np.array([pos[a] for a in ms])
+        low, high = volume[idx].min() / VOLUME_FACTOR, volume[idx].max() * VOLUME_FACTOR
         z = float(norm.isf(MEMBER_P / (len(ms) * len(big))))
         bars = []
         for m in (topic, play):
             null = m[np.ix_(ref_idx, idx)].mean(axis=1)
             inner = m[np.ix_(idx, idx)]
             loosest = float(((inner.sum(axis=1) - np.diag(inner)) / max(1, len(idx) - 1)).min())
-            bars.append((float(null.mean()), max(float(null.std()), 1e-3), loosest))
+            near = float(null.mean()) + ATTACH_WAY * (loosest - float(null.mean()))
+            bars.append((float(null.mean()), max(float(null.std()), 1e-3), near))
         for a in singles:
             i = pos[a]
+            if not low <= volume[i] <= high:  # a campaign splits its work between accounts at one scale
+                continue
             sims = [float(m[i, idx].mean()) for m in (topic, play)]
-            if any(s < loosest for s, (_, _, loosest) in zip(sims, bars, strict=True)):
-                continue  # farther from the members than the loosest member is from the others
+            if any(s < near for s, (_, _, near) in zip(sims, bars, strict=True)):
+                continue  # short of ATTACH_WAY from random accounts to the loosest member
             zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
             if min(zs) > z and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)

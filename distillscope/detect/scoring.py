@@ -302,8 +302,17 @@ def _attach_singles(
     alpha: float,
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
 ) -> None:
-    """Accounts flagged alone that sit inside a campaign's topics and playbook join it (grouping only)."""
-    singles = sig[(sig["p_account"] <= alpha) & ~sig["account"].isin(group_of)]["account"].tolist()
+    """Accounts inside a campaign's topics and playbook join it: those flagged alone (grouping only), and
+    those that do a part of their own (a coordinated member's condition: >= MIN_REQUESTS requests, reach
+    tail <= MEMBER_REACH_P, prompts mostly their own), which are then flagged as members."""
+    shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
+    own_part = (
+        (sig["n"] >= coord.MIN_REQUESTS)
+        & (sig["p_reach"] <= coord.MEMBER_REACH_P)
+        & (shared <= coord.MEMBER_SHARED)
+    )
+    joinable = ((sig["p_account"] <= alpha) | own_part) & ~sig["account"].isin(group_of)
+    singles = sig[joinable]["account"].tolist()
     campaigns: dict[str, list[str]] = {}
     for a, (cid, *_rest) in group_of.items():
         campaigns.setdefault(cid, []).append(a)
