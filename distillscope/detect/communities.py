@@ -69,19 +69,24 @@ def topic_similarity(docs: list[str], vectors: np.ndarray | None = None) -> np.n
     return np.clip((m @ m.T).toarray(), 0.0, 1.0)
 
 
-def playbook_similarity(sig: pd.DataFrame) -> np.ndarray:
-    """0..1 agreement of answer length, max_tokens asked, CoT and log-prob rates, pairwise."""
-    length = sig["answer_len"].to_numpy(dtype=float)
-    mt = sig["mean_max_tokens"].to_numpy(dtype=float)
-    cot = sig["cot_rate"].to_numpy(dtype=float)
-    lp = sig["lp_rate"].to_numpy(dtype=float)
-    s_len = np.exp(-np.abs(length[:, None] - length[None, :]) / 0.35)
-    both_nan = np.isnan(mt[:, None]) & np.isnan(mt[None, :])
+def playbook_similarity(sig: pd.DataFrame, other: pd.DataFrame | None = None) -> np.ndarray:
+    """0..1 agreement of answer length, max_tokens asked, CoT and log-prob rates: every row of ``sig``
+    against every row of ``other`` (default: ``sig`` itself, pairwise)."""
+    other = sig if other is None else other
+
+    def cols(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        return tuple(
+            frame[c].to_numpy(dtype=float) for c in ("answer_len", "mean_max_tokens", "cot_rate", "lp_rate")
+        )
+
+    (length, mt, cot, lp), (length2, mt2, cot2, lp2) = cols(sig), cols(other)
+    s_len = np.exp(-np.abs(length[:, None] - length2[None, :]) / 0.35)
+    both_nan = np.isnan(mt[:, None]) & np.isnan(mt2[None, :])
     with np.errstate(invalid="ignore"):
-        same = np.abs(mt[:, None] - mt[None, :]) <= 0.02 * np.maximum(mt[:, None], mt[None, :])
+        same = np.abs(mt[:, None] - mt2[None, :]) <= 0.02 * np.maximum(mt[:, None], mt2[None, :])
     s_mt = np.where(both_nan, 0.5, np.where(same, 1.0, 0.0))
-    s_cot = 1.0 - np.minimum(1.0, np.abs(cot[:, None] - cot[None, :]) / 0.5)
-    s_lp = 1.0 - np.minimum(1.0, np.abs(lp[:, None] - lp[None, :]))
+    s_cot = 1.0 - np.minimum(1.0, np.abs(cot[:, None] - cot2[None, :]) / 0.5)
+    s_lp = 1.0 - np.minimum(1.0, np.abs(lp[:, None] - lp2[None, :]))
     return 0.35 * s_len + 0.25 * s_mt + 0.25 * s_cot + 0.15 * s_lp
 
 

@@ -371,20 +371,25 @@ def attach(
     names = sorted(set(singles)) + members + reference
     space = PromptSpace.build(names, samples, vectors)
     pos = {a: i for i, a in enumerate(names)}
-    topic = space.similarity(names)
-    play = playbook_similarity(sig.set_index("account").loc[names].reset_index())
+    col = {a: j for j, a in enumerate(members)}
+    # every account against the members only (columns): no all-pairs matrix over the singles
+    cross = space.rows(names) @ space.rows(members).T
+    topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
+    by = sig.set_index("account")
+    play = playbook_similarity(by.loc[names].reset_index(), by.loc[members].reset_index())
     ref_idx = np.array([pos[a] for a in reference])
-    volume = sig.set_index("account").loc[names, "n"].to_numpy(dtype=float)
+    volume = by.loc[names, "n"].to_numpy(dtype=float)
     out: dict[str, str] = {}
     best: dict[str, float] = {}
     for cid, ms in big.items():
         idx = np.array([pos[a] for a in ms])
+        cols = np.array([col[a] for a in ms])
         low, high = volume[idx].min() / VOLUME_FACTOR, volume[idx].max() * VOLUME_FACTOR
         z = float(norm.isf(MEMBER_P / (len(ms) * len(big))))
         bars = []
         for m in (topic, play):
-            null = m[np.ix_(ref_idx, idx)].mean(axis=1)
-            inner = m[np.ix_(idx, idx)]
+            null = m[np.ix_(ref_idx, cols)].mean(axis=1)
+            inner = m[np.ix_(idx, cols)]
             loosest = float(((inner.sum(axis=1) - np.diag(inner)) / max(1, len(idx) - 1)).min())
             near = float(null.mean()) + ATTACH_WAY * (loosest - float(null.mean()))
             bars.append((float(null.mean()), max(float(null.std()), 1e-3), near))
@@ -392,7 +397,7 @@ def attach(
             i = pos[a]
             if not low <= volume[i] <= high:  # a campaign splits its work between accounts at one scale
                 continue
-            sims = [float(m[i, idx].mean()) for m in (topic, play)]
+            sims = [float(m[i, cols].mean()) for m in (topic, play)]
             if any(s < near for s, (_, _, near) in zip(sims, bars, strict=True)):
                 continue  # short of ATTACH_WAY from random accounts to the loosest member
             zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
