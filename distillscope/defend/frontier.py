@@ -599,7 +599,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Student fidelity gain cut against the teacher's accuracy cost, one panel per training method."""
+    """Left: SFT students' gain cut against the teacher's accuracy cost. Right: top-k KD students'
+    gain cut per condition (log-prob defences leave the text, so the teacher's cost is zero)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -611,25 +612,33 @@ def plot(result: dict[str, Any], path: Path) -> None:
         "watermark": "tab:blue",
         "logprobs": "tab:green",
     }
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, method in zip(axes, ("sft", "topk-kd"), strict=True):
-        for row in (r for r in result["rows"] if r["method"] == method and r["gain_cut"]):
-            x, y = row["teacher_accuracy_cost_points"], row["gain_cut"]
-            ax.errorbar(
-                x, y["mean"], xerr=row.get("teacher_accuracy_cost_se") or 0, yerr=y["sd"] or 0, fmt="o",
-                color=colors.get(row["kind"], "tab:purple"), capsize=3,
-            )  # fmt: skip
-            ax.annotate(
-                row["condition"], (x, y["mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
-        reference = result["reference_teacher"]["task_accuracy"]
-        ax.axhline(GOAL_GAIN_CUT, color="grey", ls=":", lw=1)
-        ax.axvline(100 * GOAL_RELATIVE_ACCURACY_COST * reference, color="grey", ls=":", lw=1)
-        ax.set_xlabel("teacher task accuracy lost (points, paired by prompt; ± se)")
-        ax.set_ylabel("student fidelity gain cut (1 = learned nothing; ± sd over seeds)")
-        ax.set_title(f"students trained by {method} on {result['train_answers']} defended answers")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    for row in (r for r in result["rows"] if r["method"] == "sft" and r["gain_cut"]):
+        x, y = row["teacher_accuracy_cost_points"], row["gain_cut"]
+        left.errorbar(
+            x, y["mean"], xerr=row.get("teacher_accuracy_cost_se") or 0, yerr=y["sd"] or 0, fmt="o",
+            color=colors.get(row["kind"], "tab:purple"), capsize=3,
+        )  # fmt: skip
+        left.annotate(row["condition"], (x, y["mean"]), fontsize=7, xytext=(3, 4), textcoords="offset points")
+    goal_x = 100 * GOAL_RELATIVE_ACCURACY_COST * result["reference_teacher"]["task_accuracy"]
+    left.axhline(GOAL_GAIN_CUT, color="grey", ls=":", lw=1)
+    left.axvline(goal_x, color="grey", ls=":", lw=1)
+    left.set_xlabel("teacher task accuracy lost (points, paired by prompt; ± se)")
+    left.set_ylabel("student fidelity gain cut (± sd over seeds)")
+    left.set_title(f"SFT students on {result['train_answers']} defended answers")
+    kd = [r for r in result["rows"] if r["method"] == "topk-kd" and r["gain_cut"]]
+    for i, row in enumerate(kd):
+        y = row["gain_cut"]
+        right.errorbar(
+            i, y["mean"], yerr=y["sd"] or 0, fmt="o", color=colors.get(row["kind"], "tab:purple"), capsize=3
+        )
+    right.set_xticks(range(len(kd)), [r["condition"] for r in kd], rotation=30, ha="right", fontsize=8)
+    right.axhline(GOAL_GAIN_CUT, color="grey", ls=":", lw=1)
+    right.set_ylim(min(-0.1, *(r["gain_cut"]["mean"] - 0.1 for r in kd)) if kd else -0.1, 1.05)
+    right.set_ylabel("student fidelity gain cut (± sd over seeds)")
+    right.set_title("top-k KD students (teacher text unchanged: cost 0)")
     fig.suptitle(
-        "utility vs distillability (dotted: the goal, ≥ 50 % cut for ≤ 5 % of the teacher's accuracy)"
+        "utility vs distillability; dotted: the goal (≥ 50 % cut for ≤ 5 % of the teacher's accuracy)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
