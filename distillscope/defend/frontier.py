@@ -427,14 +427,23 @@ def build_report(settings: FrontierSettings) -> dict[str, Any]:
     scores = _scores(out)
     ref_util = utility["reference"]
     rows = []
-    for (name, method), by_seed in scores.items():
-        condition = parse_condition(name)
-        util = utility.get(name)
+    for name, util in utility.items():  # a condition whose students are not trained yet shows its teacher
         if not util or not util.get("per_item"):
             continue
-        rows.append(
-            _row(condition, method, by_seed, scores.get(("reference", method), {}), untrained, util, ref_util)
-        )
+        condition = parse_condition(name)
+        for method in condition.methods:
+            by_seed = scores.get((name, method), {})
+            rows.append(
+                _row(
+                    condition,
+                    method,
+                    by_seed,
+                    scores.get(("reference", method), {}),
+                    untrained,
+                    util,
+                    ref_util,
+                )
+            )
     order = {c.name: i for i, c in enumerate(settings.condition_list)}
     rows.sort(key=lambda r: (r["method"], order.get(r["condition"], len(order)), r["condition"]))
     best = best_response(rows)
