@@ -203,3 +203,19 @@ def test_best_response_takes_the_reference_sft_gain_for_unchanged_text():
     assert best["watermark-4"]["gain_cut"] == pytest.approx(0.75) and best["watermark-4"]["meets_goal"]
     rows[3]["teacher_accuracy_cost_relative"] = 0.06
     assert not {b["condition"]: b for b in best_response(rows)}["watermark-4"]["meets_goal"]
+
+
+def test_a_condition_without_students_yet_shows_its_teacher(frontier, tiny_model_dir, tmp_path):
+    import shutil
+
+    out, _ = frontier
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for path in (copy / "scores").glob("watermark-6-*.json"):
+        path.unlink()
+    result = runner.invoke(app, [*_args(tiny_model_dir, copy), "--report-only"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((copy / "frontier.json").read_text())["rows"]
+    row = next(r for r in rows if (r["condition"], r["method"]) == ("watermark-6", "sft"))
+    assert row["seeds"] == [] and row["student_agreement"] is None and row["gain_cut"] is None
+    assert row["teacher"]["items"] == 4 and row["teacher_accuracy_cost_points"] is not None
