@@ -203,15 +203,19 @@ def offline_detection(world: World, log_path: Path, out: Path) -> dict[str, Any]
     }
 
 
-def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int) -> dict[str, Any]:
+def attribution(
+    world: World, live: LiveResult, tokenizer: Any, vocab_size: int, model: Any = None
+) -> dict[str, Any]:
     """Does the text the attackers harvested carry their accounts' watermark keys?
 
     The harvested answers are pooled (as a leaked dataset would be) and tested under the key of
     every account the watermarking gateway answered (the only keys any of its text can carry: the
     simulated history was never generated, so never watermarked), Holm-adjusted together, beside
-    control keys nobody used.
+    control keys nobody used. With the teacher ``model`` (the provider's own), only the positions
+    where the watermark could have acted are scored (:mod:`distillscope.watermark.informative`); the
+    test over every position is reported beside it, for comparison only.
     """
-    from distillscope.watermark.detector import detect_texts
+    from distillscope.watermark.detector import candidates_for, detect_sequences, tokenize
 
     if live.watermark is None:
         return {"not_measured": live.watermark_note or "the watermark was off"}
@@ -219,33 +223,57 @@ def attribution(world: World, live: LiveResult, tokenizer: Any, vocab_size: int)
     if not texts:
         return {"not_measured": "the attackers harvested no text"}
     accounts = sorted({sent.account for sent in live.sent if sent.status == 200})
-    [report] = detect_texts(
-        texts, live.watermark, tokenizer, vocab_size, accounts=accounts, controls=CONTROL_KEYS, alpha=1e-6
+    config = live.watermark
+    candidates = candidates_for(config, accounts, CONTROL_KEYS)
+    sequences = tokenize(tokenizer, texts)
+    everywhere = detect_sequences(sequences, config, candidates, vocab_size, alpha=1e-6)
+    selection = None
+    if model is not None:
+        from distillscope.watermark.informative import informative_positions
+
+        conversations = [list(e.messages or []) for e in live.harvested]
+        selection = informative_positions(model, tokenizer, conversations, sequences, config)
+    report = (
+        detect_sequences(sequences, config, candidates, vocab_size, alpha=1e-6, keep=selection.keep)
+        if selection is not None
+        else everywhere
     )
+    plain = {s.name: s for s in everywhere.accounts}
     harvesters = Counter(e.account for e in live.harvested)
     roles = world.roles()
     keys = []
     for score in report.accounts:
-        keys.append(
-            {
-                "account": score.name,
-                "role": roles.get(score.name),
-                "harvested": harvesters.get(score.name, 0),
-                "p_value": score.p_adjusted,
-                "z": score.test.z_score,
-                "tokens_scored": score.test.scored,
-                "named": bool(score.flagged),
-            }
-        )
+        row = {
+            "account": score.name,
+            "role": roles.get(score.name),
+            "harvested": harvesters.get(score.name, 0),
+            "p_value": score.p_adjusted,
+            "z": score.test.z_score,
+            "tokens_scored": score.test.scored,
+            "named": bool(score.flagged),
+        }
+        if selection is not None:
+            every = plain[score.name]
+            row["all_positions"] = {"p_value": every.p_adjusted, "z": every.test.z_score,
+                                    "tokens_scored": every.test.scored}  # fmt: skip
+        keys.append(row)
     keys.sort(key=lambda k: (k["p_value"] is None, k["p_value"] or 1.0))
     controls = [c for c in report.controls if c.test.p_value is not None]
+    where = (
+        f"scored only where the watermark could act ({selection.rule}: {selection.kept:,} of "
+        f"{selection.positions:,} positions, chosen from the teacher's own distribution, never a key), "
+        if selection is not None
+        else "scored at every position, "
+    )
     return {
         "alpha": report.alpha,
         "texts": report.documents,
         "tokens": report.tokens,
-        "method": "keyed green-list test of the pooled harvested answers, exact binomial p-values with "
-        f"repeated (seed, token) pairs counted once, Holm-adjusted over the keys of the {len(accounts)} "
-        "accounts the watermarking gateway answered",
+        "method": "keyed green-list test of the pooled harvested answers, "
+        + where
+        + "exact binomial p-values with repeated (context, token) pairs counted once, Holm-adjusted over "
+        f"the keys of the {len(accounts)} accounts the watermarking gateway answered",
+        "positions": {"scored": selection.kept, "of": selection.positions} if selection is not None else None,
         "keys": keys,
         "controls": {
             "count": len(report.controls),

@@ -272,7 +272,8 @@ def _attribution(run: DemoRun) -> None:
     path = resolve_model_path(run.settings.model)
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     vocab = int(live.watermark.vocab_size or _vocab_size(path))
-    run.sections["attribution"] = attribution(run.state["world"], live, tokenizer, vocab)
+    model = getattr(_teacher(run), "model", None)  # the provider's own teacher: it served the text
+    run.sections["attribution"] = attribution(run.state["world"], live, tokenizer, vocab, model)
 
 
 def _vocab_size(path: Path) -> int:

@@ -545,10 +545,23 @@ def _attribution(data: dict[str, Any]) -> str:
     shown = [k for k in keys if k.get("harvested") or k.get("named")]
     rest = [k for k in keys if k not in shown]
     controls = data.get("controls") or {}
+    compare = any(isinstance(k.get("all_positions"), dict) for k in keys)
     parts = [
         f"<p>{esc(data.get('method') or '')}: {_num(data.get('texts'))} answers, {_num(data.get('tokens'))} "
-        f"tokens; an account is named at adjusted p &lt; {alpha:g}.</p>"
+        f"tokens; an account is named at adjusted p &lt; {alpha:g}."
+        + (
+            " The last column is the same test over every position, shown for comparison only: "
+            "where the teacher had no choice, any key's green list is hit by chance."
+            if compare
+            else ""
+        )
+        + "</p>"
     ]
+
+    def everywhere(k: dict[str, Any]) -> tuple[str, ...]:
+        other = k.get("all_positions") or {}
+        return (f"{_num(other.get('p_value'))} (z {_num(other.get('z'), 1)})",) if compare else ()
+
     rows = [
         (
             esc(k["account"]),
@@ -557,22 +570,24 @@ def _attribution(data: dict[str, Any]) -> str:
             _pvalue(k.get("p_value"), alpha),
             _num(k.get("z")),
             _num(k.get("tokens_scored")),
+            *everywhere(k),
         )
         for k in shown
     ]
+    blank = ("—",) if compare else ()
     if rest:
         smallest = min((k["p_value"] for k in rest if k.get("p_value") is not None), default=None)
         rows.append(
             (f"{len(rest)} other account keys", _tag("answered, not harvesters", "muted"), "0",
-             f"smallest {_num(smallest)}", "—", "—")
+             f"smallest {_num(smallest)}", "—", "—", *blank)
         )  # fmt: skip
     rows.append(
         (f"{_num(controls.get('count'))} control keys (no account)", _tag("control", "ok"), "0",
-         f"smallest {_num(controls.get('smallest_p'))}", "—", "—")
+         f"smallest {_num(controls.get('smallest_p'))}", "—", "—", *blank)
     )  # fmt: skip
-    parts.append(
-        _table(["account key", "role", "answers harvested", "p-value", "z", "tokens scored"], rows, {2, 4, 5})
-    )
+    headers = ["account key", "role", "answers harvested", "p-value", "z", "pairs scored"]
+    headers += ["every position: p (z)"] if compare else []
+    parts.append(_table(headers, rows, {2, 4, 5}))
     return _wrap("attribution", "".join(parts))
 
 

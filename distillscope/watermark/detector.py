@@ -210,15 +210,29 @@ def detect_sequences(
     *,
     alpha: float = 0.01,
     dedup: bool = True,
+    keep: Sequence[Sequence[bool]] | None = None,
 ) -> DetectionReport:
-    """Test token sequences (pooled, de-duplicated across all of them) under every candidate key."""
+    """Test token sequences (pooled, de-duplicated across all of them) under every candidate key.
+
+    ``keep`` (one mask per sequence over its scored positions, chosen without looking at any key,
+    e.g. :mod:`distillscope.watermark.informative`) limits the test to the positions marked True.
+    """
     tallies = {c: PairTally(spec_for(config, c.key, vocab_size), dedup=dedup) for c in candidates}
     documents = tokens = 0
-    for ids in sequences:
+    for i, ids in enumerate(sequences):
         documents += 1
         tokens += len(ids)
         for tally in tallies.values():
-            tally.add_sequence(ids)
+            if keep is None:
+                tally.add_sequence(ids)
+                continue
+            windows, targets = scoring_windows(ids, tally.spec)
+            mask = torch.as_tensor(list(keep[i]), dtype=torch.bool)
+            if mask.numel() != targets.numel():
+                raise ValueError(
+                    f"keep[{i}] has {mask.numel()} entries for {targets.numel()} scored positions"
+                )
+            tally.add_pairs(windows[mask], targets[mask])
     report = DetectionReport(documents=documents, tokens=tokens, alpha=alpha, dedup=dedup)
     report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
     return report

@@ -258,6 +258,18 @@ def test_frontier_section_labels_where_each_number_was_measured(report_data: dic
     )
 
 
+def test_attribution_shows_the_every_position_test_beside_for_comparison(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    assert "every position: p (z)" not in html  # a run that scored every position has one test
+    key = report_data["attribution"]["keys"][1]
+    key["all_positions"] = {"p_value": 0.19, "z": 2.08, "tokens_scored": 1627}
+    html = render_html(parse_report(report_data))
+    section = html[html.index('<section id="attribution"') :]
+    section = section[: section.index("</section>")]
+    assert "every position: p (z)" in section and "0.19 (z 2.1)" in section
+    assert "shown for comparison only" in section
+
+
 def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:
     path = write_report_json(report_data, tmp_path / "run" / "report.json")
     assert load_report(path.parent).raw["harvest"]["queries"] == 120

@@ -1,0 +1,96 @@
+"""Which token positions of a text could carry the watermark at all (given the model that served it).
+
+A green-list watermark moves the decoder only where the model had a choice. Where
+the model's own next-token distribution is nearly certain (arithmetic written out
+greedily, code, boilerplate) the token is the same with or without the watermark,
+and under ANY key it is green with probability gamma: it adds noise, no evidence,
+and a long low-entropy text can hide a greedy harvester's key completely. The
+provider holds the model, so it can score only the positions where the watermark
+could have acted (the idea of SWEET, Lee et al. 2023, "Who wrote this code?"):
+
+- the top token leads the runner-up by less than the watermark's ``delta`` in logit
+  (a greedy decoder's choice there flips when the runner-up is green), or
+- the distribution's entropy is at least ``min_entropy`` nats (a sampler had a choice).
+
+The selection depends only on the text and the unwatermarked model, never on a
+key, so for a key the text was not generated with, the selected (context, token)
+pairs are still green with probability gamma: the exact binomial test of the
+detector stays valid (control keys check it in every report).
+
+This module computes the selection; the test itself is the detector's
+(:func:`distillscope.watermark.detector.detect_sequences` with ``keep=``). It must
+not generate text and must not look at any key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from distillscope.watermark.config import WatermarkSettings
+from distillscope.watermark.detector import spec_for
+
+#: Entropy (nats) above which a sampler is taken to have had a choice.
+MIN_ENTROPY = 1.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the selection kept: a mask per sequence over its scored positions, and the totals."""
+
+    keep: list[list[bool]]
+    positions: int
+    kept: int
+    rule: str
+
+
+def open_to_watermark(log_probs: torch.Tensor, max_gap: float, min_entropy: float) -> list[bool]:
+    """Per row of next-token log-probs: could a watermark of bias ``max_gap`` have acted there?"""
+    if log_probs.numel() == 0:
+        return []
+    top = log_probs.topk(2, dim=-1).values
+    gap = top[:, 0] - top[:, 1]
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return ((gap < max_gap) | (entropy >= min_entropy)).tolist()
+
+
+def informative_positions(
+    model: Any,
+    tokenizer: Any,
+    conversations: Sequence[list[dict[str, Any]]],
+    sequences: Sequence[Sequence[int]],
+    config: WatermarkSettings,
+    *,
+    min_entropy: float = MIN_ENTROPY,
+    batch_size: int = 8,
+) -> Selection:
+    """For each answer (its token ids, as the detector scores them, after its conversation), which of
+    its scored positions the model left open to the watermark."""
+    from distillscope.models.generate import pad_token_id, teacher_force
+    from distillscope.models.runtime import prompt_ids
+
+    if len(conversations) != len(sequences):
+        raise ValueError("one conversation per answer is needed")
+    first = spec_for(config, 1, max(2, len(tokenizer))).first_scored  # the same for every key
+    pairs = [
+        (prompt_ids(tokenizer, list(c)), list(ids)) for c, ids in zip(conversations, sequences, strict=True)
+    ]
+    keep: list[list[bool]] = []
+    with torch.no_grad():
+        forced = teacher_force(model, pairs, batch_size=batch_size, max_length=None,
+                               pad_id=pad_token_id(tokenizer), keep_dist=True)  # fmt: skip
+    for (_, ids), view in zip(pairs, forced, strict=True):
+        rows = view.dist if view.dist is not None else torch.zeros((0, 1))
+        mask = open_to_watermark(rows, float(config.delta), min_entropy)
+        keep.append(mask[first:] if len(ids) > first else [])
+    positions = sum(len(m) for m in keep)
+    return Selection(
+        keep=keep,
+        positions=positions,
+        kept=sum(sum(m) for m in keep),
+        rule=f"positions where the model's top token leads the runner-up by less than delta = "
+        f"{config.delta:g} or its entropy is at least {min_entropy:g} nats",
+    )
