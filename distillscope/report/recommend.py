@@ -23,6 +23,7 @@ class Action:
     effect: float | None  # a fraction (0..1) of the exposure it addresses; None when not measured
     effect_label: str
     area: str
+    keep: bool = False  # "keep doing it": this run shows it already working; ranked after the changes
 
 
 def _retention(method: dict[str, Any], teacher_score: float | None) -> tuple[float | None, str]:
@@ -63,6 +64,16 @@ def _logprob_policy_action(report: Report) -> Action | None:
         )
     stripped = sum(int(r.get("logprobs_stripped") or 0) for r in rows)
     kept = asked - stripped
+    if not kept:
+        return Action(
+            "Keep stripping top_logprobs from suspicious accounts' answers",
+            f"the attackers asked for top_logprobs={harvest.get('top_logprobs')} on {asked} answered "
+            f"requests; the policy stripped all {stripped}: no log-probs went out in this run",
+            0.0,
+            f"0/{asked} log-prob answers leaked",
+            "API surface",
+            keep=True,
+        )
     return Action(
         "Strip top_logprobs from the first request of an unverified or suspicious account",
         f"the attackers asked for top_logprobs={harvest.get('top_logprobs')} on {asked} answered requests; "
@@ -313,6 +324,7 @@ def _attribution_action(report: Report) -> Action | None:
             None,
             "evidence obtained",
             "watermark",
+            keep=True,
         )
     missed = [k["account"] for k in harvesters if not k.get("named")]
     return Action(
@@ -388,12 +400,54 @@ def _identity_action(report: Report) -> Action | None:
     )
 
 
+def _student_gain(report: Report) -> tuple[float, float, int] | None:
+    """(agreement before, after, answers) of this run's trained student, when measured."""
+    student = report.get("student") or {}
+    methods = {m.get("method"): m for m in student.get("methods", [])}
+    before = (methods.get("untrained") or {}).get("fidelity", {}).get("agreement")
+    trained = next((m for name, m in methods.items() if name != "untrained"), None)
+    after = ((trained or {}).get("fidelity") or {}).get("agreement")
+    if before is None or after is None:
+        return None
+    return float(before), float(after), int(student.get("queries") or 0)
+
+
+def _countermeasure_action(report: Report) -> Action | None:
+    """Deny the student its gain on watched accounts, priced by the frontier and this run's own cost."""
+    frontier = report.get("frontier") or {}
+    gain = _student_gain(report)
+    rows = [r for r in frontier.get("rows", []) if r.get("kind") != "reference"
+            and r.get("gain_cut") is not None and r.get("teacher_cost_points") is not None]  # fmt: skip
+    halving = [r for r in rows if r["gain_cut"] >= 0.5]
+    if gain is None or gain[1] <= gain[0] or not halving:
+        return None
+    best = min(halving, key=lambda r: r["teacher_cost_points"])
+    point = frontier.get("this_run") or {}
+    here = ""
+    if point.get("teacher_cost_points") is not None:
+        se = point.get("teacher_cost_se")
+        here = (f"; this run's watermark ({point.get('condition')}) cost the teacher "
+                f"{point['teacher_cost_points']:+.1f}" + (f" ± {se:.1f}" if se is not None else "")
+                + f" points on {point.get('items')} paired answers")  # fmt: skip
+    return Action(
+        "Serve watched accounts a countermeasure (the policy's defend action), priced by the frontier",
+        f"the attacker's student went from {gain[0]:.1%} to {gain[1]:.1%} agreement with the teacher on "
+        f"{gain[2]} harvested answers; measured separately ({frontier.get('measured_by')}), "
+        f"{best['condition']} cut such a student's gain by {best['gain_cut']:.0%} for "
+        f"{best['teacher_cost_points']:.1f} points of teacher accuracy, a cost only watched accounts' "
+        f"answers would pay{here}",
+        None,
+        f"{best['gain_cut']:.0%} of the gain (measured separately)",
+        "countermeasures",
+    )
+
+
 def recommend(report: Report) -> list[Action]:
-    """All actions the evidence supports, measured effects first (largest first)."""
+    """All actions the evidence supports: changes before "keep doing it", measured effects first."""
     actions: list[Action] = []
-    for build in (_logprob_action, _watermark_action, _identity_action):
+    for build in (_logprob_action, _watermark_action, _identity_action, _countermeasure_action):
         action = build(report)
         if action is not None:
             actions.append(action)
     actions.extend(_guard_actions(report))
-    return sorted(actions, key=lambda a: (a.effect is None, -(a.effect or 0.0)))
+    return sorted(actions, key=lambda a: (a.keep, a.effect is None, -(a.effect or 0.0)))

@@ -154,6 +154,12 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     answered = {r["account"] for r in guard["policy_cost"]["accounts"] if r["answered"]}
     assert {k["account"] for k in attribution["keys"]} == answered and attribution["controls"]["count"] == 20
     harvested = {k["account"]: k["harvested"] for k in attribution["keys"] if k["harvested"]}
+    # Scored where the teacher left the watermark room to act: a subset of every position, with the
+    # every-position test beside it; no control key is named.
+    assert 0 < attribution["positions"]["scored"] <= attribution["positions"]["of"]
+    for key in attribution["keys"]:
+        assert key["tokens_scored"] <= key["all_positions"]["tokens_scored"]
+    assert attribution["controls"]["named"] == 0
     assert set(harvested) <= {live["extractor"], *live["hydra"]} and sum(harvested.values()) >= 1
     # The student, before and after, on held-out items of the harvested task.
     methods = {m["method"]: m for m in data["student"]["methods"]}

@@ -270,6 +270,19 @@ def test_attribution_shows_the_every_position_test_beside_for_comparison(report_
     assert "shown for comparison only" in section
 
 
+def test_countermeasure_action_is_priced_by_the_frontier_and_this_run(report_data: dict[str, Any]) -> None:
+    actions = recommend(parse_report(report_data))
+    [action] = [a for a in actions if a.area == "countermeasures"]
+    assert "from 1.0% to 31.0% agreement with the teacher on 118 harvested answers" in action.evidence
+    assert "watermark-4 cut such a student's gain by 95% for 10.9 points" in action.evidence
+    assert "cost the teacher +12.5 ± 6.9 points on 24 paired answers" in action.evidence
+    assert action.effect is None and action.effect_label == "95% of the gain (measured separately)"
+    # Whatever this run shows already working ranks after the changes it calls for.
+    assert all(not a.keep for a in actions[: actions.index(next(a for a in actions if a.keep))])
+    report_data["frontier"]["rows"] = [r for r in report_data["frontier"]["rows"] if r["gain_cut"] < 0.5]
+    assert not [a for a in recommend(parse_report(report_data)) if a.area == "countermeasures"]
+
+
 def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:
     path = write_report_json(report_data, tmp_path / "run" / "report.json")
     assert load_report(path.parent).raw["harvest"]["queries"] == 120
