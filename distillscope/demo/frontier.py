@@ -92,6 +92,13 @@ def read_frontier(path: Path | None = None) -> dict[str, Any]:
             }
         )
     goal = data.get("goal") if isinstance(data.get("goal"), dict) else None
+    costs = {r["condition"]: r["teacher_cost_points"] for r in out_rows}
+    best = [
+        {"condition": str(b["condition"]), "kind": str(b.get("kind") or ""),
+         "best_method": b.get("best_method"), "gain_cut": _mean(b.get("gain_cut")),
+         "teacher_cost_points": costs.get(str(b["condition"]))}
+        for b in data.get("best_response") or [] if isinstance(b, dict) and b.get("condition")
+    ]  # fmt: skip
     return {
         "source": _display_path(path),
         "format": data.get("format") or "bench/defend.py (unversioned)",
@@ -106,6 +113,7 @@ def read_frontier(path: Path | None = None) -> dict[str, Any]:
         "reference_teacher_accuracy": _mean((data.get("reference_teacher") or {}).get("task_accuracy")),
         "goal": goal,
         "rows": out_rows,
+        "best_response": best,
     }
 
 

@@ -326,11 +326,26 @@ def _attribution_action(report: Report) -> Action | None:
             "watermark",
             keep=True,
         )
-    missed = [k["account"] for k in harvesters if not k.get("named")]
+    missed = [k for k in harvesters if not k.get("named")]
+    sampling = {
+        a.get("account"): a.get("temperature") for a in (report.get("harvest") or {}).get("accounts", [])
+    }
+    greedy = [k["account"] for k in missed if sampling.get(k["account"]) == 0]
+    why = (
+        f"; {_names(greedy)} decoded greedily: under one key similar prompts get near-identical answers, "
+        "and a repeated (context, token) pair counts once"
+        if greedy
+        else " (the fewer answers an account took, the weaker its evidence)"
+    )
     return Action(
         "Strengthen the watermark (larger bias) or collect more text before attributing",
         f"the harvested answers name {len(named)} of {len(harvesters)} harvesting accounts; not named: "
-        f"{_names(missed)} (the fewer answers an account took, the weaker its evidence)",
+        + ", ".join(
+            f"{k['account']} ({k.get('harvested')} answers, p = {float(k['p_value']):.2g})"
+            for k in missed
+            if k.get("p_value") is not None
+        )  # fmt: skip
+        + why,
         None,
         "partly named",
         "watermark",
@@ -412,13 +427,19 @@ def _student_gain(report: Report) -> tuple[float, float, int] | None:
     return float(before), float(after), int(student.get("queries") or 0)
 
 
+def frontier_cuts(frontier: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each countermeasure's gain cut and teacher cost: against the distiller's best response (its best
+    student method on the defended answers) when the frontier has it, else per row."""
+    rows = frontier.get("best_response") or frontier.get("rows", [])
+    return [r for r in rows if r.get("kind") != "reference" and r.get("gain_cut") is not None
+            and r.get("teacher_cost_points") is not None]  # fmt: skip
+
+
 def _countermeasure_action(report: Report) -> Action | None:
     """Deny the student its gain on watched accounts, priced by the frontier and this run's own cost."""
     frontier = report.get("frontier") or {}
     gain = _student_gain(report)
-    rows = [r for r in frontier.get("rows", []) if r.get("kind") != "reference"
-            and r.get("gain_cut") is not None and r.get("teacher_cost_points") is not None]  # fmt: skip
-    halving = [r for r in rows if r["gain_cut"] >= 0.5]
+    halving = [r for r in frontier_cuts(frontier) if r["gain_cut"] >= 0.5]
     if gain is None or gain[1] <= gain[0] or not halving:
         return None
     best = min(halving, key=lambda r: r["teacher_cost_points"])

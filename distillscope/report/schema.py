@@ -245,6 +245,7 @@ def _check_attribution(data: dict[str, Any]) -> None:
 def _check_frontier(data: dict[str, Any]) -> None:
     numbers = ("teacher_cost_points", "teacher_cost_se", "gain_cut", "gain_cut_sd", "fidelity_gain", "seeds")
     _rows(data, "rows", ("condition", "method"), numbers)
+    _rows(data, "best_response", ("condition",), ("gain_cut", "teacher_cost_points"))
     this_run = data.get("this_run")
     if this_run is not None:
         if not isinstance(this_run, dict):

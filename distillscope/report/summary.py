@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.report.recommend import Action, describe_actions, harshest_actions, recommend
+from distillscope.report.recommend import Action, describe_actions, frontier_cuts, harshest_actions, recommend
 from distillscope.report.schema import Report
 
 
@@ -135,8 +135,7 @@ def _frontier_line(frontier: dict[str, Any] | None) -> str | None:
             f"{point['teacher_cost_points']:+.1f}" + (f" ± {se:.1f}" if se is not None else "")
             + f" points of task accuracy on {point.get('items')} paired greedy answers."
         )  # fmt: skip
-    rows = [r for r in frontier.get("rows", []) if r.get("kind") != "reference"
-            and r.get("gain_cut") is not None and r.get("teacher_cost_points") is not None]  # fmt: skip
+    rows = frontier_cuts(frontier)
     if rows:
         halving = [r for r in rows if r["gain_cut"] >= 0.5]
         cheap = [r for r in rows if r["teacher_cost_points"] <= 1.0]
@@ -144,13 +143,16 @@ def _frontier_line(frontier: dict[str, Any] | None) -> str | None:
         if halving:
             best = min(halving, key=lambda r: r["teacher_cost_points"])
             found.append(f"the cheapest countermeasure that halves the student's fidelity gain is "
-                         f"{best['condition']} ({best['method'].upper()} student: cut {best['gain_cut']:.0%} "
-                         f"for {best['teacher_cost_points']:.1f} points of teacher accuracy)")  # fmt: skip
+                         f"{best['condition']} (cut {best['gain_cut']:.0%} for "
+                         f"{best['teacher_cost_points']:.1f} points of teacher accuracy)")  # fmt: skip
         if cheap:
             top = max(cheap, key=lambda r: r["gain_cut"])
-            found.append(f"the best costing at most 1 point is {top['condition']} "
-                         f"({top['method'].upper()}: cut {top['gain_cut']:.0%})")  # fmt: skip
-        line = f"Measured separately ({frontier.get('measured_by')}, {len(rows)} rows): " + "; ".join(found)
+            found.append(
+                f"the best costing at most 1 point is {top['condition']} (cut {top['gain_cut']:.0%})"
+            )
+        line = f"Measured separately ({frontier.get('measured_by')}, {len(rows)} countermeasures"
+        line += ", against the distiller's best response" if frontier.get("best_response") else ""
+        line += "): " + "; ".join(found)
         parts.append(line + ".")
     return " ".join(parts) or None
 

@@ -79,13 +79,16 @@ def informative_positions(
         (prompt_ids(tokenizer, list(c)), list(ids)) for c, ids in zip(conversations, sequences, strict=True)
     ]
     keep: list[list[bool]] = []
-    with torch.no_grad():
-        forced = teacher_force(model, pairs, batch_size=batch_size, max_length=None,
-                               pad_id=pad_token_id(tokenizer), keep_dist=True)  # fmt: skip
-    for (_, ids), view in zip(pairs, forced, strict=True):
-        rows = view.dist if view.dist is not None else torch.zeros((0, 1))
-        mask = open_to_watermark(rows, float(config.delta), min_entropy)
-        keep.append(mask[first:] if len(ids) > first else [])
+    pad = pad_token_id(tokenizer)
+    for start in range(0, len(pairs), batch_size):  # a batch at a time: full distributions are large
+        chunk = pairs[start : start + batch_size]
+        with torch.no_grad():
+            forced = teacher_force(model, chunk, batch_size=batch_size, max_length=None, pad_id=pad,
+                                   keep_dist=True)  # fmt: skip
+        for (_, ids), view in zip(chunk, forced, strict=True):
+            rows = view.dist if view.dist is not None else torch.zeros((0, 1))
+            mask = open_to_watermark(rows, float(config.delta), min_entropy)
+            keep.append(mask[first:] if len(ids) > first else [])
     positions = sum(len(m) for m in keep)
     return Selection(
         keep=keep,

@@ -241,7 +241,7 @@ def _catches_come_from_the_components_outputs(out: Path, data: dict) -> None:
     frontier = data["frontier"]
     source = json.loads(DEFAULT_FRONTIER.read_text(encoding="utf-8"))
     assert [(r["condition"], r["method"], r["gain_cut"]) for r in frontier["rows"]] == [
-        (r["condition"], r["method"], r["gain_cut"]["mean"]) for r in source["rows"]
+        (r["condition"], r["method"], (r["gain_cut"] or {}).get("mean")) for r in source["rows"]
     ]
     point = frontier["this_run"]
     greedy = [r for r in harvest if not (r.get("params") or {}).get("temperature")]

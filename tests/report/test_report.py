@@ -283,6 +283,20 @@ def test_countermeasure_action_is_priced_by_the_frontier_and_this_run(report_dat
     assert not [a for a in recommend(parse_report(report_data)) if a.area == "countermeasures"]
 
 
+def test_a_harvester_the_watermark_missed_is_explained(report_data: dict[str, Any]) -> None:
+    key = report_data["attribution"]["keys"][1]
+    key.update(named=False, p_value=0.5)
+    [action] = [a for a in recommend(parse_report(report_data)) if a.area == "watermark"]
+    assert action.title.startswith("Strengthen the watermark") and not action.keep
+    assert "name 1 of 2 harvesting accounts; not named: atk-2 (58 answers, p = 0.5)" in action.evidence
+    assert "the fewer answers an account took" in action.evidence
+    next(a for a in report_data["harvest"]["accounts"] if a["account"] == "atk-2")["temperature"] = 0.0
+    [action] = [a for a in recommend(parse_report(report_data)) if a.area == "watermark"]
+    assert (
+        "atk-2 decoded greedily: under one key similar prompts get near-identical answers" in action.evidence
+    )
+
+
 def test_write_report_json_round_trips(tmp_path: Path, report_data: dict[str, Any]) -> None:
     path = write_report_json(report_data, tmp_path / "run" / "report.json")
     assert load_report(path.parent).raw["harvest"]["queries"] == 120
