@@ -418,8 +418,8 @@ def run_demo(settings: DemoSettings) -> Path:
     run.state["cpu_at_start"] = cpu_time()
     if hasattr(os, "getloadavg"):
         run.state["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
-    load = run.state.get("load_at_start")
-    settings.threads = settings.torch_threads(os.cpu_count(), load[0] if load else None)
+    run.state["busy_cores_at_start"] = busy = busy_cores()
+    settings.threads = settings.torch_threads(os.cpu_count(), busy)
     _use_threads(settings.threads)
     with LiveBoard(run.board, console) as live_board:
         run.live_board = live_board
@@ -431,6 +431,32 @@ def run_demo(settings: DemoSettings) -> Path:
             _finish(run)
             raise
         return _finish(run)
+
+
+def busy_cores(window_s: float = 1.0) -> float | None:
+    """How many cores other work keeps busy now: measured over ``window_s`` from ``/proc/stat``
+    where it exists (the 1-minute load average still counts work that ended up to a minute ago,
+    e.g. the set-up that ran just before), else that load average, else None."""
+    stat = Path("/proc/stat")
+    if stat.exists():
+        try:
+            first = _cpu_ticks(stat)
+            time.sleep(window_s)
+            second = _cpu_ticks(stat)
+        except (OSError, ValueError):
+            pass
+        else:
+            total = second[0] - first[0]
+            idle = second[1] - first[1]
+            if total > 0:
+                return round((1 - idle / total) * (os.cpu_count() or 1), 2)
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _cpu_ticks(stat: Path) -> tuple[int, int]:
+    """(all ticks, idle + iowait ticks) of the machine's aggregate ``cpu`` line."""
+    fields = [int(x) for x in stat.read_text().splitlines()[0].split()[1:]]
+    return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
 
 
 def _mark_interrupted(run: DemoRun) -> None:

@@ -165,9 +165,10 @@ class DemoSettings:
             self.frontier = Path(self.frontier)
 
     def torch_threads(self, cpus: int | None, load: float | None) -> int:
-        """The torch thread count: as set, else one thread on a busy machine (a load average of half
-        the cores or more: intra-op threads then wait on each other; measured 8x slower generation
-        with 2 threads than with 1 at load 7 on 2 cores), else every core (at most 8)."""
+        """The torch thread count: as set, else one thread on a busy machine (other work keeping
+        half the cores or more busy, ``load`` in cores: intra-op threads then wait on each other;
+        measured 8x slower generation with 2 threads than with 1 at load 7 on 2 cores), else every
+        core (at most 8)."""
         if self.threads is not None:
             return int(self.threads)
         cpus = max(1, cpus or 1)

@@ -79,6 +79,31 @@ def test_torch_threads_follow_the_machine() -> None:
     assert settings.torch_threads(2, 7.0) == 1  # busy: intra-op threads would wait on each other
     assert settings.torch_threads(32, None) == 8
     assert demo.DemoSettings(threads=3).torch_threads(2, 7.0) == 3  # as asked
+
+
+def test_busy_cores_sees_a_spinning_process_and_not_an_idle_one() -> None:
+    """The thread choice reads how busy the cores are now, not the 1-minute load average (which
+    still counts the set-up that ran just before the demo)."""
+    import multiprocessing
+
+    from distillscope.demo.run import busy_cores
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat: busy_cores falls back to the load average")
+    spinner = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+    spinner.start()
+    try:
+        time.sleep(0.3)
+        busy = busy_cores(0.5)
+    finally:
+        spinner.terminate()
+        spinner.join()
+    assert busy is not None and busy >= 0.5  # one core of two spinning
+
+
+def _spin() -> None:
+    while True:
+        pass
     with pytest.raises(ValueError, match="threads"):
         demo.DemoSettings(threads=0)
 
