@@ -71,3 +71,29 @@ def synthetic_texts(
 def synth():
     """The synthetic generator above, as a fixture (test modules do not import conftest)."""
     return synthetic_texts
+
+
+def train_tiny_student(sequences: list[list[int]], seed: int, steps: int, vocab: int = 1000) -> object:
+    """A one-layer Llama fitted to ``sequences`` (the suspect student of the radioactivity tests)."""
+    from transformers import LlamaForCausalLM
+
+    from distillscope.models import tiny_model_config
+
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(tiny_model_config(vocab_size=vocab, layers=1, hidden=64))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    data = torch.tensor(sequences)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        batch = data[torch.randint(0, len(data), (16,), generator=generator)]
+        model(input_ids=batch, labels=batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+@pytest.fixture
+def train_tiny():
+    """The tiny student trainer above, as a fixture."""
+    return train_tiny_student

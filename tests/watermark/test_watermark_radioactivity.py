@@ -58,23 +58,7 @@ def test_predictions_are_scored_against_the_green_list_of_their_own_position(sec
     assert windows.shape == (25, width) and predicted.tolist() == forced[0].predictions
 
 
-def _train(sequences: list[list[int]], seed: int, steps: int = 120) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1, hidden=64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    data = torch.tensor(sequences)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        batch = data[torch.randint(0, len(data), (16,), generator=generator)]
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return model.eval()
-
-
-def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_env, synth):
+def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(train_tiny, secret_env, synth):
     config = WatermarkSettings(vocab_size=VOCAB, delta=4.0, min_tokens=20)
     alice = processors_for_account(config, "alice")[0]
     watermarked = synth(256, 40, VOCAB, processor=alice, seed=1, peak=1.0, allowed=LANGUAGE)
@@ -85,7 +69,7 @@ def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_en
         config, ["alice", "bob", "carol"], controls=5, control_accounts=["dave"]
     )
 
-    student = _train(watermarked, seed=0)
+    student = train_tiny(watermarked, seed=0, steps=120)
     report = read_suspect(student, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert report.attributed == ["alice"], report.to_dict()
     assert report.overall_p < 1e-6
@@ -93,7 +77,7 @@ def test_reading_mode_finds_the_harvesting_key_and_controls_stay_quiet(secret_en
     assert report.invalid_keys == []  # the reading text is not watermarked
 
     for suspect in (
-        _train(plain, seed=0),
+        train_tiny(plain, seed=0, steps=120),
         LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1)).eval(),
     ):
         clean = read_suspect(suspect, reading, config, candidates, STRICT, vocab_size=VOCAB)
@@ -136,7 +120,7 @@ class CopyingSuspect(torch.nn.Module):
         return SimpleNamespace(logits=logits)
 
 
-def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, synth):
+def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(train_tiny, secret_env, synth):
     """Copying a green token the text chose under the same seed fakes radioactivity; first seeds do not."""
     config = WatermarkSettings(vocab_size=VOCAB, delta=4.0, min_tokens=20)
     alice = processors_for_account(config, "alice")[0]
@@ -153,10 +137,10 @@ def test_fresh_seeds_make_reading_the_watermarked_text_itself_valid(secret_env, 
     assert valid.scores[0].test.scored >= config.min_tokens
 
     # The same watermarked texts, read by a model that was trained on them: named, p tiny.
-    student = _train(watermarked, seed=0)
+    student = train_tiny(watermarked, seed=0, steps=120)
     report = read_suspect(student, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert report.attributed == ["alice"] and report.overall_p < 1e-6 and report.controls_ok
-    plain = _train(synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE), seed=0)
+    plain = train_tiny(synth(256, 40, VOCAB, seed=2, peak=1.0, allowed=LANGUAGE), seed=0, steps=120)
     clean = read_suspect(plain, reading, config, candidates, STRICT, vocab_size=VOCAB)
     assert clean.attributed == [] and clean.overall_p > 0.05, clean.to_dict()
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from transformers import LlamaForCausalLM
 
-from distillscope.models import tiny_model_config
 from distillscope.models.generate import generate, teacher_force
 from distillscope.models.runtime import prompt_ids
 from distillscope.watermark.config import WatermarkSettings
@@ -99,22 +96,7 @@ def test_twenty_control_keys_are_distinct_and_unused(secret_env):
         spread_accounts(0)
 
 
-def _train(sequences: list[list[int]], seed: int, steps: int = 150) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(tiny_model_config(vocab_size=VOCAB, layers=1, hidden=64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    data = torch.tensor(sequences)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        batch = data[torch.randint(0, len(data), (16,), generator=generator)]
-        model(input_ids=batch, labels=batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    return model.eval()
-
-
-def test_pooled_reading_names_a_harvest_spread_thin_over_many_accounts(secret_env, synth):
+def test_pooled_reading_names_a_harvest_spread_thin_over_many_accounts(train_tiny, secret_env, synth):
     """Each of 12 keys sees 12 short texts; pooled under each text's own key the training shows.
 
     Each account asks about its own topic (here: its own 20-token sub-language), as
@@ -129,7 +111,7 @@ def test_pooled_reading_names_a_harvest_spread_thin_over_many_accounts(secret_en
         texts += synth(12, 30, VOCAB, processor=processor, seed=10 + i, peak=1.0, allowed=topic)
         plain_texts += synth(12, 30, VOCAB, seed=50 + i, peak=1.0, allowed=topic)
         owners += [account] * 12
-    student = _train(texts, seed=0)
+    student = train_tiny(texts, seed=0, steps=150)
     forced = teacher_force(student, [([], ids) for ids in texts], batch_size=32)
     report = pooled_reading(forced, owners, config, vocab_size=VOCAB, controls=20, alpha=1e-3)
     assert report.named and report.pooled.test.p_value < 1e-6, report.to_dict()
@@ -148,7 +130,7 @@ def test_pooled_reading_names_a_harvest_spread_thin_over_many_accounts(secret_en
     )
     assert report.pooled.test.p_value < min(s.test.p_value for s in per_key.accounts)
 
-    plain = _train(plain_texts, seed=0)
+    plain = train_tiny(plain_texts, seed=0, steps=150)
     innocent = pooled_reading(
         teacher_force(plain, [([], ids) for ids in texts], batch_size=32),
         owners,
