@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from watermark import TEMPLATES, TOPICS  # noqa: E402  (bench/watermark.py: the same kind of prompts)
+from watermark import TEMPLATES, TOPICS, log  # noqa: E402  (bench/watermark.py: the same kind of prompts)
 
 #: In order of priority (``--scenario all`` runs them in this order; mixed5 costs the most).
 SCENARIOS = ["pure", "clean", "mixed10", "paraphrase", "delta3", "delta2", "small", "spread", "mixed5"]
@@ -134,10 +134,6 @@ MORE_TEMPLATES = [
     "What is a common misconception about {}?",
     "Write three short sentences about {}.",
 ]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def prompt_pool() -> list[str]:
