@@ -15,6 +15,9 @@ step. It reports its training tokens/s over the whole loop (sampling and scoring
 included), sampled tokens/s, and teacher scoring calls per second (of scoring
 time, and of the whole loop).
 
+With every arm in one run (the default), the on-policy loop's tokens/s is also a ratio
+against TRL's SFTTrainer (``on_policy_vs_trl``), the baseline of the same process.
+
 Run: .venv/bin/python bench/train.py [--steps 6 --batch-size 4 --examples 48 --top-k 20]
      .venv/bin/python bench/train.py --arms sft,on-policy   (a subset of the arms)
 """
@@ -243,6 +246,7 @@ def main() -> None:
         "sft_vs_trl": ("sft", "trl_sft"),
         "topk_vs_sft": ("topk_kd", "sft"),
         "on_policy_vs_sft": ("on_policy", "sft"),
+        "on_policy_vs_trl": ("on_policy", "trl_sft"),
     }
     ratios = {}
     for name, (a, b) in pairs.items():

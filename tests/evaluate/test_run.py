@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from distillscope.cli import app
@@ -225,12 +226,12 @@ def test_curve_seeds_redraw_random_arms_keep_active_order_and_summarize(
     assert bad.exit_code == 2 and "seeds" in bad.output
 
 
-def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
+def test_curve_compares_sft_topk_kd_and_on_policy_arms_per_dollar(
     tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "curve"
     args = ["curve", f"rand={tiny_dataset}", "--out", str(out), "--budgets", "4",
-            "--methods", "sft,on-policy", "--teacher", str(tiny_model_dir),
+            "--methods", "sft,topk-kd,on-policy", "--teacher", str(tiny_model_dir),
             "--prompts", str(_prompt_file(tmp_path)), "--n", "3",
             "--max-new-tokens", "4", "--max-steps", "2", "--student", str(tiny_model_dir),
             "--sample-tokens", "4", "--tasks", "chain_sum:min_terms=2:max_terms=2:max_digits=1",
@@ -242,10 +243,22 @@ def test_curve_compares_methods_per_dollar_with_an_on_policy_arm(
     assert result.exit_code == 0, result.output
     data = json.loads((out / "curve.json").read_text())
     points = {p["strategy"]: p for p in data["points"]}
-    assert set(points) == {"untrained", "rand:sft", "rand:on-policy"}
-    assert points["rand:on-policy"]["method"] == "on-policy" and points["rand:sft"]["method"] == "sft"
-    # The SFT arm paid for 4 answers ($0.001 each); the on-policy arm spent at most that on scoring.
+    assert set(points) == {"untrained", "rand:sft", "rand:topk-kd", "rand:on-policy"}
+    for method in ("sft", "topk-kd", "on-policy"):
+        assert points[f"rand:{method}"]["method"] == method
+        info = json.loads((out / "rand" / method / "n4" / "training.json").read_text())
+        assert info["hyperparameters"]["method"] == method
+    # SFT and top-k KD paid for the same 4 answers ($0.001 each, their top_logprobs included);
+    # the on-policy arm spent at most that on scoring its own samples.
     assert points["rand:sft"]["cost_usd"] == pytest.approx(0.004)
+    assert points["rand:topk-kd"]["cost_usd"] == pytest.approx(0.004)
+    kd = json.loads((out / "rand" / "topk-kd" / "n4" / "training.json").read_text())
+    assert kd["exchanges"] == 4
+    # a different loss on the same data: the two students differ (the arm really is top-k KD)
+    from safetensors.torch import load_file
+
+    sft_w, kd_w = (load_file(out / "rand" / m / "n4" / "model.safetensors") for m in ("sft", "topk-kd"))
+    assert any(not torch.equal(sft_w[name], kd_w[name]) for name in sft_w)
     assert 0 < points["rand:on-policy"]["cost_usd"] <= 0.004
     info = json.loads((out / "rand" / "on-policy" / "n4" / "training.json").read_text())
     assert info["hyperparameters"]["max_cost"] == pytest.approx(0.004) and info["exchanges"] == 0
