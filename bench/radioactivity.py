@@ -157,7 +157,9 @@ class Bench:
         self._teacher: Any = None
         self.prompts = prompt_pool()
         self.harvest_prompts = self.prompts[: len(HARVESTERS) * args.per_account]
-        self.filler_prompts = self.prompts[len(self.harvest_prompts) :]
+        # the bystanders' own (never harvested) questions: the last ones, never used as filler
+        self.bystander_prompts = self.prompts[-len(BYSTANDERS) * args.per_account :]
+        self.filler_prompts = self.prompts[len(self.harvest_prompts) : -len(self.bystander_prompts)]
 
     # config and models
 
@@ -246,6 +248,22 @@ class Bench:
         write_jsonl(rows, path)
         return path
 
+    def bystanders(self, delta: float) -> Path:
+        """What the bystander accounts (who never harvested) were served at ``delta``: own-text controls."""
+        from distillscope.records import write_jsonl
+
+        path = self.out / "data" / f"bystanders-d{delta:g}.jsonl"
+        if path.exists():
+            return path
+        per = self.args.per_account
+        rows = []
+        for i, account in enumerate(BYSTANDERS):
+            log(f"bystanders d{delta:g}: {account} asks {per} prompts of its own")
+            own = self.bystander_prompts[i * per : (i + 1) * per]
+            rows += self.answers(account, own, delta, seed=200 + i)
+        write_jsonl(rows, path)
+        return path
+
     def clean(self) -> Path:
         """The unwatermarked teacher's answers to the harvest prompts (the internal account)."""
         from distillscope.records import write_jsonl
@@ -324,26 +342,54 @@ class Bench:
         return target
 
     def read(self, student: Path, texts: Path, delta: float, accounts: list[str]) -> dict[str, Any]:
-        """Reading mode on ``texts`` (fresh seeds): harvesters + bystanders, 20 control keys."""
+        """Reading mode (fresh seeds), each key on its own account's texts; the old all-texts reading too.
+
+        The reading texts are what the harvesters and the 3 bystanders were served.
+        Own-text reading (the result): each account's key on its own texts, each of
+        the 20 control keys on every account's texts. All-texts reading (kept for
+        comparison, as measured before): every key over all the harvest texts.
+        """
         from distillscope.models import load_model
-        from distillscope.watermark.radioactivity import reading_mode
-        from distillscope.watermark.settings import RadioactivityTest
+        from distillscope.models.generate import pad_token_id, teacher_force
+        from distillscope.watermark.radioactivity import (
+            candidates_with_controls,
+            reading_pairs,
+            score_own_texts,
+            score_predictions,
+        )
         from distillscope.watermark.texts import read_documents
 
         model, tokenizer = load_model(student)
-        documents = read_documents(texts).documents
-        test = RadioactivityTest(controls=self.args.controls, alpha=1e-3, batch_size=8, max_length=256)
-        report = reading_mode(
-            model,
-            tokenizer,
-            documents,
-            self.config(delta),
-            [*accounts, *BYSTANDERS],
-            test,
+        harvest = [d for d in read_documents(texts).documents if d.text]
+        documents = harvest + [d for d in read_documents(self.bystanders(delta)).documents if d.text]
+        pairs = reading_pairs(tokenizer, documents)
+        if len(pairs) != len(documents):
+            raise SystemExit("a reading text tokenized to nothing: owners would not line up")
+        forced = teacher_force(model, pairs, batch_size=8, max_length=256, pad_id=pad_token_id(tokenizer))
+        config, keys = self.config(delta), [*accounts, *BYSTANDERS]
+        own = score_own_texts(
+            forced,
+            [d.account or "" for d in documents],
+            config,
+            keys,
             vocab_size=self.vocab,
+            controls=self.args.controls,
+            alpha=1e-3,
             suspect=student.name,
+            fresh_seeds=True,
         )
-        return summarize(report.to_dict(), accounts)
+        everyone = score_predictions(
+            forced[: len(harvest)],
+            config,
+            candidates_with_controls(config, keys, controls=self.args.controls),
+            vocab_size=self.vocab,
+            alpha=1e-3,
+            suspect=student.name,
+            fresh_seeds=True,
+        )
+        result = summarize(own.to_dict(), accounts)
+        result["all_texts"] = summarize(everyone.to_dict(), accounts)["summary"]
+        return result
 
     def pooled(self, student: Path, texts: Path, delta: float) -> dict[str, Any]:
         from distillscope.models import load_model
@@ -584,6 +630,7 @@ def save(bench: Bench, name: str, result: dict[str, Any]) -> None:
     if bench.args.evidence:
         bench.args.evidence.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, bench.args.evidence / f"radioactivity-{name}.json")
+        log(f"saved {write_collection(bench.args.evidence)}")
     log(f"saved {target}")
 
 
@@ -652,6 +699,10 @@ def markdown_row(name: str, result: dict[str, Any]) -> str:
             f"{_p(v['p'])} ({v['scored']} pairs, green {v['green_fraction']:.0%})"
             for v in s["harvesters"].values()
         )
+        if "all_texts" in result["suspect"]:
+            everyone = result["suspect"]["all_texts"]["harvesters"].values()
+            keys += " [all texts: " + "; ".join(_p(v["p"]) for v in everyone) + "]"
+    keys = f"{reading_of(result)}: {keys}"
     controls = (
         f"min {_p(s['controls_min_p'])}, {s['controls_below_0.05']} of {s['controls']} < 0.05, "
         f"Holm-min {_p(s['controls_min_p_holm'])}"
@@ -678,16 +729,126 @@ def markdown_row(name: str, result: dict[str, Any]) -> str:
     )
 
 
+def reading_of(result: dict[str, Any]) -> str:
+    """How the keys were read: each on its own account's texts, or each over all the harvest texts."""
+    return "own texts" if result["suspect"].get("mode") == "reading-own-texts" else "all texts"
+
+
 def print_table(directory: Path) -> None:
     print(
         "| scenario | student's training data | harvesting accounts' keys: p (pairs) | 3 bystanders: min p "
-        "| 20 control keys: p | untrained copy: min p | reproduce |"
+        "| control tests: p | untrained copy: min p | reproduce |"
     )
     print("|---|---|---|---|---|---|---|")
     for name in SCENARIOS:
         path = directory / f"radioactivity-{name}.json"
         if path.exists():
             print(markdown_row(name, json.loads(path.read_text())))
+
+
+SCENARIOS_FORMAT = "distillscope.radioactivity-scenarios/1"
+COMMAND = "PYTHONPATH=$PWD nice -n 10 .venv/bin/python bench/radioactivity.py --scenario {}"
+
+
+def scenario_row(name: str, result: dict[str, Any], alpha: float = 1e-3) -> dict[str, Any]:
+    """One scenario's result as a row of ``scenarios.json`` (see docs/watermark.md for the format)."""
+    s = result["suspect"]["summary"]
+    training = result["training"]
+    harvesters = [
+        {
+            "account": a,
+            "p": v["p"],
+            "p_holm": v["p_adjusted"],
+            "pairs": v["scored"],
+            "green": v["green_fraction"],
+        }
+        for a, v in s["harvesters"].items()
+    ]
+    named = [h["account"] for h in harvesters if h["p_holm"] is not None and h["p_holm"] < alpha]
+    pooled = result.get("pooled")
+    row: dict[str, Any] = {
+        "scenario": name,
+        "description": DESCRIPTIONS[name],
+        "negative_control": name == "clean",
+        "share": result["mix"]["share"] if "mix" in result else (0.0 if name == "clean" else 1.0),
+        "delta": result["harvest"]["delta"],
+        "student": {
+            "layers": training["layers"],
+            "epochs": training["epochs"],
+            "lr": training["lr"],
+            "examples": training["examples"],
+            "answer_tokens": training["answer_tokens"],
+        },
+        "reading": reading_of(result),
+        "harvesters": harvesters,
+        "named": named,
+        "pooled": None,
+        "bystanders_min_p": s["bystanders_min_p"],
+        "controls": {
+            "tests": s["controls"],
+            "min_p": s["controls_min_p"],
+            "below_0.05": s["controls_below_0.05"],
+            "min_p_holm": s["controls_min_p_holm"],
+        },
+        "untrained_min_p": None,
+        "black_box": None,
+        "command": COMMAND.format(name),
+        "evidence": f"docs/evidence/watermark/radioactivity-{name}.json",
+    }
+    if "untrained" in result:
+        values = [v["p"] for v in result["untrained"]["summary"]["harvesters"].values() if v["p"] is not None]
+        row["untrained_min_p"] = min(values, default=None)
+    if pooled:
+        sets = [c["p_value"] for c in pooled["controls"] if c["p_value"] is not None]
+        row["pooled"] = {
+            "p": pooled["pooled"]["p_value"],
+            "pairs": pooled["pooled"]["scored"],
+            "green": pooled["pooled"]["green_fraction"],
+            "control_sets": len(sets),
+            "control_sets_min_p": min(sets, default=None),
+            "untrained_p": result["untrained_pooled"]["pooled"]["p_value"],
+        }
+        row["untrained_min_p"] = row["pooled"]["untrained_p"]
+    if "black_box" in result:
+        bb = result["black_box"]["summary"]["harvesters"]
+        row["black_box"] = [{"account": a, "p": v["p"], "pairs": v["scored"]} for a, v in bb.items()]
+    row["verdict"] = verdict(row, alpha)
+    return row
+
+
+def verdict(row: dict[str, Any], alpha: float) -> str:
+    """In words: which harvesting accounts the test names at ``alpha`` (Holm), or the pooled test."""
+    accounts = len(row["harvesters"])
+    if row["pooled"] is not None and row["pooled"]["p"] is not None and row["pooled"]["p"] < alpha:
+        return f"model named (pooled test); {len(row['named'])} of {accounts} accounts named alone"
+    if len(row["named"]) == accounts:
+        return f"all {accounts} harvesting accounts named"
+    if row["named"]:
+        return f"{len(row['named'])} of {accounts} harvesting accounts named"
+    return "not named"
+
+
+def collect(directory: Path, alpha: float = 1e-3) -> dict[str, Any]:
+    """Every saved scenario result in ``directory`` as one ``scenarios.json`` document."""
+    rows = []
+    for name in SCENARIOS:
+        path = directory / f"radioactivity-{name}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            rows.append(scenario_row(name, result, alpha) | {"seconds": result.get("seconds")})
+    return {
+        "format": SCENARIOS_FORMAT,
+        "alpha": alpha,
+        "teacher": "SmolLM2-135M-Instruct",
+        "watermark": {"gamma": 0.25, "seeding_scheme": "lefthash", "context_width": 1, "keys": "per-account"},
+        "scenarios": rows,
+    }
+
+
+def write_collection(directory: Path) -> Path:
+    target = directory / "scenarios.json"
+    target.write_text(json.dumps(collect(directory), indent=2) + "\n")
+    return target
 
 
 def main() -> None:
@@ -724,9 +885,17 @@ def main() -> None:
     parser.add_argument(
         "--table", action="store_true", help="print the markdown table of --evidence's results"
     )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="rewrite --evidence/scenarios.json from --evidence's results (done after every scenario too)",
+    )
     args = parser.parse_args()
     if args.table:
         print_table(args.evidence)
+        return
+    if args.collect:
+        print(write_collection(args.evidence))
         return
     if args.evidence is not None and str(args.evidence) in ("", "."):
         args.evidence = None

@@ -226,9 +226,10 @@ def _reading(suspect: _Suspect, path: str, texts: Path | None) -> Any:
 
     from distillscope.models import ModelNotFoundError, load_model
     from distillscope.records import LogFormatError
-    from distillscope.watermark.radioactivity import reading_mode
     from distillscope.watermark.texts import Document, default_prompts, read_documents
 
+    if texts is None and suspect.test.own_texts:
+        fail("--own-texts reads each key on its account's texts: give --texts (a log with accounts)")
     if texts is None:
         console.print("no --texts: reading the packaged prompts (neutral, unwatermarked text)")
         documents = [
@@ -254,11 +255,20 @@ def _reading(suspect: _Suspect, path: str, texts: Path | None) -> Any:
         fail(str(exc))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("reading", total=len(suspect.first(documents)))
-        return reading_mode(
-            model, suspect.tokenizer, suspect.first(documents), suspect.config, suspect.accounts, test,
-            vocab_size=suspect.vocab, suspect=path,
-            progress=lambda done, total: bar.update(task, completed=done),
-        )  # fmt: skip
+        try:
+            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+            return _read(suspect, model, documents, test, path, progress)
+        except ValueError as exc:
+            fail(str(exc))
+
+
+def _read(suspect: _Suspect, model: Any, documents: list[Any], test: Any, path: str, progress: Any) -> Any:
+    from distillscope.watermark.radioactivity import reading_mode
+
+    return reading_mode(
+        model, suspect.tokenizer, suspect.first(documents), suspect.config, suspect.accounts, test,
+        vocab_size=suspect.vocab, suspect=path, progress=progress,
+    )  # fmt: skip
 
 
 def _black_box(

@@ -8,6 +8,13 @@ tokens. Two ways to see it:
   that prediction is green for the green list seeded by the text's preceding
   tokens (the "watermark window"). Each distinct (seed, predicted token) pair is
   counted once over the whole test.
+- **own-text reading** (``RadioactivityTest.own_texts``, :func:`score_own_texts`):
+  each account's key is read only on the texts that account was served. Reading
+  a key over every account's texts dilutes it: a student learns key K's green
+  lists in the contexts of K's answers, and the other accounts' texts add pairs
+  that carry little of K. The null is unchanged (the subset is chosen by the
+  log's account field, never by the suspect's predictions), and the controls
+  are read the same way: every unused key on every account's texts, one test each.
 - **pooled reading** (:func:`pooled_reading`): when a harvest is spread thin over
   many accounts, each key sees too little text for its own test; each reading
   text is then scored under the key of the account that harvested it and all
@@ -201,6 +208,11 @@ def reading_mode(
 ) -> RadioactivityReport:
     """Radioactivity of an open-weight suspect, read on ``documents`` (see the module docstring)."""
     test = test or RadioactivityTest()
+    if test.own_texts:
+        return read_own_texts(
+            model, tokenizer, documents, config, accounts, test,
+            vocab_size=vocab_size, suspect=suspect, progress=progress,
+        )  # fmt: skip
     return read_suspect(
         model,
         reading_pairs(tokenizer, documents, chat=test.chat),
@@ -282,6 +294,122 @@ def score_predictions(
     )
     report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
     report.reading_text_p = {c.name: t.test(config.min_tokens).p_value for c, t in as_text.items()}
+    return report
+
+
+# -- own-text reading ----------------------------------------------------------------
+
+
+def read_own_texts(
+    model: Any,
+    tokenizer: Any,
+    documents: Sequence[Document],
+    config: WatermarkSettings,
+    accounts: Iterable[str],
+    test: RadioactivityTest,
+    *,
+    vocab_size: int,
+    suspect: str = "",
+    progress: Progress | None = None,
+) -> RadioactivityReport:
+    """Reading mode with each account's key read on that account's texts (``Document.account``)."""
+    pairs: list[tuple[list[int], list[int]]] = []
+    owners: list[str] = []
+    for doc in documents:
+        got = reading_pairs(tokenizer, [doc], chat=test.chat)
+        if not got:
+            continue
+        if not doc.account:
+            raise ValueError(
+                f"reading each key on its own account's texts needs every text's account; {doc.id!r} has none"
+            )
+        pairs += got
+        owners.append(doc.account)
+    forced = teacher_force(
+        model,
+        pairs,
+        batch_size=test.batch_size,
+        max_length=test.max_length,
+        pad_id=pad_token_id(tokenizer),
+        progress=progress,
+    )
+    return score_own_texts(
+        forced,
+        owners,
+        config,
+        accounts,
+        vocab_size=vocab_size,
+        controls=test.controls,
+        control_accounts=test.control_accounts or (),
+        alpha=test.alpha,
+        suspect=suspect,
+        fresh_seeds=resolve_fresh_seeds(config, test.fresh_seeds),
+    )
+
+
+def score_own_texts(
+    forced: Sequence[Forced],
+    owners: Sequence[str],
+    config: WatermarkSettings,
+    accounts: Iterable[str],
+    *,
+    vocab_size: int,
+    controls: int = 5,
+    control_seed: int = 0,
+    control_accounts: Iterable[str] = (),
+    alpha: float = 0.01,
+    suspect: str = "",
+    fresh_seeds: bool = False,
+) -> RadioactivityReport:
+    """Test each account's key on the predictions over its own texts (``owners[i]`` was served ``forced[i]``).
+
+    Accounts under test are Holm-adjusted together. Controls are read exactly like
+    them: each of ``controls`` unused keys on each account's texts (one test per key
+    and text set, named ``control-key-J@ACCOUNT``), and each of ``control_accounts``
+    (accounts known not to have harvested) on its own texts. An account with no
+    texts gets an empty test (too short), never a test on someone else's texts.
+    """
+    if len(forced) != len(owners):
+        raise ValueError(f"{len(forced)} reading texts but {len(owners)} owners")
+    if controls < 1:
+        raise ValueError("radioactivity always runs a negative control: controls must be >= 1")
+    if config.mode != "per-account":
+        raise ValueError("reading each key on its own account's texts needs per-account keys")
+    pairs = [prediction_pairs(item, config, fresh_seeds) for item in forced]
+    texts_of: dict[str, list[int]] = {}
+    for i, owner in enumerate(owners):
+        texts_of.setdefault(owner, []).append(i)
+    reading = {c: texts_of.get(c.name, []) for c in candidates_for(config, accounts)}
+    for account in control_accounts:
+        reading[KeyCandidate(f"control:{account}", config.key_for(account), "control")] = texts_of.get(
+            account, []
+        )
+    for j, key in enumerate(control_keys(controls, control_seed)):
+        for owner in sorted(texts_of):
+            reading[KeyCandidate(f"control-key-{j + 1}@{owner}", key, "control")] = texts_of[owner]
+    tallies: dict[KeyCandidate, PairTally] = {}
+    reading_text_p: dict[str, float | None] = {}
+    for candidate, indices in reading.items():
+        tally = PairTally(spec_for(config, candidate.key, vocab_size))
+        for i in indices:
+            tally.add_pairs(*pairs[i])
+        tallies[candidate] = tally
+        if candidate.role == "account":
+            as_text = PairTally(spec_for(config, candidate.key, vocab_size))
+            for i in indices:
+                as_text.add_sequence(forced[i].ids[forced[i].start :])
+            reading_text_p[candidate.name] = as_text.test(config.min_tokens).p_value
+    report = RadioactivityReport(
+        documents=len(forced),
+        tokens=sum(len(f.predictions) for f in forced),
+        alpha=alpha,
+        dedup=True,
+        mode="reading-own-texts",
+        suspect=suspect,
+        fresh_seeds=fresh_seeds,
+    )
+    report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
+    report.reading_text_p = reading_text_p
     return report
 
 

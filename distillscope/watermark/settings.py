@@ -67,6 +67,15 @@ class RadioactivityTest:
             "needs unwatermarked texts.",
         },
     )
+    own_texts: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--own-texts/--all-texts",),
+            "help": "Reading mode: read each account's key only on the texts that account was served (the "
+            "texts' `account` field; a key read over everyone's texts is diluted). Control keys are read "
+            "the same way, each on every account's texts.",
+        },
+    )
     chat: bool = field(default=True, metadata={"cli": False})  # reading: prefix each text with its prompt
     max_new_tokens: int = field(default=64, metadata={"help": "Black-box mode: tokens per answer."})
     temperature: float = field(

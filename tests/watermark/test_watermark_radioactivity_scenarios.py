@@ -8,7 +8,13 @@ from distillscope.models.generate import generate, teacher_force
 from distillscope.models.runtime import prompt_ids
 from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.processor import processors_for_account
-from distillscope.watermark.radioactivity import candidates_with_controls, pooled_reading, read_suspect
+from distillscope.watermark.radioactivity import (
+    candidates_with_controls,
+    pooled_reading,
+    read_suspect,
+    score_own_texts,
+    score_predictions,
+)
 from distillscope.watermark.scenarios import (
     mix_by_share,
     paraphrase,
@@ -148,3 +154,93 @@ def test_pooled_reading_checks_its_inputs(secret_env):
         pooled_reading([], ["alice"], config, vocab_size=VOCAB)
     with pytest.raises(ValueError, match="control"):
         pooled_reading([], [], config, vocab_size=VOCAB, controls=0)
+
+
+def _two_harvesters_and_a_bystander(config, synth):
+    """Each account asks about its own topic (a 20-token sub-language); its texts carry its key."""
+    texts, plain, owners = [], [], []
+    for i, account in enumerate(["attacker-1", "attacker-2", "bystander-1"]):
+        processor = processors_for_account(config, account)[0]
+        topic = list(range(100 + 20 * i, 120 + 20 * i))
+        texts += synth(16, 30, VOCAB, processor=processor, seed=10 + i, peak=1.0, allowed=topic)
+        plain += synth(16, 30, VOCAB, seed=50 + i, peak=1.0, allowed=topic)
+        owners += [account] * 16
+    return texts, plain, owners
+
+
+def test_own_text_reading_names_each_harvester_more_strongly_and_reads_controls_the_same_way(
+    train_tiny, secret_env, synth
+):
+    """A key read on its own account's texts is not diluted by the other accounts' texts.
+
+    The student learns attacker-1's and attacker-2's answers, never bystander-1's; all
+    three accounts' served texts are read, each under its own key. Every control key is
+    read on every account's texts (20 keys x 3 text sets).
+    """
+    config = WatermarkSettings(vocab_size=VOCAB, delta=4.0, min_tokens=20)
+    texts, plain, owners = _two_harvesters_and_a_bystander(config, synth)
+    harvested = [t for t, o in zip(texts, owners, strict=True) if o != "bystander-1"]
+    student = train_tiny(harvested, seed=0, steps=150)
+    forced = teacher_force(student, [([], ids) for ids in texts], batch_size=32)
+    accounts = ["attacker-1", "attacker-2", "bystander-1"]
+    own = score_own_texts(forced, owners, config, accounts, vocab_size=VOCAB, controls=20, alpha=1e-3)
+    everyone = score_predictions(
+        forced,
+        config,
+        candidates_with_controls(config, accounts, controls=20),
+        vocab_size=VOCAB,
+        alpha=1e-3,
+        fresh_seeds=True,
+    )
+    by_name = {s.name: s for s in own.scores}
+    diluted = {s.name: s for s in everyone.scores}
+    for account in ["attacker-1", "attacker-2"]:
+        assert by_name[account].flagged, own.to_dict()
+        assert by_name[account].test.p_value < diluted[account].test.p_value
+        assert by_name[account].test.scored < diluted[account].test.scored  # fewer pairs, more green
+    assert not by_name["bystander-1"].flagged and by_name["bystander-1"].test.p_value > 0.01
+    assert set(own.attributed) == {"attacker-1", "attacker-2"}
+    controls = own.controls
+    assert len(controls) == 60 and {c.name.split("@")[1] for c in controls} == set(accounts)
+    assert own.controls_ok and sum(c.test.p_value < 0.05 for c in controls) <= 9, own.to_dict()
+    assert own.mode == "reading-own-texts" and own.reading_text_p["attacker-1"] < 1e-6
+
+    innocent = score_own_texts(
+        teacher_force(train_tiny(plain, seed=0, steps=150), [([], ids) for ids in texts], batch_size=32),
+        owners,
+        config,
+        accounts,
+        vocab_size=VOCAB,
+        controls=20,
+        alpha=1e-3,
+    )
+    assert not innocent.attributed, innocent.to_dict()
+    assert min(s.test.p_value for s in innocent.accounts) > 0.01
+
+
+def test_own_text_reading_checks_its_inputs(secret_env, tiny_model_dir):
+    from distillscope.models import load_model
+    from distillscope.watermark.radioactivity import reading_mode
+    from distillscope.watermark.texts import Document
+
+    config = WatermarkSettings(vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="owners"):
+        score_own_texts([], ["alice"], config, ["alice"], vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="control"):
+        score_own_texts([], [], config, ["alice"], vocab_size=VOCAB, controls=0)
+    with pytest.raises(ValueError, match="per-account"):
+        score_own_texts([], [], WatermarkSettings(vocab_size=VOCAB, mode="global"), ["*"], vocab_size=VOCAB)
+    model, tokenizer = load_model(tiny_model_dir)
+    documents = [Document(id="a", text="hello there", account="alice"), Document(id="b", text="no owner")]
+    with pytest.raises(ValueError, match="'b' has none"):
+        reading_mode(
+            model,
+            tokenizer,
+            documents,
+            config,
+            ["alice"],
+            RadioactivityTest(own_texts=True),
+            vocab_size=VOCAB,
+        )
+    empty = score_own_texts([], [], config, ["alice"], vocab_size=VOCAB)
+    assert empty.accounts[0].test.too_short and empty.accounts[0].test.scored == 0
