@@ -13,12 +13,23 @@ An edge needs *behavioural* similarity, the same extraction playbook:
 Shared infrastructure (rare IPs, ranges, user agents, payment ids) only raises
 the weight of an edge that behaviour already supports; it never makes one.
 Accounts that are individually extraordinary already stand as campaigns of one,
-so they join others only through a template, infrastructure or timing link.
+so they join others only through a template, infrastructure or timing link with
+behaviour that supports it: the same topics and playbook, or a shared template
+with the same playbook (two extractors that use one popular instruction
+template for different kinds of answers are not one operation).
 Communities come from Louvain modularity (``networkx.community.louvain_communities``,
-fixed seed). Each community gets its evidence of coordination: cohesion against
-random candidate sets of the same size (a tail probability), and the share of
-prompts its members ask verbatim in common (a class or a public benchmark shares
-prompts; a campaign splitting one topic space does not).
+fixed seed), then two repairs of what modularity does to one operation:
+communities that are as alike across as inside (mean behaviour across at least
+:data:`MERGE_RATIO` of the tighter one's inside) are one community (modularity
+splits a campaign whose members cover disjoint slices of one topic space), and
+a member that is not inside its community (its mean behavioural similarity to
+the others short of :data:`FIT_WAY` of the way from random candidates' to the
+typical member's) leaves it (Louvain puts every node somewhere, and a node
+with a few edges into a campaign lands in it). Each community gets its evidence
+of coordination: cohesion against random candidate sets of the same size (a
+tail probability), and the share of prompts its members ask verbatim in common
+(a class or a public benchmark shares prompts; a campaign splitting one topic
+space does not).
 
 This module groups and measures; it must not score accounts or read logs.
 """
@@ -36,6 +47,11 @@ from distillscope.detect.linkage import Links, infra_strength
 TOPIC_PERCENTILE = 0.9
 PLAYBOOK_MIN = 0.7
 EDGE_MIN = 0.55
+#: Two communities are one when their mean behaviour across reaches this share of the tighter one's inside.
+MERGE_RATIO = 0.9
+#: A member stays when its mean similarity to the others is at least this share of the way from random
+#: candidates' mean similarity to the members up to the typical (median) member's.
+FIT_WAY = 2 / 3
 NULL_DRAWS = 200
 SEED = 0
 
@@ -107,6 +123,50 @@ def duplicate_share(members: list[str], samples: dict[str, list[str]]) -> float:
     return sum(len(o) for o in owners.values() if len(o) >= 2) / total
 
 
+def _mean_offdiag(m: np.ndarray) -> float:
+    k = len(m)
+    return float((m.sum() - np.trace(m)) / max(1, k * (k - 1)))
+
+
+def merge_alike(groups: list[list[str]], behaviour: np.ndarray, index: dict[str, int]) -> list[list[str]]:
+    """Merge communities (of two or more) whose mean behaviour across reaches :data:`MERGE_RATIO` of the
+    tighter one's mean inside, most alike pair first, until no pair qualifies."""
+    groups = [list(g) for g in groups]
+    while True:
+        big = [i for i, g in enumerate(groups) if len(g) >= 2]
+        inside = {i: _mean_offdiag(behaviour[np.ix_(*(2 * [[index[a] for a in groups[i]]]))]) for i in big}
+        best, pair = MERGE_RATIO, None
+        for x, i in enumerate(big):
+            gi = [index[a] for a in groups[i]]
+            for j in big[x + 1 :]:
+                gj = [index[a] for a in groups[j]]
+                ratio = float(behaviour[np.ix_(gi, gj)].mean()) / max(inside[i], inside[j], 1e-9)
+                if ratio >= best:
+                    best, pair = ratio, (i, j)
+        if pair is None:
+            return groups
+        i, j = pair
+        groups[i] = sorted(groups[i] + groups[j])
+        del groups[j]
+
+
+def members_inside(members: list[str], behaviour: np.ndarray, index: dict[str, int]) -> list[str]:
+    """The members inside their community: mean behavioural similarity to the other members at least
+    :data:`FIT_WAY` of the way from the candidates outside's mean similarity to the members up to the
+    median member's. Communities of fewer than three are kept as they are (no typical member)."""
+    if len(members) < 3:
+        return members
+    idx = np.array([index[a] for a in members])
+    outside = np.setdiff1d(np.arange(len(behaviour)), idx)
+    if len(outside) == 0:
+        return members
+    inner = behaviour[np.ix_(idx, idx)]
+    fit = (inner.sum(axis=1) - np.diag(inner)) / (len(idx) - 1)
+    null = float(behaviour[np.ix_(outside, idx)].mean())
+    bar = null + FIT_WAY * (float(np.median(fit)) - null)
+    return [a for a, f in zip(members, fit, strict=True) if f >= bar]
+
+
 def find_communities(
     sig: pd.DataFrame,
     candidates: list[str],
@@ -145,7 +205,7 @@ def find_communities(
         behavioural = topic_pct[i, j] >= TOPIC_PERCENTILE and play[i, j] >= PLAYBOOK_MIN
         linked = template or kinds.get("timing", 0.0) > 0 or infra >= 0.3
         if a in solo or b in solo:
-            ok = (behavioural or template) and linked
+            ok = (behavioural or (template and play[i, j] >= PLAYBOOK_MIN)) and linked
         else:
             ok = behavioural or (template and play[i, j] >= 0.5) or (linked and play[i, j] >= PLAYBOOK_MIN)
         if ok and behaviour[i, j] >= EDGE_MIN * (0.8 if linked else 1.0):
@@ -153,6 +213,8 @@ def find_communities(
                 a, b, weight=float(behaviour[i, j] * (1.0 + infra)), infra=infra > 0, template=template
             )
     groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
+    groups = [set(g) for g in merge_alike([sorted(g) for g in groups], behaviour, index)]
+    groups = [set(g) for g in (members_inside(sorted(g), behaviour, index) for g in groups) if len(g) >= 2]
     rng = np.random.default_rng(SEED)
     out = []
     for group in groups:
