@@ -26,6 +26,13 @@ counts as harvesting evidence:
 - **traces**: the volume answers whose request asked for reasoning -- reasoning
   traces taken out, what a reasoning distiller harvests. A student who asks for
   reasoning in half their questions takes out a few a day; a harvest, dozens.
+- **run**: the volume answers taken out since the account's last pause of
+  ``run_pause_s`` (30 minutes) or more, counting only questions whose opening (the
+  first words of their template, :func:`opening_key`) the account has not used in its
+  last :data:`OPENINGS_KEPT` requests. A person's session ends with a pause; a script
+  harvesting varied questions runs for hours without one. An application that runs
+  around the clock wraps its users' input in a few fixed instructions (a retrieval
+  app's "Use only the context ..."), so its answers do not add to a run.
 
 Only questions nobody asked before -- neither another account nor this one --
 count as harvest evidence for **cot**, **volume** and **traces**: a distiller wants
@@ -53,10 +60,11 @@ than half the evidence of the action the signal drives from that signal alone
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
 ``volume_dispersion`` (a person's decayed count of such answers); the traces null
-one with mean ``human_traces``, chosen as the lowest mean at which no benign
-account of the tuning logs gets a quarter of the throttle's evidence from it. The
+one with mean ``human_traces``, and the run null one with mean ``human_run`` (a
+person's session), each chosen as the lowest mean at which no benign account of the
+tuning logs gets a quarter of the throttle's evidence from it. The
 strongest signal (or Fisher's combination of reasoning and volume evidence),
-Bonferroni-corrected for the five, is the account's evidence ``E`` (decimal digits
+Bonferroni-corrected for the six, is the account's evidence ``E`` (decimal digits
 of surprise); ``score = min(1, E / evidence_scale)``.
 Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
 that fits it); the others feed both.
@@ -78,7 +86,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.textsig import COT_PATTERN, asks_for_reasoning
+from distillscope.textsig import COT_PATTERN, asks_for_reasoning, normalise_prompt
 
 LN10 = math.log(10.0)
 #: Characters of a prompt that make its question key (as the offline detector's verbatim prompts).
@@ -90,9 +98,15 @@ _SHARED = -1
 #: What :meth:`QuestionLedger.ask` says of a question: never asked, asked by the same account, by another.
 NEW, AGAIN, SHARED = "new", "again", "shared"
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
+#: Words of a question's template (:func:`distillscope.textsig.normalise_prompt`) that make its opening.
+OPENING_WORDS = 4
+#: Characters of a question read for its opening.
+OPENING_CHARS = 200
 
+#: Openings of recent questions an account's state keeps (an application's few fixed templates).
+OPENINGS_KEPT = 8
 #: The signals, in the order reasons are tried.
-FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces")
+FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run")
 #: Roles whose presence means the request continues a conversation or an agent's loop.
 _HISTORY_ROLES = frozenset({"assistant", "tool", "function"})
 
@@ -113,6 +127,8 @@ class RiskSettings:
     volume_half_life_s: float = 24 * 3600.0
     volume_dispersion: float = 2.0
     human_traces: float = 6.0
+    human_run: float = 8.0
+    run_pause_s: float = 1800.0
     answer_tokens: int = 128
     answer_ratio: float = 8.0
     short_prompt_tokens: int = 64
@@ -129,6 +145,8 @@ class RiskSettings:
             ("volume_half_life_s", self.volume_half_life_s),
             ("volume_dispersion", self.volume_dispersion),
             ("human_traces", self.human_traces),
+            ("human_run", self.human_run),
+            ("run_pause_s", self.run_pause_s),
             ("answer_tokens", self.answer_tokens),
             ("answer_ratio", self.answer_ratio),
             ("short_prompt_tokens", self.short_prompt_tokens),
@@ -160,6 +178,8 @@ class RequestFeatures:
     history: bool = False
     bias_key: str | None = None
     question: int | None = None  # the question's key (see :func:`question_key`); None: no text
+    opening: int | None = None  # the key of the question's template opening (see :func:`opening_key`)
+    varied: bool = False  # set by :meth:`RiskTracker.observe`: an opening the account has not used lately
     shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
     repeated: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it before
 
@@ -180,7 +200,7 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
     """
     if not isinstance(body, dict):
         body = {}
-    text, history = _request_text(body, decode)
+    text, history, last = _request_text(body, decode)
     text = _storable(text)
     top = body.get("top_logprobs")
     logprobs = body.get("logprobs")
@@ -208,7 +228,23 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         history=history or bool(tools),
         bias_key=bias_key,
         question=question_key(text, cot),
+        opening=opening_key(_storable(last)),
     )
+
+
+def opening_key(question: str) -> int | None:
+    """A process-independent 64-bit key of how a question opens: the first words of its template.
+
+    The template is :func:`distillscope.textsig.normalise_prompt`'s (names, numbers and
+    quotes as slots, lower case, letters only), so "Use only the context to answer ...
+    Section 4 on leases" and "... Clause 12 on pets" open alike: an application wraps
+    its users' input in one fixed instruction, a harvest asks varied questions.
+    None for a question without words.
+    """
+    words = normalise_prompt(question[:OPENING_CHARS]).split()[:OPENING_WORDS]
+    if not words:
+        return None
+    return int.from_bytes(hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).digest(), "big")
 
 
 def question_key(text: str, reasoning: bool | None = None) -> int | None:
@@ -249,24 +285,33 @@ def _storable(text: str) -> str:
     return text
 
 
-def _request_text(body: dict[str, Any], decode: TokenDecoder | None) -> tuple[str, bool]:
-    """All prompt text of a request, and whether it carries conversation history."""
+def _request_text(body: dict[str, Any], decode: TokenDecoder | None) -> tuple[str, bool, str]:
+    """All prompt text of a request, whether it carries conversation history, and its question.
+
+    The question is the last user message (a chat request's system prompt is the
+    same on every request of a script), or the whole prompt of a completions request.
+    """
     prompt = body.get("prompt")
     if prompt is not None:
-        return _prompt_text(prompt, decode), False
+        text = _prompt_text(prompt, decode)
+        return text, False, text
     messages = body.get("messages")
     if not isinstance(messages, list):
-        return "", False
+        return "", False, ""
     parts: list[str] = []
     history = False
+    last = ""
     for message in messages:
         if not isinstance(message, dict):
             continue
         role = message.get("role")
         if role in _HISTORY_ROLES:
             history = True
-        parts.extend(_content_text(message.get("content")))
-    return "\n".join(parts), history
+        content = _content_text(message.get("content"))
+        parts.extend(content)
+        if role == "user":
+            last = "\n".join(content)
+    return "\n".join(parts), history, last
 
 
 def _content_text(content: Any) -> list[str]:
@@ -405,7 +450,7 @@ def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
 class _AccountState:
     """Streaming state of one account: decayed counts, recent prompts, recent logit-bias sets."""
 
-    __slots__ = ("n", "last_ts", "counts", "volume", "traces", "volume_ts", "biases")
+    __slots__ = ("n", "last_ts", "counts", "volume", "traces", "volume_ts", "biases", "run", "openings")
 
     def __init__(self) -> None:
         self.n = 0
@@ -415,6 +460,8 @@ class _AccountState:
         self.traces = 0.0  # the volume answers to requests that asked for reasoning
         self.volume_ts: float | None = None
         self.biases: deque[str] = deque(maxlen=32)
+        self.run = 0.0  # varied volume answers since the account's last pause of run_pause_s or more
+        self.openings: deque[int] = deque(maxlen=OPENINGS_KEPT)
 
 
 class QuestionLedger:
@@ -480,6 +527,9 @@ class RiskTracker:
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
+            if features.opening is not None:
+                features.varied = features.opening not in state.openings
+                state.openings.append(features.opening)
             generates = features.max_tokens is None or features.max_tokens >= self.config.generation_tokens
             flags = (
                 features.cot and not features.known,
@@ -492,6 +542,8 @@ class RiskTracker:
             for i, flag in enumerate(flags, start=1):
                 counts[i] = counts[i] * d + (1.0 if flag else 0.0)
             self._decay_volume(state, ts)
+            if state.last_ts is not None and ts - state.last_ts >= self.config.run_pause_s:
+                state.run = 0.0  # a pause ends the run
             state.n += 1
             state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
             return self._score(account, state, ts)
@@ -547,6 +599,8 @@ class RiskTracker:
                 return
             self._decay_volume(state, ts)
             state.volume += 1.0
+            if features.varied:
+                state.run += 1.0
             if features.cot:
                 state.traces += 1.0
 
@@ -571,25 +625,28 @@ class RiskTracker:
         null = cfg.null_rates
         decay = self._volume_decay(state, now)
         volume, traces = state.volume * decay, state.traces * decay
+        paused = state.last_ts is not None and now - state.last_ts >= cfg.run_pause_s
+        run = 0.0 if paused else state.run
         evidence = {
             "cot": binomial_evidence(cot, n_eff, null.get("cot", 0.5)),
             "logprobs": binomial_evidence(lp, n_eff, null.get("logprobs", 0.5)),
             "logit_bias": binomial_evidence(bias, n_eff, null.get("logit_bias", 0.1)),
             "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
+            "run": poisson_evidence(run, cfg.human_run, cfg.volume_dispersion),
         }
         # Reasoning traces and generative answers are two views of one harvest: Fisher's
         # method joins them (as if independent); the best of these counts, Bonferroni-corrected.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
         tests = math.log10(len(FEATURES))
-        behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces")))
+        behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces", "run")))
         behaviour -= tests
         strip = max(behaviour, evidence["logprobs"] - tests)
         score = min(max(behaviour, 0.0) / cfg.evidence_scale, 1.0)
         strip_score = min(max(strip, 0.0) / cfg.evidence_scale, 1.0)
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
         reasons = [
-            _reason(name, evidence[name], shares, (volume, traces), cfg)
+            _reason(name, evidence[name], shares, (volume, traces, run), cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
             if evidence[name] >= 2.0
         ]
@@ -597,11 +654,16 @@ class RiskTracker:
 
 
 def _reason(
-    name: str, digits: float, shares: dict[str, float], counts: tuple[float, float], cfg: RiskSettings
+    name: str, digits: float, shares: dict[str, float], counts: tuple[float, float, float], cfg: RiskSettings
 ) -> str:
     p = f"p <= 1e-{int(digits)}"
-    volume, traces = counts
-    if name == "traces":
+    volume, traces, run = counts
+    if name == "run":
+        text = (
+            f"{run:.0f} long answers to short self-contained prompts without a pause of "
+            f"{cfg.run_pause_s / 60:.0f} minutes (a person's session: about {cfg.human_run:.0f}; {p})"
+        )
+    elif name == "traces":
         text = (
             f"about {traces:.0f} long answers to short prompts that asked for reasoning in the last day "
             f"(reasoning traces; a person: about {cfg.human_traces:.0f}; {p})"

@@ -165,7 +165,7 @@ def test_volume_counts_long_answers_to_short_self_contained_prompts() -> None:
     rng = random.Random(2)
     fresh = [_chat(" ".join(rng.sample(WORDS, 9))) for _ in range(200)]
     harvest = _answered(RiskTracker(), "h", fresh, 120.0, (15, 700))  # 200 long answers in under 7 hours
-    assert harvest.features["volume"] > 10 and harvest.reasons[0].startswith("volume")
+    assert harvest.features["volume"] > 10 and any(r.startswith("volume") for r in harvest.reasons)
     assert harvest.score >= 0.5
     # the same traffic, with answers that are not a corpus: none of it counts
     assert _answered(RiskTracker(), "batch", fresh, 120.0, (30, 5)).features["volume"] == 0.0
@@ -182,9 +182,10 @@ def test_volume_counts_long_answers_to_short_self_contained_prompts() -> None:
     assert _answered(RiskTracker(), "agent", agent, 120.0, (15, 700)).features["volume"] == 0.0
     tools = [{**body, "tools": [{"type": "function"}]} for body in fresh]
     assert _answered(RiskTracker(), "tools", tools, 120.0, (15, 700)).features["volume"] == 0.0
-    # a busy person: 40 long answers in an afternoon is no evidence; the count decays over a day
+    # a busy person: 40 long answers in an afternoon is no volume evidence, and not throttled
+    # (without a pause it is some evidence of a run: see the test of the run signal)
     person = _answered(RiskTracker(), "p", fresh[:40], 300.0, (15, 700))
-    assert person.score == 0.0
+    assert person.features["volume"] == 0.0 and person.score < 0.5
     tracker = RiskTracker()
     _answered(tracker, "h", fresh, 120.0, (15, 700))
     assert tracker.score("h", 200 * 120.0 + 3 * 86400).features["volume"] == 0.0
@@ -415,8 +416,10 @@ def test_reasoning_traces_taken_out_by_the_dozen_are_a_harvest_a_students_few_ar
     ]
     # reasoning asked in 60% of requests, one long answer every 20 minutes for ~3 days
     harvest = _answered(RiskTracker(), "h", mixed, 1200.0, (20, 400))
-    assert harvest.score >= 0.5 and harvest.reasons[0].startswith("traces")
-    blind = _answered(RiskTracker(RiskSettings(human_traces=1e9)), "h", mixed, 1200.0, (20, 400))
+    assert harvest.score >= 0.5 and harvest.features["traces"] >= 10.8
+    # (without a 30-minute pause in three days it is also a run: see the run signal's test)
+    no_traces = RiskSettings(human_traces=1e9, human_run=1e9)
+    blind = _answered(RiskTracker(no_traces), "h", mixed, 1200.0, (20, 400))
     assert blind.score < 0.5  # reasoning share and volume alone: not enough yet
     # a student with the same habits, twenty questions a day for ten days
     student = _answered(RiskTracker(), "s", mixed, 86400.0 / 20, (20, 400))
@@ -501,3 +504,38 @@ def test_reasoning_on_questions_other_accounts_asked_is_no_evidence() -> None:
     harness, harvester = tracker.score("cot-harness", 200.0), tracker.score("harvester", 200.0)
     assert harness.score == 0.0 and harness.features["cot"] == harness.features["traces"] == 0.0
     assert harvester.score >= 0.5 and harvester.features["cot"] > 10
+
+
+def test_a_long_unbroken_run_of_varied_questions_is_a_harvest_an_apps_template_and_a_person_are_not() -> None:
+    """``run``: long answers to varied new questions without a 30-minute pause (a script, not a person)."""
+    rng = random.Random(11)
+    openers = ["explain", "summarize", "compare", "describe", "list", "why does", "how do", "what is"]
+    varied = [_chat(f"{rng.choice(openers)} {' '.join(rng.sample(WORDS, 7))}") for _ in range(150)]
+    blind = RiskSettings(human_volume=1e9)  # volume alone sees nothing: only the run can
+    script = _answered(RiskTracker(blind), "s", varied, 200.0, (15, 700))  # 150 in 8.3 h, no pause
+    assert script.score >= 0.5 and script.reasons[0].startswith("run")
+    assert "without a pause of 30 minutes" in script.reasons[0]
+    # a fixed system prompt does not hide it: the opening is read from the user's question
+    system = [{"messages": [{"role": "system", "content": "You are terse."}, *b["messages"]]} for b in varied]
+    assert _answered(RiskTracker(blind), "sys", system, 200.0, (15, 700)).score >= 0.5
+    # an application wraps every user input in one instruction: one opening, no run
+    app = [
+        _chat(f"Use only the context to answer. Context: Section {i} on {' '.join(rng.sample(WORDS, 8))}")
+        for i in range(150)
+    ]
+    assert _answered(RiskTracker(blind), "app", app, 200.0, (15, 700)).features["run"] == 0.0
+    # the same 150 questions by a person who pauses for 40 minutes after every 15 of them
+    tracker, ts = RiskTracker(blind), 0.0
+    score = None
+    for i, body in enumerate(varied):
+        ts += 200.0 + (2400.0 if i and i % 15 == 0 else 0.0)
+        features = request_features(body)
+        score = tracker.observe("p", features, ts)
+        tracker.answered("p", features, 15, 700, ts + 1.0)
+    assert score is not None and score.features["run"] < 2.7 and score.score < 0.25
+    # a pause ends the run at once, also for a score read later
+    assert tracker.score("p", ts + 1801.0).features["run"] == 0.0
+    # questions another account asked before take out nothing new: no run
+    other = RiskTracker(blind)
+    _answered(other, "first", varied, 1.0, (15, 700))
+    assert _answered(other, "second", varied, 200.0, (15, 700)).features["run"] == 0.0
