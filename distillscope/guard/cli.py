@@ -171,6 +171,12 @@ def replay(
     watch: Path | None = typer.Option(
         None, "--watch", help="A `distillscope detect` output folder to use as the watch list."
     ),
+    watch_ttl: str | None = typer.Option(
+        None,
+        "--watch-ttl",
+        help="Load the watch list at the log's first exchange with this expiry (7d, 12h, ...), "
+        "as `guard watch load --ttl` would; default: in force for the whole log.",
+    ),
     first_n: int = typer.Option(
         200, "--first-n", min=1, help="Campaign goal: acted on within this many requests."
     ),
@@ -192,11 +198,13 @@ def replay(
 
     from distillscope.guard.policy import PolicySettings
     from distillscope.guard.replay import load_labels, replay_log
-    from distillscope.guard.watchlist import WatchList, entries_from_detection
+    from distillscope.guard.watchlist import WatchList, entries_from_detection, parse_ttl
     from distillscope.records import LogFormatError
 
     if on_error not in ("skip", "stop"):
         fail(f"--on-error must be skip or stop, not {on_error!r}")
+    if watch_ttl is not None and watch is None:
+        fail("--watch-ttl needs --watch (a `distillscope detect` output folder)")
     if not log.exists():
         fail(f"{log}: no such file")
     if warm is not None and not warm.exists():
@@ -208,6 +216,7 @@ def replay(
             fail(f"{labels}: no such labels file")
         label_rows = load_labels(label_path) if label_path.is_file() else None
         watch_list = None
+        watch_ttl_s = parse_ttl(watch_ttl) if watch_ttl is not None else None
         if watch is not None:
             # Listed from the start of the log: the offline run is assumed to have come first.
             watch_list = WatchList(entries_from_detection(watch, ttl_s=float("inf"), now=float("-inf")))
@@ -237,6 +246,7 @@ def replay(
                 per_exchange=per_exchange,
                 progress=tick,
                 warm=warm,
+                watch_ttl_s=watch_ttl_s,
             )
     except (LogFormatError, ValueError) as exc:
         fail(str(exc))

@@ -116,12 +116,16 @@ def replay_log(
     per_exchange: bool = False,
     progress: Callable[[int], None] | None = None,
     warm: str | os.PathLike[str] | None = None,
+    watch_ttl_s: float | None = None,
 ) -> ReplayResult:
     """Replay ``source`` through the online scorer and ``policy``; write the outputs to ``out_dir``.
 
     ``warm``: an earlier log (the traffic before ``source``) fed into the scorer first,
     as a gateway that served it would hold it (:func:`~distillscope.guard.online.warm_up`:
     scores, shares, the question ledger); nothing of it is decided or counted.
+    ``watch_ttl_s``: the watch list is loaded at the first replayed exchange and its
+    entries expire this many seconds later (as ``guard watch load --ttl``); without
+    it they are in force for the whole log.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +148,8 @@ def replay_log(
             skipped += 1
             continue
         ts = exchange.ts
+        if watch is not None and watch_ttl_s is not None and count == 0:
+            watch = watch.listed_at(ts, watch_ttl_s)
         if ts < last_ts:
             out_of_order += 1
         last_ts = max(last_ts, ts)

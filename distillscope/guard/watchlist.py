@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,10 @@ class WatchList:
 
     def __init__(self, entries: Iterable[WatchEntry] = ()) -> None:
         self.entries = {e.account: e for e in entries}
+
+    def listed_at(self, now: float, ttl_s: float) -> WatchList:
+        """The same accounts as if ``guard watch load --ttl`` had listed them at ``now``."""
+        return WatchList(replace(e, added=now, expires=now + ttl_s) for e in self.entries.values())
 
     def lookup(self, account: str, now: float) -> WatchEntry | None:
         entry = self.entries.get(account)

@@ -282,6 +282,21 @@ def test_replay_cli_with_labels_next_to_the_log_and_bad_lines(tmp_path: Path) ->
     assert rows["person"]["first_action_request"] is None
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["campaign_by_style"]["slow_and_low"]["ever_watched"] == 1
+    # loaded at the log's first exchange (ts 1000) for 3 hours: the quiet account's requests
+    # at 1100 + 900 k are acted on for k <= 11, then the entry has expired
+    expiring = RUNNER.invoke(
+        app,
+        ["guard", "replay", str(log), "--out", str(tmp_path / "x"), "--watch", str(det), "--watch-ttl", "3h"],
+    )
+    assert expiring.exit_code == 0, expiring.output
+    rows = {
+        r["account"]: r for r in map(json.loads, (tmp_path / "x" / "accounts.jsonl").read_text().splitlines())
+    }
+    assert rows["quiet"]["decisions"] == {"allow": 18, "throttle": 12}
+    lone = RUNNER.invoke(
+        app, ["guard", "replay", str(log), "--out", str(tmp_path / "y"), "--watch-ttl", "7d"]
+    )
+    assert lone.exit_code != 0 and "--watch-ttl needs --watch" in lone.output
     defended = tmp_path / "defend.toml"  # a countermeasure is an action on the account
     defended.write_text('[accounts.person]\naction = "defend"\n')
     dres = RUNNER.invoke(
