@@ -5,8 +5,8 @@ Input: the task pool of task_pool.py and the on-policy curve (``onpolicy_curve.s
 same SFT settings, held-out prompts and retention tasks, trained on the first (seed 0) or a
 seeded random (seeds 1-3) 32 exchanges of the pool.
 
-Active arm, per seed: ``ActiveStrategy(probe="disagreement")`` picks 32 of the pool's 160
-prompts in 2 rounds of 16. Before each round the selection student (the untrained auto:15
+Active arm, per seed: ``ActiveStrategy(probe="disagreement")`` picks 32 of the pool's prompts
+(64 in the fourth round) in 2 rounds of 16. Before each round the selection student (the untrained auto:15
 copy, then 8 SFT steps with that seed on what was picked) scores every prompt not yet
 picked by its cross-entropy on the teacher's greedy 16-token answer to it; the 16 highest
 are the round. The teacher's probe answers are generated once and reused (a greedy answer
@@ -19,6 +19,7 @@ scored by ``run_curve``.
 Writes docs/evidence/train/active_disagreement.json (per-seed points, mean ± sd, exact
 permutation p-values, the probe's cost).
 Run: PYTHONPATH=$PWD nice -n 10 .venv/bin/python docs/evidence/train/active_evidence.py --seeds 0,1,2,3
+(several processes may each take some seeds, once probe_answers.json exists; --report then collects)
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def main() -> None:
                 continue
             data, selection = select(seed, pool, queries, answers)
             point = train_and_score(seed, data)
+            results = json.loads(state.read_text()) if state.exists() else {}  # other processes' seeds
             results[str(seed)] = {"selection": selection, "point": point}
             state.write_text(json.dumps(results, indent=2, default=str))
             log(f"seed {seed}: active agreement {point['agreement']:.3f} kl {point['kl']:.2f}")
