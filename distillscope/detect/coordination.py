@@ -355,7 +355,10 @@ def attach(
     grouping reached (the caller decides who qualifies). Such an account joins a campaign (of at least
     :data:`MIN_GROUP`) when its mean topic similarity and its mean playbook similarity to the members
     are both in the upper tail of random accounts' similarity to them (level :data:`MEMBER_P`, divided
-    by the campaign's size and by the number of campaigns: every pairing is a test), and in both it is
+    by the campaign's size and by the number of campaigns), the stronger of the two also at the level of
+    the whole family (:data:`MEMBER_P` divided by twice the number of accounts tried times the number of
+    campaigns: every pairing is a test, and either test may carry the family, so the chance that any
+    unrelated account joins any campaign stays under :data:`MEMBER_P`), and in both it is
     at least :data:`ATTACH_WAY` of the way from random accounts' similarity to the loosest member's
     similarity to the others, and its volume is within :data:`VOLUME_FACTOR` of the members' range (a
     heavy solo extractor asking the same kind of questions is another operation). The best such
@@ -386,6 +389,9 @@ def attach(
         cols = np.array([col[a] for a in ms])
         low, high = volume[idx].min() / VOLUME_FACTOR, volume[idx].max() * VOLUME_FACTOR
         z = float(norm.isf(MEMBER_P / (len(ms) * len(big))))
+        # every (account, campaign) pairing is a test: the stronger of the two tests must also pass at the
+        # whole family's level (split between the two tests, so either may carry it)
+        z_family = max(z, float(norm.isf(MEMBER_P / (2 * len(singles) * len(big)))))
         bars = []
         for m in (topic, play):
             null = m[np.ix_(ref_idx, cols)].mean(axis=1)
@@ -401,6 +407,6 @@ def attach(
             if any(s < near for s, (_, _, near) in zip(sims, bars, strict=True)):
                 continue  # short of ATTACH_WAY from random accounts to the loosest member
             zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
-            if min(zs) > z and min(zs) > best.get(a, -np.inf):
+            if max(zs) > z_family and min(zs) > z and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)
     return out
