@@ -89,6 +89,9 @@ EXPLAIN_Z = 1.5
 ONE_TEMPLATE_SHARE = 0.5
 #: Below this share of distinct prompts among its requests an account repeats itself (it is not harvesting).
 REPEATED_SHARE = 0.5
+#: From this share of its distinct prompts put to two or more models, an account is comparing models.
+EVALUATION_SHARE = 0.3
+EVALUATION_WORDS = "the same items put to several models (an evaluation)"
 
 
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
@@ -96,6 +99,7 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     z = zs.reset_index(drop=True)
     out = np.full(len(sig), "", dtype=object)
     rules = [
+        (EVALUATION_WORDS, (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()),
         ("long contexts for short answers (an agent, a RAG app)", z["amplification"] <= -EXPLAIN_Z),
         ("short answers (a classifier, a batch job, an evaluation)", z["answer_len"] <= -EXPLAIN_Z),
         # one instruction over many inputs; a sweep of many task families is not one template
@@ -156,7 +160,10 @@ def score(
     specs = [s for s in SPECS if s.column in sig]
     zs, ps = cal.calibrate(sig, specs)
     zs.index = sig["account"].to_numpy()
-    sig["p_harvest"] = cal.family_p(ps, HARVEST)
+    # an evaluation compares models on the same items: a benchmark's format asks for reasoning and the harness
+    # for log-probs, so what it harvests is explained; only its content and its reach can still speak
+    evaluating = (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()
+    sig["p_harvest"] = np.where(evaluating, 1.0, cal.family_p(ps, HARVEST))
     sig["p_content"] = cal.family_p(ps, CONTENT)
     sig["p_reach"] = ps["reach"].to_numpy()
     sig["p_own"] = np.minimum(1.0, 2.0 * np.minimum(sig["p_harvest"], sig["p_content"]))
@@ -170,6 +177,7 @@ def score(
     # the same prompts asked again and again (a benchmark re-run at temperature 0 on a new model) collect
     # no new text: the gate stays shut, so the reach must be extraordinary as well (intersection-union)
     repeated = (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < REPEATED_SHARE
+    repeated |= evaluating
     distill = np.where(repeated, np.maximum(sig["p_reach"], sig["p_own"]), distill)
     unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
     # unexplained reach collected like a machine (round the clock, or in sessions of hundreds of requests):
@@ -500,8 +508,16 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
     if z["reach"] >= 2.0 and not row["explained"]:
         out.append(
             "no benign pattern explains that reach (not context-heavy, not short answers, not one "
-            "template, not repeated prompts)"
+            "template, not repeated prompts, not an evaluation of several models)"
         )
+    elif out and row["explained"]:
+        explained = f"explained by {row['explained']}"
+        if row["explained"] == EVALUATION_WORDS:
+            explained += (
+                f": {row['cross_model']:.0%} of its {row['distinct_prompts']:,.0f} distinct prompts asked of "
+                "two or more models; its reasoning and log-prob asks are the benchmark's"
+            )
+        out.insert(0, explained)  # first: it is why the signals below do not flag the account
     p = float(row["p_account"])
     if out:
         out.append(

@@ -18,6 +18,8 @@ One row per account, every signal oriented so that larger is more suspicious:
   top_logprobs)): new answer text and distribution entries collected. Novel
   prompts are the distinct ones no other account asks verbatim: re-running the
   same prompts, or a public benchmark other customers run too, adds nothing new;
+- ``cross_model`` (not calibrated): share of the account's distinct prompts it put to two or more
+  models: an evaluation compares models on the same items, a distiller wants new prompts;
 - ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
   sampled prompts (language-agnostic; templated traffic scores low);
 - ``top_head_share``: share of the sampled prompts that open with the account's most
@@ -150,6 +152,12 @@ def signal_table(
     out["distinct_prompts"] = distinct
     shared = acc["n_shared_prompts"].to_numpy(dtype=float) if "n_shared_prompts" in acc else np.zeros(len(n))
     out["shared_prompts"] = shared
+    cross = (
+        acc["n_cross_model_prompts"].to_numpy(dtype=float)
+        if "n_cross_model_prompts" in acc
+        else np.zeros(len(n))
+    )
+    out["cross_model"] = np.nan_to_num(cross) / np.maximum(distinct, 1.0)
     novel = np.maximum(distinct - shared, 1.0)
     out["reach"] = np.log(novel * tokens * (1.0 + lp_rate * top))
     jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])

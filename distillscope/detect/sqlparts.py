@@ -410,11 +410,13 @@ WITH r AS (SELECT account, sample_text,
 k AS (SELECT account, sample_text, rk, greatest(CAST(floor(cnt / {SAMPLES}) AS BIGINT), 1) AS step FROM r)
 SELECT account, sample_text FROM k WHERE (rk - 1) % step = 0 AND rk <= step * {SAMPLES}
 ORDER BY account, rk""",
-        # prompts (first 300 characters, verbatim) other accounts ask too: a public benchmark, a shared tool
+        # prompts (first 300 characters, verbatim) other accounts ask too (a public benchmark, a shared
+        # tool), and prompts the account itself put to two or more models (an evaluation compares models)
         "shared_prompts": """
-WITH p AS (SELECT DISTINCT account, sample_text FROM ex),
+WITH p AS (SELECT account, sample_text, count(DISTINCT model) AS m FROM ex GROUP BY account, sample_text),
 c AS (SELECT sample_text, count(*) AS k FROM p GROUP BY sample_text)
-SELECT p.account, sum(CASE WHEN c.k >= 2 THEN 1 ELSE 0 END) AS n_shared_prompts
+SELECT p.account, sum(CASE WHEN c.k >= 2 THEN 1 ELSE 0 END) AS n_shared_prompts,
+  sum(CASE WHEN p.m >= 2 THEN 1 ELSE 0 END) AS n_cross_model_prompts
 FROM p JOIN c ON p.sample_text = c.sample_text GROUP BY p.account ORDER BY p.account""",
         "hours": """
 SELECT account, CAST(floor(ts / 3600) AS BIGINT) % 24 AS hod, count(*) AS cnt

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from distillscope.detect import run_detection
+from distillscope.detect import run_detection, scoring
 from distillscope.detect.coordination import attach
 
 from .helpers import T0, ex, write_log
@@ -106,6 +107,30 @@ def test_a_benchmark_rerun_with_reasoning_is_not_harvesting_but_the_same_volume_
     by = {r["account"]: r for r in result.accounts}
     assert by["extractor"]["flagged"]
     assert not by["eval-harness"]["flagged"]
+
+
+def test_an_evaluation_of_two_models_on_a_reasoning_benchmark_nobody_else_runs_is_not_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Launch day: the whole benchmark on the old model, 60% of it again on the new one (more than half of
+    the requests are distinct prompts, so the repetition rule alone does not explain it)."""
+    rng = np.random.default_rng(11)
+    rows = _people(rng, 200, 40, 250)
+    bench = [f"Problem {i}: {' '.join(rng.choice(WORDS, 3))} {int(rng.integers(1e9))}?" for i in range(1400)]
+    harness = _cot_account(rng, "eval-harness", bench, runs=2)
+    rows += harness[: len(bench) + int(0.6 * len(bench))]
+    fresh = [f"Task {i}: {' '.join(rng.choice(WORDS, 3))} {int(rng.integers(1e9))}?" for i in range(1400)]
+    rows += _cot_account(rng, "extractor", fresh, runs=1)
+    log = write_log(tmp_path / "log.jsonl", rows)
+    result = run_detection(log, tmp_path / "out")
+    by = {r["account"]: r for r in result.accounts}
+    assert by["extractor"]["flagged"]
+    assert not by["eval-harness"]["flagged"]
+    assert any("several models" in reason for reason in by["eval-harness"]["reasons"])
+    # the cross-model rule is what explains it: without it the harness looks like the extractor
+    monkeypatch.setattr(scoring, "EVALUATION_SHARE", 2.0)
+    again = {r["account"]: r for r in run_detection(log, tmp_path / "out2").accounts}
+    assert again["eval-harness"]["flagged"]
 
 
 def _sig(names: list[str], answer: list[float], cot: list[float], n: list[float]) -> pd.DataFrame:
