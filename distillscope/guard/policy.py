@@ -17,6 +17,7 @@ A policy file (TOML, or YAML by suffix) looks like::
     [watch]                  # accounts on the watch list (fed by `distillscope detect`)
     strip_logprobs = true
     throttle = true
+    throttle_greedy_reruns = false  # also delay greedy (temperature 0) re-asks of known questions
     block = false
     defend = true            # countermeasures for watched accounts
 
@@ -98,11 +99,13 @@ class WatchActions:
 
     strip_logprobs: bool = True
     throttle: bool = True
+    # A greedy (temperature 0) re-ask of a question asked before takes out nothing new.
+    throttle_greedy_reruns: bool = False
     block: bool = False
     defend: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("strip_logprobs", "throttle", "block", "defend"):
+        for name in ("strip_logprobs", "throttle", "throttle_greedy_reruns", "block", "defend"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"watch.{name} must be true or false, got {getattr(self, name)!r}")
 
@@ -323,7 +326,11 @@ class PolicyEngine:
         ``asked_before``: the request's question was asked before (by this account or
         another; :attr:`RequestFeatures.known`): the score does not delay it unless
         ``risk.throttle_asked_before`` (it takes out no new answer: a re-run, a public
-        benchmark). Stripping, blocking and the watch list's actions still apply.
+        benchmark). Stripping, blocking and the watch list's actions still apply, except
+        that a watched account's *greedy* re-ask (temperature 0) of a question asked before
+        is not delayed unless ``watch.throttle_greedy_reruns``: its answer is the one
+        already served, so it takes out nothing new (an evaluation harness's launch-day
+        re-run); a sampled re-ask (temperature above 0) draws a new answer and is delayed.
         """
         override = self.config.accounts.get(account)
         estimate = estimate_tokens(body)
@@ -365,7 +372,12 @@ class PolicyEngine:
             and risk >= actions.throttle
             and (actions.throttle_asked_before or not asked_before)
         )
-        if (throttle or (watched and watch.throttle)) and actions.throttle_delay_ms > 0:
+        watch_throttle = (
+            watched
+            and watch.throttle
+            and (watch.throttle_greedy_reruns or not (asked_before and _greedy(body)))
+        )
+        if (throttle or watch_throttle) and actions.throttle_delay_ms > 0:
             decision.delay_s = actions.throttle_delay_ms / 1000.0
             if decision.action == "allow":
                 decision.action = "throttle"
@@ -431,6 +443,12 @@ class PolicyEngine:
             bucket = self._buckets.get((account, "tpm"))
             if bucket is not None:
                 bucket.give(estimated - actual, now)
+
+
+def _greedy(body: dict[str, Any]) -> bool:
+    """Whether the request asks for greedy decoding (``temperature`` 0; unset means 1)."""
+    temperature = body.get("temperature")
+    return isinstance(temperature, int | float) and not isinstance(temperature, bool) and temperature == 0
 
 
 def _wants_logprobs(body: dict[str, Any]) -> bool:

@@ -539,3 +539,25 @@ def test_a_long_unbroken_run_of_varied_questions_is_a_harvest_an_apps_template_a
     other = RiskTracker(blind)
     _answered(other, "first", varied, 1.0, (15, 700))
     assert _answered(other, "second", varied, 200.0, (15, 700)).features["run"] == 0.0
+
+
+def test_a_watched_accounts_greedy_rerun_of_a_known_question_is_not_delayed_a_sampled_one_is() -> None:
+    engine = PolicyEngine(PolicySettings())
+    why = "campaign c1: flagged offline (score 1.00)"
+
+    def decide(body: dict, asked_before: bool, eng: PolicyEngine = engine) -> object:
+        return eng.decide("w", 0.0, [], body, 1000.0, watched=why, asked_before=asked_before)
+
+    greedy, sampled = _chat("2+2?", temperature=0), _chat("2+2?", temperature=0.7)
+    rerun = decide(greedy, True)
+    assert rerun.action == "allow" and rerun.delay_s == 0 and f"watch list: {why}" in rerun.reasons
+    assert decide(sampled, True).action == "throttle"  # a new sample of a known question
+    assert decide(_chat("2+2?"), True).action == "throttle"  # unset temperature: 1
+    assert decide(greedy, False).action == "throttle"  # a new question
+    # log-probs are still stripped from a greedy re-run
+    stripped = decide(_chat("2+2?", temperature=0, logprobs=True, top_logprobs=5), True)
+    assert stripped.action == "strip_logprobs" and stripped.delay_s == 0
+    strict = PolicyEngine(PolicySettings.from_dict({"watch": {"throttle_greedy_reruns": True}}))
+    assert decide(greedy, True, strict).action == "throttle"
+    with pytest.raises(ValueError, match="throttle_greedy_reruns"):
+        PolicySettings.from_dict({"watch": {"throttle_greedy_reruns": "yes"}})
