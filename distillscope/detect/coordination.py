@@ -149,17 +149,24 @@ class PromptSpace:
         ]
         if not any(d.strip() for d in docs):
             return cls(index, csr_matrix((len(accounts), 1)))
+
         # grams in more than a fifth of the accounts (a language's function words) say nothing of topic
         # and make the similarity products dense; they are left out
-        tfidf = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 4),
-            sublinear_tf=True,
-            max_features=1 << 15,
-            max_df=0.2 if len(docs) >= 50 else 1.0,
-            dtype=np.float32,
-        )
-        return cls(index, tfidf.fit_transform(docs))
+        def vectorise(max_df: float) -> Any:
+            tfidf = TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=(3, 4),
+                sublinear_tf=True,
+                max_features=1 << 15,
+                max_df=max_df,
+                dtype=np.float32,
+            )
+            return tfidf.fit_transform(docs)
+
+        try:
+            return cls(index, vectorise(0.2 if len(docs) >= 50 else 1.0))
+        except ValueError:  # every gram in more than a fifth of the accounts: one vocabulary, keep them all
+            return cls(index, vectorise(1.0))
 
     def rows(self, names: list[str]) -> Any:
         return self.matrix[[self.index[a] for a in names]]

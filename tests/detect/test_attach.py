@@ -1,0 +1,93 @@
+"""coordination.attach: an account inside a campaign's topics and playbook joins it; how many accounts are
+tried raises the bar (every pairing is a test), so a borderline look-alike does not join when hundreds
+are tried, a clear member still does, and unrelated accounts never do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from distillscope.detect.coordination import attach
+
+CAMPAIGN_WORDS = [
+    "chlorophyll",
+    "photosystem",
+    "thylakoid",
+    "stroma",
+    "calvin",
+    "rubisco",
+    "stomata",
+    "xylem",
+]
+
+
+def _scene(
+    share: float, answer_len: float, cot: float
+) -> tuple[pd.DataFrame, dict[str, list[str]], list[str]]:
+    """A campaign of 6, 80 reference accounts, one account ``edge`` (``share`` of its words on the
+    campaign's topic) and 300 unrelated accounts ``other*``."""
+    rng = np.random.default_rng(0)
+    other_words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 7)) for _ in range(400)]
+
+    def prompts(q: float) -> list[str]:
+        return [
+            " ".join(str(rng.choice(CAMPAIGN_WORDS if rng.random() < q else other_words)) for _ in range(6))
+            for _ in range(8)
+        ]
+
+    def person(a: str) -> tuple[str, int, float, float, float, float]:
+        return (
+            a,
+            int(rng.integers(20, 300)),
+            float(np.log(rng.uniform(60, 900))),
+            float(rng.choice([256, 512, 1024, 2048])),
+            float(rng.uniform(0, 0.3)),
+            0.0,
+        )
+
+    def background() -> float:  # most people never touch the campaign's topic, a few now and then
+        return 0.0 if rng.random() < 0.9 else float(rng.uniform(0.1, 0.4))
+
+    rows, samples = [], {}
+    for i in range(6):
+        samples[f"camp{i}"] = prompts(0.5 + 0.1 * i)
+        rows.append((f"camp{i}", 150, float(np.log(450 + 100 * i)), 2048.0, 0.5 + 0.08 * i, 0.0))
+    for i in range(80):
+        samples[f"ref{i:02d}"] = prompts(background())
+        rows.append(person(f"ref{i:02d}"))
+    samples["edge"] = prompts(share)
+    rows.append(("edge", 150, float(np.log(answer_len)), 2048.0, cot, 0.0))
+    for i in range(300):
+        samples[f"other{i:03d}"] = prompts(background())
+        rows.append(person(f"other{i:03d}"))
+    sig = pd.DataFrame(rows, columns=["account", "n", "answer_len", "mean_max_tokens", "cot_rate", "lp_rate"])
+    pool = [r[0] for r in rows if not r[0].startswith("other")]
+    return sig, samples, pool
+
+
+def _joins(share: float, answer_len: float, cot: float, tried: int) -> dict[str, str]:
+    sig, samples, pool = _scene(share, answer_len, cot)
+    campaigns = {"c": [f"camp{i}" for i in range(6)]}
+    singles = ["edge"] + [f"other{i:03d}" for i in range(tried)]
+    return attach(singles, campaigns, sig, samples, None, pool)
+
+
+def test_a_clear_member_joins_however_many_accounts_are_tried() -> None:
+    assert _joins(0.5, 700, 0.8, 0) == {"edge": "c"}
+    assert _joins(0.5, 700, 0.8, 300) == {"edge": "c"}
+
+
+def test_a_borderline_look_alike_joins_only_when_few_are_tried() -> None:
+    assert _joins(0.4, 700, 0.7, 0) == {"edge": "c"}
+    assert _joins(0.4, 700, 0.7, 300) == {}
+
+
+def test_prompt_space_of_one_shared_vocabulary() -> None:
+    """Fifty accounts or more whose prompts share every character gram (a log of one template): no gram is
+    rare enough for the usual cut, and the prompt space keeps them all instead of failing."""
+    from distillscope.detect.coordination import PromptSpace
+
+    accounts = [f"a{i:02d}" for i in range(60)]
+    samples = {a: ["abc abc abc", "abc abc"] for a in accounts}
+    space = PromptSpace.build(accounts, samples)
+    assert np.allclose(space.similarity(accounts[:3]), 1.0, atol=1e-5)
