@@ -288,3 +288,30 @@ def test_options_come_from_the_settings_and_bad_values_are_clear(config_file, ti
     controls = sorted(k["name"] for k in report["keys"] if k["role"] == "control")
     assert controls == ["control-key-1", "control:dave", "control:erin"]
     assert report["fresh_seeds"] is False and report["documents"] == 2
+
+
+def test_radioactivity_own_texts_reads_each_key_on_its_accounts_texts(
+    config_file, tiny_model_dir, exchanges_file
+):
+    """--own-texts: alice's key reads alice's texts only; each control key reads each account's texts."""
+    args = ["watermark", "radioactivity", "-c", str(config_file), "--suspect", str(tiny_model_dir)]
+    args += ["--teacher", str(tiny_model_dir), "--accounts", "alice,bob,carol", "--controls", "2"]
+    result = runner.invoke(app, [*args, "--texts", str(exchanges_file), "--own-texts", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mode"] == "reading-own-texts" and report["documents"] == 4  # the malformed line skipped
+    keys = {k["name"]: k for k in report["keys"]}
+    controls = sorted(k["name"] for k in report["keys"] if k["role"] == "control")
+    assert controls == [
+        "control-key-1@alice",
+        "control-key-1@bob",
+        "control-key-2@alice",
+        "control-key-2@bob",
+    ]
+    assert keys["carol"]["scored"] == 0 and keys["carol"]["p_value"] is None  # no texts: no test
+    assert 0 < keys["bob"]["scored"] < keys["alice"]["scored"]  # bob's one short text, alice's three
+    assert keys["control-key-1@bob"]["scored"] == keys["bob"]["scored"]
+    assert report["attributed"] == []  # the tiny model never trained on alice's answers
+
+    missing = runner.invoke(app, [*args, "--own-texts"])
+    assert missing.exit_code != 0 and "--own-texts reads each key on its account's texts" in err(missing)
