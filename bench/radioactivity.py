@@ -523,7 +523,7 @@ def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
         )
         result["training"].update(layers=args.small_layers, lr=args.small_lr, epochs=args.small_epochs)
     else:
-        epochs = MIXED_EPOCHS if name.startswith("mixed") else args.epochs
+        epochs = args.mixed_epochs if name.startswith("mixed") else args.epochs
         student = bench.train(name, data, epochs=epochs)
         result["training"].update(layers=args.student_layers, lr=args.lr, epochs=epochs)
     seconds = student / "train_seconds.txt"
@@ -871,6 +871,12 @@ def main() -> None:
     parser.add_argument("--student-layers", default="spread:30")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--epochs", type=float, default=4.0)
+    parser.add_argument(
+        "--mixed-epochs",
+        type=float,
+        default=MIXED_EPOCHS,
+        help="epochs of the mixed scenarios (fewer: each of our answers is seen less often)",
+    )
     parser.add_argument("--small-layers", default="auto:10")
     parser.add_argument("--small-lr", type=float, default=3e-4)
     parser.add_argument("--small-epochs", type=float, default=6.0)
