@@ -82,7 +82,15 @@ CONTENT = ["diversity", "dispersion"]
 
 
 #: Shares of the false-positive budget given to each playbook (weighted Bonferroni).
-PLAYBOOK_WEIGHTS = {"distill": 0.7, "logit_probe": 0.1, "unexplained_reach": 0.1, "automated_reach": 0.1}
+PLAYBOOK_WEIGHTS = {
+    "distill": 0.69,
+    "logit_probe": 0.1,
+    "unexplained_reach": 0.1,
+    "automated_reach": 0.1,
+    "automated_typical_reach": 0.01,
+}
+#: Reach tail at or below which an account collects at least the log's typical account's share.
+TYPICAL_REACH = 0.5
 #: Benign patterns that explain a large reach, each a robust z-score at or below -EXPLAIN_Z.
 EXPLAIN_Z = 1.5
 #: Share of an account's sampled prompts opening with one instruction head that makes it "one template".
@@ -191,6 +199,11 @@ def score(
         sig["p_automation"].to_numpy(),
         1.0,
     )
+    # the same with a smaller budget for an unexplained reach of at least the typical account's (a hydra
+    # member or a slow-and-low account scripted round the clock); people sleep, benign machines are explained
+    automated_typical = np.where(
+        (sig["explained"] == "") & (sig["p_reach"] <= TYPICAL_REACH), sig["p_automation"].to_numpy(), 1.0
+    )
     sig["p_account"] = np.minimum.reduce(
         [
             np.ones(len(sig)),
@@ -198,6 +211,7 @@ def score(
             ps["bias_ids"].to_numpy() / PLAYBOOK_WEIGHTS["logit_probe"],
             unexplained / PLAYBOOK_WEIGHTS["unexplained_reach"],
             automated / PLAYBOOK_WEIGHTS["automated_reach"],
+            automated_typical / PLAYBOOK_WEIGHTS["automated_typical_reach"],
         ]
     )
     alpha = cal.p_of_score(threshold)

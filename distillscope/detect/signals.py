@@ -22,10 +22,11 @@ One row per account, every signal oriented so that larger is more suspicious:
   models: an evaluation compares models on the same items, a distiller wants new prompts;
 - ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
   sampled prompts (language-agnostic; templated traffic scores low);
-- ``top_head_share``: share of the sampled prompts that open with the account's most
-  common instruction head (the first :data:`HEAD_WORDS` words of the normalised
-  prompt): a batch job or a tool repeats one instruction over many inputs (near
-  1), an enumeration of task families sweeps many (1 / families), a person varies;
+- ``top_head_share``: share of the requests (the sampled prompts, where the engine did not count
+  heads) that open with the account's most common instruction head (the first
+  :data:`HEAD_WORDS` words of the normalised prompt): a batch job or a tool repeats one
+  instruction over many inputs (near 1), an enumeration of task families sweeps many
+  (1 / families), a person varies;
 - ``round_the_clock``: share of the requests sent in the account's quietest eight
   consecutive hours of the day (any time zone: the window is the account's own),
   shrunk towards 0 by :data:`PRIOR_REQUESTS` pseudo-requests: people sleep (near
@@ -48,13 +49,14 @@ import numpy as np
 import pandas as pd
 
 from distillscope import textsig
+from distillscope.detect import sqlparts
 from distillscope.detect.tables import FeatureTables
 
 PRIOR_REQUESTS = 10.0
 GRAM = 4
 DIVERSITY_SAMPLES = 12
 DIVERSITY_CHARS = 160
-HEAD_WORDS = 5
+HEAD_WORDS = sqlparts.HEAD_WORDS
 
 
 def char_grams(text: str, size: int = GRAM) -> frozenset[str]:
@@ -169,7 +171,13 @@ def signal_table(
     longest = acc["max_session_n"].to_numpy(dtype=float) if "max_session_n" in acc else np.ones(len(n))
     out["longest_session"] = np.nan_to_num(longest, nan=1.0)
     out["long_session"] = np.log1p(out["longest_session"].to_numpy())
-    out["top_head_share"] = [top_head_share(samples.get(a, [])) for a in out["account"]]
+    # over every request where the engine counted heads (a sample taken every k-th request can land on one
+    # task family of a sweep that cycles through them), else over the sampled prompts
+    sampled = np.array([top_head_share(samples.get(a, [])) for a in out["account"]], dtype=float)
+    if "top_head_n" in acc:
+        counted = acc["top_head_n"].to_numpy(dtype=float) / np.maximum(n, 1)
+        sampled = np.where(np.isfinite(counted) & (n >= 3), counted, sampled)
+    out["top_head_share"] = sampled
     if dispersion is not None:
         out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]
     return out

@@ -339,6 +339,9 @@ SESSION_GAP_S = 1800
 BIN_S = 600
 TOP_TEMPLATES = 8
 SAMPLES = 20
+#: Words of a template that make its instruction head (``signals.top_head_share``).
+HEAD_WORDS = 5
+HEAD_PATTERN = f"^[^ ]+( [^ ]+){{0,{HEAD_WORDS - 1}}}"
 
 
 def account_queries() -> dict[str, str]:
@@ -390,12 +393,15 @@ SELECT a.*, coalesce(t.n_gaps_in, 0) AS n_gaps_in, t.gap_mean, t.gap_std,
   coalesce(t.n_fast_gaps, 0) AS n_fast_gaps, ss.sessions, ss.max_session_s, ss.max_session_n
 FROM a LEFT JOIN t ON a.account = t.account LEFT JOIN ss ON a.account = ss.account
 ORDER BY a.account""",
-        "template_stats": """
+        # templates, and instruction heads (the template's first HEAD_WORDS words) over every request
+        "template_stats": f"""
 WITH c AS (SELECT account, tmpl, count(*) AS cnt FROM ex GROUP BY account, tmpl),
-n AS (SELECT account, sum(cnt) AS total FROM c GROUP BY account)
+h AS (SELECT account, regexp_extract(tmpl, '{HEAD_PATTERN}', 0) AS head, sum(cnt) AS cnt FROM c
+  GROUP BY account, regexp_extract(tmpl, '{HEAD_PATTERN}', 0)),
+hm AS (SELECT account, max(cnt) AS top_head_n FROM h GROUP BY account)
 SELECT c.account, max(c.cnt) AS top_template_n,
-  sum(c.cnt * ln(c.cnt)) AS sum_c_ln_c
-FROM c GROUP BY c.account ORDER BY c.account""",
+  sum(c.cnt * ln(c.cnt)) AS sum_c_ln_c, max(hm.top_head_n) AS top_head_n
+FROM c JOIN hm ON c.account = hm.account GROUP BY c.account ORDER BY c.account""",
         "top_templates": f"""
 WITH c AS (SELECT account, tmpl, max(tmpl_words) AS words, count(*) AS cnt FROM ex GROUP BY account, tmpl),
 r AS (SELECT account, tmpl, words, cnt,

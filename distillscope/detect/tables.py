@@ -19,7 +19,7 @@ from distillscope.records import MalformedLine
 #: The frames every engine fills, with the columns of each.
 FRAMES = {
     "accounts": None,  # see sqlparts.account_queries()["accounts"]
-    "template_stats": ("account", "top_template_n", "sum_c_ln_c"),
+    "template_stats": ("account", "top_template_n", "sum_c_ln_c", "top_head_n"),
     "top_templates": ("account", "tmpl", "words", "cnt"),
     "samples": ("account", "sample_text"),
     "hours": ("account", "hod", "cnt"),

@@ -72,6 +72,30 @@ def test_unexplained_reach_collected_in_script_long_sessions_is_flagged(tmp_path
     assert [a for a in by if a.startswith("user") and by[a]["flagged"]] == []
 
 
+def test_an_ordinary_reach_collected_round_the_clock_is_flagged_and_the_same_at_human_hours_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hydra member's share: a few hundred new prompts, ordinary answers, no reasoning asks; what it does
+    that people do not is send them at every hour of the day."""
+    rng = np.random.default_rng(13)
+    rows: list[dict[str, Any]] = []
+    for u in range(150):
+        rows += _solo(rng, f"user{u:03d}", _daytime(rng, int(rng.integers(40, 250)), 10, 90.0))
+    week = 5 * 86400.0
+    rows += _solo(rng, "round-the-clock", sorted(T0 + float(rng.uniform(0, week)) for _ in range(220)))
+    rows += _solo(rng, "human-hours", _daytime(rng, 220, 10, 90.0))
+    result = run_detection(write_log(tmp_path / "log.jsonl", rows), tmp_path / "out")
+    by = {r["account"]: r for r in result.accounts}
+    assert by["round-the-clock"]["flagged"]
+    assert any("round the clock" in reason for reason in by["round-the-clock"]["reasons"])
+    assert not by["human-hours"]["flagged"]
+    assert [a for a in by if a.startswith("user") and by[a]["flagged"]] == []
+    # it is the playbook for an ordinary reach that flags it (its reach is no outlier)
+    monkeypatch.setattr(scoring, "TYPICAL_REACH", 0.0)
+    again = {r["account"]: r for r in run_detection(tmp_path / "log.jsonl", tmp_path / "out2").accounts}
+    assert not again["round-the-clock"]["flagged"]
+
+
 def _cot_account(
     rng: np.random.Generator, account: str, prompts: list[str], runs: int
 ) -> list[dict[str, Any]]:
