@@ -17,12 +17,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from distillscope.demo.attribution import DOCUMENT_ALPHA, attribute_in_rounds
 from distillscope.demo.live import LiveResult
 from distillscope.demo.world import World
 
 _DELAY = re.compile(r"delayed (\d+) ms")
 #: Control keys (keys no account ever used) tested beside the account keys.
 CONTROL_KEYS = 20
+#: Family-wise error of naming an innocent account key (split over the attribution's rounds).
+ALPHA = 1e-6
 
 
 def _policy() -> Any:
@@ -211,9 +214,11 @@ def attribution(
     The harvested answers are pooled (as a leaked dataset would be) and tested under the key of
     every account the watermarking gateway answered (the only keys any of its text can carry: the
     simulated history was never generated, so never watermarked), Holm-adjusted together, beside
-    control keys nobody used. With the teacher ``model`` (the provider's own), only the positions
-    where the watermark could have acted are scored (:mod:`distillscope.watermark.informative`); the
-    test over every position is reported beside it, for comparison only.
+    control keys nobody used, in rounds (:mod:`distillscope.demo.attribution`: the answers of a
+    key already named leave the pool, so they no longer drown the quieter keys). With the teacher
+    ``model`` (the provider's own), only the positions where the watermark could have acted are
+    scored (:mod:`distillscope.watermark.informative`, at each answer's own sampling temperature);
+    the test over every position is reported beside it, for comparison only.
     """
     from distillscope.watermark.detector import candidates_for, detect_sequences, tokenize
 
@@ -232,53 +237,74 @@ def attribution(
         from distillscope.watermark.informative import informative_positions
 
         conversations = [list(e.messages or []) for e in live.harvested]
-        selection = informative_positions(model, tokenizer, conversations, sequences, config)
-    report = (
-        detect_sequences(sequences, config, candidates, vocab_size, alpha=1e-6, keep=selection.keep)
-        if selection is not None
-        else everywhere
+        temperatures = [float((e.params or {}).get("temperature") or 0.0) for e in live.harvested]
+        selection = informative_positions(
+            model, tokenizer, conversations, sequences, config, temperatures=temperatures
+        )
+    rounded = attribute_in_rounds(
+        sequences, config, candidates, vocab_size, alpha=ALPHA, keep=selection.keep if selection else None
     )
     plain = {s.name: s for s in everywhere.accounts}
     harvesters = Counter(e.account for e in live.harvested)
     roles = world.roles()
     keys = []
-    for score in report.accounts:
+    for name, (score, number) in rounded.decided.items():
         row = {
-            "account": score.name,
-            "role": roles.get(score.name),
-            "harvested": harvesters.get(score.name, 0),
+            "account": name,
+            "role": roles.get(name),
+            "harvested": harvesters.get(name, 0),
             "p_value": score.p_adjusted,
             "z": score.test.z_score,
             "tokens_scored": score.test.scored,
             "named": bool(score.flagged),
+            "round": number,
         }
         if selection is not None:
-            every = plain[score.name]
+            every = plain[name]
             row["all_positions"] = {"p_value": every.p_adjusted, "z": every.test.z_score,
                                     "tokens_scored": every.test.scored}  # fmt: skip
         keys.append(row)
-    keys.sort(key=lambda k: (k["p_value"] is None, k["p_value"] or 1.0))
-    controls = [c for c in report.controls if c.test.p_value is not None]
+    keys.sort(key=lambda k: (not k["named"], k["round"] if k["named"] else 0, k["p_value"] or 1.0))
+    controls = rounded.controls()
     where = (
         f"scored only where the watermark could act ({selection.rule}: {selection.kept:,} of "
         f"{selection.positions:,} positions, chosen from the teacher's own distribution, never a key), "
         if selection is not None
         else "scored at every position, "
     )
+    first = rounded.rounds[0].report
     return {
-        "alpha": report.alpha,
-        "texts": report.documents,
-        "tokens": report.tokens,
+        "alpha": ALPHA,
+        "texts": first.documents,
+        "tokens": first.tokens,
         "method": "keyed green-list test of the pooled harvested answers, "
         + where
         + "exact binomial p-values with repeated (context, token) pairs counted once, Holm-adjusted over "
-        f"the keys of the {len(accounts)} accounts the watermarking gateway answered",
+        f"the keys of the {len(accounts)} accounts the watermarking gateway answered still in play, "
+        "in rounds: "
+        f"the answers a named key explains (alone, raw p < {DOCUMENT_ALPHA}) leave the pool before the "
+        "next round, which tests the other keys and the same controls on the rest; alpha is split over "
+        "the rounds (alpha/2, alpha/4, ...)",
         "positions": {"scored": selection.kept, "of": selection.positions} if selection is not None else None,
+        "rounds": [
+            {
+                "round": r.number,
+                "alpha": r.alpha,
+                "texts": len(r.documents),
+                "named": r.named,
+                "explained": r.explained,
+            }
+            for r in rounded.rounds
+        ],  # fmt: skip
         "keys": keys,
         "controls": {
-            "count": len(report.controls),
-            "smallest_p": min((c.test.p_value for c in controls), default=None),
-            "named": sum(1 for c in report.controls if c.flagged),
+            "count": len(first.controls),
+            "smallest_p": min(
+                (c.test.p_value for c, _ in controls if c.test.p_value is not None), default=None
+            ),
+            "named": len(
+                {c.name for c, budget in controls if c.test.p_value is not None and c.test.p_value < budget}
+            ),
         },
     }
 

@@ -118,8 +118,14 @@ def read_frontier(path: Path | None = None) -> dict[str, Any]:
 
 
 def _greedy_harvest(live: LiveResult) -> list[Any]:
-    """The harvested answers the gateway produced greedily (temperature 0): comparable one to one."""
-    return [e for e in live.harvested if float((e.params or {}).get("temperature") or 0.0) == 0.0]
+    """The task answers the gateway produced greedily (temperature 0): comparable one to one, and
+    scored by the task's checker (the extractor's playbook prompts have no checker)."""
+    return [
+        e
+        for e in live.harvested
+        if float((e.params or {}).get("temperature") or 0.0) == 0.0
+        and ((e.provenance or {}).get("query_meta") or {}).get("task")
+    ]
 
 
 def _items(live: LiveResult, rows: list[Any]) -> list[tuple[str, Any, dict[str, Any]]]:

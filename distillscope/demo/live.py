@@ -10,8 +10,10 @@ load balancer in front of the gateway would pass them on).
 
 - the solo heavy extractor and a few hydra accounts harvest disjoint slices of a
   reasoning-gym task with the sampling parameters of their own history (the
-  extractor asking for ``top_logprobs`` as well); an account that gets a 403
-  stops (its access was suspended), a 429 waits as told;
+  extractor asking for ``top_logprobs`` as well), interleaved with prompts of the
+  kinds each account's own log shows (its "playbook": an extractor enumerates many
+  prompt generators, not one task); an account that gets a 403 stops (its access
+  was suspended), a 429 waits as told;
 - the benign accounts chosen to go live send their own next requests from the
   simulated log, with their own gaps (answers capped to the run's token budget).
 
@@ -104,6 +106,22 @@ def task_prompts(count: int, seed: int) -> list[dict[str, Any]]:
         }
         for i in range(count)
     ]
+
+
+def playbook_items(world: World, account: str, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` prompts of the kinds ``account`` sent in its log, as harvest items (no task answer)."""
+    return [
+        {"index": None, "question": None, "answer": None, "messages": messages, "playbook": True}
+        for messages in world.playbook(account, count, seed)
+    ]
+
+
+def interleave(first: list[Any], second: list[Any]) -> list[Any]:
+    """``first`` and ``second`` alternated (the longer one's rest at the end)."""
+    out: list[Any] = []
+    for i in range(max(len(first), len(second))):
+        out += first[i : i + 1] + second[i : i + 1]
+    return out
 
 
 def _watermark(settings: DemoSettings, out: Path) -> tuple[Any, str, Path | None]:
@@ -242,6 +260,12 @@ def _harvest_record(
     prompt_tokens = usage.prompt_tokens if usage else 0
     completion_tokens = usage.completion_tokens if usage else 0
     cost = (prompt_tokens * ASSUMED_PRICE["input"] + completion_tokens * ASSUMED_PRICE["output"]) / 1e6
+    if item.get("playbook"):
+        strategy, meta = "the account's own playbook (prompts of the kinds its log shows)", {"playbook": True}
+    else:
+        strategy = f"reasoning-gym {TASK} (live harvest)"
+        meta = {"task": TASK, "seed": seed, "index": item["index"], "question": item["question"],
+                "answer": item["answer"]}  # fmt: skip
     return Exchange(
         id=answer.id,
         ts=time.time(),
@@ -261,14 +285,8 @@ def _harvest_record(
         provenance={
             "teacher": "demo gateway",
             "base_url": base_url,
-            "strategy": f"reasoning-gym {TASK} (live harvest)",
-            "query_meta": {
-                "task": TASK,
-                "seed": seed,
-                "index": item["index"],
-                "question": item["question"],
-                "answer": item["answer"],
-            },
+            "strategy": strategy,
+            "query_meta": meta,
         },
     )
 
@@ -403,10 +421,16 @@ def run_live(
         if extractor:
             share = items[: int(settings.extractor_queries)]
             cursor = len(share)
+            more = playbook_items(world, extractor, int(settings.extractor_playbook), settings.seed)
+            share = interleave(share, more)
+            recorder.planned += len(more)
             params = _harvest_params(settings, world, extractor, logprobs=True)
             jobs.append(lambda: _attacker(run, extractor, share, params, workers=4))
         for i, account in enumerate(hydra):
             share_h = items[cursor + i * per_hydra : cursor + (i + 1) * per_hydra]
+            more_h = playbook_items(world, account, int(settings.hydra_playbook), settings.seed)
+            share_h = interleave(share_h, more_h)
+            recorder.planned += len(more_h)
             params_h = _harvest_params(settings, world, account, logprobs=False)
             jobs.append(lambda a=account, s=share_h, p=params_h: _attacker(run, a, s, p, workers=4))
         jobs += [lambda a=account: _benign(run, a) for account in world.benign_live]

@@ -250,7 +250,9 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
         f"({ASSUMED_PRICE['as']})",
         "top_logprobs": run.settings.top_logprobs or None,
         "strategy": f"reasoning-gym task harvested live by {len(accounts)} attacker accounts "
-        f"(disjoint slices; the extractor also asks top_logprobs), answers capped at "
+        f"(disjoint slices; the extractor also asks top_logprobs, and sends "
+        f"{sum(1 for e in rows if ((e.provenance or {}).get('query_meta') or {}).get('playbook'))} "
+        f"answered prompts of the kinds its own log shows), answers capped at "
         f"{run.settings.max_new_tokens} tokens",
         "seconds": round(live.ended - live.started, 1),
         "accounts": accounts,
@@ -356,7 +358,11 @@ def _stages(run: DemoRun) -> None:
         with run.stage("radioactivity"):
             _radioactivity(run)
     else:
-        run.skip("radioactivity", "runs under --full (it needs a longer-trained student)")
+        run.skip(
+            "radioactivity",
+            "runs under --full: this run's student is trained for a few steps only, too few to carry "
+            "the watermark (the adaptive-attacker scenarios measured separately are in the next section)",
+        )
     if s.identity:
         with run.stage("identity"):
             _identity(run)
@@ -403,6 +409,7 @@ def report_json(run: DemoRun) -> dict[str, Any]:
             stage = next((st for st in run.stages if st.name == stage_name), None)
             reason = f"{stage.status}: {stage.detail}" if stage and stage.detail else "the stage did not run"
             data[section] = {"not_measured": reason}
+    data["scenarios"] = run.sections.get("scenarios") or {"not_measured": "the report stage did not run"}
     if "share" in run.state:
         data["run"]["share"] = run.state["share"]
     data["probes"] = {"not_measured": "hidden-size and equality probes are run with `distillscope probe`"}
@@ -491,6 +498,9 @@ def _finish(run: DemoRun) -> Path:
     from distillscope.report.schema import write_report_json
 
     with run.stage("report"):
+        from distillscope.demo.radioactivity_table import scenarios_section
+
+        run.sections["scenarios"] = scenarios_section(run.settings.scenarios)  # read, not measured here
         for leftover in ("watermark.secret",):
             with contextlib.suppress(FileNotFoundError):
                 (run.out / leftover).unlink()

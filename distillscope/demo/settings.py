@@ -32,14 +32,17 @@ MODES = ("quick", "default", "full")
 PRESETS: dict[str, dict[str, int]] = {
     # world: simulated day; live: the attackers' harvest and the benign accounts still at work
     "quick":   {"benign_users": 12, "days": 1, "live_hydra": 2, "extractor_queries": 6,
-                "hydra_queries": 3, "live_benign": 4, "max_new_tokens": 32, "train_steps": 3,
-                "task_size": 6, "kd_student": 0, "radioactivity": 0, "identity": 0},
+                "extractor_playbook": 3, "hydra_queries": 3, "hydra_playbook": 1, "live_benign": 4,
+                "max_new_tokens": 32, "train_steps": 3, "task_size": 6, "kd_student": 0,
+                "radioactivity": 0, "identity": 0},
     "default": {"benign_users": 600, "days": 14, "live_hydra": 2, "extractor_queries": 24,
-                "hydra_queries": 32, "live_benign": 8, "max_new_tokens": 64, "train_steps": 16,
-                "task_size": 16, "kd_student": 0, "radioactivity": 0, "identity": 0},
+                "extractor_playbook": 24, "hydra_queries": 24, "hydra_playbook": 8, "live_benign": 8,
+                "max_new_tokens": 64, "train_steps": 16, "task_size": 16, "kd_student": 0,
+                "radioactivity": 0, "identity": 0},
     "full":    {"benign_users": 600, "days": 14, "live_hydra": 8, "extractor_queries": 160,
-                "hydra_queries": 20, "live_benign": 12, "max_new_tokens": 96, "train_steps": 200,
-                "task_size": 48, "kd_student": 1, "radioactivity": 1, "identity": 1},
+                "extractor_playbook": 80, "hydra_queries": 20, "hydra_playbook": 10, "live_benign": 12,
+                "max_new_tokens": 96, "train_steps": 200, "task_size": 48, "kd_student": 1,
+                "radioactivity": 1, "identity": 1},
 }
 # fmt: on
 
@@ -96,7 +99,18 @@ class DemoSettings:
     extractor_queries: int | None = field(
         default=None, metadata={"help": "Live queries of the solo heavy extractor."}
     )
+    extractor_playbook: int | None = field(
+        default=None,
+        metadata={
+            "help": "Further live queries of the extractor: prompts of the kinds its own log shows "
+            "(0: the task only)."
+        },
+    )
     hydra_queries: int | None = field(default=None, metadata={"help": "Live queries per live hydra account."})
+    hydra_playbook: int | None = field(
+        default=None,
+        metadata={"help": "Further live queries per hydra account: prompts of the kinds its log shows."},
+    )
     live_benign: int | None = field(
         default=None, metadata={"help": "Benign accounts still at work in the live window."}
     )
@@ -138,6 +152,14 @@ class DemoSettings:
             "measured there (default: the repository's docs/evidence/defend/frontier.json)."
         },
     )
+    scenarios: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Radioactivity scenarios measured by bench/radioactivity.py (a scenarios.json, or a "
+            "folder of radioactivity-*.json), shown in the report as measured there (default: the "
+            "repository's docs/evidence/watermark)."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the simulated world and the harvest."})
 
     def __post_init__(self) -> None:
@@ -150,7 +172,15 @@ class DemoSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
-            low = 0 if name in ("days", "kd_student", "radioactivity", "identity") else 1
+            optional = (
+                "days",
+                "kd_student",
+                "radioactivity",
+                "identity",
+                "extractor_playbook",
+                "hydra_playbook",
+            )
+            low = 0 if name in optional else 1
             if value < low:
                 raise ValueError(f"{name} must be at least {low}")
         if not 0 <= self.top_logprobs <= 20:
@@ -163,6 +193,8 @@ class DemoSettings:
             self.out = Path(self.out)
         if self.frontier is not None:
             self.frontier = Path(self.frontier)
+        if self.scenarios is not None:
+            self.scenarios = Path(self.scenarios)
 
     def torch_threads(self, cpus: int | None, load: float | None) -> int:
         """The torch thread count: as set, else one thread on a busy machine (other work keeping

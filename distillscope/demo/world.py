@@ -91,6 +91,18 @@ class World:
         )
         return dict(seen.most_common(1)[0][0]) if seen else {}
 
+    def playbook(self, account: str, count: int, seed: int) -> list[list[dict[str, Any]]]:
+        """``count`` distinct prompts of the kinds the account sent in its log (its next requests, drawn
+        from its own history: an extractor keeps enumerating the same prompt generators), as messages."""
+        prompts: dict[str, list[dict[str, Any]]] = {}
+        for e in self._rows(account):
+            text = e.last_user_text
+            if text.strip():
+                prompts.setdefault(text, list(e.messages or [{"role": "user", "content": text}]))
+        keys = sorted(prompts)
+        chosen = random.Random(f"{account}-{seed}").sample(keys, min(count, len(keys)))
+        return [prompts[k] for k in chosen]
+
     def metadata(self, account: str) -> tuple[str | None, str | None]:
         """The account's organisation and payment id, as its history carries them (for its API key)."""
         rows = self._rows(account)

@@ -32,6 +32,7 @@ TITLES = {
     "frontier": "Countermeasures: teacher quality lost vs fidelity denied",
     "guard": "What the guard caught",
     "watermark": "Watermark evidence",
+    "scenarios": "Radioactivity under adaptive attackers (measured separately)",
     "identity": "Identity leakage",
     "probes": "API audits",
     "run": "How this run went",
@@ -510,6 +511,71 @@ def _watermark(data: dict[str, Any]) -> str:
     return _wrap("watermark", "".join(parts))
 
 
+def _p_short(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.2g}"
+
+
+def _scenario_keys(row: dict[str, Any]) -> str:
+    """The harvesting keys' p-values of one scenario (many keys: their smallest, and the pooled test)."""
+    keys = row.get("harvesters") or []
+    if len(keys) > 4:
+        ps = [k["p"] for k in keys if k.get("p") is not None]
+        smallest = _p_short(min(ps, default=None))
+        text = f"{len(keys)} keys, each alone: min p {smallest}, {_num(row.get('named'))} named"
+        if row.get("pooled_p") is not None:
+            text += f"; <strong>pooled p {_p_short(row['pooled_p'])}</strong>"
+        return text
+    return (
+        "<br>".join(
+            f"{esc(k['name'])}: <strong>{_p_short(k.get('p'))}</strong>"
+            + (f" ({_num(k.get('scored'))} pairs)" if k.get("scored") is not None else "")
+            for k in keys
+        )
+        or "—"
+    )
+
+
+def _scenario_verdict(row: dict[str, Any]) -> str:
+    verdict = str(row.get("verdict") or "")
+    kind = "ok" if verdict.startswith(("detected", "negative control:")) else "bad"
+    return _tag(verdict, "muted" if verdict.startswith("partly") else kind)
+
+
+def _scenarios(data: dict[str, Any]) -> str:
+    rows = data.get("scenarios") or []
+    parts = [
+        f"<p><strong>Measured by <code>{esc(data.get('measured_by'))}</code>, not in this run</strong>: "
+        f"read from <code>{esc(data.get('source'))}</code>"
+        + (f" (machine: {esc(data.get('machine'))})" if data.get("machine") else "")
+        + ". Each row is a student trained on our watermarked answers by an attacker who tries to hide "
+        "it (dilution, paraphrase, a smaller student, a weaker watermark, many accounts), then read "
+        "for the harvesting accounts' keys beside control keys nobody used; a key is named at "
+        f"Holm-adjusted p &lt; {_num(data.get('alpha'))}. This run's own student is tested only under "
+        "<code>--full</code> (the section above).</p>",
+        f"<p>Reproduce every row: <code>{esc(data.get('command'))}</code></p>",
+    ]
+    table = [
+        (
+            f"<strong>{esc(r['scenario'])}</strong><br>{esc(r.get('description') or '')}",
+            _pct(r.get("share")),
+            _num(r.get("delta"), 1),
+            esc(r.get("student") or "—"),
+            _scenario_keys(r),
+            f"min p {_p_short((r.get('controls') or {}).get('min_p'))}, "
+            f"{_num((r.get('controls') or {}).get('below_0.05'))} of "
+            f"{_num((r.get('controls') or {}).get('count'))} &lt; 0.05",
+            _p_short(r.get("untrained_min_p")),
+            _scenario_verdict(r),
+            f"<code>{esc(r.get('reproduce'))}</code>",
+        )
+        for r in rows
+    ]
+    headers = ["scenario", "our share of training tokens", "delta", "student", "harvesting keys: p",
+               "control keys", "untrained copy: min p", "verdict", "reproduce"]  # fmt: skip
+    parts.append(_table(headers, table, {1, 2, 6}))
+    return _wrap("scenarios", "".join(parts))
+
+
 def _world(data: dict[str, Any]) -> str:
     parts = [
         f"<p>Simulated by <code>{esc(data.get('simulator'))}</code>: {_num(data.get('accounts'))} accounts, "
@@ -539,6 +605,27 @@ def _world(data: dict[str, Any]) -> str:
     return _wrap("world", "".join(parts))
 
 
+def _round_text(r: dict[str, Any]) -> str:
+    named = ", ".join(str(n) for n in r.get("named") or [])
+    text = (
+        f"round {_num(r.get('round'))} (alpha {_num(r.get('alpha'))}, {_num(r.get('texts'))} answers) named "
+        f"<strong>{esc(named or 'no key')}</strong>"
+    )
+    if r.get("explained"):
+        text += f", whose answers explained {_num(r['explained'])} of them"
+    return text
+
+
+def _named(k: dict[str, Any], alpha: float) -> str:
+    value = k.get("p_value")
+    if value is None:
+        return "—"
+    named = k["named"] if isinstance(k.get("named"), bool) else value < alpha
+    where = f" in round {_num(k['round'])}" if named and k.get("round") else ""
+    tag = _tag("named" + where, "bad") if named else _tag("not named", "muted")
+    return f"{float(value):.3g} {tag}"
+
+
 def _attribution(data: dict[str, Any]) -> str:
     alpha = float(data.get("alpha") or 1e-6)
     keys = data.get("keys", [])
@@ -548,7 +635,9 @@ def _attribution(data: dict[str, Any]) -> str:
     compare = any(isinstance(k.get("all_positions"), dict) for k in keys)
     parts = [
         f"<p>{esc(data.get('method') or '')}: {_num(data.get('texts'))} answers, {_num(data.get('tokens'))} "
-        f"tokens; an account is named at adjusted p &lt; {alpha:g}."
+        f"tokens; an account is named at adjusted p &lt; {alpha:g}"
+        + (" (split over the rounds)" if data.get("rounds") else "")
+        + "."
         + (
             " The last column is the same test over every position, shown for comparison only: "
             "where the teacher had no choice, any key's green list is hit by chance."
@@ -557,6 +646,9 @@ def _attribution(data: dict[str, Any]) -> str:
         )
         + "</p>"
     ]
+    rounds = data.get("rounds") or []
+    if rounds:
+        parts.append("<p>" + "; ".join(_round_text(r) for r in rounds) + ".</p>")
 
     def everywhere(k: dict[str, Any]) -> tuple[str, ...]:
         other = k.get("all_positions") or {}
@@ -567,7 +659,7 @@ def _attribution(data: dict[str, Any]) -> str:
             esc(k["account"]),
             _role_tag(k.get("role")),
             _num(k.get("harvested")),
-            _pvalue(k.get("p_value"), alpha),
+            _named(k, alpha),
             _num(k.get("z")),
             _num(k.get("tokens_scored")),
             *everywhere(k),
@@ -760,6 +852,7 @@ _RENDERERS = {
     "frontier": _frontier,
     "guard": _guard,
     "watermark": _watermark,
+    "scenarios": _scenarios,
     "identity": _identity,
     "probes": _probes,
 }

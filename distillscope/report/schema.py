@@ -54,7 +54,8 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
       "attribution": {                           # the watermark in the harvested text, per account key
         "alpha": float, "texts": int, "tokens": int, "method": str,
         "keys": [{"account": str, "role": str|null, "harvested": int, "p_value": float|null,
-                  "z": float|null, "tokens_scored": int, "named": bool}],
+                  "z": float|null, "tokens_scored": int, "named": bool, "round": int}],  # round: optional
+        "rounds": [{"round": int, "alpha": float, "texts": int, "named": [str], "explained": int}],
         "controls": {"count": int, "smallest_p": float|null, "named": int}},
       "frontier": {                              # countermeasures: teacher quality lost vs fidelity denied
         "source": str, "measured_by": str, "machine": str|null,   # where the table was measured
@@ -74,6 +75,15 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
                       "z": float|null, "tokens_scored": int}],
         "overall_p_value": float|null,
         "negative_control": {"model": str, "p_value": float|null, "tokens_scored": int}},
+      "scenarios": {                             # radioactivity under adaptive attackers, measured elsewhere
+        "measured_by": str, "source": str, "command": str, "alpha": float, "machine": str,
+        "scenarios": [{"scenario": str, "description": str, "share": float|null, "delta": float|null,
+                       "student": str|null, "training_tokens": int|null,
+                       "harvesters": [{"name": str, "p": float|null, "p_adjusted": float|null,
+                                       "scored": int|null, "green_fraction": float|null}],
+                       "named": int, "pooled_p": float|null, "bystanders_min_p": float|null,
+                       "controls": {"count": int|null, "min_p": float|null, "below_0.05": int|null},
+                       "untrained_min_p": float|null, "verdict": str, "reproduce": str}]},
       "identity": {                              # who the models say trained them
         "watch_names": [str],
         "probes": [{"model": str, "question": str, "answer": str, "hits": [str]}]},
@@ -106,6 +116,7 @@ SECTIONS = (
     "student",
     "frontier",
     "watermark",
+    "scenarios",
     "identity",
     "probes",
 )
@@ -234,7 +245,8 @@ def _check_world(data: dict[str, Any]) -> None:
 def _check_attribution(data: dict[str, Any]) -> None:
     for key in ("alpha", "texts", "tokens"):
         _num(data, key)
-    _rows(data, "keys", ("account",), ("p_value", "z", "tokens_scored", "harvested"))
+    _rows(data, "keys", ("account",), ("p_value", "z", "tokens_scored", "harvested", "round"))
+    _rows(data, "rounds", ("round",), ("round", "alpha", "texts", "explained"))
     controls = data.get("controls")
     if controls is not None:
         if not isinstance(controls, dict):
@@ -268,6 +280,22 @@ def _check_watermark(data: dict[str, Any]) -> None:
         _num(control, "p_value")
 
 
+def _check_scenarios(data: dict[str, Any]) -> None:
+    _num(data, "alpha")
+    numbers = ("share", "delta", "named", "pooled_p", "bystanders_min_p", "untrained_min_p")
+    _rows(data, "scenarios", ("scenario", "verdict"), numbers)
+    for i, row in enumerate(_list_of_dicts(data, "scenarios")):
+        try:
+            _rows(row, "harvesters", ("name",), ("p", "p_adjusted", "scored", "green_fraction"))
+            controls = row.get("controls") or {}
+            if not isinstance(controls, dict):
+                raise ValueError("'controls' must be an object")
+            for key in ("count", "min_p", "below_0.05"):
+                _num(controls, key)
+        except ValueError as exc:
+            raise ValueError(f"scenarios[{i}].{exc}") from None
+
+
 def _check_identity(data: dict[str, Any]) -> None:
     names = data.get("watch_names", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -289,6 +317,7 @@ _CHECKS = {
     "frontier": _check_frontier,
     "guard": _check_guard,
     "watermark": _check_watermark,
+    "scenarios": _check_scenarios,
     "identity": _check_identity,
     "probes": _check_probes,
 }

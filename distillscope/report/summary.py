@@ -207,7 +207,30 @@ def _tactic(report: Report) -> list[str]:
         )
     elif watermark is not None and watermark.not_measured:
         lines.append(f"Radioactivity of the student: not measured in this run ({watermark.not_measured}).")
+    scenarios = _scenarios_line(report.get("scenarios"))
+    if scenarios:
+        lines.append(scenarios)
     return lines
+
+
+def _scenarios_line(data: dict[str, Any] | None) -> str | None:
+    """How the radioactivity scenarios measured separately came out (labelled as measured there)."""
+    rows = [r for r in (data or {}).get("scenarios", []) if r.get("scenario") != "clean"]
+    if not rows:
+        return None
+
+    def names(prefixes: tuple[str, ...]) -> list[str]:
+        return [str(r["scenario"]) for r in rows if str(r.get("verdict", "")).startswith(prefixes)]
+
+    every, partly, missed = names(("detected",)), names(("partly", "our model")), names(("not detected",))
+    parts = [f"every harvesting key named in {len(every)} of {len(rows)} adaptive-attacker scenarios"
+             + (f" ({', '.join(every)})" if every else "")]  # fmt: skip
+    if partly:
+        parts.append(f"partly in {', '.join(partly)}")
+    if missed:
+        parts.append(f"not detected in {', '.join(missed)} (measured limits)")
+    source = (data or {}).get("measured_by")
+    return f"Radioactivity measured separately ({source}, not in this run): " + "; ".join(parts) + "."
 
 
 def executive_summary(report: Report) -> ExecutiveSummary:

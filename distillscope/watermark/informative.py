@@ -12,6 +12,15 @@ could have acted (the idea of SWEET, Lee et al. 2023, "Who wrote this code?"):
   (a greedy decoder's choice there flips when the runner-up is green), or
 - the distribution's entropy is at least ``min_entropy`` nats (a sampler had a choice).
 
+When the sampling temperature of each answer is known (the request's, from the
+exchange log), the entropy clause reads the distribution the sampler drew from,
+``softmax(logits / T)``: at temperature 0.3 a spread-out model distribution is
+nearly greedy, and a greedy answer (T = 0) is open only where the gap is below
+``delta`` (elsewhere its token is the top token with or without the watermark, so
+those positions carry no evidence at all). The gap clause is the same at every
+temperature (adding ``delta`` to the runner-up overtakes the top token exactly when
+the gap is below ``delta``, whatever ``T`` divides both by).
+
 The selection depends only on the text and the unwatermarked model, never on a
 key, so for a key the text was not generated with, the selected (context, token)
 pairs are still green with probability gamma: the exact binomial test of the
@@ -47,13 +56,19 @@ class Selection:
     rule: str
 
 
-def open_to_watermark(log_probs: torch.Tensor, max_gap: float, min_entropy: float) -> list[bool]:
-    """Per row of next-token log-probs: could a watermark of bias ``max_gap`` have acted there?"""
+def open_to_watermark(
+    log_probs: torch.Tensor, max_gap: float, min_entropy: float, temperature: float = 1.0
+) -> list[bool]:
+    """Per row of next-token log-probs: could a watermark of bias ``max_gap`` have acted there, for an
+    answer sampled at ``temperature`` (0: greedy)?"""
     if log_probs.numel() == 0:
         return []
     top = log_probs.topk(2, dim=-1).values
     gap = top[:, 0] - top[:, 1]
-    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    if temperature <= 0.0:  # greedy: only a near tie can flip the choice
+        return (gap < max_gap).tolist()
+    tempered = torch.log_softmax(log_probs / temperature, dim=-1) if temperature != 1.0 else log_probs
+    entropy = -(tempered.exp() * tempered).sum(dim=-1)
     return ((gap < max_gap) | (entropy >= min_entropy)).tolist()
 
 
@@ -66,14 +81,22 @@ def informative_positions(
     *,
     min_entropy: float = MIN_ENTROPY,
     batch_size: int = 8,
+    temperatures: Sequence[float] | None = None,
 ) -> Selection:
     """For each answer (its token ids, as the detector scores them, after its conversation), which of
-    its scored positions the model left open to the watermark."""
+    its scored positions the model left open to the watermark.
+
+    ``temperatures`` (one per answer: the sampling temperature its request asked for, 0 for greedy)
+    makes the entropy clause read the distribution each answer was sampled from; without it every
+    answer is read at temperature 1. Like the text, the temperatures are known without any key."""
     from distillscope.models.generate import pad_token_id, teacher_force
     from distillscope.models.runtime import prompt_ids
 
     if len(conversations) != len(sequences):
         raise ValueError("one conversation per answer is needed")
+    if temperatures is not None and len(temperatures) != len(sequences):
+        raise ValueError("one temperature per answer is needed")
+    temps = [1.0] * len(sequences) if temperatures is None else [max(0.0, float(t)) for t in temperatures]
     first = spec_for(config, 1, max(2, len(tokenizer))).first_scored  # the same for every key
     pairs = [
         (prompt_ids(tokenizer, list(c)), list(ids)) for c, ids in zip(conversations, sequences, strict=True)
@@ -85,9 +108,9 @@ def informative_positions(
         with torch.no_grad():
             forced = teacher_force(model, chunk, batch_size=batch_size, max_length=None, pad_id=pad,
                                    keep_dist=True)  # fmt: skip
-        for (_, ids), view in zip(chunk, forced, strict=True):
+        for (_, ids), view, temp in zip(chunk, forced, temps[start : start + batch_size], strict=True):
             rows = view.dist if view.dist is not None else torch.zeros((0, 1))
-            mask = open_to_watermark(rows, float(config.delta), min_entropy)
+            mask = open_to_watermark(rows, float(config.delta), min_entropy, temp)
             keep.append(mask[first:] if len(ids) > first else [])
     positions = sum(len(m) for m in keep)
     return Selection(
@@ -95,5 +118,10 @@ def informative_positions(
         positions=positions,
         kept=sum(sum(m) for m in keep),
         rule=f"positions where the model's top token leads the runner-up by less than delta = "
-        f"{config.delta:g} or its entropy is at least {min_entropy:g} nats",
+        f"{config.delta:g} or its entropy is at least {min_entropy:g} nats"
+        + (
+            " at the answer's own sampling temperature (greedy answers: the gap alone)"
+            if temperatures
+            else ""
+        ),
     )

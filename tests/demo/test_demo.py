@@ -41,6 +41,9 @@ def test_settings_are_validated() -> None:
     assert demo.DemoSettings(quick=True, train_steps=5).train_steps == 5  # explicit values win
     with pytest.raises(ValueError, match="extractor_queries must be at least 1"):
         demo.DemoSettings(extractor_queries=0)
+    assert demo.DemoSettings(extractor_playbook=0).extractor_playbook == 0  # the task only
+    with pytest.raises(ValueError, match="extractor_playbook must be at least 0"):
+        demo.DemoSettings(extractor_playbook=-1)
     with pytest.raises(ValueError, match="not both"):
         demo.DemoSettings(quick=True, full=True)
     with pytest.raises(ValueError, match="teacher-url"):
@@ -68,6 +71,18 @@ def test_world_is_the_simulators_draw_cut_at_now(tmp_path: Path) -> None:
     hydra = world.hydra_live[0]
     used = {e.params.get("temperature") for e in world.history if e.account == hydra}
     assert world.sampling(hydra).get("temperature") in used
+    # The extractor's playbook: distinct prompts of its own log, the same for the same seed.
+    own = {e.last_user_text for e in world.history if e.account == world.extractor}
+    book = world.playbook(world.extractor, 5, seed=0)
+    texts = [m[-1]["content"] for m in book]
+    assert len(texts) == 5 == len(set(texts)) and set(texts) <= own
+    assert book == world.playbook(world.extractor, 5, seed=0) != world.playbook(world.extractor, 5, seed=1)
+    assert len(world.playbook(world.extractor, 10**6, seed=0)) == len(own)
+    from distillscope.demo.live import interleave, playbook_items
+
+    items = playbook_items(world, world.extractor, 2, seed=0)
+    assert [i["messages"] for i in items] == book[:2] and all(i["playbook"] for i in items)
+    assert interleave([1, 2, 3], ["a"]) == [1, "a", 2, 3] and interleave([], ["a"]) == ["a"]
     # The history file the detector and the replay read is the same rows, time-shifted.
     path = write_history_file(world, tmp_path / "history.jsonl") and tmp_path / "history.jsonl"
     assert [(e.id, e.ts) for e in read_exchanges(path)] == [(e.id, e.ts) for e in world.history]
@@ -192,6 +207,10 @@ def test_quick_demo_end_to_end(tmp_path: Path, teacher_dir: Path) -> None:
     assert all(m["fidelity"].get("agreement") is not None for m in methods.values())
     assert data["student"]["teacher_task_score"] is not None
     assert data["watermark"]["not_measured"].startswith("skipped")
+    # The radioactivity scenarios measured separately are read from the repository's evidence.
+    scenarios = data["scenarios"]
+    assert scenarios["measured_by"] == "bench/radioactivity.py" and scenarios["scenarios"]
+    assert all("--scenario " + r["scenario"] in r["reproduce"] for r in scenarios["scenarios"])
     # Secrets stay out of the run directory and the report.
     assert not (out / "watermark.secret").exists()
     text = (out / "report.json").read_text(encoding="utf-8")
@@ -269,7 +288,17 @@ def _catches_come_from_the_components_outputs(out: Path, data: dict) -> None:
         (r["condition"], r["method"], (r["gain_cut"] or {}).get("mean")) for r in source["rows"]
     ]
     point = frontier["this_run"]
-    greedy = [r for r in harvest if not (r.get("params") or {}).get("temperature")]
+    task = [r for r in harvest if r["provenance"]["query_meta"].get("task")]
+    greedy = [r for r in task if not (r.get("params") or {}).get("temperature")]
+    # The extractor's other prompts are its own playbook: prompts its logged history holds.
+    book = [r for r in harvest if r["provenance"]["query_meta"].get("playbook")]
+    assert book and {r["account"] for r in book} == {data["world"]["live"]["extractor"]}
+    logged = {
+        r.get("prompt") or r["messages"][-1]["content"]
+        for r in _jsonl(out / "history.jsonl")
+        if r["account"] in took
+    }
+    assert all(r["messages"][-1]["content"] in logged for r in book) and len(task) + len(book) == len(harvest)
     if not greedy:
         assert "not_measured" in point
         return

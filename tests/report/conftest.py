@@ -73,6 +73,10 @@ def full_report() -> dict[str, Any]:
             "texts": 118,
             "tokens": 9000,
             "method": "keyed green-list test of the pooled harvested answers",
+            "rounds": [
+                {"round": 1, "alpha": 5e-7, "texts": 118, "named": ["atk-1"], "explained": 60},
+                {"round": 2, "alpha": 2.5e-7, "texts": 58, "named": ["atk-2"], "explained": 58},
+            ],
             "keys": [
                 {
                     "account": "atk-1",
@@ -82,6 +86,7 @@ def full_report() -> dict[str, Any]:
                     "z": 7.5,
                     "tokens_scored": 3000,
                     "named": True,
+                    "round": 1,
                 },
                 {
                     "account": "atk-2",
@@ -91,6 +96,7 @@ def full_report() -> dict[str, Any]:
                     "z": 6.1,
                     "tokens_scored": 3000,
                     "named": True,
+                    "round": 2,
                 },
                 {
                     "account": "alice",
@@ -367,6 +373,75 @@ def full_report() -> dict[str, Any]:
                 "method": "paired greedy answers <i>with</i> and without the watermark",
             },
         },  # fmt: skip
+        "scenarios": {
+            "measured_by": "bench/radioactivity.py",
+            "source": "docs/evidence/watermark/radioactivity-*.json",
+            "machine": "a shared 2-core box",
+            "alpha": 1e-3,
+            "command": "PYTHONPATH=$PWD nice -n 10 .venv/bin/python bench/radioactivity.py --scenario all",
+            "scenarios": [
+                _scenario(
+                    "mixed10",
+                    0.0999,
+                    [("attacker-1", 3.5e-17, 470), ("attacker-2", 1.0e-11, 470)],
+                    2,
+                    "detected: every harvesting key named",
+                ),
+                _scenario(
+                    "paraphrase",
+                    1.0,
+                    [("attacker-1", 5.6e-5, 462), ("attacker-2", 0.017, 462)],
+                    1,
+                    "partly detected: 1 of 2 harvesting keys named",
+                    description="<b>rewritten</b>",
+                ),
+                _scenario(
+                    "spread",
+                    1.0,
+                    [(f"sybil-{i:03d}", 0.0071 + i / 100, 527) for i in range(16)],
+                    0,
+                    "our model detected (pooled test), no single account named",
+                    pooled_p=1e-59,
+                ),
+                _scenario(
+                    "small",
+                    1.0,
+                    [("attacker-1", 0.0104, 437), ("attacker-2", 0.4, 437)],
+                    0,
+                    "not detected: a measured limit",
+                ),
+            ],
+        },  # fmt: skip
+    }
+
+
+def _scenario(
+    name: str,
+    share: float,
+    keys: list[tuple[str, float, int]],
+    named: int,
+    verdict: str,
+    pooled_p: float | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    return {
+        "scenario": name,
+        "description": description or f"the {name} attacker",
+        "share": share,
+        "delta": 4.0,
+        "student": "spread:30",
+        "training_tokens": 724,
+        "harvesters": [
+            {"name": n, "p": p, "p_adjusted": min(1.0, 5 * p), "scored": k, "green_fraction": 0.4}
+            for n, p, k in keys
+        ],  # fmt: skip
+        "named": named,
+        "pooled_p": pooled_p,
+        "bystanders_min_p": 0.1,
+        "controls": {"count": 20, "min_p": 0.037, "below_0.05": 1},
+        "untrained_min_p": 0.36,
+        "verdict": verdict,
+        "reproduce": f"PYTHONPATH=$PWD .venv/bin/python bench/radioactivity.py --scenario {name}",
     }
 
 

@@ -336,3 +336,63 @@ def test_blank_and_long_answers_are_tidied(report_data: dict[str, Any]) -> None:
     html = render_html(parse_report(report_data))
     assert "(empty or only whitespace)" in html
     assert "word " * 119 in html and "word " * 125 not in html and "…" in html
+
+
+def test_scenarios_section_is_labelled_measured_elsewhere_with_commands(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    start = html.index('<section id="scenarios"')
+    section = html[start : html.index("</section>", start)]
+    assert "Measured by <code>bench/radioactivity.py</code>, not in this run" in section
+    assert "a shared 2-core box" in section and "docs/evidence/watermark/radioactivity-*.json" in section
+    assert "--scenario all" in section and "--scenario paraphrase" in section  # the commands
+    assert "attacker-1: <strong>3.5e-17</strong> (470 pairs)" in section  # each key's p-value
+    assert "16 keys, each alone: min p 0.0071, 0 named; <strong>pooled p 1e-59</strong>" in section
+    assert "min p 0.037, 1 of 20 &lt; 0.05" in section  # controls with their denominator
+    assert "10.0%" in section and "partly detected: 1 of 2 harvesting keys named" in section
+    assert "not detected: a measured limit" in section
+    assert "<b>rewritten</b>" not in section and "&lt;b&gt;rewritten&lt;/b&gt;" in section
+    # The default run's own radioactivity is skipped: its section says so, the table still shows.
+    report_data["watermark"] = {"not_measured": "skipped: runs under --full"}
+    html = render_html(parse_report(report_data))
+    found = _sections(html)
+    assert found["watermark"] == "not-measured" and found["scenarios"] == "measured"
+    assert "runs under --full" in html
+    # A malformed row is shown as invalid, not drawn.
+    report_data["scenarios"]["scenarios"][0]["harvesters"][0]["p"] = "tiny"
+    assert parse_report(report_data).sections["scenarios"].invalid == (
+        "scenarios[0].harvesters[0]: 'p' must be a number, got str"
+    )
+
+
+def test_summary_says_how_the_separately_measured_scenarios_came_out(report_data: dict[str, Any]) -> None:
+    from distillscope.report.summary import executive_summary
+
+    report_data["watermark"] = {"not_measured": "skipped: runs under --full"}
+    tactic = executive_summary(parse_report(report_data)).tactic
+    assert "Radioactivity of the student: not measured in this run (skipped: runs under --full)." in tactic
+    line = next(t for t in tactic if t.startswith("Radioactivity measured separately"))
+    assert "(bench/radioactivity.py, not in this run)" in line
+    assert "every harvesting key named in 1 of 4 adaptive-attacker scenarios (mixed10)" in line
+    assert "partly in paraphrase, spread" in line and "not detected in small (measured limits)" in line
+    report_data["scenarios"] = {"not_measured": "no scenario file"}
+    tactic = executive_summary(parse_report(report_data)).tactic
+    assert not any("measured separately (bench" in t for t in tactic)
+
+
+def test_attribution_in_rounds_says_which_round_named_each_key(report_data: dict[str, Any]) -> None:
+    html = render_html(parse_report(report_data))
+    start = html.index('<section id="attribution"')
+    section = html[start : html.index("</section>", start)]
+    assert "named at adjusted p &lt; 1e-06 (split over the rounds)" in section
+    assert (
+        "round 1 (alpha 5e-07, 118 answers) named <strong>atk-1</strong>, whose answers explained 60"
+        in section
+    )
+    assert "round 2 (alpha 2.5e-07, 58 answers) named <strong>atk-2</strong>" in section
+    assert "3e-09 " in section and "named in round 2" in section
+    report_data["attribution"]["rounds"][0]["named"] = ["<b>x</b>"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in render_html(parse_report(report_data))
+    report_data["attribution"]["rounds"][0]["alpha"] = "small"
+    assert "rounds[0]: 'alpha' must be a number" in str(
+        parse_report(report_data).sections["attribution"].invalid
+    )

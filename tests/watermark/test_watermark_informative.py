@@ -28,6 +28,12 @@ def test_the_rule_keeps_near_ties_and_spread_out_choices_only() -> None:
     assert open_to_watermark(rows, 2.0, entropy + 0.01) == [False, True, False]
     assert open_to_watermark(rows, 0.5, 99.0) == [False, False, False]
     assert open_to_watermark(torch.zeros((0, 4)), 2.0, 1.0) == []
+    # At the answer's own temperature: greedy keeps only the near tie (the spread-out row's top token
+    # wins with or without the watermark), a cold sampler sees the tempered entropy, a hot one more.
+    assert open_to_watermark(rows, 2.0, 1.0, temperature=0.0) == [False, True, False]
+    assert open_to_watermark(rows, 2.0, 1.0, temperature=0.3) == [False, True, False]
+    assert open_to_watermark(rows, 2.0, entropy + 0.01, temperature=1.5) == [False, True, True]
+    assert open_to_watermark(rows, 2.0, 1.0, temperature=1.0) == open_to_watermark(rows, 2.0, 1.0)
 
 
 def _greedy_texts(
