@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distillscope.demo.attribution import DOCUMENT_ALPHA, attribute_in_rounds
+from distillscope.demo.attribution import DOCUMENT_ALPHA, PooledScorer, attribute_in_rounds
 from distillscope.demo.live import LiveResult
 from distillscope.demo.world import World
 
@@ -220,7 +220,7 @@ def attribution(
     scored (:mod:`distillscope.watermark.informative`, at each answer's own sampling temperature);
     the test over every position is reported beside it, for comparison only.
     """
-    from distillscope.watermark.detector import candidates_for, detect_sequences, tokenize
+    from distillscope.watermark.detector import candidates_for, tokenize
 
     if live.watermark is None:
         return {"not_measured": live.watermark_note or "the watermark was off"}
@@ -231,7 +231,6 @@ def attribution(
     config = live.watermark
     candidates = candidates_for(config, accounts, CONTROL_KEYS)
     sequences = tokenize(tokenizer, texts)
-    everywhere = detect_sequences(sequences, config, candidates, vocab_size, alpha=1e-6)
     selection = None
     if model is not None:
         from distillscope.watermark.informative import informative_positions
@@ -241,9 +240,11 @@ def attribution(
         selection = informative_positions(
             model, tokenizer, conversations, sequences, config, temperatures=temperatures
         )
-    rounded = attribute_in_rounds(
-        sequences, config, candidates, vocab_size, alpha=ALPHA, keep=selection.keep if selection else None
+    scorer = PooledScorer(
+        sequences, config, candidates, vocab_size, keep=selection.keep if selection else None
     )
+    everywhere = scorer.report(range(len(sequences)), alpha=ALPHA, selected=False)
+    rounded = attribute_in_rounds(scorer, alpha=ALPHA)
     plain = {s.name: s for s in everywhere.accounts}
     harvesters = Counter(e.account for e in live.harvested)
     roles = world.roles()

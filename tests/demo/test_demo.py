@@ -290,9 +290,10 @@ def _catches_come_from_the_components_outputs(out: Path, data: dict) -> None:
     point = frontier["this_run"]
     task = [r for r in harvest if r["provenance"]["query_meta"].get("task")]
     greedy = [r for r in task if not (r.get("params") or {}).get("temperature")]
-    # The extractor's other prompts are its own playbook: prompts its logged history holds.
+    # The attackers' other prompts are their own playbooks: prompts their logged history holds.
     book = [r for r in harvest if r["provenance"]["query_meta"].get("playbook")]
-    assert book and {r["account"] for r in book} == {data["world"]["live"]["extractor"]}
+    live_attackers = {data["world"]["live"]["extractor"], *data["world"]["live"]["hydra"]}
+    assert data["world"]["live"]["extractor"] in {r["account"] for r in book} <= live_attackers
     logged = {
         r.get("prompt") or r["messages"][-1]["content"]
         for r in _jsonl(out / "history.jsonl")
