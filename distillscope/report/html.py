@@ -537,8 +537,13 @@ def _scenario_keys(row: dict[str, Any]) -> str:
 
 def _scenario_verdict(row: dict[str, Any]) -> str:
     verdict = str(row.get("verdict") or "")
-    kind = "ok" if verdict.startswith(("detected", "negative control:")) else "bad"
+    kind = "ok" if verdict.startswith(("detected", "negative control:", "our model detected")) else "bad"
     return _tag(verdict, "muted" if verdict.startswith("partly") else kind)
+
+
+def _command(value: Any) -> str:
+    """A reproduce command without the environment prefix the section's lead already shows."""
+    return re.sub(r"^(?:PYTHONPATH=\S+\s+)?(?:nice -n \d+\s+)?(?:\S*/)?(python\b)", r"\1", str(value or "—"))
 
 
 def _scenarios(data: dict[str, Any]) -> str:
@@ -566,7 +571,7 @@ def _scenarios(data: dict[str, Any]) -> str:
             f"{_num((r.get('controls') or {}).get('count'))} &lt; 0.05",
             _p_short(r.get("untrained_min_p")),
             _scenario_verdict(r),
-            f"<code>{esc(r.get('reproduce'))}</code>",
+            f"<code>{esc(_command(r.get('reproduce')))}</code>",
         )
         for r in rows
     ]

@@ -344,7 +344,10 @@ def test_scenarios_section_is_labelled_measured_elsewhere_with_commands(report_d
     section = html[start : html.index("</section>", start)]
     assert "Measured by <code>bench/radioactivity.py</code>, not in this run" in section
     assert "a shared 2-core box" in section and "docs/evidence/watermark/radioactivity-*.json" in section
-    assert "--scenario all" in section and "--scenario paraphrase" in section  # the commands
+    assert (
+        "--scenario all" in section
+        and "<code>python bench/radioactivity.py --scenario paraphrase</code>" in section
+    )
     assert "attacker-1: <strong>3.5e-17</strong> (470 pairs)" in section  # each key's p-value
     assert "16 keys, each alone: min p 0.0071, 0 named; <strong>pooled p 1e-59</strong>" in section
     assert "min p 0.037, 1 of 20 &lt; 0.05" in section  # controls with their denominator
