@@ -67,16 +67,30 @@ def _order(name: str) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
-def _verdict(scenario: str, named: int, keys: int, pooled_p: float | None) -> str:
-    if scenario == "clean":
-        return "negative control: nothing named" if named == 0 else "negative control FAILED: a key was named"
-    if keys and named == keys:
-        return "detected: every harvesting key named"
+def outcome(control: bool, named: int, keys: int, pooled_p: float | None) -> str:
+    """How a scenario came out, as the report colours it: ``all``, ``some``, ``pooled`` (our model
+    named, no account alone), ``none``; a negative control: ``quiet`` or ``failed``."""
+    if control:
+        return "quiet" if named == 0 and (pooled_p is None or pooled_p >= NAMING_ALPHA) else "failed"
+    if keys and named >= keys:
+        return "all"
     if named:
-        return f"partly detected: {named} of {keys} harvesting keys named"
-    if pooled_p is not None and pooled_p < NAMING_ALPHA:
-        return "our model detected (pooled test), no single account named"
-    return "not detected: a measured limit"
+        return "some"
+    return "pooled" if pooled_p is not None and pooled_p < NAMING_ALPHA else "none"
+
+
+VERDICTS = {
+    "all": "detected: every harvesting key named",
+    "some": "partly detected: {named} of {keys} harvesting keys named",
+    "pooled": "our model detected (pooled test), no single account named",
+    "none": "not detected: a measured limit",
+    "quiet": "negative control: nothing named",
+    "failed": "negative control FAILED: a key was named",
+}
+
+
+def _verdict(kind: str, named: int, keys: int) -> str:
+    return VERDICTS[kind].format(named=named, keys=keys)
 
 
 def summarize_result(result: dict[str, Any], source: str) -> dict[str, Any]:
@@ -118,7 +132,8 @@ def summarize_result(result: dict[str, Any], source: str) -> dict[str, Any]:
         "reproduce": _reproduce(name),
         "source": source,
     }
-    row["verdict"] = _verdict(name, len(named), len(harvesters), pooled_p)
+    row["outcome"] = outcome(name == "clean", len(named), len(harvesters), pooled_p)
+    row["verdict"] = _verdict(row["outcome"], len(named), len(harvesters))
     return row
 
 
@@ -137,8 +152,10 @@ def _from_rows(rows: list[Any], source: str) -> list[dict[str, Any]]:
             keys = [{"name": k, **(v if isinstance(v, dict) else {"p": v})} for k, v in keys.items()]
         harvesters = [
             {"name": str(k.get("name") or k.get("account") or "?"),
-             "p": _number(k.get("p", k.get("p_value"))), "p_adjusted": _number(k.get("p_adjusted")),
-             "scored": k.get("scored"), "green_fraction": _number(k.get("green_fraction"))}
+             "p": _number(k.get("p", k.get("p_value"))),
+             "p_adjusted": _number(k.get("p_adjusted", k.get("p_holm"))),
+             "scored": k.get("scored", k.get("pairs")),
+             "green_fraction": _number(k.get("green_fraction", k.get("green")))}
             for k in keys
             if isinstance(k, dict)
         ]  # fmt: skip
@@ -148,28 +165,37 @@ def _from_rows(rows: list[Any], source: str) -> list[dict[str, Any]]:
         if named_count is None:
             adjusted = [k["p_adjusted"] for k in harvesters if k["p_adjusted"] is not None]
             named_count = sum(1 for p in adjusted if p < NAMING_ALPHA)
-        pooled_p = _number(row.get("pooled_p"))
+        pooled = row.get("pooled")
+        pooled_p = _number(pooled.get("p") if isinstance(pooled, dict) else row.get("pooled_p"))
+        student = row.get("student")
+        control = bool(row.get("negative_control", name == "clean"))
+        kind = outcome(control, named_count, len(harvesters), pooled_p)
+        untrained = _number(row.get("untrained_min_p"))
+        if untrained is None and isinstance(pooled, dict):
+            untrained = _number(pooled.get("untrained_p"))
         out.append(
             {
                 "scenario": name,
                 "description": str(row.get("description") or DESCRIPTIONS.get(name, name)),
                 "share": _number(row.get("share")),
                 "delta": _number(row.get("delta")),
-                "student": row.get("student"),
-                "training_tokens": row.get("training_tokens"),
+                "student": student.get("layers") if isinstance(student, dict) else student,
+                "training_tokens": student.get("answer_tokens") if isinstance(student, dict) else None,
                 "harvesters": harvesters,
                 "named": named_count,
                 "pooled_p": pooled_p,
                 "bystanders_min_p": _number(row.get("bystanders_min_p")),
                 "controls": {
-                    "count": controls.get("count"),
+                    "count": controls.get("count", controls.get("tests")),
                     "min_p": _number(controls.get("min_p", controls.get("controls_min_p"))),
                     "below_0.05": controls.get("below_0.05", controls.get("controls_below_0.05")),
                 },
-                "untrained_min_p": _number(row.get("untrained_min_p")),
-                "verdict": str(row.get("verdict") or _verdict(name, named_count, len(harvesters), pooled_p)),
-                "reproduce": str(row.get("reproduce") or _reproduce(name)),
-                "source": source,
+                "untrained_min_p": untrained,
+                "reading": str(row["reading"]) if row.get("reading") else None,
+                "outcome": kind,
+                "verdict": str(row.get("verdict") or _verdict(kind, named_count, len(harvesters))),
+                "reproduce": str(row.get("reproduce") or row.get("command") or _reproduce(name)),
+                "source": str(row.get("evidence") or source),
             }
         )
     return out
@@ -195,7 +221,13 @@ def read_scenarios(path: Path | None = None) -> dict[str, Any]:
             raise ScenariosUnavailable(f"{_display(single)} holds no scenario rows")
         scenarios = _from_rows(rows, _display(single))
         if isinstance(data, dict):
-            meta = {k: data[k] for k in ("machine", "measured_at", "setup") if isinstance(data.get(k), str)}
+            meta = {
+                k: data[k]
+                for k in ("machine", "measured_at", "setup", "teacher")
+                if isinstance(data.get(k), str)
+            }
+            if _number(data.get("alpha")) is not None:
+                meta["alpha"] = _number(data["alpha"])
         source = _display(single)
     elif path.is_dir():
         files = sorted(path.glob("radioactivity-*.json"))

@@ -535,10 +535,12 @@ def _scenario_keys(row: dict[str, Any]) -> str:
     )
 
 
+_OUTCOME_TAGS = {"all": "ok", "pooled": "ok", "quiet": "ok", "some": "muted", "none": "bad", "failed": "bad"}
+
+
 def _scenario_verdict(row: dict[str, Any]) -> str:
-    verdict = str(row.get("verdict") or "")
-    kind = "ok" if verdict.startswith(("detected", "negative control:", "our model detected")) else "bad"
-    return _tag(verdict, "muted" if verdict.startswith("partly") else kind)
+    kind = str(row.get("outcome") or "")
+    return _tag(str(row.get("verdict") or kind or "—"), _OUTCOME_TAGS.get(kind, "muted"))
 
 
 def _command(value: Any) -> str:
@@ -561,7 +563,8 @@ def _scenarios(data: dict[str, Any]) -> str:
     ]
     table = [
         (
-            f"<strong>{esc(r['scenario'])}</strong><br>{esc(r.get('description') or '')}",
+            f"<strong>{esc(r['scenario'])}</strong><br>{esc(r.get('description') or '')}"
+            + (f'<br><span class="muted">read on {esc(r["reading"])}</span>' if r.get("reading") else ""),
             _pct(r.get("share")),
             _num(r.get("delta"), 1),
             esc(r.get("student") or "—"),

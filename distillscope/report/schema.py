@@ -83,7 +83,9 @@ Schema, version 1 (all numbers are plain JSON numbers; ``ts`` are Unix seconds, 
                                        "scored": int|null, "green_fraction": float|null}],
                        "named": int, "pooled_p": float|null, "bystanders_min_p": float|null,
                        "controls": {"count": int|null, "min_p": float|null, "below_0.05": int|null},
-                       "untrained_min_p": float|null, "verdict": str, "reproduce": str}]},
+                       "untrained_min_p": float|null, "verdict": str, "reproduce": str,
+                       "reading": str|null,                 # which texts the student was read on
+                       "outcome": "all"|"some"|"pooled"|"none"|"quiet"|"failed"}]},  # quiet/failed: a control
       "identity": {                              # who the models say trained them
         "watch_names": [str],
         "probes": [{"model": str, "question": str, "answer": str, "hits": [str]}]},

@@ -215,14 +215,14 @@ def _tactic(report: Report) -> list[str]:
 
 def _scenarios_line(data: dict[str, Any] | None) -> str | None:
     """How the radioactivity scenarios measured separately came out (labelled as measured there)."""
-    rows = [r for r in (data or {}).get("scenarios", []) if r.get("scenario") != "clean"]
+    rows = [r for r in (data or {}).get("scenarios", []) if r.get("outcome") not in ("quiet", "failed")]
     if not rows:
         return None
 
-    def names(prefixes: tuple[str, ...]) -> list[str]:
-        return [str(r["scenario"]) for r in rows if str(r.get("verdict", "")).startswith(prefixes)]
+    def names(*kinds: str) -> list[str]:
+        return [str(r["scenario"]) for r in rows if r.get("outcome") in kinds]
 
-    every, partly, missed = names(("detected",)), names(("partly", "our model")), names(("not detected",))
+    every, partly, missed = names("all"), names("some", "pooled"), names("none")
     parts = [f"every harvesting key named in {len(every)} of {len(rows)} adaptive-attacker scenarios"
              + (f" ({', '.join(every)})" if every else "")]  # fmt: skip
     if partly:

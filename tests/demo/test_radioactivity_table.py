@@ -85,6 +85,7 @@ def test_a_scenarios_json_wins_over_the_result_files(tmp_path: Path) -> None:
     assert row["named"] == 1  # counted from the adjusted p-values when the file does not say
     assert row["reproduce"] == "python bench/radioactivity.py --scenario mixed5"
     assert parse_report({"schema_version": 1, "scenarios": section}).sections["scenarios"].measured
+    assert row["outcome"] == "some"
     # The file alone works too, and a bare list of rows.
     (tmp_path / "only.json").write_text(json.dumps(rows))
     assert read_scenarios(tmp_path / "only.json")["scenarios"][0]["scenario"] == "mixed5"
@@ -116,3 +117,59 @@ def test_the_repository_evidence_reads_and_validates(tmp_path: Path) -> None:
     if "clean" in names:
         clean = next(r for r in section["scenarios"] if r["scenario"] == "clean")
         assert clean["verdict"].startswith("negative control")
+
+
+def test_reads_the_bench_scenarios_format(tmp_path: Path) -> None:
+    """``distillscope.radioactivity-scenarios/1``: what bench/radioactivity.py writes to scenarios.json."""
+    rows = [
+        {"scenario": "paraphrase", "description": "rewritten", "negative_control": False, "share": 1.0,
+         "delta": 4.0, "student": {"layers": "spread:30", "answer_tokens": 779}, "reading": "own texts",
+         "harvesters": [{"account": "attacker-1", "p": 2.7e-4, "p_holm": 1.4e-3, "pairs": 289, "green": 0.33},
+                        {"account": "attacker-2", "p": 2e-10, "p_holm": 1e-9, "pairs": 273, "green": 0.4}],
+         "named": ["attacker-2"], "pooled": None, "bystanders_min_p": 0.2,
+         "controls": {"tests": 100, "min_p": 0.034, "below_0.05": 1, "min_p_holm": 1.0},
+         "untrained_min_p": 0.2, "black_box": None, "verdict": "1 of 2 harvesting accounts named",
+         "command": "PYTHONPATH=$PWD .venv/bin/python bench/radioactivity.py --scenario paraphrase",
+         "evidence": "docs/evidence/watermark/radioactivity-paraphrase.json"},
+        {"scenario": "spread", "negative_control": False, "share": 1.0, "delta": 4.0,
+         "student": {"layers": "spread:30"},
+         "harvesters": [{"account": f"s{i}", "p": 0.2} for i in range(16)],
+         "named": [], "pooled": {"p": 1e-59, "pairs": 558, "untrained_p": 0.81},
+         "controls": {"tests": 20, "min_p": 0.03, "below_0.05": 1}, "verdict": "model named (pooled test)"},
+        {"scenario": "clean", "negative_control": True, "share": 0.0,
+         "harvesters": [{"account": "a", "p": 0.7}],
+         "named": [], "controls": {"tests": 100, "min_p": 0.03, "below_0.05": 2}, "verdict": "not named"},
+    ]  # fmt: skip
+    (tmp_path / "scenarios.json").write_text(
+        json.dumps(
+            {
+                "format": "distillscope.radioactivity-scenarios/1",
+                "alpha": 0.001,
+                "teacher": "SmolLM2-135M-Instruct",
+                "scenarios": rows,
+            }
+        )  # fmt: skip
+    )
+    section = read_scenarios(tmp_path)
+    assert section["alpha"] == 0.001 and section["teacher"] == "SmolLM2-135M-Instruct"
+    got = {r["scenario"]: r for r in section["scenarios"]}
+    para = got["paraphrase"]
+    assert (
+        para["student"] == "spread:30" and para["training_tokens"] == 779 and para["reading"] == "own texts"
+    )
+    assert para["harvesters"][1] == {
+        "name": "attacker-2", "p": 2e-10, "p_adjusted": 1e-9, "scored": 273, "green_fraction": 0.4
+    }  # fmt: skip
+    assert (
+        para["named"] == 1
+        and para["outcome"] == "some"
+        and para["verdict"] == "1 of 2 harvesting accounts named"
+    )
+    assert para["controls"] == {"count": 100, "min_p": 0.034, "below_0.05": 1}
+    assert para["reproduce"].endswith("--scenario paraphrase")
+    assert para["source"] == "docs/evidence/watermark/radioactivity-paraphrase.json"
+    assert got["spread"]["outcome"] == "pooled" and got["spread"]["pooled_p"] == 1e-59
+    assert got["spread"]["untrained_min_p"] == 0.81
+    assert got["clean"]["outcome"] == "quiet"
+    assert [r["scenario"] for r in section["scenarios"]] == ["clean", "paraphrase", "spread"]
+    assert parse_report({"schema_version": 1, "scenarios": section}).sections["scenarios"].measured

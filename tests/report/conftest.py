@@ -393,6 +393,7 @@ def full_report() -> dict[str, Any]:
                     [("attacker-1", 5.6e-5, 462), ("attacker-2", 0.017, 462)],
                     1,
                     "partly detected: 1 of 2 harvesting keys named",
+                    outcome="some",
                     description="<b>rewritten</b>",
                 ),
                 _scenario(
@@ -401,6 +402,7 @@ def full_report() -> dict[str, Any]:
                     [(f"sybil-{i:03d}", 0.0071 + i / 100, 527) for i in range(16)],
                     0,
                     "our model detected (pooled test), no single account named",
+                    outcome="pooled",
                     pooled_p=1e-59,
                 ),
                 _scenario(
@@ -409,6 +411,7 @@ def full_report() -> dict[str, Any]:
                     [("attacker-1", 0.0104, 437), ("attacker-2", 0.4, 437)],
                     0,
                     "not detected: a measured limit",
+                    outcome="none",
                 ),
             ],
         },  # fmt: skip
@@ -423,6 +426,7 @@ def _scenario(
     verdict: str,
     pooled_p: float | None = None,
     description: str = "",
+    outcome: str = "all",
 ) -> dict[str, Any]:
     return {
         "scenario": name,
@@ -441,6 +445,8 @@ def _scenario(
         "controls": {"count": 20, "min_p": 0.037, "below_0.05": 1},
         "untrained_min_p": 0.36,
         "verdict": verdict,
+        "outcome": outcome,
+        "reading": "all texts",
         "reproduce": f"PYTHONPATH=$PWD .venv/bin/python bench/radioactivity.py --scenario {name}",
     }
 
