@@ -245,6 +245,8 @@ def _ask(
             time.sleep(min(wait, 10.0))
         except openai.APIStatusError as exc:
             return exc.status_code, None, time.monotonic() - began
+        except openai.APITimeoutError:  # a saturated machine: the request failed, the worker goes on
+            return 504, None, time.monotonic() - began
     return 429, None, time.monotonic() - began
 
 

@@ -343,3 +343,21 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path: Path, teacher_d
     assert "not_measured" in data["student"]
     assert (out / "report.html").exists()
     assert not (out / "watermark.secret").exists()
+
+
+def test_a_request_that_times_out_is_a_failed_request_not_a_dead_worker() -> None:
+    import socket
+
+    import httpx
+    import openai
+
+    from distillscope.demo.live import _ask
+
+    with socket.socket() as server:  # accepts the connection and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0,
+                               http_client=httpx.Client(timeout=0.5))  # fmt: skip
+        status, answer, seconds = _ask(client, "m", [{"role": "user", "content": "hi"}], {}, {})
+    assert (status, answer) == (504, None) and seconds >= 0.4
