@@ -250,9 +250,10 @@ def _harvest_section(run: DemoRun) -> dict[str, Any]:
         f"({ASSUMED_PRICE['as']})",
         "top_logprobs": run.settings.top_logprobs or None,
         "strategy": f"reasoning-gym task harvested live by {len(accounts)} attacker accounts "
-        f"(disjoint slices; the extractor also asks top_logprobs, and sends "
+        f"(disjoint slices; the extractor also asks top_logprobs), interleaved with prompts of the kinds "
+        f"each account's own log shows ("
         f"{sum(1 for e in rows if ((e.provenance or {}).get('query_meta') or {}).get('playbook'))} "
-        f"answered prompts of the kinds its own log shows), answers capped at "
+        f"answered), answers capped at "
         f"{run.settings.max_new_tokens} tokens",
         "seconds": round(live.ended - live.started, 1),
         "accounts": accounts,
