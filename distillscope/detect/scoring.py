@@ -243,6 +243,9 @@ def score(
         partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2 or tied
         # most members behind one /24 (or /48) range or one payment id: one customer (a campus, an office)
         one_site, site = _one_customer(com.members, site_of)
+        # ... unless the typical member is extraordinary on its own: one customer harvesting through many
+        # accounts with one playbook is still harvesting (the members' own evidence, not pooled signals)
+        one_site = one_site and typical > alpha**2
         is_campaign = (
             len(com.members) >= MIN_CAMPAIGN
             and partitioned

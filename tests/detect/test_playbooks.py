@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from distillscope.detect.coordination import attach
 
 from .helpers import T0, ex, write_log
 from .test_coordination import WORDS, _person
+from .test_coordination import _log as _hydra_log
 
 HOUR = 3600.0
 ASKS = ["Write a short guide about", "Compose a poem on", "List ten facts on", "Draft an email about",
@@ -196,3 +198,27 @@ def test_a_member_flagged_alone_joins_its_campaign_and_a_look_alike_solo_does_no
     assert found == {"member-alone": "camp-x"}
     # a campaign below the smallest group size takes no one
     assert attach(["member-alone"], {"camp-y": members[:3]}, sig, samples, None, names) == {}
+
+
+def test_one_organisation_harvesting_reasoning_through_many_accounts_is_still_a_campaign(
+    tmp_path: Path,
+) -> None:
+    """One organisation is one customer, never a campaign by pooled signals; but ten of its accounts that each
+    ask for written-out reasoning in every request, with one playbook, are one campaign (without the members'
+    own evidence the same organisation is left alone: test_coordination's one-organisation test)."""
+    log, hydra = _hydra_log(tmp_path, org="org_acme")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    for row in rows:
+        if row["account"] in hydra:
+            row["messages"][0]["content"] += " Let's think step by step and show your reasoning."
+    rng = np.random.default_rng(3)
+    for u in range(12):  # other accounts asking for reasoning, each its own way
+        for row in _person(rng, f"thinker{u:02d}", int(rng.integers(30, 90)), f"10.9.{u}.1"):
+            row["messages"][0]["content"] += " Think it through step by step."
+            rows.append(row)
+    result = run_detection(write_log(tmp_path / "cot.jsonl", rows), tmp_path / "out")
+    by = {r["account"]: r for r in result.accounts}
+    flagged = [a for a in hydra if by[a]["flagged"]]
+    assert len(flagged) >= 8
+    assert len({by[a]["campaign"] for a in flagged}) == 1
+    assert [a for a in by if not a.startswith("hydra") and by[a]["flagged"]] == []
