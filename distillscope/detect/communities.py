@@ -51,7 +51,7 @@ EDGE_MIN = 0.55
 MERGE_RATIO = 0.9
 #: A member stays when its mean similarity to the others is at least this share of the way from random
 #: candidates' mean similarity to the members up to the typical (median) member's.
-FIT_WAY = 2 / 3
+FIT_WAY = 1 / 3
 NULL_DRAWS = 200
 SEED = 0
 
