@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,9 @@ class DemoRun:
             stage.status, stage.detail = "failed", "interrupted (Ctrl-C)"
             raise
         except Exception as exc:  # one stage's failure must not lose the others' evidence
+            if _is_interrupt(exc):
+                stage.status, stage.detail = "failed", "interrupted (Ctrl-C)"
+                raise KeyboardInterrupt from exc
             stage.status, stage.detail = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             stage.seconds = round(time.monotonic() - began, 1)
@@ -415,6 +419,19 @@ def report_json(run: DemoRun) -> dict[str, Any]:
         data["run"]["share"] = run.state["share"]
     data["probes"] = {"not_measured": "hidden-size and equality probes are run with `distillscope probe`"}
     return data
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C in disguise: DuckDB turns a SIGINT that lands mid-query into
+    ``duckdb.InterruptException``, an ordinary ``Exception`` that would otherwise fail one stage
+    and let the run go on."""
+    duckdb = sys.modules.get("duckdb")
+    seen: BaseException | None = exc
+    while seen is not None:
+        if duckdb is not None and isinstance(seen, duckdb.InterruptException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def run_demo(settings: DemoSettings) -> Path:

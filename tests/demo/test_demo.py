@@ -139,6 +139,23 @@ def test_progress_board_scales_the_eta_by_the_pace_so_far() -> None:
     assert board.line("c").status == "skipped"
 
 
+def test_ctrl_c_inside_a_duckdb_query_ends_the_run_not_just_the_stage(tmp_path: Path) -> None:
+    # DuckDB turns a SIGINT that lands mid-query into InterruptException, an ordinary Exception:
+    # caught as one stage's failure, the run would go on and exit 0 (seen once in CI).
+    import duckdb
+
+    run = demo.DemoRun(demo.DemoSettings(quick=True), tmp_path)
+    with pytest.raises(KeyboardInterrupt), run.stage("detect"):
+        try:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+        except duckdb.Error as exc:
+            raise RuntimeError("the detector failed") from exc  # however deep it is wrapped
+    assert (run.stages[-1].status, run.stages[-1].detail) == ("failed", "interrupted (Ctrl-C)")
+    with run.stage("student"):  # an ordinary DuckDB error stays one stage's failure
+        raise duckdb.CatalogException("Table with name ex does not exist")
+    assert run.stages[-1].status == "failed"
+
+
 def test_a_missing_component_is_reported_not_invented(tmp_path: Path) -> None:
     run = demo.DemoRun(demo.DemoSettings(quick=True), tmp_path)
     with run.stage("attribution"):  # a stage that cannot run says why
