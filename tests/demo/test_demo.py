@@ -339,6 +339,9 @@ def test_ctrl_c_writes_what_was_measured_and_exits_130(tmp_path: Path, teacher_d
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a child inherits an ignored SIGINT (something earlier in a full
+        # pytest run leaves it ignored), and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     deadline = time.monotonic() + 600
