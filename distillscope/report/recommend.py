@@ -435,6 +435,20 @@ def frontier_cuts(frontier: dict[str, Any]) -> list[dict[str, Any]]:
             and r.get("teacher_cost_points") is not None]  # fmt: skip
 
 
+def served_watermark_cost(point: dict[str, Any]) -> str | None:
+    """This run's own watermark cost in words: the teacher's task accuracy with and without it, paired."""
+    cost = point.get("teacher_cost_points")
+    if cost is None:
+        return None
+    se = point.get("teacher_cost_se")
+    change = f"{-cost:+.1f}" + (f" ± {se:.1f}" if se is not None else "") + " points"
+    before, after = point.get("teacher_accuracy_without"), point.get("teacher_accuracy_with")
+    known = before is not None and after is not None
+    span = f"from {before:.1%} to {after:.1%} ({change})" if known else change
+    return (f"this run's watermark ({point.get('condition')}) moved the teacher's task accuracy {span} "
+            f"on {point.get('items')} paired greedy answers")  # fmt: skip
+
+
 def _countermeasure_action(report: Report) -> Action | None:
     """Deny the student its gain on watched accounts, priced by the frontier and this run's own cost."""
     frontier = report.get("frontier") or {}
@@ -443,13 +457,8 @@ def _countermeasure_action(report: Report) -> Action | None:
     if gain is None or gain[1] <= gain[0] or not halving:
         return None
     best = min(halving, key=lambda r: r["teacher_cost_points"])
-    point = frontier.get("this_run") or {}
-    here = ""
-    if point.get("teacher_cost_points") is not None:
-        se = point.get("teacher_cost_se")
-        here = (f"; this run's watermark ({point.get('condition')}) cost the teacher "
-                f"{point['teacher_cost_points']:+.1f}" + (f" ± {se:.1f}" if se is not None else "")
-                + f" points on {point.get('items')} paired answers")  # fmt: skip
+    served = served_watermark_cost(frontier.get("this_run") or {})
+    here = f"; {served}" if served else ""
     return Action(
         "Serve watched accounts a countermeasure (the policy's defend action), priced by the frontier",
         f"the attacker's student went from {gain[0]:.1%} to {gain[1]:.1%} agreement with the teacher on "

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.report.recommend import Action, describe_actions, frontier_cuts, harshest_actions, recommend
+from distillscope.report.recommend import (
+    Action,
+    describe_actions,
+    frontier_cuts,
+    harshest_actions,
+    recommend,
+    served_watermark_cost,
+)
 from distillscope.report.schema import Report
 
 
@@ -127,14 +134,9 @@ def _frontier_line(frontier: dict[str, Any] | None) -> str | None:
     if not frontier:
         return None
     parts = []
-    point = frontier.get("this_run") or {}
-    if point.get("teacher_cost_points") is not None:
-        se = point.get("teacher_cost_se")
-        parts.append(
-            f"In this run the watermark ({point.get('condition')}) cost the teacher "
-            f"{point['teacher_cost_points']:+.1f}" + (f" ± {se:.1f}" if se is not None else "")
-            + f" points of task accuracy on {point.get('items')} paired greedy answers."
-        )  # fmt: skip
+    served = served_watermark_cost(frontier.get("this_run") or {})
+    if served:
+        parts.append(served[0].upper() + served[1:] + ".")
     rows = frontier_cuts(frontier)
     if rows:
         halving = [r for r in rows if r["gain_cut"] >= 0.5]

@@ -243,7 +243,10 @@ def test_frontier_section_labels_where_each_number_was_measured(report_data: dic
     assert "watermark-4" in section and "+10.9 ± 4.2" in section and "0.95" in section
     assert "&lt;i&gt;with&lt;/i&gt;" in section  # text from the file is escaped
     target = " ".join(executive_summary(parse_report(report_data)).target)
-    assert "cost the teacher +12.5 ± 6.9 points of task accuracy on 24 paired greedy answers" in target
+    assert (
+        "This run's watermark (watermark delta 2) moved the teacher's task accuracy from 50.0% to 37.5% "
+        "(-12.5 ± 6.9 points) on 24 paired greedy answers." in target
+    )
     assert "halves the student's fidelity gain is watermark-4" in target and "noise-2" in target
     # No evaluated table: this run's point still shows, and the gap says why.
     report_data["frontier"].update(rows=[], unavailable="no frontier file at x.json")
@@ -275,7 +278,7 @@ def test_countermeasure_action_is_priced_by_the_frontier_and_this_run(report_dat
     [action] = [a for a in actions if a.area == "countermeasures"]
     assert "from 1.0% to 31.0% agreement with the teacher on 118 harvested answers" in action.evidence
     assert "watermark-4 cut such a student's gain by 95% for 10.9 points" in action.evidence
-    assert "cost the teacher +12.5 ± 6.9 points on 24 paired answers" in action.evidence
+    assert "task accuracy from 50.0% to 37.5% (-12.5 ± 6.9 points) on 24 paired greedy" in action.evidence
     assert action.effect is None and action.effect_label == "95% of the gain (measured separately)"
     # Whatever this run shows already working ranks after the changes it calls for.
     assert all(not a.keep for a in actions[: actions.index(next(a for a in actions if a.keep))])
