@@ -275,25 +275,60 @@ def score_predictions(
     fresh_seeds: bool = False,
 ) -> RadioactivityReport:
     """Test teacher-forced predictions under every key, (seed, prediction) pairs de-duplicated overall."""
-    tallies = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates}
-    as_text = {c: PairTally(spec_for(config, c.key, vocab_size)) for c in candidates if c.role == "account"}
-    for item in forced:
-        windows, predicted = prediction_pairs(item, config, fresh_seeds)
-        for tally in tallies.values():
-            tally.add_pairs(windows, predicted)
-        for tally in as_text.values():
-            tally.add_sequence(item.ids[item.start :])
+    everything = range(len(forced))
+    return reading_report(
+        forced,
+        {c: everything for c in candidates},
+        config,
+        vocab_size=vocab_size,
+        mode="reading",
+        alpha=alpha,
+        suspect=suspect,
+        fresh_seeds=fresh_seeds,
+    )
+
+
+def reading_report(
+    forced: Sequence[Forced],
+    reading: dict[KeyCandidate, Sequence[int]],
+    config: WatermarkSettings,
+    *,
+    vocab_size: int,
+    mode: str,
+    alpha: float,
+    suspect: str,
+    fresh_seeds: bool,
+) -> RadioactivityReport:
+    """The report of reading every key in ``reading`` on the texts ``forced[i]`` listed for it.
+
+    Each key's (seed, prediction) pairs are de-duplicated over its texts; each account
+    key's texts are also scored as text (``reading_text_p``: are the reading texts
+    themselves watermarked under it?). Holm is applied over the account keys.
+    """
+    pairs = [prediction_pairs(item, config, fresh_seeds) for item in forced]
+    tallies: dict[KeyCandidate, PairTally] = {}
+    reading_text_p: dict[str, float | None] = {}
+    for candidate, indices in reading.items():
+        tally = PairTally(spec_for(config, candidate.key, vocab_size))
+        for i in indices:
+            tally.add_pairs(*pairs[i])
+        tallies[candidate] = tally
+        if candidate.role == "account":
+            as_text = PairTally(spec_for(config, candidate.key, vocab_size))
+            for i in indices:
+                as_text.add_sequence(forced[i].ids[forced[i].start :])
+            reading_text_p[candidate.name] = as_text.test(config.min_tokens).p_value
     report = RadioactivityReport(
         documents=len(forced),
         tokens=sum(len(f.predictions) for f in forced),
         alpha=alpha,
         dedup=True,
-        mode="reading",
+        mode=mode,
         suspect=suspect,
         fresh_seeds=fresh_seeds,
     )
     report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
-    report.reading_text_p = {c.name: t.test(config.min_tokens).p_value for c, t in as_text.items()}
+    report.reading_text_p = reading_text_p
     return report
 
 
@@ -375,7 +410,6 @@ def score_own_texts(
         raise ValueError("radioactivity always runs a negative control: controls must be >= 1")
     if config.mode != "per-account":
         raise ValueError("reading each key on its own account's texts needs per-account keys")
-    pairs = [prediction_pairs(item, config, fresh_seeds) for item in forced]
     texts_of: dict[str, list[int]] = {}
     for i, owner in enumerate(owners):
         texts_of.setdefault(owner, []).append(i)
@@ -387,30 +421,16 @@ def score_own_texts(
     for j, key in enumerate(control_keys(controls, control_seed)):
         for owner in sorted(texts_of):
             reading[KeyCandidate(f"control-key-{j + 1}@{owner}", key, "control")] = texts_of[owner]
-    tallies: dict[KeyCandidate, PairTally] = {}
-    reading_text_p: dict[str, float | None] = {}
-    for candidate, indices in reading.items():
-        tally = PairTally(spec_for(config, candidate.key, vocab_size))
-        for i in indices:
-            tally.add_pairs(*pairs[i])
-        tallies[candidate] = tally
-        if candidate.role == "account":
-            as_text = PairTally(spec_for(config, candidate.key, vocab_size))
-            for i in indices:
-                as_text.add_sequence(forced[i].ids[forced[i].start :])
-            reading_text_p[candidate.name] = as_text.test(config.min_tokens).p_value
-    report = RadioactivityReport(
-        documents=len(forced),
-        tokens=sum(len(f.predictions) for f in forced),
-        alpha=alpha,
-        dedup=True,
+    return reading_report(
+        forced,
+        reading,
+        config,
+        vocab_size=vocab_size,
         mode="reading-own-texts",
+        alpha=alpha,
         suspect=suspect,
         fresh_seeds=fresh_seeds,
     )
-    report.scores = finalize(tallies, min_tokens=config.min_tokens, alpha=alpha)
-    report.reading_text_p = reading_text_p
-    return report
 
 
 # -- pooled reading -----------------------------------------------------------------
