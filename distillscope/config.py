@@ -41,7 +41,8 @@ class StudentSpec:
     ``"every-other"`` (0, 2, 4, ...), ``"first:N"``, ``"spread:N"`` (N layers
     spread evenly, first and last included), or ``"auto:N"`` (N layers chosen by
     measured redundancy on calibration text: :func:`distillscope.models.choose_layers`,
-    which needs the model, so :meth:`resolve` cannot answer it alone).
+    which needs the model, so :meth:`resolve` cannot answer it alone); ``"auto"`` is
+    ``auto:N`` with as many layers as ``every-other`` keeps (half, rounded up).
     """
 
     layers: str = "every-other"
@@ -50,7 +51,7 @@ class StudentSpec:
         rule = self.layers.strip()
         if not rule:
             raise ValueError("StudentSpec.layers must not be empty")
-        if rule == "every-other":
+        if rule in ("every-other", "auto"):
             return
         if rule.startswith(("first:", "spread:", "auto:")):
             count = rule.split(":", 1)[1]
@@ -60,17 +61,18 @@ class StudentSpec:
         parts = [p.strip() for p in rule.split(",")]
         if not all(p.isdigit() for p in parts):
             raise ValueError(
-                f"StudentSpec.layers {rule!r}: use 'every-other', 'first:N', 'spread:N', 'auto:N' "
+                f"StudentSpec.layers {rule!r}: use 'every-other', 'first:N', 'spread:N', 'auto', 'auto:N' "
                 "or comma-separated layer indices"
             )
 
     @property
     def is_auto(self) -> bool:
-        return self.layers.strip().startswith("auto:")
+        rule = self.layers.strip()
+        return rule == "auto" or rule.startswith("auto:")
 
     @property
     def count(self) -> int | None:
-        """N of ``first:N``, ``spread:N`` or ``auto:N``; None for the other rules."""
+        """N of ``first:N``, ``spread:N`` or ``auto:N``; None for the other rules (``auto`` too)."""
         rule = self.layers.strip()
         return int(rule.split(":", 1)[1]) if rule.startswith(("first:", "spread:", "auto:")) else None
 

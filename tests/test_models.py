@@ -107,6 +107,24 @@ def test_auto_keeps_first_and_last_and_checks_the_count(tiny_model_dir):
         build_student(model, "auto:3")
 
 
+def test_plain_auto_keeps_half_the_layers_by_measured_redundancy(tiny_model_dir):
+    from distillscope.models import choose_layers
+    from distillscope.train import TrainSettings
+
+    spec = StudentSpec("auto")
+    assert spec.is_auto and spec.count is None and TrainSettings().student_layers == "auto"
+    model, tokenizer = _model_with_layers(tiny_model_dir, 5)
+    layer = model.model.layers[2]  # an identity layer: the one ``auto`` must drop
+    for weight in (layer.self_attn.o_proj.weight, layer.mlp.down_proj.weight):
+        torch.nn.init.zeros_(weight)
+    texts = ["What is 2 + 3?", "Sort these words: pear, apple, fig."]
+    student = build_student(model, "auto", tokenizer, texts)
+    # every-other would keep 0, 2, 4 (the identity layer included); auto keeps 3 of 5 too, chosen.
+    assert student.distillscope_layers == choose_layers(model, tokenizer, 3, texts)
+    assert len(student.distillscope_layers) == 3 and 2 not in student.distillscope_layers
+    assert student.distillscope_layers[0] == 0 and student.distillscope_layers[-1] == 4
+
+
 def test_build_student_cli_auto_writes_the_chosen_layers(tiny_model_dir, tmp_path):
     import subprocess
     import sys

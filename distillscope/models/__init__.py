@@ -155,14 +155,16 @@ def build_student(
 
     Embeddings, final norm and LM head are copied; kept layer ``i`` of the student
     is teacher layer ``keep[i]``. ``auto:N`` measures redundancy first, on
-    ``calibration`` texts (default: :func:`default_calibration`) with ``tokenizer``.
+    ``calibration`` texts (default: :func:`default_calibration`) with ``tokenizer``;
+    ``auto`` keeps as many layers as ``every-other`` (half, rounded up), chosen the same way.
     The result saves and reloads with ``from_pretrained`` like any model of the teacher's class.
     """
     spec = StudentSpec(spec) if isinstance(spec, str) else spec
     if spec.is_auto:
         if tokenizer is None:
             raise ValueError("auto:N needs the teacher's tokenizer to measure redundancy")
-        keep = choose_layers(teacher, tokenizer, spec.count or 1, calibration)
+        count = spec.count or -(-teacher.config.num_hidden_layers // 2)
+        keep = choose_layers(teacher, tokenizer, count, calibration)
     else:
         keep = spec.resolve(teacher.config.num_hidden_layers)
     return _student_with_layers(teacher, keep)

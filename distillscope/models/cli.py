@@ -31,9 +31,10 @@ def build_student_command(
         "smollm2-135m-instruct", help="Embedded teacher name or a local Hugging Face model directory."
     ),
     layers: str = typer.Option(
-        "every-other",
-        help="Teacher layers to keep: 'every-other', 'first:N', 'spread:N', indices like '0,2,4', or "
-        "'auto:N' (first and last, plus the N-2 layers that turn the hidden state most on calibration text).",
+        "auto",
+        help="Teacher layers to keep: 'auto:N' (first and last, plus the N-2 layers that turn the hidden "
+        "state most on calibration text), 'auto' (auto:N with half the layers, the default), "
+        "'every-other', 'first:N', 'spread:N', or indices like '0,2,4'.",
     ),
     calibration: Path = typer.Option(
         None,
