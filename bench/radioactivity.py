@@ -61,6 +61,8 @@ SCENARIOS = ["pure", "clean", "mixed10", "paraphrase", "delta3", "delta2", "smal
 #: The large mixed sets train 2 epochs, not --epochs: each watermarked answer is seen half as often
 #: as in ``pure`` (harder for detection), and the run fits a shared CPU.
 MIXED_EPOCHS = 2.0
+#: Training steps between checkpoints of a suspect (a killed run resumes from the last one).
+CHECKPOINT_EVERY = 10
 HARVESTERS = ["attacker-1", "attacker-2"]
 BYSTANDERS = ["bystander-1", "bystander-2", "bystander-3"]
 INTERNAL = "internal"
@@ -136,6 +138,16 @@ MORE_TEMPLATES = [
 ]
 
 
+def memory() -> str:
+    """This process's resident memory now and at its peak (Linux), for the stage logs."""
+    import resource
+
+    pages = int(Path("/proc/self/statm").read_text().split()[1]) if Path("/proc/self/statm").exists() else 0
+    now = pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    return f"RSS {now:.2f} GiB, peak {peak:.2f} GiB"
+
+
 def prompt_pool() -> list[str]:
     """1,200 prompts of one kind, in a fixed random order: the harvest takes the first ones."""
     prompts = [t.format(topic) for topic in [*TOPICS, *MORE_TOPICS] for t in [*TEMPLATES, *MORE_TEMPLATES]]
@@ -178,6 +190,13 @@ class Bench:
             f"secret_file = 'watermark.secret'\nexempt_accounts = ['{INTERNAL}']\n"
         )
         return WatermarkSettings.from_file(path)
+
+    def release_teacher(self) -> None:
+        """Drop the generating teacher before a suspect is trained: ~0.6 GiB less at the peak."""
+        import gc
+
+        self._teacher = None
+        gc.collect()
 
     def teacher(self) -> tuple[Any, Any]:
         if self._teacher is None:
@@ -306,6 +325,7 @@ class Bench:
         target = self.out / "students" / name
         if (target / "config.json").exists():
             return target
+        self.release_teacher()
         settings = TrainSettings(
             dataset=dataset,
             out=target,
@@ -316,18 +336,20 @@ class Bench:
             max_steps=100_000,
             batch_size=8,
             max_seq_len=self.args.max_seq_len,
-            save_every=100_000,
+            # a long run checkpoints (weights + optimizer) so that a killed run resumes
+            save_every=CHECKPOINT_EVERY,
+            resume=(target / "checkpoints").exists(),
             threads=self.args.threads,
             seed=self.args.seed,
             progress=False,
         )
         log(
             f"train: {name} on {dataset.name} ({settings.student_layers}, lr {settings.learning_rate}, "
-            f"{settings.epochs} epochs)"
+            f"{settings.epochs} epochs; {memory()})"
         )
         started = time.monotonic()
         train_student(settings)
-        log(f"train: {name} done in {time.monotonic() - started:.0f} s")
+        log(f"train: {name} done in {time.monotonic() - started:.0f} s ({memory()})")
         (target / "train_seconds.txt").write_text(f"{time.monotonic() - started:.0f}\n")
         return target
 
@@ -339,6 +361,7 @@ class Bench:
             teacher, tokenizer = self.teacher()
             build_student(teacher, self.args.student_layers).save_pretrained(str(target))
             tokenizer.save_pretrained(str(target))
+            self.release_teacher()
         return target
 
     def read(self, student: Path, texts: Path, delta: float, accounts: list[str]) -> dict[str, Any]:
@@ -485,6 +508,7 @@ def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     result: dict[str, Any] = {"scenario": name, "settings": {k: str(v) for k, v in vars(args).items()}}
     delta = {"delta3": 3.0, "delta2": 2.0}.get(name, 4.0)
     harvest = bench.harvest(delta)
+    bench.bystanders(delta)  # every generation before training: the teacher is then released
     marked = read_exchanges(harvest)
     result["harvest"] = {
         "delta": delta,
@@ -535,6 +559,7 @@ def run_scenario(bench: Bench, name: str) -> dict[str, Any]:
     if name == "small":
         log("black-box: the small student answers the harvested prompts, sampled at 0.7")
         result["black_box"] = bench.black_box(student, harvest, delta, HARVESTERS)
+    log(f"{name}: done ({memory()})")
     return result
 
 
@@ -600,6 +625,7 @@ def run_spread(bench: Bench, result: dict[str, Any]) -> dict[str, Any]:
 
     accounts = spread_accounts(bench.args.spread_accounts)
     harvest = bench.harvest(4.0, accounts, name="spread-d4")
+    bench.bystanders(4.0)
     rows = read_exchanges(harvest)
     result["harvest"] = {
         "delta": 4.0,
