@@ -321,6 +321,7 @@ class Bench:
         epochs: float | None = None,
     ) -> Path:
         from distillscope.train import TrainSettings, train_student
+        from distillscope.train.checkpoint import STATE_FILE, checkpoint_dir
 
         target = self.out / "students" / name
         if (target / "config.json").exists():
@@ -338,7 +339,7 @@ class Bench:
             max_seq_len=self.args.max_seq_len,
             # a long run checkpoints (weights + optimizer) so that a killed run resumes
             save_every=CHECKPOINT_EVERY,
-            resume=(target / "checkpoints").exists(),
+            resume=(checkpoint_dir(target) / STATE_FILE).exists(),
             threads=self.args.threads,
             seed=self.args.seed,
             progress=False,
