@@ -209,7 +209,11 @@ def print_quality(r: dict) -> None:
     print(f"  AUROC {auroc:.4f}" if auroc is not None else "  AUROC n/a", end="")
     for key in ("tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"):
         t = r[key]
-        print(f"; TPR at FPR<={t['max_fpr']:.1%}: {t['tp']}/{t['positives']}", end="")
+        # with fewer than 1,000 benign accounts FPR <= 0.1% allows none above the threshold: say so
+        print(
+            f"; TPR at FPR<={t['max_fpr']:.1%}: {t['tp']}/{t['positives']} (FPR {t['fp']}/{t['negatives']})",
+            end="",
+        )
     print()
     ari = g["ari"]
     print(f"  ARI over campaign accounts {ari:.3f}" if ari is not None else "  ARI n/a", end="")
