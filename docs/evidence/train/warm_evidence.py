@@ -15,7 +15,9 @@ spend the price of 64 answers: the SFT arm on 32 more answers, this arm on scori
 warm student's own samples. Same held-out prompts, retention items and student as the curve.
 
 Writes docs/evidence/train/warm_onpolicy.json (per-seed points, mean ± sd, exact permutation
-p-values of warm+on-policy against SFT on 64, and against the warm-up student alone).
+p-values of warm+on-policy against SFT on 64, and against the warm-up student alone);
+``--lr X`` sets the on-policy stage's peak learning rate (default 2e-4, the SFT runs' own) and
+writes warm_onpolicy_lrX.json from runs/evidence/warm-lrX instead.
 Run: PYTHONPATH=$PWD nice -n 10 .venv/bin/python docs/evidence/train/warm_evidence.py --seeds 0,1,2,3
 (resumable; --report collects what has run)
 """
@@ -135,12 +137,17 @@ def _brief(point: dict) -> dict:
 
 
 def main() -> None:
+    global RUNS, OUT, SETTINGS
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", default="0,1,2,3")
+    parser.add_argument("--lr", type=float, default=SETTINGS.learning_rate)
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
+    if args.lr != SETTINGS.learning_rate:
+        RUNS, OUT = RUNS.with_name(f"warm-lr{args.lr:g}"), OUT.with_name(f"warm_onpolicy_lr{args.lr:g}.json")
+        SETTINGS = replace(SETTINGS, learning_rate=args.lr)
     torch.set_num_threads(1)
     state = RUNS / "results.json"
     results = json.loads(state.read_text()) if state.exists() else {}
