@@ -89,6 +89,9 @@ PLAYBOOK_WEIGHTS = {
     "automated_reach": 0.1,
     "automated_typical_reach": 0.01,
 }
+#: Accounts with this many requests (and fewer than coordination.MIN_REQUESTS) may join a campaign as a
+#: family of their own (see _attach_singles).
+SMALL_JOIN_REQUESTS = 5
 #: Reach tail at or below which an account collects at least the log's typical account's share.
 TYPICAL_REACH = 0.5
 #: Benign patterns that explain a large reach, each a robust z-score at or below -EXPLAIN_Z.
@@ -342,7 +345,15 @@ def _attach_singles(
     for a, (cid, *_rest) in group_of.items():
         campaigns.setdefault(cid, []).append(a)
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
-    for a, cid in coord.attach(singles, campaigns, sig, samples, vectors, pool).items():
+    joins = coord.attach(singles, campaigns, sig, samples, vectors, pool)
+    # accounts of a few requests doing a part of their own: a family of their own (with the accounts above in
+    # one family, the bar rose for every account and genuine joins were lost), compared with small accounts
+    small = (sig["n"] >= SMALL_JOIN_REQUESTS) & (sig["n"] < coord.MIN_REQUESTS)
+    small_part = small & (sig["p_reach"] <= coord.MEMBER_REACH_P) & (shared <= coord.MEMBER_SHARED)
+    small_singles = sig[small_part & ~sig["account"].isin(group_of)]["account"].tolist()
+    small_pool = sig[sig["n"] >= SMALL_JOIN_REQUESTS]["account"].tolist()
+    joins |= coord.attach(small_singles, campaigns, sig, samples, vectors, small_pool)
+    for a, cid in joins.items():
         first = campaigns[cid][0]
         _, p_group, com, facts = group_of[first]
         com.members = sorted({*com.members, a})

@@ -91,3 +91,32 @@ def test_prompt_space_of_one_shared_vocabulary() -> None:
     samples = {a: ["abc abc abc", "abc abc"] for a in accounts}
     space = PromptSpace.build(accounts, samples)
     assert np.allclose(space.similarity(accounts[:3]), 1.0, atol=1e-5)
+
+
+def _small_scene(edge_share: float) -> tuple[pd.DataFrame, dict[str, list[str]], dict]:
+    """The scene above with a campaign of members of 20-150 requests and an ``edge`` account of 7 requests;
+    every account collects the typical share with prompts of its own (reach tail 0.3, nothing shared)."""
+    from distillscope.detect.communities import Community
+
+    sig, samples, _ = _scene(edge_share, 700, 0.8)
+    sig.loc[sig["account"].str.startswith("camp"), "n"] = [20, 40, 60, 90, 120, 150]
+    sig.loc[sig["account"] == "edge", "n"] = 7
+    sig = sig.assign(p_account=1.0, p_reach=0.3, shared_prompts=0.0, distinct_prompts=sig["n"].astype(float))
+    members = [f"camp{i}" for i in range(6)]
+    com = Community(members, 0.9, 1e-9, 0.0, 0, 0)
+    group_of = {a: ("c", 1e-9, com, {}) for a in members}
+    return sig, samples, group_of
+
+
+def test_an_account_of_a_few_requests_joins_in_a_family_of_its_own() -> None:
+    """Campaign members with 5-9 requests are tried apart from the hundreds of larger accounts (one family
+    would raise the bar for all and lose genuine joins); a clear member joins, an unrelated one does not."""
+    from distillscope.detect.scoring import _attach_singles
+
+    sig, samples, group_of = _small_scene(0.5)
+    _attach_singles(sig, samples, None, 1e-3, group_of)
+    assert group_of["edge"][0] == "c"
+    assert not any(a.startswith(("other", "ref")) for a in group_of)  # the 380 accounts of 20-300 requests
+    sig, samples, group_of = _small_scene(0.0)
+    _attach_singles(sig, samples, None, 1e-3, group_of)
+    assert "edge" not in group_of
