@@ -291,6 +291,7 @@ def score(
             group_of[a] = (cid, grp.p_value, com, facts)
 
     _attach_singles(sig, samples, vectors, alpha, group_of)
+    group_records = _with_joined_members(group_records, group_of, by, acc, links)
 
     out_accounts, campaigns = (
         [],
@@ -321,6 +322,30 @@ def score(
     out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
     campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
     return Scored(out_accounts, campaigns, group_records, sig)
+
+
+def _with_joined_members(
+    records: list[dict[str, Any]],
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    by: pd.DataFrame,
+    acc: pd.DataFrame,
+    links: Links,
+) -> list[dict[str, Any]]:
+    """Campaign records rebuilt with the accounts that joined them (the campaign keeps its id), so
+    campaigns.jsonl lists every account whose ``campaign`` it is."""
+    members: dict[str, list[str]] = {}
+    for a, (cid, *_rest) in group_of.items():
+        members.setdefault(cid, []).append(a)
+    out = []
+    for record in records:
+        ms = sorted(members.get(record["campaign"], []))
+        if ms and ms != record["accounts"]:
+            _, p_group, com, facts = group_of[ms[0]]
+            record = _campaign_record(
+                record["campaign"], ms, p_group, by, acc, facts.get("links", links), com, facts
+            )
+        out.append(record)
+    return out
 
 
 def _attach_singles(
