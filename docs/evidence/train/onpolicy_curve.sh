@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Methods as arms at equal teacher dollars, 4 seeds, auto:15 student, tasks the teacher can do:
-# sft, topk-kd and on-policy (fourth round; the third round ran METHODS=sft,on-policy NAME=onpolicy_curve).
+# sft, topk-kd and on-policy (fourth round; the third round ran METHODS=sft,on-policy NAME=onpolicy_curve;
+# the fifth ran METHODS=sft BUDGETS=32,64 NAME=sft_curve, then warm_evidence.py --lr 5e-5 on its students).
 # Data: PYTHONPATH=$PWD .venv/bin/python docs/evidence/train/task_pool.py 40 1   (pool + held-out prompts)
 # Then this one command (resumable: trained students and their scores are reused). Several processes
 # may share the out folder with PART=1 and their own SEEDS/METHODS (NO_UNTRAINED=1 in all but one);
