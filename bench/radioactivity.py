@@ -749,11 +749,19 @@ def markdown_row(name: str, result: dict[str, Any]) -> str:
     if "black_box" in result:
         bb = result["black_box"]["summary"]["harvesters"]
         extra = "; black-box (sampled 0.7): " + ", ".join(_p(v["p"]) for v in bb.values())
-    command = f"`python bench/radioactivity.py --scenario {name}`"
+    command = f"`python bench/radioactivity.py --scenario {name}{options(name, result)}`"
     return (
         f"| {name}: {DESCRIPTIONS[name]}{extra} | {data} | {keys} | {_p(s['bystanders_min_p'])} | "
         f"{controls} | {untrained} | {command} |"
     )
+
+
+def options(name: str, result: dict[str, Any]) -> str:
+    """Options beyond ``--scenario`` that reproduce ``result`` (a mixed run's epochs, if not the default)."""
+    epochs = float(result["training"]["epochs"])
+    if name.startswith("mixed") and epochs != MIXED_EPOCHS:
+        return f" --mixed-epochs {epochs:g}"
+    return ""
 
 
 def reading_of(result: dict[str, Any]) -> str:
@@ -819,7 +827,7 @@ def scenario_row(name: str, result: dict[str, Any], alpha: float = 1e-3) -> dict
         },
         "untrained_min_p": None,
         "black_box": None,
-        "command": COMMAND.format(name),
+        "command": COMMAND.format(name) + options(name, result),
         "evidence": f"docs/evidence/watermark/radioactivity-{name}.json",
     }
     if "untrained" in result:
