@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from task_pool import TASKS  # the task pool's tasks, defined once (this script's folder is on sys.path)
 
 from distillscope.evaluate.curve import exact_permutation_p, run_curve
 from distillscope.exchanges import calibration_texts, load_dataset, prompt_messages
@@ -46,12 +47,6 @@ ROOT = Path("runs/evidence/taskpool")
 CURVE = Path("runs/evidence/opcurve")
 RUNS = Path("runs/evidence/active")
 OUT = Path("docs/evidence/train/active_disagreement.json")
-TASKS = (
-    "basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False",
-    "chain_sum:min_terms=2:max_terms=2:max_digits=1",
-    "products:max_digits=1",
-    "gcd:max_value=20",
-)
 BUDGET, ROUND, PROBE_TOKENS, SELECT_STEPS = 32, 16, 16, 8
 PRICE = (0.15, 0.60)  # gpt-4o-mini, USD per M input / output tokens
 SETTINGS = TrainSettings(

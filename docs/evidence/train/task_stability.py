@@ -24,16 +24,11 @@ import statistics
 from pathlib import Path
 
 import torch
+from task_pool import TASKS  # the task pool's tasks, defined once (this script's folder is on sys.path)
 
 from distillscope.evaluate.tasks import INSTRUCTION, task_items
 from distillscope.evaluate.teachers import make_teacher
 
-TASKS = (
-    "basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False",
-    "chain_sum:min_terms=2:max_terms=2:max_digits=1",
-    "products:max_digits=1",
-    "gcd:max_value=20",
-)
 OUT = Path("docs/evidence/train/task_stability.json")
 PER_TASK, FIRST_SEED, MAX_NEW_TOKENS = 8, 2024, 48
 

@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from task_pool import TASKS  # the task pool's tasks, defined once (this script's folder is on sys.path)
 
 from distillscope.evaluate.curve import exact_permutation_p, run_curve
 from distillscope.exchanges import load_dataset
@@ -43,12 +44,6 @@ ROOT = Path("runs/evidence/taskpool")
 CURVE = Path("runs/evidence/opcurve")
 RUNS = Path("runs/evidence/warm")
 OUT = Path("docs/evidence/train/warm_onpolicy.json")
-TASKS = (
-    "basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False",
-    "chain_sum:min_terms=2:max_terms=2:max_digits=1",
-    "products:max_digits=1",
-    "gcd:max_value=20",
-)
 WARM, BUDGET = 32, 64
 SETTINGS = TrainSettings(
     student_layers="auto:15", learning_rate=2e-4, epochs=2, batch_size=8, threads=1, progress=False,
