@@ -230,7 +230,8 @@ def score(
     site_of = _site_values(tables["infra"])
     by = sig.set_index("account")
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
-    group_records = []
+    # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
+    found: dict[str, tuple[list[str], float, Community, dict[str, Any]]] = {}
     for com in communities:
         rows = by.loc[com.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
@@ -264,8 +265,7 @@ def score(
             "one_customer": site if one_site else "",
         }
         cid = campaign_id(com.members)
-        record = _campaign_record(cid, com.members, p_group, by, acc, links, com, facts)
-        group_records.append(record)
+        found[cid] = (com.members, p_group, com, facts)
         if is_campaign:
             for a in com.members:
                 group_of[a] = (cid, p_group, com, facts)
@@ -284,14 +284,14 @@ def score(
             infra_edges=0,
             kinds=grp.kinds,
         )
-        record = _campaign_record(cid, grp.members, grp.p_value, by, acc, facts["links"], com, facts)
         # a community of the candidates with the same members is this campaign: keep one record
-        group_records = [g for g in group_records if g["campaign"] != cid] + [record]
+        found.pop(cid, None)
+        found[cid] = (grp.members, grp.p_value, com, facts)
         for a in grp.members:
             group_of[a] = (cid, grp.p_value, com, facts)
 
     _attach_singles(sig, samples, vectors, alpha, group_of)
-    group_records = _with_joined_members(group_records, group_of, by, acc, links)
+    group_records = _group_records(found, group_of, by, acc, links)
 
     out_accounts, campaigns = (
         [],
@@ -324,27 +324,25 @@ def score(
     return Scored(out_accounts, campaigns, group_records, sig)
 
 
-def _with_joined_members(
-    records: list[dict[str, Any]],
+def _group_records(
+    found: dict[str, tuple[list[str], float, Community, dict[str, Any]]],
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
     by: pd.DataFrame,
     acc: pd.DataFrame,
     links: Links,
 ) -> list[dict[str, Any]]:
-    """Campaign records rebuilt with the accounts that joined them (the campaign keeps its id), so
-    campaigns.jsonl lists every account whose ``campaign`` it is."""
+    """One record per group found, built once after every join: a campaign lists every account whose
+    ``campaign`` it is (the accounts that joined it included; the campaign keeps its id), a group that is
+    no campaign (or whose members went to another campaign) lists the members it was found with."""
     members: dict[str, list[str]] = {}
     for a, (cid, *_rest) in group_of.items():
         members.setdefault(cid, []).append(a)
     out = []
-    for record in records:
-        ms = sorted(members.get(record["campaign"], []))
-        if ms and ms != record["accounts"]:
-            _, p_group, com, facts = group_of[ms[0]]
-            record = _campaign_record(
-                record["campaign"], ms, p_group, by, acc, facts.get("links", links), com, facts
-            )
-        out.append(record)
+    for cid, (found_members, p, com, facts) in found.items():
+        ms = sorted(members.get(cid, [])) or found_members
+        if ms != found_members:
+            _, p, com, facts = group_of[ms[0]]
+        out.append(_campaign_record(cid, ms, p, by, acc, facts.get("links", links), com, facts))
     return out
 
 
