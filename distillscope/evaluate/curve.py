@@ -22,6 +22,9 @@ trained once per method, labelled ``label:method``. An ``on-policy`` point at bu
 N spends the same dollars as the N exchanges cost (``max_cost``): it uses their
 prompts, never their answers, and puts all the money into scoring its own samples
 (``alpha`` 1), so the points of all arms sit at (about) equal cost on the dollar axis.
+A ``gkd`` arm (GKD's mixed objective at equal dollars) buys the first N/2 answers, trains on
+them with SFT and spends the rest of the N exchanges' dollars on scoring its own samples of all
+N prompts, with the loss ``alpha * divergence + (1 - alpha) * CE`` each step (``alpha`` < 1).
 ``compare`` then tests every pair of arms at each budget over the seeds: the difference
 of means and an exact two-sided permutation p-value (every split of the runs enumerated).
 
@@ -44,12 +47,13 @@ from typing import Any
 from distillscope.clitools import console
 from distillscope.evaluate.run import evaluate_student
 from distillscope.evaluate.settings import DEFAULT_PROMPTS, EvalSettings
-from distillscope.train import TrainSettings
+from distillscope.train import METHODS, TrainSettings
 
 ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their selection
 METRICS = {"agreement": "top-1 agreement with the teacher", "kl": "KL(teacher || student), nats/token"}
 COMPARED = ("agreement", "kl", "task_share")
 EVAL_FILE = "curve_eval.json"
+ARMS = (*METHODS, "gkd")  # gkd: half the budget's answers + on-policy scoring for the rest (see the doc)
 
 
 def dataset_label(spec: str) -> tuple[str, Path]:
@@ -96,12 +100,10 @@ def run_curve(
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-    from distillscope.train import METHODS
-
     arms_methods = list(dict.fromkeys(methods or []))
-    unknown = [m for m in arms_methods if m not in METHODS]
+    unknown = [m for m in arms_methods if m not in ARMS]
     if unknown:
-        raise ValueError(f"methods {unknown}: choose from {', '.join(METHODS)}")
+        raise ValueError(f"methods {unknown}: choose from {', '.join(ARMS)}")
     seeds = list(dict.fromkeys(seeds))
     if not seeds or any(seed < 0 for seed in seeds):
         raise ValueError("seeds must be one or more integers >= 0")
@@ -292,8 +294,8 @@ def exact_permutation_p(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 
 def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> TrainSettings:
-    """The settings of one arm's point: on-policy spends what the budget's exchanges cost."""
-    if method != "on-policy":
+    """The settings of one arm's point: on-policy and gkd spend what the budget's exchanges cost."""
+    if method not in ("on-policy", "gkd"):
         return replace(run, method=method)
     dollars = float(sum(e.cost_usd or 0.0 for e in exchanges))
     if dollars <= 0:
@@ -301,6 +303,11 @@ def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> Tr
             "an on-policy arm spends what the budget's exchanges cost, and these carry no cost_usd: "
             "harvest with a priced teacher (or --prices)"
         )
+    if method == "gkd":
+        if run.alpha >= 1.0:
+            raise ValueError("a gkd arm mixes SFT into the loss: --alpha must be < 1")
+        answers = max(1, len(exchanges) // 2)
+        return replace(run, method="on-policy", max_cost=dollars, epochs=1000.0, sft_answers=answers)
     return replace(run, method="on-policy", alpha=1.0, max_cost=dollars, epochs=1000.0)
 
 

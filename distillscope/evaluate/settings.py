@@ -96,7 +96,7 @@ class EvaluateCommand:
 #: The training settings a curve's command line can set (the rest keep their defaults).
 CURVE_TRAIN_OPTIONS = (
     "method", "teacher", "student", "student_layers", "max_steps", "epochs", "learning_rate",
-    "price_model", "teacher_url", "sample_tokens", "sample_temperature", "divergence", "score_top_k",
+    "price_model", "teacher_url", "sample_tokens", "sample_temperature", "divergence", "alpha", "score_top_k",
     "batch_size", "max_seq_len", "threads",
 )  # fmt: skip
 
@@ -119,8 +119,9 @@ class CurveCommand:
         default=None,
         metadata={
             "help": "Compare methods as arms, e.g. sft,topk-kd,on-policy: an on-policy point spends what its "
-            "N exchanges cost on scoring its own samples (equal dollars); needs --price-model for a local "
-            "teacher."
+            "N exchanges cost on scoring its own samples (equal dollars); gkd buys half the answers and "
+            "spends the rest on scoring, loss alpha * divergence + (1 - alpha) * SFT; both need "
+            "--price-model for a local teacher."
         },
     )
     metric: str = field(default="agreement", metadata={"help": "Plotted score: agreement or kl."})

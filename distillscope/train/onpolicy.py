@@ -11,7 +11,9 @@ Each step (Agarwal et al., "On-Policy Distillation of Language Models", GKD):
    to student ids (``vocab``/``align``, so a student with another tokenizer works),
    and the student minimises a per-token divergence on those sparse distributions
    (``reverse-kl`` by default, ``forward-kl`` or generalised ``jsd``), optionally
-   mixed with SFT on the dataset's teacher answers: ``alpha * divergence + (1 - alpha) * CE``.
+   mixed with SFT on the dataset's teacher answers: ``alpha * divergence + (1 - alpha) * CE``
+   (GKD's mixed objective; ``sft_answers`` = N trains and pays for the first N answers only,
+   while every exchange's prompt is sampled, so a budget can be split between answers and scoring).
 
 Spending: the teacher's answers count only when they are trained on (``alpha < 1``);
 scoring calls are input tokens (plus one output token where ``max_tokens: 0`` is
@@ -243,9 +245,10 @@ def train_on_policy(settings: TrainSettings) -> Path:
     model, tokenizer, origin = make_student(settings, calibration_texts(dataset))
     conversations = [messages_of(e) for e in dataset.exchanges]
     sft_examples, stats = None, {}
+    answers = _answers(dataset, settings.sft_answers)
     if settings.alpha < 1.0:
-        sft_examples, stats = build_examples(dataset, tokenizer, settings.max_seq_len, with_kd=False)
-    sft_cost = dataset.cost_usd if sft_examples else 0.0
+        sft_examples, stats = build_examples(answers, tokenizer, settings.max_seq_len, with_kd=False)
+    sft_cost = answers.cost_usd if sft_examples else 0.0
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     prompts = [prompt_ids(tokenizer, c) for c in conversations]
@@ -273,10 +276,10 @@ def train_on_policy(settings: TrainSettings) -> Path:
         save_student(model, tokenizer, out)
         scoring = scorer.summary() | {"max_tokens_mode": mode}
         scorer.write_log(out / "scoring" / "exchanges.jsonl")
-    info = provenance(_used(dataset, sft_examples), settings, origin, report, stats)
+    info = provenance(_used(answers, sft_examples), settings, origin, report, stats)
     counters = batches.counters
     info |= {
-        "exchanges": len(dataset.exchanges) if sft_examples else 0,
+        "exchanges": len(answers.exchanges) if sft_examples else 0,
         "prompts": len(conversations),
         "cost_usd": round(sft_cost + scoring["cost_usd"], 8),
         "cost_breakdown": {"teacher_answers_usd": round(sft_cost, 8), "scoring_usd": scoring["cost_usd"]},
@@ -295,6 +298,13 @@ def train_on_policy(settings: TrainSettings) -> Path:
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
+
+
+def _answers(dataset: Dataset, count: int | None) -> Dataset:
+    """The exchanges whose answers an ``alpha < 1`` run trains on (and pays for): the first ``count``."""
+    if count is None or count >= len(dataset.exchanges):
+        return dataset
+    return Dataset(dataset.source, dataset.exchanges[:count], dataset.manifest, dataset.skipped)
 
 
 def _used(dataset: Dataset, sft_examples: list[Example] | None) -> Dataset:

@@ -154,6 +154,13 @@ class TrainSettings:
         default="reverse-kl", metadata={"help": "on-policy: reverse-kl | forward-kl | jsd."}
     )
     beta: float = field(default=0.5, metadata={"help": "on-policy: the jsd mixture weight."})
+    sft_answers: int | None = field(
+        default=None,
+        metadata={
+            "help": "on-policy with alpha < 1: train SFT on the first N answers only (and pay only for "
+            "those); every exchange's prompt is still sampled on-policy. Default: all answers."
+        },
+    )
     max_cost: float | None = field(
         default=None,
         metadata={
@@ -207,6 +214,8 @@ class TrainSettings:
             raise ValueError("sample_tokens must be >= 1 and sample_temperature > 0")
         if self.max_cost is not None and self.max_cost < 0:
             raise ValueError("max_cost must be >= 0")
+        if self.sft_answers is not None and self.sft_answers < 1:
+            raise ValueError("sft_answers must be >= 1")
         if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
             raise ValueError(f"teacher_url {self.teacher_url!r}: use an http(s) base URL ending in /v1")
         if self.dataset is not None:
@@ -234,5 +243,5 @@ class TrainSettings:
 ON_POLICY_FIELDS = (
     "teacher_url", "teacher_model", "teacher_template", "api_key_env", "score_top_k", "sample_tokens",
     "sample_temperature",
-    "divergence", "beta", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
+    "divergence", "beta", "sft_answers", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
 )  # fmt: skip

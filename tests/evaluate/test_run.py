@@ -274,3 +274,27 @@ def test_curve_compares_sft_topk_kd_and_on_policy_arms_per_dollar(
         )
         assert point["task_share"] == expected
     assert "task_share" in result.output
+
+
+def test_curve_gkd_arm_splits_the_budget_between_half_the_answers_and_scoring(
+    tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "curve"
+    args = ["curve", f"rand={tiny_dataset}", "--out", str(out), "--budgets", "4", "--no-untrained",
+            "--methods", "sft,gkd", "--teacher", str(tiny_model_dir),
+            "--prompts", str(_prompt_file(tmp_path)), "--n", "3", "--max-new-tokens", "4",
+            "--max-steps", "2", "--student", str(tiny_model_dir), "--sample-tokens", "4",
+            "--price-model", "gpt-4o-mini"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*args, "--alpha", "1.0"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "alpha" in refused.output
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    points = {p["strategy"]: p for p in json.loads((out / "curve.json").read_text())["points"]}
+    assert set(points) == {"rand:sft", "rand:gkd"} and points["rand:gkd"]["method"] == "gkd"
+    info = json.loads((out / "rand" / "gkd" / "n4" / "training.json").read_text())
+    # Equal dollars: the SFT arm's 4 answers ($0.004); gkd bought 2 of them and scored with the rest.
+    assert info["hyperparameters"]["max_cost"] == pytest.approx(0.004)
+    assert info["hyperparameters"]["alpha"] == 0.5 and info["hyperparameters"]["sft_answers"] == 2
+    assert info["exchanges"] == 2 and info["prompts"] == 4
+    assert info["cost_breakdown"]["teacher_answers_usd"] == pytest.approx(0.002)
+    assert info["scoring"]["calls"] > 0 and 0.002 < points["rand:gkd"]["cost_usd"] <= 0.004

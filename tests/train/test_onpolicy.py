@@ -102,6 +102,40 @@ def test_on_policy_mixed_with_sft_counts_the_answers_and_stops_within_max_cost(
     assert info["steps"] == planned or "budget" in info["on_policy"]["stopped_early"]
 
 
+def test_gkd_split_pays_only_for_its_first_answers_and_samples_every_prompt(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+) -> None:
+    # GKD's mixed objective at a split budget: SFT on the first 4 of 12 answers ($0.001 each),
+    # the rest of max_cost on scoring the student's samples of all 12 prompts.
+    cap = 0.004 + 4 * 3 * 200 * 0.15e-6
+    out = train_student(
+        _settings(dataset_file, tmp_path / "gkd", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", alpha=0.5, sft_answers=4, max_cost=cap, max_steps=50)
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    assert info["exchanges"] == 4 and info["prompts"] == 12
+    assert info["cost_breakdown"]["teacher_answers_usd"] == pytest.approx(0.004)
+    assert info["cost_usd"] == pytest.approx(0.004 + info["scoring"]["cost_usd"])
+    assert info["scoring"]["cost_usd"] > 0 and info["cost_usd"] <= cap + 1e-12
+    assert info["hyperparameters"]["sft_answers"] == 4
+    # The scoring calls asked about prompts beyond the 4 answered ones (the stream covers all 12).
+    rows = [json.loads(line) for line in (out / "scoring" / "exchanges.jsonl").read_text().splitlines()]
+    asked = {n for r in rows for n in range(12) if f"Question number {n}?" in r["prompt"]}
+    assert asked - set(range(4)), asked
+    # The SFT half really trained: the same run without it (alpha 1) ends with other weights.
+    pure = train_student(
+        _settings(dataset_file, tmp_path / "pure", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", alpha=1.0, max_steps=info["steps"])
+    )  # fmt: skip
+    mixed_w, pure_w = (load_file(str(d / "model.safetensors")) for d in (out, pure))
+    assert any(not torch.equal(mixed_w[k], pure_w[k]) for k in mixed_w)
+
+
+def test_sft_answers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="sft_answers"):
+        TrainSettings(method="on-policy", sft_answers=0)
+
+
 def test_a_budget_too_small_for_one_step_is_a_clear_error(
     dataset_file, tiny_model_dir, teacher_url, tmp_path
 ):

@@ -6,19 +6,25 @@
 # Then this one command (resumable: trained students and their scores are reused). Several processes
 # may share the out folder with PART=1 and their own SEEDS/METHODS (NO_UNTRAINED=1 in all but one);
 # a last run without PART collects and copies the evidence.
+# Long answers (sixth round): onpolicy_long_pool.py first, then
+#   POOL=runs/evidence/longpool SAMPLE_TOKENS=128 MAX_NEW_TOKENS=128 NO_TASKS=1 METHODS=sft,on-policy,gkd \
+#   OUT=runs/evidence/longcurve NAME=onpolicy_long ./docs/evidence/train/onpolicy_curve.sh
+# (EXTRA passes more curve options, e.g. EXTRA="--divergence jsd --alpha 0.5").
 set -euo pipefail
 TASKS="basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False"
 TASKS+=",chain_sum:min_terms=2:max_terms=2:max_digits=1,products:max_digits=1,gcd:max_value=20"
+[ -n "${NO_TASKS:-}" ] && TASKS=""
+POOL=${POOL:-runs/evidence/taskpool}
 PYTHON=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-runs/evidence/opcurve}
 NAME=${NAME:-arms_curve}
-PYTHONPATH=$PWD nice -n 10 "$PYTHON" -m distillscope curve pool=runs/evidence/taskpool/pool \
+PYTHONPATH=$PWD nice -n 10 "$PYTHON" -m distillscope curve "pool=$POOL/pool" \
   --out "$OUT" --methods "${METHODS:-sft,topk-kd,on-policy}" --budgets "${BUDGETS:-32}" \
   --seeds "${SEEDS:-0,1,2,3}" ${NO_UNTRAINED:+--no-untrained} \
   --student-layers auto:15 --lr 2e-4 --epochs 2 --batch-size 8 --threads 1 \
-  --price-model gpt-4o-mini --sample-tokens 32 \
-  --prompts runs/evidence/taskpool/heldout --n 32 --max-new-tokens 24 \
-  --tasks "$TASKS" --task-size 8 --task-max-new-tokens 48
+  --price-model gpt-4o-mini --sample-tokens "${SAMPLE_TOKENS:-32}" \
+  --prompts "$POOL/heldout" --n 32 --max-new-tokens "${MAX_NEW_TOKENS:-24}" \
+  --tasks "$TASKS" --task-size 8 --task-max-new-tokens 48 ${EXTRA:-}
 [ -n "${PART:-}" ] && exit 0  # part of the runs (parallel processes): not the evidence
 cp "$OUT/curve.json" "docs/evidence/train/$NAME.json"
 cp "$OUT/curve.png" "docs/evidence/train/$NAME.png"

@@ -42,16 +42,19 @@ def questions(task: str, size: int, seed: int) -> list[str]:
     return [item["question"] for item in make_task_dataset(task, size, seed)]
 
 
-def answered(model, tokenizer, prompts: list[tuple[str, str]], out: Path, strategy: str) -> None:
+def answered(
+    model, tokenizer, prompts: list[tuple[str, str]], out: Path, strategy: str,
+    instruction: str = INSTRUCTION, max_new_tokens: int = 48,
+) -> None:  # fmt: skip
     """The teacher's sampled answers to ``(task, question)`` pairs, written as harvest writes them."""
-    conversations = [[{"role": "user", "content": q + INSTRUCTION}] for _, q in prompts]
+    conversations = [[{"role": "user", "content": q + instruction}] for _, q in prompts]
     metas = [{"task": task} for task, _ in prompts]
     exchanges = []
     for start in range(0, len(conversations), 16):
         exchanges += exchanges_from_model(
-            model, tokenizer, conversations[start : start + 16], "smollm2-135m-instruct", max_new_tokens=48,
-            top_logprobs=20, temperature=0.7, batch_size=16, seed=start, metas=metas[start : start + 16],
-            strategy=strategy, price_per_million=PRICES,
+            model, tokenizer, conversations[start : start + 16], "smollm2-135m-instruct",
+            max_new_tokens=max_new_tokens, top_logprobs=20, temperature=0.7, batch_size=16, seed=start,
+            metas=metas[start : start + 16], strategy=strategy, price_per_million=PRICES,
         )  # fmt: skip
         print(f"{out}: {len(exchanges)}/{len(conversations)}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
