@@ -1,4 +1,4 @@
-"""`distillscope keys ...`, `distillscope logs export` and `distillscope guard replay|watch ...`.
+"""`distillscope keys ...`, `distillscope logs export` and `distillscope guard replay|watch|benchmarks ...`.
 
 The key printed by ``keys create`` goes to stdout once (so it can be piped into a
 secret store) and is never shown again; everything else goes to stderr. Imports
@@ -19,7 +19,12 @@ from distillscope.clitools import console, fail
 keys_app = typer.Typer(help="API keys of the guard: create (shown once), list, revoke.", no_args_is_help=True)
 logs_app = typer.Typer(help="The guard's exchange log.", no_args_is_help=True)
 guard_app = typer.Typer(
-    help="Backtest a policy on a logged stream (replay); manage the watch list fed by `detect`.",
+    help="Backtest a policy on a logged stream (replay); manage the watch list fed by `detect` and the "
+    "registered public benchmarks.",
+    no_args_is_help=True,
+)
+benchmarks_app = typer.Typer(
+    help="Public benchmarks whose questions the online score treats as asked before (no harvest evidence).",
     no_args_is_help=True,
 )
 watch_app = typer.Typer(
@@ -188,6 +193,12 @@ def replay(
         help="An earlier log (the traffic before LOG) fed into the scorer first, undecided and "
         "uncounted: the state a gateway that served it would hold (scores, questions asked).",
     ),
+    benchmarks: list[Path] = typer.Option(
+        [],
+        "--benchmarks",
+        help="A public benchmark file (as `guard benchmarks add` reads) or a folder of them; repeatable. "
+        "Its questions count as registered, as in a gateway whose registry holds them.",
+    ),
 ) -> None:
     """Backtest a policy: replay a logged stream through the online scorer, open loop.
 
@@ -196,6 +207,7 @@ def replay(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from distillscope.guard.benchmarks import load_files
     from distillscope.guard.policy import PolicySettings
     from distillscope.guard.replay import load_labels, replay_log
     from distillscope.guard.watchlist import WatchList, entries_from_detection, parse_ttl
@@ -220,8 +232,13 @@ def replay(
         if watch is not None:
             # Listed from the start of the log: the offline run is assumed to have come first.
             watch_list = WatchList(entries_from_detection(watch, ttl_s=float("inf"), now=float("-inf")))
+        public, read = load_files(list(benchmarks)) if benchmarks else (None, [])
     except ValueError as exc:
         fail(str(exc))
+    for bench in read:
+        console.print(
+            f"benchmark {bench.name}: {len(bench.keys)} question(s) from {bench.source}", highlight=False
+        )
     if label_rows is not None:
         console.print(f"labels: {label_path} ({len(label_rows)} accounts)", highlight=False)
     if watch_list is not None:
@@ -247,6 +264,7 @@ def replay(
                 progress=tick,
                 warm=warm,
                 watch_ttl_s=watch_ttl_s,
+                public_questions=public,
             )
     except (LogFormatError, ValueError) as exc:
         fail(str(exc))
@@ -266,6 +284,7 @@ def replay(
                 "acted_on_accounts": sum(a.first_action is not None for a in result.accounts.values()),
                 "malformed": len(result.errors),
                 "warmed": result.warmed,
+                "public_benchmark_questions": result.public_questions,
                 "goals": result.metrics["goals"] if result.metrics else None,
                 "out": str(out),
             }
@@ -391,8 +410,109 @@ def watch_clear(
     console.print("expired entries dropped" if expired_only else "watch list cleared")
 
 
+def _benchmark_store(db: str | None):  # noqa: ANN202 - lazy import of the store type
+    from distillscope.guard.benchmarks import BenchmarkStore
+    from distillscope.guard.db import default_db_url
+
+    try:
+        return BenchmarkStore(db or default_db_url())
+    except (ValueError, ConnectionError) as exc:
+        fail(str(exc))
+
+
+@benchmarks_app.command("add")
+def benchmarks_add(
+    file: Path = typer.Argument(
+        ...,
+        help="The benchmark's questions: plain text, one a line; or JSONL, one a line as a JSON string or "
+        "an object with messages, prompt, question, text, input or problem (answers are never read).",
+    ),
+    name: str | None = typer.Option(None, "--name", help="The benchmark's name (default: the file's name)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a benchmark of the same name."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Register a public benchmark: its questions are no harvest evidence for the online score.
+
+    An evaluation's first run of it is then treated like a re-run (not counted as
+    reasoning or answers taken out), while an account the score already throttles
+    for new questions is still delayed on it. Questions are matched as the question
+    ledger keys a live request: the whole prompt (every message), lower-cased, with
+    punctuation and whitespace folded and reasoning requests ("Let's think step by
+    step.") taken out -- so register the prompts as your harness sends them. Only
+    64-bit keys are stored. Running servers pick the change up within 30 seconds.
+    """
+    from distillscope.guard.benchmarks import BenchmarkError, read_benchmark
+
+    try:
+        with console.status(f"reading {file}"):
+            bench = read_benchmark(file, name)
+    except BenchmarkError as exc:
+        fail(f"{exc}; nothing was registered")
+    store = _benchmark_store(db)
+    try:
+        store.add(bench, replace=replace)
+    except BenchmarkError as exc:
+        fail(f"{exc}; nothing was registered")
+    finally:
+        store.close()
+    dupes = f" ({bench.duplicates} duplicate line(s) counted once)" if bench.duplicates else ""
+    console.print(
+        f"registered benchmark [bold]{bench.name}[/]: {len(bench.keys)} question(s) from {file}{dupes}",
+        highlight=False,
+    )
+
+
+@benchmarks_app.command("list")
+def benchmarks_list(
+    as_json: bool = typer.Option(False, "--json", help="JSON lines on stdout instead of a table."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """List registered benchmarks: name, questions, source file and its sha256, when added."""
+    from rich.table import Table
+
+    store = _benchmark_store(db)
+    try:
+        infos = store.list()
+    finally:
+        store.close()
+    if as_json:
+        for info in infos:
+            typer.echo(json.dumps(info.to_dict()))
+        return
+    table = Table("name", "questions", "source", "sha256", "added (UTC)", "in use")
+    for info in infos:
+        in_use = "yes" if info.current else "[red]no: keyed by an older version, add it again[/]"
+        table.add_row(
+            info.name,
+            str(info.questions),
+            info.source or "",
+            (info.sha256 or "")[:12],
+            _when(info.added),
+            in_use,
+        )
+    console.print(table)
+    console.print(f"{len(infos)} benchmark(s), {sum(i.questions for i in infos)} question(s)")
+
+
+@benchmarks_app.command("remove")
+def benchmarks_remove(
+    name: str = typer.Argument(..., help="The benchmark to unregister."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Unregister a benchmark (running servers stop using it within 30 seconds)."""
+    store = _benchmark_store(db)
+    try:
+        found = store.remove(name)
+    finally:
+        store.close()
+    if not found:
+        fail(f"no benchmark named {name!r} is registered")
+    console.print(f"removed benchmark {name}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(logs_app, name="logs")
     guard_app.add_typer(watch_app, name="watch")
+    guard_app.add_typer(benchmarks_app, name="benchmarks")
     app.add_typer(guard_app, name="guard")

@@ -12,7 +12,11 @@
 - requests refused at admission (401/403/429) are logged by the guard itself, with
   the reason, so the log holds every request;
 - open mode (no keys) serves loopback clients only, whatever address the server
-  binds, unless ``DISTILLSCOPE_ALLOW_REMOTE_OPEN=1``.
+  binds, unless ``DISTILLSCOPE_ALLOW_REMOTE_OPEN=1``;
+- the public benchmarks registered in the guard's database (``guard benchmarks
+  add``) are loaded into the risk tracker at startup and again whenever the
+  registry changes (checked every ``benchmark_refresh_s``), so a restarted or
+  running server knows them.
 
 :func:`build_gateway` is what ``distillscope serve --db/--policy`` calls. This
 module must never store or log a key in clear, and must not know about backends.
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from distillscope.guard.benchmarks import BenchmarkStore
 from distillscope.guard.db import default_db_url
 from distillscope.guard.keys import KeyInfo, KeyStore
 from distillscope.guard.logstore import SQLLogStore, open_log_store, row_of
@@ -152,6 +157,8 @@ class GuardGateway:
         allow_remote_open: bool | None = None,
         warm_start_records: int = 20_000,
         decode: TokenDecoder | None = None,
+        benchmarks: BenchmarkStore | None = None,
+        benchmark_refresh_s: float = 30.0,
     ) -> None:
         if keys is None and not open_mode:
             raise ValueError("a key store is needed unless open_mode is set")
@@ -178,14 +185,22 @@ class GuardGateway:
         self._started = False
         self._refused: dict[str, collections.deque[float]] = {}  # recent 429s per account (retry spread)
         self._blocking_lookup = keys is not None and keys.db.kind == "postgresql"
+        # Registered public benchmarks live in the log's database (guard benchmarks add).
+        self.benchmarks = benchmarks if benchmarks is not None else BenchmarkStore(store.db)
+        self.benchmark_refresh_s = benchmark_refresh_s
+        self._benchmark_generation: tuple[int, int, float] | None = None
+        self._benchmark_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def startup(self) -> None:
         install_redaction()
+        await asyncio.to_thread(self._load_benchmarks)
         await asyncio.to_thread(self._warm_start)
         self.writer.start()
         self._started = True
+        if self.benchmark_refresh_s > 0:
+            self._benchmark_task = asyncio.create_task(self._refresh_benchmarks())
         if self.open_mode:
             log.warning("guard in open mode: no authentication, every request is account %r", OPEN_ACCOUNT)
         elif self.keys is not None and not self.keys.list_keys():
@@ -194,8 +209,13 @@ class GuardGateway:
     async def shutdown(self) -> None:
         """Drain the log queue completely (clean shutdown loses nothing), then close the stores."""
         self._started = False  # from now on a late record is written directly
+        if self._benchmark_task is not None:
+            self._benchmark_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._benchmark_task
         await asyncio.to_thread(self.writer.close)
         self.store.close()
+        self.benchmarks.close()
         if self.keys is not None:
             self.keys.close()
 
@@ -209,6 +229,35 @@ class GuardGateway:
         warm_up(self.risk, recent, self.decode)
         if recent:
             log.info("risk scores warmed up from the last %d logged exchanges", len(recent))
+
+    def _load_benchmarks(self) -> None:
+        """(Re)load the registered benchmarks' questions into the risk tracker, if the registry moved."""
+        try:
+            generation = self.benchmarks.generation()
+            if generation == self._benchmark_generation:
+                return
+            keys, stale = self.benchmarks.keys()
+        except Exception as exc:  # the database is down: keep what is loaded, try again later
+            log.warning("public benchmarks not (re)loaded: %s", type(exc).__name__)
+            return
+        self.risk.set_public_questions(keys)
+        self._benchmark_generation = generation
+        for info in stale:
+            log.error(
+                "benchmark %r was keyed by an older version and is not used: add it again "
+                "(distillscope guard benchmarks add FILE --name %s --replace)",
+                info.name,
+                info.name,
+            )
+        if generation[0]:
+            log.info(
+                "public benchmarks: %d question(s) of %d benchmark(s)", len(keys), generation[0] - len(stale)
+            )
+
+    async def _refresh_benchmarks(self) -> None:
+        while True:
+            await asyncio.sleep(self.benchmark_refresh_s)
+            await asyncio.to_thread(self._load_benchmarks)
 
     def _written(self, count: int, seconds: float) -> None:
         self.metrics.records_written.inc(count)

@@ -52,7 +52,7 @@ def assess(
         now,
         strip_risk=score.strip_score,
         watched=watch.describe() if watch is not None and watch.active(now) else None,
-        asked_before=features.known,
+        asked_before=features.asked_before,
     )
     return features, score, decision
 

@@ -324,7 +324,7 @@ class PolicyEngine:
         ``risk`` drives throttling and blocking, ``strip_risk`` (default: ``risk``)
         stripping log-probs; ``watched`` is why the account is on the watch list, if it is.
         ``asked_before``: the request's question was asked before (by this account or
-        another; :attr:`RequestFeatures.known`): the score does not delay it unless
+        another; :attr:`RequestFeatures.asked_before`): the score does not delay it unless
         ``risk.throttle_asked_before`` (it takes out no new answer: a re-run, a public
         benchmark). Stripping, blocking and the watch list's actions still apply, except
         that a watched account's *greedy* re-ask (temperature 0) of a question asked before

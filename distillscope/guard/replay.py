@@ -94,6 +94,7 @@ class ReplayResult:
     out_of_order: int = 0
     metrics: dict[str, Any] | None = None
     warmed: int = 0  # exchanges of the ``warm`` log fed into the scorer first
+    public_questions: int = 0  # registered public benchmark questions the scorer knew
 
 
 def _used_tokens(exchange: Any) -> int | None:
@@ -117,6 +118,7 @@ def replay_log(
     progress: Callable[[int], None] | None = None,
     warm: str | os.PathLike[str] | None = None,
     watch_ttl_s: float | None = None,
+    public_questions: frozenset[int] | None = None,
 ) -> ReplayResult:
     """Replay ``source`` through the online scorer and ``policy``; write the outputs to ``out_dir``.
 
@@ -125,11 +127,15 @@ def replay_log(
     scores, shares, the question ledger); nothing of it is decided or counted.
     ``watch_ttl_s``: the watch list is loaded at the first replayed exchange and its
     entries expire this many seconds later (as ``guard watch load --ttl``); without
-    it they are in force for the whole log.
+    it they are in force for the whole log. ``public_questions``: the question keys of
+    registered public benchmarks (:func:`distillscope.guard.benchmarks.load_files`), as
+    a gateway whose registry holds them would score them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tracker, engine = RiskTracker(risk), PolicyEngine(policy)
+    if public_questions:
+        tracker.set_public_questions(public_questions)
     if decode is None and policy.scoring.tokenizer:
         decode = load_token_decoder(policy.scoring.tokenizer)
     warmed, warm_errors = 0, []
@@ -182,7 +188,17 @@ def replay_log(
         if progress is not None:
             progress(count)
     errors = [*warm_errors, *reader.errors]
-    result = ReplayResult(out, count, skipped, dict(accounts), total, errors, out_of_order, warmed=warmed)
+    result = ReplayResult(
+        out,
+        count,
+        skipped,
+        dict(accounts),
+        total,
+        errors,
+        out_of_order,
+        warmed=warmed,
+        public_questions=tracker.public_questions,
+    )
     if labels is not None:
         result.metrics = goal_metrics(result.accounts, labels, first_n)
     _write(result, per_exchange_rows if per_exchange else None)
@@ -255,6 +271,7 @@ def _write(result: ReplayResult, per_exchange: list[dict[str, Any]] | None) -> N
         "skipped_unauthenticated": result.skipped,
         "out_of_order": result.out_of_order,
         "malformed": len(result.errors),
+        "public_benchmark_questions": result.public_questions,
         "decisions": {a: result.decisions[a] for a in ACTIONS},
     }
     (out / "decisions.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

