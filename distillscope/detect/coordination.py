@@ -98,7 +98,9 @@ class CoordinatedGroup:
     playbook: float
     playbook_null: float
     kinds: dict[str, int] = field(default_factory=dict)  # tied pairs by kind of link
-    grouped_on: str = "ties"  # "ties" (infrastructure, timing) or "topic" (then only the playbook tests it)
+    # "ties" (infrastructure, timing), "topic" (then only the playbook tests it) or "candidates" (a small
+    # community of the candidates' behavioural graph, tested on topic and playbook: scoring._small_groups)
+    grouped_on: str = "ties"
 
     @property
     def p_value(self) -> float:
@@ -379,6 +381,7 @@ def attach(
     samples: dict[str, list[str]],
     vectors: dict[str, np.ndarray] | None,
     pool: list[str],
+    min_size: int = MIN_GROUP,
 ) -> dict[str, str]:
     """Accounts that sit inside one campaign's topics *and* playbook: which campaign each joins.
 
@@ -396,7 +399,7 @@ def attach(
     heavy solo extractor asking the same kind of questions is another operation). The best such
     campaign wins. Returns account -> campaign.
     """
-    big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= MIN_GROUP}
+    big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= min_size}
     if not singles or not big:
         return {}
     members = sorted({a for ms in big.values() for a in ms})

@@ -232,6 +232,7 @@ def score(
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
     # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
     found: dict[str, tuple[list[str], float, Community, dict[str, Any]]] = {}
+    rejected: list[Community] = []
     for com in communities:
         rows = by.loc[com.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
@@ -269,6 +270,8 @@ def score(
         if is_campaign:
             for a in com.members:
                 group_of[a] = (cid, p_group, com, facts)
+        else:
+            rejected.append(com)
 
     earlier = {a: v[0] for a, v in group_of.items()}
     for grp, facts in _coordinated(
@@ -290,6 +293,21 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, grp.p_value, com, facts)
 
+    # communities too small to pass as they are, of members each extraordinary on their own
+    for grp, facts in _small_groups(rejected, sig, samples, vectors, alpha, tuning, solo, group_of, site_of):
+        cid = campaign_id(grp.members)
+        com = Community(
+            members=grp.members,
+            cohesion=grp.playbook,
+            cohesion_p=facts["p_group"],
+            duplicate_share=facts["duplicate_share"],
+            edges=0,
+            infra_edges=0,
+        )
+        found.pop(cid, None)
+        found[cid] = (grp.members, facts["p_group"], com, facts)
+        for a in grp.members:
+            group_of[a] = (cid, facts["p_group"], com, facts)
     _attach_singles(sig, samples, vectors, alpha, group_of)
     group_records = _group_records(found, group_of, by, acc, links)
 
@@ -343,6 +361,77 @@ def _group_records(
         if ms != found_members:
             _, p, com, facts = group_of[ms[0]]
         out.append(_campaign_record(cid, ms, p, by, acc, facts.get("links", links), com, facts))
+    return out
+
+
+def _small_groups(
+    rejected: list[Community],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    alpha: float,
+    tuning: Tuning,
+    solo: set[str],
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    site_of: dict[str, set[str]],
+) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
+    """Campaigns of fewer than coordination.MIN_GROUP accounts: an evidence-dependent minimum size.
+
+    Of the candidates' communities that are no campaign (``rejected``), those of MIN_CAMPAIGN to
+    MIN_GROUP - 1 members in no campaign yet (too few members for their cohesion among the candidates
+    or their pooled reach to pass) are tried again when their typical member is extraordinary on its own
+    (median p_own <= alpha squared: each collects little but harvests like a distiller), they ask
+    different prompts and are not one customer. A small group needs that stronger evidence of its
+    members. Then accounts flagged alone that sit inside its topics and playbook join it
+    (``coordination.attach`` with its family-wise bar: a slow-and-low campaign's busiest member is often
+    flagged alone), and the group is tested against its own null: random volume-matched sets of the same
+    size drawn from the log's accounts (``coordination.test_groups``, topic *and* parameters, Bonferroni
+    over the small groups tested). It is a campaign when ``max(that p, typical p_own) <= alpha``,
+    together it collects more than a typical account and its members still ask different prompts.
+    """
+    by = sig.set_index("account")
+    small = [
+        c
+        for c in rejected
+        if MIN_CAMPAIGN <= len(c.members) < coord.MIN_GROUP
+        and not set(c.members) & set(group_of)
+        and float(np.median(by.loc[c.members, "p_own"])) <= alpha**2
+        and c.duplicate_share <= tuning.max_duplicate_share
+        and not _one_customer(c.members, site_of)[0]
+    ]
+    if not small:
+        return []
+    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    keyed = {campaign_id(c.members): c.members for c in small}
+    singles = sorted(solo - set(group_of) - {a for ms in keyed.values() for a in ms})
+    joins = coord.attach(singles, keyed, sig, samples, vectors, pool, min_size=MIN_CAMPAIGN)
+    groups = [sorted({*ms, *(a for a, cid in joins.items() if cid == key)}) for key, ms in keyed.items()]
+    space = coord.PromptSpace.build(
+        sorted({a for g in groups for a in g} | set(coord.reference_sample(pool))), samples, vectors
+    )
+    reach_ref = sig["reach"].to_numpy(dtype=float)
+    out = []
+    for grp in coord.test_groups(groups, sig, space, population=pool):
+        grp.members, grp.grouped_on = grp.tied, "candidates"
+        rows = by.loc[grp.members]
+        typical = float(np.median(rows["p_own"]))
+        pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
+        p_reach = float(cal.robust_tail(np.array([pooled]), reach_ref, 0.5)[1][0])
+        p_group = max(grp.p_value, typical)
+        dup = duplicate_share(grp.members, samples)
+        if p_group > alpha or p_reach > tuning.group_reach_p or dup > tuning.max_duplicate_share:
+            continue
+        facts = {
+            "pooled_reach": pooled,
+            "p_reach": p_reach,
+            "p_members": typical,
+            "typical": typical,
+            "one_customer": "",
+            "duplicate_share": dup,
+            "coordinated": grp,
+            "p_group": p_group,
+        }
+        out.append((grp, facts))
     return out
 
 
@@ -596,6 +685,19 @@ def _coordinated_reasons(cid: str, com: Community, grp: CoordinatedGroup, facts:
     together = (
         f"together {np.exp(facts['pooled_reach']):,.0f} prompt x answer tokens (p = {facts['p_reach']:.1e})"
     )
+    if grp.grouped_on == "candidates":
+        head = (
+            f"member of campaign {cid}: {len(com.members)} accounts, each extraordinary on its own but "
+            f"collecting little alone (typical member p = {facts['typical']:.1e}), with one topic space and "
+            f"one playbook: topic similarity {grp.topic:.2f} vs {grp.topic_null:.2f} and parameter "
+            f"similarity {grp.playbook:.2f} vs {grp.playbook_null:.2f} for random accounts of the same "
+            f"volume (p = {grp.p_value:.1e}, over the small groups tested); {together}"
+        )
+        return [
+            head,
+            f"the members ask different prompts ({com.duplicate_share:.0%} asked verbatim by two or more): "
+            "one task split between accounts",
+        ]
     if grp.grouped_on == "topic":
         head = (
             f"member of campaign {cid}: {len(com.members)} accounts covering one topic space "
