@@ -31,7 +31,10 @@
    most members are not behind one /24 range or one payment id (one customer:
    a campus, an office). A member is flagged for its own evidence (it is a
    candidate) plus that evidence of coordination; pooled signals alone never
-   flag anyone.
+   flag anyone. A community of three or four that falls short is tried again
+   only when its typical member reaches alpha squared on its own: with the
+   accounts flagged alone inside its topics and playbook, against random
+   volume-matched sets of its own size from the log (``_small_groups``).
 5. score = -log10(p) / 6 in 0..1; flagged at ``threshold`` (default 0.5, i.e.
    p <= 1e-3; see docs/detect.md for choosing it for a target false-positive rate).
 
