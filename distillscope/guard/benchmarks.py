@@ -317,7 +317,8 @@ class BenchmarkStore:
     def add(self, bench: Benchmark, *, replace: bool = False) -> None:
         """Register ``bench`` in one transaction (all or nothing); an existing name needs ``replace``."""
         kind = self.db.kind
-        meta = (bench.name, len(bench.keys), bench.source, bench.sha256, KEY_SCHEME, time.time())
+        source = str(Path(bench.source).resolve())
+        meta = (bench.name, len(bench.keys), source, bench.sha256, KEY_SCHEME, time.time())
         keys = [(bench.name, _signed(k)) for k in bench.keys]
         statements = (
             sql("SELECT 1 FROM ds_benchmarks WHERE name = ?", kind),
