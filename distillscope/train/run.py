@@ -70,16 +70,38 @@ def _train(settings: TrainSettings) -> Path:
         return train_on_policy(settings)
     set_threads(settings.threads)
     dataset = load_dataset(settings.dataset, limit=settings.limit)
+    trained_on, verified = verified_dataset(dataset) if settings.verify else (dataset, None)
     model, tokenizer, origin = make_student(settings, calibration_texts(dataset))
-    examples, stats = build_examples(dataset, tokenizer, settings.max_seq_len, settings.uses_kd)
+    examples, stats = build_examples(trained_on, tokenizer, settings.max_seq_len, settings.uses_kd)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     report = fit(model, examples, settings, tokenizer.pad_token_id or 0, checkpoints=out)
     save_student(model, tokenizer, out)
-    write_card(out, provenance(dataset, settings, origin, report, stats))
+    # cost_usd and exchanges stay those of every answer paid for; "verified" says how many were kept
+    write_card(
+        out,
+        provenance(dataset, settings, origin, report, stats) | ({"verified": verified} if verified else {}),
+    )
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
+
+
+def verified_dataset(dataset: Dataset) -> tuple[Dataset, dict[str, Any]]:
+    """The exchanges whose answers the task checker scores correct, and the verification report."""
+    from distillscope.exchanges import DatasetError
+    from distillscope.harvest.verify import VerifyError, keep_verified
+
+    try:
+        verified = keep_verified(dataset.exchanges)
+    except VerifyError as exc:
+        raise DatasetError(f"{dataset.source}: --verify: {exc}") from exc
+    if not verified.kept:
+        raise DatasetError(
+            f"{dataset.source}: --verify kept none of {verified.checked} answers (none scored correct)"
+        )
+    kept = Dataset(dataset.source, verified.kept, dataset.manifest, dataset.skipped)
+    return kept, verified.report()
 
 
 def fit_exchanges(

@@ -119,6 +119,15 @@ class TrainSettings:
         default=None,
         metadata={"help": "Use only the first N exchanges (by harvest time): the budgets of a curve."},
     )
+    verify: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--verify/--no-verify",),
+            "help": "Train only on answers the task's own checker scores correct (exchanges harvested with "
+            "the reasoning-gym strategy, which records each item's address); the dropped ones still count "
+            "as paid. An exchange without an address is an error.",
+        },
+    )
     threads: int | None = field(
         default=None, metadata={"help": "CPU threads for torch (default: all cores, at most 8)."}
     )
@@ -216,6 +225,8 @@ class TrainSettings:
             raise ValueError("max_cost must be >= 0")
         if self.sft_answers is not None and self.sft_answers < 1:
             raise ValueError("sft_answers must be >= 1")
+        if self.verify and self.on_policy:
+            raise ValueError("verify filters the answers trained on; on-policy trains on its own samples")
         if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
             raise ValueError(f"teacher_url {self.teacher_url!r}: use an http(s) base URL ending in /v1")
         if self.dataset is not None:
@@ -233,6 +244,8 @@ class TrainSettings:
         skip |= {"api_key_env", "rpm", "scoring_cache"}
         if self.method != "on-policy":  # keeps earlier runs' fingerprints (and curve reuse) valid
             skip |= set(ON_POLICY_FIELDS)
+        if not self.verify:  # likewise: runs from before the option keep their fingerprints
+            skip.add("verify")
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
     @property

@@ -151,3 +151,37 @@ def test_cli_trains_and_stop_after_exits_130(dataset_file, tiny_model_dir, tmp_p
     assert json.loads((tmp_path / "s" / "training.json").read_text())["steps"] == 3
     bad = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "t"), "--method", "distill-harder"])
     assert bad.exit_code == 2 and "method must be one of" in " ".join(bad.output.split())
+
+
+def test_verify_trains_only_on_correct_answers_and_keeps_the_paid_cost(
+    dataset_file, tiny_model_dir, tmp_path
+) -> None:
+    from distillscope.evaluate.tasks import make_task_dataset
+    from distillscope.exchanges import DatasetError
+    from distillscope.records import Exchange, write_jsonl
+
+    task = "products:max_digits=1"
+    rows = []
+    for i in range(6):
+        entry = make_task_dataset(task, 6, 3)[i]
+        answer = int(entry["answer"]) + (0 if i % 3 == 0 else 1)  # items 0 and 3 right, the rest wrong
+        rows.append(
+            Exchange(
+                id=f"ex{i}", ts=1000.0 + i, account="harvest",
+                messages=[{"role": "user", "content": entry["question"]}], response_text=f"Answer: {answer}",
+                finish_reason="stop", cost_usd=0.001, status=200,
+                provenance={"teacher": "test-teacher", "strategy": "random",
+                            "query_meta": {"task": task, "seed": 3, "size": 6, "index": i}},
+            )
+        )  # fmt: skip
+    data = tmp_path / "addressed" / "exchanges.jsonl"
+    write_jsonl(rows, data)
+    out = train_student(_settings(data, tmp_path / "v", tiny_model_dir, verify=True, max_steps=2))
+    info = json.loads((out / "training.json").read_text())
+    assert info["verified"]["kept"] == 2 and info["verified"]["checked"] == 6 and info["examples"] == 2
+    assert info["exchanges"] == 6 and info["cost_usd"] == pytest.approx(0.006)  # all six were paid for
+    assert info["hyperparameters"]["verify"] is True
+    plain = _settings(data, tmp_path / "p", tiny_model_dir)
+    assert "verify" not in plain.hyperparameters()  # earlier runs' fingerprints stay valid
+    with pytest.raises(DatasetError, match="no reasoning-gym item address"):
+        train_student(_settings(dataset_file, tmp_path / "x", tiny_model_dir, verify=True))
