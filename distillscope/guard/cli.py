@@ -481,17 +481,23 @@ def benchmarks_list(
         return
     table = Table("name", "questions", "source", "sha256", "added (UTC)", "in use")
     for info in infos:
-        in_use = "yes" if info.current else "[red]no: keyed by an older version, add it again[/]"
         table.add_row(
             info.name,
             str(info.questions),
             info.source or "",
             (info.sha256 or "")[:12],
             _when(info.added),
-            in_use,
+            "yes" if info.current else "[red]no[/]",
         )
     console.print(table)
     console.print(f"{len(infos)} benchmark(s), {sum(i.questions for i in infos)} question(s)")
+    for info in infos:
+        if not info.current:
+            console.print(
+                f"[red]{info.name}: keyed by an older version of distillscope, so not used; add it again "
+                f"(guard benchmarks add FILE --name {info.name} --replace)[/]",
+                highlight=False,
+            )
 
 
 @benchmarks_app.command("remove")

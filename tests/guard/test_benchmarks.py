@@ -211,6 +211,28 @@ def test_add_list_replace_remove(tmp_path: Path, db_url: str) -> None:
     assert bad_name.exit_code != 0 and "benchmark name" in bad_name.output
 
 
+def test_a_benchmark_keyed_by_an_older_version_is_listed_and_not_used(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    old, new = (
+        _write(tmp_path / "old.txt", "\n".join(_items(5))),
+        _write(tmp_path / "new.txt", "\n".join(_items(3, "n"))),
+    )
+    for path in (old, new):
+        assert _cli("guard", "benchmarks", "add", str(path), "--db", sqlite_url).exit_code == 0
+    store = BenchmarkStore(sqlite_url)
+    try:
+        store._rows("UPDATE ds_benchmarks SET scheme = 'older' WHERE name = 'old'")
+        keys, stale = store.keys()
+    finally:
+        store.close()
+    assert keys == frozenset(read_benchmark(new).keys) and [info.name for info in stale] == ["old"]
+    listed = {row["name"]: row["current"] for row in _listed(sqlite_url)}
+    assert listed == {"new": True, "old": False}
+    table = _cli("guard", "benchmarks", "list", "--db", sqlite_url)
+    assert "keyed by an older" in table.output
+
+
 def test_read_benchmark_rejects_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkError, match="no such file"):
         read_benchmark(tmp_path / "nope.txt")
