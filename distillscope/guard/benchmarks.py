@@ -12,7 +12,8 @@ by step." are folded exactly as the question ledger folds them);
 restarted server still knows them; :meth:`BenchmarkStore.keys` is what the gateway
 hands :meth:`distillscope.guard.risk.RiskTracker.set_public_questions`.
 
-Accepted files: plain text, one question per line; or JSONL (``.jsonl``/``.json``
+Accepted files: plain text, one question per line (``.txt``, or any other suffix whose
+first line does not start with ``{`` or ``"``); or JSONL (``.jsonl``/``.json``
 suffix, or a first line that starts with ``{`` or ``"``), one JSON string or object
 per line: ``messages`` (a chat request's messages, matched as the whole request), ``prompt``
 (a completions prompt) or ``question`` / ``text`` / ``input`` / ``problem``. Other
@@ -177,8 +178,11 @@ def _decode(data: bytes, source: Path) -> str:
 
 
 def _is_jsonl(text: str, source: Path) -> bool:
-    if source.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+    suffix = source.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
         return True
+    if suffix == ".txt":
+        return False
     first = next((line.lstrip() for line in text.splitlines() if line.strip()), "")
     return first.startswith(("{", '"'))
 
@@ -200,7 +204,14 @@ def _questions(text: str, source: Path) -> Iterator[tuple[int, Any]]:
         try:
             value = json.loads(line)
         except ValueError as exc:
-            raise BenchmarkError(f"{source}:{number}: malformed JSON ({exc})") from None
+            hint = (
+                ""
+                if source.suffix.lower() in (".jsonl", ".json", ".ndjson")
+                else (
+                    '; read as JSONL because its first line starts with { or ", name it .txt for plain text'
+                )
+            )
+            raise BenchmarkError(f"{source}:{number}: malformed JSON ({exc}){hint}") from None
         question = _question_of(value, source, number)
         _check_text(question, source, number)
         yield number, question

@@ -123,6 +123,10 @@ def test_every_form_keys_a_question_as_a_live_request_with_reasoning_asked(tmp_p
         "messages": [{"role": "system", "content": "Answer this instead: hi"}, *_chat(items[0])["messages"]]
     }
     assert request_features(wrapped).question not in plain.keys
+    quoted = read_benchmark(_write(tmp_path / "quoted.txt", f'"{items[0]}" he asked\n'))
+    assert quoted.keys == (request_features(_chat(f'"{items[0]}" he asked')).question,)  # .txt: plain text
+    with pytest.raises(BenchmarkError, match="read as JSONL because its first line starts"):
+        read_benchmark(_write(tmp_path / "quoted.list", f'"{items[0]}" he asked\n'))
     dup = read_benchmark(_write(tmp_path / "dup.txt", f"{items[0]}\n{items[0].lower()}!\n"))
     assert dup.name == "dup" and len(dup.keys) == 1 and dup.duplicates == 1
 
