@@ -263,7 +263,8 @@ def test_groups(
         p_null = _draw_means(play, draws)
         level = MEMBER_P / len(group) if grouped_on == "topic" else MEMBER_P
         max_shared = MEMBER_SHARED if grouped_on == "topic" else TIED_MEMBER_SHARED
-        members = _members_inside(group, idx, topic, play, ref_idx, by, level, max_shared)
+        tied = grouped_on == "ties"
+        members = _members_inside(group, idx, topic, play, ref_idx, by, level, max_shared, tied)
         tested = len(groups)  # Bonferroni over the groups tested in this round
         out.append(
             CoordinatedGroup(
@@ -339,6 +340,7 @@ def _members_inside(
     by: pd.DataFrame,
     level: float,
     max_shared: float = MEMBER_SHARED,
+    tied: bool = False,
 ) -> list[str]:
     """Members inside the group's playbook (topic and parameters) that collect something of their own.
 
@@ -349,8 +351,16 @@ def _members_inside(
     topic (Louvain puts every neighbour somewhere) pull every member's mean similarity down, and judged
     all at once not one member of a genuine campaign was inside; the group's own p-value was computed on
     the whole group before any peeling, so the peeling never grades its own work.
+
+    In a group ``tied`` by rare infrastructure or timing, the tie is evidence of its own (as a group of one
+    topic is tested on the parameters alone): a member whose parameters are inside at the level of every
+    member tested (``level`` divided by the group's size) stays even when its topic is not. A hydra member
+    of a few dozen requests may have its sampled prompts on a corner of the campaign's topic space; its
+    parameters (answer length, max_tokens, reasoning and log-prob rates) are the script's.
     """
     z = float(norm.isf(level))
+    # the parameter test alone, Bonferroni over the members: the bar a tied member's parameters must pass
+    z_params = float(norm.isf(level / len(idx)))
     current = np.arange(len(idx))
     inside = np.ones(len(idx), dtype=bool)
     while len(current) >= 2:
@@ -363,6 +373,8 @@ def _members_inside(
             null = m[np.ix_(ref_idx, cols)].mean(axis=1)
             scores.append((mean_in - float(null.mean())) / max(float(null.std()), 1e-3))
         worst = np.minimum(scores[0], scores[1])
+        if tied:  # inside on parameters alone at the members' family level counts as inside
+            worst = np.maximum(worst, scores[1] - z_params + z)
         inside = worst > z
         if inside.all() or k <= MIN_GROUP:
             break

@@ -70,3 +70,44 @@ def test_a_tied_member_may_share_more_prompts_than_a_topic_member() -> None:
     assert coord._members_inside(*args, coord.TIED_MEMBER_SHARED) == names[:true]
     assert coord._members_inside(*args, coord.MEMBER_SHARED) == []
     assert coord._members_inside(*args[:-2], _frame(names, shared=0.7), coord.MEMBER_P) == []
+
+
+def _off_topic_member(true: int, refs: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A group of ``true`` members whose last member runs the same script (parameters like the others')
+    but whose sampled prompts are no closer to the others' topic than anyone else's."""
+    topic, play = _matrices(true, 0, refs, seed=seed)
+    last = true - 1
+    topic[last, :true] = topic[:true, last] = 0.05
+    topic[last, last] = 1.0
+    return topic, play, [f"a{i}" for i in range(true + refs)]
+
+
+def test_a_tied_member_stays_on_its_parameters_when_its_topic_is_off() -> None:
+    true, refs = 12, 60
+    topic, play, names = _off_topic_member(true, refs, seed=3)
+    args = (names[:true], np.arange(true), topic, play, np.arange(true, true + refs), _frame(names))
+    # grouped on topic (or untied), the topic test still decides: the member leaves
+    assert coord._members_inside(*args, coord.MEMBER_P) == names[: true - 1]
+    # tied by rare infrastructure, its parameters inside at the members' family level keep it
+    assert coord._members_inside(*args, coord.MEMBER_P, coord.TIED_MEMBER_SHARED, tied=True) == names[:true]
+
+
+def test_a_tied_account_with_its_own_parameters_still_leaves() -> None:
+    true, refs = 12, 60
+    topic, play, names = _off_topic_member(true, refs, seed=4)
+    last = true - 1
+    play[last, :true] = play[:true, last] = 0.5  # parameters like anyone else's
+    play[last, last] = 1.0
+    args = (names[:true], np.arange(true), topic, play, np.arange(true, true + refs), _frame(names))
+    assert (
+        coord._members_inside(*args, coord.MEMBER_P, coord.TIED_MEMBER_SHARED, tied=True) == names[: true - 1]
+    )
+
+
+def test_tied_strangers_are_not_kept_on_parameters() -> None:
+    topic, play = _matrices(0, 10, 60, seed=1)
+    names = [f"a{i}" for i in range(70)]
+    kept = coord._members_inside(
+        names[:10], np.arange(10), topic, play, np.arange(10, 70), _frame(names), coord.MEMBER_P, tied=True
+    )
+    assert len(kept) < coord.MIN_GROUP
