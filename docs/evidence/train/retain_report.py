@@ -185,6 +185,10 @@ def main() -> None:
 
 
 def print_tables(result: dict[str, Any]) -> None:
+    print(
+        f"teacher accuracy: {result['teacher_accuracy_96']:.3f} on the 96 items, "
+        f"{result['teacher_accuracy_39']:.3f} on their 39 distinct questions\n"
+    )
     print("| arm | seed | layers (params) | agreement | KL | task acc. 96 (share) | share 39 distinct | "
           "share 32 | teacher $ in / out | examples (paid) | student CPU s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -214,6 +218,16 @@ def print_tables(result: dict[str, Any]) -> None:
             f"| {arm} | {s['runs']} | {ms('agreement')} | {ms('kl', '.2f')} | {ms('task_share_96', '.2f')} | "
             f"{ms('task_share_39', '.2f')} | {ms('task_share_32', '.2f')} | {s['usd']['mean']:.5f} | "
             f"{s['student_cpu_s']['mean']:.0f} | {ps} |"
+        )
+    print("\nper query and per dollar (96-item task accuracy and share, means over seeds):")
+    for arm, data in result["arms"].items():
+        s = data["summary"]
+        queries, usd = s["paid_exchanges"]["mean"], s["usd"]["mean"]
+        acc, share = s["task_accuracy_96"]["mean"], s["task_share_96"]["mean"]
+        print(
+            f"  {arm}: {queries:.0f} queries, ${usd:.5f}: accuracy {acc:.3f} = "
+            f"{acc / queries * 100:.3f} per 100 queries, {acc / (usd * 1000):.3f} per $0.001; "
+            f"share {share:.2f} = {share / (usd * 1000):.3f} per $0.001"
         )
 
 
