@@ -304,3 +304,43 @@ def test_cli_names_the_missing_capability_and_loses_nothing(dataset_file, tiny_m
     assert "echo: true and logprobs" in result.output and "cannot score text" in result.output
     assert not (out / "model.safetensors").exists()  # no half-trained student left behind
     assert (out / "scoring" / "cache.sqlite").exists()  # the probe's answer is kept (it was paid)
+
+
+def test_mixed_step_gives_the_gradient_of_the_joint_loss_with_the_divergence_graph_freed_first(
+    dataset_file, tiny_model_dir
+) -> None:
+    # OnPolicyBatches backpropagates alpha * divergence before the SFT pass (to halve peak memory):
+    # the accumulated gradient must equal that of alpha * divergence + (1 - alpha) * CE in one graph.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.checkpoint import TrainState
+    from distillscope.train.data import build_examples, collate
+    from distillscope.train.loop import stream_indices
+    from distillscope.train.losses import completion_ce, sparse_divergence
+    from distillscope.train.onpolicy import OnPolicyBatches
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    dataset = load_dataset(dataset_file)
+    kd_examples, _ = build_examples(dataset, tokenizer, 64, with_kd=True)
+    sft_examples, _ = build_examples(dataset, tokenizer, 64, with_kd=False)
+    settings = TrainSettings(method="on-policy", alpha=0.3, batch_size=3, divergence="reverse-kl")
+    batches = OnPolicyBatches(settings, tokenizer, [[]] * 12, scorer=None, sft_examples=sft_examples)
+    batches.examples = lambda model, conversations, step: kd_examples[:3]  # the "scored samples"
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    loss, tokens = batches(model, TrainState(0, 0, "", []))
+    loss.backward()
+    split = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+
+    chosen = stream_indices(0, 3, len(sft_examples), settings.seed + 1)  # the SFT stream's first batch
+    kd, sft = collate(kd_examples[:3], batches.pad), collate([sft_examples[i] for i in chosen], batches.pad)
+    kd_logits = model(input_ids=kd["input_ids"], attention_mask=kd["attention_mask"]).logits
+    sft_logits = model(input_ids=sft["input_ids"], attention_mask=sft["attention_mask"]).logits
+    divergence = sparse_divergence(kd_logits, kd["kd_ids"], kd["kd_logprobs"], kd["kd_mask"], "reverse-kl")
+    joint = 0.3 * divergence + 0.7 * completion_ce(sft_logits, sft["labels"])
+    joint.backward()
+    assert float(loss) == pytest.approx(float(joint), rel=1e-5) and tokens > 0
+    assert all(torch.allclose(split[n], p.grad, atol=1e-6) for n, p in model.named_parameters())
+    assert any(float(g.abs().sum()) > 0 for g in split.values())
