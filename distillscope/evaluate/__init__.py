@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from distillscope.evaluate.generate import exchanges_from_model
     from distillscope.evaluate.run import evaluate_student, teacher_continuations
     from distillscope.evaluate.settings import EvalSettings
-    from distillscope.evaluate.tasks import INSTRUCTION, extract_answer, task_accuracy, task_items
+    from distillscope.evaluate.tasks import (
+        INSTRUCTION,
+        extract_answer,
+        make_task_dataset,
+        task_accuracy,
+        task_items,
+    )
     from distillscope.evaluate.teachers import LocalTeacher, make_teacher
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "exchanges_from_model",
     "extract_answer",
     "fidelity",
+    "make_task_dataset",
     "make_teacher",
     "run_curve",
     "student_greedy",
@@ -51,6 +58,7 @@ __getattr__ = lazy_getattr(
         "task_accuracy": "distillscope.evaluate.tasks",
         "task_items": "distillscope.evaluate.tasks",
         "extract_answer": "distillscope.evaluate.tasks",
+        "make_task_dataset": "distillscope.evaluate.tasks",
         "INSTRUCTION": "distillscope.evaluate.tasks",
         "make_teacher": "distillscope.evaluate.teachers",
         "LocalTeacher": "distillscope.evaluate.teachers",

@@ -12,7 +12,8 @@ manifest), ``run`` (rounds), ``strategies/`` (what to ask).
 The face other components use is the names below (each loads on first use, so
 ``distillscope --help`` stays fast): the run and its settings, and the request
 machinery that on-policy scoring reuses (cache, budget, pacing, dispatch, prices,
-request keys). Other components must not import harvest's modules directly.
+request keys), and answer verification (``keep_verified``: `train --verify`).
+Other components must not import harvest's modules directly.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from distillscope.harvest.run import HarvestResult, harvest
     from distillscope.harvest.settings import HarvestSettings
     from distillscope.harvest.strategies.factory import StrategySettings, make_strategy
+    from distillscope.harvest.verify import VerifyError, keep_verified
 
 _FACE = {
     "harvest": "distillscope.harvest.run",
@@ -53,6 +55,8 @@ _FACE = {
     "RateLimiter": "distillscope.harvest.limiter",
     "Price": "distillscope.harvest.prices",
     "PriceTable": "distillscope.harvest.prices",
+    "VerifyError": "distillscope.harvest.verify",
+    "keep_verified": "distillscope.harvest.verify",
 }
 __all__ = [
     "AnswerCache",
@@ -69,8 +73,10 @@ __all__ = [
     "StrategySettings",
     "TeacherClient",
     "Usage",
+    "VerifyError",
     "canonical_json",
     "harvest",
+    "keep_verified",
     "make_strategy",
     "normalise_base_url",
     "request_key",

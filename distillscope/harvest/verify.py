@@ -65,14 +65,14 @@ def task_address(exchange: Exchange) -> dict[str, Any] | None:
 
 @lru_cache(maxsize=64)
 def _dataset(task: str, size: int, seed: int) -> Any:
-    from distillscope.evaluate.tasks import make_task_dataset
+    from distillscope.evaluate import make_task_dataset
 
     return make_task_dataset(task, size, seed)
 
 
 def answer_score(exchange: Exchange) -> float:
     """The task checker's score (0..1) of the teacher's answer; VerifyError when not verifiable."""
-    from distillscope.evaluate.tasks import extract_answer
+    from distillscope.evaluate import extract_answer
 
     address = task_address(exchange)
     if address is None:

@@ -90,7 +90,7 @@ def _train(settings: TrainSettings) -> Path:
 def verified_dataset(dataset: Dataset) -> tuple[Dataset, dict[str, Any]]:
     """The exchanges whose answers the task checker scores correct, and the verification report."""
     from distillscope.exchanges import DatasetError
-    from distillscope.harvest.verify import VerifyError, keep_verified
+    from distillscope.harvest import VerifyError, keep_verified
 
     try:
         verified = keep_verified(dataset.exchanges)
