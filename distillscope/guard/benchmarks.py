@@ -29,14 +29,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+from distillscope.guard.db import LockedStore, sql
 from distillscope.guard.risk import QUESTION_CHARS, question_key, request_features
 from distillscope.textsig import COT_PATTERN
 
@@ -296,34 +295,11 @@ def load_files(paths: list[str | Path]) -> tuple[frozenset[int], list[Benchmark]
     return frozenset(keys), read
 
 
-def ensure_benchmark_tables(conn: Any, kind: str) -> None:
-    """Create the registry's tables if they are missing (idempotent; serialised on PostgreSQL)."""
-    if kind == "postgresql":
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7413)")
-            for statement in _SCHEMA[kind]:
-                conn.execute(statement)
-        return
-    for statement in _SCHEMA[kind]:
-        conn.execute(statement)
-
-
-class BenchmarkStore:
+class BenchmarkStore(LockedStore):
     """The registered benchmarks in the guard's database (thread-safe, one connection under a lock)."""
 
-    def __init__(self, url: str | DBUrl) -> None:
-        self.db = url if isinstance(url, DBUrl) else parse_db_url(url)
-        self._lock = threading.Lock()
-        self._conn = connect(self.db)
-        ensure_benchmark_tables(self._conn, self.db.kind)
-
-    def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            cursor = self._conn.execute(sql(statement, self.db.kind), params)
-            try:
-                return list(cursor.fetchall()) if cursor.description else []
-            finally:
-                cursor.close()
+    schema = _SCHEMA
+    lock_key = 7414
 
     def add(self, bench: Benchmark, *, replace: bool = False) -> None:
         """Register ``bench`` in one transaction (all or nothing); an existing name needs ``replace``."""
@@ -343,30 +319,14 @@ class BenchmarkStore:
             sql("INSERT INTO ds_benchmark_questions (name, qkey) VALUES (?, ?)", kind),
         )
         exists, drop_keys, drop_meta, insert_meta, insert_keys = statements
-        with self._lock:
-            if kind == "postgresql":
-                with self._conn.transaction(), self._conn.cursor() as cursor:
-                    cursor.execute(exists, (bench.name,))
-                    if cursor.fetchone() is not None and not replace:
-                        raise BenchmarkError(_exists(bench.name))
-                    cursor.execute(drop_keys, (bench.name,))
-                    cursor.execute(drop_meta, (bench.name,))
-                    cursor.execute(insert_meta, meta)
-                    cursor.executemany(insert_keys, keys)
-                return
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute(exists, (bench.name,)).fetchone() is not None and not replace:
-                    raise BenchmarkError(_exists(bench.name))
-                conn.execute(drop_keys, (bench.name,))
-                conn.execute(drop_meta, (bench.name,))
-                conn.execute(insert_meta, meta)
-                conn.executemany(insert_keys, keys)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as cursor:
+            cursor.execute(exists, (bench.name,))
+            if cursor.fetchone() is not None and not replace:
+                raise BenchmarkError(_exists(bench.name))
+            cursor.execute(drop_keys, (bench.name,))
+            cursor.execute(drop_meta, (bench.name,))
+            cursor.execute(insert_meta, meta)
+            cursor.executemany(insert_keys, keys)
 
     def remove(self, name: str) -> bool:
         """Unregister ``name``; whether it was registered."""
@@ -401,10 +361,6 @@ class BenchmarkStore:
             "SELECT COUNT(*), COALESCE(SUM(questions), 0), COALESCE(MAX(added), 0) FROM ds_benchmarks"
         )
         return int(row[0]), int(row[1]), float(row[2])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 def _exists(name: str) -> str:

@@ -5,17 +5,20 @@ SQLite connections are opened in WAL mode with a busy timeout, so several
 processes (the server and ``distillscope keys``) can share one file. SQL in the
 guard is written with ``?`` placeholders; :func:`sql` rewrites them for psycopg.
 
-This module knows nothing about keys or exchanges: it only opens connections and
-creates the guard's tables.
+This module knows nothing about keys or exchanges: it only opens connections,
+creates tables, and gives the small stores one locked connection (:class:`LockedStore`).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from distillscope.config import work_dir
 
@@ -135,16 +138,72 @@ _POSTGRES_SCHEMA = (
 )
 
 
-def create_tables(conn: Any, kind: Kind) -> None:
-    """Create the guard's tables if they are missing (idempotent, safe across processes)."""
-    statements = _SQLITE_SCHEMA if kind == "sqlite" else _POSTGRES_SCHEMA
+def ensure_schema(conn: Any, kind: str, statements: Sequence[str], lock_key: int) -> None:
+    """Run ``CREATE ... IF NOT EXISTS`` statements (idempotent, safe across processes).
+
+    Two processes starting at once would race on ``CREATE TABLE IF NOT EXISTS`` in
+    PostgreSQL; an advisory lock (one ``lock_key`` per store) serialises them.
+    """
     if kind == "postgresql":
-        # Two server processes starting at once would race on CREATE TABLE IF NOT EXISTS;
-        # an advisory lock serialises them.
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7411)")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
             for statement in statements:
                 conn.execute(statement)
         return
     for statement in statements:
         conn.execute(statement)
+
+
+def create_tables(conn: Any, kind: Kind) -> None:
+    """Create the guard's tables if they are missing (idempotent, safe across processes)."""
+    ensure_schema(conn, kind, _SQLITE_SCHEMA if kind == "sqlite" else _POSTGRES_SCHEMA, 7411)
+
+
+class LockedStore:
+    """One connection to the guard's database under a lock, for its small stores.
+
+    Subclasses name their tables in ``schema`` (statements per database kind) and
+    their own advisory ``lock_key``; statements are written with ``?`` placeholders.
+    Thread-safe: each call holds the lock for one statement or one transaction.
+    """
+
+    schema: ClassVar[Mapping[str, Sequence[str]]]
+    lock_key: ClassVar[int]
+
+    def __init__(self, url: str | DBUrl) -> None:
+        self.db = url if isinstance(url, DBUrl) else parse_db_url(url)
+        self._lock = threading.Lock()
+        self._conn = connect(self.db)
+        ensure_schema(self._conn, self.db.kind, self.schema[self.db.kind], self.lock_key)
+
+    def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (none for a statement that returns none)."""
+        with self._lock:
+            cursor = self._conn.execute(sql(statement, self.db.kind), params)
+            try:
+                return list(cursor.fetchall()) if cursor.description else []
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor inside one transaction under the lock: all of it commits, or none of it."""
+        with self._lock:
+            if self.db.kind == "postgresql":
+                with self._conn.transaction(), self._conn.cursor() as cursor:
+                    yield cursor
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            cursor = self._conn.cursor()
+            try:
+                yield cursor
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

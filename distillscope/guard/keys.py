@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distillscope.errors import DistillscopeError
-from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+from distillscope.guard.db import DBUrl, connect, ensure_schema, parse_db_url, sql
 from distillscope.guard.watchlist import WatchEntry, ensure_watch_table
 
 KEY_PREFIX = "ds-"
@@ -151,12 +151,7 @@ class KeyStore:
 
     def _ensure_tables(self) -> None:
         ensure_watch_table(self._conn, self.db.kind)
-        if self.db.kind == "postgresql":
-            with self._conn.transaction():
-                self._conn.execute("SELECT pg_advisory_xact_lock(7413)")
-                self._conn.execute(_META_SCHEMA)
-        else:
-            self._conn.execute(_META_SCHEMA)
+        ensure_schema(self._conn, self.db.kind, (_META_SCHEMA,), 7413)
 
     def _check_secret(self) -> None:
         # A fingerprint of the secret (an HMAC of a fixed label, not the secret) lets us

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from distillscope.guard.db import DBUrl, connect, parse_db_url, sql
+from distillscope.guard.db import LockedStore, ensure_schema, sql
 from distillscope.records import iter_jsonl
 
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -142,30 +141,14 @@ def entries_from_detection(
 
 def ensure_watch_table(conn: Any, kind: str) -> None:
     """Create ``ds_watch`` if it is missing (idempotent; serialised on PostgreSQL)."""
-    if kind == "postgresql":
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7412)")
-            conn.execute(_SCHEMA[kind])
-        return
-    conn.execute(_SCHEMA[kind])
+    ensure_schema(conn, kind, (_SCHEMA[kind],), WatchStore.lock_key)
 
 
-class WatchStore:
+class WatchStore(LockedStore):
     """The watch list in the guard's database (thread-safe, one connection under a lock)."""
 
-    def __init__(self, url: str | DBUrl) -> None:
-        self.db = url if isinstance(url, DBUrl) else parse_db_url(url)
-        self._lock = threading.Lock()
-        self._conn = connect(self.db)
-        ensure_watch_table(self._conn, self.db.kind)
-
-    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            cursor = self._conn.execute(sql(statement, self.db.kind), params)
-            try:
-                return list(cursor.fetchall()) if cursor.description else []
-            finally:
-                cursor.close()
+    schema = {kind: (statement,) for kind, statement in _SCHEMA.items()}
+    lock_key = 7412
 
     def add(self, entries: Iterable[WatchEntry]) -> int:
         """Insert or refresh entries (a re-listed account gets the new reason and expiry)."""
@@ -177,42 +160,28 @@ class WatchStore:
             self.db.kind,
         )
         rows = [(e.account, e.campaign, e.reason, e.source, e.added, min(e.expires, 1e18)) for e in entries]
-        with self._lock:
-            if self.db.kind == "postgresql":
-                with self._conn.transaction(), self._conn.cursor() as cursor:
-                    cursor.executemany(statement, rows)
-            else:
-                self._conn.execute("BEGIN")
-                try:
-                    self._conn.executemany(statement, rows)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+        with self._transaction() as cursor:
+            cursor.executemany(statement, rows)
         return len(rows)
 
     def remove(self, account: str) -> bool:
-        found = bool(self._execute("SELECT 1 FROM ds_watch WHERE account = ?", (account,)))
-        self._execute("DELETE FROM ds_watch WHERE account = ?", (account,))
+        found = bool(self._rows("SELECT 1 FROM ds_watch WHERE account = ?", (account,)))
+        self._rows("DELETE FROM ds_watch WHERE account = ?", (account,))
         return found
 
     def clear(self, expired_only: bool = False, now: float | None = None) -> None:
         if expired_only:
-            self._execute("DELETE FROM ds_watch WHERE expires <= ?", (time.time() if now is None else now,))
+            self._rows("DELETE FROM ds_watch WHERE expires <= ?", (time.time() if now is None else now,))
         else:
-            self._execute("DELETE FROM ds_watch")
+            self._rows("DELETE FROM ds_watch")
 
     def entries(self, now: float | None = None, include_expired: bool = False) -> list[WatchEntry]:
         now = time.time() if now is None else now
-        rows = self._execute(
+        rows = self._rows(
             "SELECT account, reason, campaign, source, added, expires FROM ds_watch ORDER BY account"
         )
         out = [WatchEntry(r[0], r[1], r[2], r[3], float(r[4]), float(r[5])) for r in rows]
         return out if include_expired else [e for e in out if e.expires > now]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 class WatchList:
