@@ -16,6 +16,10 @@ Exact two-sided permutation p-values (every split enumerated) compare each arm's
 fifth round's SFT 64 (auto:15) seeds: ``sft_curve.json`` (agreement, KL, 32-item share) and
 ``task_stability.json`` (96-item share).
 
+``--previous NAME:LABEL:BUDGET`` compares every arm the same way with an earlier round's arm, as
+``retain_NAME.json`` recorded it (retention round 2: ``l24_verified:v400-l24-e2:400``), on the
+96-, 39- and 32-item shares, agreement and KL.
+
 Writes docs/evidence/train/retain_<NAME>.json and prints the markdown tables.
 Run: PYTHONPATH=$PWD:docs/evidence/train nice -n 10 .venv/bin/python docs/evidence/train/retain_report.py \\
        --name sizes --arms s64-l15:64 s64-l24:64 v400-l24:400 [--out runs/evidence/retain/curve]
@@ -40,6 +44,8 @@ EVIDENCE = Path("docs/evidence/train")
 SETS, PER_TASK, MAX_NEW_TOKENS = (2024, 2025, 2026), 8, 48
 BASELINE = "pool:sft"  # the fifth round's SFT arm in sft_curve.json
 STUDENT_FILE = "retain_items.json"
+VS_DEFAULT_SHOWN = ("agreement", "kl", "task_share_96", "task_share_32")  # the summary table's order
+COMPARED = ("agreement", "kl", "task_share_32", "task_share_96", "task_share_39")  # the default lacks _39
 
 
 def stability_items() -> list[list[tuple[str, Any, dict]]]:
@@ -136,6 +142,31 @@ def baseline() -> dict[str, list[float]]:
     }
 
 
+def previous_arm(spec: str) -> tuple[str, dict[str, list[float]]]:
+    """``NAME:LABEL:BUDGET``: that arm's per-seed values in ``retain_NAME.json`` (an earlier round)."""
+    name, arm = spec.split(":", 1)
+    path = EVIDENCE / f"retain_{name}.json"
+    if not path.exists():
+        raise SystemExit(f"--previous {spec}: no {path}")
+    arms = json.loads(path.read_text())["arms"]
+    if arm not in arms:
+        raise SystemExit(f"--previous {spec}: {path} has the arms {', '.join(arms)}")
+    rows = arms[arm]["seeds"]
+    return f"{name}:{arm}", {key: [r[key] for r in rows] for key in COMPARED}
+
+
+def compare(rows: list[dict[str, Any]], other: dict[str, list[float]]) -> dict[str, Any]:
+    """Mean difference and exact two-sided permutation p of each compared metric (needs >= 2 runs)."""
+    return {
+        key: {
+            "difference": statistics.fmean(r[key] for r in rows) - statistics.fmean(other[key]),
+            "p_value": exact_permutation_p([r[key] for r in rows], other[key]),
+        }
+        for key in COMPARED
+        if key in other and len(rows) > 1
+    }
+
+
 def summarize(rows: list[dict[str, Any]], base: dict[str, list[float]]) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": len(rows)}
     for key in rows[0]:
@@ -143,14 +174,7 @@ def summarize(rows: list[dict[str, Any]], base: dict[str, list[float]]) -> dict[
         if all(isinstance(v, int | float) for v in values):
             sd = statistics.stdev(values) if len(values) > 1 else None
             out[key] = {"mean": statistics.fmean(values), "sd": sd}
-    out["vs_default"] = {
-        key: {
-            "difference": statistics.fmean(r[key] for r in rows) - statistics.fmean(base[key]),
-            "p_value": exact_permutation_p([r[key] for r in rows], base[key]),
-        }
-        for key in ("agreement", "kl", "task_share_32", "task_share_96")
-        if len(rows) > 1
-    }
+    out["vs_default"] = compare(rows, base)
     return out
 
 
@@ -162,11 +186,16 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", required=True, help="LABEL:BUDGET of each arm")
     parser.add_argument("--out", default="runs/evidence/retain/curve")
     parser.add_argument("--seeds", default="0,1,2,3")
+    parser.add_argument(
+        "--previous", metavar="NAME:LABEL:BUDGET",
+        help="also compare every arm with this arm of retain_NAME.json, e.g. l24_verified:v400-l24-e2:400",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     sets = stability_items()
     teacher96, teacher39 = teacher_accuracy()
     base = baseline()
+    previous = previous_arm(args.previous) if args.previous else None
     result: dict[str, Any] = {
         "teacher_accuracy_96": teacher96, "teacher_accuracy_39": teacher39,
         "prices_per_million": PRICES, "default_sft64_auto15": base, "arms": {},
@@ -180,6 +209,10 @@ def main() -> None:
                 rows.append(student_row(path, sets, teacher96, teacher39) | {"seed": seed})
         if rows:
             result["arms"][arm] = {"seeds": rows, "summary": summarize(rows, base)}
+            if previous:
+                result["arms"][arm]["summary"]["vs_previous"] = {"arm": previous[0]} | compare(
+                    rows, previous[1]
+                )
     (EVIDENCE / f"retain_{args.name}.json").write_text(json.dumps(result, indent=2))
     print_tables(result)
 
@@ -213,12 +246,21 @@ def print_tables(result: dict[str, Any]) -> None:
             sd = f" ± {s[key]['sd']:{fmt}}" if s[key]["sd"] is not None else ""
             return f"{s[key]['mean']:{fmt}}{sd}"
 
-        ps = " / ".join(f"{v['p_value']:.3f}" for v in s["vs_default"].values()) or "–"
+        versus = s["vs_default"]
+        ps = " / ".join(f"{versus[k]['p_value']:.3f}" for k in VS_DEFAULT_SHOWN if k in versus) or "–"
         print(
             f"| {arm} | {s['runs']} | {ms('agreement')} | {ms('kl', '.2f')} | {ms('task_share_96', '.2f')} | "
             f"{ms('task_share_39', '.2f')} | {ms('task_share_32', '.2f')} | {s['usd']['mean']:.5f} | "
             f"{s['student_cpu_s']['mean']:.0f} | {ps} |"
         )
+    for arm, data in result["arms"].items():
+        versus = dict(data["summary"].get("vs_previous") or {})
+        if len(versus) > 1:
+            against = versus.pop("arm")
+            cells = ", ".join(
+                f"{k} {v['difference']:+.3f} (p = {v['p_value']:.3f})" for k, v in versus.items()
+            )
+            print(f"\n{arm} - {against}: {cells}")
     print("\nper query and per dollar (96-item task accuracy and share, means over seeds):")
     for arm, data in result["arms"].items():
         s = data["summary"]
