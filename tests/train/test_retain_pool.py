@@ -51,3 +51,16 @@ def test_options_greedy_takes_one_sample_and_the_first_round_is_the_default() ->
     for bad in (["50", "2", "--temperature", "0"], ["--temperature", "-1"], ["0"], ["--total", "0"]):
         with pytest.raises(SystemExit):
             retain_pool.parse(bad)
+
+
+def test_registered_epochs_fill_at_most_66_steps_from_the_verified_count_alone() -> None:
+    import math
+
+    retain_pool_summary = pytest.importorskip("retain_pool_summary")
+    epochs = retain_pool_summary.registered_epochs
+    assert (epochs(118), epochs(220), epochs(264), epochs(300)) == (4.4, 2.4, 2.0, 1.7)
+    for kept in range(10, 401):
+        steps = math.ceil(epochs(kept) * kept / 8)
+        assert steps <= 66 and math.ceil((epochs(kept) + 0.1) * kept / 8) > 66
+    with pytest.raises(ValueError, match="no verified"):
+        epochs(0)
