@@ -25,6 +25,11 @@ prompts, never their answers, and puts all the money into scoring its own sample
 A ``gkd`` arm (GKD's mixed objective at equal dollars) buys the first N/2 answers, trains on
 them with SFT and spends the rest of the N exchanges' dollars on scoring its own samples of all
 N prompts, with the loss ``alpha * divergence + (1 - alpha) * CE`` each step (``alpha`` < 1).
+A ``warm-gkd`` arm (seventh evidence round) buys the same N/2 answers and first trains on them
+alone for the SFT arm's epochs (``sft_warmup_steps``: GKD's warm start, in the same run), then
+spends the rest of the N exchanges' dollars on scoring its own samples with the same mixed loss,
+and makes as many passes over each paid scored batch as the SFT arm makes over its answers
+(``score_epochs`` = ``epochs``: the later passes replay the teacher's scores).
 ``compare`` then tests every pair of arms at each budget over the seeds: the difference
 of means and an exact two-sided permutation p-value (every split of the runs enumerated).
 
@@ -37,6 +42,7 @@ so a resumed or extended curve scores each student once.
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 from collections.abc import Sequence
@@ -53,7 +59,9 @@ ADAPTIVE_STRATEGIES = frozenset({"active"})  # their exchange order is their sel
 METRICS = {"agreement": "top-1 agreement with the teacher", "kl": "KL(teacher || student), nats/token"}
 COMPARED = ("agreement", "kl", "task_share")
 EVAL_FILE = "curve_eval.json"
-ARMS = (*METHODS, "gkd")  # gkd: half the budget's answers + on-policy scoring for the rest (see the doc)
+# gkd: half the budget's answers + on-policy scoring for the rest; warm-gkd: the same after an SFT
+# warm-up on those answers, replaying each paid scored batch as SFT repeats its answers (see the doc)
+ARMS = (*METHODS, "gkd", "warm-gkd")
 
 
 def dataset_label(spec: str) -> tuple[str, Path]:
@@ -295,7 +303,7 @@ def exact_permutation_p(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> TrainSettings:
     """The settings of one arm's point: on-policy and gkd spend what the budget's exchanges cost."""
-    if method not in ("on-policy", "gkd"):
+    if method not in ("on-policy", "gkd", "warm-gkd"):
         return replace(run, method=method)
     dollars = float(sum(e.cost_usd or 0.0 for e in exchanges))
     if dollars <= 0:
@@ -308,6 +316,13 @@ def _for_method(run: TrainSettings, method: str, exchanges: Sequence[Any]) -> Tr
             raise ValueError("a gkd arm mixes SFT into the loss: --alpha must be < 1")
         answers = max(1, len(exchanges) // 2)
         return replace(run, method="on-policy", max_cost=dollars, epochs=1000.0, sft_answers=answers)
+    if method == "warm-gkd":
+        answers = max(1, len(exchanges) // 2)
+        warmup = math.ceil(run.epochs * answers / (run.batch_size * run.grad_accum))
+        return replace(
+            run, method="on-policy", max_cost=dollars, epochs=1000.0, sft_answers=answers,
+            sft_warmup_steps=warmup, score_epochs=max(1, round(run.epochs)),
+        )  # fmt: skip
     return replace(run, method="on-policy", alpha=1.0, max_cost=dollars, epochs=1000.0)
 
 

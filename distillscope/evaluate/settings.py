@@ -120,7 +120,9 @@ class CurveCommand:
         metadata={
             "help": "Compare methods as arms, e.g. sft,topk-kd,on-policy: an on-policy point spends what its "
             "N exchanges cost on scoring its own samples (equal dollars); gkd buys half the answers and "
-            "spends the rest on scoring, loss alpha * divergence + (1 - alpha) * SFT; both need "
+            "spends the rest on scoring, loss alpha * divergence + (1 - alpha) * SFT; warm-gkd does the "
+            "same after an SFT warm-up on those answers and replays each paid scored batch --epochs "
+            "times; all need "
             "--price-model for a local teacher."
         },
     )

@@ -15,6 +15,13 @@ Each step (Agarwal et al., "On-Policy Distillation of Language Models", GKD):
    (GKD's mixed objective; ``sft_answers`` = N trains and pays for the first N answers only,
    while every exchange's prompt is sampled, so a budget can be split between answers and scoring).
 
+Two options of the seventh evidence round: ``sft_warmup_steps`` = W makes the first W steps SFT on
+the answers alone (GKD's warm start, in the same run: no sampling, no scoring), and
+``score_epochs`` = E > 1 replays every paid scored batch E - 1 more times after the on-policy pass
+(the teacher's scores of the same samples, the student's logits recomputed), as SFT makes epochs
+over the answers it paid for. The replayed batches are kept in ``<out>/scoring/replay.jsonl``, so
+``--resume`` replays what was paid for instead of sampling again.
+
 Spending: the teacher's answers count only when they are trained on (``alpha < 1``);
 scoring calls are input tokens (plus one output token where ``max_tokens: 0`` is
 refused). With ``max_cost`` the run plans the steps the cap covers at the worst case
@@ -29,6 +36,7 @@ This module must not parse CLI options.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -60,6 +68,8 @@ class OnPolicyCounters:
     kd_positions: int = 0
     unscored: int = 0
     sample_seconds: float = 0.0
+    warmup_batches: int = 0
+    replayed_batches: int = 0
 
 
 @contextlib.contextmanager
@@ -118,7 +128,7 @@ def _scoring_cap(settings: TrainSettings, sft_cost: float | None) -> float | Non
 
 
 def planned_steps(settings: TrainSettings, prompts: list[list[int]], cap: float | None, price: Any) -> int:
-    """Steps of the run: epochs over the prompts, capped by ``max_steps`` and by what ``cap`` covers."""
+    """Sampling steps: epochs over the prompts, capped by ``max_steps`` and by what ``cap`` covers."""
     steps = total_steps(settings, len(prompts))
     if cap is None or price is None or price.input <= 0 and price.output <= 0:
         return steps
@@ -126,6 +136,11 @@ def planned_steps(settings: TrainSettings, prompts: list[list[int]], cap: float 
     worst_call = price.cost(int(mean_prompt + settings.sample_tokens + 2), 1)
     per_step = worst_call * settings.batch_size * settings.grad_accum
     return max(0, min(steps, math.floor(cap / per_step)))
+
+
+def schedule(settings: TrainSettings, sampling_steps: int) -> int:
+    """All optimizer steps: the SFT warm-up, then each sampling step ``score_epochs`` times."""
+    return min(settings.max_steps, settings.sft_warmup_steps + sampling_steps * settings.score_epochs)
 
 
 class OnPolicyBatches:
@@ -139,6 +154,8 @@ class OnPolicyBatches:
         scorer: TeacherScorer,
         sft_examples: list[Example] | None,
         teacher_tokenizer: Any = None,
+        sampling_batches: int | None = None,
+        replay_file: Path | None = None,
     ) -> None:
         self.settings, self.tokenizer, self.scorer = settings, tokenizer, scorer
         self.conversations = conversations
@@ -147,15 +164,20 @@ class OnPolicyBatches:
         self.mapper = TokenMapper(tokenizer)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.counters = OnPolicyCounters()
+        # Micro-batches that sample and score (None: all of them); later ones replay those.
+        self.sampling_batches = sampling_batches
+        self.replay_file = replay_file
+        self.replay: list[list[Example]] = _read_replay(replay_file)
 
     def __call__(self, model: Any, state: TrainState) -> tuple[torch.Tensor, int]:
         settings = self.settings
-        picked = stream_indices(
-            state.data_position, settings.batch_size, len(self.conversations), settings.seed
-        )
         sft_position = state.data_position
         state.data_position += settings.batch_size
-        examples = self.examples(model, [self.conversations[i] for i in picked], state.step)
+        batch_index = sft_position // settings.batch_size - settings.sft_warmup_steps * settings.grad_accum
+        if batch_index < 0:  # the warm-up: SFT on the answers alone, nothing sampled or paid
+            self.counters.warmup_batches += 1
+            return self._sft_loss(model, sft_position, 1.0)
+        examples = self._scored_batch(model, sft_position, batch_index, state.step)
         loss = torch.zeros(())
         tokens = 0
         if examples:
@@ -174,17 +196,54 @@ class OnPolicyBatches:
             if divergence.requires_grad:
                 (divergence / settings.grad_accum).backward()
             logits = None  # frees the divergence pass's logits before the SFT pass
-            chosen = stream_indices(
-                sft_position, settings.batch_size, len(self.sft_examples), settings.seed + 1
-            )
-            batch = collate([self.sft_examples[i] for i in chosen], self.pad)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            sft = (1.0 - settings.alpha) * completion_ce(logits, batch["labels"])
+            sft, sft_tokens = self._sft_loss(model, sft_position, 1.0 - settings.alpha)
             loss = sft + divergence.detach()
-            tokens += int(batch["attention_mask"].sum())
+            tokens += sft_tokens
         if not tokens:
             return next(model.parameters()).sum() * 0.0, 0
         return loss, tokens
+
+    def _sft_loss(self, model: Any, position: int, weight: float) -> tuple[torch.Tensor, int]:
+        """``weight`` x CE on the SFT stream's batch at ``position`` (the answers paid for)."""
+        if not self.sft_examples:
+            raise ValueError("an SFT step needs the teacher's answers: sft_warmup_steps or alpha < 1")
+        settings = self.settings
+        chosen = stream_indices(position, settings.batch_size, len(self.sft_examples), settings.seed + 1)
+        batch = collate([self.sft_examples[i] for i in chosen], self.pad)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return weight * completion_ce(logits, batch["labels"]), int(batch["attention_mask"].sum())
+
+    def _scored_batch(self, model: Any, position: int, index: int, step: int) -> list[Example]:
+        """Batch ``index`` after the warm-up: sampled and scored now, or a replay of one paid before."""
+        settings = self.settings
+        sampling = self.sampling_batches
+        if sampling is None or index < sampling:
+            if index < len(self.replay):  # a resumed run: this batch was sampled and paid for already
+                return self.replay[index]
+            picked = stream_indices(position, settings.batch_size, len(self.conversations), settings.seed)
+            try:
+                examples = self.examples(model, [self.conversations[i] for i in picked], step)
+            except StopTraining:
+                if settings.score_epochs == 1 or not self.replay:
+                    raise
+                # The cap was reached before the planned samples: replay what was paid for.
+                self.sampling_batches = sampling = len(self.replay)
+            else:
+                if settings.score_epochs > 1:
+                    self._keep(examples)
+                return examples
+        replayed = index - sampling
+        if replayed >= sampling * (settings.score_epochs - 1):
+            raise StopTraining(f"every paid scored batch was replayed {settings.score_epochs - 1} time(s)")
+        self.counters.replayed_batches += 1
+        return self.replay[replayed % sampling]
+
+    def _keep(self, examples: list[Example]) -> None:
+        self.replay.append(examples)
+        if self.replay_file is not None:
+            line = [[e.input_ids, e.labels, e.kd] for e in examples]
+            with self.replay_file.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
 
     def examples(self, model: Any, conversations: list[list[dict[str, Any]]], step: int) -> list[Example]:
         """Sample, score and align one batch; prompts the teacher could not score are skipped."""
@@ -254,7 +313,7 @@ def train_on_policy(settings: TrainSettings) -> Path:
     conversations = [messages_of(e) for e in dataset.exchanges]
     sft_examples, stats = None, {}
     answers = _answers(dataset, settings.sft_answers)
-    if settings.alpha < 1.0:
+    if settings.alpha < 1.0 or settings.sft_warmup_steps:
         sft_examples, stats = build_examples(answers, tokenizer, settings.max_seq_len, with_kd=False)
     sft_cost = answers.cost_usd if sft_examples else 0.0
     out = Path(settings.out)
@@ -269,8 +328,16 @@ def train_on_policy(settings: TrainSettings) -> Path:
                 f"max_cost ${settings.max_cost} leaves no room for one step of {settings.batch_size} "
                 f"scoring calls (answers trained on cost ${sft_cost:.6f})"
             )
+        sampling = steps
+        steps = schedule(settings, sampling)
         mode = scorer.detect()
-        batches = OnPolicyBatches(settings, tokenizer, conversations, scorer, sft_examples, teacher_tokenizer)
+        replay_file = out / "scoring" / "replay.jsonl"
+        if not settings.resume:
+            replay_file.unlink(missing_ok=True)
+        batches = OnPolicyBatches(
+            settings, tokenizer, conversations, scorer, sft_examples, teacher_tokenizer,
+            sampling_batches=sampling * settings.grad_accum, replay_file=replay_file,
+        )  # fmt: skip
         fingerprint_examples = [Example(p, [], []) for p in prompts]
         report = fit(
             model,
@@ -299,6 +366,9 @@ def train_on_policy(settings: TrainSettings) -> Path:
             "unscored": counters.unscored,
             "sample_seconds": round(counters.sample_seconds, 3),
             "planned_steps": steps,
+            "planned_sampling_steps": sampling,
+            "warmup_sft_batches": counters.warmup_batches,
+            "replayed_batches": counters.replayed_batches,
             "stopped_early": report.stopped_early,
         },
     }
@@ -306,6 +376,17 @@ def train_on_policy(settings: TrainSettings) -> Path:
     if not settings.keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
+
+
+def _read_replay(path: Path | None) -> list[list[Example]]:
+    """The scored batches a run kept for replay (``score_epochs`` > 1), oldest first."""
+    if path is None or not path.exists():
+        return []
+    batches = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        rows = json.loads(line)
+        batches.append([Example(ids, labels, [tuple(t) for t in kd]) for ids, labels, kd in rows])
+    return batches
 
 
 def _answers(dataset: Dataset, count: int | None) -> Dataset:

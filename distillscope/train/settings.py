@@ -170,6 +170,21 @@ class TrainSettings:
             "those); every exchange's prompt is still sampled on-policy. Default: all answers."
         },
     )
+    sft_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "on-policy: the first N steps are SFT on the answers alone (no sampling, no "
+            "scoring; GKD's warm start in the same run); the answers are paid for, as with alpha < 1."
+        },
+    )
+    score_epochs: int = field(
+        default=1,
+        metadata={
+            "help": "on-policy: passes over each paid scored batch; the first is on-policy, later ones "
+            "replay the teacher's scores of the same samples (student logits recomputed), as SFT makes "
+            "epochs over the answers it paid for."
+        },
+    )
     max_cost: float | None = field(
         default=None,
         metadata={
@@ -225,6 +240,8 @@ class TrainSettings:
             raise ValueError("max_cost must be >= 0")
         if self.sft_answers is not None and self.sft_answers < 1:
             raise ValueError("sft_answers must be >= 1")
+        if self.sft_warmup_steps < 0 or self.score_epochs < 1:
+            raise ValueError("sft_warmup_steps must be >= 0 and score_epochs >= 1")
         if self.verify and self.on_policy:
             raise ValueError("verify filters the answers trained on; on-policy trains on its own samples")
         if self.teacher_url is not None and not self.teacher_url.startswith(("http://", "https://")):
@@ -246,6 +263,8 @@ class TrainSettings:
             skip |= set(ON_POLICY_FIELDS)
         if not self.verify:  # likewise: runs from before the option keep their fingerprints
             skip.add("verify")
+        if not self.sft_warmup_steps and self.score_epochs == 1:  # likewise (seventh round's options)
+            skip |= {"sft_warmup_steps", "score_epochs"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
     @property
@@ -256,5 +275,6 @@ class TrainSettings:
 ON_POLICY_FIELDS = (
     "teacher_url", "teacher_model", "teacher_template", "api_key_env", "score_top_k", "sample_tokens",
     "sample_temperature",
-    "divergence", "beta", "sft_answers", "max_cost", "price_model", "prices_file", "rpm", "scoring_cache",
+    "divergence", "beta", "sft_answers", "sft_warmup_steps", "score_epochs", "max_cost", "price_model",
+    "prices_file", "rpm", "scoring_cache",
 )  # fmt: skip

@@ -298,3 +298,27 @@ def test_curve_gkd_arm_splits_the_budget_between_half_the_answers_and_scoring(
     assert info["exchanges"] == 2 and info["prompts"] == 4
     assert info["cost_breakdown"]["teacher_answers_usd"] == pytest.approx(0.002)
     assert info["scoring"]["calls"] > 0 and 0.002 < points["rand:gkd"]["cost_usd"] <= 0.004
+
+
+def test_curve_warm_gkd_arm_warms_up_on_half_the_answers_then_scores_and_replays(
+    tiny_model_dir: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "curve"
+    args = ["curve", f"rand={tiny_dataset}", "--out", str(out), "--budgets", "4", "--no-untrained",
+            "--methods", "warm-gkd", "--teacher", str(tiny_model_dir),
+            "--prompts", str(_prompt_file(tmp_path)), "--n", "3", "--max-new-tokens", "4",
+            "--max-steps", "6", "--batch-size", "2", "--student", str(tiny_model_dir),
+            "--sample-tokens", "4", "--price-model", "gpt-4o-mini", "--divergence", "forward-kl"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    points = json.loads((out / "curve.json").read_text())["points"]
+    assert [p["strategy"] for p in points] == ["rand:warm-gkd"] and points[0]["method"] == "warm-gkd"
+    info = json.loads((out / "rand" / "warm-gkd" / "n4" / "training.json").read_text())
+    hyper = info["hyperparameters"]
+    # Equal dollars ($0.004, the 4 answers); 2 answers bought, 2 epochs over them alone first
+    # (2 x 2 answers / batch 2 = 2 steps), then each paid scored batch trained on twice.
+    assert hyper["max_cost"] == pytest.approx(0.004) and hyper["sft_answers"] == 2
+    assert hyper["sft_warmup_steps"] == 2 and hyper["score_epochs"] == 2
+    assert hyper["divergence"] == "forward-kl"
+    assert info["on_policy"]["warmup_sft_batches"] == 2 and info["steps"] == 6
+    assert info["scoring"]["calls"] > 0 and 0.002 < points[0]["cost_usd"] <= 0.004

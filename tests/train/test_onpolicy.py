@@ -344,3 +344,135 @@ def test_mixed_step_gives_the_gradient_of_the_joint_loss_with_the_divergence_gra
     assert float(loss) == pytest.approx(float(joint), rel=1e-5) and tokens > 0
     assert all(torch.allclose(split[n], p.grad, atol=1e-6) for n, p in model.named_parameters())
     assert any(float(g.abs().sum()) > 0 for g in split.values())
+
+
+def test_warmup_then_scoring_with_replay_pays_once_per_sample_and_trains_every_planned_step(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+) -> None:
+    # 4 answers ($0.001 each) trained on alone for 2 steps, then scoring with the rest of the cap,
+    # every paid scored batch trained on twice (the second pass replays the teacher's scores).
+    cap = 0.004 + 2 * 3 * 200 * 0.15e-6
+    out = train_student(
+        _settings(dataset_file, tmp_path / "warm", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", alpha=0.5, sft_answers=4, sft_warmup_steps=2,
+                  score_epochs=2, max_cost=cap, max_steps=50, divergence="forward-kl")
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    run = info["on_policy"]
+    sampling = run["planned_sampling_steps"]
+    assert sampling >= 1 and run["warmup_sft_batches"] == 2
+    assert run["planned_steps"] == 2 + 2 * sampling
+    sampled = len((out / "scoring" / "replay.jsonl").read_text().splitlines())  # batches paid for
+    assert run["replayed_batches"] == sampled >= 1
+    assert info["steps"] == 2 + 2 * sampled
+    # Replays pay nothing: one scoring call per sample, never more.
+    assert info["scoring"]["calls"] == run["samples"] == 3 * sampled
+    assert info["exchanges"] == 4 and info["cost_breakdown"]["teacher_answers_usd"] == pytest.approx(0.004)
+    assert info["cost_usd"] <= cap + 1e-12
+    assert info["hyperparameters"]["sft_warmup_steps"] == 2 and info["hyperparameters"]["score_epochs"] == 2
+
+
+def _stub_batches(tiny_model_dir: Path, tmp_path: Path, **over):
+    """OnPolicyBatches whose 'sampling and scoring' hands out numbered KD batches, counting the calls."""
+    from transformers import AutoTokenizer
+
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.data import build_examples
+    from distillscope.train.loop import StopTraining
+    from distillscope.train.onpolicy import OnPolicyBatches
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    dataset = load_dataset(tmp_path / "data.jsonl")
+    kd_examples, _ = build_examples(dataset, tokenizer, 64, with_kd=True)
+    sft_examples, _ = build_examples(dataset, tokenizer, 64, with_kd=False)
+    budget = over.pop("_budget", None)
+    settings = TrainSettings(method="on-policy", batch_size=3, **over)
+    batches = OnPolicyBatches(
+        settings, tokenizer, [[]] * 12, scorer=None, sft_examples=sft_examples,
+        sampling_batches=2, replay_file=tmp_path / "replay.jsonl",
+    )  # fmt: skip
+    calls: list[int] = []
+
+    def sample_and_score(model, conversations, step):
+        if budget is not None and len(calls) >= budget:
+            raise StopTraining("teacher budget spent")
+        calls.append(step)
+        start = 3 * (len(calls) - 1)
+        return kd_examples[start : start + 3]
+
+    batches.examples = sample_and_score
+    return batches, calls, kd_examples, sft_examples
+
+
+def test_warmup_batches_are_sft_alone_and_replays_return_the_paid_batches_in_order(
+    tiny_model_dir, dataset_file, tmp_path
+) -> None:
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from distillscope.train.checkpoint import TrainState
+    from distillscope.train.data import collate
+    from distillscope.train.loop import StopTraining, stream_indices
+    from distillscope.train.losses import completion_ce
+
+    shutil.copy(dataset_file, tmp_path / "data.jsonl")
+    batches, calls, kd_examples, sft_examples = _stub_batches(
+        tiny_model_dir, tmp_path, sft_warmup_steps=1, score_epochs=2, alpha=0.5
+    )
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    state = TrainState(0, 0, "", [])
+    loss, _ = batches(model, state)  # the warm-up: CE on the SFT stream's first batch, nothing sampled
+    chosen = stream_indices(0, 3, len(sft_examples), batches.settings.seed + 1)
+    sft = collate([sft_examples[i] for i in chosen], batches.pad)
+    with torch.no_grad():
+        logits = model(input_ids=sft["input_ids"], attention_mask=sft["attention_mask"]).logits
+        expected = completion_ce(logits, sft["labels"])
+    assert calls == [] and float(loss) == pytest.approx(float(expected), rel=1e-5)
+    seen = []
+    original = batches._scored_batch
+
+    def spy(model, position, index, step):
+        seen.append(original(model, position, index, step))
+        return seen[-1]
+
+    batches._scored_batch = spy
+    for step in range(1, 5):  # two sampled batches, then their two replays
+        state.step = step
+        batches(model, state)
+    assert len(calls) == 2
+    assert seen[2] is seen[0] and seen[3] is seen[1] and seen[0] == kd_examples[0:3]
+    assert batches.counters.warmup_batches == 1 and batches.counters.replayed_batches == 2
+    with pytest.raises(StopTraining, match="replayed 1 time"):
+        batches(model, state)
+    # A resumed run reads the paid batches back instead of sampling (and paying) again.
+    again, again_calls, _, _ = _stub_batches(
+        tiny_model_dir, tmp_path, sft_warmup_steps=1, score_epochs=2, alpha=0.5
+    )
+    assert len(again.replay) == 2 and again.replay[1] == kd_examples[3:6]
+    assert again._scored_batch(model, 6, 1, 2) == kd_examples[3:6] and again_calls == []
+
+
+def test_a_cap_reached_early_replays_what_was_paid_for_then_stops(tiny_model_dir, dataset_file, tmp_path):
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from distillscope.train.loop import StopTraining
+
+    shutil.copy(dataset_file, tmp_path / "data.jsonl")
+    batches, calls, kd_examples, _ = _stub_batches(
+        tiny_model_dir, tmp_path, score_epochs=3, alpha=1.0, _budget=1
+    )
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    got = [batches._scored_batch(model, 3 * i, i, i) for i in range(3)]  # 1 paid, then 2 replays
+    assert len(calls) == 1 and got == [kd_examples[0:3]] * 3 and batches.sampling_batches == 1
+    with pytest.raises(StopTraining, match="replayed 2 time"):
+        batches._scored_batch(model, 9, 3, 3)
+
+
+def test_warmup_and_score_epochs_are_validated() -> None:
+    with pytest.raises(ValueError, match="score_epochs"):
+        TrainSettings(method="on-policy", score_epochs=0)
+    with pytest.raises(ValueError, match="sft_warmup_steps"):
+        TrainSettings(method="on-policy", sft_warmup_steps=-1)
