@@ -10,6 +10,11 @@
 #   POOL=runs/evidence/longpool SAMPLE_TOKENS=128 MAX_NEW_TOKENS=128 NO_TASKS=1 METHODS=sft,on-policy,gkd \
 #   OUT=runs/evidence/longcurve NAME=onpolicy_long ./docs/evidence/train/onpolicy_curve.sh
 # (EXTRA passes more curve options, e.g. EXTRA="--divergence jsd --alpha 0.5").
+# Seventh round (warm-gkd: SFT warm-up on half the answers, then forward KL on scored samples at
+# temperature 0.7 mixed with SFT, each paid scored batch replayed once), same long pool:
+#   POOL=runs/evidence/longpool SAMPLE_TOKENS=128 MAX_NEW_TOKENS=128 NO_TASKS=1 METHODS=sft,warm-gkd \
+#   OUT=runs/evidence/warmgkd NAME=onpolicy_warm_gkd \
+#   EXTRA="--divergence forward-kl --sample-temperature 0.7" ./docs/evidence/train/onpolicy_curve.sh
 set -euo pipefail
 TASKS="basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False"
 TASKS+=",chain_sum:min_terms=2:max_terms=2:max_digits=1,products:max_digits=1,gcd:max_value=20"
