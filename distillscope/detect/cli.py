@@ -20,7 +20,7 @@ def detect(settings: DetectSettings) -> None:
     try:
         with console.status(f"reading, aggregating and scoring with {settings.engine} ..."):
             result = settings.run()
-    except (LogFormatError, FileNotFoundError, ValueError) as exc:
+    except (LogFormatError, FileNotFoundError, ValueError, ConnectionError) as exc:
         fail(f"{exc}")
     except KeyboardInterrupt:
         fail("interrupted; nothing was written", code=130)
@@ -30,6 +30,8 @@ def detect(settings: DetectSettings) -> None:
         console.print(f"[yellow]malformed:[/] {error}", highlight=False)
     if len(result.errors) > 10:
         console.print(f"[yellow]... {len(result.errors) - 10} more listed in {out / 'errors.txt'}[/]")
+    for note in (result.public or {}).get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.exchanges == 0:
         console.print("[bold]The log holds no valid exchanges: nothing to score, nothing flagged.[/]")
     else:
@@ -42,6 +44,9 @@ def detect(settings: DetectSettings) -> None:
                 "flagged": len(result.flagged),
                 "campaigns": len(result.campaigns),
                 "malformed": sum(1 for e in result.errors if e.line > 0),
+                "public_benchmark_exchanges": None
+                if result.public is None
+                else result.public["exchanges_left_out"],
                 "out": str(out),
             }
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distillscope.detect.benchmarks import PublicQuestions, note_public, public_exchanges, public_summary
 from distillscope.detect.scoring import FLAG_THRESHOLD, Scored, score
 from distillscope.detect.tables import FeatureTables
 from distillscope.records import Exchange, MalformedLine, OnError, write_jsonl
@@ -34,6 +35,8 @@ class DetectionResult:
     engine: str = "duckdb"
     groups: list[dict[str, Any]] = field(default_factory=list)
     tables: FeatureTables | None = field(default=None, repr=False)  # what the engine extracted
+    #: The registered public benchmarks used (None without): benchmarks, questions, exchanges left out.
+    public: dict[str, Any] | None = None
 
     @property
     def flagged(self) -> list[str]:
@@ -50,16 +53,17 @@ def extract(
     spark_master: str = "local[2]",
     spark: Any = None,
     threads: int | None = None,
+    public: Any = None,
 ) -> FeatureTables:
-    """Feature tables of a log from the chosen engine."""
+    """Feature tables of a log from the chosen engine (``public``: exchanges left out of the features)."""
     if engine == "duckdb":
         from distillscope.detect.engines.duckdb_engine import extract as duck
 
-        return duck(source, on_error=on_error, threads=threads)  # type: ignore[arg-type]
+        return duck(source, on_error=on_error, threads=threads, public=public)  # type: ignore[arg-type]
     if engine == "spark":
         from distillscope.detect.engines.spark_engine import extract as sparkx
 
-        return sparkx(source, on_error=on_error, master=spark_master, spark=spark)  # type: ignore[arg-type]
+        return sparkx(source, on_error=on_error, master=spark_master, spark=spark, public=public)  # type: ignore[arg-type]
     raise ValueError(f"unknown engine {engine!r}; use 'duckdb' or 'spark'")
 
 
@@ -98,10 +102,13 @@ def run_detection(
     spark: Any = None,
     threads: int | None = None,
     embeddings: bool = False,
+    public_questions: PublicQuestions | None = None,
 ) -> DetectionResult:
     """Detect distillation in a log file (JSONL/Parquet) or a guard database; write the outputs.
 
     ``source`` may itself be a log store URL (``logs.open_log`` tells them apart).
+    ``public_questions``: registered public benchmarks (``detect.benchmarks.load_public_questions``);
+    the exchanges that ask their questions count as no harvest evidence (left out of the features).
     """
     from distillscope.logs import is_store_url
 
@@ -114,10 +121,15 @@ def run_detection(
             source = export_store(db_url, Path(tmp) / "store")
         if source is None:
             raise ValueError("give a log file or a database URL")
+        match = None
+        if public_questions is not None and not _is_empty(source):
+            match = public_exchanges(source, public_questions.keys)
         tables = (
             _empty_tables(str(source), engine)
             if _is_empty(source)
-            else extract(source, engine, on_error, spark_master, spark, threads)
+            else extract(
+                source, engine, on_error, spark_master, spark, threads, match.rows if match else None
+            )
         )
     dispersion, centroids = None, None
     if embeddings and tables.accounts:
@@ -126,9 +138,13 @@ def run_detection(
 
         dispersion, centroids = account_embeddings(samples_by_account(tables))
     scored = score(tables, threshold=threshold, embed_cov=dispersion, vectors=centroids)
+    if match is not None:
+        scored.accounts = note_public(scored.accounts, match)
     result = DetectionResult(
         out, tables.exchanges, scored.accounts, scored.campaigns, tables.errors, engine, scored.groups, tables
     )
+    if public_questions is not None:
+        result.public = public_summary(public_questions, match)
     write_outputs(result, scored)
     return result
 

@@ -73,6 +73,21 @@ class DetectSettings:
             "help": "Add MiniLM topic dispersion and topic similarity (cached; slower on big logs).",
         },
     )
+    benchmarks: list[Path] | None = field(
+        default=None,
+        metadata={
+            "help": "A public benchmark file (as `guard benchmarks add` reads: JSONL or text) or a folder of "
+            "them; repeatable. Exchanges asking its questions (keyed as the guard keys them) are no harvest "
+            "evidence: left out of every feature, kept in the log.",
+        },
+    )
+    guard_db: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also use the public benchmarks registered in this guard database (SQLite path or "
+            "postgresql:// URL; `guard benchmarks add`).",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.threshold is not None and self.target_fpr is not None:
@@ -90,6 +105,7 @@ class DetectSettings:
         """Run the detection these settings describe; returns the :class:`DetectionResult`."""
         from distillscope.detect.run import run_detection
 
+        public = self.public_questions()  # read first: a bad benchmark file writes nothing
         return run_detection(
             self.logs,
             self.out,  # type: ignore[arg-type]  # checked in __post_init__
@@ -100,7 +116,16 @@ class DetectSettings:
             spark_master=self.spark_master,
             threads=self.threads,
             embeddings=self.embeddings,
+            public_questions=public,
         )
+
+    def public_questions(self) -> Any:
+        """The registered public benchmarks asked for (a ``PublicQuestions``), or None."""
+        if not self.benchmarks and self.guard_db is None:
+            return None
+        from distillscope.detect.benchmarks import load_public_questions
+
+        return load_public_questions(self.benchmarks or [], self.guard_db)
 
     @property
     def flag_threshold(self) -> float:

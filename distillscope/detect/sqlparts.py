@@ -335,6 +335,10 @@ EX_COLUMNS = (
     "ask_chars",
 )
 
+#: An ``ex`` row (alias ``e``) that asks a registered public benchmark question: its ``(account, id)`` is
+#: in ``public_ex`` (:mod:`distillscope.detect.benchmarks`). Such rows are left out of every aggregate.
+PUBLIC_MATCH = "EXISTS (SELECT 1 FROM public_ex p WHERE p.account = e.account AND p.id = e.id)"
+
 SESSION_GAP_S = 1800
 BIN_S = 600
 TOP_TEMPLATES = 8

@@ -5,7 +5,7 @@ Summaries name accounts, campaigns, numbers and reasons; they never quote prompt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -24,6 +24,7 @@ def summary_markdown(result: DetectionResult, top: int = 25) -> str:
         + (" (see errors.txt)" if result.errors else ""),
         f"- accounts: {len(result.accounts):,}; flagged: {len(flagged):,}; "
         f"campaigns: {len(result.campaigns):,}",
+        *public_lines(result.public),
         "",
     ]
     if not result.accounts:
@@ -58,6 +59,19 @@ def summary_markdown(result: DetectionResult, top: int = 25) -> str:
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def public_lines(public: dict[str, Any] | None) -> list[str]:
+    """The summary's lines on the registered public benchmarks used (none without a registry)."""
+    if public is None:
+        return ["- registered public benchmarks: none used (--benchmarks / --guard-db)"]
+    names = ", ".join(f"{b['name']} ({b['questions']:,})" for b in public["benchmarks"])
+    return [
+        f"- registered public benchmarks: {names}; {public['questions']:,} distinct questions",
+        f"- exchanges asking them, not counted as harvest evidence: {public['exchanges_left_out']:,} "
+        f"(of {public['accounts']:,} accounts)",
+        *(f"- note: {note}" for note in public["notes"]),
+    ]
 
 
 def summary_table(result: DetectionResult, top: int = 15) -> Table:

@@ -241,6 +241,16 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
     )
 
 
+def request_question(body: dict[str, Any], decode: TokenDecoder | None = None) -> int | None:
+    """The question key :func:`request_features` gives ``body`` (its ``question``), and nothing else.
+
+    For readers that only match questions (the offline detector's public-benchmark
+    filter): the same text and the same key, without the other features' cost.
+    """
+    text, _, _ = _request_text(body if isinstance(body, dict) else {}, decode)
+    return question_key(_storable(text))
+
+
 def opening_key(question: str) -> int | None:
     """A process-independent 64-bit key of how a question opens: the first words of its template.
 

@@ -136,8 +136,14 @@ def extract(
     memory_limit: str | None = None,
     temp_dir: str | None = None,
     max_errors_listed: int = 1000,
+    public: Any = None,
 ) -> FeatureTables:
-    """Read one log (JSONL, or Parquet by suffix) and return its per-account feature tables."""
+    """Read one log (JSONL, or Parquet by suffix) and return its per-account feature tables.
+
+    ``public``: a frame of ``(account, id)`` of exchanges that ask registered public benchmark
+    questions (:func:`distillscope.detect.benchmarks.public_exchanges`); they are counted among
+    the log's exchanges but left out of every feature.
+    """
     path = str(path)
     if not Path(path).exists() and not any(ch in path for ch in "*?["):
         raise LogFormatError(f"{path}: no such file")
@@ -158,9 +164,12 @@ def extract(
             total = con.execute("SELECT count(*) FROM bad").fetchone()[0]
             raise LogFormatError(f"{errors[0]} ({total} malformed line(s) in all; use --on-error skip)")
         _stage_ex(con)
+        exchanges = int(con.execute("SELECT count(*) FROM ex").fetchall()[0][0])
+        if public is not None and len(public):
+            con.register("public_ex", public)
+            con.execute(f"DELETE FROM ex e WHERE {sp.PUBLIC_MATCH}")
         frames = {name: con.execute(query).df() for name, query in sp.account_queries().items()}
         frames["bias"] = con.execute(BIAS_QUERY).df()
-        exchanges = int(con.execute("SELECT count(*) FROM ex").fetchone()[0])
         bad_total = int(con.execute("SELECT count(*) FROM bad").fetchone()[0])
     finally:
         con.close()

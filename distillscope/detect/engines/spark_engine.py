@@ -138,6 +138,14 @@ FROM t""")
     ex.cache().createOrReplaceTempView("ex")
 
 
+def _drop_public(spark: Any, public: Any) -> None:
+    """Leave the exchanges that ask registered public benchmark questions out of ``ex``."""
+    spark.createDataFrame(public.astype(str)).createOrReplaceTempView("public_ex")
+    everything = spark.table("ex")
+    spark.sql(f"SELECT * FROM ex e WHERE NOT {sp.PUBLIC_MATCH}").cache().createOrReplaceTempView("ex")
+    everything.unpersist()
+
+
 BIAS_QUERY = """
 SELECT account, count(DISTINCT k) AS distinct_bias_ids
 FROM (SELECT account, explode(bias_keys) AS k FROM ex WHERE bias_n > 0) b GROUP BY account ORDER BY account"""
@@ -149,8 +157,9 @@ def extract(
     master: str = "local[2]",
     spark: Any = None,
     max_errors_listed: int = 1000,
+    public: Any = None,
 ) -> FeatureTables:
-    """Read one log with Spark and return its per-account feature tables."""
+    """Read one log with Spark and return its per-account feature tables (``public``: as DuckDB's)."""
     path = str(path)
     if "://" not in path and not Path(path).exists():
         raise LogFormatError(f"{path}: no such file")
@@ -166,9 +175,11 @@ def extract(
     if errors and on_error in ("raise", "stop"):
         raise LogFormatError(f"{errors[0]} ({bad_total} malformed line(s) in all; use --on-error skip)")
     _stage_ex(spark)
+    exchanges = int(spark.sql("SELECT count(*) AS c FROM ex").collect()[0]["c"])
+    if public is not None and len(public):
+        _drop_public(spark, public)
     frames = {name: spark.sql(query).toPandas() for name, query in sp.account_queries().items()}
     frames["bias"] = spark.sql(BIAS_QUERY).toPandas()
-    exchanges = int(spark.sql("SELECT count(*) AS c FROM ex").collect()[0]["c"])
     spark.catalog.dropTempView("ex")
     if bad_total > len(errors):
         errors.append(MalformedLine(path, 0, f"... and {bad_total - len(errors)} more malformed line(s)"))
