@@ -34,14 +34,49 @@ def _policy() -> Any:
     return PolicySettings()
 
 
-def backtest(world: World, history: Path, out: Path) -> dict[str, Any]:
-    """The history through the gateway's online scorer and default policy (``guard replay``, open loop)."""
+def register_benchmarks(world: World, db_url: str) -> dict[str, Any]:
+    """Register the public benchmarks the world's evaluation harnesses run in the gateway's database,
+    as a provider would (``guard benchmarks add``): the gateway, the backtest and the offline detector
+    then treat their questions as no harvest evidence. Says plainly when there are none."""
+    from distillscope.guard.benchmarks import BenchmarkStore, read_benchmark
+
+    if not world.benchmark_files:
+        return {"registered": [], "note": "the world has no evaluation-harness traffic: no registry used"}
+    store = BenchmarkStore(db_url)
+    try:
+        for path in world.benchmark_files:
+            store.add(read_benchmark(path), replace=True)
+        registered = [{"name": i.name, "questions": i.questions} for i in store.list()]
+    finally:
+        store.close()
+    return {
+        "registered": registered,
+        "note": "the public benchmark the simulated evaluation harnesses run, registered in the guard "
+        "(guard benchmarks add): its questions are no harvest evidence online, in the backtest and offline",
+    }
+
+
+def registered_questions(db_url: str) -> frozenset[int]:
+    """The question keys the gateway's registry holds (empty without one)."""
+    from distillscope.guard.benchmarks import BenchmarkStore
+
+    store = BenchmarkStore(db_url)
+    try:
+        return store.keys()[0]
+    finally:
+        store.close()
+
+
+def backtest(world: World, history: Path, out: Path, db_url: str | None = None) -> dict[str, Any]:
+    """The history through the gateway's online scorer and default policy (``guard replay``, open loop),
+    with the public benchmarks registered in ``db_url`` (as the gateway scores them)."""
     from distillscope.guard.replay import replay_log
 
     policy = _policy()
     labels = {m.account: {"label": "campaign" if m.role == "attacker" else "benign", "group": m.group,
                           "style": m.style} for m in world.members.values()}  # fmt: skip
-    result = replay_log(history, policy, out / "replay", labels=labels)
+    public = registered_questions(db_url) if db_url else None
+    result = replay_log(history, policy, out / "replay", labels=labels, public_questions=public or None)
     rows = {}
     for line in (out / "replay" / "accounts.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -51,7 +86,12 @@ def backtest(world: World, history: Path, out: Path) -> dict[str, Any]:
     keep = ("first_n", "campaign_acted_within_first", "campaign_ever_throttled", "campaign_ever_blocked",
             "benign_accounts_throttled", "benign_accounts_blocked", "benign_accounts_stripped",
             "benign_requests_delayed", "campaign_by_style", "benign_by_group")  # fmt: skip
-    return {"exchanges": result.exchanges, "accounts": rows, "metrics": {k: metrics.get(k) for k in keep}}
+    return {
+        "exchanges": result.exchanges,
+        "accounts": rows,
+        "metrics": {k: metrics.get(k) for k in keep},
+        "public_benchmark_questions": result.public_questions,
+    }
 
 
 def watch_from_detection(detect_dir: Path, db_url: str, ttl_s: float = 7 * 86400.0) -> list[dict[str, Any]]:
@@ -172,11 +212,16 @@ def policy_cost(world: World, live: LiveResult, live_rows: list[Any]) -> dict[st
     }
 
 
-def offline_detection(world: World, log_path: Path, out: Path) -> dict[str, Any]:
-    """The offline campaign detector over the gateway's log (written to ``log_path``)."""
+def offline_detection(world: World, log_path: Path, out: Path, db_url: str | None = None) -> dict[str, Any]:
+    """The offline campaign detector over the gateway's log (written to ``log_path``), with the public
+    benchmarks registered in the gateway's database ``db_url``, if it registers any."""
+    from distillscope.detect.benchmarks import PublicQuestions, load_public_questions
     from distillscope.detect.run import run_detection
 
-    result = run_detection(log_path, out / "detect")
+    public: PublicQuestions | None = None
+    if db_url and registered_questions(db_url):
+        public = load_public_questions(guard_db=db_url)
+    result = run_detection(log_path, out / "detect", public_questions=public)
     roles = world.roles()
 
     def member(account: str, field_name: str) -> Any:
@@ -186,6 +231,7 @@ def offline_detection(world: World, log_path: Path, out: Path) -> dict[str, Any]
     return {
         "engine": result.engine,
         "exchanges": result.exchanges,
+        "public_benchmarks": result.public,
         "accounts": [
             {
                 **{k: a.get(k) for k in ("account", "score", "flagged", "campaign", "reasons")},

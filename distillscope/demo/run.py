@@ -155,6 +155,7 @@ def _world(run: DemoRun) -> None:
 
 
 def _history(run: DemoRun) -> None:
+    from distillscope.demo.defence import register_benchmarks
     from distillscope.demo.world import write_history, write_history_file
 
     world = run.state["world"]
@@ -162,19 +163,24 @@ def _history(run: DemoRun) -> None:
     run.state["logged_history"] = write_history(world, run.state["db_url"])
     run.state["history_path"] = run.out / "history.jsonl"
     write_history_file(world, run.state["history_path"])
+    run.state["benchmarks"] = register_benchmarks(world, run.state["db_url"])
 
 
 def _backtest(run: DemoRun) -> None:
     from distillscope.demo.defence import backtest
 
-    run.state["replay"] = backtest(run.state["world"], run.state["history_path"], run.out)
+    run.state["replay"] = backtest(
+        run.state["world"], run.state["history_path"], run.out, run.state["db_url"]
+    )
     _guard(run)
 
 
 def _detect(run: DemoRun) -> None:
     from distillscope.demo.defence import offline_detection, watch_from_detection
 
-    run.state["offline"] = offline_detection(run.state["world"], run.state["history_path"], run.out)
+    run.state["offline"] = offline_detection(
+        run.state["world"], run.state["history_path"], run.out, run.state["db_url"]
+    )
     _guard(run)
     try:
         run.state["watch"] = watch_from_detection(run.out / "detect", run.state["db_url"])
@@ -208,6 +214,8 @@ def _guard(run: DemoRun) -> None:
 
     section = guard_section(run.state["world"], run.state.get("live"), run.state.get("log", []),
                             run.state.get("replay"))  # fmt: skip
+    if "benchmarks" in run.state:
+        section["benchmarks"] = run.state["benchmarks"]
     if "offline" in run.state:
         section["offline"] = run.state["offline"]
     if "watch" in run.state:

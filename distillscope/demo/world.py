@@ -62,6 +62,9 @@ class World:
     hydra_live: list[str] = field(default_factory=list)
     benign_live: list[str] = field(default_factory=list)
     history_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the same, as log JSON
+    #: The public benchmarks the world's evaluation harnesses run, as files (what a provider can know
+    #: before any log, and registers with its guard); empty when the world has no harness.
+    benchmark_files: list[Path] = field(default_factory=list)
     _by_account: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -224,8 +227,23 @@ def build_world(settings: DemoSettings, folder: Path, now: float, future_s: floa
         else:
             future.setdefault(e.account, []).append(e)
     world = World(members, history, future, now, simulator, history_rows=history_rows)
+    world.benchmark_files = public_benchmark_files(settings, folder, simulator)
     _pick_live(world, settings)
     return world
+
+
+def public_benchmark_files(settings: DemoSettings, folder: Path, simulator: str) -> list[Path]:
+    """The files of the public benchmarks the simulated harnesses run (``folder/benchmarks/*.jsonl``).
+
+    The randomised simulator draws its benchmark from the seed alone, never from the log; the classic
+    one writes its evaluation team's benchmark next to its log. Empty without evaluation harnesses.
+    """
+    target = folder / "benchmarks"
+    if "randomised" in simulator and "eval_harness" in HARD_NEGATIVES:
+        from distillscope.simulate.randomized import public_benchmarks, write_benchmarks
+
+        return write_benchmarks(public_benchmarks(settings.seed), target)
+    return sorted(target.glob("*.jsonl")) if target.is_dir() else []
 
 
 def _pick_live(world: World, settings: DemoSettings) -> None:

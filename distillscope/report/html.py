@@ -411,6 +411,15 @@ def _guard(data: dict[str, Any]) -> str:
     cost = data.get("policy_cost")
     if cost:
         parts.append(_policy_cost(cost, data.get("policy") or {}))
+    registry = data.get("benchmarks")
+    if isinstance(registry, dict):
+        names = ", ".join(
+            f"{b['name']} ({_num(b['questions'])} questions)" for b in registry.get("registered") or []
+        )
+        parts.append(
+            f"<p>Public benchmark registry: <strong>{esc(names or 'none')}</strong> "
+            f"({esc(registry.get('note') or '')}).</p>"
+        )
     watch = data.get("watch")
     if watch and "entries" in watch:
         parts.append(

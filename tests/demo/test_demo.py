@@ -381,3 +381,39 @@ def test_a_request_that_times_out_is_a_failed_request_not_a_dead_worker() -> Non
                                http_client=httpx.Client(timeout=0.5))  # fmt: skip
         status, answer, seconds = _ask(client, "m", [{"role": "user", "content": "hi"}], {}, {})
     assert (status, answer) == (504, None) and seconds >= 0.4
+
+
+def test_the_demo_registers_its_harnesses_public_benchmark_in_its_guard(tmp_path: Path) -> None:
+    """The provider registers the benchmark its evaluation harnesses run; the backtest, the offline
+    detector and the report use it (the live gateway reads the same database)."""
+    from distillscope.demo import run as stages
+    from distillscope.guard.benchmarks import BenchmarkStore, read_benchmark
+    from distillscope.guard.risk import body_of, request_question
+
+    run = demo.DemoRun(demo.DemoSettings(quick=True, benign_users=12, days=3), tmp_path)
+    stages._world(run)
+    world = run.state["world"]
+    assert [p.name for p in world.benchmark_files] == [f"bench-{run.settings.seed}.jsonl"]
+    keys = set(read_benchmark(world.benchmark_files[0]).keys)
+    harness = [e for e in world.history if world.members[e.account].style == "eval_harness"]
+    public = [e for e in world.history if request_question(body_of(e)) in keys]
+    assert harness and {e.id for e in public} == {e.id for e in harness}  # nobody else asks them
+    stages._history(run)
+    store = BenchmarkStore(run.state["db_url"])
+    try:
+        assert store.keys()[0] == frozenset(keys)  # in the gateway's own database
+    finally:
+        store.close()
+    stages._backtest(run)
+    assert run.state["replay"]["public_benchmark_questions"] == len(keys)  # the backtest scored with them
+    stages._detect(run)
+    guard = run.sections["guard"]
+    assert guard["benchmarks"]["registered"] == [
+        {"name": f"bench-{run.settings.seed}", "questions": len(keys)}
+    ]
+    offline = guard["offline"]["public_benchmarks"]
+    assert offline["exchanges_left_out"] == len(harness) and offline["questions"] == len(keys)
+    rows = {a["account"]: a for a in guard["offline"]["accounts"]}
+    for account in {e.account for e in harness}:
+        assert not rows[account]["flagged"]
+        assert "registered public benchmark questions" in rows[account]["reasons"][-1]
