@@ -248,7 +248,8 @@ def request_question(body: dict[str, Any], decode: TokenDecoder | None = None) -
     filter): the same text and the same key, without the other features' cost.
     """
     text, _, _ = _request_text(body if isinstance(body, dict) else {}, decode)
-    return question_key(_storable(text))
+    text = _storable(text)
+    return question_key(text, asks_for_reasoning(text))
 
 
 def opening_key(question: str) -> int | None:

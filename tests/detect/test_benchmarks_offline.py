@@ -116,6 +116,7 @@ def test_the_offline_key_is_the_online_key(world: dict[str, Any]) -> None:
         {"messages": [{"role": "user", "content": [{"type": "text", "text": "Caf\u00e9 au lait?"}]}]},
         {"prompt": "Translate: bonjour", "logprobs": 5},
         {"prompt": [101, 102, 103]},
+        {"messages": [{"role": "user", "content": "Solve it. " * 199 + "Let's think step by step."}]},
         {"messages": "not a list"},
         {"messages": [{"role": "user", "content": "bad \ud800 surrogate"}]},
         {},
