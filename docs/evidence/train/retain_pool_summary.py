@@ -11,7 +11,7 @@ first ``N`` answers are the same as another pool's (question, reply and token co
 
 Nothing here looks at a held-out or task-accuracy item.
 Run: PYTHONPATH=$PWD nice -n 10 .venv/bin/python docs/evidence/train/retain_pool_summary.py POOL [POOL ...]
-       [--first 64 runs/evidence/taskpool/pool]
+       [--first 64 runs/evidence/taskpool/pool] [--epochs-only]
 """
 
 from __future__ import annotations
@@ -68,7 +68,11 @@ def main() -> None:
     )
     parser.add_argument("pools", nargs="+", type=Path)
     parser.add_argument("--first", nargs=2, metavar=("N", "POOL"), help="compare the first N with POOL's")
+    parser.add_argument("--epochs-only", action="store_true", help="print only the registered epochs")
     args = parser.parse_args()
+    if args.epochs_only:
+        print(" ".join(f"{summary(path)['epochs']:.1f}" for path in args.pools))
+        return
     for path in args.pools:
         s = summary(path)
         tasks = ", ".join(f"{t} {c}/{n}" for t, (c, n) in s["per_task"].items())
