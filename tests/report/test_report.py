@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -401,4 +402,23 @@ def test_attribution_in_rounds_says_which_round_named_each_key(report_data: dict
     report_data["attribution"]["rounds"][0]["alpha"] = "small"
     assert "rounds[0]: 'alpha' must be a number" in str(
         parse_report(report_data).sections["attribution"].invalid
+    )
+
+
+def test_the_guard_section_says_which_benchmark_registry_was_used(report_data: dict[str, Any]) -> None:
+    data = copy.deepcopy(report_data)
+    assert "Public benchmark registry" not in render_html(parse_report(data))  # older reports: no line
+    data["guard"]["benchmarks"] = {
+        "registered": [{"name": "bench-<0>", "questions": 1492}],
+        "note": "registered",
+    }
+    html = render_html(parse_report(data))
+    assert (
+        "Public benchmark registry: <strong>bench-&lt;0&gt; (1,492 questions)</strong> (registered)" in html
+    )
+    data["guard"]["benchmarks"] = {"registered": [], "note": "the world has no evaluation-harness traffic"}
+    html = render_html(parse_report(data))
+    assert (
+        "Public benchmark registry: <strong>none</strong> (the world has no evaluation-harness traffic)"
+        in html
     )
