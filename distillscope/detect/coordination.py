@@ -76,8 +76,12 @@ SEED = 0
 #: How close an account must be to join a campaign (see :func:`attach`): this share of the way from random
 #: accounts' mean similarity to the members up to the loosest member's similarity to the others.
 ATTACH_WAY = 2 / 3
-#: An account joins a campaign only within this factor of its members' smallest and largest volume.
+#: An account joins a campaign only within this factor of its members' smallest and largest volume (unless it
+#: looks like a person and is inside at the whole family's level in both tests: see :func:`attach`).
 VOLUME_FACTOR = 4.0
+#: An automation tail (scoring's ``p_automation``) at or below this marks an account run by a machine, when
+#: the caller gives no level of its own (scoring passes its alpha).
+MACHINE_P = 1e-3
 NEIGHBOURS = 10
 TOPIC_SAMPLES = 8
 TOPIC_CHARS = 160
@@ -114,6 +118,19 @@ def tie_strength(kinds: dict[str, float]) -> float:
     return min(1.0, sum(min(w, KIND_MAX.get(k, w)) for k, w in kinds.items() if k in TIE_KINDS))
 
 
+def _ties(kinds: dict[str, float]) -> bool:
+    return tie_strength(kinds) >= TIE_MIN or kinds.get("timing", 0.0) > 0
+
+
+def tied_to(account: str, others: set[str], links: Links) -> bool:
+    """Whether ``account`` is tied to any of ``others`` by rare infrastructure or timing (as in
+    :func:`tie_groups`)."""
+    pairs = links.pair_weight
+    return any(
+        _ties(pairs.get((account, b)) or pairs.get((b, account)) or {}) for b in others if b != account
+    )
+
+
 def tie_groups(links: Links, accounts: list[str]) -> list[list[str]]:
     """Louvain communities (>= MIN_GROUP) of the graph of coordination ties."""
     import networkx as nx
@@ -123,9 +140,8 @@ def tie_groups(links: Links, accounts: list[str]) -> list[list[str]]:
     for (a, b), kinds in links.pair_weight.items():
         if a not in chosen or b not in chosen:
             continue
-        w = tie_strength(kinds)
-        if w >= TIE_MIN or kinds.get("timing", 0.0) > 0:
-            graph.add_edge(a, b, weight=w)
+        if _ties(kinds):
+            graph.add_edge(a, b, weight=tie_strength(kinds))
     if graph.number_of_edges() == 0:
         return []
     groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
@@ -394,6 +410,7 @@ def attach(
     vectors: dict[str, np.ndarray] | None,
     pool: list[str],
     min_size: int = MIN_GROUP,
+    machine_p: float = MACHINE_P,
 ) -> dict[str, str]:
     """Accounts that sit inside one campaign's topics *and* playbook: which campaign each joins.
 
@@ -410,6 +427,14 @@ def attach(
     similarity to the others, and its volume is within :data:`VOLUME_FACTOR` of the members' range (a
     heavy solo extractor asking the same kind of questions is another operation). The best such
     campaign wins. Returns account -> campaign.
+
+    Machines and people (``p_automation``, the automation tail, at or below ``machine_p``: harvesting round
+    the clock or in sessions of hundreds of requests): a machine does not join a campaign none of whose
+    members is one (a solo extractor scripted through one session is another operation than accounts that
+    keep human hours), and an account busier than the volume range joins only when it is no machine and
+    both of its tests pass at the whole family's level (a slow-and-low campaign's busiest members keep
+    human hours at 7-8x its typical member's volume; a solo extractor of the same topics at that volume
+    is scripted).
     """
     big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= min_size}
     if not singles or not big:
@@ -429,6 +454,8 @@ def attach(
     play = playbook_similarity(by.loc[names].reset_index(), by.loc[members].reset_index())
     ref_idx = np.array([pos[a] for a in reference])
     volume = by.loc[names, "n"].to_numpy(dtype=float)
+    automation = by.loc[names, "p_automation"] if "p_automation" in by else pd.Series(1.0, index=names)
+    machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
     out: dict[str, str] = {}
     best: dict[str, float] = {}
     for cid, ms in big.items():
@@ -446,14 +473,20 @@ def attach(
             loosest = float(((inner.sum(axis=1) - np.diag(inner)) / max(1, len(idx) - 1)).min())
             near = float(null.mean()) + ATTACH_WAY * (loosest - float(null.mean()))
             bars.append((float(null.mean()), max(float(null.std()), 1e-3), near))
+        people = not machine[idx].any()
         for a in singles:
             i = pos[a]
-            if not low <= volume[i] <= high:  # a campaign splits its work between accounts at one scale
+            if machine[i] and people:  # a machine is another operation than a campaign of people
+                continue
+            # a campaign splits its work between accounts at one scale; a busier one joins only as a person
+            beyond = not low <= volume[i] <= high
+            if beyond and machine[i]:
                 continue
             sims = [float(m[i, cols].mean()) for m in (topic, play)]
             if any(s < near for s, (_, _, near) in zip(sims, bars, strict=True)):
                 continue  # short of ATTACH_WAY from random accounts to the loosest member
             zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
-            if max(zs) > z_family and min(zs) > z and min(zs) > best.get(a, -np.inf):
+            weakest = z_family if beyond else z
+            if max(zs) > z_family and min(zs) > weakest and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)
     return out

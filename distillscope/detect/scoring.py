@@ -296,6 +296,8 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, grp.p_value, com, facts)
 
+    _split_remainders(found, group_of, samples, links)
+
     # communities too small to pass as they are, of members each extraordinary on their own
     for grp, facts in _small_groups(rejected, sig, samples, vectors, alpha, tuning, solo, group_of, site_of):
         cid = campaign_id(grp.members)
@@ -343,6 +345,41 @@ def score(
     out_accounts.sort(key=lambda r: (-r["score"], r["account"]))
     campaigns.sort(key=lambda c: (-c["evidence"]["score"], c["campaign"]))
     return Scored(out_accounts, campaigns, group_records, sig)
+
+
+def _split_remainders(
+    found: dict[str, tuple[list[str], float, Community, dict[str, Any]]],
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    samples: dict[str, list[str]],
+    links: Links,
+) -> None:
+    """The members of a candidates' campaign that a tied group took in part (``_accept_coordinated``)
+    become a campaign of their own, on the evidence of the community they were found in: their flags stand,
+    the grouping only tells the operation behind the tied members' infrastructure from theirs."""
+    for cid, (members, p_group, com, facts) in list(found.items()):
+        left = [a for a in members if a in group_of and group_of[a][0] == cid]
+        if not left or len(left) == len(members):
+            continue
+        other = next(group_of[a][0] for a in members if a in group_of and group_of[a][0] != cid)
+        inside = set(left)
+        kinds: dict[str, int] = {}
+        for a in left:
+            for kind, others in links.partners.get(a, {}).items():
+                kinds[kind] = kinds.get(kind, 0) + len(others & inside)
+        split = Community(
+            members=left,
+            cohesion=com.cohesion,
+            cohesion_p=com.cohesion_p,
+            duplicate_share=duplicate_share(left, samples),
+            edges=0,
+            infra_edges=0,
+            kinds={k: v // 2 for k, v in kinds.items() if v},
+        )
+        split_facts = {**facts, "split_from": (len(members), other)}
+        new = campaign_id(left)
+        found[new] = (left, p_group, split, split_facts)
+        for a in left:
+            group_of[a] = (new, p_group, split, split_facts)
 
 
 def _group_records(
@@ -407,7 +444,7 @@ def _small_groups(
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     keyed = {campaign_id(c.members): c.members for c in small}
     singles = sorted(solo - set(group_of) - {a for ms in keyed.values() for a in ms})
-    joins = coord.attach(singles, keyed, sig, samples, vectors, pool, min_size=MIN_CAMPAIGN)
+    joins = coord.attach(singles, keyed, sig, samples, vectors, pool, min_size=MIN_CAMPAIGN, machine_p=alpha)
     groups = [sorted({*ms, *(a for a, cid in joins.items() if cid == key)}) for key, ms in keyed.items()]
     space = coord.PromptSpace.build(
         sorted({a for g in groups for a in g} | set(coord.reference_sample(pool))), samples, vectors
@@ -460,14 +497,14 @@ def _attach_singles(
     for a, (cid, *_rest) in group_of.items():
         campaigns.setdefault(cid, []).append(a)
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
-    joins = coord.attach(singles, campaigns, sig, samples, vectors, pool)
+    joins = coord.attach(singles, campaigns, sig, samples, vectors, pool, machine_p=alpha)
     # accounts of a few requests doing a part of their own: a family of their own (with the accounts above in
     # one family, the bar rose for every account and genuine joins were lost), compared with small accounts
     small = (sig["n"] >= SMALL_JOIN_REQUESTS) & (sig["n"] < coord.MIN_REQUESTS)
     small_part = small & (sig["p_reach"] <= coord.MEMBER_REACH_P) & (shared <= coord.MEMBER_SHARED)
     small_singles = sig[small_part & ~sig["account"].isin(group_of)]["account"].tolist()
     small_pool = sig[sig["n"] >= SMALL_JOIN_REQUESTS]["account"].tolist()
-    joins |= coord.attach(small_singles, campaigns, sig, samples, vectors, small_pool)
+    joins |= coord.attach(small_singles, campaigns, sig, samples, vectors, small_pool, machine_p=alpha)
     for a, cid in joins.items():
         first = campaigns[cid][0]
         _, p_group, com, facts = group_of[first]
@@ -544,13 +581,24 @@ def _accept_coordinated(
         kept = [a for a in grp.members if a not in taken]
         if grp.p_value > alpha or len(kept) < coord.MIN_GROUP:
             continue
-        absorbed = {earlier[a] for a in kept if a in earlier}
-        grp.members = sorted(set(kept) | {m for cid in absorbed for m in members_of[cid]} - taken)
+        within = set(kept)
+        for cid in sorted({earlier[a] for a in kept if a in earlier}):
+            ms = members_of[cid]
+            # a candidates' campaign the tied group covers in part: its members tied to none of the group's
+            # stay a campaign of their own when they are enough for one (same topics and playbook, other
+            # infrastructure: another operation); a member or two without a tie go with the group
+            untied = {m for m in ms if m not in within and not coord.tied_to(m, set(kept), links)}
+            within |= set(ms) - untied if len(untied) >= MIN_CAMPAIGN else set(ms)
+        grp.members = sorted(within - taken)
         rows = by.loc[grp.members]
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
         p_reach = float(cal.robust_tail(np.array([pooled]), reach_ref, 0.5)[1][0])
         dup = duplicate_share(grp.members, samples)
         one_site, _ = _one_customer(grp.members, site_of)
+        # ... unless its typical member would be flagged alone at alpha squared (its own evidence, every
+        # playbook: a hydra without reasoning asks harvests like a machine): one customer harvesting through
+        # many accounts is still harvesting, as for the candidates' communities
+        one_site = one_site and float(np.median(rows["p_account"])) > alpha**2
         if one_site or dup > tuning.max_duplicate_share or p_reach > tuning.group_reach_p:
             continue
         inside = set(grp.members)
@@ -674,10 +722,25 @@ def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], l
     grp = facts.get("coordinated")
     if grp is not None:
         return _coordinated_reasons(cid, com, grp, facts) + _link_reasons(a, links)
+    cohesion = (
+        f"behavioural cohesion {com.cohesion:.2f}, p = {com.cohesion_p:.1e} against random sets of candidates"
+    )
+    together = f"{np.exp(facts['pooled_reach']):,.0f} prompt x answer tokens (p = {facts['p_reach']:.1e})"
+    found_with, other = facts.get("split_from", (0, ""))
+    if found_with:  # the rest of its community went to a campaign tied by infrastructure (_split_remainders)
+        head = (
+            f"member of campaign {cid}: {len(com.members)} of the {found_with} accounts of a community of "
+            f"candidates with one playbook ({cohesion}; the {found_with} together {together}); the other "
+            f"{found_with - len(com.members)} are tied by rare shared infrastructure or timing that these do "
+            f"not share and are campaign {other}, another operation"
+        )
+    else:
+        head = (
+            f"member of campaign {cid}: {len(com.members)} accounts with one playbook ({cohesion}), "
+            f"together {together}"
+        )
     out = [
-        f"member of campaign {cid}: {len(com.members)} accounts with one playbook (behavioural cohesion "
-        f"{com.cohesion:.2f}, p = {com.cohesion_p:.1e} against random sets of candidates), together "
-        f"{np.exp(facts['pooled_reach']):,.0f} prompt x answer tokens (p = {facts['p_reach']:.1e})",
+        head,
         f"the members ask different prompts ({com.duplicate_share:.0%} asked verbatim by two or more): "
         "one task split between accounts",
     ]

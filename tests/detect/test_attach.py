@@ -120,3 +120,44 @@ def test_an_account_of_a_few_requests_joins_in_a_family_of_its_own() -> None:
     sig, samples, group_of = _small_scene(0.0)
     _attach_singles(sig, samples, None, 1e-3, group_of)
     assert "edge" not in group_of
+
+
+def _machine_scene(
+    n_edge: int, edge_automation: float, member_automation: float, tried: int = 0
+) -> dict[str, str]:
+    """The clear member of the first test (topic, answer length and reasoning rate of the campaign) with
+    ``n_edge`` requests (the members have 150 each: the volume range is 37-600) and the given automation
+    tails (``p_automation``: <= 1e-3 is a machine), ``tried`` other accounts tried beside it."""
+    sig, samples, pool = _scene(0.5, 700, 0.8)
+    sig["p_automation"] = 0.5
+    sig.loc[sig["account"].str.startswith("camp"), "p_automation"] = member_automation
+    sig.loc[sig["account"] == "edge", ["n", "p_automation"]] = [n_edge, edge_automation]
+    campaigns = {"c": [f"camp{i}" for i in range(6)]}
+    singles = ["edge"] + [f"other{i:03d}" for i in range(tried)]
+    return attach(singles, campaigns, sig, samples, None, pool, machine_p=1e-3)
+
+
+def test_a_machine_does_not_join_a_campaign_of_people() -> None:
+    """A solo extractor scripted round the clock with a slow-and-low campaign's topics and playbook is
+    another operation; the same account keeping human hours joins, and a machine joins a campaign that has
+    machines among its members (a hydra)."""
+    assert _machine_scene(150, 1e-8, 0.3) == {}
+    assert _machine_scene(150, 0.2, 0.3) == {"edge": "c"}
+    assert _machine_scene(150, 1e-8, 1e-9) == {"edge": "c"}
+
+
+def test_a_busier_person_joins_beyond_the_volume_range_a_machine_does_not() -> None:
+    """A slow-and-low campaign's busiest member keeps human hours at several times its typical member's
+    volume: beyond the 4x range it joins as a person; a machine of that volume does not, even when the
+    campaign has machines (a hydra's members)."""
+    assert _machine_scene(2000, 0.2, 0.3) == {"edge": "c"}
+    assert _machine_scene(20, 0.2, 0.3) == {"edge": "c"}  # under the range as well
+    assert _machine_scene(2000, 1e-8, 0.3) == {}
+    assert _machine_scene(2000, 1e-8, 1e-9) == {}
+
+
+def test_beyond_the_volume_range_both_tests_must_pass_at_the_family_level() -> None:
+    """With 50 accounts tried, the same member joins inside the volume range (one test at the family's
+    level is enough there) but not beyond it, where both must reach it."""
+    assert _machine_scene(150, 0.2, 0.3, tried=50) == {"edge": "c"}
+    assert _machine_scene(2000, 0.2, 0.3, tried=50) == {}
