@@ -151,6 +151,21 @@ def test_the_guard_database_registry_is_read(world: dict[str, Any], tmp_path: Pa
         "harness": False,
         "harvester": True,
     }
+    # the log in the same database (a deployment's guard.db): read from the store, keyed the same way
+    from distillscope.guard.logstore import open_log_store
+
+    logs = open_log_store(str(db))
+    try:
+        logs.write_batch([Exchange.from_dict(r) for r in world["rows"]])
+    finally:
+        logs.close()
+    result = runner.invoke(
+        app, ["detect", "--db", str(db), "--out", str(tmp_path / "db"), "--guard-db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["public_benchmark_exchanges"] == 700
+    stored = [json.loads(x) for x in (tmp_path / "db" / "accounts.jsonl").read_text().splitlines()]
+    assert [(r["account"], r["flagged"]) for r in stored] == [(r["account"], r["flagged"]) for r in rows]
 
 
 @pytest.mark.parametrize(
