@@ -39,6 +39,7 @@ This module groups and tests; it must not score single accounts or read logs.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,17 @@ MACHINE_P = 1e-3
 NEIGHBOURS = 10
 TOPIC_SAMPLES = 8
 TOPIC_CHARS = 160
+#: Selection-aware test of a peeled topic group (see :func:`peeled_null`): the fewest members kept, the most
+#: random neighbourhoods drawn, how many drawn at once, and the count of neighbourhoods keeping as many at
+#: which drawing stops (a sequential Monte Carlo p-value, Besag and Clifford 1991).
+PEEL_MIN = 3
+PEEL_DRAWS = 20_000
+PEEL_BATCH = 250
+PEEL_STOP = 10
+#: A random neighbourhood of g accounts: a random account and g - 1 drawn from its nearest
+#: ``ceil(PEEL_SPREAD * g)`` in prompt space (a seed and its g - 1 nearest would give only as many distinct
+#: neighbourhoods as accounts, too few for a p-value at the detector's level).
+PEEL_SPREAD = 1.5
 #: Kinds of link that tie accounts (a payment id marks one customer and never ties).
 TIE_KINDS = ("ip", "ip24", "ua", "timing")
 
@@ -105,12 +117,24 @@ class CoordinatedGroup:
     # "ties" (infrastructure, timing), "topic" (then only the playbook tests it) or "candidates" (a small
     # community of the candidates' behavioural graph, tested on topic and playbook: scoring._small_groups)
     grouped_on: str = "ties"
+    # a group of one topic whose parameter test failed as a whole, judged on what peeling kept instead
+    # (:func:`peeled_null`): its p-value (Bonferroni over both routes and the groups tested), the random
+    # neighbourhoods drawn and their mean number of members kept
+    p_selected: float = 1.0
+    selected_draws: int = 0
+    selected_hits: int = 0  # neighbourhoods drawn that kept as many members
+    selected_null: float = 0.0
 
     @property
     def p_value(self) -> float:
         if self.grouped_on == "topic":
-            return self.p_playbook
+            return min(self.p_playbook, self.p_selected)
         return max(self.p_topic, self.p_playbook)
+
+    @property
+    def selected(self) -> bool:
+        """Whether the group passes on what peeling kept (its parameter test as a whole did not)."""
+        return self.p_selected < self.p_playbook
 
 
 def tie_strength(kinds: dict[str, float]) -> float:
@@ -245,8 +269,13 @@ def test_groups(
     space: PromptSpace,
     grouped_on: str = "ties",
     population: list[str] | None = None,
+    select_level: float | None = None,
 ) -> list[CoordinatedGroup]:
-    """Behaviour tests of each group against random volume-matched sets of the accounts it was formed from."""
+    """Behaviour tests of each group against random volume-matched sets of the accounts it was formed from.
+
+    With ``select_level``, a group of one topic whose parameter test fails at that level as a whole but
+    whose peeling kept at least :data:`PEEL_MIN` members gets the selection-aware test of
+    :func:`peeled_null` (Bonferroni over both routes and the groups tested)."""
     if not groups:
         return []
     rng = np.random.default_rng(SEED)
@@ -283,7 +312,7 @@ def test_groups(
         members = _members_inside(group, idx, topic, play, ref_idx, by, level, max_shared, tied)
         tested = len(groups)  # Bonferroni over the groups tested in this round
         out.append(
-            CoordinatedGroup(
+            grp := CoordinatedGroup(
                 tied=group,
                 members=members,
                 p_topic=min(1.0, tested * _tail(t_obs, t_null)),
@@ -295,6 +324,16 @@ def test_groups(
                 grouped_on=grouped_on,
             )
         )
+        if (
+            select_level is not None
+            and grouped_on == "topic"
+            and grp.p_playbook > select_level
+            and len(members) >= PEEL_MIN
+        ):
+            p_raw, grp.selected_draws, grp.selected_hits, grp.selected_null = peeled_null(
+                group, pool, reference, space, by
+            )
+            grp.p_selected = min(1.0, 2 * tested * p_raw)
     return out
 
 
@@ -400,6 +439,101 @@ def _members_inside(
     shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
     own = (rows["p_reach"].to_numpy() <= MEMBER_REACH_P) & (shared <= max_shared)
     return [a for i, a in enumerate(group) if i in kept and own[i]]
+
+
+def peeled_null(
+    group: list[str], pool: list[str], reference: list[str], space: PromptSpace, by: pd.DataFrame
+) -> tuple[float, int, int, float]:
+    """Selection-aware test of a peeled group of one topic: how often a random topic neighbourhood of the
+    same size, peeled exactly the same way (:func:`_members_inside` at the level of a topic group), keeps
+    at least as many members as ``group`` did. Returns (p, neighbourhoods drawn, how many of them kept as
+    many, their mean kept).
+
+    Peeling keeps the members most alike in topic and parameters, so the kept members' own similarity is
+    no test (it selected them); the number kept is compared with what peeling keeps from neighbourhoods
+    of accounts that share a topic without being a campaign: a random account of ``pool`` outside the
+    group and g - 1 accounts drawn from its nearest ``ceil(PEEL_SPREAD * g)`` in prompt space. Drawing
+    stops once :data:`PEEL_STOP` neighbourhoods kept as many (p = PEEL_STOP / draws) or after
+    :data:`PEEL_DRAWS` (p = (1 + count) / (1 + draws)). The generator is seeded from the group's account
+    names (a hash independent of the process), so the same log gives the same p everywhere.
+    """
+    g = len(group)
+    universe = sorted(set(pool) | set(group))
+    pos = {a: i for i, a in enumerate(universe)}
+    topic = space.similarity(universe)
+    play = playbook_similarity(by.loc[universe].reset_index())
+    ref_rows = np.array([pos[a] for a in reference if a in pos])
+    z = float(norm.isf(MEMBER_P / g))
+    observed = np.array([[pos[a] for a in group]])
+    kept_obs = int(_peel_batch(observed, topic, play, ref_rows, z)[0])
+    inside = set(group)
+    outside = np.array([pos[a] for a in universe if a not in inside])
+    spread = min(len(outside) - 1, int(np.ceil(PEEL_SPREAD * g)))
+    if spread < g - 1:
+        return 1.0, 0, 0, 0.0
+    # each outside account's nearest outside accounts, most similar first (ties by name order)
+    near = topic[np.ix_(outside, outside)].copy()
+    np.fill_diagonal(near, -np.inf)
+    nearest = outside[np.argsort(-near, axis=1, kind="stable")[:, :spread]]
+    digest = hashlib.sha256("\n".join(sorted(group)).encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    counts: list[np.ndarray] = []
+    hits, drawn = 0, 0
+    while drawn < PEEL_DRAWS:
+        seeds = rng.integers(len(outside), size=PEEL_BATCH)
+        picks = np.argsort(rng.random((PEEL_BATCH, spread)), axis=1)[:, : g - 1]
+        draws = np.concatenate([outside[seeds][:, None], nearest[seeds[:, None], picks]], axis=1)
+        kept = _peel_batch(draws, topic, play, ref_rows, z)
+        over = np.flatnonzero(kept >= kept_obs)
+        counts.append(kept)
+        if hits + len(over) >= PEEL_STOP:
+            drawn += int(over[PEEL_STOP - hits - 1]) + 1
+            counts[-1] = kept[: drawn - PEEL_BATCH * (len(counts) - 1)]
+            return PEEL_STOP / drawn, drawn, PEEL_STOP, float(np.concatenate(counts).mean())
+        hits, drawn = hits + len(over), drawn + PEEL_BATCH
+    return (1 + hits) / (1 + drawn), drawn, hits, float(np.concatenate(counts).mean())
+
+
+def _peel_batch(
+    draws: np.ndarray, topic: np.ndarray, play: np.ndarray, ref_rows: np.ndarray, z: float
+) -> np.ndarray:
+    """How many members :func:`_members_inside` keeps of each drawn set (rows of ``draws``, indices into
+    ``topic``/``play``), all sets peeled at once: the same standardised similarities (a member's mean
+    similarity to the other members left against the reference accounts outside the set), the same
+    removal of the member furthest outside, the same stop at :data:`MIN_GROUP` members."""
+    n_sets, g = draws.shape
+    valid = ~(ref_rows[None, :, None] == draws[:, None, :]).any(axis=2)  # sets x refs: refs outside the set
+    n_valid = valid.sum(axis=1).astype(float)
+    parts = []
+    for m in (topic, play):
+        within = m[draws[:, :, None], draws[:, None, :]]
+        x = m[ref_rows[None, :, None], draws[:, None, :]] * valid[:, :, None]
+        mean = x.sum(axis=1) / n_valid[:, None]
+        outer = mean[:, :, None] * mean[:, None, :]
+        cov = np.matmul(x.transpose(0, 2, 1), x) / n_valid[:, None, None] - outer
+        parts.append((within, np.diagonal(within, axis1=1, axis2=2), mean, cov))
+    current = np.ones((n_sets, g), dtype=bool)
+    inside = np.ones((n_sets, g), dtype=bool)
+    active = np.ones(n_sets, dtype=bool)
+    while active.any():
+        cur = current.astype(float)
+        k = cur.sum(axis=1)
+        scores = []
+        for within, diag, mean, cov in parts:
+            mean_in = (np.matmul(within, cur[:, :, None])[:, :, 0] - diag) / np.maximum(1.0, k - 1)[:, None]
+            mu = (mean * cur).sum(axis=1) / k
+            var = (np.matmul(cov, cur[:, :, None])[:, :, 0] * cur).sum(axis=1) / k**2
+            spread = np.maximum(np.sqrt(np.maximum(var, 0.0)), 1e-3)
+            scores.append((mean_in - mu[:, None]) / spread[:, None])
+        worst = np.where(current, np.minimum(scores[0], scores[1]), np.inf)
+        now_inside = worst > z
+        inside = np.where(active[:, None], now_inside, inside)
+        done = (now_inside | ~current).all(axis=1) | (k <= MIN_GROUP) | (k < 2)
+        drop = active & ~done
+        rows = np.flatnonzero(drop)
+        current[rows, np.argmin(worst[rows], axis=1)] = False
+        active &= ~done
+    return (current & inside).sum(axis=1)
 
 
 def attach(
