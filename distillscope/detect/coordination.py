@@ -31,8 +31,11 @@ module tests it without letting the grouping grade its own work:
 Groups of one topic without ties (slow and low: home IPs, human hours) are
 formed from the accounts that pass the member's own condition, as mutual
 nearest neighbours in prompt space, and tested on the playbook alone (the
-grouping already used topic). Each round's p-values are Bonferroni-multiplied
-by the number of groups it tested.
+grouping already used topic). Such a group that also holds ordinary people of
+its topic fails that test as a whole; it may still pass on what peeling kept,
+against random topic neighbourhoods of its size peeled the same way
+(:func:`peeled_null`, a selection-aware Monte Carlo test). Each round's p-values
+are Bonferroni-multiplied by the number of groups it tested.
 
 This module groups and tests; it must not score single accounts or read logs.
 """
