@@ -278,7 +278,8 @@ def test_groups(
 
     With ``select_level``, a group of one topic whose parameter test fails at that level as a whole but
     whose peeling kept at least :data:`PEEL_MIN` members gets the selection-aware test of
-    :func:`peeled_null` (Bonferroni over both routes and the groups tested)."""
+    :func:`peeled_null` (Bonferroni over both routes and the groups tested), together with the same
+    parameter test of the members kept (the larger p-value counts)."""
     if not groups:
         return []
     rng = np.random.default_rng(SEED)
@@ -336,7 +337,12 @@ def test_groups(
             p_raw, grp.selected_draws, grp.selected_hits, grp.selected_null = peeled_null(
                 group, pool, reference, space, by
             )
-            grp.p_selected = min(1.0, 2 * tested * p_raw)
+            # and the members kept must be alike in parameters beyond random volume-matched sets of their
+            # size, as a whole group must (intersection-union; a necessary condition only, since peeling
+            # chose them for it): people whose one shared trait is the phrase their topic group was formed
+            # on (every prompt ending in "think step by step") share its reasoning rate by construction
+            (kept,) = test_groups([members], sig, space, grouped_on="topic", population=pool)
+            grp.p_selected = min(1.0, max(2 * tested * p_raw, tested * kept.p_playbook))
     return out
 
 
