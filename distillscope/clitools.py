@@ -36,6 +36,7 @@ def settings_options(
     that also accept richer objects in Python), ``min``/``max`` bounds, ``panel``
     (the help section), ``argument`` (a positional argument instead of an option),
     ``required`` (required on the command line though optional in Python),
+    ``metavar`` (the value's name in ``--help``, e.g. ``FILE`` for a repeatable path),
     ``cli: False`` (not on the command line) and ``options_from`` (a settings class
     whose fields become options too, or those named in ``only``; the field gets
     that object). The command
@@ -90,7 +91,7 @@ def _parameter(settings_cls: type, spec: dataclasses.Field[Any]) -> inspect.Para
         default = spec.default_factory()
     else:
         default = ...  # required
-    extra = {k: meta[k] for k in ("min", "max") if k in meta}
+    extra = {k: meta[k] for k in ("min", "max", "metavar") if k in meta}
     if "panel" in meta:
         extra["rich_help_panel"] = meta["panel"]
     if meta.get("argument"):

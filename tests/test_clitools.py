@@ -85,3 +85,25 @@ def test_arguments_nested_settings_required_and_hidden_fields():
     bad = runner.invoke(app, ["outer", "in.txt", "--target", "t", "--depth", "12"])
     assert bad.exit_code == 2 and "depth must be <= 9" in bad.output and "Traceback" not in bad.output
     assert len(seen) == 1
+
+
+@dataclass
+class ListSettings:
+    files: list[str] | None = field(default=None, metadata={"help": "Files; repeatable.", "metavar": "FILE"})
+
+
+def test_metavar_names_a_repeatable_value_in_help():
+    seen: list[ListSettings] = []
+
+    def run(settings: ListSettings) -> None:
+        """Read files."""
+        seen.append(settings)
+
+    app = typer.Typer()
+    app.command("read")(settings_options(ListSettings, run))
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["read", "--help"], env={"COLUMNS": "200"}).output
+    assert "FILE" in help_text and "list[" not in help_text
+    assert runner.invoke(app, ["read", "--files", "a", "--files", "b"]).exit_code == 0
+    assert seen == [ListSettings(files=["a", "b"])]

@@ -79,6 +79,7 @@ class DetectSettings:
             "help": "A public benchmark file (as `guard benchmarks add` reads: JSONL or text) or a folder of "
             "them; repeatable. Exchanges asking its questions (keyed as the guard keys them) are no harvest "
             "evidence: left out of every feature, kept in the log.",
+            "metavar": "FILE",
         },
     )
     guard_db: str | None = field(
@@ -86,6 +87,7 @@ class DetectSettings:
         metadata={
             "help": "Also use the public benchmarks registered in this guard database (SQLite path or "
             "postgresql:// URL; `guard benchmarks add`).",
+            "metavar": "DB",
         },
     )
 

@@ -196,6 +196,7 @@ def replay(
     benchmarks: list[Path] = typer.Option(
         [],
         "--benchmarks",
+        metavar="FILE",
         help="A public benchmark file (as `guard benchmarks add` reads) or a folder of them; repeatable. "
         "Its questions count as registered, as in a gateway whose registry holds them.",
     ),
