@@ -38,14 +38,15 @@ def register_benchmarks(world: World, db_url: str) -> dict[str, Any]:
     """Register the public benchmarks the world's evaluation harnesses run in the gateway's database,
     as a provider would (``guard benchmarks add``): the gateway, the backtest and the offline detector
     then treat their questions as no harvest evidence. Says plainly when there are none."""
-    from distillscope.guard.benchmarks import BenchmarkStore, read_benchmark
+    from distillscope.guard import BenchmarkStore, load_files
 
     if not world.benchmark_files:
         return {"registered": [], "note": "the world has no evaluation-harness traffic: no registry used"}
+    _, benchmarks = load_files(world.benchmark_files)
     store = BenchmarkStore(db_url)
     try:
-        for path in world.benchmark_files:
-            store.add(read_benchmark(path), replace=True)
+        for benchmark in benchmarks:
+            store.add(benchmark, replace=True)
         registered = [{"name": i.name, "questions": i.questions} for i in store.list()]
     finally:
         store.close()
@@ -58,7 +59,7 @@ def register_benchmarks(world: World, db_url: str) -> dict[str, Any]:
 
 def registered_questions(db_url: str) -> frozenset[int]:
     """The question keys the gateway's registry holds (empty without one)."""
-    from distillscope.guard.benchmarks import BenchmarkStore
+    from distillscope.guard import BenchmarkStore
 
     store = BenchmarkStore(db_url)
     try:
@@ -219,7 +220,7 @@ def offline_detection(world: World, log_path: Path, out: Path, db_url: str | Non
     from distillscope.detect.run import run_detection
 
     public: PublicQuestions | None = None
-    if db_url and registered_questions(db_url):
+    if db_url and world.benchmark_files:  # registered by register_benchmarks: read back from the registry
         public = load_public_questions(guard_db=db_url)
     result = run_detection(log_path, out / "detect", public_questions=public)
     roles = world.roles()
