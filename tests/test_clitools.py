@@ -107,3 +107,19 @@ def test_metavar_names_a_repeatable_value_in_help():
     assert "FILE" in help_text and "list[" not in help_text
     assert runner.invoke(app, ["read", "--files", "a", "--files", "b"]).exit_code == 0
     assert seen == [ListSettings(files=["a", "b"])]
+
+
+@dataclass
+class ArgumentListSettings:
+    paths: list[str] = field(metadata={"argument": True, "help": "Paths.", "metavar": "[LABEL=]PATH"})
+
+
+def test_metavar_names_a_positional_list_in_usage():
+    app = typer.Typer()
+    app.command("read")(settings_options(ArgumentListSettings, lambda settings: None))
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["read", "--help"], env={"COLUMNS": "200"}).output
+    usage = next(line for line in help_text.splitlines() if "Usage:" in line)
+    assert "[LABEL=]PATH" in usage
+    assert runner.invoke(app, ["read", "a=x", "y"]).exit_code == 0

@@ -107,7 +107,11 @@ class CurveCommand:
     (``train``; its ``teacher`` is also the teacher fidelity is measured against) and scored."""
 
     datasets: list[str] = field(
-        metadata={"argument": True, "help": "Datasets, one per strategy (label=PATH names it)."}
+        metadata={
+            "argument": True,
+            "metavar": "[LABEL=]PATH",
+            "help": "Datasets, one per strategy (label=PATH names it).",
+        }
     )
     out: Path = field(
         metadata={"flags": ("--out", "-o"), "help": "Directory for students, curve.json and curve.png."}
