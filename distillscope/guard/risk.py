@@ -210,7 +210,6 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
     if not isinstance(body, dict):
         body = {}
     text, history, last = _request_text(body, decode)
-    text = _storable(text)
     top = body.get("top_logprobs")
     logprobs = body.get("logprobs")
     top_n = top if _is_int(top) and top > 0 else 0
@@ -237,7 +236,7 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         history=history or bool(tools),
         bias_key=bias_key,
         question=question_key(text, cot),
-        opening=opening_key(_storable(last)),
+        opening=opening_key(last),
     )
 
 
@@ -248,7 +247,6 @@ def request_question(body: dict[str, Any], decode: TokenDecoder | None = None) -
     filter): the same text and the same key, without the other features' cost.
     """
     text, _, _ = _request_text(body if isinstance(body, dict) else {}, decode)
-    text = _storable(text)
     return question_key(text, asks_for_reasoning(text))
 
 
@@ -310,7 +308,13 @@ def _request_text(body: dict[str, Any], decode: TokenDecoder | None) -> tuple[st
 
     The question is the last user message (a chat request's system prompt is the
     same on every request of a script), or the whole prompt of a completions request.
+    Both texts are storable (:func:`_storable`): the one place request text is cleaned.
     """
+    text, history, last = _raw_request_text(body, decode)
+    return _storable(text), history, _storable(last)
+
+
+def _raw_request_text(body: dict[str, Any], decode: TokenDecoder | None) -> tuple[str, bool, str]:
     prompt = body.get("prompt")
     if prompt is not None:
         text = _prompt_text(prompt, decode)
