@@ -24,8 +24,10 @@ over the answers it paid for. The replayed batches are kept in ``<out>/scoring/r
 
 Spending: the teacher's answers count only when they are trained on (``alpha < 1``);
 scoring calls are input tokens (plus one output token where ``max_tokens: 0`` is
-refused). With ``max_cost`` the run plans the steps the cap covers at the worst case
-(every sample at full length) and stops cleanly if the cap is reached anyway.
+refused). With ``max_cost`` the run plans enough sampling steps to spend the whole cap even if
+every sample were at full length (the last step possibly a partial batch: the scorer's budget sends
+the calls that fit and returns them, never more than the cap) and stops cleanly once the cap is
+reached; with shorter samples the plan ends with part of the cap unspent.
 The prompt is rendered for the teacher with the chat template of ``teacher_template``
 (default: a local teacher's own tokenizer; for a URL teacher the student's, right for
 a student cut from the teacher; name the teacher's tokenizer for a cross-family student).
@@ -128,14 +130,20 @@ def _scoring_cap(settings: TrainSettings, sft_cost: float | None) -> float | Non
 
 
 def planned_steps(settings: TrainSettings, prompts: list[list[int]], cap: float | None, price: Any) -> int:
-    """Sampling steps: epochs over the prompts, capped by ``max_steps`` and by what ``cap`` covers."""
+    """Sampling steps: epochs over the prompts, capped by ``max_steps`` and by what ``cap`` pays for.
+
+    Enough steps to spend ``cap`` at the worst case (every sample at full length), rounded up: the
+    last step takes what is left (a partial batch), where rounding down left up to a step unspent.
+    """
     steps = total_steps(settings, len(prompts))
     if cap is None or price is None or price.input <= 0 and price.output <= 0:
         return steps
     mean_prompt = sum(len(p) for p in prompts) / len(prompts)
     worst_call = price.cost(int(mean_prompt + settings.sample_tokens + 2), 1)
+    if cap < worst_call:  # not even one call at the worst case
+        return 0
     per_step = worst_call * settings.batch_size * settings.grad_accum
-    return max(0, min(steps, math.floor(cap / per_step)))
+    return max(0, min(steps, math.ceil(cap / per_step - 1e-9)))
 
 
 def schedule(settings: TrainSettings, sampling_steps: int) -> int:
@@ -252,6 +260,8 @@ class OnPolicyBatches:
         from distillscope.models.generate import generate
 
         settings = self.settings
+        if getattr(self.scorer, "exhausted", False):  # the last batch already found the cap reached
+            raise StopTraining(f"teacher budget spent at step {step}: the last scoring batch was partial")
         started = time.perf_counter()
         was_training = model.training
         model.eval()
@@ -325,8 +335,8 @@ def train_on_policy(settings: TrainSettings) -> Path:
         steps = planned_steps(settings, prompts, scorer.budget.caps.max_cost, scorer.config.price)
         if steps < 1:
             raise ValueError(
-                f"max_cost ${settings.max_cost} leaves no room for one step of {settings.batch_size} "
-                f"scoring calls (answers trained on cost ${sft_cost:.6f})"
+                f"max_cost ${settings.max_cost} leaves no room for one scoring call at the worst case "
+                f"(answers trained on cost ${sft_cost:.6f})"
             )
         sampling = steps
         steps = schedule(settings, sampling)

@@ -73,6 +73,7 @@ class ScoringStats:
     calls: int = 0
     from_cache: int = 0
     failed: int = 0
+    refused: int = 0  # not sent: the budget had no room left for them
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -134,6 +135,7 @@ class TeacherScorer:
         self.max_tokens: int | None = None  # 0 or 1, once detected
         self.stats = ScoringStats()
         self.keys: list[str] = []
+        self.exhausted = False  # a call was refused for the budget: the next batch would be too
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -229,15 +231,25 @@ class TeacherScorer:
     # -- scoring -------------------------------------------------------------------------
 
     def score(self, texts: list[tuple[str, str]]) -> list[ScoredAnswer | None]:
-        """The teacher's view of each ``(prompt_text, answer_text)``; ``None`` where the call failed."""
+        """The teacher's view of each ``(prompt_text, answer_text)``; ``None`` where the call failed or the
+        budget refused it (then ``exhausted`` is set; :class:`ScoringBudgetExhausted` if it refused all)."""
         max_tokens = self.detect()
         started = time.perf_counter()
         results = self._send([self._body(prompt + answer, max_tokens) for prompt, answer in texts])
         self.stats.seconds += time.perf_counter() - started
-        if any(r.status == "skipped" and "budget" in r.reason for r in results):
-            raise ScoringBudgetExhausted("the scoring budget is spent")
+        refused = [r.status == "skipped" and "budget" in r.reason for r in results]
+        if any(refused):
+            # The budget lets calls wait for earlier ones to settle, so the calls it refused could never
+            # fit; the ones it sent were paid for and are returned, never dropped.
+            self.exhausted = True
+            if all(refused):
+                raise ScoringBudgetExhausted("the scoring budget is spent")
         out: list[ScoredAnswer | None] = []
-        for (prompt, answer), result in zip(texts, results, strict=True):
+        for (prompt, answer), result, unpaid in zip(texts, results, refused, strict=True):
+            if unpaid:
+                self.stats.refused += 1
+                out.append(None)
+                continue
             if result.answer is None:
                 self.stats.failed += 1
                 self.stats.failures.append(result.reason)
@@ -277,6 +289,7 @@ class TeacherScorer:
             "calls": stats.calls,
             "from_cache": stats.from_cache,
             "failed": stats.failed,
+            "refused_for_budget": stats.refused,
             "prompt_tokens": stats.prompt_tokens,
             "completion_tokens": stats.completion_tokens,
             "cost_usd": round(stats.cost_usd, 8),

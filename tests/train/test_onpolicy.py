@@ -476,3 +476,63 @@ def test_warmup_and_score_epochs_are_validated() -> None:
         TrainSettings(method="on-policy", score_epochs=0)
     with pytest.raises(ValueError, match="sft_warmup_steps"):
         TrainSettings(method="on-policy", sft_warmup_steps=-1)
+
+
+def test_the_plan_rounds_up_so_that_the_cap_not_the_plan_ends_the_sampling() -> None:
+    # Eighth round: rounding down to whole worst-case steps left up to a step of the cap unspent.
+    from distillscope.harvest import PriceTable
+    from distillscope.train.onpolicy import planned_steps
+
+    price = PriceTable.load(None).lookup("gpt-4o-mini")
+    settings = TrainSettings(method="on-policy", batch_size=4, sample_tokens=10, epochs=1000)
+    prompts = [[1] * 20, [2] * 20]
+    worst_call = price.cost(20 + 10 + 2, 1)
+    per_step = 4 * worst_call
+    assert planned_steps(settings, prompts, 2.5 * per_step, price) == 3  # 2 whole steps + a partial one
+    assert planned_steps(settings, prompts, 3 * per_step, price) == 3
+    assert planned_steps(settings, prompts, 1.5 * worst_call, price) == 1  # one call's worth: one step
+    assert planned_steps(settings, prompts, 0.5 * worst_call, price) == 0
+
+
+def test_a_batch_the_budget_covers_only_in_part_returns_the_calls_it_paid_for(teacher_url, tmp_path) -> None:
+    from distillscope.harvest import PriceTable
+    from distillscope.train.scorer import ScoringBudgetExhausted
+
+    price = PriceTable.load(None).lookup("gpt-4o-mini")
+    config = ScorerSettings(
+        base_url=teacher_url, model="tiny-teacher", teacher_id="tiny", cache_path=tmp_path / "c.sqlite",
+        run_id="partial", price=price, probe_rate_limits=False,
+    )  # fmt: skip
+    texts = [(f"Question number {i}? ", "The answer is 42.") for i in range(4)]
+    with TeacherScorer(config) as scorer:
+        mode = scorer.detect()
+        worst = scorer._planned(scorer._body("".join(texts[0]), mode)).worst.cost
+        cap = scorer.budget.spent.cost + 1.2 * worst  # one call fits at the worst case, not two
+        scorer.budget.caps.max_cost = cap
+        scored = scorer.score(texts)
+        paid = [s for s in scored if s is not None]
+        assert len(paid) == 1 and scorer.exhausted  # the paid call is returned, the others were refused
+        assert scorer.summary()["calls"] == 1 and scorer.summary()["refused_for_budget"] == 3
+        assert scorer.budget.spent.cost <= cap + 1e-12 and paid[0].cost_usd > 0
+        with pytest.raises(ScoringBudgetExhausted):
+            scorer.score(texts[1:])
+
+
+def test_the_run_trains_on_a_last_batch_the_cap_covers_in_part_and_never_pays_more(
+    dataset_file, tiny_model_dir, teacher_url, tmp_path
+) -> None:
+    # A cap the budget's byte bound runs out of in the middle of a batch: the calls it sent were paid,
+    # so the run trains on them (before: they were dropped), then stops without sampling again.
+    cap = 2.5 * 150 * 0.15e-6
+    out = train_student(
+        _settings(dataset_file, tmp_path / "partial", tiny_model_dir, teacher_url=teacher_url,
+                  teacher_model="tiny-teacher", max_cost=cap, max_steps=50)
+    )  # fmt: skip
+    info = json.loads((out / "training.json").read_text())
+    scoring, run = info["scoring"], info["on_policy"]
+    assert scoring["refused_for_budget"] >= 1 and scoring["cost_usd"] <= cap + 1e-12
+    rows = (out / "scoring" / "exchanges.jsonl").read_text().splitlines()
+    assert scoring["calls"] == len(rows) - 1  # every paid call (the probe aside) was trained on
+    assert run["samples"] == scoring["calls"] + scoring["refused_for_budget"]
+    assert scoring["calls"] % 3 != 0 and info["steps"] == -(-scoring["calls"] // 3)
+    assert "budget" in run["stopped_early"]
