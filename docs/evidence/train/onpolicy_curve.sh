@@ -15,6 +15,7 @@
 #   POOL=runs/evidence/longpool SAMPLE_TOKENS=128 MAX_NEW_TOKENS=128 NO_TASKS=1 METHODS=sft,warm-gkd \
 #   OUT=runs/evidence/warmgkd NAME=onpolicy_warm_gkd \
 #   EXTRA="--divergence forward-kl --sample-temperature 0.7" ./docs/evidence/train/onpolicy_curve.sh
+# Eighth round: onpolicy_r8.sh (PROMPTS names another prompt set, e.g. a validation split).
 set -euo pipefail
 TASKS="basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False"
 TASKS+=",chain_sum:min_terms=2:max_terms=2:max_digits=1,products:max_digits=1,gcd:max_value=20"
@@ -28,7 +29,7 @@ PYTHONPATH=$PWD nice -n 10 "$PYTHON" -m distillscope curve "pool=$POOL/pool" \
   --seeds "${SEEDS:-0,1,2,3}" ${NO_UNTRAINED:+--no-untrained} \
   --student-layers auto:15 --lr 2e-4 --epochs 2 --batch-size 8 --threads 1 \
   --price-model gpt-4o-mini --sample-tokens "${SAMPLE_TOKENS:-32}" \
-  --prompts "$POOL/heldout" --n 32 --max-new-tokens "${MAX_NEW_TOKENS:-24}" \
+  --prompts "${PROMPTS:-$POOL/heldout}" --n 32 --max-new-tokens "${MAX_NEW_TOKENS:-24}" \
   --tasks "$TASKS" --task-size 8 --task-max-new-tokens 48 ${EXTRA:-}
 [ -n "${PART:-}" ] && exit 0  # part of the runs (parallel processes): not the evidence
 cp "$OUT/curve.json" "docs/evidence/train/$NAME.json"
