@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 from pathlib import Path
 
@@ -185,3 +186,38 @@ def test_verify_trains_only_on_correct_answers_and_keeps_the_paid_cost(
     assert "verify" not in plain.hyperparameters()  # earlier runs' fingerprints stay valid
     with pytest.raises(DatasetError, match="no reasoning-gym item address"):
         train_student(_settings(dataset_file, tmp_path / "x", tiny_model_dir, verify=True))
+
+
+@pytest.mark.parametrize("method", ["topk-kd", "mixed"])
+def test_verify_keeps_the_top_logprobs_of_the_verified_answers(method: str, tiny_model_dir, tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from distillscope.evaluate.tasks import make_task_dataset
+    from distillscope.records import Exchange, write_jsonl
+    from tests.train.conftest import logprobs_for
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    task = "products:max_digits=1"
+    rng = random.Random(0)
+    rows, kept_tokens = [], 0
+    for i in range(6):
+        entry = make_task_dataset(task, 6, 3)[i]
+        text = f"Answer: {int(entry['answer']) + (0 if i % 3 == 0 else 1)}"  # items 0 and 3 right
+        # only the wrong answers' logprobs are long: a filter that kept them would count more positions
+        logprobs = logprobs_for(tokenizer, text if i % 3 == 0 else text + " and more words", 3, rng)
+        kept_tokens += len(logprobs) if i % 3 == 0 else 0
+        rows.append(
+            Exchange(
+                id=f"ex{i}", ts=1000.0 + i, account="harvest",
+                messages=[{"role": "user", "content": entry["question"]}], response_text=text,
+                finish_reason="stop", logprobs=logprobs, cost_usd=0.001, status=200,
+                provenance={"teacher": "test-teacher", "strategy": "random",
+                            "query_meta": {"task": task, "seed": 3, "size": 6, "index": i}},
+            )
+        )  # fmt: skip
+    data = tmp_path / "addressed" / "exchanges.jsonl"
+    write_jsonl(rows, data)
+    settings = _settings(data, tmp_path / "v", tiny_model_dir, verify=True, max_steps=2, method=method)
+    info = json.loads((train_student(settings) / "training.json").read_text())
+    assert info["verified"]["kept"] == 2 and info["examples"] == 2 and info["exchanges"] == 6
+    assert info["kd_positions"] == kept_tokens > 0  # the kept answers' targets, every token of them

@@ -16,9 +16,10 @@ Exact two-sided permutation p-values (every split enumerated) compare each arm's
 fifth round's SFT 64 (auto:15) seeds: ``sft_curve.json`` (agreement, KL, 32-item share) and
 ``task_stability.json`` (96-item share).
 
-``--previous NAME:LABEL:BUDGET`` compares every arm the same way with an earlier round's arm, as
-``retain_NAME.json`` recorded it (retention round 2: ``l24_verified:v400-l24-e2:400``), on the
-96-, 39- and 32-item shares, agreement and KL.
+``--previous NAME:LABEL:BUDGET ...`` compares every arm the same way with earlier rounds' arms, as
+``retain_NAME.json`` recorded them (retention round 2: ``l24_verified:v400-l24-e2:400``; round 3 also
+``l24_greedy:g400-l24:400``), on the 96-, 39- and 32-item shares, agreement and KL (``vs_previous``:
+one entry per earlier arm; the JSON of rounds 1-2 holds a single dict there).
 
 Writes docs/evidence/train/retain_<NAME>.json and prints the markdown tables.
 Run: PYTHONPATH=$PWD:docs/evidence/train nice -n 10 .venv/bin/python docs/evidence/train/retain_report.py \\
@@ -187,15 +188,15 @@ def main() -> None:
     parser.add_argument("--out", default="runs/evidence/retain/curve")
     parser.add_argument("--seeds", default="0,1,2,3")
     parser.add_argument(
-        "--previous", metavar="NAME:LABEL:BUDGET",
-        help="also compare every arm with this arm of retain_NAME.json, e.g. l24_verified:v400-l24-e2:400",
+        "--previous", metavar="NAME:LABEL:BUDGET", nargs="+", default=[],
+        help="also compare every arm with these arms of retain_NAME.json, e.g. l24_verified:v400-l24-e2:400",
     )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     sets = stability_items()
     teacher96, teacher39 = teacher_accuracy()
     base = baseline()
-    previous = previous_arm(args.previous) if args.previous else None
+    previous = [previous_arm(spec) for spec in args.previous]
     result: dict[str, Any] = {
         "teacher_accuracy_96": teacher96, "teacher_accuracy_39": teacher39,
         "prices_per_million": PRICES, "default_sft64_auto15": base, "arms": {},
@@ -209,10 +210,10 @@ def main() -> None:
                 rows.append(student_row(path, sets, teacher96, teacher39) | {"seed": seed})
         if rows:
             result["arms"][arm] = {"seeds": rows, "summary": summarize(rows, base)}
-            if previous:
-                result["arms"][arm]["summary"]["vs_previous"] = {"arm": previous[0]} | compare(
-                    rows, previous[1]
-                )
+            if previous:  # one dict per earlier arm, in --previous order
+                result["arms"][arm]["summary"]["vs_previous"] = [
+                    {"arm": name} | compare(rows, values) for name, values in previous
+                ]
     (EVIDENCE / f"retain_{args.name}.json").write_text(json.dumps(result, indent=2))
     print_tables(result)
 
@@ -254,13 +255,13 @@ def print_tables(result: dict[str, Any]) -> None:
             f"{s['student_cpu_s']['mean']:.0f} | {ps} |"
         )
     for arm, data in result["arms"].items():
-        versus = dict(data["summary"].get("vs_previous") or {})
-        if len(versus) > 1:
+        for versus in (dict(v) for v in data["summary"].get("vs_previous", [])):
             against = versus.pop("arm")
-            cells = ", ".join(
-                f"{k} {v['difference']:+.3f} (p = {v['p_value']:.3f})" for k, v in versus.items()
-            )
-            print(f"\n{arm} - {against}: {cells}")
+            if versus:
+                cells = ", ".join(
+                    f"{k} {v['difference']:+.3f} (p = {v['p_value']:.3f})" for k, v in versus.items()
+                )
+                print(f"\n{arm} - {against}: {cells}")
     print("\nper query and per dollar (96-item task accuracy and share, means over seeds):")
     for arm, data in result["arms"].items():
         s = data["summary"]
