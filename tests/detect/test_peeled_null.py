@@ -93,3 +93,80 @@ def test_the_null_is_the_same_in_every_run_and_counts_what_peeling_keeps() -> No
     kept = coord._members_inside(group, idx, topic, play, ref_idx, by, coord.MEMBER_P / len(group))
     z = float(coord.norm.isf(coord.MEMBER_P / len(group)))
     assert coord._peel_batch(idx[None, :], topic, play, ref_idx, z)[0] == len(kept) == CAMPAIGN
+
+
+def _with_reach(sig: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
+    """What ``scoring._accept_coordinated`` reads besides the behaviour: every account collects about as
+    much as the others (log reach ~ N(11, 1)), nothing explained, no own evidence; the campaign's four
+    members are typical accounts (each at the median), so together they collect about four typical
+    accounts' worth: more than most accounts, less than the log's top 1%."""
+    rng = np.random.default_rng(seed)
+    out = sig.copy()
+    tokens = np.exp(rng.normal(11.0, 1.0, size=len(out))) / out["distinct_prompts"]
+    out["answer_tokens"] = np.where(out["account"].str.startswith("t00-0"), np.exp(11.0) / 50.0, tokens)
+    out["reach"] = np.log(out["distinct_prompts"] * out["answer_tokens"])
+    out["explained"] = ""
+    out["p_own"] = out["p_account"] = 0.5
+    return out
+
+
+def _accepted(grp: coord.CoordinatedGroup, sig: pd.DataFrame) -> list:
+    from distillscope.detect import scoring
+    from distillscope.detect.linkage import Links
+
+    samples = {a: [f"{a} asks prompt {i}" for i in range(8)] for a in sig["account"]}
+    return scoring._accept_coordinated([grp], sig, samples, 1e-3, scoring.Tuning(), {}, set(), Links([]), {})
+
+
+def test_a_selected_group_of_typical_accounts_is_a_campaign_without_the_top_percent_reach() -> None:
+    from distillscope.detect import calibrate as cal
+
+    grp = _tested(every_topic=False)
+    _, _, sig = _scene(every_topic=False)
+    sig = _with_reach(sig)
+    members = sig.set_index("account").loc[grp.members]
+    pooled = np.log((members["distinct_prompts"] * members["answer_tokens"]).sum())
+    p_pooled = float(cal.robust_tail(np.array([pooled]), sig["reach"].to_numpy(), 0.5)[1][0])
+    # four typical accounts together: past the typical account, short of the 1% gate (as on development
+    # seeds 2101 and 2105, p = 0.016 and 0.013), which stopped them before
+    assert 0.01 < p_pooled <= 0.5
+    ((found, facts),) = _accepted(grp, sig)
+    assert sorted(found.members) == [f"t00-{i:02d}" for i in range(CAMPAIGN)]
+    assert facts["p_reach"] == pytest.approx(p_pooled)
+
+
+def test_the_reach_gate_is_relaxed_only_for_a_group_passing_on_what_peeling_kept() -> None:
+    from distillscope.detect import scoring
+
+    grp = _tested(every_topic=False)
+    tuning = scoring.Tuning()
+    assert scoring.group_reach_gate(grp, tuning) == scoring.TYPICAL_REACH
+    # the same members passing their parameter test as a whole group: the top-1% gate as before
+    whole = coord.CoordinatedGroup(**{**grp.__dict__, "p_playbook": 1e-5, "p_selected": 1.0})
+    assert not whole.selected and scoring.group_reach_gate(whole, tuning) == tuning.group_reach_p
+
+
+def test_a_member_peeling_left_out_joins_the_campaign_of_three_it_belongs_to() -> None:
+    """A campaign found on what peeling kept may have three or four members; an account inside its topics
+    and playbook that peeling left out (a slow-and-low member with a sample on a corner of the topic
+    space) joins it as it would join a campaign of five (``coordination.attach``)."""
+    from distillscope.detect import scoring
+    from distillscope.detect.communities import Community
+
+    grp = _tested(every_topic=False)
+    names, space, sig = _scene(every_topic=False)
+    sig = _with_reach(sig)
+    sig["p_automation"] = 1.0
+    # half of the others do a part of their own as well (they may join too); the rest are the reference
+    people = ~sig["account"].isin(grp.members) & (np.arange(len(sig)) % 2 == 1)
+    sig.loc[people, "p_reach"] = 0.9
+    vectors = {a: np.asarray(space.matrix[space.index[a]]) for a in names}
+    three, fourth = grp.members[:3], grp.members[3]
+    grp.members = three
+    com = Community(members=three, cohesion=0.0, cohesion_p=1e-4, duplicate_share=0.0, edges=0, infra_edges=0)
+    group_of = {a: ("camp-x", 1e-4, com, {"coordinated": grp}) for a in three}
+    samples = {a: [f"{a} asks prompt {i}" for i in range(8)] for a in names}
+    scoring._attach_singles(sig, samples, vectors, 1e-3, group_of)
+    assert group_of[fourth][0] == "camp-x"
+    # and none of the ~90 others doing a part of their own joins
+    assert sorted(group_of) == sorted(grp.members + [fourth])
