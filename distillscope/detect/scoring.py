@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import combine_pvalues
 
 from distillscope.detect import calibrate as cal
 from distillscope.detect import coordination as coord
@@ -612,7 +613,7 @@ def _accept_coordinated(
         # playbook: a hydra without reasoning asks harvests like a machine): one customer harvesting through
         # many accounts is still harvesting, as for the candidates' communities
         one_site = one_site and float(np.median(rows["p_account"])) > alpha**2
-        if one_site or dup > tuning.max_duplicate_share or p_reach > group_reach_gate(grp, tuning):
+        if one_site or dup > tuning.max_duplicate_share or not collects_enough(grp, rows, p_reach, tuning):
             continue
         inside = set(grp.members)
         for a in grp.members:
@@ -634,21 +635,29 @@ def _accept_coordinated(
     return out
 
 
-def group_reach_gate(grp: CoordinatedGroup, tuning: Tuning) -> float:
-    """The pooled-reach tail a coordinated campaign must reach: together more than the log's top 1% of
-    accounts (``tuning.group_reach_p``), or, for a group passing on what peeling kept (its selection-aware
-    test, ``grp.selected``), at least a typical account's reach (:data:`TYPICAL_REACH`).
+def collects_enough(grp: CoordinatedGroup, rows: pd.DataFrame, p_reach: float, tuning: Tuning) -> bool:
+    """Whether a coordinated campaign collects enough to be one: together more than the log's top 1% of
+    accounts (pooled reach tail <= ``tuning.group_reach_p``), or, for a group passing on what peeling kept
+    (its selection-aware test, ``grp.selected``), at least a typical account's reach (:data:`TYPICAL_REACH`)
+    *and* something worth training on: the members' own evidence of harvesting or novel content
+    (``p_own``), combined over the members by Fisher's method, at the candidates' level
+    (``tuning.candidate_p``) -- the group's form of the distillation playbook (reach and harvest-or-content).
 
-    The gate is a materiality condition, not a test: a campaign's false-positive control is its group test
-    at alpha (Bonferroni over the routes and the groups tested), and any gate only makes it stricter. The
-    1% gate was set for groups of five or more tested as a whole; three or four quiet accounts of a
-    slow-and-low campaign (tens to a few hundred requests each) together collect less than the log's top
-    1% by design (development seeds 2101 and 2105: p = 0.016 and 0.013 with the selection test at 6e-4
-    and 9e-4). Each member kept already collects at least the typical account's share
-    (``coordination.MEMBER_REACH_P``), so for such a group the decision rests on the selection test and the
-    member conditions (three or more kept, none explained by a benign pattern, alike in parameters as a set,
-    prompts their own, not one customer)."""
-    return max(tuning.group_reach_p, TYPICAL_REACH) if grp.selected else tuning.group_reach_p
+    These are materiality conditions, not tests: a campaign's false-positive control is its group test at
+    alpha (Bonferroni over the routes and the groups tested), and any condition on top only makes the
+    decision stricter. The 1% reach gate was set for groups of five or more judged as a whole; three or four
+    slow-and-low members of tens to a few hundred requests each collect less than that by design
+    (development seeds 2101 and 2105: p = 0.016 and 0.013 with the selection test at 6e-4 and 9e-4; their
+    members ask for reasoning more than most, p_own 0.01-0.5). Without the harvest condition four ordinary
+    accounts with no evidence of their own (p_own = 1 each), kept from a topic group of 38 on fresh seed
+    2302 (~900 accounts, selection p = 9e-4, pooled reach 0.049), were a campaign: the pooled 1% gate had
+    been what stopped them."""
+    if p_reach <= tuning.group_reach_p:
+        return True
+    if not grp.selected or p_reach > TYPICAL_REACH:
+        return False
+    own = np.clip(rows["p_own"].to_numpy(dtype=float), 1e-300, 1.0)
+    return float(combine_pvalues(own, method="fisher").pvalue) <= tuning.candidate_p
 
 
 def _tied_share(members: list[str], links: Links) -> float:

@@ -97,7 +97,7 @@ def test_the_null_is_the_same_in_every_run_and_counts_what_peeling_keeps() -> No
 
 def _with_reach(sig: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
     """What ``scoring._accept_coordinated`` reads besides the behaviour: every account collects about as
-    much as the others (log reach ~ N(11, 1)), nothing explained, no own evidence; the campaign's four
+    much as the others (log reach ~ N(11, 1)), nothing explained, little own evidence; the campaign's four
     members are typical accounts (each at the median), so together they collect about four typical
     accounts' worth: more than most accounts, less than the log's top 1%."""
     rng = np.random.default_rng(seed)
@@ -107,6 +107,9 @@ def _with_reach(sig: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
     out["reach"] = np.log(out["distinct_prompts"] * out["answer_tokens"])
     out["explained"] = ""
     out["p_own"] = out["p_account"] = 0.5
+    # the campaign's members ask for reasoning more than most (as the slow-and-low members of development
+    # seeds 2101 and 2105: p_own 0.01-0.5 each)
+    out.loc[out["account"].str.startswith("t00-0"), "p_own"] = 0.05
     return out
 
 
@@ -135,15 +138,27 @@ def test_a_selected_group_of_typical_accounts_is_a_campaign_without_the_top_perc
     assert facts["p_reach"] == pytest.approx(p_pooled)
 
 
-def test_the_reach_gate_is_relaxed_only_for_a_group_passing_on_what_peeling_kept() -> None:
+def test_below_the_top_percent_only_a_selected_group_that_harvests_is_a_campaign() -> None:
+    """Fresh seed 2302 (~900 accounts): four ordinary accounts with no evidence of their own, kept from a
+    topic group of 38 at selection p = 9e-4, collected together between the 1% gate and a typical account;
+    the same group without its members' evidence of harvesting is no campaign, and a group passing its
+    parameter test as a whole keeps the top-1% gate."""
     from distillscope.detect import scoring
 
     grp = _tested(every_topic=False)
+    _, _, sig = _scene(every_topic=False)
+    sig = _with_reach(sig)
+    sig["p_own"] = 1.0
+    assert _accepted(grp, sig) == []
+    rows = sig.set_index("account").loc[grp.members]
     tuning = scoring.Tuning()
-    assert scoring.group_reach_gate(grp, tuning) == scoring.TYPICAL_REACH
-    # the same members passing their parameter test as a whole group: the top-1% gate as before
+    assert not scoring.collects_enough(grp, rows, 0.02, tuning)
+    assert scoring.collects_enough(grp, rows.assign(p_own=0.05), 0.02, tuning)
+    assert not scoring.collects_enough(grp, rows.assign(p_own=0.05), 0.6, tuning)  # under a typical account
     whole = coord.CoordinatedGroup(**{**grp.__dict__, "p_playbook": 1e-5, "p_selected": 1.0})
-    assert not whole.selected and scoring.group_reach_gate(whole, tuning) == tuning.group_reach_p
+    assert not whole.selected
+    assert not scoring.collects_enough(whole, rows.assign(p_own=1e-6), 0.02, tuning)
+    assert scoring.collects_enough(whole, rows, 0.005, tuning)
 
 
 def test_a_member_peeling_left_out_joins_the_campaign_of_three_it_belongs_to() -> None:
