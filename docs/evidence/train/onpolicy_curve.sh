@@ -15,7 +15,8 @@
 #   POOL=runs/evidence/longpool SAMPLE_TOKENS=128 MAX_NEW_TOKENS=128 NO_TASKS=1 METHODS=sft,warm-gkd \
 #   OUT=runs/evidence/warmgkd NAME=onpolicy_warm_gkd \
 #   EXTRA="--divergence forward-kl --sample-temperature 0.7" ./docs/evidence/train/onpolicy_curve.sh
-# Eighth round: onpolicy_r8.sh (PROMPTS names another prompt set, e.g. a validation split).
+# Eighth round: onpolicy_r8.sh (PROMPTS names another prompt set, e.g. a validation split; DATA another
+# dataset than $POOL/pool).
 set -euo pipefail
 TASKS="basic_arithmetic:min_terms=2:max_terms=2:max_digits=1:operators=+-:allow_parentheses=False:allow_negation=False"
 TASKS+=",chain_sum:min_terms=2:max_terms=2:max_digits=1,products:max_digits=1,gcd:max_value=20"
@@ -24,7 +25,7 @@ POOL=${POOL:-runs/evidence/taskpool}
 PYTHON=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-runs/evidence/opcurve}
 NAME=${NAME:-arms_curve}
-PYTHONPATH=$PWD nice -n 10 "$PYTHON" -m distillscope curve "pool=$POOL/pool" \
+PYTHONPATH=$PWD nice -n 10 "$PYTHON" -m distillscope curve "pool=${DATA:-$POOL/pool}" \
   --out "$OUT" --methods "${METHODS:-sft,topk-kd,on-policy}" --budgets "${BUDGETS:-32}" \
   --seeds "${SEEDS:-0,1,2,3}" ${NO_UNTRAINED:+--no-untrained} \
   --student-layers auto:15 --lr 2e-4 --epochs 2 --batch-size 8 --threads 1 \
