@@ -43,9 +43,9 @@ case "${STAGE:-grid}" in
     done
     PYTHONPATH=$PWD "$PY" "$HERE/onpolicy_r8_choose.py" runs/evidence/r8grid ${GRID:-2 4 6} ;;
   repro)
-    mkdir -p runs/evidence/r8repro && cp -rn runs/evidence/r8grid/e2/. runs/evidence/r8repro/
-    rm -f runs/evidence/r8repro/teacher_reference.json
-    DATA=$POOL/pool32 NAME=onpolicy_r8_repro common runs/evidence/r8repro sft 0 2 "$POOL/heldout" ;;
+    mkdir -p runs/evidence/r8repro/pool/sft && cp -rn runs/evidence/r8grid/e2/pool/sft/n32 runs/evidence/r8repro/pool/sft/
+    [ -f runs/evidence/r8main/teacher_reference.json ] && cp -n runs/evidence/r8main/teacher_reference.json runs/evidence/r8repro/
+    NO_UNTRAINED=1 DATA=$POOL/pool32 NAME=onpolicy_r8_repro common runs/evidence/r8repro sft 0 2 "$POOL/heldout" ;;
   main)  # one training process at a time, the arms interleaved seed by seed, then one collecting pass
     for S in ${SEEDS:-0 1 2 3}; do
       for M in warm-gkd sft; do
