@@ -53,6 +53,7 @@ from scipy.stats import combine_pvalues
 
 from distillscope.detect import calibrate as cal
 from distillscope.detect import coordination as coord
+from distillscope.detect import customers as cust
 from distillscope.detect.communities import Community, duplicate_share, find_communities
 from distillscope.detect.coordination import CoordinatedGroup
 from distillscope.detect.linkage import Links, build_links
@@ -231,7 +232,7 @@ def score(
     )
     communities = find_communities(sig, candidates, solo, samples, links, vectors)
     reach_ref = sig["reach"].to_numpy(dtype=float)
-    site_of = _site_values(tables["infra"])
+    site_of = cust.site_values(tables["infra"])
     by = sig.set_index("account")
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
     # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
@@ -251,7 +252,7 @@ def score(
         tied = _tied_share(com.members, links) >= 0.5
         partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2 or tied
         # most members behind one /24 (or /48) range or one payment id: one customer (a campus, an office)
-        one_site, site = _one_customer(com.members, site_of)
+        one_site, site = cust.one_customer(com.members, site_of)
         # ... unless the typical member is extraordinary on its own: one customer harvesting through many
         # accounts with one playbook is still harvesting (the members' own evidence, not pooled signals)
         one_site = one_site and typical > alpha**2
@@ -438,7 +439,7 @@ def _small_groups(
         and not set(c.members) & set(group_of)
         and float(np.median(by.loc[c.members, "p_own"])) <= alpha**2
         and c.duplicate_share <= tuning.max_duplicate_share
-        and not _one_customer(c.members, site_of)[0]
+        and not cust.one_customer(c.members, site_of)[0]
     ]
     if not small:
         return []
@@ -557,12 +558,14 @@ def _coordinated(
     )
     space = coord.PromptSpace.build(sorted(needed), samples, vectors)
     tied = coord.test_groups(groups, sig, space, population=pool)
-    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier)
+    out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool)
     own = sig[own_mask & ~sig["account"].isin(taken | set(earlier) | solo)]["account"].tolist()
     topical = coord.test_groups(
         coord.topic_groups(own, space), sig, space, grouped_on="topic", population=own, select_level=alpha
     )
-    return out + _accept_coordinated(topical, sig, samples, alpha, tuning, site_of, taken, links, earlier)
+    return out + _accept_coordinated(
+        topical, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool
+    )
 
 
 def _accept_coordinated(
@@ -575,9 +578,13 @@ def _accept_coordinated(
     taken: set[str],
     links: Links,
     earlier: dict[str, str],
+    space: coord.PromptSpace | None = None,
+    pool: list[str] | None = None,
 ) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
     """The tested groups that are campaigns: extraordinary behaviour test, enough members of their own,
-    together more than a typical account, different prompts, not one customer."""
+    together more than a typical account, different prompts, not one customer (or several customers
+    running one playbook: :func:`_several_customers`). ``space`` holds the groups' members and ``pool``'s
+    reference accounts (built from ``samples`` when not given)."""
     reach_ref = sig["reach"].to_numpy(dtype=float)
     by = sig.set_index("account")
     out = []
@@ -608,12 +615,18 @@ def _accept_coordinated(
         pooled = float(np.log(max(1.0, float((rows["distinct_prompts"] * rows["answer_tokens"]).sum()))))
         p_reach = float(cal.robust_tail(np.array([pooled]), reach_ref, 0.5)[1][0])
         dup = duplicate_share(grp.members, samples)
-        one_site, _ = _one_customer(grp.members, site_of)
+        one_site, _ = cust.one_customer(grp.members, site_of)
         # ... unless its typical member would be flagged alone at alpha squared (its own evidence, every
         # playbook: a hydra without reasoning asks harvests like a machine): one customer harvesting through
         # many accounts is still harvesting, as for the candidates' communities
         one_site = one_site and float(np.median(rows["p_account"])) > alpha**2
-        if one_site or dup > tuning.max_duplicate_share or not collects_enough(grp, rows, p_reach, tuning):
+        across = None
+        enough = collects_enough(grp, rows, p_reach, tuning)
+        if one_site and dup <= tuning.max_duplicate_share and enough:
+            # ... or unless it is several customers (payers) tied to each other by one playbook
+            across = _several_customers(grp, sig, samples, site_of, alpha, len(tested), space, pool)
+            one_site = across is None
+        if one_site or dup > tuning.max_duplicate_share or not enough:
             continue
         inside = set(grp.members)
         for a in grp.members:
@@ -629,6 +642,7 @@ def _accept_coordinated(
             "duplicate_share": dup,
             "coordinated": grp,
             "links": links,
+            **({"customers": across} if across else {}),
         }
         taken |= inside
         out.append((grp, facts))
@@ -660,6 +674,45 @@ def collects_enough(grp: CoordinatedGroup, rows: pd.DataFrame, p_reach: float, t
     return float(combine_pvalues(own, method="fisher").pvalue) <= tuning.candidate_p
 
 
+def _several_customers(
+    grp: CoordinatedGroup,
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    site_of: dict[str, set[str]],
+    alpha: float,
+    tested: int,
+    space: coord.PromptSpace | None,
+    pool: list[str] | None,
+) -> dict[str, Any] | None:
+    """Whether a group that one payer seemed to explain is several customers running one playbook.
+
+    Only for groups formed on ties (rare infrastructure or timing, never who pays) and tested on behaviour:
+    its members tied by the group (those the behaviour test judged) must hold two or more customers of
+    several accounts each (``customers.several_customers``: accounts joined by a payment id or an
+    organisation; not most behind one range), and the members of different customers must be alike in
+    topic and in parameters beyond random volume-matched accounts in the same customer structure
+    (``customers.across_customers``, Bonferroni over the groups of the round) at ``alpha``. Returns the
+    facts for the reasons (customers' sizes, similarities, p), or None.
+    """
+    if grp.grouped_on != "ties":
+        return None
+    judged = [a for a in grp.members if a in set(grp.tied)]
+    blocks = cust.several_customers(judged, site_of)
+    if not blocks:
+        return None
+    pool = pool if pool is not None else sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    reference = coord.reference_sample(pool)
+    names = sorted({a for b in blocks for a in b} | set(reference))
+    if space is None or any(a not in space.index for a in names):
+        space = coord.PromptSpace.build(names, samples)
+    p_raw, stats = cust.across_customers(blocks, sig, space, reference, level=alpha / tested)
+    p = min(1.0, tested * p_raw)
+    if p > alpha:
+        return None
+    payers = [sorted({v for a in b for v in site_of.get(a, ()) if not v.startswith("ip24:")}) for b in blocks]
+    return {"sizes": [len(b) for b in blocks], "payers": payers, "p": p, **stats}
+
+
 def _tied_share(members: list[str], links: Links) -> float:
     """Share of members tied to another member by rare infrastructure or synchronised timing."""
     inside = set(members)
@@ -669,35 +722,6 @@ def _tied_share(members: list[str], links: Links) -> float:
         if any(others & inside for kind, others in kinds.items() if kind != "template"):
             tied += 1
     return tied / max(1, len(members))
-
-
-#: Share of a community's members behind one range or payment id that makes it one customer.
-ONE_CUSTOMER_SHARE = 0.5
-
-
-def _site_values(infra: pd.DataFrame) -> dict[str, set[str]]:
-    """Per account, its organisation, payment ids and the /24 (or /48) ranges with a share of its traffic."""
-    if infra.empty:
-        return {}
-    inf = infra[infra["kind"].isin(["ip24", "payment", "org"])]
-    totals = infra[infra["kind"] == "ip24"].groupby("account")["cnt"].sum()
-    out: dict[str, set[str]] = {}
-    for account, kind, value, cnt in inf[["account", "kind", "value", "cnt"]].itertuples(index=False):
-        if kind in ("payment", "org") or cnt >= 0.3 * float(totals.get(account, cnt)):
-            out.setdefault(account, set()).add(f"{kind}:{value}")
-    return out
-
-
-def _one_customer(members: list[str], site_of: dict[str, set[str]]) -> tuple[bool, str]:
-    """Whether most members sit behind one range or pay with one id (one customer), and which value."""
-    counts: dict[str, int] = {}
-    for a in members:
-        for v in site_of.get(a, ()):
-            counts[v] = counts.get(v, 0) + 1
-    if not counts:
-        return False, ""
-    value, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    return count >= ONE_CUSTOMER_SHARE * len(members), value
 
 
 def _band_words(z: float) -> str:
@@ -830,12 +854,29 @@ def _coordinated_reasons(cid: str, com: Community, grp: CoordinatedGroup, facts:
             f"(p = {grp.p_value:.1e}, over the "
             f"groups tested); {together}"
         )
+    payers = facts.get("customers")
+    several = [_customers_words(payers)] if payers else []
     return [
         head,
+        *several,
         "its own part: prompts nobody else asks verbatim, on the campaign's topics and playbook, collecting "
         f"more than the log's typical account; the members ask different prompts ({com.duplicate_share:.0%} "
         "asked verbatim by two or more)",
     ]
+
+
+def _customers_words(c: dict[str, Any]) -> str:
+    """Why a group that one payer seemed to explain is several customers (see ``_several_customers``)."""
+    payers = "; ".join(
+        ", ".join(v.split(":", 1)[1] for v in ps[:2]) + (" ..." if len(ps) > 2 else "") for ps in c["payers"]
+    )
+    sizes = " + ".join(str(n) for n in c["sizes"])
+    return (
+        f"not one customer: {sizes} accounts of {len(c['sizes'])} customers paying apart ({payers}), "
+        f"alike across customers: topic similarity {c['topic']:.2f} vs {c['topic_null']:.2f} and parameter "
+        f"similarity {c['playbook']:.2f} vs {c['playbook_null']:.2f} for random accounts of the same volume "
+        f"in the same customer structure (p = {c['p']:.1e}, {c['draws']:,.0f} draws, over the groups tested)"
+    )
 
 
 def _link_reasons(a: str, links: Links) -> list[str]:

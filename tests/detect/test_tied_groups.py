@@ -1,8 +1,10 @@
 """scoring._accept_coordinated and _split_remainders: what a group tied by rare infrastructure takes in.
 
 - One customer (most members behind one payment id) vetoes a tied group only when its typical member is not
-  extraordinary on its own: a hydra paying through two cards for twelve accounts, each harvesting like a
-  machine, is still a campaign; twelve ordinary accounts of one company are not.
+  extraordinary on its own: a hydra paying through one card for ten accounts, each harvesting like a
+  machine, is still a campaign; ten ordinary accounts of one company are not.
+- ... nor when the group is several customers (two cards of five accounts each) tied to each other by one
+  playbook (detect/customers.py); two cards under one organisation are one customer.
 - A tied group takes from a candidates' campaign its members only those tied to it: when three or more are
   tied to none of its members (same topics and playbook, other infrastructure), they stay a campaign of
   their own on the evidence of the community they were found in; a member or two without a tie go with it.
@@ -28,14 +30,16 @@ def _sig(p_account: float, others: list[str]) -> tuple[pd.DataFrame, dict[str, l
     """The hydra (10 accounts, 200 distinct prompts each), ``others`` like it, 100 ordinary accounts."""
     rows, samples = [], {}
     for a in HYDRA + others:
-        rows.append((a, 200.0, 200.0, 800.0, float(np.log(200 * 800)), 1.0, p_account))
+        rows.append((a, 200.0, 200.0, 800.0, float(np.log(200 * 800)), 1.0, p_account, np.log(800), 0.0))
         samples[a] = [f"{a} question {i} about plants" for i in range(20)]
     for i in range(100):
         a = f"person{i:03d}"
-        rows.append((a, 20.0, 20.0, 300.0, float(np.log(20 * 300)), 0.5, 0.5))
+        length = 40.0 + 9.0 * i  # each person its own answer length and reasoning rate
+        rows.append((a, 200.0, 20.0, length, float(np.log(20 * length)), 0.5, 0.5, np.log(length), i / 200))
         samples[a] = [f"{a} asks {j}" for j in range(20)]
     cols = ["account", "n", "distinct_prompts", "answer_tokens", "reach", "p_own", "p_account"]
-    return pd.DataFrame(rows, columns=cols), samples
+    frame = pd.DataFrame(rows, columns=[*cols, "answer_len", "cot_rate"])
+    return frame.assign(mean_max_tokens=np.nan, lp_rate=0.0), samples
 
 
 def _ties() -> Links:
@@ -63,13 +67,28 @@ def _accept(p_account: float, paying: dict[str, str], others: list[str], earlier
 
 
 def test_one_customer_vetoes_a_tied_group_only_of_ordinary_members() -> None:
-    two_cards = {a: ("card1" if i % 2 else "card2") for i, a in enumerate(HYDRA)}  # 5 + 5: one customer
-    accepted = _accept(1e-9, two_cards, [], {})
+    one_card = dict.fromkeys(HYDRA, "card1")
+    accepted = _accept(1e-9, one_card, [], {})
     assert [g.members for g, _facts in accepted] == [HYDRA]
-    assert _accept(0.3, two_cards, [], {}) == []  # ordinary members behind one payment: one customer
-    assert _accept(1e-5, two_cards, [], {}) == []  # flagged alone, but not at alpha squared
+    assert _accept(0.3, one_card, [], {}) == []  # ordinary members behind one payment: one customer
+    assert _accept(1e-5, one_card, [], {}) == []  # flagged alone, but not at alpha squared
     own_cards = {a: f"card{i}" for i, a in enumerate(HYDRA)}
     assert [g.members for g, _f in _accept(0.3, own_cards, [], {})] == [HYDRA]  # not one customer
+
+
+def test_two_cards_tied_by_one_playbook_are_several_customers() -> None:
+    two_cards = {a: ("card1" if i % 2 else "card2") for i, a in enumerate(HYDRA)}  # 5 + 5
+    accepted = _accept(0.3, two_cards, [], {})
+    assert [g.members for g, _facts in accepted] == [HYDRA]
+    customers = accepted[0][1]["customers"]
+    assert customers["sizes"] == [5, 5] and customers["p"] <= ALPHA
+    assert sorted(customers["payers"]) == [["payment:card1"], ["payment:card2"]]
+    # the same two cards registered under one organisation: one customer
+    sig, samples = _sig(0.3, [])
+    site_of = {a: {f"payment:{card}", "org:acme"} for a, card in two_cards.items()}
+    tested = [_group()]
+    args = (sig, samples, ALPHA, scoring.Tuning(), site_of, set(), _ties(), {})
+    assert scoring._accept_coordinated(tested, *args) == []
 
 
 def test_a_tied_group_takes_only_its_tied_members_from_a_candidates_campaign() -> None:
