@@ -696,7 +696,8 @@ def _several_customers(
     """
     if grp.grouped_on != "ties":
         return None
-    judged = [a for a in grp.members if a in set(grp.tied)]
+    tied = set(grp.tied)
+    judged = [a for a in grp.members if a in tied]
     blocks = cust.several_customers(judged, site_of)
     if not blocks:
         return None
