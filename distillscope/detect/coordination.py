@@ -42,7 +42,7 @@ This module groups and tests; it must not score single accounts or read logs.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ from scipy.stats import norm
 from distillscope.detect.calibrate import bands
 from distillscope.detect.communities import playbook_similarity
 from distillscope.detect.linkage import KIND_MAX, Links
+from distillscope.detect.montecarlo import names_rng, sequential_p
 
 #: Pair strength of shared rare infrastructure (without payment ids) that ties two accounts.
 TIE_MIN = 0.3
@@ -484,23 +485,19 @@ def peeled_null(
     near = topic[np.ix_(outside, outside)].copy()
     np.fill_diagonal(near, -np.inf)
     nearest = outside[np.argsort(-near, axis=1, kind="stable")[:, :spread]]
-    digest = hashlib.sha256("\n".join(sorted(group)).encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    rng = names_rng(group)
     counts: list[np.ndarray] = []
-    hits, drawn = 0, 0
-    while drawn < PEEL_DRAWS:
-        seeds = rng.integers(len(outside), size=PEEL_BATCH)
-        picks = np.argsort(rng.random((PEEL_BATCH, spread)), axis=1)[:, : g - 1]
-        draws = np.concatenate([outside[seeds][:, None], nearest[seeds[:, None], picks]], axis=1)
-        kept = _peel_batch(draws, topic, play, ref_rows, z)
-        over = np.flatnonzero(kept >= kept_obs)
-        counts.append(kept)
-        if hits + len(over) >= PEEL_STOP:
-            drawn += int(over[PEEL_STOP - hits - 1]) + 1
-            counts[-1] = kept[: drawn - PEEL_BATCH * (len(counts) - 1)]
-            return PEEL_STOP / drawn, drawn, PEEL_STOP, float(np.concatenate(counts).mean())
-        hits, drawn = hits + len(over), drawn + PEEL_BATCH
-    return (1 + hits) / (1 + drawn), drawn, hits, float(np.concatenate(counts).mean())
+
+    def batches() -> Iterator[np.ndarray]:
+        while True:
+            seeds = rng.integers(len(outside), size=PEEL_BATCH)
+            picks = np.argsort(rng.random((PEEL_BATCH, spread)), axis=1)[:, : g - 1]
+            draws = np.concatenate([outside[seeds][:, None], nearest[seeds[:, None], picks]], axis=1)
+            counts.append(_peel_batch(draws, topic, play, ref_rows, z))
+            yield counts[-1] >= kept_obs
+
+    p, drawn, hits = sequential_p(batches(), PEEL_STOP, PEEL_DRAWS)
+    return p, drawn, hits, float(np.concatenate(counts)[:drawn].mean())
 
 
 def _peel_batch(

@@ -25,13 +25,14 @@ not score accounts, form groups or read logs.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
 from distillscope.detect.calibrate import bands
 from distillscope.detect.communities import playbook_similarity
+from distillscope.detect.montecarlo import names_rng, sequential_p
 
 #: Share of a group's members behind one range or payment id (or organisation) that makes it one customer.
 ONE_CUSTOMER_SHARE = 0.5
@@ -147,32 +148,30 @@ def across_customers(
     volume = by.loc[names, "n"].to_numpy(dtype=float)
     ref_band = bands(volume[k:])
     member_band = bands(volume[:k])
-    digest = hashlib.sha256("\n".join(sorted(members)).encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    hits, drawn, evaluated = 0, 0, 0
+    rng = names_rng(members)
     sums = np.zeros(2)
+    evaluated = 0
+
+    def batches() -> Iterator[np.ndarray]:
+        nonlocal evaluated
+        while True:
+            draws = np.empty((CROSS_BATCH, k), dtype=np.int64)
+            for b in np.unique(member_band):
+                cols = np.flatnonzero(member_band == b)
+                source = ref_idx[ref_band == b]
+                draws[:, cols] = rng.choice(
+                    source if len(source) >= 3 else ref_idx, size=(CROSS_BATCH, len(cols))
+                )
+            alike = np.zeros(CROSS_BATCH, dtype=bool)
+            for j, m in enumerate((topic, play)):
+                null = (m[draws[:, :, None], draws[:, None, :]] * cross).sum(axis=(1, 2)) / cross.sum()
+                sums[j] += null.sum()
+                alike |= null >= obs[j]
+            evaluated += CROSS_BATCH
+            yield alike
+
     limit = int(min(CROSS_DRAWS_MAX, max(CROSS_DRAWS, np.ceil(2.0 / level))))
-    while drawn < limit:
-        draws = np.empty((CROSS_BATCH, k), dtype=np.int64)
-        for b in np.unique(member_band):
-            cols = np.flatnonzero(member_band == b)
-            source = ref_idx[ref_band == b]
-            draws[:, cols] = rng.choice(
-                source if len(source) >= 3 else ref_idx, size=(CROSS_BATCH, len(cols))
-            )
-        alike = np.zeros(CROSS_BATCH, dtype=bool)
-        for j, m in enumerate((topic, play)):
-            null = (m[draws[:, :, None], draws[:, None, :]] * cross).sum(axis=(1, 2)) / cross.sum()
-            sums[j] += null.sum()
-            alike |= null >= obs[j]
-        evaluated += CROSS_BATCH
-        over = np.flatnonzero(alike)
-        if hits + len(over) >= CROSS_STOP:
-            drawn += int(over[CROSS_STOP - hits - 1]) + 1
-            hits = CROSS_STOP
-            break
-        hits, drawn = hits + len(over), drawn + CROSS_BATCH
-    p = CROSS_STOP / drawn if hits >= CROSS_STOP else (1 + hits) / (1 + drawn)
+    p, drawn, _ = sequential_p(batches(), CROSS_STOP, limit)
     stats = {
         "topic": obs[0],
         "playbook": obs[1],
