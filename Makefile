@@ -14,4 +14,5 @@ test: setup
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	.venv/bin/ruff check distillscope tests bench
+	.venv/bin/ruff check distillscope tests bench docs
+	.venv/bin/ruff format --check distillscope tests bench docs
