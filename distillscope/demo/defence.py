@@ -17,9 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distillscope.demo.attribution import DOCUMENT_ALPHA, PooledScorer, attribute_in_rounds
 from distillscope.demo.live import LiveResult
 from distillscope.demo.world import World
+from distillscope.watermark import DOCUMENT_ALPHA, PooledScorer, attribute_in_rounds
 
 _DELAY = re.compile(r"delayed (\d+) ms")
 #: Control keys (keys no account ever used) tested beside the account keys.
@@ -261,7 +261,7 @@ def attribution(
     The harvested answers are pooled (as a leaked dataset would be) and tested under the key of
     every account the watermarking gateway answered (the only keys any of its text can carry: the
     simulated history was never generated, so never watermarked), Holm-adjusted together, beside
-    control keys nobody used, in rounds (:mod:`distillscope.demo.attribution`: the answers of a
+    control keys nobody used, in rounds (:mod:`distillscope.watermark.attribution`: the answers of a
     key already named leave the pool, so they no longer drown the quieter keys). With the teacher
     ``model`` (the provider's own), only the positions where the watermark could have acted are
     scored (:mod:`distillscope.watermark.informative`, at each answer's own sampling temperature);

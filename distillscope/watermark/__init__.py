@@ -3,8 +3,10 @@
 The face (names load on first use, so importing this package loads no torch):
 :class:`WatermarkSettings` (keys, modes, the config file), :func:`processors_for_account`
 (the logits processors the server applies), :func:`detect_texts` (is this text
-watermarked, with whose key), :func:`reading_mode` / :func:`black_box_mode` with
-:class:`RadioactivityTest` (was a model trained on our answers), :func:`watermark_cost`,
+watermarked, with whose key), :func:`attribute_texts` / :func:`attribute_in_rounds` (the
+same pooled test in rounds, so a loud key does not drown quieter ones),
+:func:`reading_mode` / :func:`black_box_mode` with :class:`RadioactivityTest` (was a model
+trained on our answers), :func:`watermark_cost`,
 and the readers :func:`read_documents` / :func:`read_prompts`. Other components
 use these names, not the modules behind them.
 """
@@ -16,6 +18,13 @@ from typing import TYPE_CHECKING
 from distillscope.lazyface import lazy_getattr
 
 if TYPE_CHECKING:
+    from distillscope.watermark.attribution import (
+        DOCUMENT_ALPHA,
+        PooledScorer,
+        RoundedAttribution,
+        attribute_in_rounds,
+        attribute_texts,
+    )
     from distillscope.watermark.config import WatermarkConfigError, WatermarkSettings
     from distillscope.watermark.cost import CostReport, watermark_cost
     from distillscope.watermark.detector import DetectionReport, detect_texts
@@ -25,6 +34,11 @@ if TYPE_CHECKING:
     from distillscope.watermark.texts import Document, read_documents, read_prompts
 
 _FACE = {
+    "DOCUMENT_ALPHA": "distillscope.watermark.attribution",
+    "PooledScorer": "distillscope.watermark.attribution",
+    "RoundedAttribution": "distillscope.watermark.attribution",
+    "attribute_in_rounds": "distillscope.watermark.attribution",
+    "attribute_texts": "distillscope.watermark.attribution",
     "WatermarkSettings": "distillscope.watermark.config",
     "WatermarkConfigError": "distillscope.watermark.config",
     "processors_for_account": "distillscope.watermark.processor",
@@ -42,13 +56,18 @@ _FACE = {
 }
 
 __all__ = [
+    "DOCUMENT_ALPHA",
     "CostReport",
     "DetectionReport",
     "Document",
+    "PooledScorer",
     "RadioactivityReport",
     "RadioactivityTest",
+    "RoundedAttribution",
     "WatermarkSettings",
     "WatermarkConfigError",
+    "attribute_in_rounds",
+    "attribute_texts",
     "black_box_mode",
     "detect_texts",
     "processors_for_account",

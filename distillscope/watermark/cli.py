@@ -147,6 +147,9 @@ def detect_command(command: DetectCommand) -> None:
     if config.mode == "per-account" and not found:
         fail("per-account mode: name the accounts to test with --accounts or --accounts-from LOG")
     tokenizer, vocab = _tokenizer_and_vocab(command.model)
+    if command.rounds:
+        _detect_in_rounds(command, texts, config, tokenizer, vocab, found)
+        return
     try:
         reports = detect_texts(
             texts,
@@ -327,6 +330,34 @@ def _print_verdict(report: Any) -> None:
     control_ps = ", ".join(_fmt_p(s.test.p_value) for s in report.controls)
     status = "ok" if report.controls_ok else "[bold red]FAILED: a control key looks significant[/]"
     console.print(f"negative controls ({len(report.controls)} unused key(s)): p = {control_ps} -> {status}")
+
+
+def _detect_in_rounds(
+    command: DetectCommand, texts: list[str], config: Any, tokenizer: Any, vocab: int, accounts: list[str]
+) -> None:
+    """``detect --rounds``: the pooled test, then again without the answers each named key explains."""
+    from distillscope.watermark.attribution import attribute_texts
+
+    try:
+        result = attribute_texts(
+            texts, config, tokenizer, vocab, accounts=accounts, controls=command.controls, alpha=command.alpha
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    for r in result.rounds:
+        title = f"round {r.number} (alpha {r.alpha:.3g}): {len(r.documents)} document(s)"
+        _print_scores(r.report, title)
+        if r.named:
+            console.print(
+                f"round {r.number} names {', '.join(r.named)}; "
+                f"{r.explained} answer(s) they explain leave the pool"
+            )
+    if result.named:
+        console.print(f"[bold red]watermark detected[/]: key(s) of {', '.join(result.named)}")
+    else:
+        console.print(f"no watermark detected at alpha={command.alpha} (split over the rounds)")
+    if command.as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
 
 
 def cost_command(command: CostCommand) -> None:

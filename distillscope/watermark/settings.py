@@ -175,6 +175,15 @@ class DetectCommand:
         default=True,
         metadata={"flags": ("--dedup/--no-dedup",), "help": "Count each distinct (seed, token) pair once."},
     )
+    rounds: bool = field(
+        default=False,
+        metadata={
+            "flags": ("--rounds/--no-rounds",),
+            "help": "Pooled test in rounds: the answers a named key explains (alone, raw p < 0.01) leave "
+            "the pool and the other keys are tested again, so a loud account does not drown quieter "
+            "ones; alpha is split over the rounds (alpha/2, alpha/4, ...).",
+        },
+    )
     controls: int = field(
         default=0, metadata={"help": "Also test this many unused keys as negative controls."}
     )
@@ -186,6 +195,8 @@ class DetectCommand:
 
     def __post_init__(self) -> None:
         _check_alpha(self.alpha)
+        if self.rounds and (self.per_document or not self.dedup):
+            raise ValueError("--rounds is a pooled, de-duplicated test: drop --per-document / --no-dedup")
 
 
 @dataclass(kw_only=True)

@@ -91,6 +91,23 @@ def test_detect_names_the_account_from_an_exchange_log(config_file, exchanges_fi
     assert "watermark detected" in err(result)
 
 
+def test_detect_in_rounds_names_the_account_then_tests_the_rest(config_file, exchanges_file, tiny_model_dir):
+    result = detect(exchanges_file, config_file, tiny_model_dir, "--rounds", "--controls", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["attributed"] == ["alice"]
+    first, *rest = report["rounds"]
+    assert first["round"] == 1 and first["named"] == ["alice"] and first["alpha"] == 0.005
+    assert first["explained"] >= 1 and first["documents"] == 4  # alice's three answers and bob's one
+    # Round 2 tests bob (and the controls again) on what alice's key did not explain, at alpha / 4.
+    assert rest and rest[0]["alpha"] == 0.0025 and rest[0]["named"] == []
+    assert rest[0]["documents"] == 4 - first["explained"]
+    assert {k["name"] for k in rest[0]["keys"]} == {"bob", "control-1", "control-2"}
+    assert "round 1 names alice" in err(result)
+    bad = detect(exchanges_file, config_file, tiny_model_dir, "--rounds", "--per-document")
+    assert bad.exit_code == 2 and "--rounds is a pooled" in err(bad)
+
+
 def test_detect_strict_stops_at_a_malformed_line(config_file, exchanges_file, tiny_model_dir):
     result = detect(exchanges_file, config_file, tiny_model_dir, "--strict")
     assert result.exit_code == 2 and "line 2" not in result.stdout

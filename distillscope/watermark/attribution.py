@@ -20,6 +20,9 @@ control keys check that in every round. The error budget ``alpha`` is split over
 the rounds (``alpha / 2`` in the first, ``alpha / 4`` in the second, ...), so the
 chance of naming any innocent key in the whole procedure stays below ``alpha``.
 
+Used by ``distillscope watermark detect --rounds`` (:func:`attribute_texts`) and by the
+red-team demo's attribution of the attackers' harvest.
+
 Every test is the watermark detector's own (its green lists, its de-duplicated
 (seed, token) pairs, :func:`~distillscope.watermark.stats.binomial_test` and its
 Holm step in :func:`~distillscope.watermark.detector.finalize`); what this module
@@ -167,6 +170,15 @@ class RoundedAttribution:
         """Every control key's score in every round, with that round's alpha."""
         return [(c, r.alpha) for r in self.rounds for c in r.report.controls]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attributed": self.named,
+            "rounds": [
+                {"round": r.number, "named": r.named, "explained": r.explained, **r.report.to_dict()}
+                for r in self.rounds
+            ],
+        }
+
 
 def attribute_in_rounds(
     scorer: PooledScorer, *, alpha: float, document_alpha: float = DOCUMENT_ALPHA
@@ -193,3 +205,22 @@ def attribute_in_rounds(
         if not remaining or not any(c.role == "account" for c in in_play):
             break
     return RoundedAttribution(rounds, decided)
+
+
+def attribute_texts(
+    texts: Sequence[str],
+    config: Any,
+    tokenizer: Any,
+    vocab_size: int,
+    *,
+    accounts: Sequence[str] = (),
+    controls: int = 0,
+    alpha: float = 0.01,
+) -> RoundedAttribution:
+    """The pooled test of ``texts`` in rounds, every key scored on every position (``watermark
+    detect --rounds``); ``alpha`` is the whole procedure's family-wise error."""
+    from distillscope.watermark.detector import candidates_for, tokenize
+
+    candidates = candidates_for(config, accounts, controls)
+    scorer = PooledScorer(tokenize(tokenizer, texts), config, candidates, vocab_size)
+    return attribute_in_rounds(scorer, alpha=alpha)

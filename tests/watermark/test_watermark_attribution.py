@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distillscope.demo.attribution import PooledScorer, attribute_in_rounds
+from distillscope.watermark.attribution import PooledScorer, attribute_in_rounds
 from distillscope.watermark.config import WatermarkSettings
 from distillscope.watermark.detector import candidates_for, detect_sequences
 from distillscope.watermark.processor import processor_for_key
