@@ -1,4 +1,4 @@
-"""One definition of each text signal: chain-of-thought phrases, prompt normalisation, MinHash shingling.
+"""One definition of each text signal: chain-of-thought phrases, prompt normalisation, MinHash, tool use.
 
 The online guard (``guard/risk.py``), the offline detector (``detect/``, whose
 SQL is built from the constants here by ``detect/sqlparts.py``) and the
@@ -20,6 +20,12 @@ which prompts are near-duplicates.
   never Python's salted ``hash()``), then datasketch's affine permutations
   (:data:`NUM_PERM` values, seed :data:`SEED`, the "legacy" scheme). Signatures are therefore equal
   across processes, machines and engines.
+- **Tool use**: an exchange is a *step of a tool loop* (:func:`tool_step`) when its
+  answer is a tool call (``finish_reason`` in :data:`TOOL_CALL_FINISH`) or its
+  conversation returns a tool's result to the model (a message whose role is in
+  :data:`TOOL_RESULT_ROLES`). Declaring a ``tools`` list is not tool use: it costs
+  nothing, and a harvester can send a dummy one and still get text answers. The
+  detector's SQL (``detect/sqlparts.py``) is built from the same constants.
 
 This module holds constants and pure functions only; it must not import a
 component (guard, detect, share) nor keep raw text anywhere.
@@ -99,6 +105,38 @@ _COT = re.compile(COT_PATTERN)
 def asks_for_reasoning(text: str | None) -> bool:
     """Whether the text asks the model to write out its reasoning (any supported language)."""
     return bool(text) and _COT.search(_lower(text[:COT_SCAN_CHARS])) is not None  # type: ignore[index]
+
+
+# -- tool use ---------------------------------------------------------------------------------
+
+#: Message roles that return a tool's result to the model (OpenAI's "tool", its older "function").
+TOOL_RESULT_ROLES: tuple[str, ...] = ("tool", "function")
+#: Finish reasons of an answer that is a tool call (OpenAI's two, Anthropic's "tool_use").
+TOOL_CALL_FINISH: tuple[str, ...] = ("tool_calls", "function_call", "tool_use")
+
+
+def returns_tool_result(messages: object) -> bool:
+    """Whether a chat request's messages return a tool's result to the model (a loop's next step)."""
+    if not isinstance(messages, list):
+        return False
+    return any(isinstance(m, dict) and m.get("role") in TOOL_RESULT_ROLES for m in messages)
+
+
+def is_tool_call(finish_reason: object) -> bool:
+    """Whether an answer with this finish reason is a tool call (the model asks the client to run a tool)."""
+    return finish_reason in TOOL_CALL_FINISH
+
+
+def tool_step(messages: object, finish_reason: object) -> bool:
+    """Whether an exchange is a step of a tool loop: its answer is a tool call, or it returns a tool's result.
+
+    A tool call is evidence a harvester cannot add without spoiling its own data (it is
+    not the text answer it came for); a returned result can be pasted into any
+    conversation, so a reader that explains traffic by tool use also asks that the model
+    itself calls tools (the offline detector does). A ``tools`` list in the request
+    alone is not a step (see the module docstring).
+    """
+    return is_tool_call(finish_reason) or returns_tool_result(messages)
 
 
 # -- prompt normalisation ---------------------------------------------------------------------

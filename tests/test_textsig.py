@@ -140,3 +140,35 @@ def test_signatures_do_not_depend_on_the_process_hash_seed() -> None:
         outs.add(run.stdout.strip())
     here = str(list(textsig.prompt_signature("Explain the theory of relativity step by step")[:8]))
     assert outs == {here}
+
+
+TOOL_CASES = [
+    ([{"role": "user", "content": "hi"}], "stop"),
+    ([{"role": "user", "content": "hi"}], "tool_calls"),
+    ([{"role": "user", "content": "hi"}], "function_call"),
+    ([{"role": "user", "content": "hi"}], "tool_use"),
+    ([{"role": "user", "content": "hi"}], None),
+    ([{"role": "assistant", "content": None}, {"role": "tool", "content": "{}"}], "stop"),
+    ([{"role": "function", "content": "42"}, {"role": "user", "content": "and?"}], "length"),
+    ([{"role": "assistant", "content": "earlier"}, {"role": "user", "content": "more"}], "stop"),
+    (None, "stop"),  # a completions prompt
+    (None, "tool_calls"),
+]
+
+
+def test_python_and_duckdb_tool_steps_agree() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect(":memory:")
+    con.execute(
+        "CREATE TABLE t (i INTEGER, messages STRUCT(role VARCHAR, content VARCHAR)[], finish VARCHAR)"
+    )
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, m, f) for i, (m, f) in enumerate(TOOL_CASES)])
+    result, call = sqlparts.tool_result_sql("messages", "duckdb"), sqlparts.tool_call_sql("finish", "duckdb")
+    rows = con.execute(f"SELECT {result}, {call} FROM t ORDER BY i").fetchall()
+    con.close()
+    for (messages, finish), (sql_result, sql_call) in zip(TOOL_CASES, rows, strict=True):
+        assert bool(sql_result) == textsig.returns_tool_result(messages), messages
+        assert bool(sql_call) == textsig.is_tool_call(finish), finish
+        assert bool(sql_result or sql_call) == textsig.tool_step(messages, finish)
+    # a declared tools list is not tool use: nothing in a request's body alone makes a step
+    assert not textsig.tool_step([{"role": "user", "content": "hi"}], "stop")

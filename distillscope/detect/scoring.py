@@ -15,7 +15,7 @@
    intersection-union value ``max(p_reach, p_own)``. A logit-bias
    sweep (hundreds of token ids probed) is a second playbook, and a reach that no
    benign pattern explains (not context-heavy, not short answers, not one
-   template, not repeated prompts) a third; the three share the false-positive
+   template, not repeated prompts, not tool loops) a third; the three share the false-positive
    budget by weighted Bonferroni (0.8 / 0.1 / 0.1). Automation, model switching
    and shared infrastructure are never evidence by themselves.
 4. Candidates (own ``p_own <= CANDIDATE_P``) are grouped into communities of a
@@ -108,6 +108,13 @@ REPEATED_SHARE = 0.5
 #: From this share of its distinct prompts put to two or more models, an account is comparing models.
 EVALUATION_SHARE = 0.3
 EVALUATION_WORDS = "the same items put to several models (an evaluation)"
+#: From this share of its requests steps of a tool loop (``textsig.tool_step``), an account is an agent's
+#: loop ...
+TOOL_LOOP_SHARE = 0.5
+#: ... when the model itself calls tools in at least this share of its answers (a result pasted into a
+#: conversation is free; a tool call instead of the text answer is not).
+TOOL_CALL_SHARE = 0.25
+TOOL_LOOP_WORDS = "tool loops (an agent deployment)"
 
 
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
@@ -116,6 +123,7 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     out = np.full(len(sig), "", dtype=object)
     rules = [
         (EVALUATION_WORDS, (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()),
+        (TOOL_LOOP_WORDS, tool_loops(sig)),
         ("long contexts for short answers (an agent, a RAG app)", z["amplification"] <= -EXPLAIN_Z),
         ("short answers (a classifier, a batch job, an evaluation)", z["answer_len"] <= -EXPLAIN_Z),
         # one instruction over many inputs; a sweep of many task families is not one template
@@ -132,6 +140,19 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     for words, mask in reversed(rules):
         out[np.asarray(mask)] = words
     return out
+
+
+def tool_loops(sig: pd.DataFrame) -> np.ndarray:
+    """Per account, whether its requests are mostly real tool loops (an agent deployment).
+
+    Most requests are steps of a tool loop and the model calls tools in a good share of its
+    answers: a harvester may declare a dummy ``tools`` list or paste tool results into its
+    prompts, but every tool call it gets is an answer it did not come for.
+    """
+    if "tool_share" not in sig:
+        return np.zeros(len(sig), dtype=bool)
+    loops = (sig["tool_share"] >= TOOL_LOOP_SHARE).to_numpy()
+    return loops & (sig["tool_call_share"] >= TOOL_CALL_SHARE).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -763,7 +784,7 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
     if z["reach"] >= 2.0 and not row["explained"]:
         out.append(
             "no benign pattern explains that reach (not context-heavy, not short answers, not one "
-            "template, not repeated prompts, not an evaluation of several models)"
+            "template, not repeated prompts, not an evaluation of several models, not tool loops)"
         )
     elif out and row["explained"]:
         explained = f"explained by {row['explained']}"
@@ -771,6 +792,11 @@ def _own_reasons(row: pd.Series, z: pd.Series | None, by: pd.DataFrame) -> list[
             explained += (
                 f": {row['cross_model']:.0%} of its {row['distinct_prompts']:,.0f} distinct prompts asked of "
                 "two or more models; its reasoning and log-prob asks are the benchmark's"
+            )
+        if row["explained"] == TOOL_LOOP_WORDS:
+            explained += (
+                f": {row['tool_share']:.0%} of its {row['n']:,.0f} requests are steps of a tool loop, and "
+                f"{row['tool_call_share']:.0%} of its answers are tool calls, not text"
             )
         out.insert(0, explained)  # first: it is why the signals below do not flag the account
     p = float(row["p_account"])

@@ -34,6 +34,9 @@ One row per account, every signal oriented so that larger is more suspicious:
 - ``long_session``: log(1 + requests in the account's longest session, requests
   less than 30 minutes apart): a person's conversation ends after tens of
   requests, a script keeps going for hundreds;
+- ``tool_share`` and ``tool_call_share`` (not calibrated): share of the requests that are steps of a
+  tool loop (:func:`distillscope.textsig.tool_step`: the answer is a tool call or the request
+  returns a tool's result), and share whose answer is a tool call: an agent's loop;
 - ``dispersion`` (with embeddings): 1 - mean cosine similarity of the sampled
   prompts' MiniLM embeddings.
 
@@ -178,6 +181,9 @@ def signal_table(
         counted = acc["top_head_n"].to_numpy(dtype=float) / np.maximum(n, 1)
         sampled = np.where(np.isfinite(counted) & (n >= 3), counted, sampled)
     out["top_head_share"] = sampled
+    for column, count in (("tool_share", "n_tool_steps"), ("tool_call_share", "n_tool_calls")):
+        steps = acc[count].fillna(0).to_numpy(dtype=float) if count in acc else np.zeros(len(n))
+        out[column] = steps / np.maximum(n, 1)
     if dispersion is not None:
         out["dispersion"] = [dispersion.get(a, np.nan) for a in out["account"]]
     return out

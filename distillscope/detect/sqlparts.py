@@ -244,6 +244,22 @@ def staged_validity_sql(dialect: Dialect) -> str:
     return row_validity_sql(dialect, absent=absent)
 
 
+def tool_result_sql(messages_expr: str, dialect: Dialect) -> str:
+    """SQL (0/1): the messages return a tool's result (:func:`distillscope.textsig.returns_tool_result`)."""
+    roles = ", ".join(sql_string(r, dialect) for r in textsig.TOOL_RESULT_ROLES)
+    if dialect == "duckdb":
+        found = f"len(list_filter({messages_expr}, lambda m: m.role IN ({roles})))"
+    else:
+        found = f"size(filter({messages_expr}, m -> m.role IN ({roles})))"
+    return f"CASE WHEN coalesce({found}, 0) > 0 THEN 1 ELSE 0 END"
+
+
+def tool_call_sql(finish_expr: str, dialect: Dialect) -> str:
+    """SQL (0/1): the answer is a tool call (:func:`distillscope.textsig.is_tool_call`)."""
+    reasons = ", ".join(sql_string(r, dialect) for r in textsig.TOOL_CALL_FINISH)
+    return f"CASE WHEN coalesce({finish_expr} IN ({reasons}), false) THEN 1 ELSE 0 END"
+
+
 def ip_range_sql(ip_expr: str, dialect: Dialect) -> str:
     """An address's range: its /48 for IPv6, its /24 for IPv4, else NULL."""
     dotted = sql_string("^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$", dialect)
@@ -287,7 +303,10 @@ def ex_select_sql(dialect: Dialect) -> str:
     """The columns of ``ex`` (:data:`EX_COLUMNS`, plus ``bias_keys``) from staged rows.
 
     The rows have the staged fields, ``tmpl`` (:func:`normalise_sql` of the user's
-    text), ``ask_text``, ``user_text``, ``resp_len`` and :func:`request_params_sql`'s columns.
+    text), ``ask_text``, ``user_text``, ``resp_len``, ``tool_result`` (:func:`tool_result_sql`
+    of the messages) and :func:`request_params_sql`'s columns. ``tool_step`` is
+    :func:`distillscope.textsig.tool_step`: the answer is a tool call or the request returns a
+    tool's result (a declared ``tools`` list alone is not tool use).
     """
     lp_number = _lenient_cast("lp_raw", "float", dialect)
     n = _lenient_cast(_json_text("params", "$.n", dialect), "int", dialect)
@@ -306,7 +325,9 @@ def ex_select_sql(dialect: Dialect) -> str:
     OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
   CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
   coalesce({n}, 1) AS n_param,
-  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars"""
+  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars,
+  {tool_call_sql("finish_reason", dialect)} AS tool_call,
+  CASE WHEN tool_result = 1 OR {tool_call_sql("finish_reason", dialect)} = 1 THEN 1 ELSE 0 END AS tool_step"""
 
 
 #: The staged columns every engine must produce in table ``ex``.
@@ -333,6 +354,8 @@ EX_COLUMNS = (
     "n_param",
     "sample_text",
     "ask_chars",
+    "tool_call",
+    "tool_step",
 )
 
 #: An ``ex`` row (alias ``e``) that asks a registered public benchmark question: its ``(account, id)`` is
@@ -390,7 +413,8 @@ WITH g AS (
     sum(CASE WHEN n_param > 1 THEN 1 ELSE 0 END) AS n_multi,
     count(DISTINCT ip) AS distinct_ips, count(DISTINCT ip24) AS distinct_ip24,
     count(DISTINCT ua) AS distinct_uas, count(DISTINCT model) AS distinct_models,
-    sum(tmpl_words) AS sum_tmpl_words, sum(ask_chars) AS sum_ask_chars
+    sum(tmpl_words) AS sum_tmpl_words, sum(ask_chars) AS sum_ask_chars,
+    sum(tool_step) AS n_tool_steps, sum(tool_call) AS n_tool_calls
   FROM ex GROUP BY account
 )
 SELECT a.*, coalesce(t.n_gaps_in, 0) AS n_gaps_in, t.gap_mean, t.gap_std,

@@ -388,6 +388,7 @@ class GuardGateway:
                     exchange.prompt_tokens,
                     exchange.completion_tokens,
                     exchange.ts,
+                    exchange.finish_reason,
                 )
         exchange.extra.setdefault("decision", "allow")
         self.metrics.observe_request(exchange.endpoint, exchange.status, exchange.latency_ms)

@@ -40,7 +40,7 @@ def assess(
     """Score one request of ``account`` at ``now`` and decide it (the policy's buckets are charged).
 
     The features come back too: once the request is answered, its usage goes to
-    ``tracker.answered(account, features, prompt_tokens, completion_tokens, ts)``.
+    ``tracker.answered(account, features, prompt_tokens, completion_tokens, ts, finish_reason)``.
     """
     features = request_features(body, decode)
     score = tracker.observe(account, features, now)
@@ -74,7 +74,12 @@ def warm_up(tracker: RiskTracker, exchanges: Iterable[Any], decode: TokenDecoder
         tracker.observe(exchange.account, features, exchange.ts)
         if exchange.status is None or exchange.status < 400:
             tracker.answered(
-                exchange.account, features, exchange.prompt_tokens, exchange.completion_tokens, exchange.ts
+                exchange.account,
+                features,
+                exchange.prompt_tokens,
+                exchange.completion_tokens,
+                exchange.ts,
+                exchange.finish_reason,
             )
         count += 1
     return count

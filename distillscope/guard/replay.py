@@ -168,7 +168,12 @@ def replay_log(
             engine.settle(exchange.account, decision.estimated_tokens, _used_tokens(exchange), ts)
             # open loop: the logged answer is counted as the gateway's record() counts it
             tracker.answered(
-                exchange.account, features, exchange.prompt_tokens, exchange.completion_tokens, ts
+                exchange.account,
+                features,
+                exchange.prompt_tokens,
+                exchange.completion_tokens,
+                ts,
+                exchange.finish_reason,
             )
         state = accounts[exchange.account]
         _note(state, ts, score.score, score.strip_score, score.reasons, decision, entry)

@@ -15,14 +15,17 @@ counts as harvesting evidence:
   account has not used recently (a sweep probing the softmax; a fixed ban list is
   not counted);
 - **volume**: generative answers taken out -- answers to self-contained requests
-  (single-turn, no tools) of at least ``answer_tokens`` tokens, to a short prompt
+  (single-turn: no earlier assistant turn, no tool result sent back) that are text, not
+  a tool call, of at least ``answer_tokens`` tokens, to a short prompt
   (at most ``short_prompt_tokens``) or at least ``answer_ratio`` times a longer
   prompt's tokens, counted with a time decay
   (``volume_half_life_s``) as each answer is recorded (:meth:`RiskTracker.answered`).
   A short question that gets a long answer is the unit of a distillation corpus;
   a retrieval app (long context in, short answer out), a batch job (a label per
-  item), an agent's loop (history and tools) or an evaluation harness (one token)
-  does not produce them, and a person produces far fewer in a day than a harvest.
+  item), an agent's loop (tool calls out, tool results in: :func:`distillscope.textsig.tool_step`,
+  the offline detector's definition) or an evaluation harness (one token) does not
+  produce them, and a person produces far fewer in a day than a harvest. A ``tools``
+  list declared in the request is not tool use (a harvester can send a dummy one for free).
 - **traces**: the volume answers whose request asked for reasoning -- reasoning
   traces taken out, what a reasoning distiller harvests. A student who asks for
   reasoning in half their questions takes out a few a day; a harvest, dozens.
@@ -89,7 +92,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distillscope.textsig import COT_PATTERN, asks_for_reasoning, normalise_prompt
+from distillscope.textsig import (
+    COT_PATTERN,
+    TOOL_RESULT_ROLES,
+    asks_for_reasoning,
+    is_tool_call,
+    normalise_prompt,
+)
 
 LN10 = math.log(10.0)
 #: Characters of a prompt that make its question key (as the offline detector's verbatim prompts).
@@ -110,8 +119,8 @@ OPENING_CHARS = 200
 OPENINGS_KEPT = 8
 #: The signals, in the order reasons are tried.
 FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run")
-#: Roles whose presence means the request continues a conversation or an agent's loop.
-_HISTORY_ROLES = frozenset({"assistant", "tool", "function"})
+#: Roles whose presence means the request continues a conversation or an agent's loop (tool results).
+_HISTORY_ROLES = frozenset({"assistant", *TOOL_RESULT_ROLES})
 
 TokenDecoder = Callable[[list[int]], str]
 
@@ -224,7 +233,6 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
     if isinstance(bias, dict) and bias:
         keys = ",".join(sorted(str(k) for k in bias))
         bias_key = _text_hash(keys)
-    tools = body.get("tools") or body.get("functions")
     cot = asks_for_reasoning(text)
     return RequestFeatures(
         text=text,
@@ -233,7 +241,7 @@ def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -
         logit_bias=bias_key is not None,
         cot=cot,
         max_tokens=min(budget, 1 << 31) if _is_int(budget) else None,
-        history=history or bool(tools),
+        history=history,
         bias_key=bias_key,
         question=question_key(text, cot),
         opening=opening_key(last),
@@ -620,13 +628,15 @@ class RiskTracker:
         prompt_tokens: int | None,
         completion_tokens: int | None,
         ts: float,
+        finish_reason: str | None = None,
     ) -> None:
         """Count a finished answer of ``account`` (its usage) toward the volume signal.
 
-        Only a generative answer to a self-contained request counts (see the module
-        docstring); an answer without usage, or of an account no longer tracked, is ignored.
+        Only a generative text answer to a self-contained request counts (see the module
+        docstring): a tool call (``finish_reason``, :func:`distillscope.textsig.is_tool_call`)
+        is not; an answer without usage, or of an account no longer tracked, is ignored.
         """
-        if completion_tokens is None or features.history or features.known:
+        if completion_tokens is None or features.history or features.known or is_tool_call(finish_reason):
             return
         cfg = self.config
         prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4

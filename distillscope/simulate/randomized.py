@@ -486,6 +486,7 @@ def agent(sim: Sim, scale: float) -> None:
         n = int(rng.integers(800, 7000))
         ips = [act.public_ip(rng, 0.0) for _ in range(int(rng.integers(1, 5)))]
         times = act.machine_times(rng, sim.clock, n, str(rng.choice(["uniform", "bursts", "nightly"])))
+        start = len(sim.rows)
         sim.emit(
             acct,
             times,
@@ -495,8 +496,74 @@ def agent(sim: Sim, scale: float) -> None:
             system=system,
             payment=_pay(rng),
             answers=act.answers(rng, 30, 250, [None, 256, 1024]),
-            params=lambda: {"temperature": 0.0, "tools": "[...]"},
+            params=lambda: {"temperature": 0.0},
         )
+        _tool_loops(sim.rows[start:], tools, _own_rng(acct))
+
+
+#: Mean steps of an agent's episode (geometric, at least one): tool calls until a final text answer.
+AGENT_STEPS = 4.0
+
+
+def _own_rng(acct: SimAccount) -> np.random.Generator:
+    """A generator of the account's own (seeded by its name), so its draws leave ``sim.rng`` untouched."""
+    return np.random.default_rng(int.from_bytes(hashlib.sha1(acct.name.encode()).digest()[:8], "big"))
+
+
+def _tool_loops(rows: list[dict[str, Any]], tools: list[str], rng: np.random.Generator) -> None:
+    """Make an agent's requests tool loops: tool definitions, tool calls as answers, results sent back.
+
+    Requests come in episodes of ~:data:`AGENT_STEPS`: every answer but an episode's last
+    is a tool call (``finish_reason`` "tool_calls"), and every request but its first
+    returns the previous call's result (an assistant turn with ``tool_calls``, then a
+    ``tool`` message) before the framework's instruction. Everything is drawn from
+    ``rng``, never the scenario's generator, so every other account's rows stay as
+    they were; results are short, so the agent's context stays as short as before.
+    """
+    definitions = [
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": f"Run {name} on a query.",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            },
+        }
+        for name in tools
+    ]
+    step, steps, call = 0, 1, None  # call: the id of the tool call the previous answer made
+    for row in rows:
+        if step == 0:
+            steps = int(rng.geometric(1.0 / AGENT_STEPS))
+        if call is not None:
+            # the call the previous answer made: to the tool whose observation this request relays
+            name = row["messages"][-1]["content"].split(":", 1)[0].removeprefix("Observation from ")
+            row["messages"][-1:-1] = [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call,
+                            "type": "function",
+                            "function": {"name": name, "arguments": '{"query": "..."}'},
+                        }
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": call,
+                    "content": f'{{"ok": true, "n": {int(rng.integers(0, 40))}}}',
+                },
+            ]
+            row["prompt_tokens"] = sum(len(m["content"] or "") for m in row["messages"]) // 4 + 1
+        row["params"]["tools"] = definitions
+        step += 1
+        if step < steps:
+            row["finish_reason"] = "tool_calls"
+            call = f"call_{rng.bytes(6).hex()}"
+        else:
+            step, call = 0, None
 
 
 def rag_app(sim: Sim, scale: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +27,70 @@ def ex(i: int, account: str, ts: float, prompt: str, **extra: Any) -> dict[str, 
     }
     row.update(extra)
     return row
+
+
+WORDS = [
+    "river",
+    "market",
+    "proof",
+    "garden",
+    "engine",
+    "ticket",
+    "invoice",
+    "budget",
+    "poem",
+    "orbit",
+    "cell",
+    "protein",
+    "chess",
+    "salad",
+    "contract",
+    "lease",
+    "voltage",
+    "kernel",
+    "spring",
+    "harbor",
+    "glacier",
+    "pixel",
+    "ledger",
+    "thesis",
+    "novel",
+    "tariff",
+    "vaccine",
+]
+TOOLS = ["search", "fetch_page", "calendar", "sql_query"]
+SYSTEM = "You are an autonomous agent. Tools: search, fetch_page, calendar, sql_query. Answer in JSON."
+DEFINITIONS = [
+    {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name in TOOLS
+]
+
+
+def agent_rows(kind: str, rng: random.Random, n: int = 2000) -> list[dict[str, Any]]:
+    """One deployment's requests every 5 minutes, round the clock; ``kind`` says how it uses tools.
+
+    ``loop``: episodes of four steps, three answers tool calls, three requests returning a result;
+    ``dummy``: a tools list declared, text answers, no results; ``pasted``: a tool result pasted into
+    every request, text answers.
+    """
+    rows = []
+    for i in range(n):
+        tool = TOOLS[i % len(TOOLS)]
+        observation = (
+            f'Observation from {tool}: {{"status": "ok", "items": {rng.randint(0, 40)}, "query": '
+            f'"{rng.choice(WORDS)} {rng.choice(WORDS)}"}}\nDecide the next action.'
+        )
+        step = i % 4
+        history: list[dict[str, Any]] = []
+        if (kind == "loop" and step > 0) or kind == "pasted":
+            call = {"id": f"call_{i}", "type": "function", "function": {"name": tool, "arguments": "{}"}}
+            history = [
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": f"call_{i}", "content": '{"ok": true}'},
+            ]
+        row = ex(i, f"{kind}-agent", T0 + i * 300.0, observation, completion_tokens=rng.randint(150, 310))
+        row["messages"] = [{"role": "system", "content": SYSTEM}, *history, row["messages"][0]]
+        row["params"] = {"temperature": 0.0, "tools": DEFINITIONS}
+        row["finish_reason"] = "tool_calls" if kind == "loop" and step < 3 else "stop"
+        row["ip"] = "34.1.2.3"
+        rows.append(row)
+    return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,7 @@ from distillscope.detect import run_detection
 from distillscope.detect.engines import duckdb_engine, spark_engine
 from distillscope.simulate.classic import simulate_traffic
 
-from .helpers import T0, ex, write_log
+from .helpers import T0, agent_rows, ex, write_log
 
 pytestmark = pytest.mark.spark
 
@@ -44,12 +46,18 @@ def test_duckdb_and_spark_agree(tmp_path: Path, spark_session) -> None:
     lines = log.read_text().splitlines()
     lines.insert(3, "{not json")
     lines.insert(10, '{"id": "q", "account": "x", "prompt": "p"}')
+    # tool use: a real loop, a dummy tools list, pasted tool results (the engines must count the same steps)
+    rng = random.Random(5)
+    tools = [r for kind in ("loop", "dummy", "pasted") for r in agent_rows(kind, rng, 24)]
+    lines += [json.dumps(r) for r in tools]
     log.write_text("\n".join(lines) + "\n")
 
     d = run_detection(log, tmp_path / "duck")
     s = run_detection(log, tmp_path / "spark", engine="spark", spark=spark_session)
     duck, spark = d.tables, s.tables
-    assert duck.exchanges == spark.exchanges == sim.exchanges
+    assert duck.exchanges == spark.exchanges == sim.exchanges + len(tools)
+    steps = duck["accounts"].set_index("account").loc[["loop-agent", "dummy-agent", "pasted-agent"]]
+    assert steps[["n_tool_steps", "n_tool_calls"]].to_numpy().tolist() == [[24, 18], [0, 0], [24, 0]]
     assert (
         [(e.line, e.reason) for e in duck.errors]
         == [(e.line, e.reason) for e in spark.errors]
@@ -80,11 +88,13 @@ def test_spark_reads_parquet_and_reports_bad_rows(tmp_path: Path, spark_session)
 
     rows = [ex(i, f"acct{i % 3}", T0 + i, f"hello {i} from Spark") for i in range(30)]
     rows[5] = {**rows[5], "account": None}
+    rows += [r for kind in ("loop", "pasted") for r in agent_rows(kind, random.Random(1), 8)]
     path = tmp_path / "log.parquet"
     write_parquet(rows, path)
     duck = duckdb_engine.extract(path)
     spark = spark_engine.extract(path, spark=spark_session)
-    assert duck.exchanges == spark.exchanges == 29
+    assert duck.exchanges == spark.exchanges == 29 + 16
+    assert duck["accounts"].set_index("account").loc["loop-agent", "n_tool_calls"] == 6
     assert [(e.line, e.reason) for e in spark.errors] == [(6, "missing required field(s): account")]
     assert [(e.line, e.reason) for e in duck.errors] == [(6, "missing required field(s): account")]
     _same(duck["accounts"], spark["accounts"], "accounts")

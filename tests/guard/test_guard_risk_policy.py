@@ -150,13 +150,20 @@ def test_logit_bias_sweep_scores_and_a_fixed_ban_list_does_not() -> None:
     assert _sequence(RiskTracker(), "ban", fixed, 1.0).features["logit_bias"] == 0.0
 
 
-def _answered(tracker: RiskTracker, account: str, bodies: list[dict], gap: float, usage: tuple[int, int]):
+def _answered(
+    tracker: RiskTracker,
+    account: str,
+    bodies: list[dict],
+    gap: float,
+    usage: tuple[int, int],
+    finish: str | None = None,
+):
     """Requests every ``gap`` seconds, each answered with ``usage`` (prompt, completion tokens)."""
     score = None
     for i, body in enumerate(bodies):
         features = request_features(body)
         score = tracker.observe(account, features, i * gap)
-        tracker.answered(account, features, usage[0], usage[1], i * gap + 1.0)
+        tracker.answered(account, features, usage[0], usage[1], i * gap + 1.0, finish)
     assert score is not None
     return score
 
@@ -180,8 +187,12 @@ def test_volume_counts_long_answers_to_short_self_contained_prompts() -> None:
         for body in fresh
     ]
     assert _answered(RiskTracker(), "agent", agent, 120.0, (15, 700)).features["volume"] == 0.0
+    # answers that are tool calls are no corpus either (textsig.tool_step, the detector's definition) ...
+    assert _answered(RiskTracker(), "calls", fresh, 120.0, (15, 700), "tool_calls").features["volume"] == 0.0
+    # ... but a tools list declared with text answers coming back is a harvest with a dummy list
     tools = [{**body, "tools": [{"type": "function"}]} for body in fresh]
-    assert _answered(RiskTracker(), "tools", tools, 120.0, (15, 700)).features["volume"] == 0.0
+    dummy = _answered(RiskTracker(), "tools", tools, 120.0, (15, 700), "stop")
+    assert dummy.features["volume"] > 10 and dummy.score >= 0.5
     # a busy person: 40 long answers in an afternoon is no volume evidence, and not throttled
     # (without a pause it is some evidence of a run: see the test of the run signal)
     person = _answered(RiskTracker(), "p", fresh[:40], 300.0, (15, 700))

@@ -114,7 +114,8 @@ WITH s AS (
       array_to_string(list_transform(messages, lambda m: coalesce(m.content, '')), ' '), '') AS user_text,
     coalesce(prompt, '') || ' ' || coalesce(array_to_string(list_transform(
       list_filter(messages, lambda m: m.role <> 'assistant'), lambda m: coalesce(m.content, '')), ' '), '')
-      AS ask_text
+      AS ask_text,
+    {sp.tool_result_sql("messages", "duckdb")} AS tool_result
   FROM src WHERE bad IS NULL
 ), t AS (
   SELECT *, {norm} AS tmpl, {sp.request_params_sql("params", "duckdb")}

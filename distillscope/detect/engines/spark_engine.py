@@ -121,13 +121,14 @@ FROM r""").cache().createOrReplaceTempView("src")
 
 def _stage_ex(spark: Any) -> None:
     norm = sp.normalise_sql("user_text", "spark")
-    spark.sql("""
+    spark.sql(f"""
 SELECT account, id, ts, ip, user_agent AS ua, payment_id, org, model, params, status, completion_tokens,
   finish_reason, resp_len,
   coalesce(prompt, element_at(filter(messages, m -> m.role = 'user'), -1).content,
     array_join(transform(messages, m -> coalesce(m.content, '')), ' '), '') AS user_text,
   coalesce(prompt, '') || ' ' || coalesce(array_join(transform(
-    filter(messages, m -> m.role <> 'assistant'), m -> coalesce(m.content, '')), ' '), '') AS ask_text
+    filter(messages, m -> m.role <> 'assistant'), m -> coalesce(m.content, '')), ' '), '') AS ask_text,
+  {sp.tool_result_sql("messages", "spark")} AS tool_result
 FROM src WHERE bad IS NULL""").createOrReplaceTempView("s")
     spark.sql(f"""
 SELECT *, {norm} AS tmpl, {sp.request_params_sql("params", "spark")}
