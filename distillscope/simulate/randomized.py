@@ -14,8 +14,9 @@ disjoint slices of one topic space, heavy extractors, log-prob/logit-bias sweeps
 model switchers. Hard negatives (:data:`HARD_NEGATIVES`): a corporate NAT whose
 employees share an org, a payment id and an internal tool's template, mobile
 carrier-grade NAT, a university, VPN users, evaluation harnesses on launch day
-(log-probs, back to back, many topics), agents, RAG apps, batch customers; and
-ordinary users (writers, students, coders, several languages).
+(log-probs, back to back, many topics), agents (tool loops: tool definitions in
+the request, tool calls as answers, results sent back), RAG apps, batch customers;
+and ordinary users (writers, students, coders, several languages).
 """
 
 from __future__ import annotations
@@ -518,7 +519,9 @@ def _tool_loops(rows: list[dict[str, Any]], tools: list[str], rng: np.random.Gen
     returns the previous call's result (an assistant turn with ``tool_calls``, then a
     ``tool`` message) before the framework's instruction. Everything is drawn from
     ``rng``, never the scenario's generator, so every other account's rows stay as
-    they were; results are short, so the agent's context stays as short as before.
+    they were. A result is "ok" (the framework's instruction relays the observation, as
+    before), so the agent's context is as short as before: what tells it from a
+    harvester is its tool use, not a longer context.
     """
     definitions = [
         {
@@ -550,17 +553,14 @@ def _tool_loops(rows: list[dict[str, Any]], tools: list[str], rng: np.random.Gen
                         }
                     ],
                 },
-                {
-                    "role": "tool",
-                    "tool_call_id": call,
-                    "content": f'{{"ok": true, "n": {int(rng.integers(0, 40))}}}',
-                },
+                {"role": "tool", "tool_call_id": call, "content": "ok"},  # details: the observation
             ]
             row["prompt_tokens"] = sum(len(m["content"] or "") for m in row["messages"]) // 4 + 1
         row["params"]["tools"] = definitions
         step += 1
         if step < steps:
-            row["finish_reason"] = "tool_calls"
+            if row["finish_reason"] != "length":  # a call cut at max_tokens still ends with "length"
+                row["finish_reason"] = "tool_calls"
             call = f"call_{rng.bytes(6).hex()}"
         else:
             step, call = 0, None
