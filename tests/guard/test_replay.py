@@ -36,7 +36,9 @@ WORDS = "apple river stone cloud piano tiger lemon garden ocean violin yacht zeb
 #: Low thresholds, so that a short test sees every action; no sleeping to speak of.
 POLICY = {
     "risk": {"throttle": 0.12, "throttle_delay_ms": 1, "strip_logprobs": 0.06, "block": 0.3},
-    "accounts": {"mallory": {"action": "block"}},
+    # "burst" has a tiny per-account limit, so a rate-limited decision happens however slow the machine is
+    # (the 40 rpm of the others is only reached when requests come fast).
+    "accounts": {"mallory": {"action": "block"}, "burst": {"rpm": 2}},
     "limits": {"rpm": 40},
 }
 
@@ -73,12 +75,15 @@ def _traffic(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
         if i % 9 == 0:
             out.append(("mallory", {"messages": [{"role": "user", "content": q}]}))
         out.append(("sweeper", {"messages": [{"role": "user", "content": "The"}], "logit_bias": {str(i): 5}}))
+        if i % 11 == 0:
+            out.append(("burst", {"messages": [{"role": "user", "content": f"ping {i}"}]}))
+    out += [("burst", {"messages": [{"role": "user", "content": f"ping again {i}"}]}) for i in range(4)]
     return out
 
 
 def test_replay_equals_the_real_admit_path(sqlite_url: str, tmp_path: Path) -> None:
     keys = KeyStore(sqlite_url, load_server_secret())
-    names = ("reasoner", "kd", "casual", "mallory", "sweeper")
+    names = ("reasoner", "kd", "casual", "mallory", "sweeper", "burst")
     secrets = {name: keys.create_key(name)[0] for name in names}
     keys.close()
     sent = 0
