@@ -74,7 +74,11 @@ def mean_pairwise_jaccard(texts: list[str]) -> float:
     sets = [s for s in (char_grams(t) for t in texts[:DIVERSITY_SAMPLES]) if s]
     if len(sets) < 3:
         return float("nan")
-    return float(np.mean([len(a & b) / len(a | b) for a, b in combinations(sets, 2)]))
+    sims = []
+    for a, b in combinations(sets, 2):
+        shared = len(a & b)  # |a | b| from the sizes: building the union set doubled the cost
+        sims.append(shared / (len(a) + len(b) - shared))
+    return float(np.mean(sims))
 
 
 def top_head_share(texts: list[str]) -> float:
@@ -176,11 +180,14 @@ def signal_table(
     out["long_session"] = np.log1p(out["longest_session"].to_numpy())
     # over every request where the engine counted heads (a sample taken every k-th request can land on one
     # task family of a sweep that cycles through them), else over the sampled prompts
-    sampled = np.array([top_head_share(samples.get(a, [])) for a in out["account"]], dtype=float)
+    counted = np.full(len(n), np.nan)
     if "top_head_n" in acc:
         counted = acc["top_head_n"].to_numpy(dtype=float) / np.maximum(n, 1)
-        sampled = np.where(np.isfinite(counted) & (n >= 3), counted, sampled)
-    out["top_head_share"] = sampled
+    use_count = np.isfinite(counted) & (n >= 3)
+    out["top_head_share"] = [
+        c if use else top_head_share(samples.get(a, []))  # only where the engine did not count
+        for a, c, use in zip(out["account"], counted, use_count, strict=True)
+    ]
     for column, count in (("tool_share", "n_tool_steps"), ("tool_call_share", "n_tool_calls")):
         steps = acc[count].fillna(0).to_numpy(dtype=float) if count in acc else np.zeros(len(n))
         out[column] = steps / np.maximum(n, 1)

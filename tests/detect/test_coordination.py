@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from distillscope.detect import run_detection
-from distillscope.detect.signals import top_head_share
+from distillscope.detect.signals import mean_pairwise_jaccard, signal_table, top_head_share
 
 from .helpers import T0, ex, write_log
 
@@ -130,6 +132,27 @@ def test_instruction_head_share() -> None:
     assert top_head_share(batch) == 1.0
     assert top_head_share(sweep) == 0.25
     assert np.isnan(top_head_share(["one", "two"]))
+
+
+def test_mean_pairwise_jaccard_of_character_grams() -> None:
+    # 4-gram sets {abcd}, {abcd, bcde}, {abcd, bcde, cdef}: pairs 1/2, 1/3, 2/3
+    assert mean_pairwise_jaccard(["abcd", "ABCDE", "abcdef"]) == pytest.approx(0.5)
+    assert np.isnan(mean_pairwise_jaccard(["abcd", "abcde"]))
+
+
+def test_head_share_counted_by_the_engine_wins_over_the_samples() -> None:
+    counts = {"sum_comp_tokens": 100.0, "n_comp_tokens": 1, "sum_max_tokens": 0.0, "n_max_tokens": 0}
+    counts.update(n_cot=0, n_lp=0, sum_top_lp=0.0, distinct_bias_ids=0)
+    acc = pd.DataFrame(
+        [
+            {"account": "counted", "n": 10, "top_head_n": 4, **counts},
+            {"account": "few", "n": 2, "top_head_n": 2, **counts},  # under 3 requests: the samples decide
+        ]
+    )
+    sweep = [f"{verb} the text {i}" for i, verb in enumerate(["summarize", "translate"] * 3)]
+    out = signal_table(acc, {"counted": sweep, "few": sweep[:1]}).set_index("account")
+    assert out.loc["counted", "top_head_share"] == 0.4  # 4 of 10, not the samples' 0.5
+    assert np.isnan(out.loc["few", "top_head_share"])  # one sample: no share
 
 
 def test_quiet_window_counts_any_time_zone() -> None:
