@@ -1057,6 +1057,42 @@ def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: st
         chunk = items[start : start + limit]
         return chunk, start + limit < len(items)
 
+    def not_found(batch_id: str, flavour: str) -> Any:
+        if flavour == "anthropic":
+            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        return _error(404, f"No batch found with id '{batch_id}'.", "invalid_request_error")
+
+    def lookup(request: Request, batch_id: str, flavour: str) -> tuple[_Batch | None, Any | None]:
+        """The provider's batch, or the refusal or 404 to answer instead (in that provider's format)."""
+        if (refusal := refused(request, flavour)) is not None:
+            return None, refusal
+        batch = state.batches.get(batch_id)
+        if batch is None or batch.kind != flavour:
+            return None, not_found(batch_id, flavour)
+        return batch, None
+
+    def listed(request: Request, flavour: str, limit: int, after: str | None) -> tuple[list, bool]:
+        state.events["list_batches"] += 1
+        batches = reversed(list(state.batches.values()))
+        return page([advanced(b, request) for b in batches if b.kind == flavour], limit, after)
+
+    async def registered(batch: _Batch) -> dict[str, Any]:
+        """Store a new batch and count what it submits (nothing when its input was invalid)."""
+        with state.lock:
+            state.events["create"] += 1
+            state.batches[batch.public["id"]] = batch
+            if not batch.invalid:
+                for r in batch.requests:
+                    state.batch_submitted[body_key(r["params"])] += 1
+        if state.faults.batch_create_delay_s:
+            await asyncio.sleep(state.faults.batch_create_delay_s)
+        return dict(batch.public)
+
+    def begin_cancel(batch: _Batch) -> None:
+        state.events["cancel"] += 1
+        batch.cancel_at = time.monotonic()
+        batch.cancel_processed = batch.processed(state.faults, batch.cancel_at)
+
     @app.post("/v1/files")
     async def upload_file(request: Request) -> Any:
         if (refusal := refused(request, "openai")) is not None:
@@ -1152,23 +1188,13 @@ def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: st
             "request_counts": {"total": 0, "completed": 0, "failed": 0},
             "metadata": metadata,
         }
-        with state.lock:
-            state.events["create"] += 1
-            state.batches[public["id"]] = _Batch("openai", requests, public, invalid)
-            if not invalid:
-                for r in requests:
-                    state.batch_submitted[body_key(r["params"])] += 1
-        if state.faults.batch_create_delay_s:
-            await asyncio.sleep(state.faults.batch_create_delay_s)
-        return dict(public)
+        return await registered(_Batch("openai", requests, public, invalid))
 
     @app.get("/v1/batches")
     async def list_batches(request: Request, limit: int = 20, after: str | None = None) -> Any:
         if (refusal := refused(request, "openai")) is not None:
             return refusal
-        state.events["list_batches"] += 1
-        entries = [advanced(b, request) for b in reversed(list(state.batches.values())) if b.kind == "openai"]
-        data, more = page(entries, limit, after)
+        data, more = listed(request, "openai", limit, after)
         return {
             "object": "list",
             "data": data,
@@ -1179,26 +1205,20 @@ def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: st
 
     @app.get("/v1/batches/{batch_id}")
     async def get_batch(request: Request, batch_id: str) -> Any:
-        if (refusal := refused(request, "openai")) is not None:
-            return refusal
-        batch = state.batches.get(batch_id)
-        if batch is None or batch.kind != "openai":
-            return _error(404, f"No batch found with id '{batch_id}'.", "invalid_request_error")
+        batch, answer = lookup(request, batch_id, "openai")
+        if batch is None:
+            return answer
         state.events["poll"] += 1
         return advanced(batch, request)
 
     @app.post("/v1/batches/{batch_id}/cancel")
     async def cancel_batch(request: Request, batch_id: str) -> Any:
-        if (refusal := refused(request, "openai")) is not None:
-            return refusal
-        batch = state.batches.get(batch_id)
-        if batch is None or batch.kind != "openai":
-            return _error(404, f"No batch found with id '{batch_id}'.", "invalid_request_error")
+        batch, answer = lookup(request, batch_id, "openai")
+        if batch is None:
+            return answer
         public = advanced(batch, request)
         if public["status"] in ("validating", "in_progress", "finalizing"):
-            state.events["cancel"] += 1
-            batch.cancel_at = time.monotonic()
-            batch.cancel_processed = batch.processed(state.faults, batch.cancel_at)
+            begin_cancel(batch)
             _set_status(batch, "cancelling", batch.cancel_processed)
         return advanced(batch, request)
 
@@ -1251,24 +1271,13 @@ def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: st
             "cancel_initiated_at": None,
             "results_url": None,
         }
-        with state.lock:
-            state.events["create"] += 1
-            state.batches[public["id"]] = _Batch("anthropic", requests, public, [])
-            for r in requests:
-                state.batch_submitted[body_key(r["params"])] += 1
-        if state.faults.batch_create_delay_s:
-            await asyncio.sleep(state.faults.batch_create_delay_s)
-        return dict(public)
+        return await registered(_Batch("anthropic", requests, public, []))
 
     @app.get("/v1/messages/batches")
     async def list_message_batches(request: Request, limit: int = 20, after_id: str | None = None) -> Any:
         if (refusal := refused(request, "anthropic")) is not None:
             return refusal
-        state.events["list_batches"] += 1
-        entries = [
-            advanced(b, request) for b in reversed(list(state.batches.values())) if b.kind == "anthropic"
-        ]
-        data, more = page(entries, limit, after_id)
+        data, more = listed(request, "anthropic", limit, after_id)
         return {
             "data": data,
             "has_more": more,
@@ -1278,37 +1287,29 @@ def _batch_routes(app: Any, state: _State, responder: Responder, fingerprint: st
 
     @app.get("/v1/messages/batches/{batch_id}")
     async def get_message_batch(request: Request, batch_id: str) -> Any:
-        if (refusal := refused(request, "anthropic")) is not None:
-            return refusal
-        batch = state.batches.get(batch_id)
-        if batch is None or batch.kind != "anthropic":
-            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        batch, answer = lookup(request, batch_id, "anthropic")
+        if batch is None:
+            return answer
         state.events["poll"] += 1
         return advanced(batch, request)
 
     @app.post("/v1/messages/batches/{batch_id}/cancel")
     async def cancel_message_batch(request: Request, batch_id: str) -> Any:
-        if (refusal := refused(request, "anthropic")) is not None:
-            return refusal
-        batch = state.batches.get(batch_id)
-        if batch is None or batch.kind != "anthropic":
-            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        batch, answer = lookup(request, batch_id, "anthropic")
+        if batch is None:
+            return answer
         public = advanced(batch, request)
         if public["processing_status"] == "in_progress":
-            state.events["cancel"] += 1
-            batch.cancel_at = time.monotonic()
-            batch.cancel_processed = batch.processed(state.faults, batch.cancel_at)
+            begin_cancel(batch)
             public["cancel_initiated_at"] = _rfc3339(time.time())
             _set_status(batch, "cancelling")
         return advanced(batch, request)
 
     @app.get("/v1/messages/batches/{batch_id}/results")
     async def message_batch_results(request: Request, batch_id: str) -> Any:
-        if (refusal := refused(request, "anthropic")) is not None:
-            return refusal
-        batch = state.batches.get(batch_id)
-        if batch is None or batch.kind != "anthropic":
-            return _error(404, f"No batch {batch_id}", "not_found_error", flavour="anthropic")
+        batch, answer = lookup(request, batch_id, "anthropic")
+        if batch is None:
+            return answer
         if advanced(batch, request)["processing_status"] != "ended":
             return _error(400, "Batch has not ended yet.", "invalid_request_error", flavour="anthropic")
         state.events["download"] += 1

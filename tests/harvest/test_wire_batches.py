@@ -129,6 +129,10 @@ def test_openai_batch_create_refuses_bad_input_in_openai_format(wire: WireServer
         )
     with pytest.raises(openai.BadRequestError, match="purposes"):
         client.files.create(file=("in.jsonl", io.BytesIO(b"{}")), purpose="nonsense")  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError, match="batch_nope"):
+        client.batches.retrieve("batch_nope")
+    with pytest.raises(openai.NotFoundError):
+        client.batches.cancel("batch_nope")
 
 
 def test_anthropic_message_batches_with_the_official_sdk() -> None:
@@ -171,6 +175,10 @@ def test_anthropic_message_batches_with_the_official_sdk() -> None:
         assert "canceled" in kinds and ended.request_counts.canceled > 0
         with pytest.raises(anthropic.BadRequestError, match="unique"):
             client.messages.batches.create(requests=requests[:1] * 2)
+        with pytest.raises(anthropic.NotFoundError, match="not_found_error"):
+            client.messages.batches.retrieve("msgbatch_nope")
+        with pytest.raises(anthropic.NotFoundError):
+            client.messages.batches.results(batch.id.replace("msgbatch_", "msgbatch_x"))
 
 
 def test_anthropic_messages_wire_format() -> None:
