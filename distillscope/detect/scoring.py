@@ -584,8 +584,25 @@ def _coordinated(
     tied = coord.test_groups(groups, sig, space, population=pool)
     out = _accept_coordinated(tied, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool)
     own = sig[own_mask & ~sig["account"].isin(taken | set(earlier) | solo)]["account"].tolist()
+    # an account whose reach a benign pattern explains (tool loops, an evaluation, one template) is a
+    # machine of a product: it stays in the graph the groups of one topic are cut from (so the groups are
+    # the same), then leaves its group, and the null neighbourhoods are drawn from the accounts left alike
+    # (``population``); as a member it changed its group's parameter test and peeling, and peeling kept
+    # agents of one product beside a quiet campaign of their topic (they share parameters by design), after
+    # which the group was no campaign at all (a selected group keeping an explained account is none)
+    people = set(sig.loc[sig["explained"] == "", "account"])
+    topic = [
+        kept
+        for group in coord.topic_groups(own, space)
+        if len(kept := [a for a in group if a in people]) >= coord.MIN_GROUP
+    ]
     topical = coord.test_groups(
-        coord.topic_groups(own, space), sig, space, grouped_on="topic", population=own, select_level=alpha
+        topic,
+        sig,
+        space,
+        grouped_on="topic",
+        population=[a for a in own if a in people],
+        select_level=alpha,
     )
     return out + _accept_coordinated(
         topical, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool

@@ -4,6 +4,9 @@ few alike accounts in every topic are kept as often anywhere and are no campaign
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +188,61 @@ def test_a_member_peeling_left_out_joins_the_campaign_of_three_it_belongs_to() -
     assert group_of[fourth][0] == "camp-x"
     # and none of the ~90 others doing a part of their own joins
     assert sorted(group_of) == sorted(grp.members + [fourth])
+
+
+def _with_agents(agents: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The scene of five topics, each account collecting about as much as the others, plus ``agents``
+    deployments of one product in the campaign's topic: alike in parameters by design (the campaign's
+    answer length, max_tokens and reasoning rate), explained by tool loops, as the agent of held-out 101
+    (~340 accounts) that joined its slow-and-low campaign's topic group."""
+    from distillscope.detect import scoring
+
+    names, space, sig = _scene(every_topic=False)
+    sig = _with_reach(sig)
+    sig["p_automation"] = 1.0
+    vectors = {a: np.asarray(space.matrix[space.index[a]]).ravel() for a in names}
+    centre = np.mean([vectors[a] for a in names if a.startswith("t00-")], axis=0)
+    rng = np.random.default_rng(11)
+    like = sig[sig["account"] == "t00-00"].iloc[0].to_dict()
+    rows = []
+    for i in range(agents):
+        a = f"agent-{i}"
+        explained = {"explained": scoring.TOOL_LOOP_WORDS, "p_own": 1.0, "p_account": 1.0}
+        rows.append({**like, **explained, "account": a, "n": float(rng.integers(20, 300))})
+        vectors[a] = 3 * centre + rng.normal(scale=0.6, size=len(centre))
+    return pd.concat([sig, pd.DataFrame(rows)], ignore_index=True), vectors
+
+
+def test_explained_machines_stay_out_of_topic_groups_and_their_null(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An account whose reach a benign pattern explains (here an agent's tool loops) leaves the group of one
+    topic it was cut into and is left out of the population the nulls are drawn from. Before, four agents of
+    one product in the campaign's topic stayed in its group, peeling kept three of them with the campaign's
+    four (they share its parameters), and a selected group keeping an explained account is no campaign: the
+    campaign was lost."""
+    from distillscope.detect import scoring
+
+    monkeypatch.setattr(coord, "PEEL_DRAWS", 20_000)  # five topic groups tested: p = 2 x 5 / 20,001 at best
+    monkeypatch.setattr(sys.modules[__name__], "TOPICS", 5)
+    sig, vectors = _with_agents(4)
+    names = sig["account"].tolist()
+    seen: list[tuple[list[list[str]], list[str] | None]] = []
+    real = coord.test_groups
+
+    def spy(groups: list[list[str]], *args: object, **kw: object) -> list[coord.CoordinatedGroup]:
+        if kw.get("select_level") is not None:
+            seen.append((groups, kw.get("population")))  # type: ignore[arg-type]
+        return real(groups, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(coord, "test_groups", spy)
+    samples = {a: [f"{a} asks prompt {i}" for i in range(8)] for a in names}
+    tables: Any = {
+        "infra": pd.DataFrame(columns=["account", "kind", "value", "cnt"]),
+        "bins": pd.DataFrame(columns=["account", "bin"]),
+    }
+    n_by = dict(zip(sig["account"], sig["n"], strict=True))
+    found = scoring._coordinated(sig, tables, samples, n_by, vectors, 1e-3, scoring.Tuning(), {}, {}, set())
+    ((groups, population),) = seen
+    agents = {a for a in names if a.startswith("agent-")}
+    assert not agents & {a for g in groups for a in g}
+    assert population is not None and not agents & set(population)
+    assert [sorted(g.members) for g, _ in found] == [[f"t00-{i:02d}" for i in range(CAMPAIGN)]]
