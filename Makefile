@@ -10,8 +10,11 @@ demo: setup
 serve: setup
 	.venv/bin/distillscope serve
 
+# Two pytest-xdist workers (one per core of the reference machine); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+
 test: setup
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check distillscope tests bench docs

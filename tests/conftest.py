@@ -6,9 +6,16 @@ Tiny models use SmolLM2's real tokenizer and chat template with a 2-layer,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# pytest-xdist workers export COLUMNS=80, and rich fixes a console's width from COLUMNS when it is made
+# (distillscope's console is made at import): CLI tables would be cut to 80 columns for the whole worker,
+# whatever width a test asks for. Without it the width is read per print, as in a one-process run.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")
