@@ -42,7 +42,7 @@ This module groups and tests; it must not score single accounts or read logs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -551,6 +551,7 @@ def attach(
     pool: list[str],
     min_size: int = MIN_GROUP,
     machine_p: float = MACHINE_P,
+    quiet: Collection[str] = (),
 ) -> dict[str, str]:
     """Accounts that sit inside one campaign's topics *and* playbook: which campaign each joins.
 
@@ -575,6 +576,12 @@ def attach(
     both of its tests pass at the whole family's level (a slow-and-low campaign's busiest members keep
     human hours at 7-8x its typical member's volume; a solo extractor of the same topics at that volume
     is scripted).
+
+    A ``quiet`` account (no evidence of its own: the caller decides) joins only when its topic test passes
+    at the whole family's level by itself: its own prompts inside the campaign's topics are then the part it
+    does, while parameters alike (answer lengths, max_tokens, reasoning asks) are what an ordinary user of
+    the campaign's app shares and must not carry it (development 2105 without three ordinary accounts, with
+    split topic groups: an ordinary 15-request account, p_own 0.8, joined on playbook z 5.1, topic z 2.7).
     """
     big = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= min_size}
     if not singles or not big:
@@ -627,6 +634,7 @@ def attach(
                 continue  # short of ATTACH_WAY from random accounts to the loosest member
             zs = [(s - mu) / sd for s, (mu, sd, _) in zip(sims, bars, strict=True)]
             weakest = z_family if beyond else z
-            if max(zs) > z_family and min(zs) > weakest and min(zs) > best.get(a, -np.inf):
+            carried = zs[0] > z_family if a in quiet else max(zs) > z_family
+            if carried and min(zs) > weakest and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)
     return out

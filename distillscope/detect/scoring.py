@@ -336,7 +336,7 @@ def score(
         found[cid] = (grp.members, facts["p_group"], com, facts)
         for a in grp.members:
             group_of[a] = (cid, facts["p_group"], com, facts)
-    _attach_singles(sig, samples, vectors, alpha, group_of)
+    _attach_singles(sig, samples, vectors, alpha, group_of, tuning.candidate_p)
     group_records = _group_records(found, group_of, by, acc, links)
 
     out_accounts, campaigns = (
@@ -507,10 +507,15 @@ def _attach_singles(
     vectors: dict[str, np.ndarray] | None,
     alpha: float,
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    candidate_p: float = CANDIDATE_P,
 ) -> None:
     """Accounts inside a campaign's topics and playbook join it: those flagged alone (grouping only), and
     those that do a part of their own (a coordinated member's condition: >= MIN_REQUESTS requests, reach
-    tail <= MEMBER_REACH_P, prompts mostly their own), which are then flagged as members."""
+    tail <= MEMBER_REACH_P, prompts mostly their own), which are then flagged as members. One with no
+    evidence of its own (``p_own`` above the candidates' level ``candidate_p``, not flagged alone) is
+    ``quiet``: its prompts must be inside the campaign's topics at the whole family's level (see
+    :func:`coordination.attach`). Must not: let an account join on parameters alike alone (an ordinary user
+    of the campaign's app and settings asks like its members; the group's signals would flag it)."""
     shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
     own_part = (
         (sig["n"] >= coord.MIN_REQUESTS)
@@ -529,14 +534,17 @@ def _attach_singles(
             peeled.add(cid)
     campaigns = {cid: ms for cid, ms in campaigns.items() if len(ms) >= coord.MIN_GROUP or cid in peeled}
     pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
-    joins = coord.attach(singles, campaigns, sig, samples, vectors, pool, coord.PEEL_MIN, alpha)
+    quiet = set(sig.loc[(sig["p_own"] > candidate_p) & (sig["p_account"] > alpha), "account"])
+    joins = coord.attach(singles, campaigns, sig, samples, vectors, pool, coord.PEEL_MIN, alpha, quiet)
     # accounts of a few requests doing a part of their own: a family of their own (with the accounts above in
     # one family, the bar rose for every account and genuine joins were lost), compared with small accounts
     small = (sig["n"] >= SMALL_JOIN_REQUESTS) & (sig["n"] < coord.MIN_REQUESTS)
     small_part = small & (sig["p_reach"] <= coord.MEMBER_REACH_P) & (shared <= coord.MEMBER_SHARED)
     small_singles = sig[small_part & ~sig["account"].isin(group_of)]["account"].tolist()
     small_pool = sig[sig["n"] >= SMALL_JOIN_REQUESTS]["account"].tolist()
-    joins |= coord.attach(small_singles, campaigns, sig, samples, vectors, small_pool, coord.PEEL_MIN, alpha)
+    joins |= coord.attach(
+        small_singles, campaigns, sig, samples, vectors, small_pool, coord.PEEL_MIN, alpha, quiet
+    )
     for a, cid in joins.items():
         first = campaigns[cid][0]
         _, p_group, com, facts = group_of[first]

@@ -101,7 +101,10 @@ def _small_scene(edge_share: float) -> tuple[pd.DataFrame, dict[str, list[str]],
     sig, samples, _ = _scene(edge_share, 700, 0.8)
     sig.loc[sig["account"].str.startswith("camp"), "n"] = [20, 40, 60, 90, 120, 150]
     sig.loc[sig["account"] == "edge", "n"] = 7
-    sig = sig.assign(p_account=1.0, p_reach=0.3, shared_prompts=0.0, distinct_prompts=sig["n"].astype(float))
+    # some evidence of its own for everyone (reasoning asks at the candidates' level), so all are tried
+    sig = sig.assign(
+        p_account=1.0, p_own=0.01, p_reach=0.3, shared_prompts=0.0, distinct_prompts=sig["n"].astype(float)
+    )
     members = [f"camp{i}" for i in range(6)]
     com = Community(members, 0.9, 1e-9, 0.0, 0, 0)
     group_of = {a: ("c", 1e-9, com, {}) for a in members}
@@ -161,3 +164,38 @@ def test_beyond_the_volume_range_both_tests_must_pass_at_the_family_level() -> N
     level is enough there) but not beyond it, where both must reach it."""
     assert _machine_scene(150, 0.2, 0.3, tried=50) == {"edge": "c"}
     assert _machine_scene(2000, 0.2, 0.3, tried=50) == {}
+
+
+def _own_evidence_joins(edge_p_own: float) -> list[str]:
+    """A campaign of 6 (in ``group_of``) of one playbook (answer length 700, reasoning asked in 80%) and an
+    ``edge`` account of exactly that playbook with a third of its prompts on the campaign's topic (150
+    requests, typical reach, prompts of its own) and own evidence ``edge_p_own``; 300 other accounts are tried
+    beside it (typical reach, nothing of their own), the 80 references collect less than a typical account."""
+    from distillscope.detect.communities import Community
+    from distillscope.detect.scoring import _attach_singles
+
+    sig, samples, _ = _scene(0.35, 700, 0.8)
+    sig = sig.assign(p_account=1.0, p_own=1.0, p_reach=0.9, shared_prompts=0.0, distinct_prompts=50.0)
+    sig.loc[sig["account"].str.startswith("camp"), ["p_own", "p_reach", "answer_len", "cot_rate"]] = [
+        0.01,
+        0.3,
+        np.log(700),
+        0.8,
+    ]
+    sig.loc[sig["account"].str.startswith("other"), "p_reach"] = 0.3
+    sig.loc[sig["account"] == "edge", ["p_own", "p_reach"]] = [edge_p_own, 0.3]
+    members = [f"camp{i}" for i in range(6)]
+    com = Community(members, 0.9, 1e-9, 0.0, 0, 0)
+    group_of = {a: ("c", 1e-9, com, {}) for a in members}
+    _attach_singles(sig, samples, None, 1e-3, group_of)
+    return sorted(a for a in group_of if a not in members)
+
+
+def test_an_account_with_nothing_of_its_own_does_not_join_on_parameters_alike() -> None:
+    """Issue 12 (development 2105 without three ordinary accounts, split topic groups: an ordinary 15-request
+    account, p_own 0.8, joined a campaign of 5 on playbook z 5.1 and topic z 2.7): an account with no
+    evidence of its own joins only when its prompts are inside the campaign's topics at the whole family's
+    level; parameters alike, what any user of the campaign's app shares, carry only an account that shows
+    some evidence of its own (p_own at the candidates' level)."""
+    assert _own_evidence_joins(0.8) == []
+    assert _own_evidence_joins(0.01) == ["edge"]
