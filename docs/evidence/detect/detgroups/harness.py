@@ -1,5 +1,7 @@
-"""detgroups harness: prep (simulate a randomized ~340-account log, extract its DuckDB tables once,
-runs/cache) and score TAG SEEDS (scoring.score, the call detect makes, with the code on PYTHONPATH;
+"""detgroups harness (used by detgroups and detattach; it also records every join made by
+coordination.attach with the joiner's style and own evidence, in "joins"): prep (simulate a randomized ~340-account log, extract its
+DuckDB tables once, runs/cache) and score TAG SEEDS (scoring.score, the call detect makes, with the code on
+PYTHONPATH;
 SEEDdK = the tables without the 3 ordinary accounts of draw K of reach_gate_drop.py). Writes
 runs/ev/TAG/SEED-220.json: summary, every topic group the selection-aware round tested (styles,
 explained members, kept, p-values), and per account flag, score, campaign."""
@@ -62,10 +64,38 @@ def score_one(tag, seed, benign=220, drop=None):
         return out
 
     scoring.coord.test_groups = spy
+    joined = {}
+    orig_attach = coord.attach
+
+    def spy_attach(*a, **k):
+        out = orig_attach(*a, **k)
+        joined.update(out)
+        return out
+
+    scoring.coord.attach = spy_attach
+    getattr(coord, "JOIN_Z", {}).clear()
     c0 = resource.getrusage(resource.RUSAGE_SELF)
     s = scoring.score(t)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     scoring.coord.test_groups = orig
+    scoring.coord.attach = orig_attach
+    sg = s.signals.set_index("account")
+    joins = [
+        {
+            "account": a,
+            "campaign": cid,
+            "style": labels.get(a, {}).get("style"),
+            "label": labels.get(a, {}).get("label"),
+            "n": int(sg.loc[a, "n"]),
+            "p_own": float(sg.loc[a, "p_own"]),
+            "p_account": float(sg.loc[a, "p_account"]),
+            "p_reach": float(sg.loc[a, "p_reach"]),
+            # (campaign, [topic z, playbook z], per-campaign bar, family bar, accounts tried) where the
+            # code under test records them (coord.JOIN_Z, a diagnostic build only)
+            "z": getattr(coord, "JOIN_Z", {}).get(a),
+        }
+        for a, cid in sorted(joined.items())
+    ]
     st = {a: lab.get("style") for a, lab in labels.items()}
     ev = evaluate(s.accounts, labels)
     d = ev["at_default_threshold"]
@@ -104,6 +134,7 @@ def score_one(tag, seed, benign=220, drop=None):
             {
                 "rep": rep,
                 "groups": groups,
+                "joins": joins,
                 "accounts": {
                     a["account"]: [
                         a["flagged"],
@@ -122,6 +153,8 @@ def score_one(tag, seed, benign=220, drop=None):
         json.dumps(rep),
         "groups:",
         json.dumps([(g["size"], g["explained"], g["kept"], g["p_play"], g["p_sel"]) for g in groups]),
+        "joins:",
+        json.dumps([(j["style"], j["n"], round(j["p_own"], 4)) for j in joins]),
         flush=True,
     )
 
