@@ -1,7 +1,7 @@
 """detgroups harness (used by detgroups and detattach; it also records every join made by
-coordination.attach with the joiner's style and own evidence, in "joins"): prep (simulate a randomized ~340-account log, extract its
-DuckDB tables once, runs/cache) and score TAG SEEDS (scoring.score, the call detect makes, with the code on
-PYTHONPATH;
+coordination.attach with the joiner's style and own evidence, in "joins"): prep (simulate a randomized
+~340-account log, extract its DuckDB tables once, runs/cache) and score TAG SEEDS (scoring.score, the
+call detect makes, with the code on PYTHONPATH;
 SEEDdK = the tables without the 3 ordinary accounts of draw K of reach_gate_drop.py). Writes
 runs/ev/TAG/SEED-220.json: summary, every topic group the selection-aware round tested (styles,
 explained members, kept, p-values), and per account flag, score, campaign."""
