@@ -72,12 +72,12 @@ class StageBoard:
         self.finish(name, "skipped", 0.0, detail)
 
     def pace(self) -> float:
-        """Actual over planned time of the stages done so far (1.0 before any), within 0.5..5."""
+        """Actual over planned time of the stages done so far (1.0 before any), within 0.25..5."""
         done = [x for x in self.lines if x.status in ("ok", "failed") and x.planned_s > 0]
         planned = sum(x.planned_s for x in done)
         if planned <= 0:
             return 1.0
-        return min(5.0, max(0.5, sum(x.seconds for x in done) / planned))
+        return min(5.0, max(0.25, sum(x.seconds for x in done) / planned))
 
     def remaining_s(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now

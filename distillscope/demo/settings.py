@@ -51,8 +51,10 @@ PRESETS: dict[str, dict[str, int]] = {
 PLANNED_SECONDS: dict[str, dict[str, float]] = {
     "quick": {"world": 8, "history": 4, "backtest": 4, "live": 45, "detect": 8, "attribution": 4,
               "student": 40, "frontier": 4, "radioactivity": 0, "identity": 0, "share": 2, "report": 4},
-    "default": {"world": 6, "history": 5, "backtest": 7, "live": 90, "detect": 10, "attribution": 12,
-                "student": 100, "frontier": 15, "radioactivity": 0, "identity": 0, "share": 14, "report": 2},
+    # measured: a clean clone's demo on this 2-core box, 2026-12-07 06:12 UTC (stages 12 min 49 s);
+    # the board scales it by the pace of the stages done
+    "default": {"world": 12, "history": 6, "backtest": 15, "live": 246, "detect": 19, "attribution": 116,
+                "student": 286, "frontier": 45, "radioactivity": 0, "identity": 0, "share": 24, "report": 1},
     "full": {"world": 40, "history": 20, "backtest": 30, "live": 600, "detect": 30, "attribution": 15,
              "student": 1500, "frontier": 30, "radioactivity": 120, "identity": 60, "share": 4, "report": 8},
 }  # fmt: skip

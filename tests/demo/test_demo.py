@@ -139,6 +139,26 @@ def test_progress_board_scales_the_eta_by_the_pace_so_far() -> None:
     assert board.line("c").status == "skipped"
 
 
+def test_progress_board_follows_a_machine_three_times_faster_than_the_plan() -> None:
+    board = StageBoard()
+    board.add("a", "first", 30.0)
+    board.add("b", "second", 60.0)
+    board.start("a")
+    board.finish("a", "ok", 10.0)  # a faster day than the one the plan was measured on
+    assert board.pace() == pytest.approx(1 / 3)
+    assert board.remaining_s() == pytest.approx(20.0)
+
+
+def test_the_default_plan_has_a_duration_for_every_stage_the_default_demo_runs() -> None:
+    from distillscope.demo.settings import PLANNED_SECONDS
+
+    plan = PLANNED_SECONDS["default"]
+    assert set(plan) == set(PLANNED_SECONDS["full"])
+    # the heavy stages dominate, as measured: the live exchange, the student and watermark attribution
+    heavy = plan["live"] + plan["student"] + plan["attribution"]
+    assert heavy > 0.8 * sum(plan.values())
+
+
 def test_ctrl_c_inside_a_duckdb_query_ends_the_run_not_just_the_stage(tmp_path: Path) -> None:
     # DuckDB turns a SIGINT that lands mid-query into InterruptException, an ordinary Exception:
     # caught as one stage's failure, the run would go on and exit 0 (seen once in CI).
