@@ -804,8 +804,13 @@ def slow_and_low(sim: Sim, scale: float) -> None:
     rng = sim.rng
     k = max(4, int(rng.integers(8, 30) * scale))
     group = f"slow_and_low-{rng.integers(1e6)}"
-    domains = rng.choice(list(tx.DOMAINS), size=int(rng.integers(1, 3)), replace=False)
+    domains = list(rng.choice(list(tx.DOMAINS), size=int(rng.integers(1, 3)), replace=False))
     space = [f"{a} {t}" for d in domains for t in tx.DOMAINS[str(d)] for a in ASPECTS]
+    # a campaign of more accounts than its space has items (large --scale) covers more domains, so that
+    # every member still has a slice of its own (an empty slice fell back to the space's first item)
+    while len(space) < k and len(domains) < len(tx.DOMAINS):
+        domains.append(rng.choice(sorted(set(tx.DOMAINS) - {str(d) for d in domains})))
+        space = [f"{a} {t}" for d in domains for t in tx.DOMAINS[str(d)] for a in ASPECTS]
     order = rng.permutation(len(space))
     slices = np.array_split(order, k)
     cot = float(rng.uniform(0.1, 0.6))

@@ -66,6 +66,25 @@ def test_slow_and_low_accounts_cover_disjoint_slices_of_one_topic_space() -> Non
     assert max(per.values()) <= 400
 
 
+def test_a_large_slow_and_low_campaign_still_gives_every_member_a_slice_of_its_own() -> None:
+    """At a large --scale (the benchmark's shape: a quarter of 2,000 accounts in campaigns) a campaign can
+    have more members than one or two domains have topic items; each member still gets a non-empty slice."""
+    import numpy as np
+
+    from distillscope.simulate.randomized import Scenario, Sim, slow_and_low
+
+    sim = Sim(Scenario.draw(2702, 10, 5, 1.0), np.random.default_rng([2702, 2]))
+    slow_and_low(sim, 25.0)  # 200-725 members
+    members = [a.name for a in sim.accounts]
+    assert len(members) > 8 * 24  # more than the largest two-domain space (24 topics x 8 aspects)
+    slices = [set(sim.notes[a]["topics"]) for a in members]
+    seen: set[str] = set()
+    for topics in slices:
+        assert topics and not (topics & seen)
+        seen |= topics
+    assert seen == set(sim.notes[members[0]]["space"])
+
+
 def test_hard_negatives_have_their_defining_traits() -> None:
     sim, labels = generate(seed=3, benign=20, days=6, campaigns=(), hard_negatives=HARD_NEGATIVES)
     style = {lab["account"]: lab["style"] for lab in labels}
