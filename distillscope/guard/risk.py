@@ -53,6 +53,15 @@ registered (:meth:`RiskTracker.set_public_questions`, ``distillscope guard bench
 add``): a registered public question is no harvest evidence either, though its answer
 is new, so the policy still delays it for an account the score already throttles.
 
+One exception: a question exactly one other account asked before, and that account
+*currently* scores at least ``harvester_score`` (the default policy's throttle level),
+is harvest evidence again. Campaign accounts drawing from one question space (11-32
+self-instruct accounts of a benchmark-shaped log) would otherwise hide behind each
+other; a person's or a harness's shared question was first asked by a low-score
+account, so it stays exempt, as do an account's own re-asks, registered public
+questions and questions two or more others asked. The first asker's score is read from
+its tracked state (by its 64-bit key) at the re-ask: O(1), no Python ``hash()``.
+
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
 signals the null is "this account asks it at most ``null_rates[name]`` of the
@@ -146,12 +155,19 @@ class RiskSettings:
     short_prompt_tokens: int = 64
     evidence_scale: float = 20.0
     question_memory: int = 200_000
+    #: The score at which an account counts as a harvester whose questions are harvest again when
+    #: one other account re-asks them (see the module docstring). The tracker does not see the
+    #: policy, so this equals the default policy's throttle level (``RiskActions.throttle``, 0.5):
+    #: the account is already one the policy acts on. None: every re-ask by another account is exempt.
+    harvester_score: float | None = 0.5
 
     def __post_init__(self) -> None:
         if min(self.half_life, self.max_accounts, self.generation_tokens, self.question_memory) < 1:
             raise ValueError(
                 "RiskSettings.half_life, max_accounts, generation_tokens and question_memory must be >= 1"
             )
+        if self.harvester_score is not None and not 0 < self.harvester_score <= 1:
+            raise ValueError("RiskSettings.harvester_score must be in (0, 1] or None")
         for name, value in (
             ("human_volume", self.human_volume),
             ("volume_half_life_s", self.volume_half_life_s),
@@ -195,6 +211,7 @@ class RequestFeatures:
     shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
     repeated: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it before
     public: bool = False  # set by :meth:`RiskTracker.observe`: a registered public benchmark question
+    harvested: bool = False  # set by :meth:`RiskTracker.observe`: shared, first asked by a judged harvester
 
     @property
     def asked_before(self) -> bool:
@@ -203,8 +220,12 @@ class RequestFeatures:
 
     @property
     def known(self) -> bool:
-        """Whether the question is no harvest evidence: asked before, or in a registered public benchmark."""
-        return self.shared or self.repeated or self.public
+        """Whether the question is no harvest evidence: asked before, or in a registered public benchmark.
+
+        A question only one other account asked before, and that account a judged harvester
+        (``harvested``), is evidence again.
+        """
+        return (self.shared and not self.harvested) or self.repeated or self.public
 
 
 def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
@@ -512,6 +533,11 @@ class QuestionLedger:
     def __len__(self) -> int:
         return len(self._owners)
 
+    def first_asker(self, question: int) -> int | None:
+        """The key of the one account that has asked ``question`` so far; None if none or several did."""
+        owner = self._owners.get(question)
+        return None if owner is None or owner == _SHARED else owner
+
     def ask(self, question: int, account: int) -> str:
         """Record that ``account`` asks ``question``: ``NEW``, ``AGAIN`` (its own question) or ``SHARED``.
 
@@ -541,6 +567,7 @@ class RiskTracker:
     def __init__(self, config: RiskSettings | None = None) -> None:
         self.config = config or RiskSettings()
         self._accounts: OrderedDict[str, _AccountState] = OrderedDict()
+        self._by_key: dict[int, _AccountState] = {}  # the same states, by :func:`_account_key`
         self._questions = QuestionLedger(self.config.question_memory)
         self._public: frozenset[int] = frozenset()
         self._lock = threading.Lock()
@@ -565,14 +592,18 @@ class RiskTracker:
         """Update ``account`` with one request at time ``ts``; returns the new score.
 
         Sets ``features.shared`` when another account asked the same question before
-        (the harvest signals then do not count it; see the module docstring).
+        (the harvest signals then do not count it unless ``features.harvested``: see the
+        module docstring).
         """
         with self._lock:
+            key = _account_key(account)
             if features.question is not None:
-                asked = self._questions.ask(features.question, _account_key(account))
+                first = self._questions.first_asker(features.question)
+                asked = self._questions.ask(features.question, key)
                 features.shared, features.repeated = asked == SHARED, asked == AGAIN
+                features.harvested = features.shared and first is not None and self._harvester(first, ts)
                 features.public = features.question in self._public
-            state = self._state(account)
+            state = self._state(account, key)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
@@ -610,13 +641,15 @@ class RiskTracker:
 
     # -- updates -------------------------------------------------------------------------
 
-    def _state(self, account: str) -> _AccountState:
+    def _state(self, account: str, key: int) -> _AccountState:
         state = self._accounts.get(account)
         if state is None:
             state = _AccountState()
             self._accounts[account] = state
+            self._by_key[key] = state
             while len(self._accounts) > self.config.max_accounts:
-                self._accounts.popitem(last=False)
+                gone, _ = self._accounts.popitem(last=False)
+                self._by_key.pop(_account_key(gone), None)
         else:
             self._accounts.move_to_end(account)
         return state
@@ -654,6 +687,14 @@ class RiskTracker:
                 state.run += 1.0
             if features.cot:
                 state.traces += 1.0
+
+    def _harvester(self, key: int, now: float) -> bool:
+        """Whether the tracked account ``key`` scores at least ``harvester_score`` at ``now``."""
+        level = self.config.harvester_score
+        state = self._by_key.get(key)
+        if level is None or state is None:
+            return False
+        return self._score("", state, now).score >= level
 
     def _volume_decay(self, state: _AccountState, now: float) -> float:
         """The factor by which the volume counts have decayed between their last update and ``now``."""

@@ -546,9 +546,9 @@ def test_a_long_unbroken_run_of_varied_questions_is_a_harvest_an_apps_template_a
     assert score is not None and score.features["run"] < 2.7 and score.score < 0.25
     # a pause ends the run at once, also for a score read later
     assert tracker.score("p", ts + 1801.0).features["run"] == 0.0
-    # questions another account asked before take out nothing new: no run
+    # questions another (not harvesting) account asked before take out nothing new: no run
     other = RiskTracker(blind)
-    _answered(other, "first", varied, 1.0, (15, 700))
+    _answered(other, "first", varied, 1.0, (15, 5))  # short answers: the first asker scores nothing
     assert _answered(other, "second", varied, 200.0, (15, 700)).features["run"] == 0.0
 
 
@@ -572,3 +572,47 @@ def test_a_watched_accounts_greedy_rerun_of_a_known_question_is_not_delayed_a_sa
     assert decide(greedy, True, strict).action == "throttle"
     with pytest.raises(ValueError, match="throttle_greedy_reruns"):
         PolicySettings.from_dict({"watch": {"throttle_greedy_reruns": "yes"}})
+
+
+def test_re_asks_of_a_judged_harvesters_questions_are_harvest_a_persons_stay_exempt() -> None:
+    """Campaign accounts drawing from one question space must not hide behind each other."""
+    rng = random.Random(5)
+    questions = [_chat(f"{' '.join(rng.sample(WORDS, 8))} {i}?") for i in range(200)]
+    tracker, engine = RiskTracker(), PolicyEngine(PolicySettings())
+    for i, body in enumerate(questions):  # A harvests; B re-asks each of A's questions half a minute later
+        for account, ts in (("A", 60.0 * i), ("B", 60.0 * i + 30.0)):
+            features = request_features(body)
+            tracker.observe(account, features, ts)
+            tracker.answered(account, features, 15, 700, ts + 1.0)
+            assert features.shared == (account == "B")
+    a, b = tracker.score("A", 12_000.0), tracker.score("B", 12_000.0)
+    assert a.score >= 0.5 and b.score >= 0.5 and b.features["volume"] > 10
+    # B is acted on (on its new questions; a re-ask takes out an answer already served)
+    fresh = request_features(_chat("an entirely new question 424242?"))
+    score = tracker.observe("B", fresh, 12_001.0)
+    decision = engine.decide(
+        "B", score.score, score.reasons, _chat("x"), 12_001.0, asked_before=fresh.asked_before
+    )
+    assert decision.action == "throttle"
+    # a third account's re-ask of a question two accounts asked stays exempt
+    third = request_features(questions[0])
+    tracker.observe("C", third, 12_002.0)
+    assert third.shared and third.known
+    # a person's questions, re-asked by a friend, stay exempt: the first asker scores low
+    people = RiskTracker()
+    for i, body in enumerate(questions[:40]):
+        for account, ts in (("person", 2000.0 * i), ("friend", 2000.0 * i + 600.0)):
+            features = request_features(body)
+            people.observe(account, features, ts)
+            people.answered(account, features, 15, 700, ts + 1.0)
+            assert features.known == (account == "friend")
+    assert people.score("person", 80_000.0).score < 0.5
+    assert people.score("friend", 80_000.0).features["volume"] == 0.0
+    # and with the rule off, A's questions are exempt for B as before
+    off = RiskTracker(RiskSettings(harvester_score=None))
+    for i, body in enumerate(questions):
+        for account, ts in (("A", 60.0 * i), ("B", 60.0 * i + 30.0)):
+            features = request_features(body)
+            off.observe(account, features, ts)
+            off.answered(account, features, 15, 700, ts + 1.0)
+    assert off.score("B", 12_000.0).features["volume"] == 0.0
