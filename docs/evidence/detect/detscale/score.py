@@ -9,17 +9,7 @@ import sys
 from pathlib import Path
 
 from distillscope.detect.evaluation import evaluate, load_labels
-
-HARD = (
-    "corporate_nat",
-    "cgnat",
-    "university",
-    "vpn_user",
-    "eval_harness",
-    "agent",
-    "rag_app",
-    "batch_customer",
-)
+from distillscope.simulate.randomized import HARD_NEGATIVES as HARD
 
 
 def main() -> None:
