@@ -475,7 +475,8 @@ def peeled_null(
     ref_rows = np.array([pos[a] for a in reference if a in pos])
     z = float(norm.isf(MEMBER_P / g))
     observed = np.array([[pos[a] for a in group]])
-    kept_obs = int(_peel_batch(observed, topic, play, ref_rows, z)[0])
+    moments = [_reference_moments(m, ref_rows) for m in (topic, play)]  # once for every batch
+    kept_obs = int(_peel_batch(observed, topic, play, ref_rows, z, moments)[0])
     inside = set(group)
     outside = np.array([pos[a] for a in universe if a not in inside])
     spread = min(len(outside) - 1, int(np.ceil(PEEL_SPREAD * g)))
@@ -493,31 +494,54 @@ def peeled_null(
             seeds = rng.integers(len(outside), size=PEEL_BATCH)
             picks = np.argsort(rng.random((PEEL_BATCH, spread)), axis=1)[:, : g - 1]
             draws = np.concatenate([outside[seeds][:, None], nearest[seeds[:, None], picks]], axis=1)
-            counts.append(_peel_batch(draws, topic, play, ref_rows, z))
+            counts.append(_peel_batch(draws, topic, play, ref_rows, z, moments))
             yield counts[-1] >= kept_obs
 
     p, drawn, hits = sequential_p(batches(), PEEL_STOP, PEEL_DRAWS)
     return p, drawn, hits, float(np.concatenate(counts)[:drawn].mean())
 
 
+def _reference_moments(m: np.ndarray, ref_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums over the reference rows of a similarity matrix, once for every set drawn from it: each
+    account's total similarity to the references, the Gram matrix of those similarities, and how many
+    reference rows each account is (in float64, so removing a set's own rows loses nothing)."""
+    refm = m[ref_rows].astype(float)
+    return refm.sum(axis=0), refm.T @ refm, np.bincount(ref_rows, minlength=m.shape[0]).astype(float)
+
+
+def _set_moments(
+    draws: np.ndarray, m: np.ndarray, moments: tuple[np.ndarray, np.ndarray, np.ndarray], n_ref: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each drawn set's similarities within, their diagonal, and the mean and covariance over the
+    reference accounts outside the set of its members' similarities: the sums over every reference
+    minus the set's own reference rows (at most g rows a set, where the references are hundreds)."""
+    colsum, gram, mult = moments
+    within = m[draws[:, :, None], draws[:, None, :]].astype(float)
+    own = within * mult[draws][:, :, None]
+    n_valid = n_ref - mult[draws].sum(axis=1)
+    mean = (colsum[draws] - own.sum(axis=1)) / n_valid[:, None]
+    second = gram[draws[:, :, None], draws[:, None, :]] - np.matmul(own.transpose(0, 2, 1), within)
+    cov = second / n_valid[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    return within, np.diagonal(within, axis1=1, axis2=2), mean, cov
+
+
 def _peel_batch(
-    draws: np.ndarray, topic: np.ndarray, play: np.ndarray, ref_rows: np.ndarray, z: float
+    draws: np.ndarray,
+    topic: np.ndarray,
+    play: np.ndarray,
+    ref_rows: np.ndarray,
+    z: float,
+    moments: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """How many members :func:`_members_inside` keeps of each drawn set (rows of ``draws``, indices into
     ``topic``/``play``), all sets peeled at once: the same standardised similarities (a member's mean
     similarity to the other members left against the reference accounts outside the set), the same
-    removal of the member furthest outside, the same stop at :data:`MIN_GROUP` members."""
+    removal of the member furthest outside, the same stop at :data:`MIN_GROUP` members. ``moments``:
+    :func:`_reference_moments` of ``topic`` and ``play`` (computed here when not given)."""
     n_sets, g = draws.shape
-    valid = ~(ref_rows[None, :, None] == draws[:, None, :]).any(axis=2)  # sets x refs: refs outside the set
-    n_valid = valid.sum(axis=1).astype(float)
-    parts = []
-    for m in (topic, play):
-        within = m[draws[:, :, None], draws[:, None, :]]
-        x = m[ref_rows[None, :, None], draws[:, None, :]] * valid[:, :, None]
-        mean = x.sum(axis=1) / n_valid[:, None]
-        outer = mean[:, :, None] * mean[:, None, :]
-        cov = np.matmul(x.transpose(0, 2, 1), x) / n_valid[:, None, None] - outer
-        parts.append((within, np.diagonal(within, axis1=1, axis2=2), mean, cov))
+    if moments is None:
+        moments = [_reference_moments(m, ref_rows) for m in (topic, play)]
+    parts = [_set_moments(draws, m, mo, len(ref_rows)) for m, mo in zip((topic, play), moments, strict=True)]
     current = np.ones((n_sets, g), dtype=bool)
     inside = np.ones((n_sets, g), dtype=bool)
     active = np.ones(n_sets, dtype=bool)

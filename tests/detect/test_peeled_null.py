@@ -246,3 +246,24 @@ def test_explained_machines_stay_out_of_topic_groups_and_their_null(monkeypatch:
     assert not agents & {a for g in groups for a in g}
     assert population is not None and not agents & set(population)
     assert [sorted(g.members) for g, _ in found] == [[f"t00-{i:02d}" for i in range(CAMPAIGN)]]
+
+
+def test_the_batched_moments_leave_out_exactly_the_references_inside_each_set() -> None:
+    """The peeled null's per-set mean and covariance over the references outside the set, from sums over
+    every reference minus the set's own rows, equal the direct computation (sets that hold references
+    and sets that hold none)."""
+    rng = np.random.default_rng(7)
+    m = rng.random((30, 30)).astype(np.float32)
+    m = (m + m.T) / 2
+    ref_rows = np.arange(10, 30)
+    draws = np.array([[0, 1, 2, 3, 4, 5], [10, 11, 12, 0, 1, 2], [25, 26, 27, 28, 29, 3]])
+    within, diag, mean, cov = coord._set_moments(
+        draws, m, coord._reference_moments(m, ref_rows), len(ref_rows)
+    )
+    for s, members in enumerate(draws):
+        outside = np.array([r for r in ref_rows if r not in members])
+        x = m[np.ix_(outside, members)].astype(float)
+        assert np.allclose(mean[s], x.mean(axis=0))
+        assert np.allclose(cov[s], np.cov(x, rowvar=False, bias=True))
+        assert np.allclose(within[s], m[np.ix_(members, members)])
+        assert np.allclose(diag[s], np.diag(within[s]))
