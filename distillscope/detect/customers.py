@@ -144,6 +144,7 @@ def across_customers(
     cross = label[:, None] != label[None, :]
     k = len(members)
     obs = [float(m[:k, :k][cross].mean()) for m in (topic, play)]
+    first, second = np.nonzero(cross)  # the pairs of members of different customers
     ref_idx = np.arange(k, len(names))
     volume = by.loc[names, "n"].to_numpy(dtype=float)
     ref_band = bands(volume[k:])
@@ -164,7 +165,7 @@ def across_customers(
                 )
             alike = np.zeros(CROSS_BATCH, dtype=bool)
             for j, m in enumerate((topic, play)):
-                null = (m[draws[:, :, None], draws[:, None, :]] * cross).sum(axis=(1, 2)) / cross.sum()
+                null = m[draws[:, first], draws[:, second]].mean(axis=1, dtype=float)
                 sums[j] += null.sum()
                 alike |= null >= obs[j]
             evaluated += CROSS_BATCH
