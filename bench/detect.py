@@ -24,6 +24,7 @@ duplicate-share gate) is chosen on the other styles (best mean recall with FPR
     .venv/bin/python bench/detect.py                          # everything
     .venv/bin/python bench/detect.py --no-speed --no-loso     # quality only
     .venv/bin/python bench/detect.py --sizes 100000 --no-quality --no-loso
+    .venv/bin/python bench/detect.py --no-quality --no-loso --sizes 100000 --logs sim/exchanges.jsonl
 """
 
 from __future__ import annotations
@@ -105,53 +106,67 @@ SCAN_QUERY = (
 )
 
 
+#: The same baseline for a JSONL log: DuckDB parses the lines and aggregates the same columns.
+SCAN_JSONL_QUERY = (
+    "SELECT account, count(*), count(DISTINCT hash(messages)), sum(length(CAST(messages AS VARCHAR))), "
+    "sum(length(CAST(params AS VARCHAR))), count(DISTINCT ip), count(DISTINCT user_agent), "
+    "count(DISTINCT model), sum(completion_tokens), count(DISTINCT finish_reason), min(ts), max(ts) "
+    "FROM read_json('{path}', format = 'newline_delimited') GROUP BY account"
+)
+
+
 def scan_baseline(path: Path, threads: int, repeats: int = 3) -> tuple[float, float]:
     """Wall and process CPU seconds (medians of ``repeats``) of the baseline scan of ``path``."""
     import duckdb
 
+    query = SCAN_QUERY if path.suffix == ".parquet" else SCAN_JSONL_QUERY
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     walls, cpus = [], []
     for _ in range(repeats):
         t, cpu = time.perf_counter(), time.process_time()
-        con.execute(SCAN_QUERY.format(path=path)).fetchall()
+        con.execute(query.format(path=path)).fetchall()
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - cpu)
     return float(np.median(walls)), float(np.median(cpus))
 
 
-def throughput(sizes: list[int], threads: int, workdir: Path) -> list[dict]:
+def timed_detection(path: Path, threads: int, out: Path) -> dict:
+    """Detect ``path`` once, timed in wall and process CPU, beside the baseline scan of the same file."""
     from distillscope.detect import run_detection
 
+    base, base_cpu = scan_baseline(path, threads)
+    t, cpu = time.perf_counter(), time.process_time()
+    result = run_detection(path, out, threads=threads)
+    took, cpu = time.perf_counter() - t, time.process_time() - cpu
+    n = result.exchanges
+    return {
+        "exchanges": n,
+        "accounts": len(result.accounts),
+        "scan_baseline_s": round(base, 2),
+        "detect_s": round(took, 1),
+        "exchanges_per_s": round(n / took),
+        "exchanges_per_min": round(60 * n / took),
+        "detect_over_scan": round(took / base, 1),
+        "scan_cpu_s": round(base_cpu, 3),
+        # both sides in CPU time, in one process: comparable across days and loads
+        "detect_cpu_over_scan_cpu": round(cpu / base_cpu, 1),
+        "cpu_s": round(cpu, 1),
+        "exchanges_per_cpu_min": round(60 * n / cpu),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
+    }
+
+
+def throughput(sizes: list[int], threads: int, workdir: Path) -> list[dict]:
     rows = []
     for n in sizes:
         path = workdir / f"synth-{n}.parquet"
         t = time.perf_counter()
         synth_parquet(path, n)
         gen = time.perf_counter() - t
-        base, base_cpu = scan_baseline(path, threads)
-        t, cpu = time.perf_counter(), time.process_time()
-        result = run_detection(path, workdir / f"out-{n}", threads=threads)
-        took, cpu = time.perf_counter() - t, time.process_time() - cpu
-        assert result.exchanges == n
-        rows.append(
-            {
-                "exchanges": n,
-                "accounts": len(result.accounts),
-                "generate_s": round(gen, 1),
-                "scan_baseline_s": round(base, 2),
-                "detect_s": round(took, 1),
-                "exchanges_per_s": round(n / took),
-                "exchanges_per_min": round(60 * n / took),
-                "detect_over_scan": round(took / base, 1),
-                "scan_cpu_s": round(base_cpu, 3),
-                # both sides in CPU time, in one process: comparable across days and loads
-                "detect_cpu_over_scan_cpu": round(cpu / base_cpu, 1),
-                "cpu_s": round(cpu, 1),
-                "exchanges_per_cpu_min": round(60 * n / cpu),
-                "load_avg_1m": round(os.getloadavg()[0], 1),
-            }
-        )
+        row = timed_detection(path, threads, workdir / f"out-{n}")
+        assert row["exchanges"] == n
+        rows.append({"generate_s": round(gen, 1), **row})
         print(json.dumps(rows[-1]), flush=True)
     first = rows[0]
     for r in rows:
@@ -159,6 +174,29 @@ def throughput(sizes: list[int], threads: int, workdir: Path) -> list[dict]:
             (r["detect_s"] / r["exchanges"]) / (first["detect_s"] / first["exchanges"]), 2
         )
     return rows
+
+
+def log_throughput(logs: list[Path], threads: int, workdir: Path) -> list[dict]:
+    """Throughput on logs a user brings (e.g. a benchmark-shaped simulated log with real text)."""
+    rows = []
+    for i, path in enumerate(logs):
+        rows.append({"log": str(path), **timed_detection(path, threads, workdir / f"log-out-{i}")})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def print_throughput(rows: list[dict]) -> None:
+    for r in rows:
+        print(
+            f"{r.get('log', ''):>{len(r.get('log', ''))}} {r['exchanges']:>9,} exchanges: "
+            f"{r['exchanges_per_min']:>11,}/min wall, {r['exchanges_per_cpu_min']:>11,}/CPU-min  "
+            f"detect/scan {r['detect_over_scan']:>5}x wall, {r['detect_cpu_over_scan_cpu']:>5}x CPU"
+            + (
+                f"  cost/exchange vs smallest {r['cost_per_exchange_vs_smallest']}"
+                if "cost_per_exchange_vs_smallest" in r
+                else ""
+            )
+        )
 
 
 DESIGNS = ("randomized", "classic")
@@ -340,6 +378,13 @@ def main() -> None:
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-style-out")
     parser.add_argument("--loso-seeds", type=ints, default=[404, 505])
     parser.add_argument("--json", type=Path, help="write all results to this file")
+    parser.add_argument(
+        "--logs",
+        type=lambda s: [Path(x) for x in s.split(",")],
+        default=[],
+        help="also time detection on these JSONL/Parquet logs (comma-separated), e.g. a benchmark-shaped log "
+        "from `simulate-traffic --design randomized --benign-users 1100 --days 14 --scale 2.85`",
+    )
     args = parser.parse_args()
     sizes = args.sizes + ([5_000_000] if args.big else [])
     results: dict = {}
@@ -347,14 +392,11 @@ def main() -> None:
         if not args.no_speed:
             print(f"# throughput, DuckDB, {args.threads} threads", flush=True)
             results["throughput"] = throughput(sizes, args.threads, Path(tmp))
-            for r in results["throughput"]:
-                print(
-                    f"{r['exchanges']:>9,} exchanges: {r['exchanges_per_min']:>11,}/min wall, "
-                    f"{r['exchanges_per_cpu_min']:>11,}/CPU-min  "
-                    f"detect/scan {r['detect_over_scan']:>5}x wall, {r['detect_cpu_over_scan_cpu']:>5}x CPU  "
-                    "cost/exchange vs smallest "
-                    f"{r['cost_per_exchange_vs_smallest']}"
-                )
+            print_throughput(results["throughput"])
+        if args.logs:
+            print(f"# throughput on the given logs, DuckDB, {args.threads} threads", flush=True)
+            results["throughput_logs"] = log_throughput(args.logs, args.threads, Path(tmp))
+            print_throughput(results["throughput_logs"])
         if not args.no_quality:
             print("# quality at the default settings (fresh seeds; labels kept apart)", flush=True)
             results["quality"] = quality(

@@ -42,3 +42,16 @@ def test_quality_lines_carry_tpr_at_low_fpr_with_denominators(capsys: pytest.Cap
     # 0.1% of 200 allows none: the bar is b0's 0.5, cleared by c0 and c1
     assert "TPR at FPR<=0.1%: 2/4 (FPR 0/200)" in out
     assert "FPR 1/200" in out  # at the default threshold, with its denominator
+
+
+def test_throughput_on_a_users_jsonl_log_counts_its_exchanges_and_scans_it_as_the_baseline(
+    standard_sim: dict, tmp_path: Path
+) -> None:
+    """`bench/detect.py --logs` times detection on a JSONL log beside a DuckDB scan of the same lines."""
+    log = standard_sim["sim"].exchanges_path
+    rows = _bench().log_throughput([log], threads=1, workdir=tmp_path)
+    lines = sum(1 for line in Path(log).read_text(encoding="utf-8").splitlines() if line.strip())
+    assert rows[0]["log"] == str(log) and rows[0]["exchanges"] == lines
+    assert rows[0]["accounts"] == len(standard_sim["result"].accounts)
+    assert rows[0]["scan_cpu_s"] > 0 and rows[0]["exchanges_per_cpu_min"] > 0
+    assert (tmp_path / "log-out-0" / "accounts.jsonl").exists()
