@@ -38,6 +38,13 @@ MIN_REFERENCE = 40
 P_FLOOR = 1e-16
 #: Decades of p-value that span the 0..1 score.
 SCORE_DECADES = 6.0
+#: One-sided signals (:attr:`SignalSpec.one_sided`) are located and scaled from the values below this
+#: many scales above the location (see :func:`lower_location_scale`).
+TRUNCATE_AT = 1.5
+#: Levels of the benign normal whose quantiles the one-sided fit matches (the lower half).
+LOWER_LEVELS = np.linspace(0.05, 0.5, 10)
+TRUNCATE_ROUNDS = 100
+MIN_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class SignalSpec:
     column: str
     scale_floor: float
     banded: bool = True
+    #: The upper tail may hold many of the log's accounts (campaigns): locate and scale it from below.
+    one_sided: bool = False
 
 
 def bands(n: np.ndarray) -> np.ndarray:
@@ -72,16 +81,47 @@ def reference_masks(band: np.ndarray, minimum: int = MIN_REFERENCE) -> dict[int,
     return out
 
 
+def median_mad(ref: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826 x MAD (the normal's sigma) of the reference values."""
+    med = float(np.median(ref))
+    return med, 1.4826 * float(np.median(np.abs(ref - med)))
+
+
+def lower_location_scale(ref: np.ndarray, scale_floor: float) -> tuple[float, float]:
+    """Location and scale of the reference's bulk, fitted to its values at or below a cut above it.
+
+    Fixed point from the median and MAD: keep the values at or below ``m + TRUNCATE_AT x s``; were they
+    a normal truncated there, the kept values' quantile at level ``q / Phi(TRUNCATE_AT)`` would be the
+    normal's quantile ``q``, so a straight line through those quantiles against ``Phi^-1(q)`` for the
+    levels :data:`LOWER_LEVELS` (a normal quantile plot of the lower half) gives the next ``m``
+    (intercept) and ``s`` (slope). Accounts above the cut (campaigns collecting far more than the bulk)
+    never enter the estimate; with none there it converges to a normal's location and scale, and a
+    heavy lower tail widens ``s`` (read as a heavy upper one too). See :data:`TRUNCATE_AT`.
+    """
+    m, s = median_mad(ref)
+    z = norm.ppf(LOWER_LEVELS)
+    top = float(norm.cdf(TRUNCATE_AT))
+    for _ in range(TRUNCATE_ROUNDS):
+        kept = ref[ref <= m + TRUNCATE_AT * max(s, scale_floor)]
+        if len(kept) < MIN_KEPT:
+            break
+        slope, intercept = np.polyfit(z, np.quantile(kept, LOWER_LEVELS / top), 1)
+        done = abs(intercept - m) < 1e-9 and abs(slope - s) < 1e-9
+        m, s = float(intercept), float(slope)
+        if done:
+            break
+    return m, s
+
+
 def robust_tail(
-    values: np.ndarray, reference: np.ndarray, scale_floor: float
+    values: np.ndarray, reference: np.ndarray, scale_floor: float, one_sided: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Robust z-scores of ``values`` against the finite reference values, and their upper normal tails."""
     ref = reference[np.isfinite(reference)]
     if len(ref) == 0:
         z = np.zeros_like(values, dtype=float)
     else:
-        med = float(np.median(ref))
-        mad = 1.4826 * float(np.median(np.abs(ref - med)))
+        med, mad = lower_location_scale(ref, scale_floor) if one_sided else median_mad(ref)
         z = (values - med) / max(mad, scale_floor)
     z = np.where(np.isfinite(values), z, 0.0)
     return z, np.clip(norm.sf(z), P_FLOOR, 1.0)
@@ -101,9 +141,11 @@ def calibrate(table: pd.DataFrame, specs: list[SignalSpec]) -> tuple[pd.DataFram
             for b, mask in masks.items():
                 rows = band == b
                 if rows.any():
-                    z[rows], p[rows] = robust_tail(values[rows], values[mask], spec.scale_floor)
+                    z[rows], p[rows] = robust_tail(
+                        values[rows], values[mask], spec.scale_floor, spec.one_sided
+                    )
         else:
-            z, p = robust_tail(values, values, spec.scale_floor)
+            z, p = robust_tail(values, values, spec.scale_floor, spec.one_sided)
         zs[spec.column], ps[spec.column] = z, p
     return zs, ps
 

@@ -447,8 +447,16 @@ def _members_inside(
     kept = set(current[inside].tolist())
     rows = by.loc[group]
     shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
-    own = (rows["p_reach"].to_numpy() <= MEMBER_REACH_P) & (shared <= max_shared)
+    own = (typical_reach_p(rows) <= MEMBER_REACH_P) & (shared <= max_shared)
     return [a for i, a in enumerate(group) if i in kept and own[i]]
+
+
+def typical_reach_p(rows: pd.DataFrame) -> np.ndarray:
+    """Reach tails against every account of the log (median and MAD, campaigns included): what "collects
+    at least the log's typical account" means in the grouping (``p_reach_log`` of the signal table;
+    ``p_reach`` in tables built without it)."""
+    col = "p_reach_log" if "p_reach_log" in rows else "p_reach"
+    return rows[col].to_numpy(dtype=float)
 
 
 def peeled_null(

@@ -68,6 +68,8 @@ MAX_DUPLICATE_SHARE = 0.2
 MIN_CAMPAIGN = 3
 #: A campaign must together collect more than a typical account does (pooled reach tail).
 GROUP_REACH_P = 0.01
+#: Reach: campaigns are the upper tail, calibrated one-sided (see the reach columns in ``score``).
+REACH_SPEC = cal.SignalSpec("reach", 0.5, banded=False, one_sided=True)
 SPECS = [
     cal.SignalSpec("answer_len", 0.35, banded=False),
     cal.SignalSpec("amplification", 0.35, banded=False),
@@ -76,7 +78,7 @@ SPECS = [
     cal.SignalSpec("bias_ids", 1.0, banded=False),
     cal.SignalSpec("diversity", 0.05, banded=False),
     cal.SignalSpec("dispersion", 0.05, banded=False),
-    cal.SignalSpec("reach", 0.5, banded=False),
+    REACH_SPEC,
     cal.SignalSpec("round_the_clock", 0.04, banded=False),
     cal.SignalSpec("long_session", 0.35, banded=False),
 ]
@@ -202,14 +204,21 @@ def score(
     evaluating = (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()
     sig["p_harvest"] = np.where(evaluating, 1.0, cal.family_p(ps, HARVEST))
     sig["p_content"] = cal.family_p(ps, CONTENT)
+    # the reach as evidence: against the bulk of the log's accounts, fitted below the campaigns (a quarter of
+    # a log may be campaign accounts, and they collect more than most: calibrate.lower_location_scale)
     sig["p_reach"] = ps["reach"].to_numpy()
+    # the reach as a materiality condition (the reach gate, "at least the log's typical account" in the
+    # playbooks and the grouping): against every account of the log, median and MAD, as before. With the
+    # gate on the bulk's tail, ordinary accounts asking for log-probs (whose heavy benign tail the normal one
+    # understates) passed the gate on their reach and were flagged on them (dev ~900 logs: FP 2 -> 4 of 4,901)
+    reach = sig["reach"].to_numpy(dtype=float)
+    sig["p_reach_log"] = cal.robust_tail(reach, reach, REACH_SPEC.scale_floor)[1]
     sig["p_own"] = np.minimum(1.0, 2.0 * np.minimum(sig["p_harvest"], sig["p_content"]))
     # three playbooks, weighted Bonferroni over them: distillation (reach AND harvest-or-content),
     # logit probing, and reach that no benign pattern explains
     # the reach gate only makes the test on p_own more conservative, so p_own stays a valid p-value
-    distill = np.where(
-        sig["p_reach"] <= tuning.reach_gate, sig["p_own"], np.maximum(sig["p_reach"], sig["p_own"])
-    )
+    gate = sig["p_reach_log"].to_numpy()
+    distill = np.where(gate <= tuning.reach_gate, sig["p_own"], np.maximum(sig["p_reach"], sig["p_own"]))
     sig["explained"] = _explained(sig, zs)
     # the same prompts asked again and again (a benchmark re-run at temperature 0 on a new model) collect
     # no new text: the gate stays shut, so the reach must be extraordinary as well (intersection-union)
@@ -224,14 +233,14 @@ def score(
     sig["p_session"] = ps["long_session"].to_numpy()
     sig["p_automation"] = cal.family_p(ps, AUTOMATION)
     automated = np.where(
-        (sig["explained"] == "") & (sig["p_reach"] <= tuning.reach_gate),
+        (sig["explained"] == "") & (gate <= tuning.reach_gate),
         sig["p_automation"].to_numpy(),
         1.0,
     )
     # the same with a smaller budget for an unexplained reach of at least the typical account's (a hydra
     # member or a slow-and-low account scripted round the clock); people sleep, benign machines are explained
     automated_typical = np.where(
-        (sig["explained"] == "") & (sig["p_reach"] <= TYPICAL_REACH), sig["p_automation"].to_numpy(), 1.0
+        (sig["explained"] == "") & (sig["p_reach_log"] <= TYPICAL_REACH), sig["p_automation"].to_numpy(), 1.0
     )
     sig["p_account"] = np.minimum.reduce(
         [
@@ -519,7 +528,7 @@ def _attach_singles(
     shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
     own_part = (
         (sig["n"] >= coord.MIN_REQUESTS)
-        & (sig["p_reach"] <= coord.MEMBER_REACH_P)
+        & (coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P)
         & (shared <= coord.MEMBER_SHARED)
     )
     joinable = ((sig["p_account"] <= alpha) | own_part) & ~sig["account"].isin(group_of)
@@ -539,7 +548,8 @@ def _attach_singles(
     # accounts of a few requests doing a part of their own: a family of their own (with the accounts above in
     # one family, the bar rose for every account and genuine joins were lost), compared with small accounts
     small = (sig["n"] >= SMALL_JOIN_REQUESTS) & (sig["n"] < coord.MIN_REQUESTS)
-    small_part = small & (sig["p_reach"] <= coord.MEMBER_REACH_P) & (shared <= coord.MEMBER_SHARED)
+    typical = coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P
+    small_part = small & typical & (shared <= coord.MEMBER_SHARED)
     small_singles = sig[small_part & ~sig["account"].isin(group_of)]["account"].tolist()
     small_pool = sig[sig["n"] >= SMALL_JOIN_REQUESTS]["account"].tolist()
     joins |= coord.attach(
@@ -581,7 +591,7 @@ def _coordinated(
     shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
     own_mask = (
         (sig["n"] >= coord.MIN_REQUESTS)
-        & (sig["p_reach"] <= coord.MEMBER_REACH_P)
+        & (coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P)
         & (shared <= coord.MEMBER_SHARED)
     )
     # prompt vectors only where they are used: tied groups, the own pool, the references drawn from pool
