@@ -797,7 +797,7 @@ def _own_reasons(row: dict[str, Any], z: dict[str, float]) -> list[str]:
     tokens = float(row["answer_tokens"])
     words = {
         "reach": f"{row['distinct_prompts']:,.0f} distinct prompts x ~{tokens:,.0f} answer tokens "
-        f"({n:,.0f} requests): {z['reach']:.1f} robust SD above the log's accounts",
+        f"({n:,.0f} requests): {z['reach']:.1f} robust SD above the bulk of the log's accounts",
         "cot": f"chain-of-thought elicitation in {row['cot_rate']:.0%} of {n:,.0f} requests "
         f"({_band_words(z['cot'])})",
         "amplification": f"short prompts for long answers: ~{row['ask_tokens']:,.0f} prompt tokens for "
