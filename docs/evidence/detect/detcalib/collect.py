@@ -14,6 +14,7 @@ VARIANTS = {
     "reachC": "FROZEN (87ffbf9): reach one-sided as evidence, cut 1.5; gates and grouping on the whole log",
     "reachCM": "reachC + one-sided null in the member test of a topic group (partial: stopped on FPs)",
     "reachG3": "reachC + flagged-alone accounts kept in the topic groups' pool (partial: stopped)",
+    "excl2": "reachC + member_reference.py (diagnostic after landing; not shipped)",
 }
 out = {"variants": VARIANTS, "dev": {}, "fresh": {}}
 for tag in VARIANTS:
