@@ -53,14 +53,20 @@ registered (:meth:`RiskTracker.set_public_questions`, ``distillscope guard bench
 add``): a registered public question is no harvest evidence either, though its answer
 is new, so the policy still delays it for an account the score already throttles.
 
-One exception: a question exactly one other account asked before, and that account
-*currently* scores at least ``harvester_score`` (the default policy's throttle level),
-is harvest evidence again. Campaign accounts drawing from one question space (11-32
-self-instruct accounts of a benchmark-shaped log) would otherwise hide behind each
-other; a person's or a harness's shared question was first asked by a low-score
-account, so it stays exempt, as do an account's own re-asks, registered public
-questions and questions two or more others asked. The first asker's score is read from
-its tracked state (by its 64-bit key) at the re-ask: O(1), no Python ``hash()``.
+One exception, the **pooled harvest**: campaign accounts drawing from one question
+space (11-32 self-instruct accounts of a benchmark-shaped log) would otherwise hide
+behind each other, each re-asking questions the others asked first. So every account
+also keeps its *gross* harvest (the cot, volume, traces and run counts with every
+question counted except its own re-asks and registered public questions), and the
+first asker of each question stays in the ledger. A first asker whose gross harvest
+scores at least ``harvester_score`` (the default policy's throttle level) is a
+harvester; an account whose last :data:`POOL_KEPT` re-asks of other accounts' questions
+were at least :data:`POOL_SHARE` first asked by harvesters, of at least ``pool_askers``
+different accounts, is *pooled* and scored on its gross harvest. A person's or a
+harness's shared questions were first asked by accounts with a small gross harvest, or
+by one harness (a second harness re-running the benchmark of a first, or two accounts
+of one team, never pool), so they stay exempt. The first asker's gross score is read
+from its tracked state (by its 64-bit key) at the re-ask: O(1), no Python ``hash()``.
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
@@ -114,8 +120,6 @@ LN10 = math.log(10.0)
 QUESTION_CHARS = 2000
 _COT_RE = re.compile(COT_PATTERN)
 _FOLD_RE = re.compile(r"[\W_]+")
-#: The ledger's mark of a question asked by two or more accounts.
-_SHARED = -1
 #: What :meth:`QuestionLedger.ask` says of a question: never asked, asked by the same account, by another.
 NEW, AGAIN, SHARED = "new", "again", "shared"
 _ID_LETTERS = str.maketrans("0123456789-", "abcdefghijm")
@@ -126,6 +130,10 @@ OPENING_CHARS = 200
 
 #: Openings of recent questions an account's state keeps (an application's few fixed templates).
 OPENINGS_KEPT = 8
+#: Re-asks of other accounts' questions an account's state keeps for the pooled-harvest rule.
+POOL_KEPT = 16
+#: The share of those re-asks that must have been first asked by harvesters.
+POOL_SHARE = 0.75
 #: The signals, in the order reasons are tried.
 FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run")
 #: Roles whose presence means the request continues a conversation or an agent's loop (tool results).
@@ -155,11 +163,17 @@ class RiskSettings:
     short_prompt_tokens: int = 64
     evidence_scale: float = 20.0
     question_memory: int = 200_000
-    #: The score at which an account counts as a harvester whose questions are harvest again when
-    #: one other account re-asks them (see the module docstring). The tracker does not see the
-    #: policy, so this equals the default policy's throttle level (``RiskActions.throttle``, 0.5):
-    #: the account is already one the policy acts on. None: every re-ask by another account is exempt.
+    #: The score of its gross harvest (its re-asks of other accounts' questions counted too) at
+    #: which a first asker counts as a harvester for the pooled-harvest rule (see the module
+    #: docstring). The tracker does not see the policy, so this equals the default policy's
+    #: throttle level (``RiskActions.throttle``, 0.5). None: no pooling, every re-ask is exempt.
     harvester_score: float | None = 0.5
+    #: Pooled harvest (see the module docstring): an account whose last :data:`POOL_KEPT` re-asks of
+    #: other accounts' questions were at least :data:`POOL_SHARE` first asked by harvesters, of at
+    #: least this many different accounts, is scored on its gross harvest (its re-asks of other
+    #: accounts' questions count). 3: a second harness re-running the benchmark of a first, or two
+    #: accounts of one team, never pool; 1 also pools those. None or 0: off.
+    pool_askers: int | None = 3
 
     def __post_init__(self) -> None:
         if min(self.half_life, self.max_accounts, self.generation_tokens, self.question_memory) < 1:
@@ -168,6 +182,12 @@ class RiskSettings:
             )
         if self.harvester_score is not None and not 0 < self.harvester_score <= 1:
             raise ValueError("RiskSettings.harvester_score must be in (0, 1] or None")
+        if self.pool_askers is not None and (
+            isinstance(self.pool_askers, bool)
+            or not isinstance(self.pool_askers, int)
+            or self.pool_askers < 0
+        ):
+            raise ValueError("RiskSettings.pool_askers must be a non-negative integer or None")
         for name, value in (
             ("human_volume", self.human_volume),
             ("volume_half_life_s", self.volume_half_life_s),
@@ -211,7 +231,7 @@ class RequestFeatures:
     shared: bool = False  # set by :meth:`RiskTracker.observe`: another account asked it before
     repeated: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it before
     public: bool = False  # set by :meth:`RiskTracker.observe`: a registered public benchmark question
-    harvested: bool = False  # set by :meth:`RiskTracker.observe`: shared, first asked by a judged harvester
+    mine: bool = False  # set by :meth:`RiskTracker.observe`: this account asked it first (others may since)
 
     @property
     def asked_before(self) -> bool:
@@ -222,10 +242,14 @@ class RequestFeatures:
     def known(self) -> bool:
         """Whether the question is no harvest evidence: asked before, or in a registered public benchmark.
 
-        A question only one other account asked before, and that account a judged harvester
-        (``harvested``), is evidence again.
+        A pooled account's re-asks of other accounts' questions count in its gross harvest.
         """
-        return (self.shared and not self.harvested) or self.repeated or self.public
+        return self.shared or self.repeated or self.public
+
+    @property
+    def own_or_public(self) -> bool:
+        """Whether the question is no harvest evidence even pooled: the account's own, or public."""
+        return self.repeated or self.mine or self.public
 
 
 def request_features(body: dict[str, Any], decode: TokenDecoder | None = None) -> RequestFeatures:
@@ -503,27 +527,47 @@ def poisson_evidence(count: float, mean: float, dispersion: float) -> float:
 class _AccountState:
     """Streaming state of one account: decayed counts, recent prompts, recent logit-bias sets."""
 
-    __slots__ = ("n", "last_ts", "counts", "volume", "traces", "volume_ts", "biases", "run", "openings")
+    __slots__ = (
+        "n",
+        "last_ts",
+        "counts",
+        "volume",
+        "traces",
+        "volume_ts",
+        "biases",
+        "run",
+        "openings",
+        "gross",
+        "reasks",
+        "pooled",
+    )
 
     def __init__(self) -> None:
         self.n = 0
         self.last_ts: float | None = None
-        self.counts = [0.0, 0.0, 0.0, 0.0]  # requests, cot, logprobs, logit_bias (decayed)
+        # requests, cot, logprobs, logit_bias, cot of the gross harvest (decayed)
+        self.counts = [0.0, 0.0, 0.0, 0.0, 0.0]
         self.volume = 0.0
         self.traces = 0.0  # the volume answers to requests that asked for reasoning
         self.volume_ts: float | None = None
         self.biases: deque[str] = deque(maxlen=32)
         self.run = 0.0  # varied volume answers since the account's last pause of run_pause_s or more
         self.openings: deque[int] = deque(maxlen=OPENINGS_KEPT)
+        # the gross harvest: volume, traces and run counting re-asks of other accounts' questions too
+        self.gross = [0.0, 0.0, 0.0]
+        # the first asker's key of each recent re-ask of another account's question, 0 if not a harvester
+        self.reasks: deque[int] = deque(maxlen=POOL_KEPT)
+        self.pooled = False  # scored on its gross harvest (see RiskSettings.pool_askers)
 
 
 class QuestionLedger:
     """Which recent questions were asked by which account: O(1) per request, bounded, deterministic.
 
     Maps a question key (:func:`question_key`) to the 64-bit key of the first
-    account that asked it, or to a mark once a second account asks it too; the
-    least recently asked questions are forgotten beyond ``capacity``. Keeps no text.
-    Not locked: :class:`RiskTracker` calls it under its own lock.
+    account that asked it and whether a second account has asked it too (packed in
+    one int: ``key << 1 | several``); the least recently asked questions are
+    forgotten beyond ``capacity``. Keeps no text. Not locked: :class:`RiskTracker`
+    calls it under its own lock.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -533,10 +577,10 @@ class QuestionLedger:
     def __len__(self) -> int:
         return len(self._owners)
 
-    def first_asker(self, question: int) -> int | None:
-        """The key of the one account that has asked ``question`` so far; None if none or several did."""
+    def origin(self, question: int) -> int | None:
+        """The key of the account that asked ``question`` first (others may have since); None if none did."""
         owner = self._owners.get(question)
-        return None if owner is None or owner == _SHARED else owner
+        return None if owner is None else owner >> 1
 
     def ask(self, question: int, account: int) -> str:
         """Record that ``account`` asks ``question``: ``NEW``, ``AGAIN`` (its own question) or ``SHARED``.
@@ -546,14 +590,14 @@ class QuestionLedger:
         owners = self._owners
         owner = owners.get(question)
         if owner is None:
-            owners[question] = account
+            owners[question] = account << 1
             if len(owners) > self.capacity:
                 owners.popitem(last=False)
             return NEW
         owners.move_to_end(question)
-        if owner == account:
+        if owner == account << 1:
             return AGAIN
-        owners[question] = _SHARED
+        owners[question] = owner | 1
         return SHARED
 
 
@@ -592,18 +636,25 @@ class RiskTracker:
         """Update ``account`` with one request at time ``ts``; returns the new score.
 
         Sets ``features.shared`` when another account asked the same question before
-        (the harvest signals then do not count it unless ``features.harvested``: see the
+        (the harvest signals then do not count it, unless the account is pooled: see the
         module docstring).
         """
         with self._lock:
             key = _account_key(account)
+            reask: int | None = None  # re-ask of another account's question: first asker, 0 if no harvester
             if features.question is not None:
-                first = self._questions.first_asker(features.question)
-                asked = self._questions.ask(features.question, key)
+                ledger = self._questions
+                origin = ledger.origin(features.question)
+                asked = ledger.ask(features.question, key)
                 features.shared, features.repeated = asked == SHARED, asked == AGAIN
-                features.harvested = features.shared and first is not None and self._harvester(first, ts)
                 features.public = features.question in self._public
+                features.mine = origin == key
+                if self.config.pool_askers and origin is not None and not features.own_or_public:
+                    reask = origin if self._harvester(origin, ts) else 0
             state = self._state(account, key)
+            if reask is not None:
+                state.reasks.append(reask)
+                state.pooled = self._pools(state)
             bias_new = features.bias_key is not None and features.bias_key not in state.biases
             if features.bias_key is not None:
                 state.biases.append(features.bias_key)
@@ -615,6 +666,7 @@ class RiskTracker:
                 features.cot and not features.known,
                 features.logprobs and generates,
                 bias_new,
+                features.cot and not features.own_or_public,
             )
             d = self._decay
             counts = state.counts
@@ -623,7 +675,7 @@ class RiskTracker:
                 counts[i] = counts[i] * d + (1.0 if flag else 0.0)
             self._decay_volume(state, ts)
             if state.last_ts is not None and ts - state.last_ts >= self.config.run_pause_s:
-                state.run = 0.0  # a pause ends the run
+                state.run = state.gross[2] = 0.0  # a pause ends the run
             state.n += 1
             state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
             return self._score(account, state, ts)
@@ -669,7 +721,13 @@ class RiskTracker:
         docstring): a tool call (``finish_reason``, :func:`distillscope.textsig.is_tool_call`)
         is not; an answer without usage, or of an account no longer tracked, is ignored.
         """
-        if completion_tokens is None or features.history or features.known or is_tool_call(finish_reason):
+        if (
+            completion_tokens is None
+            or features.history
+            or features.own_or_public
+            or (features.known and not self.config.pool_askers)
+            or is_tool_call(finish_reason)
+        ):
             return
         cfg = self.config
         prompt = prompt_tokens if prompt_tokens is not None else len(features.text) // 4
@@ -682,19 +740,28 @@ class RiskTracker:
             if state is None:
                 return
             self._decay_volume(state, ts)
-            state.volume += 1.0
-            if features.varied:
-                state.run += 1.0
-            if features.cot:
-                state.traces += 1.0
+            gross = state.gross  # volume, traces, run of the gross harvest
+            gross[0] += 1.0
+            gross[1] += features.cot
+            gross[2] += features.varied
+            if not features.known:
+                state.volume += 1.0
+                state.traces += features.cot
+                state.run += features.varied
 
     def _harvester(self, key: int, now: float) -> bool:
-        """Whether the tracked account ``key`` scores at least ``harvester_score`` at ``now``."""
+        """Whether the tracked account ``key``'s gross harvest scores at least ``harvester_score``."""
         level = self.config.harvester_score
         state = self._by_key.get(key)
         if level is None or state is None:
             return False
-        return self._score("", state, now).score >= level
+        return self._scores(self._evidence(state, now, True)[0])[0] >= level
+
+    def _pools(self, state: _AccountState) -> bool:
+        """Whether ``state``'s recent re-asks make it part of a pooled harvest (``pool_askers``)."""
+        askers = self.config.pool_askers
+        judged = [key for key in state.reasks if key]
+        return bool(askers) and len(judged) >= POOL_SHARE * POOL_KEPT and len(set(judged)) >= askers
 
     def _volume_decay(self, state: _AccountState, now: float) -> float:
         """The factor by which the volume counts have decayed between their last update and ``now``."""
@@ -707,26 +774,39 @@ class RiskTracker:
         factor = self._volume_decay(state, ts)
         state.volume *= factor
         state.traces *= factor
+        state.gross[0] *= factor
+        state.gross[1] *= factor
         state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
 
     # -- scoring -------------------------------------------------------------------------
 
-    def _score(self, account: str, state: _AccountState, now: float) -> RiskScore:
+    def _evidence(
+        self, state: _AccountState, now: float, gross: bool
+    ) -> tuple[dict[str, float], tuple[float, float, float]]:
+        """Each signal's evidence at ``now`` (decimal digits), and the volume, traces and run counts.
+
+        ``gross``: of the gross harvest (re-asks of other accounts' questions counted too).
+        """
         cfg = self.config
-        n_eff, cot, lp, bias = state.counts
+        n_eff, cot, lp, bias, cot_gross = state.counts
         null = cfg.null_rates
         decay = self._volume_decay(state, now)
-        volume, traces = state.volume * decay, state.traces * decay
-        paused = state.last_ts is not None and now - state.last_ts >= cfg.run_pause_s
-        run = 0.0 if paused else state.run
+        volume, traces, run = state.gross if gross else (state.volume, state.traces, state.run)
+        volume, traces = volume * decay, traces * decay
+        if state.last_ts is not None and now - state.last_ts >= cfg.run_pause_s:
+            run = 0.0  # paused
         evidence = {
-            "cot": binomial_evidence(cot, n_eff, null.get("cot", 0.5)),
+            "cot": binomial_evidence(cot_gross if gross else cot, n_eff, null.get("cot", 0.5)),
             "logprobs": binomial_evidence(lp, n_eff, null.get("logprobs", 0.5)),
             "logit_bias": binomial_evidence(bias, n_eff, null.get("logit_bias", 0.1)),
             "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
             "run": poisson_evidence(run, cfg.human_run, cfg.volume_dispersion),
         }
+        return evidence, (volume, traces, run)
+
+    def _scores(self, evidence: dict[str, float]) -> tuple[float, float]:
+        """The score and strip score of the evidence of :meth:`_evidence`."""
         # Reasoning traces and generative answers are two views of one harvest: Fisher's
         # method joins them (as if independent); the best of these counts, Bonferroni-corrected.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
@@ -734,14 +814,28 @@ class RiskTracker:
         behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces", "run")))
         behaviour -= tests
         strip = max(behaviour, evidence["logprobs"] - tests)
-        score = min(max(behaviour, 0.0) / cfg.evidence_scale, 1.0)
-        strip_score = min(max(strip, 0.0) / cfg.evidence_scale, 1.0)
+        scale = self.config.evidence_scale
+        return min(max(behaviour, 0.0) / scale, 1.0), min(max(strip, 0.0) / scale, 1.0)
+
+    def _score(self, account: str, state: _AccountState, now: float) -> RiskScore:
+        cfg = self.config
+        evidence, counts = self._evidence(state, now, state.pooled)
+        score, strip_score = self._scores(evidence)
+        n_eff, cot, lp, bias, cot_gross = state.counts
+        if state.pooled:
+            cot = cot_gross
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
         reasons = [
-            _reason(name, evidence[name], shares, (volume, traces, run), cfg)
+            _reason(name, evidence[name], shares, counts, cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
             if evidence[name] >= 2.0
         ]
+        if state.pooled and reasons:
+            judged = [key for key in state.reasks if key]
+            reasons.append(
+                f"pool: {len(judged)} of its last {len(state.reasks)} re-asks of other accounts' questions "
+                f"were first asked by {len(set(judged))} accounts that are harvesters themselves: they count"
+            )
         return RiskScore(account, score, state.n, evidence, reasons, strip_score)
 
 

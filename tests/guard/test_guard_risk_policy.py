@@ -574,45 +574,60 @@ def test_a_watched_accounts_greedy_rerun_of_a_known_question_is_not_delayed_a_sa
         PolicySettings.from_dict({"watch": {"throttle_greedy_reruns": "yes"}})
 
 
-def test_re_asks_of_a_judged_harvesters_questions_are_harvest_a_persons_stay_exempt() -> None:
+def _in_sessions(accounts: list[str], questions: list[dict], seed: int, t0: float = 0.0) -> list[tuple]:
+    """Each account asks every question, in its own order: one a minute, a 40-minute pause after each 20."""
+    rng, rows = random.Random(seed), []
+    for k, account in enumerate(accounts):
+        order = questions[:]
+        rng.shuffle(order)
+        rows += [(t0 + i * 60.0 + (i // 20) * 2400.0 + k, account, body) for i, body in enumerate(order)]
+    return rows
+
+
+def _serve(tracker: RiskTracker, rows: list[tuple]) -> None:
+    """Each request observed in time order, then answered: 700 tokens to a 15-token prompt."""
+    for ts, account, body in sorted(rows, key=lambda row: (row[0], row[1])):
+        features = request_features(body)
+        tracker.observe(account, features, ts)
+        tracker.answered(account, features, 15, 700, ts + 1.0)
+
+
+def test_accounts_asking_each_others_questions_are_one_pooled_harvest_a_team_pair_is_not() -> None:
     """Campaign accounts drawing from one question space must not hide behind each other."""
     rng = random.Random(5)
-    questions = [_chat(f"{' '.join(rng.sample(WORDS, 8))} {i}?") for i in range(200)]
+    questions = [_chat(f"{' '.join(rng.sample(WORDS, 8))} {i}?") for i in range(240)]
+    group = ["g1", "g2", "g3", "g4"]  # start together; each re-asks what the others asked first
     tracker, engine = RiskTracker(), PolicyEngine(PolicySettings())
-    for i, body in enumerate(questions):  # A harvests; B re-asks each of A's questions half a minute later
-        for account, ts in (("A", 60.0 * i), ("B", 60.0 * i + 30.0)):
-            features = request_features(body)
-            tracker.observe(account, features, ts)
-            tracker.answered(account, features, 15, 700, ts + 1.0)
-            assert features.shared == (account == "B")
-    a, b = tracker.score("A", 12_000.0), tracker.score("B", 12_000.0)
-    assert a.score >= 0.5 and b.score >= 0.5 and b.features["volume"] > 10
-    # B is acted on (on its new questions; a re-ask takes out an answer already served)
+    _serve(tracker, _in_sessions(group, questions, seed=1))
+    end = 240 * 60.0 + 11 * 2400.0 + 10.0
+    for account in group:
+        score = tracker.score(account, end)
+        assert score.score >= 0.5 and any(r.startswith("pool: ") for r in score.reasons), score
     fresh = request_features(_chat("an entirely new question 424242?"))
-    score = tracker.observe("B", fresh, 12_001.0)
-    decision = engine.decide(
-        "B", score.score, score.reasons, _chat("x"), 12_001.0, asked_before=fresh.asked_before
-    )
+    score = tracker.observe("g1", fresh, end)
+    decision = engine.decide("g1", score.score, score.reasons, _chat("x"), end, asked_before=False)
     assert decision.action == "throttle"
-    # a third account's re-ask of a question two accounts asked stays exempt
-    third = request_features(questions[0])
-    tracker.observe("C", third, 12_002.0)
-    assert third.shared and third.known
-    # a person's questions, re-asked by a friend, stay exempt: the first asker scores low
-    people = RiskTracker()
-    for i, body in enumerate(questions[:40]):
-        for account, ts in (("person", 2000.0 * i), ("friend", 2000.0 * i + 600.0)):
-            features = request_features(body)
-            people.observe(account, features, ts)
-            people.answered(account, features, 15, 700, ts + 1.0)
-            assert features.known == (account == "friend")
-    assert people.score("person", 80_000.0).score < 0.5
-    assert people.score("friend", 80_000.0).features["volume"] == 0.0
-    # and with the rule off, A's questions are exempt for B as before
-    off = RiskTracker(RiskSettings(harvester_score=None))
-    for i, body in enumerate(questions):
-        for account, ts in (("A", 60.0 * i), ("B", 60.0 * i + 30.0)):
-            features = request_features(body)
-            off.observe(account, features, ts)
-            off.answered(account, features, 15, 700, ts + 1.0)
-    assert off.score("B", 12_000.0).features["volume"] == 0.0
+    # without the pool, each one's new questions alone are no harvest: they hide behind each other
+    off = RiskTracker(RiskSettings(pool_askers=None))
+    _serve(off, _in_sessions(group, questions, seed=1))
+    assert all(off.score(account, end).score < 0.2 for account in group)
+    # a person who happens to ask only the group's questions, 30 a day, is pooled but takes out little
+    person = [(end + 2400.0 * i, "person", questions[i]) for i in range(30)]
+    _serve(tracker, person)
+    assert tracker._accounts["person"].pooled and tracker.score("person", end + 72_000.0).score == 0.0
+    # two accounts of one team: the first runs a suite of new questions (a harvest by itself:
+    # acted on), the second re-runs that suite two hours later; one first asker never pools
+    team = RiskTracker()
+    _serve(team, _in_sessions(["t1"], questions, seed=2))
+    _serve(team, _in_sessions(["t2"], questions, seed=3, t0=end + 7200.0))
+    assert team.score("t1", end).score >= 0.5
+    rerun = team.score("t2", 2 * end + 7200.0)
+    assert rerun.score == 0.0 and rerun.features["volume"] == 0.0
+    # pool_askers = 1 pools a re-run of a single harvester's questions too
+    single = RiskTracker(RiskSettings(pool_askers=1))
+    _serve(single, _in_sessions(["t1"], questions, seed=2))
+    _serve(single, _in_sessions(["t2"], questions, seed=3, t0=end + 7200.0))
+    assert single.score("t2", 2 * end + 7200.0).score >= 0.5
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="pool_askers"):
+            RiskSettings(pool_askers=bad)  # type: ignore[arg-type]
