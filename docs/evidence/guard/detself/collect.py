@@ -25,6 +25,7 @@ TAGS = {
     "p2ns": "pool 2 askers, share 3/4, without item 4's rule",
     "p4ns": "pool 4 askers, share 3/4, without item 4's rule",
     "s50ns": "pool 3 askers, share 1/2, without item 4's rule",
+    "landed": "the landed code, default settings (equals s75ns)",
 }
 KEYS = ("online", "styles", "benign_throttled", "benign_delayed", "benign_pooled", "benign_max_ge")
 
