@@ -188,7 +188,7 @@ def log_throughput(logs: list[Path], threads: int, workdir: Path) -> list[dict]:
 def print_throughput(rows: list[dict]) -> None:
     for r in rows:
         print(
-            f"{r.get('log', ''):>{len(r.get('log', ''))}} {r['exchanges']:>9,} exchanges: "
+            (f"{r['log']} " if "log" in r else "") + f"{r['exchanges']:>9,} exchanges: "
             f"{r['exchanges_per_min']:>11,}/min wall, {r['exchanges_per_cpu_min']:>11,}/CPU-min  "
             f"detect/scan {r['detect_over_scan']:>5}x wall, {r['detect_cpu_over_scan_cpu']:>5}x CPU"
             + (
