@@ -445,10 +445,16 @@ def _members_inside(
             break
         current = np.delete(current, int(np.argmin(worst)))
     kept = set(current[inside].tolist())
-    rows = by.loc[group]
-    shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
-    own = (typical_reach_p(rows) <= MEMBER_REACH_P) & (shared <= max_shared)
+    own = does_own_part(by.loc[group], max_shared)
     return [a for i, a in enumerate(group) if i in kept and own[i]]
+
+
+def does_own_part(rows: pd.DataFrame, max_shared: float = MEMBER_SHARED) -> np.ndarray:
+    """Which accounts do a part of their own (a coordinated member's own condition): they collect at least
+    what the log's typical account does (reach tail <= :data:`MEMBER_REACH_P`) and ask mostly their own
+    prompts (a share of at most ``max_shared`` asked by others too). The request count is the caller's."""
+    shared = (rows["shared_prompts"] / rows["distinct_prompts"].clip(lower=1)).to_numpy()
+    return (typical_reach_p(rows) <= MEMBER_REACH_P) & (shared <= max_shared)
 
 
 def typical_reach_p(rows: pd.DataFrame) -> np.ndarray:

@@ -525,12 +525,8 @@ def _attach_singles(
     ``quiet``: its prompts must be inside the campaign's topics at the whole family's level (see
     :func:`coordination.attach`). Must not: let an account join on parameters alike alone (an ordinary user
     of the campaign's app and settings asks like its members; the group's signals would flag it)."""
-    shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
-    own_part = (
-        (sig["n"] >= coord.MIN_REQUESTS)
-        & (coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P)
-        & (shared <= coord.MEMBER_SHARED)
-    )
+    own = coord.does_own_part(sig)
+    own_part = (sig["n"] >= coord.MIN_REQUESTS) & own
     joinable = ((sig["p_account"] <= alpha) | own_part) & ~sig["account"].isin(group_of)
     singles = sig[joinable]["account"].tolist()
     campaigns: dict[str, list[str]] = {}
@@ -548,8 +544,7 @@ def _attach_singles(
     # accounts of a few requests doing a part of their own: a family of their own (with the accounts above in
     # one family, the bar rose for every account and genuine joins were lost), compared with small accounts
     small = (sig["n"] >= SMALL_JOIN_REQUESTS) & (sig["n"] < coord.MIN_REQUESTS)
-    typical = coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P
-    small_part = small & typical & (shared <= coord.MEMBER_SHARED)
+    small_part = small & own
     small_singles = sig[small_part & ~sig["account"].isin(group_of)]["account"].tolist()
     small_pool = sig[sig["n"] >= SMALL_JOIN_REQUESTS]["account"].tolist()
     joins |= coord.attach(
@@ -588,12 +583,7 @@ def _coordinated(
     empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
     links = build_links(pool, n_by, empty, empty, tables["infra"], tables["bins"], population=len(n_by))
     groups = coord.tie_groups(links, pool)
-    shared = (sig["shared_prompts"] / sig["distinct_prompts"].clip(lower=1)).to_numpy()
-    own_mask = (
-        (sig["n"] >= coord.MIN_REQUESTS)
-        & (coord.typical_reach_p(sig) <= coord.MEMBER_REACH_P)
-        & (shared <= coord.MEMBER_SHARED)
-    )
+    own_mask = (sig["n"] >= coord.MIN_REQUESTS) & coord.does_own_part(sig)
     # prompt vectors only where they are used: tied groups, the own pool, the references drawn from pool
     needed = (
         {a for g in groups for a in g} | set(sig[own_mask]["account"]) | set(coord.reference_sample(pool))
