@@ -70,6 +70,25 @@ def test_python_and_duckdb_normalise_and_cot_agree() -> None:
         assert int(textsig.asks_for_reasoning(text)) == sql_cot, text
 
 
+def test_non_letter_pattern_collapses_runs_like_the_plain_pattern() -> None:
+    # NON_LETTER skips runs that already are one space (fewer replacements); the output must be that of
+    # the plain "a run of non-letters becomes one space", in Python and in both SQL forms' engine
+    import regex
+
+    plain = regex.compile("[^\\p{L}<>]+")
+    edges = [" a", "a ", "  ", " ", "a  b", "a - b", "a\tb", "a \u00a0 b", "-", "a-"]
+    texts = [t.lower() for t in CORPUS] + edges
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect(":memory:")
+    ours = sqlparts.sql_string(textsig.NON_LETTER, "duckdb")
+    for text in texts:
+        expected = plain.sub(" ", text)
+        assert regex.sub(textsig.NON_LETTER, " ", text) == expected, text
+        in_sql = con.execute(f"SELECT regexp_replace(?, {ours}, ' ', 'g')", [text]).fetchone()[0]
+        assert in_sql == expected, text
+    con.close()
+
+
 def test_normalisation_makes_slots_and_keeps_letters_of_every_script() -> None:
     # a capitalised word (the first one too) is a name slot; runs of non-letters are one space
     text = 'Translate "Good morning" for Anna, 12 times'
