@@ -1,6 +1,6 @@
 #!/bin/bash
 # Detect's CPU on benchmark-shaped JSONL logs, two versions side by side (alternated on each log), and whether
-# their outputs are byte-identical.
+# their outputs are byte-identical. (-P: the current directory is not put on the path, so each side imports its own checkout.)
 # usage: side_by_side.sh OLD_CHECKOUT NEW_CHECKOUT LOG_DIR... (each LOG_DIR holds exchanges.jsonl, e.g. runs/sim2711
 #        from docs/evidence/detect/detscale/run.sh 2711 1100 2.85); outputs and /usr/bin/time reports in runs/tp/
 set -e
@@ -11,7 +11,7 @@ for log in "$@"; do
   s=$(basename "$log")
   for w in "$old" "$new"; do
     n=$(basename "$w")
-    OMP_NUM_THREADS=1 PYTHONPATH=$w nice -n 5 /usr/bin/time -v "$PY" -m distillscope.cli detect "$log/exchanges.jsonl" \
+    OMP_NUM_THREADS=1 PYTHONPATH=$w nice -n 5 /usr/bin/time -v "$PY" -P -m distillscope.cli detect "$log/exchanges.jsonl" \
       --out "runs/tp/${n}_$s" > "runs/tp/${n}_$s.log" 2> "runs/tp/${n}_$s.time"
     cpu=$(grep -E 'User time|System time' "runs/tp/${n}_$s.time" | awk '{s += $NF} END {print s}')
     echo "$s $n CPU-s $cpu exchanges $(wc -l < "$log/exchanges.jsonl")"
