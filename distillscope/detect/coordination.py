@@ -35,7 +35,10 @@ grouping already used topic). Such a group that also holds ordinary people of
 its topic fails that test as a whole; it may still pass on what peeling kept,
 against random topic neighbourhoods of its size peeled the same way
 (:func:`peeled_null`, a selection-aware Monte Carlo test). Each round's p-values
-are Bonferroni-multiplied by the number of groups it tested.
+are Bonferroni-multiplied by the number of groups it tested. One campaign split over several topic groups
+sits in the reference of each of its groups' member tests; the members of a passing group are judged again
+without the other passing groups, and kept only where that keeps more than the same peeling keeps from
+random topic neighbourhoods against the same reference (:func:`_members_apart`).
 
 This module groups and tests; it must not score single accounts or read logs.
 """
@@ -344,7 +347,60 @@ def test_groups(
             # on (every prompt ending in "think step by step") share its reasoning rate by construction
             (kept,) = test_groups([members], sig, space, grouped_on="topic", population=pool)
             grp.p_selected = min(1.0, max(2 * tested * p_raw, tested * kept.p_playbook))
+    if select_level is not None and grouped_on == "topic":
+        _members_apart(out, sig, space, pool, reference, select_level)
     return out
+
+
+def _members_apart(
+    tested: list[CoordinatedGroup],
+    sig: pd.DataFrame,
+    space: PromptSpace,
+    pool: list[str],
+    reference: list[str],
+    level: float,
+) -> None:
+    """Members of the groups of one topic whose parameter test passes as a whole, judged against a reference
+    without the other passing groups' accounts, where that keeps more members than peeling keeps from random
+    topic neighbourhoods of the group's size judged against the same reference (in place).
+
+    One campaign split over several topic groups is in the reference of each of its groups' member tests,
+    and its members' parameters are alike: development log 2702 (~2,100 accounts, a slow-and-low campaign of
+    135 over seven topic groups) kept none. A reference chosen by the data (without the passing groups) is
+    narrower than the one an ordinary account is judged against, so the members kept against it are not
+    taken at the member bar alone: the count kept is compared with what the same peeling, against the same
+    reference, keeps from random topic neighbourhoods of the group's size drawn outside the passing groups
+    (:func:`peeled_null`), and only a count beyond them at the member test's level (:data:`MEMBER_P`,
+    Bonferroni over the passing groups) replaces the members. ``level`` is the groups' (their parameter
+    test passes at it). On 2702 random neighbourhoods kept 0.00 members on average (1,500 draws each).
+    Must not: change a group's p-value (its test used the whole reference), or touch a group that fails."""
+    passing = [g for g in tested if g.p_playbook <= level]
+    apart = {a for g in passing for a in g.tied}
+    if len(passing) < 2:
+        return
+    ref = [a for a in reference if a not in apart]
+    outside = [a for a in pool if a not in apart]
+    if len(ref) < 2 * MIN_GROUP:
+        return
+    by = sig.set_index("account")
+    # enough draws for PEEL_STOP neighbourhoods as extreme at the member test's level over the groups tried
+    limit = min(PEEL_DRAWS, int(np.ceil(PEEL_STOP * len(passing) / MEMBER_P)))
+    for grp in passing:
+        kept = _peeled_members(grp.tied, ref, space, by)
+        if len(kept) <= len(grp.members):
+            continue
+        p_raw, _, _, _ = peeled_null(grp.tied, outside, ref, space, by, limit)
+        if len(passing) * p_raw <= MEMBER_P:
+            grp.members = kept
+
+
+def _peeled_members(group: list[str], ref: list[str], space: PromptSpace, by: pd.DataFrame) -> list[str]:
+    """The members :func:`_members_inside` keeps of a group of one topic against the accounts ``ref``."""
+    names = list(group) + [a for a in ref if a not in set(group)]
+    topic = space.similarity(names)
+    play = playbook_similarity(by.loc[names].reset_index())
+    k = len(group)
+    return _members_inside(group, np.arange(k), topic, play, np.arange(k, len(names)), by, MEMBER_P / k)
 
 
 def reference_sample(pool: list[str]) -> list[str]:
@@ -466,7 +522,12 @@ def typical_reach_p(rows: pd.DataFrame) -> np.ndarray:
 
 
 def peeled_null(
-    group: list[str], pool: list[str], reference: list[str], space: PromptSpace, by: pd.DataFrame
+    group: list[str],
+    pool: list[str],
+    reference: list[str],
+    space: PromptSpace,
+    by: pd.DataFrame,
+    limit: int | None = None,
 ) -> tuple[float, int, int, float]:
     """Selection-aware test of a peeled group of one topic: how often a random topic neighbourhood of the
     same size, peeled exactly the same way (:func:`_members_inside` at the level of a topic group), keeps
@@ -477,9 +538,10 @@ def peeled_null(
     no test (it selected them); the number kept is compared with what peeling keeps from neighbourhoods
     of accounts that share a topic without being a campaign: a random account of ``pool`` outside the
     group and g - 1 accounts drawn from its nearest ``ceil(PEEL_SPREAD * g)`` in prompt space. Drawing
-    stops once :data:`PEEL_STOP` neighbourhoods kept as many (p = PEEL_STOP / draws) or after
-    :data:`PEEL_DRAWS` (p = (1 + count) / (1 + draws)). The generator is seeded from the group's account
-    names (a hash independent of the process), so the same log gives the same p everywhere.
+    stops once :data:`PEEL_STOP` neighbourhoods kept as many (p = PEEL_STOP / draws) or after ``limit``
+    draws (:data:`PEEL_DRAWS` unless the caller needs fewer; p = (1 + count) / (1 + draws)). The generator
+    is seeded from the group's account names (a hash independent of the process), so the same log gives
+    the same p everywhere.
     """
     g = len(group)
     universe = sorted(set(pool) | set(group))
@@ -511,7 +573,7 @@ def peeled_null(
             counts.append(_peel_batch(draws, topic, play, ref_rows, z, moments))
             yield counts[-1] >= kept_obs
 
-    p, drawn, hits = sequential_p(batches(), PEEL_STOP, PEEL_DRAWS)
+    p, drawn, hits = sequential_p(batches(), PEEL_STOP, PEEL_DRAWS if limit is None else limit)
     return p, drawn, hits, float(np.concatenate(counts)[:drawn].mean())
 
 
@@ -590,6 +652,7 @@ def attach(
     min_size: int = MIN_GROUP,
     machine_p: float = MACHINE_P,
     quiet: Collection[str] = (),
+    barred: dict[str, Collection[str]] | None = None,
 ) -> dict[str, str]:
     """Accounts that sit inside one campaign's topics *and* playbook: which campaign each joins.
 
@@ -661,6 +724,8 @@ def attach(
         people = not machine[idx].any()
         for a in singles:
             i = pos[a]
+            if barred and a in barred.get(cid, ()):
+                continue
             if machine[i] and people:  # a machine is another operation than a campaign of people
                 continue
             # a campaign splits its work between accounts at one scale; a busier one joins only as a person
