@@ -36,6 +36,14 @@ counts as harvesting evidence:
   harvesting varied questions runs for hours without one. An application that runs
   around the clock wraps its users' input in a few fixed instructions (a retrieval
   app's "Use only the context ..."), so its answers do not add to a run.
+- **clock**: the share of the volume answers (new questions only) taken in the account's
+  quietest :data:`QUIET_HOURS` consecutive hours of the day (UTC hours, the window
+  its own, so any time zone; as the offline detector's ``round_the_clock``), counted
+  with a decay of ``half_life`` answers. A person sleeps, so few of their answers fall
+  in their quietest eight hours whatever their pace; a script harvesting slowly (tens of
+  questions a day, with pauses, never a day's volume or a run) spreads them around the
+  clock, about a third there. Applications that run around the clock take out no volume
+  answers (labels, retrieval, tool loops), so they have no share to judge.
 
 Only questions nobody asked before -- neither another account nor this one --
 count as harvest evidence for **cot**, **volume** and **traces**: a distiller wants
@@ -70,14 +78,18 @@ from its tracked state (by its 64-bit key) at the re-ask: O(1), no Python ``hash
 
 Calibration follows the offline detector: every signal is a tail probability
 under a benign ceiling, never a fixed cut-off on a raw share. For the share
-signals the null is "this account asks it at most ``null_rates[name]`` of the
-time", and the evidence is the Chernoff bound of the binomial tail,
+signals (cot, logprobs, logit_bias, clock) the null is "this account asks it (takes
+its answers there) at most ``null_rates[name]`` of the time", and the evidence is
+the Chernoff bound of the binomial tail,
 ``-log10 p <= n_eff * KL(share || ceiling) / ln 10``, so it grows with the
 number of requests behind it (a single request is never a campaign) and a share
 at or below the ceiling gives none. Each ceiling is the lowest value (of 0.1,
 0.15, 0.2, 0.3, 0.4, 0.5) at which no benign account of the tuning logs gets more
 than half the evidence of the action the signal drives from that signal alone
-(reasoning: throttling; log-probs: stripping); docs/guard.md has the numbers. Counts decay with a half-life of
+(reasoning: throttling; log-probs: stripping); docs/guard.md has the numbers. The
+clock ceiling (7.5%) is the lowest of 0.03, 0.05, 0.075, 0.1, 0.15 at which no benign
+account of the development logs gets a quarter of the throttle's evidence from it. Counts
+decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
 ``volume_dispersion`` (a person's decayed count of such answers); the traces null
@@ -85,7 +97,7 @@ one with mean ``human_traces``, and the run null one with mean ``human_run`` (a
 person's session), each chosen as the lowest mean at which no benign account of the
 tuning logs gets a quarter of the throttle's evidence from it. The
 strongest signal (or Fisher's combination of reasoning and volume evidence),
-Bonferroni-corrected for the six, is the account's evidence ``E`` (decimal digits
+Bonferroni-corrected for the seven, is the account's evidence ``E`` (decimal digits
 of surprise); ``score = min(1, E / evidence_scale)``.
 Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
 that fits it); the others feed both.
@@ -134,8 +146,11 @@ OPENINGS_KEPT = 8
 POOL_KEPT = 16
 #: The share of those re-asks that must have been first asked by harvesters.
 POOL_SHARE = 0.75
+#: Hours of the day in an account's quietest window for the ``clock`` signal (as the offline
+#: detector's ``round_the_clock``, :data:`distillscope.detect.signals.QUIET_HOURS`).
+QUIET_HOURS = 8
 #: The signals, in the order reasons are tried.
-FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run")
+FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run", "clock")
 #: Roles whose presence means the request continues a conversation or an agent's loop (tool results).
 _HISTORY_ROLES = frozenset({"assistant", *TOOL_RESULT_ROLES})
 
@@ -150,7 +165,7 @@ class RiskSettings:
     max_accounts: int = 10_000
     generation_tokens: int = 64
     null_rates: dict[str, float] = field(
-        default_factory=lambda: {"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1}
+        default_factory=lambda: {"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1, "clock": 0.075}
     )
     human_volume: float = 40.0
     volume_half_life_s: float = 24 * 3600.0
@@ -202,7 +217,7 @@ class RiskSettings:
         ):
             if not value > 0:
                 raise ValueError(f"RiskSettings.{name} must be positive")
-        unknown = set(self.null_rates) - {"cot", "logprobs", "logit_bias"}
+        unknown = set(self.null_rates) - {"cot", "logprobs", "logit_bias", "clock"}
         if unknown:
             raise ValueError(f"RiskSettings.null_rates: unknown signal(s) {sorted(unknown)}")
         for name, rate in self.null_rates.items():
@@ -540,6 +555,8 @@ class _AccountState:
         "gross",
         "reasks",
         "pooled",
+        "hours",
+        "quiet",
     )
 
     def __init__(self) -> None:
@@ -558,6 +575,10 @@ class _AccountState:
         # the first asker's key of each recent re-ask of another account's question, 0 if not a harvester
         self.reasks: deque[int] = deque(maxlen=POOL_KEPT)
         self.pooled = False  # scored on its gross harvest (see RiskSettings.pool_askers)
+        # requests and volume answers (new questions) by hour of the day (UTC), decayed per request
+        # as ``counts``; created at the first volume answer
+        self.hours: tuple[list[float], list[float]] | None = None
+        self.quiet = 0  # the first hour of the account's quietest QUIET_HOURS hours of requests
 
 
 class QuestionLedger:
@@ -674,6 +695,8 @@ class RiskTracker:
             for i, flag in enumerate(flags, start=1):
                 counts[i] = counts[i] * d + (1.0 if flag else 0.0)
             self._decay_volume(state, ts)
+            if state.hours is not None:
+                self._clock(state, ts)
             if state.last_ts is not None and ts - state.last_ts >= self.config.run_pause_s:
                 state.run = state.gross[2] = 0.0  # a pause ends the run
             state.n += 1
@@ -748,6 +771,33 @@ class RiskTracker:
                 state.volume += 1.0
                 state.traces += features.cot
                 state.run += features.varied
+                if state.hours is None:
+                    state.hours = ([0.0] * 24, [0.0] * 24)
+                    state.hours[0][int(ts // 3600.0) % 24] = 1.0
+                state.hours[1][int(ts // 3600.0) % 24] += 1.0
+
+    def _clock(self, state: _AccountState, ts: float) -> None:
+        """Count a request at ``ts`` in its hour of the day; find the account's quietest window."""
+        requests, answers = state.hours  # type: ignore[misc]
+        d = self._decay
+        for i in range(24):
+            requests[i] *= d
+            answers[i] *= d
+        requests[int(ts // 3600.0) % 24] += 1.0
+        window = quiet = sum(requests[:QUIET_HOURS])
+        start = 0
+        for i in range(1, 24):  # the window of hours i .. i + QUIET_HOURS - 1, around midnight
+            window += requests[(i + QUIET_HOURS - 1) % 24] - requests[i - 1]
+            if window < quiet:
+                quiet, start = window, i
+        state.quiet = start
+
+    def _night_answers(self, state: _AccountState) -> float:
+        """The account's (decayed) volume answers in its quietest :data:`QUIET_HOURS` hours of requests."""
+        if state.hours is None:
+            return 0.0
+        answers, start = state.hours[1], state.quiet
+        return sum(answers[(start + i) % 24] for i in range(QUIET_HOURS))
 
     def _harvester(self, key: int, now: float) -> bool:
         """Whether the tracked account ``key``'s gross harvest scores at least ``harvester_score``."""
@@ -802,6 +852,7 @@ class RiskTracker:
             "volume": poisson_evidence(volume, cfg.human_volume, cfg.volume_dispersion),
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
             "run": poisson_evidence(run, cfg.human_run, cfg.volume_dispersion),
+            "clock": binomial_evidence(self._night_answers(state), n_eff, null.get("clock", 0.5)),
         }
         return evidence, (volume, traces, run)
 
@@ -811,7 +862,9 @@ class RiskTracker:
         # method joins them (as if independent); the best of these counts, Bonferroni-corrected.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
         tests = math.log10(len(FEATURES))
-        behaviour = max(joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces", "run")))
+        behaviour = max(
+            joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces", "run", "clock"))
+        )
         behaviour -= tests
         strip = max(behaviour, evidence["logprobs"] - tests)
         scale = self.config.evidence_scale
@@ -825,6 +878,8 @@ class RiskTracker:
         if state.pooled:
             cot = cot_gross
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
+        if n_eff:
+            shares["clock"] = self._night_answers(state) / n_eff
         reasons = [
             _reason(name, evidence[name], shares, counts, cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
@@ -868,6 +923,12 @@ def _reason(
         text = (
             f"log-probs of generated text asked in {shares['logprobs']:.0%} of recent requests "
             f"(benign ceiling {cfg.null_rates['logprobs']:.0%}; {p})"
+        )
+    elif name == "clock":
+        text = (
+            f"{shares['clock']:.0%} of its recent long answers to new short prompts were taken in its "
+            f"quietest {QUIET_HOURS} hours of the day (a person sleeps: benign ceiling "
+            f"{cfg.null_rates.get('clock', 0.5):.0%}; {p})"
         )
     else:
         text = f"a new logit_bias token set in {shares['logit_bias']:.0%} of recent requests (a sweep; {p})"

@@ -157,13 +157,15 @@ def _answered(
     gap: float,
     usage: tuple[int, int],
     finish: str | None = None,
+    times: list[float] | None = None,
 ):
-    """Requests every ``gap`` seconds, each answered with ``usage`` (prompt, completion tokens)."""
+    """Requests every ``gap`` seconds (or at ``times``), answered with ``usage`` (prompt, completion)."""
     score = None
     for i, body in enumerate(bodies):
         features = request_features(body)
-        score = tracker.observe(account, features, i * gap)
-        tracker.answered(account, features, usage[0], usage[1], i * gap + 1.0, finish)
+        ts = i * gap if times is None else times[i]
+        score = tracker.observe(account, features, ts)
+        tracker.answered(account, features, usage[0], usage[1], ts + 1.0, finish)
     assert score is not None
     return score
 
@@ -428,12 +430,15 @@ def test_reasoning_traces_taken_out_by_the_dozen_are_a_harvest_a_students_few_ar
     # reasoning asked in 60% of requests, one long answer every 20 minutes for ~3 days
     harvest = _answered(RiskTracker(), "h", mixed, 1200.0, (20, 400))
     assert harvest.score >= 0.5 and harvest.features["traces"] >= 10.8
-    # (without a 30-minute pause in three days it is also a run: see the run signal's test)
-    no_traces = RiskSettings(human_traces=1e9, human_run=1e9)
+    # (without a 30-minute pause in three days it is also a run, and around the clock: see the run
+    # and clock signals' tests)
+    rates = {"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1, "clock": 0.99}
+    no_traces = RiskSettings(human_traces=1e9, human_run=1e9, null_rates=rates)
     blind = _answered(RiskTracker(no_traces), "h", mixed, 1200.0, (20, 400))
     assert blind.score < 0.5  # reasoning share and volume alone: not enough yet
-    # a student with the same habits, twenty questions a day for ten days
-    student = _answered(RiskTracker(), "s", mixed, 86400.0 / 20, (20, 400))
+    # a student with the same habits, twenty questions a day (while awake, 08:00-24:00) for ten days
+    awake = [day * 86400.0 + 8 * 3600.0 + k * 2880.0 for day in range(10) for k in range(20)]
+    student = _answered(RiskTracker(), "s", mixed, 0.0, (20, 400), times=awake)
     assert student.score < 0.4 and student.features["traces"] < 2.5
 
 
@@ -631,3 +636,28 @@ def test_accounts_asking_each_others_questions_are_one_pooled_harvest_a_team_pai
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="pool_askers"):
             RiskSettings(pool_askers=bad)  # type: ignore[arg-type]
+
+
+def test_new_questions_around_the_clock_are_a_harvest_a_persons_waking_hours_are_not() -> None:
+    """A slow script (two new questions an hour, never a run, never a day's volume) that never sleeps."""
+    rng = random.Random(7)
+    questions = [_chat(f"{' '.join(rng.sample(WORDS, 8))} {i}?") for i in range(200)]
+    hour = 3600.0
+    # the script: every 30 minutes, day and night, for about four days
+    script = [(i * 1800.0, "script", body) for i, body in enumerate(questions)]
+    # a person asking as often while awake: 12:00 to 04:00 UTC (its day crosses midnight), then sleeps
+    awake = [day * 24 * hour + 12 * hour + k * 1800.0 for day in range(7) for k in range(32)]
+    person = [(ts, "person", body) for ts, body in zip(awake, questions, strict=False)]
+    tracker, engine = RiskTracker(), PolicyEngine(PolicySettings())
+    _serve(tracker, script + person)
+    s = tracker.score("script", 200 * 1800.0)
+    assert s.score >= 0.5 and s.reasons[0].startswith("clock: "), s
+    assert s.features["volume"] < 5 and s.features["run"] == 0.0  # no other signal is near
+    decision = engine.decide("script", s.score, s.reasons, _chat("x"), 200 * 1800.0, asked_before=False)
+    assert decision.action == "throttle"
+    p = tracker.score("person", awake[len(questions) - 1] + 60.0)
+    assert p.score < 0.2 and p.features["clock"] == 0.0, p
+    # the ceiling is configurable: at one half, a third of the answers at night is no evidence
+    lax = RiskTracker(RiskSettings(null_rates={"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1, "clock": 0.5}))
+    _serve(lax, script)
+    assert lax.score("script", 200 * 1800.0).features["clock"] == 0.0

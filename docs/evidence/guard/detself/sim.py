@@ -8,11 +8,16 @@ when its score is at least 0.5 on a question not asked before (throttle) or its 
 ``guard replay`` metrics exactly on 2731, 2732, 2743, 2744 and randomized 21, 22 (campaign counts by
 style, benign accounts throttled, benign requests delayed). ``_share`` / ``_kept`` set the module's
 POOL_SHARE / POOL_KEPT. Also recorded: the request at which each campaign account's gross harvest
-first scores 0.5, when it was first pooled, benign accounts ever pooled and benign highest scores.
-Analysis only: it decides nothing.
+first scores 0.5, when it was first pooled, benign accounts ever pooled and benign highest scores;
+with the clock signal's code (``RiskTracker._night_answers``), for each ceiling of
+:data:`CEILINGS` the request at which each campaign account's clock evidence alone first reaches the
+throttle (``campaign_clock_first``), each benign account's highest clock evidence
+(``benign_clock_max``) and the highest night share of benign accounts with 50 or more (decayed)
+requests (``benign_share_top``). Analysis only: it decides nothing.
 """
 
 import json
+import math
 import pickle
 import resource
 import sys
@@ -23,6 +28,50 @@ import distillscope.guard.risk as risk
 from distillscope.guard.risk import RequestFeatures, RiskSettings, RiskTracker
 
 OFFLINE = {"hydra", "slow_and_low"}
+#: Clock ceilings tried (the default is RiskSettings().null_rates["clock"]).
+CEILINGS = (0.03, 0.05, 0.075, 0.1, 0.15)
+#: The clock evidence that alone throttles: score 0.5 after the Bonferroni correction for 7 signals.
+THROTTLE_DIGITS = 10.0 + math.log10(7)
+
+
+class Clock:
+    """Per-ceiling clock diagnostics (needs the clock signal's code)."""
+
+    def __init__(self, k: int, campaign: set[int]) -> None:
+        self.campaign = campaign
+        self.first: list[list[int | None]] = [[None] * len(CEILINGS) for _ in range(k)]
+        self.max = [[0.0] * len(CEILINGS) for _ in range(k)]
+        self.share = [0.0] * k
+
+    def see(self, tracker: RiskTracker, state: object, a: int, n: int) -> None:
+        if getattr(state, "hours", None) is None:
+            return
+        total, night = state.counts[0], tracker._night_answers(state)  # type: ignore[attr-defined]
+        if a not in self.campaign and total >= 50:
+            self.share[a] = max(self.share[a], night / total)
+        for c, ceiling in enumerate(CEILINGS):
+            e = risk.binomial_evidence(night, total, ceiling)
+            if a in self.campaign:
+                if e >= THROTTLE_DIGITS and self.first[a][c] is None:
+                    self.first[a][c] = n
+            else:
+                self.max[a][c] = max(self.max[a][c], e)
+
+    def report(self, names: list[str], labels: dict, n: list[int]) -> dict:
+        benign = [i for i, a in enumerate(names) if a in labels and i not in self.campaign]
+        return {
+            "clock_ceilings": CEILINGS,
+            "campaign_clock_first": {names[i]: self.first[i] for i in sorted(self.campaign)},
+            "benign_clock_max": {
+                names[i]: (labels[names[i]].get("style"), n[i], self.max[i])
+                for i in benign
+                if self.max[i][0] > 0.5
+            },
+            "benign_share_top": sorted(
+                ((round(self.share[i], 3), labels[names[i]].get("style"), names[i], n[i]) for i in benign),
+                reverse=True,
+            )[:8],
+        }
 
 
 def main(folder: str, name: str, kw: dict, tag: str) -> None:
@@ -39,6 +88,7 @@ def main(folder: str, name: str, kw: dict, tag: str) -> None:
     n, delayed, maxs = [0] * k, [0] * k, [0.0] * k
     first, gfirst, pooled_at = [None] * k, [None] * k, [None] * k
     campaign = {i for i, a in enumerate(names) if labels.get(a, {}).get("label") == "campaign"}
+    clock = Clock(k, campaign) if hasattr(tracker, "_night_answers") else None
     t0 = time.process_time()
     for a, ts, lp, top, lb, cot, mt, hist, bk, q, op, wlp, _ok, pt, ct, fr in data["rows"]:
         acct = names[a]
@@ -52,6 +102,8 @@ def main(folder: str, name: str, kw: dict, tag: str) -> None:
             first[a] = n[a]
         tracker.answered(acct, f, pt, ct, ts, fr)  # as guard replay: every answer not blocked
         state = tracker._accounts[acct]
+        if clock is not None:
+            clock.see(tracker, state, a, n[a])
         if pooled_at[a] is None and getattr(state, "pooled", False):
             pooled_at[a] = n[a]
         gross = a in campaign and n[a] <= 400 and gfirst[a] is None and hasattr(tracker, "_evidence")
@@ -98,6 +150,7 @@ def main(folder: str, name: str, kw: dict, tag: str) -> None:
         "benign_throttled_list": benign_thr,
         "campaign_first": firsts,
         "benign_pooled_accounts": benign_pooled,
+        **(clock.report(names, labels, n) if clock is not None else {}),
     }
     with open(f"{folder}/res_{name}_{tag}.json", "w", encoding="utf-8") as handle:
         json.dump({**res, **extra}, handle)
