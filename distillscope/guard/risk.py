@@ -556,6 +556,7 @@ class _AccountState:
         "reasks",
         "pooled",
         "hours",
+        "weight",
         "quiet",
     )
 
@@ -576,8 +577,10 @@ class _AccountState:
         self.reasks: deque[int] = deque(maxlen=POOL_KEPT)
         self.pooled = False  # scored on its gross harvest (see RiskSettings.pool_askers)
         # requests and volume answers (new questions) by hour of the day (UTC), decayed per request
-        # as ``counts``; created at the first volume answer
+        # as ``counts``, created at the first volume answer; kept multiplied by ``weight`` (the
+        # current request's weight: it grows instead of every entry decaying)
         self.hours: tuple[list[float], list[float]] | None = None
+        self.weight = 1.0
         self.quiet = 0  # the first hour of the account's quietest QUIET_HOURS hours of requests
 
 
@@ -620,6 +623,21 @@ class QuestionLedger:
             return AGAIN
         owners[question] = owner | 1
         return SHARED
+
+
+#: The weight at which an account's hour counts are scaled back (long before a float overflows).
+_RESCALE = 1e100
+
+
+def _quietest(hours: list[float]) -> int:
+    """The first hour of the :data:`QUIET_HOURS` consecutive hours (around midnight) with the least."""
+    window = quiet = sum(hours[:QUIET_HOURS])
+    start = 0
+    for i in range(1, 24):  # the window of hours i .. i + QUIET_HOURS - 1
+        window += hours[(i + QUIET_HOURS - 1) % 24] - hours[i - 1]
+        if window < quiet:
+            quiet, start = window, i
+    return start
 
 
 def _account_key(account: str) -> int:
@@ -771,33 +789,37 @@ class RiskTracker:
                 state.volume += 1.0
                 state.traces += features.cot
                 state.run += features.varied
+                hour = int(ts // 3600.0) % 24
                 if state.hours is None:
-                    state.hours = ([0.0] * 24, [0.0] * 24)
-                    state.hours[0][int(ts // 3600.0) % 24] = 1.0
-                state.hours[1][int(ts // 3600.0) % 24] += 1.0
+                    state.hours, state.weight = ([0.0] * 24, [0.0] * 24), 1.0
+                    state.hours[0][hour] = 1.0
+                    state.quiet = _quietest(state.hours[0])
+                state.hours[1][hour] += state.weight
 
     def _clock(self, state: _AccountState, ts: float) -> None:
-        """Count a request at ``ts`` in its hour of the day; find the account's quietest window."""
+        """Count a request at ``ts`` in its hour of the day; keep the account's quietest window.
+
+        O(1) unless the request falls in that window: every entry decays alike, so only a window
+        holding this hour can have stopped being the quietest.
+        """
         requests, answers = state.hours  # type: ignore[misc]
-        d = self._decay
-        for i in range(24):
-            requests[i] *= d
-            answers[i] *= d
-        requests[int(ts // 3600.0) % 24] += 1.0
-        window = quiet = sum(requests[:QUIET_HOURS])
-        start = 0
-        for i in range(1, 24):  # the window of hours i .. i + QUIET_HOURS - 1, around midnight
-            window += requests[(i + QUIET_HOURS - 1) % 24] - requests[i - 1]
-            if window < quiet:
-                quiet, start = window, i
-        state.quiet = start
+        state.weight /= self._decay
+        if state.weight > _RESCALE:
+            for i in range(24):
+                requests[i] /= state.weight
+                answers[i] /= state.weight
+            state.weight = 1.0
+        hour = int(ts // 3600.0) % 24
+        requests[hour] += state.weight
+        if (hour - state.quiet) % 24 < QUIET_HOURS:
+            state.quiet = _quietest(requests)
 
     def _night_answers(self, state: _AccountState) -> float:
         """The account's (decayed) volume answers in its quietest :data:`QUIET_HOURS` hours of requests."""
         if state.hours is None:
             return 0.0
         answers, start = state.hours[1], state.quiet
-        return sum(answers[(start + i) % 24] for i in range(QUIET_HOURS))
+        return sum(answers[(start + i) % 24] for i in range(QUIET_HOURS)) / state.weight
 
     def _harvester(self, key: int, now: float) -> bool:
         """Whether the tracked account ``key``'s gross harvest scores at least ``harvester_score``."""
@@ -926,9 +948,9 @@ def _reason(
         )
     elif name == "clock":
         text = (
-            f"{shares['clock']:.0%} of its recent long answers to new short prompts were taken in its "
-            f"quietest {QUIET_HOURS} hours of the day (a person sleeps: benign ceiling "
-            f"{cfg.null_rates.get('clock', 0.5):.0%}; {p})"
+            f"{shares['clock']:.0%} of its recent requests were long answers to new short prompts taken in "
+            f"its quietest {QUIET_HOURS} hours of the day (a person sleeps: benign ceiling "
+            f"{cfg.null_rates.get('clock', 0.5):.1%}; {p})"
         )
     else:
         text = f"a new logit_bias token set in {shares['logit_bias']:.0%} of recent requests (a sweep; {p})"
