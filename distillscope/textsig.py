@@ -26,6 +26,9 @@ which prompts are near-duplicates.
   :data:`TOOL_RESULT_ROLES`). Declaring a ``tools`` list is not tool use: it costs
   nothing, and a harvester can send a dummy one and still get text answers. The
   detector's SQL (``detect/sqlparts.py``) is built from the same constants.
+- **Quiet hours** (not text, but read by both sides the same way): :data:`QUIET_HOURS`, the
+  length of an account's quietest window of the day, where a person sleeps and a script does
+  not (the detector's ``round_the_clock``, the guard's ``clock``).
 
 This module holds constants and pure functions only; it must not import a
 component (guard, detect, share) nor keep raw text anywhere.
@@ -137,6 +140,11 @@ def tool_step(messages: object, finish_reason: object) -> bool:
     alone is not a step (see the module docstring).
     """
     return is_tool_call(finish_reason) or returns_tool_result(messages)
+
+
+#: Consecutive hours of the day in an account's quietest window (UTC hours, the window found per account,
+#: so any time zone): a person sleeps through about a third of the day.
+QUIET_HOURS = 8
 
 
 # -- prompt normalisation ---------------------------------------------------------------------

@@ -89,7 +89,7 @@ def top_head_share(texts: list[str]) -> float:
     return max(Counter(heads).values()) / len(heads)
 
 
-QUIET_HOURS = 8
+QUIET_HOURS = textsig.QUIET_HOURS
 
 
 def quiet_window_counts(hours: pd.DataFrame, accounts: list[str]) -> np.ndarray:

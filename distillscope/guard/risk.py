@@ -121,6 +121,7 @@ from typing import Any
 
 from distillscope.textsig import (
     COT_PATTERN,
+    QUIET_HOURS,
     TOOL_RESULT_ROLES,
     asks_for_reasoning,
     is_tool_call,
@@ -146,9 +147,6 @@ OPENINGS_KEPT = 8
 POOL_KEPT = 16
 #: The share of those re-asks that must have been first asked by harvesters.
 POOL_SHARE = 0.75
-#: Hours of the day in an account's quietest window for the ``clock`` signal (as the offline
-#: detector's ``round_the_clock``, :data:`distillscope.detect.signals.QUIET_HOURS`).
-QUIET_HOURS = 8
 #: The signals, in the order reasons are tried.
 FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run", "clock")
 #: Roles whose presence means the request continues a conversation or an agent's loop (tool results).
