@@ -29,7 +29,9 @@ with a few edges into a campaign lands in it). Each community gets its evidence
 of coordination: cohesion against random candidate sets of the same size (a
 tail probability), and the share of prompts its members ask verbatim in common
 (a class or a public benchmark shares prompts; a campaign splitting one topic
-space does not).
+space does not), beside the share random sets of the same size from the log's
+other accounts ask in common (:func:`chance_share`: the share grows with the
+number of accounts, whoever they are).
 
 This module groups and measures; it must not score accounts or read logs.
 """
@@ -54,6 +56,8 @@ MERGE_RATIO = 0.9
 FIT_WAY = 1 / 3
 NULL_DRAWS = 200
 SEED = 0
+#: Random sets drawn for the share of prompts that accounts of a group's size ask in common by chance.
+CHANCE_DRAWS = 30
 
 
 @dataclass
@@ -121,6 +125,26 @@ def duplicate_share(members: list[str], samples: dict[str, list[str]]) -> float:
     if not total:
         return 0.0
     return sum(len(o) for o in owners.values() if len(o) >= 2) / total
+
+
+def chance_share(members: list[str], samples: dict[str, list[str]], population: list[str]) -> float:
+    """Mean :func:`duplicate_share` of :data:`CHANCE_DRAWS` random sets of ``len(members)`` accounts drawn
+    from ``population`` outside ``members`` (seeded): what that many of the log's accounts ask verbatim in
+    common by chance (popular questions; collisions grow with the number of accounts)."""
+    inside = set(members)
+    others = sorted(a for a in population if a not in inside)
+    k = min(len(members), len(others))
+    if k < 2:
+        return 0.0
+    rng = np.random.default_rng(SEED)
+    draws = [rng.choice(len(others), size=k, replace=False) for _ in range(CHANCE_DRAWS)]
+    return float(np.mean([duplicate_share([others[i] for i in d], samples) for d in draws]))
+
+
+def excess_share(share: float, chance: float) -> float:
+    """The share of prompts asked in common beyond chance, of those chance leaves unshared (Cohen's kappa
+    form): 0 at the chance level, ``share`` itself when chance shares nothing."""
+    return (share - chance) / (1.0 - chance) if chance < 1.0 else 0.0
 
 
 def _mean_offdiag(m: np.ndarray) -> float:

@@ -25,9 +25,10 @@
    pooling similar accounts' p-values would make many weak signals one strong
    one) are both extraordinary (``p_group = max`` of the two <= alpha),
    together it collects more than a typical account (pooled reach tail <=
-   0.01), its members do not share verbatim prompts (a class or a public
-   benchmark does; then the median p_own must reach alpha squared, or half the
-   members must be tied by rare infrastructure or synchronised timing), and
+   0.01), its members do not share verbatim prompts beyond what as many random
+   accounts of the log share (a class or a public benchmark does; then the
+   median p_own must reach alpha squared, or half the members must be tied
+   by rare infrastructure or synchronised timing), and
    most members are not behind one /24 range or one payment id (one customer:
    a campus, an office). A member is flagged for its own evidence (it is a
    candidate) plus that evidence of coordination; pooled signals alone never
@@ -55,7 +56,13 @@ from scipy.stats import combine_pvalues
 from distillscope.detect import calibrate as cal
 from distillscope.detect import coordination as coord
 from distillscope.detect import customers as cust
-from distillscope.detect.communities import Community, duplicate_share, find_communities
+from distillscope.detect.communities import (
+    Community,
+    chance_share,
+    duplicate_share,
+    excess_share,
+    find_communities,
+)
 from distillscope.detect.coordination import CoordinatedGroup
 from distillscope.detect.linkage import Links, build_links
 from distillscope.detect.settings import FLAG_THRESHOLD
@@ -65,6 +72,7 @@ from distillscope.detect.tables import FeatureTables, account_frame
 CANDIDATE_P = 0.05
 #: An account's own evidence decides once its reach passes this tail level (it collects more than most).
 REACH_GATE = 0.01
+#: Largest share of a group's sampled prompts asked verbatim in common beyond chance (``shares_prompts``).
 MAX_DUPLICATE_SHARE = 0.2
 MIN_CAMPAIGN = 3
 #: A campaign must together collect more than a typical account does (pooled reach tail).
@@ -118,6 +126,20 @@ TOOL_LOOP_SHARE = 0.5
 #: conversation is free; a tool call instead of the text answer is not).
 TOOL_CALL_SHARE = 0.25
 TOOL_LOOP_WORDS = "tool loops (an agent deployment)"
+
+
+def shares_prompts(
+    members: list[str], share: float, samples: dict[str, list[str]], population: list[str], limit: float
+) -> bool:
+    """Whether a group's members ask verbatim in common (``share``, :func:`duplicate_share`) more than
+    ``limit`` beyond what as many random accounts of ``population`` do (:func:`excess_share` over
+    :func:`chance_share`; computed only above ``limit``). A class, an eval harness run from many accounts or
+    one shared template shares far beyond chance; a hydra's members drawing from one prompt pool collide at
+    a rate that grows with their number, as random accounts asking popular questions do (fresh 2771: a hydra
+    of 278 kept members shares 0.243, random sets of 278 of the log's accounts 0.17)."""
+    if share <= limit:
+        return False
+    return excess_share(share, chance_share(members, samples, population)) > limit
 
 
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
@@ -264,6 +286,7 @@ def score(
     communities = find_communities(sig, candidates, solo, samples, links, vectors)
     reach_ref = sig["reach"].to_numpy(dtype=float)
     site_of = cust.site_values(tables["infra"])
+    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     by = sig.set_index("account")
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
     # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
@@ -280,7 +303,12 @@ def score(
         # a class or a public benchmark shares verbatim prompts: then members' own evidence must be extreme
         # ... unless the shared prompts come with shared rare infrastructure or synchronised timing
         tied = _tied_share(com.members, links) >= 0.5
-        partitioned = com.duplicate_share <= tuning.max_duplicate_share or typical <= alpha**2 or tied
+        limit = tuning.max_duplicate_share
+        partitioned = (
+            typical <= alpha**2
+            or tied
+            or not shares_prompts(com.members, com.duplicate_share, samples, pool, limit)
+        )
         # most members behind one /24 (or /48) range or one payment id: one customer (a campus, an office)
         one_site, site = cust.one_customer(com.members, site_of)
         # ... unless the typical member is extraordinary on its own: one customer harvesting through many
@@ -466,18 +494,18 @@ def _small_groups(
     together it collects more than a typical account and its members still ask different prompts.
     """
     by = sig.set_index("account")
+    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     small = [
         c
         for c in rejected
         if MIN_CAMPAIGN <= len(c.members) < coord.MIN_GROUP
         and not set(c.members) & set(group_of)
         and float(np.median(by.loc[c.members, "p_own"])) <= alpha**2
-        and c.duplicate_share <= tuning.max_duplicate_share
         and not cust.one_customer(c.members, site_of)[0]
+        and not shares_prompts(c.members, c.duplicate_share, samples, pool, tuning.max_duplicate_share)
     ]
     if not small:
         return []
-    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     keyed = {campaign_id(c.members): c.members for c in small}
     singles = sorted(solo - set(group_of) - {a for ms in keyed.values() for a in ms})
     joins = coord.attach(singles, keyed, sig, samples, vectors, pool, min_size=MIN_CAMPAIGN, machine_p=alpha)
@@ -494,7 +522,9 @@ def _small_groups(
         pooled, p_reach = pooled_reach(rows, reach_ref)
         p_group = max(grp.p_value, typical)
         dup = duplicate_share(grp.members, samples)
-        if p_group > alpha or p_reach > tuning.group_reach_p or dup > tuning.max_duplicate_share:
+        if p_group > alpha or p_reach > tuning.group_reach_p:
+            continue
+        if shares_prompts(grp.members, dup, samples, pool, tuning.max_duplicate_share):
             continue
         facts = {
             "pooled_reach": pooled,
@@ -647,6 +677,7 @@ def _accept_coordinated(
     reference accounts (built from ``samples`` when not given)."""
     reach_ref = sig["reach"].to_numpy(dtype=float)
     by = sig.set_index("account")
+    population = pool if pool is not None else sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
     out = []
     members_of: dict[str, list[str]] = {}
     for a, cid in earlier.items():
@@ -681,11 +712,12 @@ def _accept_coordinated(
         one_site = one_site and float(np.median(rows["p_account"])) > alpha**2
         across = None
         enough = collects_enough(grp, rows, p_reach, tuning)
-        if one_site and dup <= tuning.max_duplicate_share and enough:
+        shared = enough and shares_prompts(grp.members, dup, samples, population, tuning.max_duplicate_share)
+        if one_site and not shared and enough:
             # ... or unless it is several customers (payers) tied to each other by one playbook
             across = _several_customers(grp, sig, samples, site_of, alpha, len(tested), space, pool)
             one_site = across is None
-        if one_site or dup > tuning.max_duplicate_share or not enough:
+        if one_site or shared or not enough:
             continue
         inside = set(grp.members)
         for a in grp.members:
