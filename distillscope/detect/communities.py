@@ -128,9 +128,10 @@ def duplicate_share(members: list[str], samples: dict[str, list[str]]) -> float:
 
 
 def chance_share(members: list[str], samples: dict[str, list[str]], population: list[str]) -> float:
-    """Mean :func:`duplicate_share` of :data:`CHANCE_DRAWS` random sets of ``len(members)`` accounts drawn
+    """Median :func:`duplicate_share` of :data:`CHANCE_DRAWS` random sets of ``len(members)`` accounts drawn
     from ``population`` outside ``members`` (seeded): what that many of the log's accounts ask verbatim in
-    common by chance (popular questions; collisions grow with the number of accounts)."""
+    common by chance (popular questions; collisions grow with the number of accounts). The median, the
+    typical set: of a few accounts most sets share nothing and a few share popular questions."""
     inside = set(members)
     others = sorted(a for a in population if a not in inside)
     k = min(len(members), len(others))
@@ -138,7 +139,7 @@ def chance_share(members: list[str], samples: dict[str, list[str]], population: 
         return 0.0
     rng = np.random.default_rng(SEED)
     draws = [rng.choice(len(others), size=k, replace=False) for _ in range(CHANCE_DRAWS)]
-    return float(np.mean([duplicate_share([others[i] for i in d], samples) for d in draws]))
+    return float(np.median([duplicate_share([others[i] for i in d], samples) for d in draws]))
 
 
 def excess_share(share: float, chance: float) -> float:
