@@ -1,11 +1,15 @@
-"""Helpers for detect tests: hand-built exchange logs."""
+"""Helpers for detect tests: hand-built exchange logs, and accounts in clusters of a topic space."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
 
@@ -94,3 +98,31 @@ def agent_rows(kind: str, rng: random.Random, n: int = 2000) -> list[dict[str, A
         row["ip"] = "34.1.2.3"
         rows.append(row)
     return rows
+
+
+#: Parameters of one account in a topic scene: answer_len, mean_max_tokens, cot_rate (drawn in that order).
+Playbook = Callable[[int, int, np.random.Generator], dict[str, float]]
+
+
+def topic_scene(
+    topics: int, per_topic: int, playbook: Playbook, seed: int = 3
+) -> tuple[list[str], Any, pd.DataFrame]:
+    """``topics`` clusters of ``per_topic`` accounts (``t00-00`` ...) in a 32-dimensional prompt space; each
+    account's parameters come from ``playbook(topic, index, rng)``. Returns the names, their
+    ``coordination.PromptSpace`` and the signal frame the group tests read."""
+    from distillscope.detect import coordination as coord
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(topics, 32))
+    names, vectors, rows = [], [], []
+    for t in range(topics):
+        for i in range(per_topic):
+            a = f"t{t:02d}-{i:02d}"
+            names.append(a)
+            vectors.append(centres[t] + rng.normal(scale=0.6, size=32))
+            row: dict[str, Any] = {"account": a, "n": float(rng.integers(20, 300)), "p_reach": 0.3}
+            row.update({"shared_prompts": 1.0, "distinct_prompts": 50.0})
+            row.update(playbook(t, i, rng))
+            rows.append({**row, "lp_rate": 0.0})
+    space = coord.PromptSpace.build(names, {}, dict(zip(names, vectors, strict=True)))
+    return names, space, pd.DataFrame(rows)

@@ -11,6 +11,8 @@ import pytest
 
 from distillscope.detect import coordination as coord
 
+from .helpers import topic_scene
+
 TOPICS, PER_TOPIC, SPLIT, MEMBERS = 12, 15, 4, 11
 
 
@@ -19,30 +21,21 @@ def _scene(seed: int = 3) -> tuple[list[str], coord.PromptSpace, pd.DataFrame]:
     MEMBERS accounts run one campaign's playbook (the same max_tokens, answer length and share of reasoning
     asks in every cluster: one operation over several topics); everyone else is a person with parameters
     of their own."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(TOPICS, 32))
-    names, vectors, rows = [], [], []
-    for t in range(TOPICS):
-        for i in range(PER_TOPIC):
-            a = f"t{t:02d}-{i:02d}"
-            names.append(a)
-            vectors.append(centres[t] + rng.normal(scale=0.6, size=32))
-            member = t < SPLIT and i < MEMBERS
-            rows.append(
-                {
-                    "account": a,
-                    "n": float(rng.integers(20, 300)),
-                    "p_reach": 0.3,
-                    "shared_prompts": 1.0,
-                    "distinct_prompts": 50.0,
-                    "answer_len": np.log(600) + rng.normal(scale=0.05) if member else rng.uniform(3.5, 7.5),
-                    "mean_max_tokens": 2048.0 if member else float(rng.choice([256, 512, 1024, 4096])),
-                    "cot_rate": 0.6 + rng.normal(scale=0.03) if member else rng.uniform(0.0, 0.3),
-                    "lp_rate": 0.0,
-                }
-            )
-    space = coord.PromptSpace.build(names, {}, dict(zip(names, vectors, strict=True)))
-    return names, space, pd.DataFrame(rows)
+
+    def playbook(t: int, i: int, rng: np.random.Generator) -> dict[str, float]:
+        if t < SPLIT and i < MEMBERS:
+            return {
+                "answer_len": np.log(600) + rng.normal(scale=0.05),
+                "mean_max_tokens": 2048.0,
+                "cot_rate": 0.6 + rng.normal(scale=0.03),
+            }
+        return {
+            "answer_len": rng.uniform(3.5, 7.5),
+            "mean_max_tokens": float(rng.choice([256, 512, 1024, 4096])),
+            "cot_rate": rng.uniform(0.0, 0.3),
+        }
+
+    return topic_scene(TOPICS, PER_TOPIC, playbook, seed)
 
 
 def _tested() -> list[coord.CoordinatedGroup]:

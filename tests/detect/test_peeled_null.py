@@ -13,6 +13,8 @@ import pytest
 
 from distillscope.detect import coordination as coord
 
+from .helpers import topic_scene
+
 TOPICS, PER_TOPIC, CAMPAIGN = 12, 15, 4
 
 
@@ -27,32 +29,21 @@ def _scene(every_topic: bool, seed: int = 3) -> tuple[list[str], coord.PromptSpa
     one playbook (the same max_tokens, answer length and share of reasoning asks); the others are people with
     parameters of their own. With ``every_topic``, every cluster has CAMPAIGN such accounts, each cluster
     its own parameters (people of one topic using one app's defaults): then it is nothing unusual."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(TOPICS, 32))
-    names, vectors, rows = [], [], []
-    for t in range(TOPICS):
-        for i in range(PER_TOPIC):
-            a = f"t{t:02d}-{i:02d}"
-            names.append(a)
-            vectors.append(centres[t] + rng.normal(scale=0.6, size=32))
-            alike = i < CAMPAIGN and (t == 0 or every_topic)
-            rows.append(
-                {
-                    "account": a,
-                    "n": float(rng.integers(20, 300)),
-                    "p_reach": 0.3,
-                    "shared_prompts": 1.0,
-                    "distinct_prompts": 50.0,
-                    "answer_len": np.log(200 + 50 * t) + rng.normal(scale=0.02)
-                    if alike
-                    else rng.uniform(3.5, 7.5),
-                    "mean_max_tokens": 1000.0 + 100 * t if alike else float(rng.choice([256, 512, 4096])),
-                    "cot_rate": 0.2 + 0.06 * t + rng.normal(scale=0.01) if alike else rng.uniform(0.0, 0.1),
-                    "lp_rate": 0.0,
-                }
-            )
-    space = coord.PromptSpace.build(names, {}, dict(zip(names, vectors, strict=True)))
-    return names, space, pd.DataFrame(rows)
+
+    def playbook(t: int, i: int, rng: np.random.Generator) -> dict[str, float]:
+        if i < CAMPAIGN and (t == 0 or every_topic):
+            return {
+                "answer_len": np.log(200 + 50 * t) + rng.normal(scale=0.02),
+                "mean_max_tokens": 1000.0 + 100 * t,
+                "cot_rate": 0.2 + 0.06 * t + rng.normal(scale=0.01),
+            }
+        return {
+            "answer_len": rng.uniform(3.5, 7.5),
+            "mean_max_tokens": float(rng.choice([256, 512, 4096])),
+            "cot_rate": rng.uniform(0.0, 0.1),
+        }
+
+    return topic_scene(TOPICS, PER_TOPIC, playbook, seed)
 
 
 def _tested(every_topic: bool) -> coord.CoordinatedGroup:
