@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,23 @@ def test_malformed_lines_skip_reports_each_line(tmp_path: Path) -> None:
         (6, "'ts' must be a number (Unix seconds, UTC)"),
         (7, "one of 'messages' or 'prompt' is required"),
     }
+
+
+def test_blank_lines_of_any_spaces_are_skipped_and_padded_lines_read(tmp_path: Path) -> None:
+    # the staging trims only lines that start blank (a whole-line trim read every character of every line)
+    padded = " " + json.dumps(ex(1, "dave", T0 + 5, "padded")) + "  "
+    rows = [
+        ex(0, "dave", T0, "hello"),
+        "   ",
+        "\u00a0\u3000 ",
+        padded,
+        "\u00a0not json",
+        ex(2, "dave", T0 + 9, "x"),
+    ]
+    tables = extract(write_log(tmp_path / "log.jsonl", rows), on_error="skip")
+    assert tables.exchanges == 3
+    assert [(e.line, e.reason) for e in tables.errors] == [(5, "invalid JSON")]
+    assert int(tables["accounts"].set_index("account").loc["dave", "n"]) == 3
 
 
 def test_malformed_lines_stop_names_the_first_line(tmp_path: Path) -> None:
