@@ -288,7 +288,7 @@ def test_groups(
         return []
     rng = np.random.default_rng(SEED)
     by = sig.set_index("account")
-    pool = population if population is not None else by.index[by["n"] >= MIN_REQUESTS].tolist()
+    pool = population if population is not None else request_pool(sig)
     if len(pool) < 2 * MIN_GROUP:
         return []
     # the reference: the population the groups were formed from; each group is compared with the
@@ -503,6 +503,12 @@ def _members_inside(
     kept = set(current[inside].tolist())
     own = does_own_part(by.loc[group], max_shared)
     return [a for i, a in enumerate(group) if i in kept and own[i]]
+
+
+def request_pool(sig: pd.DataFrame) -> list[str]:
+    """The accounts of at least :data:`MIN_REQUESTS` requests, in the signal table's order: the population
+    the group tests, the joins and the duplicate gate's chance sets are drawn from."""
+    return sig.loc[sig["n"] >= MIN_REQUESTS, "account"].tolist()
 
 
 def does_own_part(rows: pd.DataFrame, max_shared: float = MEMBER_SHARED) -> np.ndarray:

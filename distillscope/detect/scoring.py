@@ -286,7 +286,7 @@ def score(
     communities = find_communities(sig, candidates, solo, samples, links, vectors)
     reach_ref = sig["reach"].to_numpy(dtype=float)
     site_of = cust.site_values(tables["infra"])
-    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    pool = coord.request_pool(sig)
     by = sig.set_index("account")
     group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
     # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
@@ -494,7 +494,7 @@ def _small_groups(
     together it collects more than a typical account and its members still ask different prompts.
     """
     by = sig.set_index("account")
-    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    pool = coord.request_pool(sig)
     small = [
         c
         for c in rejected
@@ -572,7 +572,7 @@ def _attach_singles(
         if isinstance(grp, CoordinatedGroup) and grp.grouped_on == "topic":
             topical.add(cid)
     campaigns = {cid: ms for cid, ms in campaigns.items() if len(ms) >= coord.MIN_GROUP or cid in peeled}
-    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    pool = coord.request_pool(sig)
     quiet = set(sig.loc[(sig["p_own"] > candidate_p) & (sig["p_account"] > alpha), "account"])
     # a quiet account of a topic group that failed its test as a whole joins no campaign of one topic
     ordinary_quiet = quiet & set(ordinary)
@@ -618,7 +618,7 @@ def _coordinated(
     campaign split by the candidates' graph comes out whole.
     """
     taken: set[str] = set()
-    pool = sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    pool = coord.request_pool(sig)
     empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
     links = build_links(pool, n_by, empty, empty, tables["infra"], tables["bins"], population=len(n_by))
     groups = coord.tie_groups(links, pool)
@@ -677,7 +677,7 @@ def _accept_coordinated(
     reference accounts (built from ``samples`` when not given)."""
     reach_ref = sig["reach"].to_numpy(dtype=float)
     by = sig.set_index("account")
-    population = pool if pool is not None else sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    population = pool if pool is not None else coord.request_pool(sig)
     out = []
     members_of: dict[str, list[str]] = {}
     for a, cid in earlier.items():
@@ -802,7 +802,7 @@ def _several_customers(
     blocks = cust.several_customers(judged, site_of)
     if not blocks:
         return None
-    pool = pool if pool is not None else sig[sig["n"] >= coord.MIN_REQUESTS]["account"].tolist()
+    pool = pool if pool is not None else coord.request_pool(sig)
     reference = coord.reference_sample(pool)
     names = sorted({a for b in blocks for a in b} | set(reference))
     if space is None or any(a not in space.index for a in names):
