@@ -23,6 +23,15 @@ from distillscope.errors import InputError
 
 OnError = Literal["skip", "raise"]
 
+#: What a blank line of a JSON-lines log is made of: the characters of :meth:`str.isspace` (a test
+#: checks the list). Every reader skips such lines, the Python one and both detection engines' SQL
+#: (``detect.sqlparts.blank_line_sql``), so a log gives the same exchanges and errors on each.
+BLANK_CHARS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
 #: Request fields an exchange keeps in ``params`` (the sampling parameters of DESIGN.md).
 SAMPLING_PARAMS = (
     "temperature",
@@ -149,7 +158,7 @@ class Exchange:
     def from_dict(cls, data: dict[str, Any]) -> Exchange:
         """Build from a parsed JSON object; unknown keys go to ``extra``."""
         if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            raise ValueError(not_an_object(data))
         known = {f.name for f in fields(cls)} - {"extra"}
         missing = [k for k in ("id", "ts", "account") if data.get(k) is None]
         if missing:
@@ -166,6 +175,13 @@ def _check_messages(messages: Any) -> None:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or "role" not in message:
             raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
+
+
+def not_an_object(data: Any) -> str:
+    """The error for a JSON value that is not an object, naming its JSON type as every reader does."""
+    kinds = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    kind = "null" if data is None else kinds.get(type(data), type(data).__name__)
+    return f"expected a JSON object, got {kind}"
 
 
 def new_exchange_id() -> str:
@@ -186,7 +202,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any, str | N
     """
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
+            if not raw.strip(BLANK_CHARS):
                 continue
             try:
                 yield number, json.loads(raw), None

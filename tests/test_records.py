@@ -3,6 +3,7 @@ import json
 import pytest
 
 from distillscope.records import (
+    BLANK_CHARS,
     Exchange,
     ExchangeReader,
     LogFormatError,
@@ -90,3 +91,9 @@ def test_invalid_records_rejected(bad):
 def test_missing_file_is_clear(tmp_path):
     with pytest.raises(LogFormatError, match="no such file"):
         read_exchanges(tmp_path / "nope.jsonl")
+
+
+def test_blank_chars_are_exactly_pythons_whitespace():
+    # the detection engines' SQL skips lines of these characters; they must be the ones str.strip() removes
+    assert set(BLANK_CHARS) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert len(BLANK_CHARS) == len(set(BLANK_CHARS))

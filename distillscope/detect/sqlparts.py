@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from distillscope import textsig
+from distillscope.records import BLANK_CHARS
 
 Dialect = Literal["duckdb", "spark"]
 #: Kept as names here for the engines; the values live in :mod:`distillscope.textsig`.
@@ -31,6 +32,19 @@ def sql_string(text: str, dialect: Dialect) -> str:
         text = text.replace("\\", "\\\\")
         return "'" + text.replace("'", "\\'") + "'"
     return "'" + text.replace("'", "''") + "'"
+
+
+def not_blank_sql(line: str, dialect: Dialect) -> str:
+    """SQL true for a line the readers do not skip as blank (:data:`distillscope.records.BLANK_CHARS`).
+
+    On DuckDB only a line whose first character is blank is matched whole: a whole-line scan of every
+    line cost more than parsing them.
+    """
+    only_blank = "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in BLANK_CHARS) + "]*"
+    if dialect == "spark":
+        return f"NOT ({line} RLIKE {sql_string('^' + only_blank + '$', dialect)})"
+    first_blank = f"contains({sql_string(BLANK_CHARS, dialect)}, left({line}, 1))"
+    return f"(NOT {first_blank} OR NOT regexp_full_match({line}, {sql_string(only_blank, dialect)}))"
 
 
 def _replace_all(expr: str, pattern: str, repl: str, dialect: Dialect) -> str:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from distillscope.records import Exchange, ExchangeReader, LogFormatError, MalformedLine, iter_jsonl
+from distillscope.records import (
+    Exchange,
+    ExchangeReader,
+    LogFormatError,
+    MalformedLine,
+    iter_jsonl,
+    not_an_object,
+)
 
 T = TypeVar("T")
 
@@ -100,7 +107,7 @@ def _parse_jsonl(
 
 def _parse_line(data: Any, number: int) -> Document:
     if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        raise ValueError(not_an_object(data))
     if {"id", "ts", "account"} <= set(data):
         return _from_exchange(Exchange.from_dict(data))
     for key in TEXT_KEYS:
@@ -146,7 +153,7 @@ def read_prompts(
 
 def _parse_prompt(data: Any, number: int) -> list[dict[str, Any]]:
     if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        raise ValueError(not_an_object(data))
     messages = data.get("messages")
     if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages):
         return [{"role": m["role"], "content": m.get("content") or ""} for m in messages]

@@ -100,3 +100,42 @@ def test_spark_reads_parquet_and_reports_bad_rows(tmp_path: Path, spark_session)
     _same(duck["accounts"], spark["accounts"], "accounts")
     jsonl = write_log(tmp_path / "log.jsonl", [r for r in rows if r["account"]])
     _same(duckdb_engine.extract(jsonl)["accounts"], duck["accounts"], "jsonl-vs-parquet")
+
+
+def test_the_three_readers_skip_and_refuse_the_same_lines(tmp_path: Path, spark_session) -> None:
+    # a line of any whitespace str.isspace() knows is blank for every reader (Spark trimmed only ASCII spaces
+    # and DuckDB only Unicode spaces, so a tab-only line was "invalid JSON" there); a tab before a JSON object
+    # is JSON's whitespace (Spark called that row "expected a JSON object" and lost it); a value that is not
+    # an object is named by its JSON type on every reader (they said "list", "ubigint" or nothing)
+    from distillscope.records import ExchangeReader
+
+    rows = [ex(i, "dave", T0 + i, f"row {i}") for i in range(4)]
+    lines: list[dict | str] = [
+        rows[0],
+        "\t",
+        " \t\x0b\x0c\x1c\x1f\x85",
+        "\u00a0\u2028\u3000",
+        "\t" + json.dumps(rows[1]) + "\t",
+        "\u00a0" + json.dumps(rows[2]),
+        "\u200b",
+        "\t[1, 2]",
+        ' "text"',
+        "-2.5e3",
+        "false",
+        "null",
+        rows[3],
+    ]
+    path = write_log(tmp_path / "log.jsonl", lines)
+    reader = ExchangeReader(path, on_error="skip")
+    python = ([e.id for e in reader], [(e.line, e.reason.split(" (")[0]) for e in reader.errors])
+    duck = duckdb_engine.extract(path, on_error="skip")
+    spark = spark_engine.extract(path, on_error="skip", spark=spark_session)
+    kinds = ["array", "string", "number", "boolean", "null"]
+    refused = [(6, "invalid JSON"), (7, "invalid JSON")] + [
+        (8 + i, f"expected a JSON object, got {kind}") for i, kind in enumerate(kinds)
+    ]
+    assert python == ([r["id"] for r in (rows[0], rows[1], rows[3])], refused)
+    for tables in (duck, spark):
+        assert tables.exchanges == 3
+        assert [(e.line, e.reason) for e in tables.errors] == refused
+    _same(duck["accounts"], spark["accounts"], "accounts")

@@ -36,9 +36,12 @@ def connect(threads: int | None = None, memory_limit: str | None = None, temp_di
     return con
 
 
-#: ``trim(line) <> ''``, trimming only lines that start blank: DuckDB's ``trim`` reads every character of
-#: a line (Unicode spaces), which on a log of long lines cost more than parsing them.
-_NOT_BLANK = "(trim(left(line, 1)) <> '' OR trim(line) <> '')"
+_NOT_BLANK = sp.not_blank_sql("line", "duckdb")
+#: JSON's name for the root's type (``records.not_an_object`` says the same), from ``json_type``'s.
+_JSON_KIND = (
+    "CASE t[1] WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
+    "WHEN 'NULL' THEN 'null' ELSE 'number' END"
+)
 
 
 def _stage_jsonl(con: Any, path: str) -> None:
@@ -62,7 +65,7 @@ def _stage_jsonl(con: Any, path: str) -> None:
         absent=absent,
         parse_checks=[
             ("jl IS NULL", "'invalid JSON'"),
-            ("t[1] <> 'OBJECT'", "'expected a JSON object, got ' || lower(t[1])"),
+            ("t[1] <> 'OBJECT'", f"'expected a JSON object, got ' || {_JSON_KIND}"),
         ],
         wrong_type={
             "id": "t[2] <> 'VARCHAR'",

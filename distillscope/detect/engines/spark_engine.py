@@ -68,6 +68,16 @@ def _numbered_lines(spark: Any, path: str) -> Any:
     )
 
 
+#: Where a line's JSON value starts: after JSON's whitespace (space, tab, CR, LF).
+_JSON_VALUE_AT = sp.sql_string("^[ \\t\\r\\n]*", "spark")
+#: JSON's name for a valid root's type (``records.not_an_object`` says the same), from its first character
+#: (``get_json_object(line, '$')`` has already checked the value).
+_JSON_KIND = (
+    f"CASE regexp_extract(line, {_JSON_VALUE_AT} || '(.)', 1) WHEN '[' THEN 'array' WHEN '\"' THEN 'string' "
+    "WHEN 't' THEN 'boolean' WHEN 'f' THEN 'boolean' WHEN 'n' THEN 'null' ELSE 'number' END"
+)
+
+
 def _stage_jsonl(spark: Any, path: str) -> None:
     _numbered_lines(spark, path).createOrReplaceTempView("raw")
 
@@ -79,22 +89,17 @@ def _stage_jsonl(spark: Any, path: str) -> None:
         row="r.",
         absent=absent,
         parse_checks=[
-            (
-                "NOT ok AND NOT obj",
-                "(CASE WHEN ltrim(line) LIKE '[%' THEN 'expected a JSON object, got array' "
-                "ELSE 'invalid JSON' END)",
-            ),
             ("NOT ok", "'invalid JSON'"),
-            ("NOT obj", "'expected a JSON object'"),
+            ("NOT obj", f"'expected a JSON object, got ' || {_JSON_KIND}"),
         ],
         wrong_type={"ts": "r.ts IS NULL"},
     )
     spark.sql(f"""
 SELECT line_no, line,
   get_json_object(line, '$') IS NOT NULL AS ok,
-  ltrim(line) LIKE '{{%' AS obj,
+  line RLIKE {_JSON_VALUE_AT} || '\\\\{{' AS obj,
   from_json(line, {_q(sp.json_row_type("spark"))}) AS r
-FROM raw WHERE line IS NOT NULL AND trim(line) <> ''""").createOrReplaceTempView("p")
+FROM raw WHERE line IS NOT NULL AND {sp.not_blank_sql("line", "spark")}""").createOrReplaceTempView("p")
     spark.sql(f"""
 SELECT line_no, {bad} AS bad,
   r.id, r.ts, r.account, r.ip, r.user_agent, r.payment_id, r.org, r.model, r.prompt, r.messages, r.params,
