@@ -40,6 +40,11 @@ sits in the reference of each of its groups' member tests; the members of a pass
 without the other passing groups, and kept only where that keeps more than the same peeling keeps from
 random topic neighbourhoods against the same reference (:func:`_members_apart`).
 
+Campaigns that are pieces of one (the grouping cut one operation over disjoint slices of its topic space: a
+slow-and-low campaign over several communities or topic groups) are joined when the pieces run one playbook
+as alike across as inside and ask within one topic space, each beyond random sets of the piece's size
+(:func:`join_pieces`); joining relabels accounts already flagged and flags nobody.
+
 This module groups and tests; it must not score single accounts or read logs.
 """
 
@@ -54,7 +59,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from distillscope.detect.calibrate import bands
-from distillscope.detect.communities import playbook_similarity
+from distillscope.detect.communities import MERGE_RATIO, playbook_similarity
 from distillscope.detect.linkage import KIND_MAX, Links
 from distillscope.detect.montecarlo import names_rng, sequential_p
 
@@ -104,6 +109,10 @@ PEEL_STOP = 10
 #: ``ceil(PEEL_SPREAD * g)`` in prompt space (a seed and its g - 1 nearest would give only as many distinct
 #: neighbourhoods as accounts, too few for a p-value at the detector's level).
 PEEL_SPREAD = 1.5
+#: Pieces of one campaign (see :func:`join_pieces`): the smallest piece tried, and how many of the random sets
+#: at least as alike as a piece stop the drawing (a sequential Monte Carlo p-value, as for peeling).
+PIECE_MIN = 3
+PIECE_STOP = 10
 #: Kinds of link that tie accounts (a payment id marks one customer and never ties).
 TIE_KINDS = ("ip", "ip24", "ua", "timing")
 
@@ -747,3 +756,123 @@ def attach(
             if carried and min(zs) > weakest and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)
     return out
+
+
+def join_pieces(
+    campaigns: dict[str, list[str]],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    pool: list[str],
+    machine_p: float = MACHINE_P,
+) -> dict[str, str]:
+    """Campaigns that are pieces of one operation: each piece -> the campaign it joins (in place of none).
+
+    The grouping cuts one campaign over disjoint slices of its topic space (Louvain modularity splits a
+    campaign whose slices share no prompts; topic groups are cut per slice), and each piece passes its own
+    tests. Two pieces (of at least :data:`PIECE_MIN` accounts) are one operation when the smaller one's
+    members are, on average, (1) as alike in parameters to the larger one's members (answer length,
+    max_tokens, reasoning and log-prob rates: :func:`~distillscope.detect.communities.playbook_similarity`)
+    as inside: at least :data:`~distillscope.detect.communities.MERGE_RATIO` of the way from random
+    accounts up to the looser piece's own members (the share at which two communities are one), and
+    beyond random sets of the smaller piece's size drawn from the log's reference accounts, and (2) beyond
+    such random sets in topic similarity to the larger piece (one topic space: the slices are disjoint, so
+    the topic bar is chance, not the pieces' inside). Both tests are Monte Carlo over random sets (the
+    sequential p-value of :func:`peeled_null`, seeded by the pieces' names), Bonferroni over every pairing of
+    pieces, at :data:`MEMBER_P`; and the pieces work at one scale (their median volumes within
+    :data:`VOLUME_FACTOR`: a group of solo extractors of thousands of requests asking for reasoning is
+    another operation than a campaign of people asking a hundred, as for :func:`attach`) and of one kind
+    (machines or people: most members' automation tail at or below ``machine_p``, harvesting round the clock
+    or in sessions of hundreds of requests, on both sides or on neither: a hydra scripted round the clock
+    and a campaign keeping human hours are two operations even on one topic space). The most alike
+    pair joins first and the pairs are tested again, until none passes. Must not: flag an account or join
+    an account that is in no campaign (only campaigns already found are relabelled, so no benign account
+    enters a campaign that did not hold one)."""
+    pieces = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= PIECE_MIN}
+    if len(pieces) < 2:
+        return {}
+    members = sorted({a for ms in pieces.values() for a in ms})
+    reference = [a for a in reference_sample(pool) if a not in set(members)]
+    if len(reference) < 2 * MIN_GROUP:
+        return {}
+    names = members + reference
+    space = PromptSpace.build(names, samples, vectors)
+    cross = space.rows(names) @ space.rows(members).T
+    topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
+    by = sig.set_index("account")
+    play = playbook_similarity(by.loc[names].reset_index(), by.loc[members].reset_index())
+    pos = {a: i for i, a in enumerate(names)}  # members' rows and columns coincide
+    volume = by.loc[members, "n"].to_numpy(dtype=float)
+    automation = by.loc[members, "p_automation"] if "p_automation" in by else pd.Series(1.0, index=members)
+    machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
+    ref_rows = np.arange(len(members), len(names))
+    k = len(pieces)
+    level = MEMBER_P / (k * (k - 1) / 2)
+    limit = int(np.ceil(PIECE_STOP / level))
+    out: dict[str, str] = {}
+    while True:
+        best = _best_pair(pieces, pos, (topic, play, volume, machine), ref_rows, level, limit)
+        if best is None:
+            break
+        into, piece = best
+        pieces[into] = sorted(pieces[into] + pieces.pop(piece))
+        for old, new in list(out.items()):
+            if new == piece:
+                out[old] = into
+        out[piece] = into
+    return out
+
+
+def _best_pair(
+    pieces: dict[str, list[str]],
+    pos: dict[str, int],
+    sims: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ref_rows: np.ndarray,
+    level: float,
+    limit: int,
+) -> tuple[str, str] | None:
+    """The pair of pieces (larger, smaller) that passes :func:`join_pieces`'s tests with the most alike
+    parameters across, or None."""
+    topic, play, volume, machine = sims
+    best, pair = -np.inf, None
+    ids = sorted(pieces, key=lambda c: (-len(pieces[c]), c))
+    for x, into in enumerate(ids):
+        cols = np.array([pos[a] for a in pieces[into]])
+        for piece in ids[x + 1 :]:
+            rows = np.array([pos[a] for a in pieces[piece]])
+            # one operation splits its work between accounts of one kind at one scale (as :func:`attach`)
+            kind = (machine[cols].mean() > 0.5) != (machine[rows].mean() > 0.5)
+            if kind or not _one_scale(volume[cols], volume[rows]):
+                continue
+            across = float(play[np.ix_(rows, cols)].mean())
+            null = play[np.ix_(ref_rows, cols)].mean(axis=1)
+            looser = min(_mean_offdiag(play[np.ix_(cols, cols)]), _mean_offdiag(play[np.ix_(rows, rows)]))
+            if across <= best or across < float(null.mean()) + MERGE_RATIO * (looser - float(null.mean())):
+                continue
+            names = pieces[into] + pieces[piece]
+            if all(_set_tail(m, rows, cols, ref_rows, names, limit) <= level for m in (play, topic)):
+                best, pair = across, (into, piece)
+    return pair
+
+
+def _one_scale(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two pieces' typical (median) volumes are within :data:`VOLUME_FACTOR` of each other."""
+    low, high = sorted((float(np.median(a)), float(np.median(b))))
+    return high <= VOLUME_FACTOR * max(low, 1.0)
+
+
+def _set_tail(
+    m: np.ndarray, rows: np.ndarray, cols: np.ndarray, ref_rows: np.ndarray, names: list[str], limit: int
+) -> float:
+    """How often a random set of ``len(rows)`` reference accounts is on average at least as similar to the
+    accounts ``cols`` as the accounts ``rows`` are (a sequential Monte Carlo p-value)."""
+    observed = float(m[np.ix_(rows, cols)].mean())
+    each = m[np.ix_(ref_rows, cols)].mean(axis=1)
+    rng = names_rng(names)
+
+    def batches() -> Iterator[np.ndarray]:
+        while True:
+            draws = rng.integers(len(each), size=(PEEL_BATCH, len(rows)))
+            yield each[draws].mean(axis=1) >= observed
+
+    return sequential_p(batches(), PIECE_STOP, limit)[0]

@@ -375,6 +375,7 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, facts["p_group"], com, facts)
     _attach_singles(sig, samples, vectors, alpha, group_of, tuning.candidate_p, ordinary)
+    _join_pieces(sig, samples, vectors, alpha, group_of)
     group_records = _group_records(found, group_of, by, acc, links)
 
     out_accounts, campaigns = (
@@ -594,6 +595,28 @@ def _attach_singles(
         _, p_group, com, facts = group_of[first]
         com.members = sorted({*com.members, a})
         group_of[a] = (cid, p_group, com, facts)
+
+
+def _join_pieces(
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    alpha: float,
+    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+) -> None:
+    """Campaigns that are pieces of one operation (``coordination.join_pieces``) become one: each member of a
+    piece takes the campaign it joins, keeping its own piece's p-value (the flags and scores stay). A machine
+    is an automation tail at or below ``alpha``, as for the joins of single accounts."""
+    campaigns: dict[str, list[str]] = {}
+    for a, (cid, *_rest) in group_of.items():
+        campaigns.setdefault(cid, []).append(a)
+    joins = coord.join_pieces(campaigns, sig, samples, vectors, coord.request_pool(sig), alpha)
+    for piece, into in joins.items():
+        _, _, com, facts = group_of[campaigns[into][0]]
+        com.members = sorted({*com.members, *campaigns[piece]})
+        for a in campaigns[piece]:
+            _, p_piece, _, _ = group_of[a]
+            group_of[a] = (into, p_piece, com, {**facts, "piece": len(campaigns[piece])})
 
 
 def _coordinated(
@@ -889,6 +912,14 @@ def _own_reasons(row: dict[str, Any], z: dict[str, float]) -> list[str]:
 
 
 def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], links: Links) -> list[str]:
+    piece = facts.get("piece")
+    if piece:  # found as a piece of its own, joined to this campaign (_join_pieces)
+        head = (
+            f"found in a piece of {piece} accounts that runs campaign {cid}'s playbook (parameters and "
+            "answer lengths as alike across as inside, beyond random sets of its size) on another slice of "
+            "the same topic space: one campaign"
+        )
+        return [head, *_campaign_reasons(a, cid, com, {**facts, "piece": 0}, links)]
     grp = facts.get("coordinated")
     if grp is not None:
         return _coordinated_reasons(cid, com, grp, facts) + _link_reasons(a, links)
