@@ -44,6 +44,16 @@ counts as harvesting evidence:
   questions a day, with pauses, never a day's volume or a run) spreads them around the
   clock, about a third there. Applications that run around the clock take out no volume
   answers (labels, retrieval, tool loops), so they have no share to judge.
+- **template**: the volume answers (new questions only) whose opening (:func:`opening_key`)
+  opened 1 to :data:`TEMPLATE_FILLS` of the account's last :data:`TEMPLATES_KEPT` volume
+  answers -- templates in rotation, filled with new topics -- counted with the volume's decay
+  (``volume_half_life_s``). Self-instruct generation and task enumeration fill a dozen
+  templates with many topics ("Generate an analogy that explains <topic>."), so most new
+  questions of theirs open as a few of their recent ones did; a person's new questions mostly
+  open in new ways. One fixed template used over and over (an internal tool's "Summarise
+  ticket #<n> ...", an application's instruction) opens more than :data:`TEMPLATE_FILLS` of
+  the window and is not counted. A quasi-Poisson null with mean ``human_templates`` (a
+  person's decayed count), as the volume signal's.
 
 Only questions nobody asked before -- neither another account nor this one --
 count as harvest evidence for **cot**, **volume** and **traces**: a distiller wants
@@ -93,11 +103,12 @@ decay with a half-life of
 ``half_life`` requests, so a change in behaviour changes the score. The volume
 null is a quasi-Poisson with mean ``human_volume`` and dispersion
 ``volume_dispersion`` (a person's decayed count of such answers); the traces null
-one with mean ``human_traces``, and the run null one with mean ``human_run`` (a
-person's session), each chosen as the lowest mean at which no benign account of the
-tuning logs gets a quarter of the throttle's evidence from it. The
+one with mean ``human_traces``, the run null one with mean ``human_run`` (a
+person's session) and the template null one with mean ``human_templates``, each chosen as
+the lowest mean at which no benign account of the tuning (development) logs gets a quarter of
+the throttle's evidence from it. The
 strongest signal (or Fisher's combination of reasoning and volume evidence),
-Bonferroni-corrected for the seven, is the account's evidence ``E`` (decimal digits
+Bonferroni-corrected for the eight, is the account's evidence ``E`` (decimal digits
 of surprise); ``score = min(1, E / evidence_scale)``.
 Log-prob evidence only feeds ``strip_score`` (stripping log-probs is the action
 that fits it); the others feed both.
@@ -147,8 +158,14 @@ OPENINGS_KEPT = 8
 POOL_KEPT = 16
 #: The share of those re-asks that must have been first asked by harvesters.
 POOL_SHARE = 0.75
+#: Openings of an account's recent volume answers kept for the template signal (a few templates' worth).
+TEMPLATES_KEPT = 32
+#: A volume answer is a template filled again when its opening opened 1 to this many of the last
+#: :data:`TEMPLATES_KEPT`: several templates in rotation. An opening used more often is one fixed
+#: template (an internal tool's "Summarise ticket #<n> ...", an application's instruction), not counted.
+TEMPLATE_FILLS = 4
 #: The signals, in the order reasons are tried.
-FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run", "clock")
+FEATURES = ("cot", "logprobs", "logit_bias", "volume", "traces", "run", "clock", "template")
 #: Roles whose presence means the request continues a conversation or an agent's loop (tool results).
 _HISTORY_ROLES = frozenset({"assistant", *TOOL_RESULT_ROLES})
 
@@ -170,6 +187,8 @@ class RiskSettings:
     volume_dispersion: float = 2.0
     human_traces: float = 6.0
     human_run: float = 8.0
+    #: A person's decayed count (``volume_half_life_s``) of templated volume answers (the template signal).
+    human_templates: float = 5.0
     run_pause_s: float = 1800.0
     answer_tokens: int = 128
     answer_ratio: float = 8.0
@@ -207,6 +226,7 @@ class RiskSettings:
             ("volume_dispersion", self.volume_dispersion),
             ("human_traces", self.human_traces),
             ("human_run", self.human_run),
+            ("human_templates", self.human_templates),
             ("run_pause_s", self.run_pause_s),
             ("answer_tokens", self.answer_tokens),
             ("answer_ratio", self.answer_ratio),
@@ -556,6 +576,8 @@ class _AccountState:
         "hours",
         "weight",
         "quiet",
+        "templated",
+        "templates",
     )
 
     def __init__(self) -> None:
@@ -580,6 +602,10 @@ class _AccountState:
         self.hours: tuple[list[float], list[float]] | None = None
         self.weight = 1.0
         self.quiet = 0  # the first hour of the account's quietest QUIET_HOURS hours of requests
+        # volume answers (new questions; of the gross harvest) opening as a recent one did, decayed as volume
+        self.templated = [0.0, 0.0]
+        # the openings of the account's last TEMPLATES_KEPT volume answers (of the gross harvest)
+        self.templates: deque[int] = deque(maxlen=TEMPLATES_KEPT)
 
 
 class QuestionLedger:
@@ -783,7 +809,13 @@ class RiskTracker:
             gross[0] += 1.0
             gross[1] += features.cot
             gross[2] += features.varied
+            opening = features.opening
+            templated = opening is not None and 0 < state.templates.count(opening) <= TEMPLATE_FILLS
+            if opening is not None:
+                state.templates.append(opening)
+            state.templated[1] += templated
             if not features.known:
+                state.templated[0] += templated
                 state.volume += 1.0
                 state.traces += features.cot
                 state.run += features.varied
@@ -846,6 +878,8 @@ class RiskTracker:
         state.traces *= factor
         state.gross[0] *= factor
         state.gross[1] *= factor
+        state.templated[0] *= factor
+        state.templated[1] *= factor
         state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
 
     # -- scoring -------------------------------------------------------------------------
@@ -873,6 +907,9 @@ class RiskTracker:
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
             "run": poisson_evidence(run, cfg.human_run, cfg.volume_dispersion),
             "clock": binomial_evidence(self._night_answers(state), n_eff, null.get("clock", 0.5)),
+            "template": poisson_evidence(
+                state.templated[gross] * decay, cfg.human_templates, cfg.volume_dispersion
+            ),
         }
         return evidence, (volume, traces, run)
 
@@ -882,9 +919,7 @@ class RiskTracker:
         # method joins them (as if independent); the best of these counts, Bonferroni-corrected.
         joint = fisher_evidence(evidence["cot"], evidence["volume"])
         tests = math.log10(len(FEATURES))
-        behaviour = max(
-            joint, *(evidence[name] for name in ("cot", "logit_bias", "volume", "traces", "run", "clock"))
-        )
+        behaviour = max(joint, *(evidence[name] for name in FEATURES if name != "logprobs"))
         behaviour -= tests
         strip = max(behaviour, evidence["logprobs"] - tests)
         scale = self.config.evidence_scale
@@ -900,6 +935,7 @@ class RiskTracker:
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
         if n_eff:
             shares["clock"] = self._night_answers(state) / n_eff
+        shares["template"] = state.templated[state.pooled] * self._volume_decay(state, now)
         reasons = [
             _reason(name, evidence[name], shares, counts, cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
@@ -949,6 +985,12 @@ def _reason(
             f"{shares['clock']:.0%} of its recent requests were long answers to new short prompts taken in "
             f"its quietest {QUIET_HOURS} hours of the day (a person sleeps: benign ceiling "
             f"{cfg.null_rates.get('clock', 0.5):.1%}; {p})"
+        )
+    elif name == "template":
+        text = (
+            f"about {shares['template']:.0f} long answers to new short prompts in the last day opened as "
+            f"one of its last {TEMPLATES_KEPT} such prompts did (templates filled with topics; "
+            f"a person: about {cfg.human_templates:.0f}; {p})"
         )
     else:
         text = f"a new logit_bias token set in {shares['logit_bias']:.0%} of recent requests (a sweep; {p})"

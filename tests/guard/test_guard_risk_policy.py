@@ -661,3 +661,64 @@ def test_new_questions_around_the_clock_are_a_harvest_a_persons_waking_hours_are
     lax = RiskTracker(RiskSettings(null_rates={"cot": 0.4, "logprobs": 0.2, "logit_bias": 0.1, "clock": 0.5}))
     _serve(lax, script)
     assert lax.score("script", 200 * 1800.0).features["clock"] == 0.0
+
+
+TEMPLATES = [
+    "Generate an analogy that explains {}.",
+    "Write a short story that contrasts {} and the moon.",
+    "Give three examples of {} in everyday life.",
+    "Propose a research question on {}.",
+    "Create a quiz question on {} with four options.",
+    "Compose a dialogue between a coach and a child about {}.",
+    "List the steps to learn {}.",
+    "Rewrite the following for a child: a note on {}.",
+    "Classify these as related to {} or not.",
+    "Write a haiku about {}.",
+    "Summarise the history of {} in a paragraph.",
+    "Explain the key ideas of {} to a beginner.",
+]
+
+
+def test_new_questions_filling_a_few_templates_are_a_harvest_a_persons_homework_template_is_not() -> None:
+    """Self-instruct in daytime sessions: 12 templates x topics, 40 a day, pauses, asleep at night."""
+    rng = random.Random(11)
+    topics = [" ".join(rng.sample(WORDS, 3)) + f" {i}" for i in range(400)]
+    hour = 3600.0
+    # 09:00-17:00 UTC: one new question every 10 minutes, a 40-minute pause after each 5 (never a run)
+    day = [9 * hour + k * 600.0 + (k // 5) * 2400.0 for k in range(40)]
+    times = [d * 24 * hour + t for d in range(6) for t in day]
+    script = [
+        (ts, "script", _chat(rng.choice(TEMPLATES).format(topics[i]))) for i, ts in enumerate(times[:200])
+    ]
+    # a student: one homework template in a third of their questions, the rest their own
+    homework = [
+        _chat(
+            f"Solve for x: {i} x + {i % 7} = {i * 3}."
+            if i % 3 == 0
+            else f"{' '.join(rng.sample(WORDS, 6))} {i}?"
+        )
+        for i in range(200)
+    ]
+    person = [(ts, "person", body) for ts, body in zip(times[::1], homework, strict=False)]
+    tracker, engine = RiskTracker(), PolicyEngine(PolicySettings())
+    _serve(tracker, script + person)
+    end = times[199] + 60.0
+    s = tracker.score("script", end)
+    assert s.score >= 0.5 and s.reasons[0].startswith("template: "), s
+    assert s.features["volume"] < 10 and s.features["run"] == 0.0 and s.features["clock"] == 0.0
+    decision = engine.decide("script", s.score, s.reasons, _chat("x"), end, asked_before=False)
+    assert decision.action == "throttle"
+    p = tracker.score("person", end)
+    assert p.score < 0.2 and p.features["template"] < 2.0, p
+    # the null is configurable: at a person's 200 a day, the script is no evidence
+    lax = RiskTracker(RiskSettings(human_templates=200.0))
+    _serve(lax, script)
+    assert lax.score("script", end).features["template"] == 0.0
+    # one fixed template over and over (an internal tool's tickets) is not a template in rotation
+    tickets = [
+        (ts, "tool", _chat(f"Summarise ticket #{i} for the team: {topics[i]}"))
+        for i, ts in enumerate(times[:200])
+    ]
+    tool = RiskTracker()
+    _serve(tool, tickets)
+    assert tool.score("tool", end).features["template"] == 0.0
