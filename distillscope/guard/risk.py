@@ -602,9 +602,10 @@ class _AccountState:
         self.hours: tuple[list[float], list[float]] | None = None
         self.weight = 1.0
         self.quiet = 0  # the first hour of the account's quietest QUIET_HOURS hours of requests
-        # volume answers (new questions; of the gross harvest) opening as a recent one did, decayed as volume
-        self.templated = [0.0, 0.0]
-        # the openings of the account's last TEMPLATES_KEPT volume answers (of the gross harvest)
+        # volume answers to new questions that fill a template in rotation (the template signal), decayed
+        # as volume; its own questions only, also when pooled (a re-ask shows another account's templates)
+        self.templated = 0.0
+        # the openings of the account's last TEMPLATES_KEPT volume answers (re-asks of others' questions too)
         self.templates: deque[int] = deque(maxlen=TEMPLATES_KEPT)
 
 
@@ -810,15 +811,14 @@ class RiskTracker:
             gross[1] += features.cot
             gross[2] += features.varied
             opening = features.opening
-            templated = opening is not None and 0 < state.templates.count(opening) <= TEMPLATE_FILLS
+            fills = opening is not None and 0 < state.templates.count(opening) <= TEMPLATE_FILLS
             if opening is not None:
                 state.templates.append(opening)
-            state.templated[1] += templated
             if not features.known:
-                state.templated[0] += templated
                 state.volume += 1.0
                 state.traces += features.cot
                 state.run += features.varied
+                state.templated += fills
                 hour = int(ts // 3600.0) % 24
                 if state.hours is None:
                     state.hours, state.weight = ([0.0] * 24, [0.0] * 24), 1.0
@@ -878,8 +878,7 @@ class RiskTracker:
         state.traces *= factor
         state.gross[0] *= factor
         state.gross[1] *= factor
-        state.templated[0] *= factor
-        state.templated[1] *= factor
+        state.templated *= factor
         state.volume_ts = ts if state.volume_ts is None else max(state.volume_ts, ts)
 
     # -- scoring -------------------------------------------------------------------------
@@ -907,9 +906,7 @@ class RiskTracker:
             "traces": poisson_evidence(traces, cfg.human_traces, cfg.volume_dispersion),
             "run": poisson_evidence(run, cfg.human_run, cfg.volume_dispersion),
             "clock": binomial_evidence(self._night_answers(state), n_eff, null.get("clock", 0.5)),
-            "template": poisson_evidence(
-                state.templated[gross] * decay, cfg.human_templates, cfg.volume_dispersion
-            ),
+            "template": poisson_evidence(state.templated * decay, cfg.human_templates, cfg.volume_dispersion),
         }
         return evidence, (volume, traces, run)
 
@@ -935,7 +932,7 @@ class RiskTracker:
         shares = {"cot": cot / n_eff, "logprobs": lp / n_eff, "logit_bias": bias / n_eff} if n_eff else {}
         if n_eff:
             shares["clock"] = self._night_answers(state) / n_eff
-        shares["template"] = state.templated[state.pooled] * self._volume_decay(state, now)
+        shares["template"] = state.templated * self._volume_decay(state, now)
         reasons = [
             _reason(name, evidence[name], shares, counts, cfg)
             for name in sorted(FEATURES, key=lambda k: -evidence[k])
