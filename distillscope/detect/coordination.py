@@ -115,6 +115,10 @@ PIECE_MIN = 3
 PIECE_STOP = 10
 #: Kinds of link that tie accounts (a payment id marks one customer and never ties).
 TIE_KINDS = ("ip", "ip24", "ua", "timing")
+#: Crowded addresses (above the links' cap) are one pool when their accounts overlap by this Jaccard share
+#: (see :func:`crowded_groups`); a pool's group is the accounts using at least this share of its addresses.
+CROWDED_JACCARD = 0.5
+CROWDED_CORE = 0.5
 
 
 @dataclass
@@ -186,6 +190,43 @@ def tie_groups(links: Links, accounts: list[str]) -> list[list[str]]:
         return []
     groups = nx.community.louvain_communities(graph, weight="weight", seed=SEED)
     return sorted((sorted(g) for g in groups if len(g) >= MIN_GROUP), key=lambda g: (-len(g), g[0]))
+
+
+def crowded_groups(links: Links, accounts: list[str], taken: set[str]) -> list[list[str]]:
+    """Candidate groups of crowded addresses (``Links.crowded``: used by more than the links' cap): the
+    addresses whose accounts overlap by :data:`CROWDED_JACCARD` or more form one pool (connected components),
+    and its group is the accounts among ``accounts``, not in ``taken``, using at least :data:`CROWDED_CORE` of
+    the pool's addresses (>= MIN_GROUP). A proxy pool and a carrier NAT look alike here: this only brings
+    a group to the behaviour tests (:func:`test_groups`), it never flags nor ties anyone."""
+    chosen = set(accounts) - taken
+    values = sorted(links.crowded)
+    sets = [links.crowded[v] & chosen for v in values]
+    parent = list(range(len(values)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(values)):
+        for j in range(i + 1, len(values)):
+            union = len(sets[i] | sets[j])
+            if union and len(sets[i] & sets[j]) / union >= CROWDED_JACCARD:
+                parent[root(j)] = root(i)
+    pools: dict[int, list[int]] = {}
+    for i in range(len(values)):
+        pools.setdefault(root(i), []).append(i)
+    groups = []
+    for members in pools.values():
+        uses: dict[str, int] = {}
+        for i in members:
+            for a in sets[i]:
+                uses[a] = uses.get(a, 0) + 1
+        core = sorted(a for a, c in uses.items() if c >= CROWDED_CORE * len(members))
+        if len(core) >= MIN_GROUP:
+            groups.append(core)
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
 @dataclass
@@ -325,7 +366,7 @@ def test_groups(
         p_null = _draw_means(play, draws)
         level = MEMBER_P / len(group) if grouped_on == "topic" else MEMBER_P
         max_shared = MEMBER_SHARED if grouped_on == "topic" else TIED_MEMBER_SHARED
-        tied = grouped_on == "ties"
+        tied = grouped_on in ("ties", "crowded")
         members = _members_inside(group, idx, topic, play, ref_idx, by, level, max_shared, tied)
         tested = len(groups)  # Bonferroni over the groups tested in this round
         out.append(

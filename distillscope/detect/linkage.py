@@ -10,7 +10,10 @@
   links accounts). A value's weight falls with how many
   accounts use it, and values used by more than ``cap`` accounts (a carrier NAT,
   a browser's user agent) carry none. A payment id marks one customer: it is a
-  weak link like the others, never a campaign by itself.
+  weak link like the others, never a campaign by itself. The accounts of each
+  crowded IP (used by more than ``cap``) are kept aside (``Links.crowded``): a
+  proxy pool looks like a carrier NAT, and only a behaviour test may tell them
+  apart (:func:`distillscope.detect.coordination.crowded_groups`); they never link.
 - Timing: accounts whose sets of active 10-minute bins overlap (Jaccard >= 0.35,
   candidates from MinHash-LSH).
 
@@ -41,6 +44,9 @@ SAMPLES_FOR_TEMPLATES = 8
 TEMPLATE_SHARE = 0.3
 KIND_WEIGHT = {"ip": 0.35, "ip24": 0.3, "ua": 0.25, "payment": 0.3}
 KIND_MAX = {"ip": 0.7, "ip24": 0.45, "ua": 0.25, "payment": 0.3, "timing": 0.5}
+#: Kinds of value whose crowded values (above the cap) are kept aside as candidate groups: addresses only
+#: (a crowded user agent is a browser's, a crowded range a provider's).
+CROWDED_KINDS = ("ip",)
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Links:
     account_clusters: dict[str, set[int]] = field(default_factory=dict)
     shared_values: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # account -> kind -> values
     value_accounts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, value) -> accounts
+    # (kind, value) -> the accounts asked for that use a value of CROWDED_KINDS used by more than the cap
+    crowded: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     def link_kinds(self, account: str) -> dict[str, int]:
         return {kind: len(others) for kind, others in self.partners.get(account, {}).items() if others}
@@ -224,6 +232,8 @@ def build_links(
             accs = sorted(everyone & chosen)
             if kind == "org":  # one organisation is one customer: never a link between its accounts
                 continue
+            if m > cap and kind in CROWDED_KINDS and len(accs) >= 2:
+                links.crowded[(kind, value)] = frozenset(accs)
             if m < 2 or m > cap or len(accs) < 2:
                 continue
             w = KIND_WEIGHT.get(kind, 0.2) * _rarity(m, population)

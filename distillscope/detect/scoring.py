@@ -678,6 +678,17 @@ def _coordinated(
         topical, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool
     )
     ordinary = {a for g in topical if g.p_value > alpha for a in g.tied}
+    # last, the pools of crowded addresses (a proxy pool, a carrier NAT, a campus): their own round of the
+    # same behaviour tests and gates, on the accounts no earlier round took (so every earlier round is
+    # unchanged), in a prompt space of their own (the earlier rounds' TF-IDF is fitted on their accounts)
+    crowded = coord.crowded_groups(links, pool, taken)
+    if crowded:
+        needed = {a for g in crowded for a in g} | set(coord.reference_sample(pool))
+        space = coord.PromptSpace.build(sorted(needed), samples, vectors)
+        pooled = coord.test_groups(crowded, sig, space, grouped_on="crowded", population=pool)
+        accepted += _accept_coordinated(
+            pooled, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool
+        )
     return out + accepted, ordinary
 
 
@@ -982,6 +993,14 @@ def _coordinated_reasons(cid: str, com: Community, grp: CoordinatedGroup, facts:
             f"similarity "
             f"{grp.playbook:.2f} vs {grp.playbook_null:.2f} for random accounts of the same volume "
             f"(p = {grp.p_value:.1e}, over the groups tested); {together}"
+        )
+    elif grp.grouped_on == "crowded":
+        head = (
+            f"member of campaign {cid}: {len(com.members)} accounts behind one pool of crowded addresses "
+            f"({len(grp.tied)} use most of it) running one playbook: topic similarity "
+            f"{grp.topic:.2f} vs {grp.topic_null:.2f} and parameter similarity {grp.playbook:.2f} vs "
+            f"{grp.playbook_null:.2f} for random accounts of the same volume (p = {grp.p_value:.1e}, over "
+            f"the pools tested); {together}"
         )
     else:
         head = (
