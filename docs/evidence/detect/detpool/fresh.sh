@@ -1,5 +1,5 @@
 #!/bin/bash
-# detpool: fresh seeds (benchmark shape), run once after the design was frozen and committed (938964a).
+# detpool: fresh seeds (benchmark shape), run once after the design was frozen and committed (938964a; 2b3a272 after rebasing).
 # simulate with main's code (worktree /tmp/pool-base at main), detect with main's detector and with detpool's,
 # score both with detscale/score.py. Usage: fresh.sh SEED [SEED ...]; then the same for dev 2812 (CPU).
 set -e
