@@ -127,6 +127,9 @@ TOOL_LOOP_SHARE = 0.5
 TOOL_CALL_SHARE = 0.25
 TOOL_LOOP_WORDS = "tool loops (an agent deployment)"
 
+#: An account's campaign while campaigns are found: (campaign id, the group's p-value, the group, its facts).
+Membership = tuple[str, float, Community, dict[str, Any]]
+
 
 def shares_prompts(
     members: list[str], share: float, samples: dict[str, list[str]], population: list[str], limit: float
@@ -288,7 +291,7 @@ def score(
     site_of = cust.site_values(tables["infra"])
     pool = coord.request_pool(sig)
     by = sig.set_index("account")
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]] = {}
+    group_of: dict[str, Membership] = {}
     # every group found, flagged or not: campaign id -> (members, p, community, facts); records built once
     found: dict[str, tuple[list[str], float, Community, dict[str, Any]]] = {}
     rejected: list[Community] = []
@@ -414,7 +417,7 @@ def score(
 
 def _split_remainders(
     found: dict[str, tuple[list[str], float, Community, dict[str, Any]]],
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    group_of: dict[str, Membership],
     samples: dict[str, list[str]],
     links: Links,
 ) -> None:
@@ -449,7 +452,7 @@ def _split_remainders(
 
 def _group_records(
     found: dict[str, tuple[list[str], float, Community, dict[str, Any]]],
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    group_of: dict[str, Membership],
     by: pd.DataFrame,
     acc: pd.DataFrame,
     links: Links,
@@ -477,7 +480,7 @@ def _small_groups(
     alpha: float,
     tuning: Tuning,
     solo: set[str],
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    group_of: dict[str, Membership],
     site_of: dict[str, set[str]],
 ) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
     """Campaigns of fewer than coordination.MIN_GROUP accounts: an evidence-dependent minimum size.
@@ -546,7 +549,7 @@ def _attach_singles(
     samples: dict[str, list[str]],
     vectors: dict[str, np.ndarray] | None,
     alpha: float,
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    group_of: dict[str, Membership],
     candidate_p: float = CANDIDATE_P,
     ordinary: Collection[str] = (),
 ) -> None:
@@ -602,7 +605,7 @@ def _join_pieces(
     samples: dict[str, list[str]],
     vectors: dict[str, np.ndarray] | None,
     alpha: float,
-    group_of: dict[str, tuple[str, float, Community, dict[str, Any]]],
+    group_of: dict[str, Membership],
 ) -> None:
     """Campaigns that are pieces of one operation (``coordination.join_pieces``) become one: each member of a
     piece takes the campaign it joins, keeping its own piece's p-value (the flags and scores stay). A machine
