@@ -378,7 +378,7 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, facts["p_group"], com, facts)
     _attach_singles(sig, samples, vectors, alpha, group_of, tuning.candidate_p, ordinary)
-    _join_pieces(sig, samples, vectors, alpha, group_of)
+    _join_pieces(sig, samples, vectors, alpha, group_of, pool)
     group_records = _group_records(found, group_of, by, acc, links)
 
     out_accounts, campaigns = (
@@ -606,6 +606,7 @@ def _join_pieces(
     vectors: dict[str, np.ndarray] | None,
     alpha: float,
     group_of: dict[str, Membership],
+    pool: list[str],
 ) -> None:
     """Campaigns that are pieces of one operation (``coordination.join_pieces``) become one: each member of a
     piece takes the campaign it joins, keeping its own piece's p-value (the flags and scores stay). A machine
@@ -613,7 +614,7 @@ def _join_pieces(
     campaigns: dict[str, list[str]] = {}
     for a, (cid, *_rest) in group_of.items():
         campaigns.setdefault(cid, []).append(a)
-    joins = coord.join_pieces(campaigns, sig, samples, vectors, coord.request_pool(sig), alpha)
+    joins = coord.join_pieces(campaigns, sig, samples, vectors, pool, alpha)
     for piece, into in joins.items():
         _, _, com, facts = group_of[campaigns[into][0]]
         com.members = sorted({*com.members, *campaigns[piece]})
