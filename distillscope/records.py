@@ -210,6 +210,19 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any, str | N
                 yield number, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
 
 
+def read_objects(path: str | os.PathLike[str], error: type[Exception] = ValueError) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, in order; the first line that is not JSON or not an object
+    raises ``error`` with ``path:line: why`` (the kind of a non-object named as every reader names it)."""
+    rows = []
+    for number, row, problem in iter_jsonl(path):
+        if problem is None and not isinstance(row, dict):
+            problem = not_an_object(row)
+        if problem is not None:
+            raise error(f"{path}:{number}: {problem}")
+        rows.append(row)
+    return rows
+
+
 class ExchangeReader:
     """Iterate the exchanges of a JSONL or Parquet file, collecting malformed lines.
 

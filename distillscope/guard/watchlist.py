@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.guard.db import LockedStore, ensure_schema, sql
-from distillscope.records import iter_jsonl
+from distillscope.records import read_objects
 
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -86,17 +86,6 @@ class WatchEntry:
         }
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, row, error in iter_jsonl(path):
-        if error is not None:
-            raise ValueError(f"{path}:{number}: {error}")
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows
-
-
 def entries_from_detection(
     det_dir: str | Path, *, ttl_s: float, now: float | None = None, min_score: float = 0.0
 ) -> list[WatchEntry]:
@@ -123,13 +112,13 @@ def entries_from_detection(
         entries[account] = WatchEntry(account, reason[:_MAX_TEXT], camp, source, now, expires)
 
     if accounts_path.is_file():
-        for row in _read_jsonl(accounts_path):
+        for row in read_objects(accounts_path):
             score = row.get("score")
             score = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 0.0
             if row.get("flagged") is True and score >= min_score:
                 add(row.get("account"), f"flagged offline (score {score:.2f})", row.get("campaign"))
     if campaigns_path.is_file():
-        for row in _read_jsonl(campaigns_path):
+        for row in read_objects(campaigns_path):
             if row.get("flagged") is False:
                 continue
             members = row.get("accounts")

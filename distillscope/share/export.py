@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from distillscope.errors import InputError
-from distillscope.records import Exchange, iter_jsonl
+from distillscope.records import Exchange, read_objects
 from distillscope.share import sketch
 
 BUNDLE_VERSION = 1
@@ -54,14 +54,7 @@ class CampaignInput:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ShareInputError(f"{path}: no such file")
-    rows = []
-    for number, row, error in iter_jsonl(path):
-        if error is not None:
-            raise ShareInputError(f"{path}:{number}: {error}")
-        if not isinstance(row, dict):
-            raise ShareInputError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows
+    return read_objects(path, ShareInputError)
 
 
 def read_detection(detect_dir: str | os.PathLike[str]) -> list[CampaignInput]:

@@ -106,10 +106,11 @@ def test_the_three_readers_skip_and_refuse_the_same_lines(tmp_path: Path, spark_
     # a line of any whitespace str.isspace() knows is blank for every reader (Spark trimmed only ASCII spaces
     # and DuckDB only Unicode spaces, so a tab-only line was "invalid JSON" there); a tab before a JSON object
     # is JSON's whitespace (Spark called that row "expected a JSON object" and lost it); a value that is not
-    # an object is named by its JSON type on every reader (they said "list", "ubigint" or nothing)
+    # an object is named by its JSON type on every reader (they said "list", "ubigint" or nothing); an object
+    # followed by more text is invalid JSON for every reader (Spark kept the object, dropped the rest)
     from distillscope.records import ExchangeReader
 
-    rows = [ex(i, "dave", T0 + i, f"row {i}") for i in range(4)]
+    rows = [ex(i, "dave", T0 + i, f"row {i}") for i in range(6)]
     lines: list[dict | str] = [
         rows[0],
         "\t",
@@ -123,6 +124,8 @@ def test_the_three_readers_skip_and_refuse_the_same_lines(tmp_path: Path, spark_
         "-2.5e3",
         "false",
         "null",
+        json.dumps(rows[4]) + " x",
+        json.dumps(rows[5]) + ",\t",
         rows[3],
     ]
     path = write_log(tmp_path / "log.jsonl", lines)
@@ -131,9 +134,11 @@ def test_the_three_readers_skip_and_refuse_the_same_lines(tmp_path: Path, spark_
     duck = duckdb_engine.extract(path, on_error="skip")
     spark = spark_engine.extract(path, on_error="skip", spark=spark_session)
     kinds = ["array", "string", "number", "boolean", "null"]
-    refused = [(6, "invalid JSON"), (7, "invalid JSON")] + [
-        (8 + i, f"expected a JSON object, got {kind}") for i, kind in enumerate(kinds)
-    ]
+    refused = (
+        [(6, "invalid JSON"), (7, "invalid JSON")]
+        + [(8 + i, f"expected a JSON object, got {kind}") for i, kind in enumerate(kinds)]
+        + [(13, "invalid JSON"), (14, "invalid JSON")]
+    )
     assert python == ([r["id"] for r in (rows[0], rows[1], rows[3])], refused)
     for tables in (duck, spark):
         assert tables.exchanges == 3

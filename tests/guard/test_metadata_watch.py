@@ -206,5 +206,9 @@ def test_entries_from_detection_and_ttl(tmp_path: Path) -> None:
     (broken / "accounts.jsonl").write_text('{"account": "x", "flagged": true}\n{not json\n')
     with pytest.raises(ValueError, match="accounts.jsonl:2"):
         entries_from_detection(broken, ttl_s=1.0)
+    (broken / "accounts.jsonl").write_text('{"account": "x", "flagged": true}\n"x"\n')
+    with pytest.raises(ValueError, match="accounts.jsonl:2: expected a JSON object, got string"):
+        entries_from_detection(broken, ttl_s=1.0)
+    (broken / "accounts.jsonl").write_text('{"account": "x", "flagged": true}\n{not json\n')
     result = _cli("guard", "watch", "load", str(broken), "--db", str(tmp_path / "g.db"))
     assert result.exit_code == 2 and "accounts.jsonl:2" in result.output

@@ -211,6 +211,9 @@ def test_malformed_detection_output_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "campaigns.jsonl").write_text("{oops\n", encoding="utf-8")
     with pytest.raises(ShareInputError, match="campaigns.jsonl:1: invalid JSON"):
         read_detection(tmp_path)
+    (tmp_path / "campaigns.jsonl").write_text('\n["c", "atk-1"]\n', encoding="utf-8")
+    with pytest.raises(ShareInputError, match="campaigns.jsonl:2: expected a JSON object, got array"):
+        read_detection(tmp_path)
 
 
 def test_cli_export_and_match(tmp_path: Path, detect_dir: Path, our_log: list[Exchange], monkeypatch) -> None:

@@ -70,6 +70,12 @@ def _numbered_lines(spark: Any, path: str) -> Any:
 
 #: Where a line's JSON value starts: after JSON's whitespace (space, tab, CR, LF).
 _JSON_VALUE_AT = sp.sql_string("^[ \\t\\r\\n]*", "spark")
+#: Where an object's line must end: at its closing brace, then JSON whitespace (Jackson, under
+#: ``get_json_object``, stops after the first value and ignores what follows, where ``json.loads`` and DuckDB
+#: refuse the line; an object followed by text that itself ends in a brace still passes here).
+_ENDS_AT_BRACE = sp.sql_string("\\}[ \\t\\r\\n]*$", "spark")
+#: The line holds an object (its JSON value starts with a brace).
+_IS_OBJECT = f"line RLIKE {_JSON_VALUE_AT} || '\\\\{{'"
 #: JSON's name for a valid root's type (``records.not_an_object`` says the same), from its first character
 #: (``get_json_object(line, '$')`` has already checked the value).
 _JSON_KIND = (
@@ -96,8 +102,9 @@ def _stage_jsonl(spark: Any, path: str) -> None:
     )
     spark.sql(f"""
 SELECT line_no, line,
-  get_json_object(line, '$') IS NOT NULL AS ok,
-  line RLIKE {_JSON_VALUE_AT} || '\\\\{{' AS obj,
+  get_json_object(line, '$') IS NOT NULL
+    AND (NOT {_IS_OBJECT} OR line RLIKE {_ENDS_AT_BRACE}) AS ok,
+  {_IS_OBJECT} AS obj,
   from_json(line, {_q(sp.json_row_type("spark"))}) AS r
 FROM raw WHERE line IS NOT NULL AND {sp.not_blank_sql("line", "spark")}""").createOrReplaceTempView("p")
     spark.sql(f"""
