@@ -1,7 +1,8 @@
 """One markdown row per scored detect run against issue 12's offline goals, bold where a goal is missed.
 
 usage: goals_table.py NAME=PATH[:KEY] ...   PATH is a score.py output (rSEED-WHO.json), or a JSON holding
-several under KEY, dotted for nesting (e.g. detpool/fresh.json:2831-main, detsplit/fresh.json:2801.split); what is printed is read from the files, nothing typed.
+several under KEY, dotted for nesting (e.g. detpool/fresh.json:2831-main, detsplit/fresh.json:2801.split);
+what is printed is read from the files, nothing typed.
 """
 
 import json
@@ -35,7 +36,8 @@ def row(name: str, result: dict[str, Any]) -> str:
     low = [f"{k} {v}" for k, v in styles.items() if int(v.split("/")[0]) < 0.8 * int(v.split("/")[1])]
     return (
         f"| {name} | {s['accounts']:,} / {s['exchanges']:,} | {_cell(g['tpr>=0.95'])} | "
-        f"{_cell(g['fpr<=0.005'])} | {_cell(g['auroc>=0.99'], '{:.3f}')} | {_cell(g['tpr_at_fpr1%>=0.95'])} | "
+        f"{_cell(g['fpr<=0.005'])} | {_cell(g['auroc>=0.99'], '{:.3f}')} | "
+        f"{_cell(g['tpr_at_fpr1%>=0.95'])} | "
         f"{_cell(g['ari>=0.9'], '{:.3f}')} | {'**' + ', '.join(low) + '**' if low else 'none'} | "
         f"{_cell(g['no_benign_in_campaign'])} |"
     )
