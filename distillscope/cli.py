@@ -3,6 +3,9 @@
 No logic lives here. Each component's ``cli.py`` exposes ``register(app)`` and
 keeps its heavy imports (torch, transformers, duckdb, ...) inside the commands, so
 that ``distillscope --help`` stays fast.
+
+This module must not hold a command's logic, and must not import torch, transformers or DuckDB,
+directly or through the ``cli.py`` modules it registers at import time.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Small helpers shared by the component CLIs: one console, clear errors, options from settings.
 
 Nothing here knows about any component.
+
+This module must not import another distillscope module, and must not write to stdout: its console
+is stderr, so that a command's stdout stays its result.
 """
 
 from __future__ import annotations

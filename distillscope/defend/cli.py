@@ -5,6 +5,9 @@ The options of ``defend evaluate`` are generated from
 run is :func:`distillscope.defend.frontier.run_frontier`; this module shows its
 progress and prints the table. The countermeasures themselves are served by
 ``distillscope serve`` (``--logprob-*``, ``--antidistill-*``, ``--watermark-delta``).
+
+This module must not measure anything itself (:func:`run_frontier` does), and must not import the
+frontier at import time.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """`distillscope demo`: the red-team exercise from the command line (thin: options in, summary out).
 
 The options are the fields of :class:`~distillscope.demo.settings.DemoSettings`.
+
+This module must not run a stage or judge a result: :func:`~distillscope.demo.run.run_demo` and
+:func:`~distillscope.demo.summary.terminal_summary` do.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ groups, and writes ``accounts.jsonl``, ``campaigns.jsonl`` and ``summary.md``.
 ``DetectSettings(...).run()`` does the same from the command line's settings.
 Labelled logs to test it on come from ``distillscope.simulate`` (its own package).
 Imports are lazy so that importing this package stays cheap.
+
+This module must not import DuckDB, Spark or :mod:`distillscope.simulate` at import time: its four
+names load on first use.
 """
 
 from __future__ import annotations

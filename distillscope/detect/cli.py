@@ -1,4 +1,9 @@
-"""`distillscope detect` and `distillscope simulate-traffic`, generated from their settings."""
+"""`distillscope detect` and `distillscope simulate-traffic`, generated from their settings.
+
+This module must not read a log, score or simulate: ``DetectSettings.run()`` and
+``SimulateSettings.simulate()`` do, and this module prints what they return (tables on stderr, one
+JSON line on stdout).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ The face (names load on first use, so importing this package loads no torch):
 :func:`teacher_continuations`, :func:`make_teacher` / :class:`LocalTeacher`, the task set
 (:func:`task_items`, :data:`INSTRUCTION`, :func:`extract_answer`, :func:`task_accuracy`) and
 :func:`exchanges_from_model` (teacher exchanges written straight from a local model).
+
+This module must not import a submodule at import time, and components other than the assemblers
+(the root CLI and face, serving, the demo) must not reach past it into evaluate's modules.
 """
 
 from __future__ import annotations

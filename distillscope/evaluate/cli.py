@@ -3,6 +3,9 @@
 The options are generated from :class:`~distillscope.evaluate.settings.EvalSettings`
 (evaluate) and :class:`~distillscope.evaluate.settings.CurveCommand` (curve: its own
 fields and those of ``TrainSettings`` a curve varies).
+
+This module must not compute a metric or import torch at import time: :func:`evaluate_student` and
+:func:`run_curve` are imported inside the commands, and this module prints what they return.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ Per answer token (micro-averaged over all of them):
 
 A model compared with itself scores agreement 1, KL 0, exact match 1. Both
 models are read with :func:`distillscope.models.generate.teacher_force`.
+
+This module must not load a model or hold a generation or teacher-forcing loop of its own: the
+models are handed to it, and both loops are :mod:`distillscope.models.generate`'s.
 """
 
 from __future__ import annotations

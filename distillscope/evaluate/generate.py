@@ -7,6 +7,8 @@ on-policy sampling, and to write teacher exchanges straight from a local model
 (the same ``logprobs.content`` shape an OpenAI-compatible API returns: decoded
 token text, its UTF-8 ``bytes``, and ``top_logprobs``). Log-probs are those of
 the model's raw next-token distribution (temperature 1), as APIs report them.
+
+This module must not load a model, score anything or hold a generation loop of its own.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ a number), the last non-empty line.
 A task is a reasoning-gym name, optionally with its generator's settings:
 ``basic_arithmetic:max_terms=2:max_digits=1`` (values read as Python literals,
 else as strings), so easy variants of a task can be asked for by name.
+
+This module must not load a model or generate: replies come from the caller's ``answer``, and
+reasoning-gym is imported only when a dataset is built.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A local teacher gives greedy continuations *and* its next-token distributions,
 so fidelity can report KL; a URL teacher gives text only (greedy via
 ``temperature=0``), so the metrics that need the teacher's distribution are
 reported as unavailable rather than guessed.
+
+This module must not score: it only returns continuations, which
+:mod:`~distillscope.evaluate.fidelity` and :mod:`~distillscope.evaluate.tasks` score; a URL teacher
+must never be sampled (it is asked at ``temperature=0``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ stays cheap): the public-benchmark registry (:class:`BenchmarkStore`,
 for it (:func:`body_of`, :func:`request_question`), so the offline detector
 matches exactly the questions the online ledger matches. The serving stack, the
 demo and the root CLI assemble the rest from the modules themselves.
+
+This module must not import a submodule at import time (no database driver, no FastAPI), and
+components other than the assemblers must not reach past it into guard's modules.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ guard is written with ``?`` placeholders; :func:`sql` rewrites them for psycopg.
 
 This module knows nothing about keys or exchanges: it only opens connections,
 creates tables, and gives the small stores one locked connection (:class:`LockedStore`).
+
+This module must not import another guard module, and must not create an SQLite file that other
+users can read (a new one is made with mode 0600).
 """
 
 from __future__ import annotations

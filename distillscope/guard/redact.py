@@ -4,6 +4,9 @@
 every record of every logger (uvicorn's, FastAPI's, ours, handlers added later)
 has keys masked as ``ds-***`` before any handler sees it, in the message, its
 arguments and the exception text. It must stay cheap: one regex per record.
+
+This module must not drop, emit or reorder a log record: it only rewrites the text of records as
+they are made.
 """
 
 from __future__ import annotations

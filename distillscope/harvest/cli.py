@@ -3,6 +3,10 @@
 Only the command lives here: its options are generated from :class:`HarvestSettings`
 and :class:`~distillscope.harvest.strategies.factory.StrategySettings` (each setting
 written once, with its help, in the dataclass).
+
+This module must not send, cache or price a request itself:
+:func:`~distillscope.harvest.run.harvest` does, and this module only reports its errors and its
+result.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ nothing. Adaptive strategies are asked with a teacher that answers nothing, so
 only their first round is known. With ``batch``, costs are at the batch price
 (half the list price) and the synchronous cost is shown beside it; duplicate
 queries (asked once) are counted.
+
+This module must not send a request, start a teacher or reserve budget: it plans and counts only.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ the table.
 Batch APIs (OpenAI Batch, Anthropic Message Batches) bill half the list price:
 :meth:`Price.batch` is that price, or an entry's own ``batch_input`` /
 ``batch_output`` when listed.
+
+This module must not guess: a model the table does not list has no price (``None``), never a default
+one.
 """
 
 from __future__ import annotations

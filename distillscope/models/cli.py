@@ -1,4 +1,9 @@
-"""`distillscope models ...`: prepare the embedded teacher and build layer-subset students."""
+"""`distillscope models ...`: prepare the embedded teacher and build layer-subset students.
+
+This module must not download a model (names resolve through
+:func:`~distillscope.models.load_model`, which never does) nor pick layers itself:
+:func:`~distillscope.models.build_student` does.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ display text and raw bytes as OpenAI's ``logprobs`` show them (:class:`TokenText
 Used wherever a token string from an API (``top_logprobs``) or a vocabulary must be
 turned back into bytes or matched across tokenizers, and wherever log-probs are
 written in the wire format (the server, local teacher exchanges). Pure Python; no model loading.
+
+This module must not import torch or transformers, nor load a tokenizer: one is handed to it.
 """
 
 from __future__ import annotations

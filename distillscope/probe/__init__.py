@@ -5,4 +5,7 @@
   softmax bottleneck with log-probs and ``logit_bias``.
 - :mod:`~distillscope.probe.equality`: are two endpoints serving the same model?
   (a permutation test on sampled completions).
+
+This module must not import its probes, and no probe may reach an endpoint except through
+:mod:`~distillscope.probe.endpoint` (the OpenAI client, with a key it never reports).
 """

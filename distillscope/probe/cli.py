@@ -2,6 +2,9 @@
 
 Each command prints a short verdict (stderr) and the full result as JSON (stdout,
 or ``--out FILE``). API keys are read from an environment variable by name.
+
+This module must not hold a probe's logic (what to ask, how to judge), and must not take an API key
+as an option or print one.
 """
 
 from __future__ import annotations

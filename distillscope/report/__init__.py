@@ -1,1 +1,5 @@
-"""report component (see DESIGN.md)."""
+"""report component (see DESIGN.md).
+
+This module must not import its modules, and nothing in this package may measure the model or its
+traffic: the report shows only what report.json holds.
+"""

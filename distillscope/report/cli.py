@@ -1,4 +1,9 @@
-"""`distillscope report --run DIR`: render the exposure report from a run's report.json."""
+"""`distillscope report --run DIR`: render the exposure report from a run's report.json.
+
+This module must not render or measure anything: :func:`~distillscope.report.build.build_report`
+writes the page from report.json alone, and this module reports the sections' state and where the
+page went.
+"""
 
 from __future__ import annotations
 

@@ -13,4 +13,7 @@ assembles them around it, and ``distillscope serve`` lives there.
   upstream, open or guarded) is stood up by ``distillscope.serving.serve(ServeSettings(...))``.
 
 Nothing is imported here, so that importing a submodule stays cheap.
+
+No module of this package may import ``guard``, ``watermark`` or ``serving`` (the guard plugs in
+through the ``Gateway`` protocol), and this module must not import its submodules.
 """

@@ -4,6 +4,9 @@ Only option parsing lives here: the options become a
 :class:`~distillscope.serving.ServeSettings`, and :func:`~distillscope.serving.build_app`
 assembles backend, gateway and watermark hook. Heavy imports stay inside the
 command so that ``distillscope --help`` stays fast.
+
+This module must not assemble the stack itself, and must not print an upstream URL unredacted (it
+shows ``redact_url`` of it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""`distillscope share export|match`: STIX 2.1 indicators of distillation campaigns, without prompt text."""
+"""`distillscope share export|match`: STIX 2.1 indicators of distillation campaigns, without prompt text.
+
+This module must not sketch, hash or match anything itself (:mod:`~distillscope.share.export` and
+:mod:`~distillscope.share.match` do), and must not print prompt text: only counts, account names and
+paths.
+"""
 
 from __future__ import annotations
 

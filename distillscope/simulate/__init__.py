@@ -9,6 +9,9 @@ The classic simulator, the one the detector was first written with, is
 ``CLASSIC_CAMPAIGN_STYLES`` / ``CLASSIC_HARD_NEGATIVES``). Nothing in this package
 may be imported by the detector's scoring (only its command line offers them).
 Imports are lazy so that importing this package stays cheap.
+
+This module must not import a simulator at import time, and the simulators must not import the
+detector they judge.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ One checkpoint directory (``<out>/checkpoints/last``) is replaced atomically
 (written to a temporary sibling, then renamed), so a run killed while saving
 still has its previous checkpoint. Resuming checks that the run's
 hyperparameters and data are the ones the checkpoint was made with.
+
+This module must not write outside ``<out>/checkpoints``, and must not resume a checkpoint whose
+fingerprint (settings and data) differs from the run's.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 Only the command lives here: its options are generated from :class:`TrainSettings`
 (each setting written once, with its help, in the dataclass).
+
+This module must not hold training logic or import torch at import time:
+:func:`~distillscope.train.run.train_student` is imported inside the command, and its errors become
+messages and exit codes.
 """
 
 from __future__ import annotations

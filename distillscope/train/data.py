@@ -2,6 +2,8 @@
 
 The dataset itself (reading, checking, prompt messages) is :mod:`distillscope.exchanges`.
 This module builds lists of ints; :func:`collate` is the only place that makes tensors.
+
+This module must not read a file or load a model: it is handed a dataset and a tokenizer.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ uninterrupted run would have seen. Ctrl-C finishes the current step, saves a
 checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
 
 This module knows nothing about datasets on disk or model cards (see ``run``).
+
+It must not read a dataset or write anything but its checkpoints (through
+:mod:`~distillscope.train.checkpoint`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Order of work: read and check the dataset (clear errors before any model is
 loaded), build the student, build examples, fit with checkpoints, save the model
 (LoRA merged), tokenizer, model card and provenance. Checkpoints are removed
 after a finished run unless ``keep_checkpoints``.
+
+This module must not write outside ``settings.out``, and must not load a model before the dataset
+has been read and checked.
 """
 
 from __future__ import annotations

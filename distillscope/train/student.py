@@ -2,6 +2,9 @@
 
 Saving merges LoRA adapters into the base weights, so every trained student is a
 plain Hugging Face model directory that ``from_pretrained`` (and the server) can load.
+
+This module must not load or prune weights itself (:mod:`distillscope.models` does), nor import
+torch or peft at import time.
 """
 
 from __future__ import annotations

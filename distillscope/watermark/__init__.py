@@ -9,6 +9,8 @@ same pooled test in rounds, so a loud key does not drown quieter ones),
 trained on our answers), :func:`watermark_cost`,
 and the readers :func:`read_documents` / :func:`read_prompts`. Other components
 use these names, not the modules behind them.
+
+This module must not import its modules at import time: each name loads on first use.
 """
 
 from __future__ import annotations

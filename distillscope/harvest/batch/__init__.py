@@ -4,4 +4,7 @@
 step that talks to the provider); ``providers`` speaks the two wire formats;
 ``runner`` plans, submits, polls and collects, resuming whatever a killed
 process left.
+
+This module must not import its modules, and no step may talk to a provider before the cache has
+committed the batch's state, so that a killed run neither loses a batch nor pays for it twice.
 """

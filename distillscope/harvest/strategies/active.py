@@ -16,6 +16,10 @@ prompts are the round. Probes:
 Rounds are remembered (and written to ``state_file`` when given), so a resumed
 harvest that replays a round gets the same prompts without retraining. This
 module follows ``base.QueryStrategy``; torch is imported only when a round is scored.
+
+It must not ask the teacher except through what the harvester gives it (``teacher_probe`` or
+``bind_teacher``), so that no probe answer escapes the cache or the budget, and must not write
+anything but its ``state_file``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ running, or when ``ask`` returns no answers (budget spent, Ctrl-C).
 
 Sampling of examples is seeded by round, and helper answers come from the cache
 on a resumed run, so replaying the rounds rebuilds the same instructions.
+
+This module must not ask the teacher except through the harvester's ``ask``, so that every helper
+prompt is cached, budgeted and counted.
 """
 
 from __future__ import annotations
