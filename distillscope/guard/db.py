@@ -9,7 +9,8 @@ This module knows nothing about keys or exchanges: it only opens connections,
 creates tables, and gives the small stores one locked connection (:class:`LockedStore`).
 
 This module must not import another guard module, and must not create an SQLite file that other
-users can read (a new one is made with mode 0600).
+users can read (a new one is made with mode 0600), nor show a URL's userinfo or query string (either
+may hold a password) in a message.
 """
 
 from __future__ import annotations
@@ -64,10 +65,16 @@ def parse_db_url(url: str) -> DBUrl:
         return DBUrl("postgresql", url)
     if url.startswith("sqlite:///"):
         return DBUrl("sqlite", url[len("sqlite:///") :])
-    if url.startswith("sqlite://"):
-        raise ValueError(f"{url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db")
     if "://" in url:
-        raise ValueError(f"{url!r}: unsupported database URL (use a file path, sqlite:/// or postgresql://)")
+        from distillscope.server.urls import redact_url
+
+        # the message names the URL without userinfo or query string: either may hold a password
+        shown = redact_url(url)
+        if url.startswith("sqlite://"):
+            raise ValueError(f"{shown!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        raise ValueError(
+            f"{shown!r}: unsupported database URL (use a file path, sqlite:/// or postgresql://)"
+        )
     return DBUrl("sqlite", url)
 
 

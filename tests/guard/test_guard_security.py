@@ -10,10 +10,13 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from distillscope.cli import app
 from distillscope.guard.db import parse_db_url
 from distillscope.guard.gateway import UNAUTHENTICATED, GuardGateway
 from distillscope.guard.keys import KeyStore
@@ -191,3 +194,15 @@ def test_non_text_content_never_reaches_the_upstream(wire: WireServer) -> None:
         )
     assert answer.status_code == 400 and "image_url" in answer.json()["error"]["message"]
     assert wire.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://ds:hunter2@db/log?password=hunter2", "sqlite://ds:hunter2@host/x.db?key=hunter2"]
+)
+def test_a_refused_database_url_is_named_without_its_password(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\*\*\*@") as refused:
+        parse_db_url(url)
+    assert "hunter2" not in str(refused.value)
+    # and on the command line, where the message reaches the operator's terminal (and scrollback)
+    result = CliRunner().invoke(app, ["keys", "list", "--db", url])
+    assert result.exit_code != 0 and "hunter2" not in result.output and "***@" in result.output
