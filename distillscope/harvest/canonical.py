@@ -28,6 +28,13 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
+def teacher_identity(base_url: str) -> str:
+    """A normalised base URL without its userinfo: a password in the URL says nothing about which teacher
+    answered, and the identity is stored in the cache and in every exchange's provenance."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+
 def request_key(teacher_id: str, body: dict[str, Any]) -> str:
     """The content address of ``body`` sent to ``teacher_id`` (a normalised URL or ``local:NAME``)."""
     blob = canonical_json({"teacher": teacher_id, "body": body})

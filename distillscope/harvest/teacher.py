@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from distillscope.config import EMBEDDED_TEACHER
 from distillscope.errors import ConfigError
-from distillscope.harvest.canonical import normalise_base_url
+from distillscope.harvest.canonical import normalise_base_url, teacher_identity
 from distillscope.harvest.settings import HarvestSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -41,7 +41,8 @@ class Teacher:
 
     @property
     def shown_url(self) -> str:
-        return self.base_url if self.kind == "url" else self.teacher_id
+        """What messages, manifests and provenance name: the identity (never a URL's password)."""
+        return self.teacher_id
 
 
 def describe_teacher(settings: HarvestSettings) -> Teacher:
@@ -62,7 +63,7 @@ def describe_teacher(settings: HarvestSettings) -> Teacher:
         url = normalise_base_url(settings.teacher)
     except ValueError as exc:
         raise TeacherError(str(exc)) from exc
-    return Teacher("url", url, settings.model, base_url=url, api=settings.resolved_api)
+    return Teacher("url", teacher_identity(url), settings.model, base_url=url, api=settings.resolved_api)
 
 
 @contextlib.contextmanager

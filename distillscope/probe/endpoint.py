@@ -34,7 +34,7 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
+            raise ValueError(f"base_url must be an http(s) URL, got {self.shown_url!r}")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
 
@@ -59,14 +59,21 @@ class Endpoint:
         try:
             models = client.models.list().data
         except Exception as exc:  # openai raises one of many APIError subclasses
-            raise ProbeError(f"{self.base_url}: could not list models ({exc})") from exc
+            raise ProbeError(f"{self.shown_url}: could not list models ({exc})") from exc
         if not models:
-            raise ProbeError(f"{self.base_url} lists no models; name one with --model")
+            raise ProbeError(f"{self.shown_url} lists no models; name one with --model")
         self.model = models[0].id
         return self.model
 
+    @property
+    def shown_url(self) -> str:
+        """The base URL as results and messages name it: without userinfo or query (either may hold a key)."""
+        from distillscope.server.urls import redact_url
+
+        return redact_url(self.base_url)
+
     def label(self) -> str:
-        return f"{self.model or '?'} @ {self.base_url}"
+        return f"{self.model or '?'} @ {self.shown_url}"
 
 
 def run_all(func: Callable[[T], R], items: Iterable[T], concurrency: int = 8) -> list[R]:

@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 
 from distillscope.harvest.budget import Budget, Caps, Usage, prompt_tokens_bound
 from distillscope.harvest.cache import AnswerCache
-from distillscope.harvest.canonical import normalise_base_url, request_key
+from distillscope.harvest.canonical import normalise_base_url, request_key, teacher_identity
 from distillscope.harvest.limiter import RateLimiter, parse_duration, parse_retry_after
 from distillscope.harvest.prices import Price, PriceTable
+from distillscope.harvest.settings import HarvestSettings
+from distillscope.harvest.strategies.base import StaticStrategy
 from distillscope.harvest.strategies.files import PromptFileError, read_prompts
+from distillscope.harvest.teacher import describe_teacher
 
 
 def test_request_key_ignores_key_order_and_url_spelling() -> None:
@@ -31,6 +34,19 @@ def test_request_key_ignores_key_order_and_url_spelling() -> None:
     assert request_key(url, a) != request_key("local:smollm2", a)
     with pytest.raises(ValueError):
         normalise_base_url("ftp://nope")
+
+
+def test_a_password_in_the_teacher_url_reaches_requests_only(tmp_path: Path) -> None:
+    # the identity (cache rows, provenance, manifests, messages) drops the userinfo; requests keep it
+    url = "https://op:hunter2@api.example.com/v1/"
+    teacher = describe_teacher(HarvestSettings(tmp_path, StaticStrategy([]), teacher=url, model="m"))
+    assert teacher.base_url == "https://op:hunter2@api.example.com/v1"
+    assert teacher.teacher_id == teacher.shown_url == "https://api.example.com/v1"
+    assert teacher_identity("https://api.example.com/v1") == "https://api.example.com/v1"
+    keyed = request_key(teacher.teacher_id, {"model": "m"})
+    assert keyed == request_key(
+        teacher_identity(normalise_base_url("https://api.example.com/v1")), {"model": "m"}
+    )
 
 
 def test_price_table_prefix_and_override(tmp_path) -> None:

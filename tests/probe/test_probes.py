@@ -70,6 +70,10 @@ def test_unreachable_endpoint_is_a_clear_error() -> None:
         port = sock.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(ProbeError, match="could not list models|Connection"):
         probe_identity(Endpoint(f"http://127.0.0.1:{port}/v1", timeout=5))
+    with pytest.raises(ProbeError, match=r"\*\*\*@") as refused:
+        probe_identity(Endpoint(f"http://op:hunter2@127.0.0.1:{port}/v1?key=hunter2", timeout=5))
+    assert "hunter2" not in str(refused.value)
+    assert "hunter2" not in Endpoint("http://op:hunter2@h/v1", model="m").label()
     result = runner.invoke(app, ["probe", "identity", "--url", "ftp://nowhere"])
     assert result.exit_code == 2 and "http(s) URL" in _flat(result.output)
     result = runner.invoke(app, ["probe", "identity", "--url", "http://x/v1", "--key-env", "DS_NO_SUCH_VAR"])
