@@ -4,6 +4,7 @@ auroc_parts.py SIM_DIR DET_DIR"""
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -15,19 +16,23 @@ def auroc(pos, neg):
 
 
 def main(sim, det):
-    lab = {json.loads(x)["account"]: json.loads(x) for x in open(f"{sim}/labels.jsonl")}
-    acc = [json.loads(x) for x in open(f"{det}/accounts.jsonl")]
+    lab = {
+        json.loads(x)["account"]: json.loads(x) for x in Path(f"{sim}/labels.jsonl").read_text().splitlines()
+    }
+    acc = [json.loads(x) for x in Path(f"{det}/accounts.jsonl").read_text().splitlines()]
     sc = {a["account"]: a["score"] for a in acc}
     pos = {a: sc[a] for a, r in lab.items() if r["label"] == "campaign" and a in sc}
     neg = np.array([sc[a] for a, r in lab.items() if r["label"] == "benign" and a in sc])
-    print("AUROC", round(auroc(list(pos.values()), neg), 5), "benign at score 0:", int((neg == 0).sum()), "/", len(neg))
+    at_zero = int((neg == 0).sum())
+    print("AUROC", round(auroc(list(pos.values()), neg), 5), "benign at score 0:", at_zero, "/", len(neg))
     styles = sorted({lab[a]["style"] for a in pos})
     for st in styles:
         rest = [v for a, v in pos.items() if lab[a]["style"] != st]
         print(f"  without {st:16s} {auroc(rest, neg):.5f}")
     for a, v in sorted(pos.items(), key=lambda x: x[1]):
         if v < 0.5:
-            print(f"  missed {lab[a]['style']:16s} score {v:.3f} benign above it {(neg > v).sum()} tied {(neg == v).sum()}")
+            above, tied = (neg > v).sum(), (neg == v).sum()
+            print(f"  missed {lab[a]['style']:16s} score {v:.3f} benign above it {above} tied {tied}")
 
 
 if __name__ == "__main__":

@@ -5,18 +5,22 @@ collisions in a common space), and the median askers per shared prompt. coaskers
 import json
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 
 
 def main(seed: str) -> None:
     prompts = defaultdict(set)
-    for line in open(f"runs/sim{seed}/exchanges.jsonl"):
+    for line in Path(f"runs/sim{seed}/exchanges.jsonl").read_text().splitlines():
         r = json.loads(line)
         msgs = r.get("messages") or []
         text = " ".join(m["content"] for m in msgs if m.get("role") == "user" and m.get("content"))[:300]
         prompts[r["account"]].add(text)
-    labels = {json.loads(x)["account"]: json.loads(x) for x in open(f"runs/sim{seed}/labels.jsonl")}
+    labels = {
+        json.loads(x)["account"]: json.loads(x)
+        for x in Path(f"runs/sim{seed}/labels.jsonl").read_text().splitlines()
+    }
     askers = defaultdict(list)
     for a, ps in prompts.items():
         for p in ps:
@@ -30,7 +34,7 @@ def main(seed: str) -> None:
         top = co.most_common(1)[0][1] / len(shared) if shared else 0.0
         k = float(np.median([len(askers[p]) for p in shared])) if shared else 0.0
         out[a] = (labels[a]["style"], len(ps), len(shared) / len(ps), top, k)
-    for a, (st, d, sh, top, k) in sorted(out.items(), key=lambda x: (x[1][0], x[1][1])):
+    for _a, (st, d, sh, top, k) in sorted(out.items(), key=lambda x: (x[1][0], x[1][1])):
         print(f"{st:16s} {d:5d} shared {sh:.2f} top_coasker {top:.2f} median_askers {k:.0f}")
 
 

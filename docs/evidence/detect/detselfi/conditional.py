@@ -50,11 +50,16 @@ def main(seeds):
         print(f"== {seed}: line {beta.round(3)}, scale {sc:.3f}")
         sel = ben & unexp & (sig["p_reach_log"].to_numpy() <= 0.5)
         top = np.argsort(-z * sel)[:6]
-        print("  benign (unexplained, typical reach) top resid z", [(round(z[i], 2), sty[i], int(n[i])) for i in top])
+        best = [(round(z[i], 2), sty[i], int(n[i])) for i in top]
+        print("  benign (unexplained, typical reach) top resid z", best)
         topc = np.argsort(np.where(sel, comb, 1))[:5]
         print("  benign smallest p_reach x p_resid", [f"{comb[i]:.1e}:{sty[i]}" for i in topc])
         for i in np.where(miss)[0]:
-            print(f"   miss {sty[i]:16s} n {int(n[i]):5d} z_resid {z[i]:5.2f} p_reach {sig['p_reach'].iloc[i]:.1e} prod {comb[i]:.1e}")
+            pr = sig["p_reach"].iloc[i]
+            print(
+                f"   miss {sty[i]:16s} n {int(n[i]):5d} z_resid {z[i]:5.2f} p_reach {pr:.1e}",
+                f"prod {comb[i]:.1e}",
+            )
 
 
 if __name__ == "__main__":

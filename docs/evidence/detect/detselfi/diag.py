@@ -1,5 +1,5 @@
-"""detselfi diagnosis: score a cached log's tables (runs/cache/SEED-1100.pkl, detsplit/prep.py) with the code on
-PYTHONPATH and print the campaign accounts left unflagged next to the benign accounts of similar volume:
+"""detselfi diagnosis: score a cached log's tables (runs/cache/SEED-1100.pkl, detsplit/prep.py) with the code
+on PYTHONPATH and print the campaign accounts left unflagged next to the benign accounts of similar volume:
 diag.py SEED [STYLE] (STYLE: only that campaign style's misses)."""
 
 import json
@@ -12,9 +12,24 @@ import numpy as np
 from distillscope.detect import scoring
 
 COLS = [
-    "n", "distinct_prompts", "shared_prompts", "answer_tokens", "reach", "p_reach", "p_reach_log", "p_own",
-    "p_harvest", "p_content", "p_clock", "p_session", "longest_session", "quiet_share", "diversity",
-    "top_head_share", "explained", "p_account",
+    "n",
+    "distinct_prompts",
+    "shared_prompts",
+    "answer_tokens",
+    "reach",
+    "p_reach",
+    "p_reach_log",
+    "p_own",
+    "p_harvest",
+    "p_content",
+    "p_clock",
+    "p_session",
+    "longest_session",
+    "quiet_share",
+    "diversity",
+    "top_head_share",
+    "explained",
+    "p_account",
 ]
 
 
@@ -22,7 +37,7 @@ def load(seed: str):
     with open(Path("runs/cache") / f"{seed}-1100.pkl", "rb") as f:
         t = pickle.load(f)
     labels = {}
-    for line in open(Path("runs/cache") / f"{seed}-1100.labels.jsonl"):
+    for line in (Path("runs/cache") / f"{seed}-1100.labels.jsonl").read_text().splitlines():
         r = json.loads(line)
         labels[r["account"]] = r
     return t, labels

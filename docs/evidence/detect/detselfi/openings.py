@@ -1,7 +1,7 @@
-"""detselfi: the self-instruct signature measured on the sampled prompts (20 per account, the engine's samples):
-share of sample pairs opening with the same two words (instruction openings rotating over a small seed set),
-and distinct two-word openings among the samples; missed campaign accounts vs the benign accounts of >= 100
-requests, per cached log: openings.py SEED ..."""
+"""detselfi: the self-instruct signature measured on the sampled prompts (20 per account, the engine's
+samples): share of sample pairs opening with the same two words (instruction openings rotating over a
+small seed set), and distinct two-word openings among the samples; missed campaign accounts vs the
+benign accounts of >= 100 requests, per cached log: openings.py SEED ..."""
 
 import sys
 from itertools import combinations
@@ -41,9 +41,11 @@ def main(seeds):
         for label, st in styles:
             v = np.array([r[3] for r in rows if r[1] == st])
             m = np.array([r[3] for r in rows if r[1] == st and not r[2]])
-            print(f"  {label:8s} {st:16s} n {len(v):4d} same-opening pairs q10/50/90 "
-                  f"{np.nanquantile(v, [0.1, 0.5, 0.9]).round(3)} max {np.nanmax(v):.3f}"
-                  + (f"  missed {np.sort(m).round(3)}" if label == 'campaign' and len(m) else ""))
+            print(
+                f"  {label:8s} {st:16s} n {len(v):4d} same-opening pairs q10/50/90 "
+                f"{np.nanquantile(v, [0.1, 0.5, 0.9]).round(3)} max {np.nanmax(v):.3f}"
+                + (f"  missed {np.sort(m).round(3)}" if label == "campaign" and len(m) else "")
+            )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the benign accounts (unexplained) before and after: proto_novel.py SEED ..."""
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from diag import load  # noqa: E402
 
 def asked(seed):
     prompts = defaultdict(set)
-    for line in open(f"runs/sim{seed}/exchanges.jsonl"):
+    for line in Path(f"runs/sim{seed}/exchanges.jsonl").read_text().splitlines():
         r = json.loads(line)
         msgs = r.get("messages") or []
         text = "\n".join(m["content"] for m in msgs if m.get("role") == "user" and m.get("content"))[:300]
@@ -63,10 +64,13 @@ def main(seeds):
             m, sc = cal.lower_location_scale(v, 0.5)
             z = (v - m) / max(sc, 0.5)
             top = np.argsort(-np.where(ben & unexp, z, -9))[:5]
-            print(f"  {name} fit {m:.2f}/{sc:.2f} benign unexplained top", [(round(z[i], 2), sty[i]) for i in top])
-            print("       missed", sorted([(round(z[i], 2), sty[i][:6]) for i in np.where(miss)[0]], reverse=True))
+            best = [(round(z[i], 2), sty[i]) for i in top]
+            print(f"  {name} fit {m:.2f}/{sc:.2f} benign unexplained top", best)
+            missed = sorted([(round(z[i], 2), sty[i][:6]) for i in np.where(miss)[0]], reverse=True)
+            print("       missed", missed)
             topall = np.argsort(-np.where(ben, z, -9))[:4]
-            print("       benign all top", [(round(z[i], 2), sty[i], sig['explained'].iloc[i][:12]) for i in topall])
+            why = sig["explained"]
+            print("       benign all top", [(round(z[i], 2), sty[i], why.iloc[i][:12]) for i in topall])
 
 
 if __name__ == "__main__":

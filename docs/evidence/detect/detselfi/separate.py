@@ -37,13 +37,14 @@ def main(seeds):
         unexp = (sig["explained"] == "").to_numpy()
         ben = lab == "benign"
         miss = (lab == "campaign") & ~flag & (sig["n"].to_numpy() >= 100)
-        print(f"== {seed}: missed (n>=100) {miss.sum()}, benign {ben.sum()} (unexplained {(ben & unexp).sum()})")
+        n_unexp = (ben & unexp).sum()
+        print(f"== {seed}: missed (n>=100) {miss.sum()}, benign {ben.sum()} (unexplained {n_unexp})")
         for name, v in candidates(sig).items():
             m, sc = cal.lower_location_scale(v[np.isfinite(v)], 0.5)
             z = (v - m) / max(sc, 0.5)
             top = np.sort(z[ben & unexp])[::-1][:5]
             topall = np.sort(z[ben])[::-1][:3]
-            mz = sorted(zip(np.round(z[miss], 2), sty[miss]), reverse=True)
+            mz = sorted(zip(np.round(z[miss], 2), sty[miss], strict=True), reverse=True)
             print(f"  {name:7s} benign unexplained top {np.round(top, 2)} all {np.round(topall, 2)}")
             print("          missed", [f"{a}:{b[:6]}" for a, b in mz])
 
