@@ -24,8 +24,7 @@ module tests it without letting the grouping grade its own work:
 3. *Members*: a member is kept when its own traffic is inside the playbook (its
    mean similarity to the other members in the upper 5% tail of random
    accounts' similarity to them, for topic and playbook; 5% / group size for a
-   group formed on topic alone, 5% / at most :data:`PASSING_FAMILY` where the
-   group's parameter test passed as a whole) and it does something
+   group formed on topic alone) and it does something
    of its own: it collects at least as much as the log's typical account (reach
    tail <= :data:`MEMBER_REACH_P`) with prompts nobody else asks verbatim.
 
@@ -86,13 +85,6 @@ TIED_MEMBER_SHARED = 0.6
 #: similarity to the group (a normal tail over the reference accounts), Bonferroni-divided by the
 #: group's size for a group formed on topic alone; members of a tied group are tied already.
 MEMBER_P = 0.05
-#: In a group of one topic whose parameter test passed as a whole, the member test is Bonferroni over at most
-#: this many members (the smallest group tested, :data:`MIN_GROUP`), not over every account the topic grouping
-#: put in the group: a member's parameter similarity is bounded (an exact match scores 1), and against a
-#: log's ordinary accounts it stands at most about 3 SD above theirs (dev 2702: null mean 0.55, SD 0.14), so a
-#: bar of ``isf(MEMBER_P / size)`` (2.96 SD for a group of 33) left no member of a large group inside until
-#: peeling had cut it to a core (see :func:`member_level`).
-PASSING_FAMILY = MIN_GROUP
 SEED = 0
 #: How close an account must be to join a campaign (see :func:`attach`): this share of the way from random
 #: accounts' mean similarity to the members up to the loosest member's similarity to the others.
@@ -372,12 +364,11 @@ def test_groups(
         p_obs = _mean_offdiag(play[:k, :k])
         t_null = _draw_means(topic, draws)
         p_null = _draw_means(play, draws)
-        tested = len(groups)  # Bonferroni over the groups tested in this round
-        passing = select_level is not None and tested * _tail(p_obs, p_null) <= select_level
-        level = member_level(len(group), passing) if grouped_on == "topic" else MEMBER_P
+        level = MEMBER_P / len(group) if grouped_on == "topic" else MEMBER_P
         max_shared = MEMBER_SHARED if grouped_on == "topic" else TIED_MEMBER_SHARED
         tied = grouped_on in ("ties", "crowded")
         members = _members_inside(group, idx, topic, play, ref_idx, by, level, max_shared, tied)
+        tested = len(groups)  # Bonferroni over the groups tested in this round
         out.append(
             grp := CoordinatedGroup(
                 tied=group,
@@ -448,31 +439,18 @@ def _members_apart(
         kept = _peeled_members(grp.tied, ref, space, by)
         if len(kept) <= len(grp.members):
             continue
-        p_raw, _, _, _ = peeled_null(
-            grp.tied, outside, ref, space, by, limit, member_level(len(grp.tied), True)
-        )
+        p_raw, _, _, _ = peeled_null(grp.tied, outside, ref, space, by, limit)
         if len(passing) * p_raw <= MEMBER_P:
             grp.members = kept
 
 
 def _peeled_members(group: list[str], ref: list[str], space: PromptSpace, by: pd.DataFrame) -> list[str]:
-    """The members :func:`_members_inside` keeps of a passing group of one topic against the accounts ``ref``
-    (at :func:`member_level` of a passing group)."""
+    """The members :func:`_members_inside` keeps of a group of one topic against the accounts ``ref``."""
     names = list(group) + [a for a in ref if a not in set(group)]
     topic = space.similarity(names)
     play = playbook_similarity(by.loc[names].reset_index())
     k = len(group)
-    level = member_level(k, passing=True)
-    return _members_inside(group, np.arange(k), topic, play, np.arange(k, len(names)), by, level)
-
-
-def member_level(size: int, passing: bool = False) -> float:
-    """The member test's level in a group of one topic of ``size`` accounts: Bonferroni over its members, or
-    over at most :data:`PASSING_FAMILY` of them when the group's parameter test ``passing`` as a whole (the
-    group's own p-value already stands for the group; the members' bar only says who is inside it). A group
-    that fails as a whole keeps the full Bonferroni: what its peeling keeps is judged by the selection-aware
-    test (:func:`peeled_null`), and a lower bar there let random neighbourhoods of ordinary accounts pass."""
-    return MEMBER_P / (min(size, PASSING_FAMILY) if passing else size)
+    return _members_inside(group, np.arange(k), topic, play, np.arange(k, len(names)), by, MEMBER_P / k)
 
 
 def reference_sample(pool: list[str]) -> list[str]:
@@ -606,7 +584,6 @@ def peeled_null(
     space: PromptSpace,
     by: pd.DataFrame,
     limit: int | None = None,
-    level: float | None = None,
 ) -> tuple[float, int, int, float]:
     """Selection-aware test of a peeled group of one topic: how often a random topic neighbourhood of the
     same size, peeled exactly the same way (:func:`_members_inside` at the level of a topic group), keeps
@@ -618,9 +595,7 @@ def peeled_null(
     of accounts that share a topic without being a campaign: a random account of ``pool`` outside the
     group and g - 1 accounts drawn from its nearest ``ceil(PEEL_SPREAD * g)`` in prompt space. Drawing
     stops once :data:`PEEL_STOP` neighbourhoods kept as many (p = PEEL_STOP / draws) or after ``limit``
-    draws (:data:`PEEL_DRAWS` unless the caller needs fewer; p = (1 + count) / (1 + draws)). ``level``: the
-    member test's level the group and every neighbourhood are peeled at (default: :func:`member_level` of a
-    group failing as a whole). The generator
+    draws (:data:`PEEL_DRAWS` unless the caller needs fewer; p = (1 + count) / (1 + draws)). The generator
     is seeded from the group's account names (a hash independent of the process), so the same log gives
     the same p everywhere.
     """
@@ -630,7 +605,7 @@ def peeled_null(
     topic = space.similarity(universe)
     play = playbook_similarity(by.loc[universe].reset_index())
     ref_rows = np.array([pos[a] for a in reference if a in pos])
-    z = float(norm.isf(member_level(g) if level is None else level))
+    z = float(norm.isf(MEMBER_P / g))
     observed = np.array([[pos[a] for a in group]])
     moments = [_reference_moments(m, ref_rows) for m in (topic, play)]  # once for every batch
     kept_obs = int(_peel_batch(observed, topic, play, ref_rows, z, moments)[0])
