@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from distillscope.detect import coordination as coord
-from distillscope.detect.linkage import build_links
+from distillscope.detect.linkage import Links, build_links
 
 from .helpers import topic_scene
 
@@ -49,7 +49,7 @@ def _scene(
     return names, sig.reset_index(), vectors, hydra[:6], hydra[6:], others[:strangers]
 
 
-def _links(names: list[str], sig: pd.DataFrame, users: list[str]):  # noqa: ANN202
+def _links(names: list[str], sig: pd.DataFrame, users: list[str]) -> tuple[Links, dict[str, float]]:
     n_by = dict(zip(sig["account"], sig["n"], strict=True))
     rows = []
     for a in users:  # every request through the pool

@@ -32,7 +32,8 @@ def shared(tables, labels: dict, k: int, seed: int):  # noqa: ANN001, ANN201
     rows = []
     for a in sorted(moved):
         n = int(n_by[a])
-        rows += [(a, "ip", pool[i % len(pool)], n // len(pool) + (i < n % len(pool))) for i in range(len(pool))]
+        per, extra_one = divmod(n, len(pool))
+        rows += [(a, "ip", v, per + (i < extra_one)) for i, v in enumerate(pool)]
     extra = pd.DataFrame(rows, columns=["account", "kind", "value", "cnt"])
     extra = extra[extra["cnt"] > 0]
     kept = infra[~((infra["kind"] == "ip") & infra["account"].isin(moved))]
