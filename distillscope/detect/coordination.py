@@ -119,6 +119,11 @@ TIE_KINDS = ("ip", "ip24", "ua", "timing")
 #: (see :func:`crowded_groups`); a pool's group is the accounts using at least this share of its addresses.
 CROWDED_JACCARD = 0.5
 CROWDED_CORE = 0.5
+#: A campaign's pool (see :func:`join_pool`): an account sending at least this share of its requests through
+#: the crowded addresses most of the campaign's members use is a user of the pool, and the campaign must hold
+#: at least this share of the pool's users (a pool shared with many others is no campaign's infrastructure).
+POOL_THROUGH = 0.5
+POOL_OWNED = 0.5
 
 
 @dataclass
@@ -796,6 +801,100 @@ def attach(
             carried = zs[0] > z_family if a in quiet else max(zs) > z_family
             if carried and min(zs) > weakest and min(zs) > best.get(a, -np.inf):
                 out[a], best[a] = cid, min(zs)
+    return out
+
+
+def campaign_pool(members: list[str], links: Links) -> set[tuple[str, str]]:
+    """The crowded addresses (``Links.crowded``) at least :data:`CROWDED_CORE` of a campaign's members use."""
+    inside = set(members)
+    return {v for v, accs in links.crowded.items() if len(accs & inside) >= CROWDED_CORE * len(inside)}
+
+
+def pool_users(values: Collection[tuple[str, str]], links: Links, n_by: dict[str, float]) -> list[str]:
+    """The accounts sending at least :data:`POOL_THROUGH` of their requests through the addresses ``values``
+    (counting every request: ``Links.crowded_requests``)."""
+    chosen = set(values)
+    out = []
+    for a, used in links.crowded_requests.items():
+        through = sum(c for v, c in used.items() if v in chosen)
+        if through >= POOL_THROUGH * max(float(n_by.get(a, 0)), 1.0):
+            out.append(a)
+    return sorted(out)
+
+
+def join_pool(
+    members: list[str],
+    users: list[str],
+    candidates: list[str],
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    pool: list[str],
+    flagged: Collection[str],
+    machine_p: float = MACHINE_P,
+) -> list[str]:
+    """The ``candidates`` (accounts in no campaign) among a campaign's pool ``users`` that join it.
+
+    A hydra's members send every request through its proxy pool; the pool brought the campaign's core to the
+    behaviour tests (:func:`crowded_groups`) or rarer ties grouped it, and the group passed as a whole. A
+    member of a few dozen requests cannot pass the member test on its own similarity (its sampled prompts
+    on a corner of the campaign's topics, and ordinary accounts' parameters as alike to the script's as its
+    own: development log 2812, 40 such members flagged alone and 13 unflagged, every request through the
+    pool). Through the pool it joins only when the campaign holds at least :data:`POOL_OWNED` of the pool's
+    users (a pool the campaign shares with many others, a commercial VPN's exits, is no evidence), it is of
+    the campaign's kind and scale (:func:`attach`'s machine and volume rules), and its behaviour (mean topic
+    and playbook similarity to the members, standardised against random reference accounts' as in
+    :func:`attach`) is:
+
+    - for an account flagged on its own evidence (``flagged``: only its campaign is decided here): on the
+      campaign's side of random accounts in both, and inside at the member level (:data:`MEMBER_P`) in one;
+    - for an account not flagged (joining flags it): it does a part of its own (a tied member's condition:
+      >= :data:`MIN_REQUESTS` requests, reach of at least the typical account's, its prompts mostly its own),
+      its topics are inside at the level of every such account tried (:data:`MEMBER_P` over their number:
+      its own prompts on the campaign's topics are the part it does) and its parameters at the member level.
+
+    Must not: join an account that routes most of its traffic elsewhere (a carrier NAT's or a campus's users
+    never use a proxy pool), or flag an account on the pool and parameters alone."""
+    inside = set(members)
+    if not candidates or len(inside & set(users)) < POOL_OWNED * len(users):
+        return []
+    reference = [a for a in reference_sample(pool) if a not in inside | set(candidates)]
+    if len(reference) < 2 * MIN_GROUP:
+        return []
+    names = sorted(candidates) + sorted(inside) + reference
+    space = PromptSpace.build(names, samples, vectors)
+    cols = sorted(inside)
+    cross = space.rows(names) @ space.rows(cols).T
+    topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
+    by = sig.set_index("account")
+    play = playbook_similarity(by.loc[names].reset_index(), by.loc[cols].reset_index())
+    ref = np.arange(len(names) - len(reference), len(names))
+    zs = []
+    for m in (topic, play):
+        null = m[ref].mean(axis=1)
+        zs.append((m.mean(axis=1) - float(null.mean())) / max(float(null.std()), 1e-3))
+    rows = by.loc[names].reset_index()
+    volume = rows["n"].to_numpy(dtype=float)
+    automation = rows["p_automation"] if "p_automation" in rows else pd.Series(1.0, index=rows.index)
+    machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
+    own = does_own_part(rows, TIED_MEMBER_SHARED) & (volume >= MIN_REQUESTS)
+    member_rows = np.arange(len(candidates), len(candidates) + len(cols))
+    low, high = volume[member_rows].min() / VOLUME_FACTOR, volume[member_rows].max() * VOLUME_FACTOR
+    people = not machine[member_rows].any()
+    z_member = float(norm.isf(MEMBER_P))
+    quiet = {i for i, a in enumerate(names[: len(candidates)]) if a not in flagged and own[i]}
+    z_topic = float(norm.isf(MEMBER_P / max(1, len(quiet))))
+    out = []
+    for i, a in enumerate(names[: len(candidates)]):
+        if (machine[i] and people) or not low <= volume[i] <= high:
+            continue  # another kind or scale of operation (as :func:`attach`)
+        zt, zp = float(zs[0][i]), float(zs[1][i])
+        if a in flagged:
+            ok = min(zt, zp) > 0 and max(zt, zp) > z_member
+        else:
+            ok = i in quiet and zt > z_topic and zp > z_member
+        if ok:
+            out.append(a)
     return out
 
 

@@ -63,6 +63,8 @@ class Links:
     value_accounts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, value) -> accounts
     # (kind, value) -> the accounts asked for that use a value of CROWDED_KINDS used by more than the cap
     crowded: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # account -> its requests through crowded values (every request, none filtered out): where it sends them
+    crowded_requests: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     def link_kinds(self, account: str) -> dict[str, int]:
         return {kind: len(others) for kind, others in self.partners.get(account, {}).items() if others}
@@ -242,6 +244,9 @@ def build_links(
                 for b in accs[i + 1 :]:
                     pair_weight[(a, b)][kind] += w
 
+    if links.crowded:
+        _count_crowded_requests(links, infra, chosen)
+
     # 3. synchronised timing
     if not bins.empty:
         for (a, b), j in _timing_pairs(bins[bins["account"].isin(chosen)]).items():
@@ -254,6 +259,19 @@ def build_links(
                 links.partners.setdefault(b, {}).setdefault(kind, set()).add(a)
     links.pair_weight = {pair: dict(k) for pair, k in pair_weight.items()}
     return links
+
+
+def _count_crowded_requests(links: Links, infra: pd.DataFrame, chosen: set[str]) -> None:
+    """Each chosen account's requests through every crowded value it used (``Links.crowded_requests``), the
+    rarely used ones included (a hydra member of 40 requests over a pool of 25 addresses uses each once or
+    twice: under the links' filter, but all of its traffic goes through the pool)."""
+    values = {value for _, value in links.crowded}
+    rows = infra[infra["value"].isin(values) & infra["account"].isin(chosen)]
+    for account, kind, value, cnt in zip(
+        rows["account"], rows["kind"], rows["value"], rows["cnt"], strict=True
+    ):
+        if (kind, value) in links.crowded:
+            links.crowded_requests.setdefault(account, {})[(kind, value)] = int(cnt)
 
 
 def infra_strength(kinds: dict[str, float]) -> float:

@@ -598,6 +598,47 @@ def _attach_singles(
         _, p_group, com, facts = group_of[first]
         com.members = sorted({*com.members, a})
         group_of[a] = (cid, p_group, com, facts)
+    _join_pool_users(sig, samples, vectors, alpha, group_of, pool)
+
+
+def _join_pool_users(
+    sig: pd.DataFrame,
+    samples: dict[str, list[str]],
+    vectors: dict[str, np.ndarray] | None,
+    alpha: float,
+    group_of: dict[str, Membership],
+    pool: list[str],
+) -> None:
+    """Accounts in no campaign that send most of their requests through the pool of crowded addresses most of
+    a campaign's members use join it when their behaviour agrees (``coordination.join_pool``): those flagged
+    alone only change campaign, the others are flagged as members. The pools are the coordination rounds'
+    (the links of a coordinated campaign's facts, built over every account of the request pool); largest
+    campaign first, an account joins one."""
+    links = next(
+        (
+            f["links"]
+            for *_, f in group_of.values()
+            if isinstance(f.get("links"), Links) and f["links"].crowded
+        ),
+        None,
+    )
+    if links is None:
+        return
+    campaigns: dict[str, list[str]] = {}
+    for a, (cid, *_rest) in group_of.items():
+        campaigns.setdefault(cid, []).append(a)
+    n_by = dict(zip(sig["account"], sig["n"], strict=True))
+    flagged = set(sig.loc[sig["p_account"] <= alpha, "account"])
+    for cid, ms in sorted(campaigns.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        values = coord.campaign_pool(ms, links) if len(ms) >= coord.MIN_GROUP else set()
+        if not values:
+            continue
+        users = coord.pool_users(values, links, n_by)
+        candidates = [a for a in users if a not in group_of]
+        _, p_group, com, facts = group_of[ms[0]]
+        for a in coord.join_pool(ms, users, candidates, sig, samples, vectors, pool, flagged, alpha):
+            com.members = sorted({*com.members, a})
+            group_of[a] = (cid, p_group, com, {**facts, "pool": len(values)})
 
 
 def _join_pieces(
@@ -935,6 +976,13 @@ def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], l
             "the same topic space: one campaign"
         )
         return [head, *_campaign_reasons(a, cid, com, {**facts, "piece": 0}, links)]
+    pool = facts.get("pool")
+    if pool:  # joined through the campaign's pool of crowded addresses (_join_pool_users)
+        head = (
+            f"sends most of its requests through the {pool} crowded addresses most members of campaign {cid} "
+            "use, with the campaign's topics and parameters nearer than random accounts': one of its members"
+        )
+        return [head, *_campaign_reasons(a, cid, com, {**facts, "pool": 0}, links)]
     grp = facts.get("coordinated")
     if grp is not None:
         return _coordinated_reasons(cid, com, grp, facts) + _link_reasons(a, links)
