@@ -703,6 +703,39 @@ def _peel_batch(
     return (current & inside).sum(axis=1)
 
 
+@dataclass
+class Closeness:
+    """Each of ``names``' similarity to the ``members`` (columns, in the given order): topic (cosine in one
+    prompt space, clipped to 0..1) and playbook (:func:`communities.playbook_similarity`), with each name's
+    volume and whether it is a machine (automation tail at or below ``machine_p``). One all-pairs matrix is
+    never built: every account is compared with the members only."""
+
+    topic: np.ndarray
+    play: np.ndarray
+    volume: np.ndarray
+    machine: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        names: list[str],
+        members: list[str],
+        sig: pd.DataFrame,
+        samples: dict[str, list[str]],
+        vectors: dict[str, np.ndarray] | None,
+        machine_p: float = MACHINE_P,
+    ) -> Closeness:
+        space = PromptSpace.build(names, samples, vectors)
+        cross = space.rows(names) @ space.rows(members).T
+        topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
+        by = sig.set_index("account")
+        play = playbook_similarity(by.loc[names].reset_index(), by.loc[members].reset_index())
+        volume = by.loc[names, "n"].to_numpy(dtype=float)
+        automation = by.loc[names, "p_automation"] if "p_automation" in by else pd.Series(1.0, index=names)
+        machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
+        return cls(topic, play, volume, machine)
+
+
 def attach(
     singles: list[str],
     campaigns: dict[str, list[str]],
@@ -753,18 +786,11 @@ def attach(
     if len(reference) < 2 * MIN_GROUP:
         return {}
     names = sorted(set(singles)) + members + reference
-    space = PromptSpace.build(names, samples, vectors)
     pos = {a: i for i, a in enumerate(names)}
     col = {a: j for j, a in enumerate(members)}
-    # every account against the members only (columns): no all-pairs matrix over the singles
-    cross = space.rows(names) @ space.rows(members).T
-    topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
-    by = sig.set_index("account")
-    play = playbook_similarity(by.loc[names].reset_index(), by.loc[members].reset_index())
+    near_by = Closeness.of(names, members, sig, samples, vectors, machine_p)
+    topic, play, volume, machine = near_by.topic, near_by.play, near_by.volume, near_by.machine
     ref_idx = np.array([pos[a] for a in reference])
-    volume = by.loc[names, "n"].to_numpy(dtype=float)
-    automation = by.loc[names, "p_automation"] if "p_automation" in by else pd.Series(1.0, index=names)
-    machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
     out: dict[str, str] = {}
     best: dict[str, float] = {}
     for cid, ms in big.items():
@@ -862,21 +888,15 @@ def join_pool(
     if len(reference) < 2 * MIN_GROUP:
         return []
     names = sorted(candidates) + sorted(inside) + reference
-    space = PromptSpace.build(names, samples, vectors)
     cols = sorted(inside)
-    cross = space.rows(names) @ space.rows(cols).T
-    topic = np.clip(cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross), 0.0, 1.0)
-    by = sig.set_index("account")
-    play = playbook_similarity(by.loc[names].reset_index(), by.loc[cols].reset_index())
+    near_by = Closeness.of(names, cols, sig, samples, vectors, machine_p)
+    volume, machine = near_by.volume, near_by.machine
     ref = np.arange(len(names) - len(reference), len(names))
     zs = []
-    for m in (topic, play):
+    for m in (near_by.topic, near_by.play):
         null = m[ref].mean(axis=1)
         zs.append((m.mean(axis=1) - float(null.mean())) / max(float(null.std()), 1e-3))
-    rows = by.loc[names].reset_index()
-    volume = rows["n"].to_numpy(dtype=float)
-    automation = rows["p_automation"] if "p_automation" in rows else pd.Series(1.0, index=rows.index)
-    machine = automation.fillna(1.0).to_numpy(dtype=float) <= machine_p
+    rows = sig.set_index("account").loc[names].reset_index()
     own = does_own_part(rows, TIED_MEMBER_SHARED) & (volume >= MIN_REQUESTS)
     member_rows = np.arange(len(candidates), len(candidates) + len(cols))
     low, high = volume[member_rows].min() / VOLUME_FACTOR, volume[member_rows].max() * VOLUME_FACTOR
