@@ -50,6 +50,7 @@ This module groups and tests; it must not score single accounts or read logs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,7 @@ from scipy.stats import norm
 
 from distillscope.detect.calibrate import bands
 from distillscope.detect.communities import MERGE_RATIO, playbook_similarity
-from distillscope.detect.linkage import KIND_MAX, Links
+from distillscope.detect.linkage import CROWDED_KINDS, KIND_MAX, Links
 from distillscope.detect.montecarlo import names_rng, sequential_p
 
 #: Pair strength of shared rare infrastructure (without payment ids) that ties two accounts.
@@ -831,18 +832,26 @@ def attach(
 
 
 def campaign_pool(members: list[str], links: Links) -> set[tuple[str, str]]:
-    """The crowded addresses (``Links.crowded``) at least :data:`CROWDED_CORE` of a campaign's members use."""
+    """The addresses at least :data:`CROWDED_CORE` of a campaign's members use: crowded ones
+    (``Links.crowded``, above the links' cap) and those under the cap (``Links.shared_values``, the links'
+    filter applied to both: an address an account used once or twice is not counted as its)."""
     inside = set(members)
-    return {v for v, accs in links.crowded.items() if len(accs & inside) >= CROWDED_CORE * len(inside)}
+    need = CROWDED_CORE * len(inside)
+    out = {v for v, accs in links.crowded.items() if len(accs & inside) >= need}
+    counts: Counter[tuple[str, str]] = Counter()
+    for a in inside:
+        for kind in CROWDED_KINDS:
+            counts.update((kind, v) for v in links.shared_values.get(a, {}).get(kind, ()))
+    return out | {v for v, c in counts.items() if c >= need}
 
 
 def pool_users(values: Collection[tuple[str, str]], links: Links, n_by: dict[str, float]) -> list[str]:
     """The accounts sending at least :data:`POOL_THROUGH` of their requests through the addresses ``values``
-    (counting every request: ``Links.crowded_requests``)."""
+    (counting every request: ``Links.address_requests``)."""
     chosen = set(values)
     out = []
-    for a, used in links.crowded_requests.items():
-        through = sum(c for v, c in used.items() if v in chosen)
+    for a, used in links.address_requests.items():
+        through = sum(used[v] for v in used.keys() & chosen)
         if through >= POOL_THROUGH * max(float(n_by.get(a, 0)), 1.0):
             out.append(a)
     return sorted(out)

@@ -14,6 +14,8 @@
   crowded IP (used by more than ``cap``) are kept aside (``Links.crowded``): a
   proxy pool looks like a carrier NAT, and only a behaviour test may tell them
   apart (:func:`distillscope.detect.coordination.crowded_groups`); they never link.
+  Each account's requests per address, crowded or not, are counted
+  (``Links.address_requests``): where its traffic goes, for a campaign's pool.
 - Timing: accounts whose sets of active 10-minute bins overlap (Jaccard >= 0.35,
   candidates from MinHash-LSH).
 
@@ -63,8 +65,9 @@ class Links:
     value_accounts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, value) -> accounts
     # (kind, value) -> the accounts asked for that use a value of CROWDED_KINDS used by more than the cap
     crowded: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    # account -> its requests through crowded values (every request, none filtered out): where it sends them
-    crowded_requests: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    # account -> its requests through each address (CROWDED_KINDS), crowded or not (every request, none
+    # filtered out): where it sends them
+    address_requests: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     def link_kinds(self, account: str) -> dict[str, int]:
         return {kind: len(others) for kind, others in self.partners.get(account, {}).items() if others}
@@ -244,8 +247,8 @@ def build_links(
                 for b in accs[i + 1 :]:
                     pair_weight[(a, b)][kind] += w
 
-    if links.crowded:
-        _count_crowded_requests(links, infra, chosen)
+    if not infra.empty:
+        _count_address_requests(links, infra, chosen)
 
     # 3. synchronised timing
     if not bins.empty:
@@ -261,17 +264,16 @@ def build_links(
     return links
 
 
-def _count_crowded_requests(links: Links, infra: pd.DataFrame, chosen: set[str]) -> None:
-    """Each chosen account's requests through every crowded value it used (``Links.crowded_requests``), the
-    rarely used ones included (a hydra member of 40 requests over a pool of 25 addresses uses each once or
-    twice: under the links' filter, but all of its traffic goes through the pool)."""
-    values = {value for _, value in links.crowded}
-    rows = infra[infra["value"].isin(values) & infra["account"].isin(chosen)]
+def _count_address_requests(links: Links, infra: pd.DataFrame, chosen: set[str]) -> None:
+    """Each chosen account's requests through every address (:data:`CROWDED_KINDS`) it used, crowded or not
+    (``Links.address_requests``), the rarely used ones included (a hydra member of 40 requests over a pool of
+    25 addresses uses each once or twice: under the links' filter, but all of its traffic goes through the
+    pool)."""
+    rows = infra[infra["kind"].isin(CROWDED_KINDS) & infra["account"].isin(chosen)]
     for account, kind, value, cnt in zip(
         rows["account"], rows["kind"], rows["value"], rows["cnt"], strict=True
     ):
-        if (kind, value) in links.crowded:
-            links.crowded_requests.setdefault(account, {})[(kind, value)] = int(cnt)
+        links.address_requests.setdefault(account, {})[(kind, value)] = int(cnt)
 
 
 def infra_strength(kinds: dict[str, float]) -> float:

@@ -618,7 +618,7 @@ def _join_pool_users(
         (
             f["links"]
             for *_, f in group_of.values()
-            if isinstance(f.get("links"), Links) and f["links"].crowded
+            if isinstance(f.get("links"), Links) and f["links"].address_requests
         ),
         None,
     )

@@ -1,4 +1,4 @@
-"""Lone members of a campaign behind a pool of crowded addresses (``coordination.campaign_pool``,
+"""Lone members of a campaign behind a pool of addresses, crowded or under the links' cap (``coordination.campaign_pool``,
 ``pool_users``, ``join_pool``): an account sending most of its requests through the addresses most of a
 campaign's members use joins it when its behaviour agrees (flagged alone: on the campaign's side of random
 accounts in topic and parameters, inside at the member level in one; not flagged: its topics inside at the
@@ -49,7 +49,9 @@ def _scene(
     return names, sig.reset_index(), vectors, hydra[:6], hydra[6:], others[:strangers]
 
 
-def _links(names: list[str], sig: pd.DataFrame, users: list[str]) -> tuple[Links, dict[str, float]]:
+def _links(
+    names: list[str], sig: pd.DataFrame, users: list[str], cap: int = 4
+) -> tuple[Links, dict[str, float]]:
     n_by = dict(zip(sig["account"], sig["n"], strict=True))
     rows = []
     for a in users:  # every request through the pool
@@ -62,7 +64,7 @@ def _links(names: list[str], sig: pd.DataFrame, users: list[str]) -> tuple[Links
     infra = infra[infra["cnt"] > 0]
     empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
     bins = pd.DataFrame(columns=["account", "bin"])
-    return build_links(names, n_by, empty, empty, infra, bins, cap=4, population=len(names)), n_by
+    return build_links(names, n_by, empty, empty, infra, bins, cap=cap, population=len(names)), n_by
 
 
 def test_the_pool_counts_every_request_even_the_rarely_used_addresses() -> None:
@@ -102,3 +104,34 @@ def test_a_machine_does_not_join_a_campaign_of_people() -> None:
     sig.loc[sig["account"] == lone[0], "p_automation"] = 1e-6
     joined = coord.join_pool(members, users, lone, sig, {}, vectors, names, set(lone[:2]), machine_p=1e-3)
     assert sorted(joined) == sorted(lone[1:])
+
+
+def test_a_pool_under_the_cap_is_the_campaigns_pool_too() -> None:
+    """The hydra's addresses are used by fewer accounts than the cap (ordinary link values, none crowded): the
+    pool is the addresses most members use all the same, and the lone members join through it."""
+    names, sig, vectors, members, lone, strangers = _scene()
+    links, n_by = _links(names, sig, members + lone + strangers, cap=100)
+    assert not links.crowded
+    values = coord.campaign_pool(members, links)
+    assert values == {("ip", v) for v in POOL}
+    users = coord.pool_users(values, links, n_by)
+    assert users == sorted(members + lone + strangers)
+    joined = coord.join_pool(
+        members, users, lone + strangers, sig, {}, vectors, names, {*lone[:2], strangers[0]}
+    )
+    assert sorted(joined) == sorted(lone)
+
+
+def test_an_address_few_members_use_is_not_the_pool() -> None:
+    """An address under the cap that under half of the members use (one member's own line, a few at one
+    office) is not the campaign's: its users are not the pool's."""
+    names, sig, vectors, members, lone, _ = _scene()
+    n_by = dict(zip(sig["account"], sig["n"], strict=True))
+    rows = [(a, "ip", "198.51.100.1", int(n_by[a])) for a in members[:2] + lone]
+    rows += [(a, "ip", "198.51.100.2", int(n_by[a])) for a in members[2:]]
+    infra = pd.DataFrame(rows, columns=["account", "kind", "value", "cnt"])
+    empty = pd.DataFrame(columns=["account", "tmpl", "words", "cnt", "sample_text"])
+    bins = pd.DataFrame(columns=["account", "bin"])
+    links = build_links(names, n_by, empty, empty, infra, bins, cap=100, population=len(names))
+    assert coord.campaign_pool(members, links) == {("ip", "198.51.100.2")}
+    assert coord.pool_users(coord.campaign_pool(members, links), links, n_by) == sorted(members[2:])
