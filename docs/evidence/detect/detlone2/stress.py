@@ -2,7 +2,8 @@
 addresses, every request, then scored) with the hydra's addresses taken as those at least half of the hydra
 uses (detlone took >= 100 accounts: on 2841 the hydra of 130 spreads over ~44 addresses under the cap).
 
-Usage: PYTHONPATH=$PWD python docs/evidence/detect/detlone2/stress.py TAG SEED K ...   # runs/ev/TAG/SEED-sK.json
+Usage: PYTHONPATH=$PWD python docs/evidence/detect/detlone2/stress.py TAG SEED K ...
+(writes runs/ev/TAG/SEED-sK.json)
 """
 
 import copy
