@@ -1,9 +1,10 @@
 """Lone members of a campaign behind a pool of addresses, crowded or under the links' cap
 (``coordination.campaign_pool``, ``pool_users``, ``join_pool``): an account sending most of its requests
-through the addresses most of a campaign's members use joins it when its behaviour agrees (flagged alone: on the campaign's side of random
-accounts in topic and parameters, inside at the member level in one; not flagged: its topics inside at the
-level of every such account tried, its parameters at the member level); nobody joins through a pool the
-campaign does not mostly hold, and nobody is flagged on the pool and parameters alone."""
+through the addresses most of a campaign's members use joins it when its behaviour agrees (flagged alone: on
+the campaign's side of random accounts in topic and parameters, inside at the member level in one; not
+flagged: its topics inside at the level of every such account tried, its parameters at the member level);
+nobody joins through a pool the campaign does not mostly hold, and nobody is flagged on the pool and
+parameters alone."""
 
 from __future__ import annotations
 
