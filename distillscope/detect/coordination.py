@@ -121,8 +121,9 @@ TIE_KINDS = ("ip", "ip24", "ua", "timing")
 CROWDED_JACCARD = 0.5
 CROWDED_CORE = 0.5
 #: A campaign's pool (see :func:`join_pool`): an account sending at least this share of its requests through
-#: the crowded addresses most of the campaign's members use is a user of the pool, and the campaign must hold
-#: at least this share of the pool's users (a pool shared with many others is no campaign's infrastructure).
+#: the addresses (crowded or not) most of the campaign's members use is a user of the pool, and the campaign
+#: must hold at least this share of the pool's users (a pool shared with many others is no campaign's
+#: infrastructure).
 POOL_THROUGH = 0.5
 POOL_OWNED = 0.5
 

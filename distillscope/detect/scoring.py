@@ -609,11 +609,11 @@ def _join_pool_users(
     group_of: dict[str, Membership],
     pool: list[str],
 ) -> None:
-    """Accounts in no campaign that send most of their requests through the pool of crowded addresses most of
-    a campaign's members use join it when their behaviour agrees (``coordination.join_pool``): those flagged
-    alone only change campaign, the others are flagged as members. The pools are the coordination rounds'
-    (the links of a coordinated campaign's facts, built over every account of the request pool); largest
-    campaign first, an account joins one."""
+    """Accounts in no campaign that send most of their requests through the pool of addresses (crowded or
+    under the links' cap) most of a campaign's members use join it when their behaviour agrees
+    (``coordination.join_pool``): those flagged alone only change campaign, the others are flagged as
+    members. The pools are the coordination rounds' (the links of a coordinated campaign's facts, built over
+    every account of the request pool); largest campaign first, an account joins one."""
     links = next(
         (
             f["links"]
@@ -977,9 +977,9 @@ def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], l
         )
         return [head, *_campaign_reasons(a, cid, com, {**facts, "piece": 0}, links)]
     pool = facts.get("pool")
-    if pool:  # joined through the campaign's pool of crowded addresses (_join_pool_users)
+    if pool:  # joined through the campaign's pool of addresses (_join_pool_users)
         head = (
-            f"sends most of its requests through the {pool} crowded addresses most members of campaign {cid} "
+            f"sends most of its requests through the {pool} addresses most members of campaign {cid} "
             "use, with the campaign's topics and parameters nearer than random accounts': one of its members"
         )
         return [head, *_campaign_reasons(a, cid, com, {**facts, "pool": 0}, links)]
