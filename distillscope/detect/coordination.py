@@ -935,6 +935,7 @@ def join_pieces(
     vectors: dict[str, np.ndarray] | None,
     pool: list[str],
     machine_p: float = MACHINE_P,
+    pending: Collection[str] = (),
 ) -> dict[str, str]:
     """Campaigns that are pieces of one operation: each piece -> the campaign it joins (in place of none).
 
@@ -948,16 +949,21 @@ def join_pieces(
     beyond random sets of the smaller piece's size drawn from the log's reference accounts, and (2) beyond
     such random sets in topic similarity to the larger piece (one topic space: the slices are disjoint, so
     the topic bar is chance, not the pieces' inside). Both tests are Monte Carlo over random sets (the
-    sequential p-value of :func:`peeled_null`, seeded by the pieces' names), Bonferroni over every pairing of
-    pieces, at :data:`MEMBER_P`; and the pieces work at one scale (their median volumes within
+    sequential p-value of :func:`peeled_null`, seeded by the pieces' names), at :data:`MEMBER_P`, the
+    parameter test Bonferroni over every pairing of pieces and the topic test over the pairings it is put
+    to (those passing every other rule: :func:`_best_pair`); and the pieces work at one scale (their median
+    volumes within
     :data:`VOLUME_FACTOR`: a group of solo extractors of thousands of requests asking for reasoning is
     another operation than a campaign of people asking a hundred, as for :func:`attach`) and of one kind
     (machines or people: most members' automation tail at or below ``machine_p``, harvesting round the clock
     or in sessions of hundreds of requests, on both sides or on neither: a hydra scripted round the clock
     and a campaign keeping human hours are two operations even on one topic space). The most alike
-    pair joins first and the pairs are tested again, until none passes. Must not: flag an account or join
-    an account that is in no campaign (only campaigns already found are relabelled, so no benign account
-    enters a campaign that did not hold one)."""
+    pair joins first and the pairs are tested again, until none passes.
+
+    ``pending`` names pieces that are no campaign yet (groups that passed their own test but collect too
+    little alone: the caller decides); such a piece may join a campaign (it is then mapped to it whichever is
+    larger) but never another pending piece. Must not: flag an account, or join an account that is in no
+    campaign or pending piece (a campaign gains a benign member only from a piece that held one)."""
     pieces = {cid: sorted(ms) for cid, ms in campaigns.items() if len(ms) >= PIECE_MIN}
     if len(pieces) < 2:
         return {}
@@ -980,11 +986,15 @@ def join_pieces(
     level = MEMBER_P / (k * (k - 1) / 2)
     limit = int(np.ceil(PIECE_STOP / level))
     out: dict[str, str] = {}
+    waiting = set(pending) & set(pieces)
     while True:
-        best = _best_pair(pieces, pos, (topic, play, volume, machine), ref_rows, level, limit)
+        best = _best_pair(pieces, pos, (topic, play, volume, machine), ref_rows, level, limit, waiting)
         if best is None:
             break
         into, piece = best
+        if into in waiting:  # the campaign keeps its name; the pending piece joins it
+            into, piece = piece, into
+        waiting.discard(piece)
         pieces[into] = sorted(pieces[into] + pieces.pop(piece))
         for old, new in list(out.items()):
             if new == piece:
@@ -1000,11 +1010,46 @@ def _best_pair(
     ref_rows: np.ndarray,
     level: float,
     limit: int,
+    waiting: Collection[str] = (),
 ) -> tuple[str, str] | None:
-    """The pair of pieces (larger, smaller) that passes :func:`join_pieces`'s tests with the most alike
-    parameters across, or None."""
-    topic, play, volume, machine = sims
-    best, pair = -np.inf, None
+    """The pair of pieces (larger, smaller), not both ``waiting``, that passes :func:`join_pieces`'s tests
+    with the most alike parameters across, or None.
+
+    The parameter test is Bonferroni over every pairing (``level``); the topic test only over the pairings
+    it is put to: those of one kind and scale whose parameters passed (:func:`_alike_pairs`). The selection
+    looks at volumes, machines and parameters, never at topics, and for two unrelated pieces topic and
+    parameters are independent (the coordination tests' assumption), so the chance that any unrelated
+    pairing passes both stays under :data:`MEMBER_P`."""
+    topic = sims[0]
+    alike = [
+        t for t in _alike_pairs(pieces, pos, sims, ref_rows, level, limit) if not {t[1], t[2]} <= set(waiting)
+    ]
+    if not alike:
+        return None
+    topic_level = MEMBER_P / len(alike)
+    for _across, into, piece, rows, cols in sorted(alike, key=lambda t: -t[0]):
+        names = pieces[into] + pieces[piece]
+        if (
+            _set_tail(topic, rows, cols, ref_rows, names, int(np.ceil(PIECE_STOP / topic_level)))
+            <= topic_level
+        ):
+            return into, piece
+    return None
+
+
+def _alike_pairs(
+    pieces: dict[str, list[str]],
+    pos: dict[str, int],
+    sims: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ref_rows: np.ndarray,
+    level: float,
+    limit: int,
+) -> list[tuple[float, str, str, np.ndarray, np.ndarray]]:
+    """The pairings (across, larger, smaller, its rows, the larger's columns) of one kind and scale whose
+    parameters are as alike across as inside (:data:`MERGE_RATIO` of the way) and beyond random sets at
+    ``level``."""
+    _topic, play, volume, machine = sims
+    out = []
     ids = sorted(pieces, key=lambda c: (-len(pieces[c]), c))
     for x, into in enumerate(ids):
         cols = np.array([pos[a] for a in pieces[into]])
@@ -1017,12 +1062,11 @@ def _best_pair(
             across = float(play[np.ix_(rows, cols)].mean())
             null = play[np.ix_(ref_rows, cols)].mean(axis=1)
             looser = min(_mean_offdiag(play[np.ix_(cols, cols)]), _mean_offdiag(play[np.ix_(rows, rows)]))
-            if across <= best or across < float(null.mean()) + MERGE_RATIO * (looser - float(null.mean())):
+            if across < float(null.mean()) + MERGE_RATIO * (looser - float(null.mean())):
                 continue
-            names = pieces[into] + pieces[piece]
-            if all(_set_tail(m, rows, cols, ref_rows, names, limit) <= level for m in (play, topic)):
-                best, pair = across, (into, piece)
-    return pair
+            if _set_tail(play, rows, cols, ref_rows, pieces[into] + pieces[piece], limit) <= level:
+                out.append((across, into, piece, rows, cols))
+    return out
 
 
 def _one_scale(a: np.ndarray, b: np.ndarray) -> bool:

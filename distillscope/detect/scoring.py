@@ -340,8 +340,9 @@ def score(
             rejected.append(com)
 
     earlier = {a: v[0] for a, v in group_of.items()}
+    immaterial: list[tuple[CoordinatedGroup, dict[str, Any]]] = []
     coordinated, ordinary = _coordinated(
-        sig, tables, samples, n_by, vectors, alpha, tuning, site_of, earlier, solo
+        sig, tables, samples, n_by, vectors, alpha, tuning, site_of, earlier, solo, immaterial
     )
     for grp, facts in coordinated:
         cid = campaign_id(grp.members)
@@ -378,7 +379,7 @@ def score(
         for a in grp.members:
             group_of[a] = (cid, facts["p_group"], com, facts)
     _attach_singles(sig, samples, vectors, alpha, group_of, tuning.candidate_p, ordinary)
-    _join_pieces(sig, samples, vectors, alpha, group_of, pool)
+    _join_pieces(sig, samples, vectors, alpha, group_of, pool, immaterial)
     group_records = _group_records(found, group_of, by, acc, links)
 
     out_accounts, campaigns = (
@@ -648,20 +649,39 @@ def _join_pieces(
     alpha: float,
     group_of: dict[str, Membership],
     pool: list[str],
+    immaterial: Collection[tuple[CoordinatedGroup, dict[str, Any]]] = (),
 ) -> None:
     """Campaigns that are pieces of one operation (``coordination.join_pieces``) become one: each member of a
     piece takes the campaign it joins, keeping its own piece's p-value (the flags and scores stay). A machine
-    is an automation tail at or below ``alpha``, as for the joins of single accounts."""
+    is an automation tail at or below ``alpha``, as for the joins of single accounts.
+
+    ``immaterial`` are coordinated groups that passed their test at ``alpha`` as a whole but collected too
+    little to be a campaign alone (``collects_enough``: a materiality condition, not a test). Their members
+    in no campaign (at least :data:`coordination.MIN_GROUP`) are offered as pieces that may join a campaign,
+    never each other; one that joins is that campaign's slice, which collects enough, and its members are
+    flagged on the group's own test (its p-value), not on the campaign's."""
     campaigns: dict[str, list[str]] = {}
     for a, (cid, *_rest) in group_of.items():
         campaigns.setdefault(cid, []).append(a)
-    joins = coord.join_pieces(campaigns, sig, samples, vectors, pool, alpha)
+    slices: dict[str, CoordinatedGroup] = {}
+    pieces = dict(campaigns)
+    placed = set(group_of)
+    for grp, _facts in immaterial:
+        free = [a for a in grp.members if a not in placed]
+        if len(free) >= coord.MIN_GROUP:
+            cid = campaign_id(free)
+            pieces[cid], slices[cid] = free, grp
+            placed |= set(free)
+    joins = coord.join_pieces(pieces, sig, samples, vectors, pool, alpha, pending=set(slices))
     for piece, into in joins.items():
         _, _, com, facts = group_of[campaigns[into][0]]
-        com.members = sorted({*com.members, *campaigns[piece]})
-        for a in campaigns[piece]:
-            _, p_piece, _, _ = group_of[a]
-            group_of[a] = (into, p_piece, com, {**facts, "piece": len(campaigns[piece])})
+        com.members = sorted({*com.members, *pieces[piece]})
+        joined = {**facts, "piece": len(pieces[piece])}
+        if piece in slices:
+            joined["slice_p"] = slices[piece].p_value
+        for a in pieces[piece]:
+            p_piece = slices[piece].p_value if piece in slices else group_of[a][1]
+            group_of[a] = (into, p_piece, com, joined)
 
 
 def _coordinated(
@@ -675,6 +695,7 @@ def _coordinated(
     site_of: dict[str, set[str]],
     earlier: dict[str, str],
     solo: set[str],
+    immaterial: list[tuple[CoordinatedGroup, dict[str, Any]]] | None = None,
 ) -> tuple[list[tuple[CoordinatedGroup, dict[str, Any]]], set[str]]:
     """Campaigns carried by coordination (see coordination.py), after the candidates' communities.
 
@@ -683,7 +704,8 @@ def _coordinated(
     their own and are in no campaign yet, groups of one topic (tested on the playbook alone).
     A tied group that passes absorbs
     the candidates' campaigns its members were in (``earlier``: account -> campaign), so one
-    campaign split by the candidates' graph comes out whole.
+    campaign split by the candidates' graph comes out whole. Groups of one topic that pass as a whole but
+    collect too little go to ``immaterial`` (see :func:`_accept_coordinated`): slices of one campaign.
     """
     taken: set[str] = set()
     pool = coord.request_pool(sig)
@@ -720,7 +742,7 @@ def _coordinated(
         select_level=alpha,
     )
     accepted = _accept_coordinated(
-        topical, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool
+        topical, sig, samples, alpha, tuning, site_of, taken, links, earlier, space, pool, immaterial
     )
     ordinary = {a for g in topical if g.p_value > alpha for a in g.tied}
     # last, the pools of crowded addresses (a proxy pool, a carrier NAT, a campus): their own round of the
@@ -749,11 +771,14 @@ def _accept_coordinated(
     earlier: dict[str, str],
     space: coord.PromptSpace | None = None,
     pool: list[str] | None = None,
+    immaterial: list[tuple[CoordinatedGroup, dict[str, Any]]] | None = None,
 ) -> list[tuple[CoordinatedGroup, dict[str, Any]]]:
     """The tested groups that are campaigns: extraordinary behaviour test, enough members of their own,
     together more than a typical account, different prompts, not one customer (or several customers
     running one playbook: :func:`_several_customers`). ``space`` holds the groups' members and ``pool``'s
-    reference accounts (built from ``samples`` when not given)."""
+    reference accounts (built from ``samples`` when not given). A group passing as a whole (not on what
+    peeling kept) that fails only the pooled reach (``collects_enough``) goes to ``immaterial`` when given:
+    it may still be a piece of a campaign that collects enough (:func:`_join_pieces`)."""
     reach_ref = sig["reach"].to_numpy(dtype=float)
     by = sig.set_index("account")
     population = pool if pool is not None else coord.request_pool(sig)
@@ -796,6 +821,11 @@ def _accept_coordinated(
             # ... or unless it is several customers (payers) tied to each other by one playbook
             across = _several_customers(grp, sig, samples, site_of, alpha, len(tested), space, pool)
             one_site = across is None
+        slice_only = not enough and not one_site and not grp.selected and immaterial is not None
+        if slice_only and not shares_prompts(
+            grp.members, dup, samples, population, tuning.max_duplicate_share
+        ):
+            immaterial.append((grp, _coordinated_facts(grp, rows, pooled, p_reach, dup, links)))
         if one_site or shared or not enough:
             continue
         inside = set(grp.members)
@@ -803,20 +833,28 @@ def _accept_coordinated(
             for kind, others in links.partners.get(a, {}).items():
                 grp.kinds[kind] = grp.kinds.get(kind, 0) + len(others & inside)
         grp.kinds = {k: v // 2 for k, v in grp.kinds.items() if v}
-        facts = {
-            "pooled_reach": pooled,
-            "p_reach": p_reach,
-            "p_members": grp.p_value,
-            "typical": float(np.median(rows["p_own"])),
-            "one_customer": "",
-            "duplicate_share": dup,
-            "coordinated": grp,
-            "links": links,
-            **({"customers": across} if across else {}),
-        }
+        facts = _coordinated_facts(grp, rows, pooled, p_reach, dup, links)
+        if across:
+            facts["customers"] = across
         taken |= inside
         out.append((grp, facts))
     return out
+
+
+def _coordinated_facts(
+    grp: CoordinatedGroup, rows: pd.DataFrame, pooled: float, p_reach: float, dup: float, links: Links
+) -> dict[str, Any]:
+    """What a coordinated campaign's records and reasons say of it."""
+    return {
+        "pooled_reach": pooled,
+        "p_reach": p_reach,
+        "p_members": grp.p_value,
+        "typical": float(np.median(rows["p_own"])),
+        "one_customer": "",
+        "duplicate_share": dup,
+        "coordinated": grp,
+        "links": links,
+    }
 
 
 def pooled_reach(rows: pd.DataFrame, reach_ref: np.ndarray) -> tuple[float, float]:
@@ -975,7 +1013,13 @@ def _campaign_reasons(a: str, cid: str, com: Community, facts: dict[str, Any], l
             "answer lengths as alike across as inside, beyond random sets of its size) on another slice of "
             "the same topic space: one campaign"
         )
-        return [head, *_campaign_reasons(a, cid, com, {**facts, "piece": 0}, links)]
+        if "slice_p" in facts:  # a group of one topic that passed its own test but collected too little alone
+            head += (
+                "; the piece is a group of one topic whose parameters are alike beyond random sets of its "
+                f"size (p = {facts['slice_p']:.1e}), too small to collect enough alone"
+            )
+        rest = {k: v for k, v in facts.items() if k != "slice_p"}
+        return [head, *_campaign_reasons(a, cid, com, {**rest, "piece": 0}, links)]
     pool = facts.get("pool")
     if pool:  # joined through the campaign's pool of addresses (_join_pool_users)
         head = (

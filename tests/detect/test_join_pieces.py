@@ -91,3 +91,64 @@ def test_the_joins_are_the_same_in_every_run() -> None:
     assert coord.join_pieces(campaigns, sig, {}, vectors, pool) == coord.join_pieces(
         campaigns, sig, {}, vectors, pool
     )
+
+
+def _faint(
+    vectors: dict[str, np.ndarray], campaigns: dict[str, list[str]], weight: float
+) -> dict[str, np.ndarray]:
+    """The scene's vectors with piece3 on a faint slice: ``weight`` of the pieces' topic centre, the rest
+    noise (0: a topic of its own)."""
+    rng = np.random.default_rng(3)
+    centre = np.mean([vectors[a] for k in range(3) for a in campaigns[f"piece{k}"]], axis=0)
+    return {**vectors, **{a: weight * centre + rng.normal(size=32) * 1.5 for a in campaigns["piece3"]}}
+
+
+def test_the_topic_test_counts_only_the_pairings_put_to_it() -> None:
+    """Pieces of people that fail the parameter test do not raise the topic test's bar: a piece on a faint
+    slice of the campaign's topic space joins beside twelve such pieces (before: Bonferroni over all 171
+    pairings, and it stayed apart), and a piece on a topic of its own still does not."""
+    campaigns, sig, vectors, pool = _scene()
+    people = [a for a in pool if a.startswith("person-")]
+    crowd = {f"people{k}": people[k * PER_SLICE : (k + 1) * PER_SLICE] for k in range(12)}
+    faint = coord.join_pieces({**campaigns, **crowd}, sig, {}, _faint(vectors, campaigns, 0.1), pool)
+    assert faint.get("piece3") == "piece0" and not set(crowd) & (set(faint) | set(faint.values()))
+    apart = coord.join_pieces({**campaigns, **crowd}, sig, {}, _faint(vectors, campaigns, 0.0), pool)
+    assert "piece3" not in apart and apart.get("piece1") == "piece0"
+
+
+def test_a_pending_piece_joins_a_campaign_never_another_pending_piece() -> None:
+    campaigns, sig, vectors, pool = _scene()
+    # piece0 pending and first in order: the campaign it joins keeps its name
+    joins = coord.join_pieces(campaigns, sig, {}, vectors, pool, pending={"piece0", "piece3"})
+    assert set(joins) | set(joins.values()) == {f"piece{s}" for s in range(SLICES)}
+    assert len(set(joins.values())) == 1 and not {"piece0", "piece3"} & set(joins.values())
+    # two pending slices of one campaign and no campaign of theirs: nothing joins
+    alone = {c: campaigns[c] for c in ("piece1", "piece2", "other0", "params0")}
+    assert coord.join_pieces(alone, sig, {}, vectors, pool, pending={"piece1", "piece2"}) == {}
+
+
+def test_a_slice_too_small_alone_is_flagged_when_it_joins_a_campaign() -> None:
+    """scoring._join_pieces: a group of one topic that passed its test but collected too little alone
+    (``immaterial``) joins the campaign whose slice it is, on its own p-value; a group of people does not."""
+    from distillscope.detect import scoring
+    from distillscope.detect.communities import Community
+
+    campaigns, sig, vectors, pool = _scene()
+
+    def group(members: list[str], p: float) -> coord.CoordinatedGroup:
+        return coord.CoordinatedGroup(members, members, 1.0, p, 0.0, 0.0, 0.0, 0.0, grouped_on="topic")
+
+    group_of = {}
+    for cid in ("piece0", "piece1"):
+        com = Community(campaigns[cid], 0.9, 1e-6, 0.0, 0, 0)
+        group_of |= {
+            a: (cid, 1e-6, com, {"coordinated": group(campaigns[cid], 1e-6)}) for a in campaigns[cid]
+        }
+    people = [a for a in pool if a.startswith("person-")][:PER_SLICE]
+    immaterial = [(group(campaigns["piece2"], 2e-4), {}), (group(people, 3e-4), {})]
+    scoring._join_pieces(sig, {}, vectors, 1e-3, group_of, pool, immaterial)
+    into = group_of[campaigns["piece0"][0]][0]
+    for a in campaigns["piece2"]:
+        cid, p, _com, facts = group_of[a]
+        assert cid == into and p == 2e-4 and facts["slice_p"] == 2e-4 and facts["piece"] == PER_SLICE
+    assert not set(people) & set(group_of)
