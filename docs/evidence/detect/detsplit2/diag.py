@@ -35,9 +35,9 @@ def capture(name: str) -> dict:
             cap["own"] = population
         return out
 
-    def spy_join(campaigns, sig, samples, vectors, pool, machine_p=coord.MACHINE_P):
-        cap.update(campaigns=dict(campaigns), sig=sig, samples=samples, pool=pool, machine_p=machine_p)
-        return orig_join(campaigns, sig, samples, vectors, pool, machine_p)
+    def spy_join(campaigns, sig, samples, vectors, pool, machine_p=coord.MACHINE_P, **kw):
+        cap.update(campaigns=dict(campaigns), sig=sig, samples=samples, pool=pool, machine_p=machine_p, **kw)
+        return orig_join(campaigns, sig, samples, vectors, pool, machine_p, **kw)
 
     scoring.coord.test_groups, scoring.coord.join_pieces = spy_test, spy_join
     try:
