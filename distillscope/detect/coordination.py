@@ -43,7 +43,9 @@ random topic neighbourhoods against the same reference (:func:`_members_apart`).
 Campaigns that are pieces of one (the grouping cut one operation over disjoint slices of its topic space: a
 slow-and-low campaign over several communities or topic groups) are joined when the pieces run one playbook
 as alike across as inside and ask within one topic space, each beyond random sets of the piece's size
-(:func:`join_pieces`); joining relabels accounts already flagged and flags nobody.
+(:func:`join_pieces`); joining relabels accounts already flagged and flags nobody here. The caller may also
+offer pending pieces (groups that passed their own test but collect too little alone), which join only a
+campaign; the caller flags their members on their own group's test.
 
 This module groups and tests; it must not score single accounts or read logs.
 """
