@@ -119,6 +119,12 @@ REPEATED_SHARE = 0.5
 #: From this share of its distinct prompts put to two or more models, an account is comparing models.
 EVALUATION_SHARE = 0.3
 EVALUATION_WORDS = "the same items put to several models (an evaluation)"
+#: From this share of its distinct prompts asking questions the log put to two or more models (any accounts,
+#: reasoning requests folded out), an account is running the log's evaluation items (a public benchmark).
+EVALUATION_LOG_SHARE = 0.9
+#: Whether an account asking its distinct prompts on average twice or more (share <= REPEATED_SHARE) repeats
+#: itself; False keeps the strict "fewer than half distinct".
+REPEATED_INCLUSIVE = True
 #: From this share of its requests steps of a tool loop (``textsig.tool_step``), an account is an agent's
 #: loop ...
 TOOL_LOOP_SHARE = 0.5
@@ -145,12 +151,31 @@ def shares_prompts(
     return excess_share(share, chance_share(members, samples, population)) > limit
 
 
+def evaluating(sig: pd.DataFrame) -> np.ndarray:
+    """Per account, whether it evaluates models: it put at least EVALUATION_SHARE of its distinct prompts to
+    two or more models itself, or nearly all of them (EVALUATION_LOG_SHARE) ask questions the log put to two
+    or more models (a benchmark's items, whichever accounts ran the other model; a reasoning request folded
+    out). A harvester that asks only such items collects answers to questions the log already compares."""
+    own = (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()
+    if "log_cross_model" not in sig:
+        return own
+    return own | (sig["log_cross_model"] >= EVALUATION_LOG_SHARE).to_numpy()
+
+
+def repeats_itself(sig: pd.DataFrame) -> np.ndarray:
+    """Per account, whether it asks its prompts again and again (at most REPEATED_SHARE of its requests are
+    distinct prompts: each asked twice on average, as a benchmark's launch run and its rerun at temperature 0,
+    collects nothing new the second time)."""
+    share = (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy()
+    return share <= REPEATED_SHARE if REPEATED_INCLUSIVE else share < REPEATED_SHARE
+
+
 def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     """Per account, the benign pattern (if any) that explains its reach, in words ('' if none)."""
     z = zs.reset_index(drop=True)
     out = np.full(len(sig), "", dtype=object)
     rules = [
-        (EVALUATION_WORDS, (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()),
+        (EVALUATION_WORDS, evaluating(sig)),
         (TOOL_LOOP_WORDS, tool_loops(sig)),
         ("long contexts for short answers (an agent, a RAG app)", z["amplification"] <= -EXPLAIN_Z),
         ("short answers (a classifier, a batch job, an evaluation)", z["answer_len"] <= -EXPLAIN_Z),
@@ -160,10 +185,7 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
             (z["diversity"] <= -EXPLAIN_Z).to_numpy()
             & (sig["top_head_share"].fillna(1.0) >= ONE_TEMPLATE_SHARE).to_numpy(),
         ),
-        (
-            "the same prompts again and again",
-            (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < REPEATED_SHARE,
-        ),
+        ("the same prompts again and again", repeats_itself(sig)),
     ]
     for words, mask in reversed(rules):
         out[np.asarray(mask)] = words
@@ -227,8 +249,8 @@ def score(
     zs.index = sig["account"].to_numpy()
     # an evaluation compares models on the same items: a benchmark's format asks for reasoning and the harness
     # for log-probs, so what it harvests is explained; only its content and its reach can still speak
-    evaluating = (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()
-    sig["p_harvest"] = np.where(evaluating, 1.0, cal.family_p(ps, HARVEST))
+    evaluates = evaluating(sig)
+    sig["p_harvest"] = np.where(evaluates, 1.0, cal.family_p(ps, HARVEST))
     sig["p_content"] = cal.family_p(ps, CONTENT)
     # the reach as evidence: against the bulk of the log's accounts, fitted below the campaigns (a quarter of
     # a log may be campaign accounts, and they collect more than most: calibrate.lower_location_scale)
@@ -248,8 +270,7 @@ def score(
     sig["explained"] = _explained(sig, zs)
     # the same prompts asked again and again (a benchmark re-run at temperature 0 on a new model) collect
     # no new text: the gate stays shut, so the reach must be extraordinary as well (intersection-union)
-    repeated = (sig["distinct_prompts"] / sig["n"].clip(lower=1)).to_numpy() < REPEATED_SHARE
-    repeated |= evaluating
+    repeated = repeats_itself(sig) | evaluates
     distill = np.where(repeated, np.maximum(sig["p_reach"], sig["p_own"]), distill)
     unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
     # unexplained reach collected like a machine (round the clock, or in sessions of hundreds of requests):
@@ -988,7 +1009,8 @@ def _own_reasons(row: dict[str, Any], z: dict[str, float]) -> list[str]:
         if row["explained"] == EVALUATION_WORDS:
             explained += (
                 f": {row['cross_model']:.0%} of its {row['distinct_prompts']:,.0f} distinct prompts asked of "
-                "two or more models; its reasoning and log-prob asks are the benchmark's"
+                f"two or more models ({row.get('log_cross_model', row['cross_model']):.0%} by the log's "
+                "accounts together); its reasoning and log-prob asks are the benchmark's"
             )
         if row["explained"] == TOOL_LOOP_WORDS:
             explained += (

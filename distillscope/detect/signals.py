@@ -20,6 +20,10 @@ One row per account, every signal oriented so that larger is more suspicious:
   same prompts, or a public benchmark other customers run too, adds nothing new;
 - ``cross_model`` (not calibrated): share of the account's distinct prompts it put to two or more
   models: an evaluation compares models on the same items, a distiller wants new prompts;
+- ``log_cross_model`` (not calibrated): share of the account's distinct prompts whose question (reasoning
+  requests folded out, ``sqlparts.question_sql``) the log put to two or more models, whichever accounts
+  asked them: a team whose baseline run another account made, or a chain-of-thought variant of a
+  benchmark other teams run plain;
 - ``diversity``: 1 - mean pairwise Jaccard of character 4-gram sets of the
   sampled prompts (language-agnostic; templated traffic scores low);
 - ``top_head_share``: share of the requests (the sampled prompts, where the engine did not count
@@ -167,6 +171,12 @@ def signal_table(
         else np.zeros(len(n))
     )
     out["cross_model"] = np.nan_to_num(cross) / np.maximum(distinct, 1.0)
+    log_cross = (
+        acc["n_log_cross_model_prompts"].to_numpy(dtype=float)
+        if "n_log_cross_model_prompts" in acc
+        else cross
+    )
+    out["log_cross_model"] = np.minimum(np.nan_to_num(log_cross) / np.maximum(distinct, 1.0), 1.0)
     novel = np.maximum(distinct - shared, 1.0)
     out["reach"] = np.log(novel * tokens * (1.0 + lp_rate * top))
     jac = np.array([mean_pairwise_jaccard(samples.get(a, [])) for a in out["account"]])

@@ -62,6 +62,19 @@ def normalise_sql(text_expr: str, dialect: Dialect) -> str:
     return f"trim(left({out}, {ts.TEMPLATE_CHARS}))"
 
 
+#: Characters a question key folds to one space (whitespace and punctuation, any script).
+QUESTION_FOLD = "[\\s\\p{P}]+"
+
+
+def question_sql(text_expr: str, dialect: Dialect) -> str:
+    """SQL for the question a prompt asks: lower case, the reasoning requests of
+    :data:`distillscope.textsig.COT_PATTERN` taken out, runs of whitespace and punctuation folded to
+    one space ("Q: 2+2? Let's think step by step." and "q: 2+2?" are one question; names and numbers
+    stay, unlike the template of :func:`normalise_sql`)."""
+    out = _replace_all(f"lower({text_expr})", textsig.COT_PATTERN, " ", dialect)
+    return f"trim({_replace_all(out, QUESTION_FOLD, ' ', dialect)})"
+
+
 def cot_sql(text_expr: str, dialect: Dialect) -> str:
     """SQL (0/1) for :func:`distillscope.textsig.asks_for_reasoning` of ``text_expr``."""
     scanned = f"lower(left({text_expr}, {textsig.COT_SCAN_CHARS}))"
@@ -339,7 +352,8 @@ def ex_select_sql(dialect: Dialect) -> str:
     OR (finish_reason = 'length' AND coalesce(max_tokens_raw, 1024) >= 256) THEN 1 ELSE 0 END AS longreq,
   CASE WHEN status = 429 THEN 1 ELSE 0 END AS err429,
   coalesce({n}, 1) AS n_param,
-  left(user_text, 300) AS sample_text, length(ask_text) AS ask_chars,
+  left(user_text, 300) AS sample_text, {question_sql("left(user_text, 300)", dialect)} AS question,
+  length(ask_text) AS ask_chars,
   {tool_call_sql("finish_reason", dialect)} AS tool_call,
   CASE WHEN tool_result = 1 OR {tool_call_sql("finish_reason", dialect)} = 1 THEN 1 ELSE 0 END AS tool_step"""
 
@@ -367,6 +381,7 @@ EX_COLUMNS = (
     "err429",
     "n_param",
     "sample_text",
+    "question",
     "ask_chars",
     "tool_call",
     "tool_step",
@@ -459,13 +474,19 @@ k AS (SELECT account, sample_text, rk, greatest(CAST(floor(cnt / {SAMPLES}) AS B
 SELECT account, sample_text FROM k WHERE (rk - 1) % step = 0 AND rk <= step * {SAMPLES}
 ORDER BY account, rk""",
         # prompts (first 300 characters, verbatim) other accounts ask too (a public benchmark, a shared
-        # tool), and prompts the account itself put to two or more models (an evaluation compares models)
+        # tool), prompts the account itself put to two or more models (an evaluation compares models), and
+        # prompts the log put to two or more models, whichever accounts asked them (a team's harness split
+        # over accounts, a launch-day run whose baseline another account ran)
         "shared_prompts": """
-WITH p AS (SELECT account, sample_text, count(DISTINCT model) AS m FROM ex GROUP BY account, sample_text),
-c AS (SELECT sample_text, count(*) AS k FROM p GROUP BY sample_text)
+WITH p AS (SELECT account, sample_text, max(question) AS question, count(DISTINCT model) AS m FROM ex
+  GROUP BY account, sample_text),
+c AS (SELECT sample_text, count(*) AS k FROM p GROUP BY sample_text),
+g AS (SELECT question, count(DISTINCT model) AS gm FROM ex GROUP BY question)
 SELECT p.account, sum(CASE WHEN c.k >= 2 THEN 1 ELSE 0 END) AS n_shared_prompts,
-  sum(CASE WHEN p.m >= 2 THEN 1 ELSE 0 END) AS n_cross_model_prompts
-FROM p JOIN c ON p.sample_text = c.sample_text GROUP BY p.account ORDER BY p.account""",
+  sum(CASE WHEN p.m >= 2 THEN 1 ELSE 0 END) AS n_cross_model_prompts,
+  sum(CASE WHEN g.gm >= 2 AND p.question <> '' THEN 1 ELSE 0 END) AS n_log_cross_model_prompts
+FROM p JOIN c ON p.sample_text = c.sample_text LEFT JOIN g ON p.question = g.question
+GROUP BY p.account ORDER BY p.account""",
         "hours": """
 SELECT account, CAST(floor(ts / 3600) AS BIGINT) % 24 AS hod, count(*) AS cnt
 FROM ex GROUP BY account, CAST(floor(ts / 3600) AS BIGINT) % 24 ORDER BY account, hod""",

@@ -27,7 +27,7 @@ FRAMES = {
     "infra": ("account", "kind", "value", "cnt"),
     "bins": ("account", "bin"),
     "bias": ("account", "distinct_bias_ids"),
-    "shared_prompts": ("account", "n_shared_prompts", "n_cross_model_prompts"),
+    "shared_prompts": ("account", "n_shared_prompts", "n_cross_model_prompts", "n_log_cross_model_prompts"),
 }
 
 
@@ -59,7 +59,7 @@ def account_frame(tables: FeatureTables) -> pd.DataFrame:
     acc["distinct_bias_ids"] = acc["distinct_bias_ids"].fillna(0)
     if "shared_prompts" in tables.frames:
         acc = acc.merge(tables["shared_prompts"], on="account", how="left")
-        for col in ("n_shared_prompts", "n_cross_model_prompts"):
+        for col in ("n_shared_prompts", "n_cross_model_prompts", "n_log_cross_model_prompts"):
             if col in acc:
                 acc[col] = acc[col].fillna(0)
     for col in acc.columns:

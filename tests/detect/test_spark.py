@@ -50,12 +50,30 @@ def test_duckdb_and_spark_agree(tmp_path: Path, spark_session) -> None:
     rng = random.Random(5)
     tools = [r for kind in ("loop", "dummy", "pasted") for r in agent_rows(kind, rng, 24)]
     lines += [json.dumps(r) for r in tools]
+    # one benchmark's items put to two models plain and asked again with reasoning requests in three
+    # languages (the engines must fold them to the same questions: sqlparts.question_sql)
+    cots = [" Шаг за шагом.", "ステップバイステップ", " Let's think step by step."]
+    items = ["Вопрос «{i}»: сколько будет {i}+{i}?", "問題{i}：二加{i}は？", "Q{i}: what is {i} - 1?"]
+    evals = [
+        ex(i * 3 + m, acct, T0 + i * 3 + m, text.format(i=i) + cot, model=model)
+        for i in range(4)
+        for m, text in enumerate(items)
+        for acct, cot, model in (
+            ("eval-plain", "", "teacher-v1"),
+            ("eval-plain", "", "teacher-v2"),
+            ("eval-cot", cots[m], "teacher-v2"),
+        )
+    ]
+    lines += [json.dumps(r) for r in evals]
     log.write_text("\n".join(lines) + "\n")
 
     d = run_detection(log, tmp_path / "duck")
     s = run_detection(log, tmp_path / "spark", engine="spark", spark=spark_session)
     duck, spark = d.tables, s.tables
-    assert duck.exchanges == spark.exchanges == sim.exchanges + len(tools)
+    assert duck.exchanges == spark.exchanges == sim.exchanges + len(tools) + len(evals)
+    shared = duck["shared_prompts"].set_index("account").loc[["eval-plain", "eval-cot"]]
+    assert shared["n_cross_model_prompts"].tolist() == [12, 0]
+    assert shared["n_log_cross_model_prompts"].tolist() == [12, 12]
     steps = duck["accounts"].set_index("account").loc[["loop-agent", "dummy-agent", "pasted-agent"]]
     assert steps[["n_tool_steps", "n_tool_calls"]].to_numpy().tolist() == [[24, 18], [0, 0], [24, 0]]
     assert (
@@ -76,6 +94,7 @@ def test_duckdb_and_spark_agree(tmp_path: Path, spark_session) -> None:
         "infra",
         "bins",
         "bias",
+        "shared_prompts",
     ):
         _same(duck[name], spark[name], name)
     assert d.flagged and d.flagged == s.flagged
