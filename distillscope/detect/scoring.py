@@ -151,13 +151,14 @@ def shares_prompts(
     return excess_share(share, chance_share(members, samples, population)) > limit
 
 
-def evaluating(sig: pd.DataFrame) -> np.ndarray:
+def evaluating(sig: pd.DataFrame, by_log: bool = True) -> np.ndarray:
     """Per account, whether it evaluates models: it put at least EVALUATION_SHARE of its distinct prompts to
-    two or more models itself, or nearly all of them (EVALUATION_LOG_SHARE) ask questions the log put to two
-    or more models (a benchmark's items, whichever accounts ran the other model; a reasoning request folded
-    out). A harvester that asks only such items collects answers to questions the log already compares."""
+    two or more models itself, or (``by_log``) nearly all of them (EVALUATION_LOG_SHARE) ask questions the log
+    put to two or more models (a benchmark's items, whichever accounts ran the other model; a reasoning
+    request folded out). A harvester that asks only such items collects answers to questions the log
+    already compares."""
     own = (sig["cross_model"] >= EVALUATION_SHARE).to_numpy()
-    if "log_cross_model" not in sig:
+    if not by_log or "log_cross_model" not in sig:
         return own
     return own | (sig["log_cross_model"] >= EVALUATION_LOG_SHARE).to_numpy()
 
@@ -190,6 +191,20 @@ def _explained(sig: pd.DataFrame, zs: pd.DataFrame) -> np.ndarray:
     for words, mask in reversed(rules):
         out[np.asarray(mask)] = words
     return out
+
+
+def _evaluation_words(row: pd.Series) -> str:
+    """Why an account is an evaluation, in words (its own comparison of models, or the log's)."""
+    distinct = f"{row['distinct_prompts']:,.0f} distinct prompts"
+    if row["cross_model"] >= EVALUATION_SHARE:
+        return (
+            f": {row['cross_model']:.0%} of its {distinct} asked of two or more models; its reasoning and "
+            "log-prob asks are the benchmark's"
+        )
+    return (
+        f": {row['log_cross_model']:.0%} of its {distinct} ask questions the log put to two or more models "
+        "(other accounts ran them too); only an extraordinary reach would still count"
+    )
 
 
 def tool_loops(sig: pd.DataFrame) -> np.ndarray:
@@ -249,8 +264,10 @@ def score(
     zs.index = sig["account"].to_numpy()
     # an evaluation compares models on the same items: a benchmark's format asks for reasoning and the harness
     # for log-probs, so what it harvests is explained; only its content and its reach can still speak
-    evaluates = evaluating(sig)
-    sig["p_harvest"] = np.where(evaluates, 1.0, cal.family_p(ps, HARVEST))
+    # (an account recognised only by the log keeps its harvest evidence, so the candidates of the grouping do
+    # not change: its reach is explained and its gate shut below, so its own evidence needs an extraordinary
+    # reach; a benchmark's items other accounts ask add little to that)
+    sig["p_harvest"] = np.where(evaluating(sig, by_log=False), 1.0, cal.family_p(ps, HARVEST))
     sig["p_content"] = cal.family_p(ps, CONTENT)
     # the reach as evidence: against the bulk of the log's accounts, fitted below the campaigns (a quarter of
     # a log may be campaign accounts, and they collect more than most: calibrate.lower_location_scale)
@@ -270,7 +287,7 @@ def score(
     sig["explained"] = _explained(sig, zs)
     # the same prompts asked again and again (a benchmark re-run at temperature 0 on a new model) collect
     # no new text: the gate stays shut, so the reach must be extraordinary as well (intersection-union)
-    repeated = repeats_itself(sig) | evaluates
+    repeated = repeats_itself(sig) | evaluating(sig)
     distill = np.where(repeated, np.maximum(sig["p_reach"], sig["p_own"]), distill)
     unexplained = np.where(sig["explained"] == "", sig["p_reach"], 1.0)
     # unexplained reach collected like a machine (round the clock, or in sessions of hundreds of requests):
@@ -1007,11 +1024,7 @@ def _own_reasons(row: dict[str, Any], z: dict[str, float]) -> list[str]:
     elif out and row["explained"]:
         explained = f"explained by {row['explained']}"
         if row["explained"] == EVALUATION_WORDS:
-            explained += (
-                f": {row['cross_model']:.0%} of its {row['distinct_prompts']:,.0f} distinct prompts asked of "
-                f"two or more models ({row.get('log_cross_model', row['cross_model']):.0%} by the log's "
-                "accounts together); its reasoning and log-prob asks are the benchmark's"
-            )
+            explained += _evaluation_words(row)
         if row["explained"] == TOOL_LOOP_WORDS:
             explained += (
                 f": {row['tool_share']:.0%} of its {row['n']:,.0f} requests are steps of a tool loop, and "
