@@ -97,7 +97,7 @@ class EvaluateCommand:
 CURVE_TRAIN_OPTIONS = (
     "method", "teacher", "student", "student_layers", "max_steps", "epochs", "learning_rate",
     "price_model", "teacher_url", "sample_tokens", "sample_temperature", "divergence", "alpha", "score_top_k",
-    "batch_size", "max_seq_len", "threads", "verify",
+    "batch_size", "max_seq_len", "threads", "verify", "target_temperature",
 )  # fmt: skip
 
 

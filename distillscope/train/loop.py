@@ -97,6 +97,7 @@ def compute_loss(model: Any, batch: dict[str, torch.Tensor], settings: TrainSett
         batch["kd_mask"],
         temperature=settings.temperature,
         renormalize=settings.renormalize,
+        target_temperature=settings.target_temperature,
     )
     if settings.method == "topk-kd":
         return kd

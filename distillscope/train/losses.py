@@ -16,6 +16,15 @@ teacher's k log-probs and its tail log-mass are divided by ``T`` and
 renormalised over the k + 1 outcomes. That is exact for the teacher at ``T = 1``
 and an approximation otherwise (the API's tail is one number, not a
 distribution); the loss is scaled by ``T**2`` as usual.
+
+Target temperature ``tau`` (``target_temperature``): only the teacher's k + 1
+log-probs are divided by ``tau`` (on top of ``T``) and renormalised; the student's
+logits are not. Plain ``T`` leaves the optimum where it was (a student that matches
+the teacher at ``T`` matches it at 1); ``tau < 1`` moves the optimum itself to the
+sharpened teacher ``p ** (1 / tau)``, towards the teacher's top token, which on
+greedy answers is the answer token: SFT on them is the limit ``tau -> 0``.
+:func:`sharpened_target_kl` is what a student that learned the sharpened target
+exactly would pay in KL(teacher || student) on those outcomes.
 """
 
 from __future__ import annotations
@@ -38,6 +47,27 @@ def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
 
 
+def _teacher_partition(
+    teacher: torch.Tensor, scale: float, renormalize: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's log-probs over its k ids (+ the tail bucket), divided by ``scale`` and renormalised.
+
+    ``teacher``: [N, K] log-probs, ``-inf`` in unused slots. Returns ``(teacher_log, valid)``, each
+    [N, K(+1)]; ``valid`` marks the slots that exist (padding slots and an empty tail are not outcomes).
+    """
+    valid = torch.isfinite(teacher)
+    if renormalize:
+        return torch.log_softmax(teacher / scale, dim=-1), valid
+    # Log mass outside the top-k; none at all (k = vocabulary, or rounding) is no bucket.
+    teacher_top = torch.logsumexp(teacher, dim=-1)
+    teacher_tail = torch.where(
+        teacher_top > -1e-6, torch.full_like(teacher_top, float("-inf")), _log1mexp(teacher_top)
+    )
+    teacher_all = torch.cat([teacher, teacher_tail.unsqueeze(-1)], dim=-1) / scale
+    tail_valid = torch.isfinite(teacher_tail)
+    return torch.log_softmax(teacher_all, dim=-1), torch.cat([valid, tail_valid.unsqueeze(-1)], dim=-1)
+
+
 def _sparse_partition(
     logits: torch.Tensor,
     kd_ids: torch.Tensor,
@@ -45,6 +75,7 @@ def _sparse_partition(
     kd_mask: torch.Tensor,
     temperature: float,
     renormalize: bool,
+    target_temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Teacher and student log-probs over the k ids (+ the tail bucket) of each masked position.
 
@@ -53,23 +84,13 @@ def _sparse_partition(
     """
     rows = logits[kd_mask].float() / temperature  # [N, V]
     ids, teacher = kd_ids[kd_mask], kd_logprobs[kd_mask].float()  # [N, K]
-    valid = torch.isfinite(teacher)
+    teacher_log, valid = _teacher_partition(teacher, temperature * target_temperature, renormalize)
     student = torch.gather(rows, 1, ids) - torch.logsumexp(rows, dim=-1, keepdim=True)
-    student = student.masked_fill(~valid, float("-inf"))
+    student = student.masked_fill(~torch.isfinite(teacher), float("-inf"))
     if renormalize:
-        teacher_log = torch.log_softmax(teacher / temperature, dim=-1)
         return teacher_log, torch.log_softmax(student, dim=-1), valid
-    # Log mass outside the top-k; none at all (k = vocabulary, or rounding) is no bucket.
-    teacher_top = torch.logsumexp(teacher, dim=-1)
-    teacher_tail = torch.where(
-        teacher_top > -1e-6, torch.full_like(teacher_top, float("-inf")), _log1mexp(teacher_top)
-    )
-    teacher_all = torch.cat([teacher / temperature, (teacher_tail / temperature).unsqueeze(-1)], dim=-1)
-    teacher_log = torch.log_softmax(teacher_all, dim=-1)
     student_tail = _log1mexp(torch.logsumexp(student, dim=-1))
-    student_log = torch.cat([student, student_tail.unsqueeze(-1)], dim=-1)
-    tail_valid = torch.isfinite(teacher_tail)
-    return teacher_log, student_log, torch.cat([valid, tail_valid.unsqueeze(-1)], dim=-1)
+    return teacher_log, torch.cat([student, student_tail.unsqueeze(-1)], dim=-1), valid
 
 
 def sparse_kd_loss(
@@ -79,19 +100,36 @@ def sparse_kd_loss(
     kd_mask: torch.Tensor,
     temperature: float = 1.0,
     renormalize: bool = False,
+    target_temperature: float = 1.0,
 ) -> torch.Tensor:
     """Forward KL(teacher || student) over top-k (+ tail), averaged over masked positions.
 
     ``logits``: [B, T, V] student logits at positions p (predicting token p + 1);
     ``kd_ids``/``kd_logprobs``: [B, T, K] teacher ids (unique per position) and
     log-probs, ``-inf`` in unused slots; ``kd_mask``: [B, T] positions with a target.
+    ``target_temperature`` < 1 sharpens the teacher's side alone (see the module's docstring).
     """
     if not bool(kd_mask.any()):
         return logits.sum() * 0.0
     teacher_log, student_log, valid = _sparse_partition(
-        logits, kd_ids, kd_logprobs, kd_mask, temperature, renormalize
+        logits, kd_ids, kd_logprobs, kd_mask, temperature, renormalize, target_temperature
     )
     return _kl_terms(teacher_log, student_log, valid).mean() * temperature**2
+
+
+def sharpened_target_kl(kd_logprobs: torch.Tensor, target_temperature: float) -> torch.Tensor:
+    """KL(teacher || teacher sharpened by ``target_temperature``) per position, over the k ids + tail.
+
+    ``kd_logprobs``: [N, K] teacher log-probs (``-inf`` in unused slots). The KL a student
+    that learned :func:`sparse_kd_loss`'s sharpened target exactly would pay against the
+    teacher on these k + 1 outcomes (0 at ``target_temperature`` 1).
+    """
+    if target_temperature <= 0:
+        raise ValueError("target_temperature must be > 0")
+    teacher = kd_logprobs.double()
+    plain, valid = _teacher_partition(teacher, 1.0, False)
+    sharp, _ = _teacher_partition(teacher, target_temperature, False)
+    return _kl_terms(plain, sharp, valid)
 
 
 DIVERGENCES = ("forward-kl", "reverse-kl", "jsd")

@@ -55,6 +55,14 @@ class TrainSettings:
         },
     )
     temperature: float = field(default=1.0, metadata={"help": "KD temperature (loss scaled by T^2)."})
+    target_temperature: float = field(
+        default=1.0,
+        metadata={
+            "help": "topk-kd/mixed: divide the teacher's top-k (+ tail) log-probs alone by this and "
+            "renormalise (the student's logits are not); < 1 sharpens the targets towards the teacher's "
+            "top token (SFT on greedy answers is the limit -> 0), 1 is plain top-k KD."
+        },
+    )
     renormalize: bool = field(
         default=False,
         metadata={
@@ -212,8 +220,8 @@ class TrainSettings:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError("alpha must be within [0, 1]")
-        if self.temperature <= 0:
-            raise ValueError("temperature must be > 0")
+        if self.temperature <= 0 or self.target_temperature <= 0:
+            raise ValueError("temperature and target_temperature must be > 0")
         StudentSpec(self.student_layers)
         for name in ("batch_size", "grad_accum", "max_seq_len", "max_steps", "save_every", "lora_r"):
             if int(getattr(self, name)) < 1:
@@ -265,6 +273,8 @@ class TrainSettings:
             skip.add("verify")
         if not self.sft_warmup_steps and self.score_epochs == 1:  # likewise (seventh round's options)
             skip |= {"sft_warmup_steps", "score_epochs"}
+        if self.target_temperature == 1.0:  # likewise (retention round 4's option)
+            skip.add("target_temperature")
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distillscope.train.losses import completion_ce, dense_kl, sparse_kd_loss
+from distillscope.train.losses import completion_ce, dense_kl, sharpened_target_kl, sparse_kd_loss
 
 V = 50
 
@@ -75,6 +75,58 @@ def test_padded_slots_and_temperature() -> None:
     hot = sparse_kd_loss(student_logits, indices, values, mask, temperature=2.0)
     dense = dense_kl(teacher_logits / 2.0, student_logits / 2.0)[mask].mean() * 4.0
     assert float(hot) == pytest.approx(float(dense), abs=1e-5)
+
+
+def test_target_temperature_sharpens_the_teacher_alone() -> None:
+    teacher_logits, student_logits, values, indices, mask = _setup(seed=5, k=V)
+    # tau = 1 is plain top-k KD.
+    plain = sparse_kd_loss(student_logits, indices, values, mask)
+    same = sparse_kd_loss(student_logits, indices, values, mask, target_temperature=1.0)
+    assert float(same) == float(plain)
+    # Full vocabulary: the dense KL from the teacher at tau to the student at 1 (no tau^2 scale).
+    sharp = sparse_kd_loss(student_logits, indices, values, mask, target_temperature=0.5)
+    dense = dense_kl(teacher_logits / 0.5, student_logits)[mask].mean()
+    assert float(sharp) == pytest.approx(float(dense), abs=1e-5)
+    # The optimum moves: the teacher itself is no longer a zero-loss student, its sharpened self is.
+    assert float(sparse_kd_loss(teacher_logits, indices, values, mask, target_temperature=0.5)) > 0.05
+    zero = sparse_kd_loss(teacher_logits / 0.5, indices, values, mask, target_temperature=0.5)
+    assert float(zero) == pytest.approx(0.0, abs=1e-6)
+    # With T as well, the teacher is divided by T * tau, the student by T, and the loss scaled by T^2.
+    both = sparse_kd_loss(student_logits, indices, values, mask, temperature=2.0, target_temperature=0.5)
+    dense_both = dense_kl(teacher_logits / 1.0, student_logits / 2.0)[mask].mean() * 4.0
+    assert float(both) == pytest.approx(float(dense_both), abs=1e-5)
+
+
+def test_target_temperature_sharpens_the_tail_bucket_as_one_outcome() -> None:
+    k = 3
+    _, student_logits, values, indices, mask = _setup(seed=6, k=k)
+    loss = sparse_kd_loss(student_logits, indices, values, mask, target_temperature=0.25)
+    p = torch.softmax(student_logits, -1)
+    expected = []
+    for b, t in mask.nonzero().tolist():
+        top = values[b, t].exp()
+        q = torch.cat([top, (1 - top.sum()).unsqueeze(0)]) ** 4
+        q = q / q.sum()
+        ps = p[b, t, indices[b, t]]
+        ps = torch.cat([ps, (1 - ps.sum()).unsqueeze(0)])
+        expected.append((q * (q.log() - ps.log())).sum())
+    assert float(loss) == pytest.approx(float(torch.stack(expected).mean()), rel=1e-5)
+
+
+def test_sharpened_target_kl_is_what_the_sharpened_optimum_pays() -> None:
+    teacher_logits, _, values, indices, mask = _setup(seed=7, k=V)
+    rows = values[mask]
+    assert float(sharpened_target_kl(rows, 1.0).abs().max()) == pytest.approx(0.0, abs=1e-9)
+    half = sharpened_target_kl(rows, 0.5)
+    dense = dense_kl(teacher_logits, teacher_logits / 0.5)[mask].double()
+    assert torch.allclose(half, dense, atol=1e-5)
+    assert bool((sharpened_target_kl(rows, 0.25) > half).all())  # sharper targets cost more KL
+    # A padded slot is no outcome; a certain teacher pays nothing however sharp.
+    padded = torch.tensor([[0.0, float("-inf")], [-0.1, float("-inf")]])
+    assert float(sharpened_target_kl(padded, 0.1)[0]) == pytest.approx(0.0, abs=1e-9)
+    assert float(sharpened_target_kl(padded, 0.1)[1]) > 0.0
+    with pytest.raises(ValueError):
+        sharpened_target_kl(rows, 0.0)
 
 
 def test_self_distillation_has_zero_loss_and_empty_mask_is_zero() -> None:

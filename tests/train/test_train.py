@@ -110,6 +110,31 @@ def test_topk_kd_with_lora_learns_and_saves_a_merged_model(dataset_file, tiny_mo
     assert info["final_loss"] is not None
 
 
+def test_target_temperature_is_validated_recorded_and_reaches_the_loss(dataset_file, tiny_model_dir) -> None:
+    from transformers import AutoTokenizer
+
+    from distillscope.evaluate.settings import CURVE_TRAIN_OPTIONS
+    from distillscope.exchanges import load_dataset
+    from distillscope.train.data import build_examples, collate
+    from distillscope.train.loop import compute_loss
+    from distillscope.train.student import make_student
+
+    with pytest.raises(ValueError, match="target_temperature"):
+        _settings(dataset_file, None, tiny_model_dir, method="topk-kd", target_temperature=0.0)
+    plain = _settings(dataset_file, None, tiny_model_dir, method="topk-kd")
+    sharp = _settings(dataset_file, None, tiny_model_dir, method="topk-kd", target_temperature=0.5)
+    assert "target_temperature" not in plain.hyperparameters()  # earlier runs' fingerprints stay valid
+    assert sharp.hyperparameters()["target_temperature"] == 0.5
+    assert "target_temperature" in CURVE_TRAIN_OPTIONS  # a curve arm can set it
+    model, tokenizer, _ = make_student(plain)
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    examples, _ = build_examples(load_dataset(dataset_file), tok, 256, True)
+    batch = collate(examples[:4], tokenizer.pad_token_id)
+    with torch.no_grad():
+        sharp_loss, plain_loss = compute_loss(model, batch, sharp), compute_loss(model, batch, plain)
+    assert float(sharp_loss) != pytest.approx(float(plain_loss))
+
+
 def test_kd_loss_goes_down(dataset_file, tiny_model_dir, tmp_path) -> None:
     from transformers import AutoTokenizer
 
