@@ -49,6 +49,17 @@ class TrainingInterrupted(DistillscopeError, RuntimeError):
         super().__init__(f"training stopped at step {step}{where}")
 
 
+class TrainingDiverged(DistillscopeError, RuntimeError):
+    """A step's gradient was not finite; the weights are left as they were before it (nothing saved)."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        self.step = step
+        super().__init__(
+            f"training diverged at step {step}: the gradient norm is not finite (loss {loss:.4g}); "
+            "no student was saved (try a lower --lr, or --target-temperature closer to 1)"
+        )
+
+
 @dataclass
 class FitReport:
     steps: int
@@ -214,7 +225,9 @@ def _one_step(
         loss.backward()
         total += float(loss.detach())
         tokens += count
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    if not math.isfinite(float(norm)):  # clipping would spread one NaN over every weight
+        raise TrainingDiverged(state.step + 1, total)
     return total, tokens
 
 

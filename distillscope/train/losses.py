@@ -42,9 +42,22 @@ def completion_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(x)) for x < 0, stable at both ends."""
+    """log(1 - exp(x)) for x < 0, stable at both ends, values and gradients.
+
+    Each branch sees only the inputs it is chosen for (a dummy -1 elsewhere): the branch torch.where
+    drops still gets a zero gradient, and ``log1p(-exp(x))`` at x within ~3e-8 of 0 (``exp`` rounds to 1
+    in float32) would turn that zero into 0 * inf = NaN, which poisoned a student whose mass outside
+    the top-k became that small (retention round 4, seed 0). Where no NaN arose, values and gradients
+    are bit for bit those of the plain ``torch.where``.
+    """
     x = x.clamp(max=-1e-9)
-    return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+    near = x > -0.6931
+    dummy = torch.full_like(x, -1.0)
+    return torch.where(
+        near,
+        torch.log(-torch.expm1(torch.where(near, x, dummy))),
+        torch.log1p(-torch.exp(torch.where(near, dummy, x))),
+    )
 
 
 def _teacher_partition(

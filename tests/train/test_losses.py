@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from distillscope.train.losses import completion_ce, dense_kl, sharpened_target_kl, sparse_kd_loss
+from distillscope.train.losses import (
+    _log1mexp,
+    completion_ce,
+    dense_kl,
+    sharpened_target_kl,
+    sparse_kd_loss,
+)
 
 V = 50
 
@@ -127,6 +135,17 @@ def test_sharpened_target_kl_is_what_the_sharpened_optimum_pays() -> None:
     assert float(sharpened_target_kl(padded, 0.1)[1]) > 0.0
     with pytest.raises(ValueError):
         sharpened_target_kl(rows, 0.0)
+
+
+@pytest.mark.parametrize("tail", [-1e-8, -2e-9, -3e-8, -1e-7, -0.5, -0.7, -5.0])
+def test_log1mexp_gradient_is_finite_even_where_its_slot_is_masked(tail: float) -> None:
+    x = torch.tensor([tail], requires_grad=True)
+    value = _log1mexp(x)
+    assert float(value.detach()) == pytest.approx(math.log(-math.expm1(tail)), rel=1e-4)
+    (masked,) = torch.autograd.grad(value.sum() * 0.0, x)  # a slot _kl_terms drops: zero, not NaN
+    assert float(masked) == 0.0
+    (grad,) = torch.autograd.grad(_log1mexp(x).sum(), x)
+    assert math.isfinite(float(grad)) and float(grad) < 0
 
 
 def test_self_distillation_has_zero_loss_and_empty_mask_is_zero() -> None:

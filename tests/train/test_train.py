@@ -135,6 +135,26 @@ def test_target_temperature_is_validated_recorded_and_reaches_the_loss(dataset_f
     assert float(sharp_loss) != pytest.approx(float(plain_loss))
 
 
+def test_a_non_finite_gradient_stops_training_before_it_reaches_the_weights(
+    dataset_file, tiny_model_dir
+) -> None:
+    from distillscope.train.loop import TrainingDiverged, fit
+    from distillscope.train.student import make_student
+
+    settings = _settings(dataset_file, None, tiny_model_dir, method="topk-kd", max_steps=3)
+    model, tokenizer, _ = make_student(settings)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    ids = torch.tensor([[1, 2, 3]])
+
+    def poisoned(model, state):  # a finite loss whose gradient is NaN somewhere, as 0 * inf makes one
+        logits = model(input_ids=ids).logits
+        return logits.mean() * 0.0 + torch.sqrt(logits[0, 0, 0] * 0.0 - 1.0).nan_to_num(0.0) * 0.0, 3
+
+    with pytest.raises(TrainingDiverged, match="step 1"):
+        fit(model, [], settings, tokenizer.pad_token_id or 0, batch_loss=poisoned, steps=3)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
 def test_kd_loss_goes_down(dataset_file, tiny_model_dir, tmp_path) -> None:
     from transformers import AutoTokenizer
 
