@@ -220,8 +220,9 @@ class TrainSettings:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError("alpha must be within [0, 1]")
-        if self.temperature <= 0 or self.target_temperature <= 0:
-            raise ValueError("temperature and target_temperature must be > 0")
+        # written as "not > 0" so that NaN is refused too (it would train a NaN student)
+        if not (self.temperature > 0 and self.target_temperature > 0):
+            raise ValueError("temperature and target_temperature must be > 0 (a number)")
         StudentSpec(self.student_layers)
         for name in ("batch_size", "grad_accum", "max_seq_len", "max_steps", "save_every", "lora_r"):
             if int(getattr(self, name)) < 1:

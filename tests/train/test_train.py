@@ -119,8 +119,11 @@ def test_target_temperature_is_validated_recorded_and_reaches_the_loss(dataset_f
     from distillscope.train.loop import compute_loss
     from distillscope.train.student import make_student
 
-    with pytest.raises(ValueError, match="target_temperature"):
-        _settings(dataset_file, None, tiny_model_dir, method="topk-kd", target_temperature=0.0)
+    for bad in (0.0, float("nan")):
+        with pytest.raises(ValueError, match="target_temperature"):
+            _settings(dataset_file, None, tiny_model_dir, method="topk-kd", target_temperature=bad)
+    with pytest.raises(ValueError, match="temperature"):
+        _settings(dataset_file, None, tiny_model_dir, method="topk-kd", temperature=float("nan"))
     plain = _settings(dataset_file, None, tiny_model_dir, method="topk-kd")
     sharp = _settings(dataset_file, None, tiny_model_dir, method="topk-kd", target_temperature=0.5)
     assert "target_temperature" not in plain.hyperparameters()  # earlier runs' fingerprints stay valid
