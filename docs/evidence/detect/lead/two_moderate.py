@@ -1,10 +1,10 @@
 """Lead, 2026-12-08 (a diagnosis; nothing in the detector uses it): would combining an account's reach and own
 (harvest-or-content) tails, instead of the intersection-union the distillation playbook uses, separate the
-solo extractors main misses from benign accounts? Scores cached tables (docs/evidence/detect/detslow/harness.py
-prep) with today's main, then for every unflagged account: Fisher's combination of p_reach and p_own (valid
-only if the two are independent for benign accounts, which is what this checks). Prints, per log, the benign
-accounts' smallest combined p (and who), and each missed solo campaign account's. Reads labels; the detector
-never does. usage: two_moderate.py CACHE_DIR NAME..."""
+solo extractors main misses from benign accounts? Scores cached tables (docs/evidence/detect/detslow/
+harness.py prep) with today's main, then for every unflagged account: Fisher's combination of p_reach and
+p_own (valid only if the two are independent for benign accounts, which is what this checks). Prints, per
+log, the benign accounts' smallest combined p (and who), and each missed solo campaign account's. Reads
+labels; the detector never does. usage: two_moderate.py CACHE_DIR NAME..."""
 
 import pickle
 import sys
@@ -40,8 +40,10 @@ def one(cache: str, name: str) -> None:
             missed.append((p, lab["style"], a))
     benign.sort()
     n_benign = sum(1 for lab in labels.values() if lab["label"] != "campaign")
-    print(f"{name}: benign unflagged {len(benign)} of {n_benign}; smallest Fisher p:",
-          ", ".join(f"{p:.1e} {s}" for p, s, _ in benign[:3]))
+    print(
+        f"{name}: benign unflagged {len(benign)} of {n_benign}; smallest Fisher p:",
+        ", ".join(f"{p:.1e} {s}" for p, s, _ in benign[:3]),
+    )
     for p, style, a in sorted(missed):
         below = sum(1 for q, *_ in benign if q <= p)
         print(f"   missed {style:18s} {a} Fisher p {p:.1e}; benign at or below: {below}")
